@@ -1,0 +1,223 @@
+// Engine: loads a validated .rgm into one Wasm instance and runs it.
+// Ownership: the engine owns its instance and linear memory for its whole life; the model
+// image and plan records are written once at load; input, activations, mask and scratch are
+// rewritten by every inference; returned arrays are copies the caller owns.
+import { planArena, PLAN_RECORD_BYTES, type ArenaPlan } from "./arena.ts";
+import { EngineError, InputError } from "./errors.ts";
+import { readModel, type ParsedModel } from "./format.ts";
+import { activationRange, type QuantModel } from "./model.ts";
+import { quantizeInput } from "./quant.ts";
+import { instantiateKernels, type KernelExports } from "./wasm.ts";
+
+// Plan record fields, int32 index (mirrors assembly/network.ts)
+const F = {
+  N_IN: 0, N_OUT: 1, RANK: 2, IN_ZP: 3, OUT_ZP: 4, ACT_MIN: 5, ACT_MAX: 6, T_MAX: 7,
+  IN: 8, OUT: 9, W: 10, BIAS: 11, MULT: 12, SHIFT: 13, A: 14, T_MULT: 15, T_SHIFT: 16, B: 17, THR: 18,
+  MASK: 19, SCRATCH: 20, EST_MACS: 24, ROW_MACS: 25, ROWS_COMPUTED: 26, ROWS_SKIPPED: 27,
+} as const;
+const RUN_SCALAR = 1;
+const RUN_DENSE = 2;
+
+export interface RunOptions {
+  /** Use each layer's estimator to skip rows (default true); false runs the dense baseline. */
+  gating?: boolean;
+  /** v128 kernels (default true); false runs the scalar kernels, bit-identical. */
+  simd?: boolean;
+}
+
+export interface LayerStats {
+  estimatorMacs: number;
+  rowMacs: number;
+  rowsComputed: number;
+  rowsSkipped: number;
+}
+
+export interface InferStats {
+  layers: LayerStats[];
+  estimatorMacs: number;
+  rowMacs: number;
+  totalMacs: number;
+}
+
+export interface InferResult {
+  /** Quantized logits (scale, zero point: engine.outputScale, engine.outputZeroPoint). */
+  logits: Int8Array;
+  /** Index of the largest logit, the first on ties. */
+  label: number;
+  stats: InferStats;
+}
+
+export interface BatchResult {
+  /** [count][outputSize] quantized logits. */
+  logits: Int8Array;
+  labels: Int32Array;
+  /** Counters summed over the batch. */
+  stats: InferStats;
+}
+
+export interface LoadOptions extends RunOptions {
+  /** A compiled build/rankgate.wasm (browsers); Node loads it from disk by default. */
+  wasm?: WebAssembly.Module;
+}
+
+export class Engine {
+  private readonly i32: Int32Array;
+  private readonly i8: Int8Array;
+  private readonly defaults: Required<RunOptions>;
+
+  private constructor(
+    readonly parsed: ParsedModel,
+    readonly arena: ArenaPlan,
+    private readonly kernels: KernelExports,
+    defaults: RunOptions,
+  ) {
+    this.defaults = { gating: defaults.gating ?? true, simd: defaults.simd ?? true };
+    this.i32 = new Int32Array(kernels.memory.buffer);
+    this.i8 = new Int8Array(kernels.memory.buffer);
+  }
+
+  /** Validates the model (FormatError on any problem), plans the arena and grows memory once. */
+  static async load(bytes: Uint8Array, options: LoadOptions = {}): Promise<Engine> {
+    const parsed = readModel(bytes);
+    const kernels = await instantiateKernels(options.wasm);
+    const arena = planArena(parsed.model, parsed.image.length, kernels.heapBase());
+    if (kernels.PLAN_RECORD_BYTES.value !== PLAN_RECORD_BYTES) {
+      throw new Error(`build/rankgate.wasm plan record is ${kernels.PLAN_RECORD_BYTES.value} bytes, runtime expects ${PLAN_RECORD_BYTES}: rebuild`);
+    }
+    const have = kernels.memory.buffer.byteLength / 65536;
+    if (arena.pages > have) kernels.memory.grow(arena.pages - have);
+    new Uint8Array(kernels.memory.buffer).set(parsed.image, arena.model.offset);
+    const engine = new Engine(parsed, arena, kernels, options);
+    engine.writePlan();
+    return engine;
+  }
+
+  get model(): QuantModel {
+    return this.parsed.model;
+  }
+  get inputSize(): number {
+    return this.model.layers[0].nIn;
+  }
+  get outputSize(): number {
+    return this.model.layers[this.model.layers.length - 1].nOut;
+  }
+  get inputScale(): number {
+    return this.model.layers[0].inScale;
+  }
+  get inputZeroPoint(): number {
+    return this.model.layers[0].inZeroPoint;
+  }
+  get outputScale(): number {
+    return this.model.layers[this.model.layers.length - 1].outScale;
+  }
+  get outputZeroPoint(): number {
+    return this.model.layers[this.model.layers.length - 1].outZeroPoint;
+  }
+
+  private writePlan(): void {
+    const { arena, i32 } = this;
+    const base = arena.model.offset;
+    const section = new Map(this.parsed.sections.map((s) => [`${s.layer}.${s.name}`, base + s.offset]));
+    this.model.layers.forEach((layer, l) => {
+      const r = (arena.plan.offset + l * PLAN_RECORD_BYTES) >> 2;
+      const at = (name: string) => section.get(`${l}.${name}`) ?? 0;
+      const { actMin, actMax } = activationRange(layer);
+      const fields: [number, number][] = [
+        [F.N_IN, layer.nIn], [F.N_OUT, layer.nOut], [F.RANK, layer.estimator?.rank ?? 0],
+        [F.IN_ZP, layer.inZeroPoint], [F.OUT_ZP, layer.outZeroPoint], [F.ACT_MIN, actMin], [F.ACT_MAX, actMax],
+        [F.T_MAX, layer.estimator?.tMax ?? 0],
+        [F.IN, l === 0 ? arena.input.offset : arena.activations[(l - 1) % 2].offset],
+        [F.OUT, arena.activations[l % 2].offset],
+        [F.W, at("weights")], [F.BIAS, at("bias")], [F.MULT, at("multiplier")], [F.SHIFT, at("shift")],
+        [F.A, at("est_a")], [F.T_MULT, at("est_t_multiplier")], [F.T_SHIFT, at("est_t_shift")],
+        [F.B, at("est_b")], [F.THR, at("est_threshold")],
+        [F.MASK, arena.mask.offset], [F.SCRATCH, arena.scratch.offset],
+      ];
+      for (const [f, v] of fields) i32[r + f] = v;
+    });
+  }
+
+  /** Checks type and length and writes one sample into the input buffer. */
+  private writeInput(input: Float32Array | Int8Array, offset: number, what: string): void {
+    const n = this.inputSize;
+    const dst = this.i8.subarray(this.arena.input.offset, this.arena.input.offset + n);
+    if (input instanceof Int8Array) dst.set(input.subarray(offset, offset + n));
+    else quantizeInput(input.subarray(offset, offset + n), this.inputScale, this.inputZeroPoint, dst, what);
+  }
+
+  private checkInput(input: unknown, perSample: boolean): asserts input is Float32Array | Int8Array {
+    const n = this.inputSize;
+    if (!(input instanceof Float32Array || input instanceof Int8Array)) {
+      const got = input === null ? "null" : typeof input === "object" ? (input as object).constructor?.name ?? "object" : typeof input;
+      throw new InputError(`input must be a Float32Array (real values) or an Int8Array (quantized), got ${got}`);
+    }
+    const kind = input.constructor.name;
+    if (perSample && input.length !== n) throw new InputError(`input ${kind} has length ${input.length}, expected ${n}`);
+    if (!perSample && (input.length === 0 || input.length % n !== 0)) {
+      throw new InputError(`batch ${kind} has length ${input.length}, expected a positive multiple of ${n}`);
+    }
+  }
+
+  private run(options: RunOptions): void {
+    const gating = options.gating ?? this.defaults.gating;
+    const simd = options.simd ?? this.defaults.simd;
+    const flags = (gating ? 0 : RUN_DENSE) | (simd ? 0 : RUN_SCALAR);
+    const status = this.kernels.run_s8(this.arena.plan.offset, this.model.layers.length, flags);
+    if (status !== 0) throw new EngineError(status, "run_s8");
+  }
+
+  private readStats(into?: InferStats): InferStats {
+    const stats = into ?? { layers: this.model.layers.map(() => ({ estimatorMacs: 0, rowMacs: 0, rowsComputed: 0, rowsSkipped: 0 })), estimatorMacs: 0, rowMacs: 0, totalMacs: 0 };
+    this.model.layers.forEach((_, l) => {
+      const r = (this.arena.plan.offset + l * PLAN_RECORD_BYTES) >> 2;
+      const s = stats.layers[l];
+      const est = this.i32[r + F.EST_MACS], rows = this.i32[r + F.ROW_MACS];
+      s.estimatorMacs += est;
+      s.rowMacs += rows;
+      s.rowsComputed += this.i32[r + F.ROWS_COMPUTED];
+      s.rowsSkipped += this.i32[r + F.ROWS_SKIPPED];
+      stats.estimatorMacs += est;
+      stats.rowMacs += rows;
+      stats.totalMacs += est + rows;
+    });
+    return stats;
+  }
+
+  private outputView(): Int8Array {
+    const off = this.arena.activations[(this.model.layers.length - 1) % 2].offset;
+    return this.i8.subarray(off, off + this.outputSize);
+  }
+
+  /** One sample: Float32Array of real values (quantized with the model's input scale) or Int8Array. */
+  infer(input: Float32Array | Int8Array, options: RunOptions = {}): InferResult {
+    this.checkInput(input, true);
+    this.writeInput(input, 0, "input");
+    this.run(options);
+    const logits = this.outputView().slice();
+    return { logits, label: argmax(logits), stats: this.readStats() };
+  }
+
+  /** `count` samples laid end to end; counters are summed over the batch. */
+  inferBatch(inputs: Float32Array | Int8Array, options: RunOptions = {}): BatchResult {
+    this.checkInput(inputs, false);
+    const n = this.inputSize, m = this.outputSize, count = inputs.length / n;
+    const logits = new Int8Array(count * m);
+    const labels = new Int32Array(count);
+    let stats: InferStats | undefined;
+    for (let i = 0; i < count; i++) {
+      this.writeInput(inputs, i * n, `inputs[${i}]`);
+      this.run(options);
+      const out = this.outputView();
+      logits.set(out, i * m);
+      labels[i] = argmax(out);
+      stats = this.readStats(stats);
+    }
+    return { logits, labels, stats: stats! };
+  }
+}
+
+export function argmax(v: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+  return best;
+}
