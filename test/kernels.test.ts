@@ -55,7 +55,7 @@ describe("denseRows_s8 / gatedRows_s8", () => {
           sameBytes(g.out, gated, `gatedRows_s8 simd=${simd}`);
         }
       }),
-      { numRuns: 1500 },
+      { numRuns: 2500 },
     );
   });
 
@@ -134,7 +134,7 @@ describe("estimateSign_s8", () => {
         const rest = c.nOut & 31;
         if (rest) expect(want[want.length - 1] >>> rest).toBe(0);
       }),
-      { numRuns: 1500 },
+      { numRuns: 2500 },
     );
   });
 

@@ -92,6 +92,10 @@ export class Engine {
     return engine;
   }
 
+  /** Bytes of linear memory the instance holds (fixed after load). */
+  get memoryBytes(): number {
+    return this.kernels.memory.buffer.byteLength;
+  }
   get model(): QuantModel {
     return this.parsed.model;
   }

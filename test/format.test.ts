@@ -1,0 +1,166 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { crc32 } from "../ts/crc32.ts";
+import { FormatError } from "../ts/errors.ts";
+import { ENTRY_BYTES, HEADER_BYTES, readModel, SECTIONS, writeModel } from "../ts/format.ts";
+import { buildSynthetic } from "../ts/synthetic.ts";
+
+const { bytes: good, model } = buildSynthetic({ sizes: [6, 5, 4, 3], ranks: [2, 3], seed: 11, calibration: 16 });
+const entry = (l: number) => HEADER_BYTES + l * ENTRY_BYTES;
+const sectionOffset = (name: string) => SECTIONS.find((s) => s.name === name)!.entryOffset;
+
+/** A copy of the good file with `edit` applied and the CRC recomputed, so the targeted check fires. */
+function edited(edit: (dv: DataView, b: Uint8Array) => void, fixCrc = true): Uint8Array {
+  const b = good.slice();
+  const dv = new DataView(b.buffer);
+  edit(dv, b);
+  if (fixCrc && b.length >= 16) dv.setUint32(12, crc32(b, 16), true);
+  return b;
+}
+
+function formatError(bytes: Uint8Array): FormatError {
+  try {
+    readModel(bytes);
+  } catch (e) {
+    if (e instanceof FormatError) return e;
+    throw new Error(`expected FormatError, got ${e}`);
+  }
+  throw new Error("expected FormatError, the file was accepted");
+}
+
+function expectError(bytes: Uint8Array, field: string, offset: number): FormatError {
+  const e = formatError(bytes);
+  expect({ field: e.field, offset: e.offset }).toEqual({ field, offset });
+  expect(e.message).toContain(field);
+  expect(e.message).toContain(`offset ${offset}`);
+  return e;
+}
+
+describe("model format v1", () => {
+  it("round-trips a model and is deterministic", () => {
+    const parsed = readModel(good);
+    expect(writeModel(parsed.model)).toEqual(good);
+    expect(parsed.model.layers.map((l) => [l.nIn, l.nOut, l.estimator?.rank ?? 0, l.activation])).toEqual([
+      [6, 5, 2, "relu"], [5, 4, 3, "relu"], [4, 3, 0, "none"],
+    ]);
+    expect(Array.from(parsed.model.layers[1].weights)).toEqual(Array.from(model.layers[1].weights));
+    expect(Array.from(parsed.model.layers[0].estimator!.threshold)).toEqual(Array.from(model.layers[0].estimator!.threshold));
+    expect(good.length % 16).toBe(0);
+    for (const s of parsed.sections) expect(s.offset % 16).toBe(0);
+  });
+
+  it("computes the standard CRC-32", () => {
+    expect(crc32(new TextEncoder().encode("123456789"))).toBe(0xcbf43926);
+  });
+
+  it("names header fields: magic, version, sizes, counts, reserved, checksum", () => {
+    expectError(good.slice(0, 40), "file_bytes", 0);
+    expectError(edited((_, b) => (b[0] = 0x50)), "magic", 0);
+    const v = expectError(edited((dv) => dv.setUint16(4, 2, true)), "version", 4);
+    expect(v.expected).toBe("1");
+    expect(v.actual).toBe("2");
+    expectError(edited((dv) => dv.setUint16(6, 48, true)), "header_bytes", 6);
+    expectError(good.slice(0, good.length - 16), "file_bytes", 8);
+    const longer = new Uint8Array(good.length + 16);
+    longer.set(good);
+    expectError(longer, "file_bytes", 8);
+    expectError(edited((dv) => dv.setUint32(16, 0, true)), "layer_count", 16);
+    expectError(edited((dv) => dv.setUint32(16, 257, true)), "layer_count", 16);
+    expectError(edited((dv) => dv.setUint32(20, 96, true)), "entry_bytes", 20);
+    expectError(edited((dv) => dv.setUint32(24, 80, true)), "table_offset", 24);
+    expectError(edited((dv) => dv.setUint32(28, 0, true)), "payload_offset", 28);
+    expectError(edited((dv) => dv.setUint32(32, 99, true)), "section_count", 32);
+    expectError(edited((dv) => dv.setUint32(36, 1, true)), "section_bytes", 36);
+    expectError(edited((dv) => dv.setUint32(44, 1, true)), "reserved", 44);
+    const crc = expectError(edited((_, b) => (b[b.length - 1] ^= 1), false), "crc32", 12);
+    expect(crc.message).toMatch(/expected 0x[0-9a-f]{8}/);
+  });
+
+  it("names layer fields: dimensions, rank, activation, quantization parameters, chaining", () => {
+    const e0 = entry(0), e1 = entry(1), e2 = entry(2);
+    expectError(edited((dv) => dv.setUint32(e0 + 0, 0, true)), "layers[0].n_in", e0);
+    expectError(edited((dv) => dv.setUint32(e0 + 4, 70000, true)), "layers[0].n_out", e0 + 4);
+    const r = expectError(edited((dv) => dv.setUint32(e0 + 8, 6, true)), "layers[0].rank", e0 + 8);
+    expect(r.expected).toBe("[0, 5]");
+    expectError(edited((dv) => dv.setUint32(e0 + 12, 7, true)), "layers[0].activation", e0 + 12);
+    expectError(edited((dv) => dv.setUint32(e0 + 12, 0, true)), "layers[0].activation", e0 + 12);
+    expectError(edited((dv) => dv.setInt32(e0 + 16, 128, true)), "layers[0].in_zero_point", e0 + 16);
+    expectError(edited((dv) => dv.setFloat32(e0 + 24, Number.NaN, true)), "layers[0].in_scale", e0 + 24);
+    expectError(edited((dv) => dv.setFloat32(e0 + 28, -1, true)), "layers[0].out_scale", e0 + 28);
+    expectError(edited((dv) => dv.setUint32(e0 + 32, 0, true)), "layers[0].t_max", e0 + 32);
+    expectError(edited((dv) => dv.setUint32(e0 + 32, 32768, true)), "layers[0].t_max", e0 + 32);
+    expectError(edited((dv) => dv.setFloat32(e0 + 36, Infinity, true)), "layers[0].margin", e0 + 36);
+    expectError(edited((dv) => dv.setUint32(e2 + 32, 5, true)), "layers[2].t_max", e2 + 32);
+    expectError(edited((dv) => dv.setUint32(e1 + 76, 1, true)), "layers[1].reserved", e1 + 76);
+    // Chaining: layer 1 must read what layer 0 writes
+    expectError(edited((dv) => dv.setInt32(e1 + 16, dv.getInt32(e1 + 16, true) === 0 ? 1 : 0, true)), "layers[1].in_zero_point", e1 + 16);
+    expectError(edited((dv) => dv.setFloat32(e1 + 24, dv.getFloat32(e1 + 24, true) * 2, true)), "layers[1].in_scale", e1 + 24);
+    const chain = expectError(edited((dv) => { dv.setUint32(e2 + 0, 3, true); }), "layers[2].n_in", e2);
+    expect(chain.expected).toContain("layers[1].n_out");
+  });
+
+  it("names section problems: alignment, bounds, overlap, estimator offsets of an ungated layer", () => {
+    const e0 = entry(0), e1 = entry(1), e2 = entry(2);
+    const w = sectionOffset("weights"), b = sectionOffset("bias"), a = sectionOffset("est_a");
+    expectError(edited((dv) => dv.setUint32(e0 + w, dv.getUint32(e0 + w, true) + 4, true)), "layers[0].weights_offset", e0 + w);
+    expectError(edited((dv, bytes) => dv.setUint32(e1 + b, bytes.length, true)), "layers[1].bias_offset", e1 + b);
+    expectError(edited((dv) => dv.setUint32(e0 + w, 16, true)), "layers[0].weights_offset", e0 + w);
+    const overlap = edited((dv) => dv.setUint32(e1 + b, dv.getUint32(e1 + w, true), true));
+    const o = formatError(overlap);
+    expect(o.field).toMatch(/^layers\[1\]\.(bias|weights)_offset$/);
+    expect(o.expected).toMatch(/end of layers\[1\]/);
+    expectError(edited((dv) => dv.setUint32(e2 + a, 1024, true)), "layers[2].est_a_offset", e2 + a);
+  });
+
+  it("names element values the kernels rely on: multipliers and shifts", () => {
+    const parsed = readModel(good);
+    const find = (layer: number, name: string) => parsed.sections.find((s) => s.layer === layer && s.name === name)!.offset;
+    const m = find(1, "multiplier") + 8;
+    expectError(edited((dv) => dv.setInt32(m, 12345, true)), "layers[1].multiplier[2]", m);
+    expectError(edited((dv) => dv.setInt32(m, -1073741824, true)), "layers[1].multiplier[2]", m);
+    const s = find(0, "shift") + 4;
+    expectError(edited((dv) => dv.setInt32(s, 31, true)), "layers[0].shift[1]", s);
+    expectError(edited((dv) => dv.setInt32(s, -32, true)), "layers[0].shift[1]", s);
+    const ts = find(0, "est_t_shift");
+    expectError(edited((dv) => dv.setInt32(ts, 99, true)), "layers[0].est_t_shift[0]", ts);
+  });
+
+  it("catches every single-bit flip anywhere in the file", () => {
+    let flips = 0;
+    for (let i = 0; i < good.length; i++) {
+      for (let bit = 0; bit < 8; bit++) {
+        const b = good.slice();
+        b[i] ^= 1 << bit;
+        formatError(b);
+        flips++;
+      }
+    }
+    expect(flips).toBe(good.length * 8);
+  });
+
+  it("never throws anything but FormatError on random corruption, even with a valid CRC", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(good.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+        fc.integer({ min: -64, max: 64 }),
+        fc.boolean(),
+        (writes, resize, fixCrc) => {
+          let b = good.slice();
+          for (const [at, v] of writes) b[at] = v;
+          if (resize !== 0) {
+            const r = new Uint8Array(Math.max(0, b.length + resize));
+            r.set(b.subarray(0, r.length));
+            b = r;
+          }
+          if (fixCrc && b.length >= 16) new DataView(b.buffer).setUint32(12, crc32(b, 16), true);
+          try {
+            readModel(b);
+          } catch (e) {
+            if (!(e instanceof FormatError)) throw e;
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
