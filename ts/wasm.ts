@@ -1,4 +1,5 @@
 // The engine's Wasm module: its export signatures and how to get an instance.
+import { UserError } from "./errors.ts";
 export interface KernelExports {
   memory: WebAssembly.Memory;
   heapBase(): number;
@@ -30,7 +31,7 @@ export function defaultWasmModule(): Promise<WebAssembly.Module> {
     try {
       bytes = new Uint8Array(await readFile(url));
     } catch {
-      throw new Error(`${url.pathname} not found: run \`npm run build\` first`);
+      throw new UserError(`${url.pathname} not found: run \`npm run build\` first`);
     }
     return WebAssembly.compile(bytes);
   })();

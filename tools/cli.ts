@@ -1,0 +1,62 @@
+// The `rankgate` CLI. Each command lives in tools/commands/<name>.ts and registers itself on the program.
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { UserError } from "../ts/errors.ts";
+import { registerInspect } from "./commands/inspect.ts";
+
+const COMMANDS = [registerInspect];
+
+/** A commander parse failure, tagged with the command whose --help the hint should name. */
+class UsageError extends UserError {
+  override name = "UsageError";
+  constructor(message: string, readonly hint: string) {
+    super(message);
+  }
+}
+
+function version(): string {
+  try {
+    return JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version;
+  } catch {
+    return "unknown";
+  }
+}
+
+function createProgram(): Command {
+  const program = new Command("rankgate")
+    .description("int8 low-rank-gated MLP inference engine")
+    .version(version(), "-V, --version")
+    .configureOutput({ outputError: () => {} })
+    .showSuggestionAfterError();
+  for (const register of COMMANDS) register(program);
+  const override = (cmd: Command, path: string) => {
+    cmd.exitOverride((err) => {
+      if (err.exitCode === 0 || err.code === "commander.help") throw err;
+      const [first, ...rest] = err.message.replace(/^error: /, "").trim().split("\n");
+      const suggestion = rest.find((l) => l.startsWith("(Did you mean"));
+      throw new UsageError(first, suggestion ?? `run '${path} --help'`);
+    });
+    for (const sub of cmd.commands) override(sub, `${path} ${sub.name()}`);
+  };
+  override(program, "rankgate");
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  await createProgram().parseAsync(argv);
+}
+
+function handleError(err: unknown): void {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode;
+  } else if (err instanceof UserError) {
+    process.stderr.write(`rankgate: ${err.message}\n`);
+    if (err instanceof UsageError) process.stderr.write(`${err.hint}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exitCode = 2;
+  }
+}
+
+main(process.argv).catch(handleError);

@@ -1,0 +1,148 @@
+// rankgate inspect: layer table, totals and arena plan of an .rgm file.
+import Table from "cli-table3";
+import type { Command } from "commander";
+import pc from "picocolors";
+import { planArena, PAGE_BYTES, type ArenaPlan } from "../../ts/arena.ts";
+import { readModel, SECTIONS, type ParsedModel, type SectionInfo } from "../../ts/format.ts";
+import { instantiateKernels } from "../../ts/wasm.ts";
+import { readUserFile } from "../cli-io.ts";
+
+export interface LayerInfo {
+  index: number;
+  nIn: number;
+  nOut: number;
+  activation: string;
+  rank: number;
+  tMax: number;
+  margin: number;
+  inScale: number;
+  inZeroPoint: number;
+  outScale: number;
+  outZeroPoint: number;
+  /** weights, bias, multiplier and shift sections. */
+  weightBytes: number;
+  /** est_* sections. */
+  estimatorBytes: number;
+  denseMacs: number;
+  estimatorMacs: number;
+}
+
+export interface ModelInfo {
+  path: string;
+  layers: LayerInfo[];
+  totals: {
+    layers: number;
+    /** Dense n_in·n_out + n_out plus estimator rank·(n_in + n_out), per layer. */
+    parameters: number;
+    denseParameters: number;
+    estimatorParameters: number;
+    fileBytes: number;
+    weightBytes: number;
+    estimatorBytes: number;
+    denseMacs: number;
+    estimatorMacs: number;
+  };
+  sections: SectionInfo[];
+  arena: ArenaPlan & { heapBase: number };
+}
+
+const ESTIMATOR_SECTIONS = new Set(SECTIONS.filter((s) => s.estimator).map((s) => s.name));
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+export function describeModel({ model, image, sections }: ParsedModel, path: string, heapBase: number): ModelInfo {
+  const layers = model.layers.map((l, index): LayerInfo => {
+    const own = sections.filter((s) => s.layer === index);
+    const rank = l.estimator?.rank ?? 0;
+    return {
+      index, nIn: l.nIn, nOut: l.nOut, activation: l.activation, rank,
+      tMax: l.estimator?.tMax ?? 0, margin: l.estimator?.margin ?? 0,
+      inScale: l.inScale, inZeroPoint: l.inZeroPoint, outScale: l.outScale, outZeroPoint: l.outZeroPoint,
+      weightBytes: sum(own.filter((s) => !ESTIMATOR_SECTIONS.has(s.name)).map((s) => s.bytes)),
+      estimatorBytes: sum(own.filter((s) => ESTIMATOR_SECTIONS.has(s.name)).map((s) => s.bytes)),
+      denseMacs: l.nIn * l.nOut,
+      estimatorMacs: rank * (l.nIn + l.nOut),
+    };
+  });
+  const denseParameters = sum(layers.map((l) => l.nIn * l.nOut + l.nOut));
+  const estimatorParameters = sum(layers.map((l) => l.estimatorMacs));
+  return {
+    path,
+    layers,
+    totals: {
+      layers: layers.length,
+      parameters: denseParameters + estimatorParameters, denseParameters, estimatorParameters,
+      fileBytes: image.length,
+      weightBytes: sum(layers.map((l) => l.weightBytes)),
+      estimatorBytes: sum(layers.map((l) => l.estimatorBytes)),
+      denseMacs: sum(layers.map((l) => l.denseMacs)),
+      estimatorMacs: sum(layers.map((l) => l.estimatorMacs)),
+    },
+    sections,
+    arena: { heapBase, ...planArena(model, image.length, heapBase) },
+  };
+}
+
+const n = (v: number) => v.toLocaleString("en-US");
+const g = (v: number) => Number(v.toPrecision(4)).toString();
+
+function render(info: ModelInfo, showSections: boolean): string {
+  const c = pc.createColors(pc.isColorSupported && (!!process.stdout.isTTY || !!process.env.FORCE_COLOR));
+  const table = (head: string[], align: ("left" | "right")[]) =>
+    new Table({ head: head.map((h) => c.bold(h)), colAligns: align, style: { head: [], border: [], compact: true } });
+  const gated = (v: string | number, rank: number) => (rank ? String(v) : c.dim("-"));
+  const t = info.totals, a = info.arena;
+  const out: string[] = [];
+
+  out.push(`${c.bold(info.path)}  ${c.dim(`${t.layers} layers · ${n(t.fileBytes)} bytes · CRC-32 ok`)}`);
+  const layers = table(
+    ["#", "n_in", "n_out", "act", "rank", "t_max", "margin", "in scale / zp", "out scale / zp", "weight B", "est B", "dense MACs", "est MACs"],
+    ["right", "right", "right", "left", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
+  );
+  for (const l of info.layers) {
+    layers.push([
+      l.index, l.nIn, l.nOut, l.activation, gated(l.rank, l.rank), gated(l.tMax, l.rank), gated(g(l.margin), l.rank),
+      `${g(l.inScale)} / ${l.inZeroPoint}`, `${g(l.outScale)} / ${l.outZeroPoint}`,
+      n(l.weightBytes), gated(n(l.estimatorBytes), l.rank), n(l.denseMacs), gated(n(l.estimatorMacs), l.rank),
+    ]);
+  }
+  layers.push([{ colSpan: 9, hAlign: "left", content: c.bold("total") }, n(t.weightBytes), n(t.estimatorBytes), c.bold(n(t.denseMacs)), n(t.estimatorMacs)]);
+  out.push(layers.toString());
+  const share = t.denseMacs ? ` (${((100 * t.estimatorMacs) / t.denseMacs).toFixed(1)}% of dense)` : "";
+  out.push(
+    `${c.bold("parameters")} ${n(t.parameters)} (dense ${n(t.denseParameters)} + estimator ${n(t.estimatorParameters)})  ` +
+      `${c.bold("MACs/sample")} dense ${n(t.denseMacs)}, estimator ${n(t.estimatorMacs)}${share}`,
+  );
+
+  if (showSections) {
+    const s = table(["layer", "section", "offset", "bytes"], ["right", "left", "right", "right"]);
+    for (const x of info.sections) s.push([x.layer, x.name, n(x.offset), n(x.bytes)]);
+    out.push("", c.bold("sections"), s.toString());
+  }
+
+  const r = table(["arena", "offset", "bytes"], ["left", "right", "right"]);
+  r.push([c.dim("static data"), c.dim("0"), c.dim(n(a.heapBase))]);
+  const regions: [string, { offset: number; bytes: number }][] = [
+    ["model", a.model], ["plan", a.plan], ["input", a.input],
+    ["activations[0]", a.activations[0]], ["activations[1]", a.activations[1]], ["mask", a.mask], ["scratch", a.scratch],
+  ];
+  for (const [name, x] of regions) r.push([name, n(x.offset), n(x.bytes)]);
+  r.push([c.bold("total"), "", c.bold(n(a.totalBytes))]);
+  r.push([c.bold("pages"), "", `${a.pages} × ${PAGE_BYTES / 1024} KiB`]);
+  out.push("", r.toString());
+  return out.join("\n");
+}
+
+export function registerInspect(program: Command): void {
+  program
+    .command("inspect")
+    .description("show an .rgm model's layers, sizes, MAC counts and arena plan")
+    .argument("<model>", "model file (.rgm)")
+    .option("--json", "print one JSON object instead of tables")
+    .option("--sections", "also list every section's offset and size")
+    .action(async (path: string, opts: { json?: boolean; sections?: boolean }) => {
+      const parsed = readModel(await readUserFile(path), path);
+      const kernels = await instantiateKernels();
+      const info = describeModel(parsed, path, kernels.heapBase());
+      process.stdout.write((opts.json ? JSON.stringify(info, null, 2) : render(info, !!opts.sections)) + "\n");
+    });
+}
