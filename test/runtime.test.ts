@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { InputError } from "../ts/errors.ts";
 import { activationRange, type QuantModel } from "../ts/model.ts";
 import { quantizeInput } from "../ts/quant.ts";
-import { RUN_DENSE, run_s8 } from "../ts/reference.ts";
+import { denseRows_s8, RUN_DENSE, run_s8 } from "../ts/reference.ts";
 import { Engine } from "../ts/runtime.ts";
 import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
 import { Rng } from "../ts/random.ts";
@@ -44,7 +44,8 @@ describe("Engine", () => {
               got.stats.layers.forEach((st, l) => {
                 const layer = model.layers[l];
                 const gated = gating && layer.estimator !== null;
-                expect(st).toEqual(ref.counters[l]);
+                const { estimatorMacs, rowMacs, rowsComputed, rowsSkipped } = st;
+                expect({ estimatorMacs, rowMacs, rowsComputed, rowsSkipped }).toEqual(ref.counters[l]);
                 expect(st.estimatorMacs).toBe(gated ? layer.estimator!.rank * (layer.nIn + layer.nOut) : 0);
                 expect(st.rowMacs).toBe(st.rowsComputed * layer.nIn);
                 expect(st.rowsComputed + st.rowsSkipped).toBe(layer.nOut);
@@ -59,6 +60,50 @@ describe("Engine", () => {
       { numRuns: 120 },
     );
     expect(partial).toBeGreaterThan(50); // the property saw real gating, not only all-or-nothing masks
+  });
+
+  it("trace engines give the same logits and exact per-layer inputs, masks and trace counters", async () => {
+    let counted = 0;
+    await fc.assert(
+      fc.asyncProperty(modelCase(), async (c) => {
+        const { bytes, model, rng } = buildSynthetic({ sizes: c.sizes, ranks: c.ranks, seed: c.seed, calibration: 16, inputZeros: c.zeros });
+        const plain = await Engine.load(bytes);
+        const traced = await Engine.load(bytes, { trace: true });
+        const q = quantized(model, syntheticInputs(rng, 1, c.sizes[0], c.zeros));
+        for (const gating of [true, false]) {
+          const got = traced.infer(q, { gating });
+          expect(Array.from(got.logits)).toEqual(Array.from(plain.infer(q, { gating }).logits));
+          const trace = traced.lastTrace();
+          let a = q;
+          model.layers.forEach((layer, l) => {
+            expect(Array.from(trace.inputs[l])).toEqual(Array.from(a));
+            const prefix = run_s8({ layers: model.layers.slice(0, l + 1) }, q, gating ? 0 : RUN_DENSE);
+            const mask = prefix.masks[l];
+            expect(trace.masks[l] && Array.from(trace.masks[l]!)).toEqual(mask && Array.from(mask));
+            const exact = new Int8Array(layer.nOut);
+            denseRows_s8({ ...layer, inZp: layer.inZeroPoint, outZp: layer.outZeroPoint, ...activationRange(layer) }, a, exact);
+            const st = got.stats.layers[l];
+            expect(st.nonzeroInputs).toBe(a.filter((v) => v !== layer.inZeroPoint).length);
+            expect(st.positive).toBe(exact.filter((v) => v > layer.outZeroPoint).length);
+            const computed = (j: number) => !mask || ((mask[j >>> 5] >>> (j & 31)) & 1) === 1;
+            expect(st.positiveComputed).toBe(Array.from(exact).filter((v, j) => v > layer.outZeroPoint && computed(j)).length);
+            if (mask && st.positiveComputed < st.positive) counted++;
+            a = prefix.output;
+          });
+          expect(Array.from(trace.output)).toEqual(Array.from(got.logits));
+        }
+      }),
+      { numRuns: 60 },
+    );
+    expect(counted).toBeGreaterThan(5); // some estimator misses were seen and counted
+  });
+
+  it("lastTrace needs a trace engine; plain engines report zero trace counters", async () => {
+    const { bytes } = buildSynthetic({ sizes: [8, 6, 3], ranks: [2], seed: 4, calibration: 8 });
+    const engine = await Engine.load(bytes);
+    const r = engine.infer(new Float32Array(8).fill(0.5));
+    expect(r.stats.layers[0].positive).toBe(0);
+    expect(() => engine.lastTrace()).toThrow(/trace: true/);
   });
 
   it("a full-rank exact estimator with margin 0 computes exactly the units whose integer pre-activation is positive", async () => {
@@ -112,7 +157,8 @@ describe("Engine", () => {
     const { bytes, rng } = buildSynthetic({ sizes: [100, 70, 40, 10], ranks: [20, 10], seed: 3, calibration: 16 });
     const engine = await Engine.load(bytes);
     const a = engine.arena;
-    const regions = [a.model, a.plan, a.input, ...a.activations, a.mask, a.scratch];
+    const regions = a.regions;
+    expect(regions.map((r) => r.name)).toEqual(["model", "plan", "input", "activations[0]", "activations[1]", "mask", "scratch"]);
     regions.forEach((r, i) => {
       expect(r.offset % 16).toBe(0);
       if (i > 0) expect(r.offset).toBe(regions[i - 1].offset + regions[i - 1].bytes);

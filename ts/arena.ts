@@ -23,38 +23,57 @@ export interface ArenaRegion {
 export interface ArenaPlan {
   /** First byte of the arena: the module's heap base, rounded up to 16. */
   base: number;
+  /** Every region in address order, named, for reports. */
+  regions: (ArenaRegion & { name: string })[];
   model: ArenaRegion;
   plan: ArenaRegion;
   input: ArenaRegion;
-  /** Ping-pong activation buffers: layer l writes activations[l % 2]. */
-  activations: [ArenaRegion, ArenaRegion];
-  mask: ArenaRegion;
+  /** Each layer's output buffer: two ping-pong buffers, or one per layer when tracing. */
+  outputs: ArenaRegion[];
+  /** Each layer's mask buffer: one shared, or one per layer when tracing. */
+  masks: ArenaRegion[];
   scratch: ArenaRegion;
+  /** Dense output of a gated layer, for trace counters (tracing only). */
+  shadow: ArenaRegion | null;
   /** End of the arena: bytes of linear memory the engine needs. */
   totalBytes: number;
   pages: number;
 }
 
-export function planArena(model: QuantModel, imageBytes: number, heapBase: number): ArenaPlan {
+export interface ArenaOptions {
+  /** Keep every layer's output and mask after a run (per-layer buffers and a shadow buffer). */
+  trace?: boolean;
+}
+
+export function planArena(model: QuantModel, imageBytes: number, heapBase: number, options: ArenaOptions = {}): ArenaPlan {
+  const regions: (ArenaRegion & { name: string })[] = [];
   let cursor = align16(heapBase);
-  const take = (bytes: number): ArenaRegion => {
-    const r = { offset: cursor, bytes: align16(bytes) };
+  const take = (name: string, bytes: number): ArenaRegion => {
+    const r = { name, offset: cursor, bytes: align16(bytes) };
+    regions.push(r);
     cursor += r.bytes;
-    return r;
+    return { offset: r.offset, bytes: r.bytes };
   };
   const base = cursor;
   const layers = model.layers;
   const widest = Math.max(...layers.map((l) => l.nOut));
-  const region = {
-    model: take(imageBytes),
-    plan: take(layers.length * PLAN_RECORD_BYTES),
-    input: take(layers[0].nIn),
-    activations: [take(widest), take(widest)] as [ArenaRegion, ArenaRegion],
-    mask: take(Math.max(...layers.map((l) => maskBytes(l.nOut)))),
-    scratch: take(Math.max(...layers.map((l) => Math.max(
-      denseRows_s8_scratchBytes(l.nIn),
-      l.estimator ? estimateSign_s8_scratchBytes(l.nIn, l.estimator.rank) : 0,
-    )))),
-  };
-  return { base, ...region, totalBytes: cursor, pages: Math.ceil(cursor / PAGE_BYTES) };
+  const model_ = take("model", imageBytes);
+  const plan = take("plan", layers.length * PLAN_RECORD_BYTES);
+  const input = take("input", layers[0].nIn);
+  let outputs: ArenaRegion[], masks: ArenaRegion[], shadow: ArenaRegion | null = null;
+  if (options.trace) {
+    outputs = layers.map((l, i) => take(`outputs[${i}]`, l.nOut));
+    masks = layers.map((l, i) => take(`masks[${i}]`, maskBytes(l.nOut)));
+    shadow = take("shadow", widest);
+  } else {
+    const pingPong = [take("activations[0]", widest), take("activations[1]", widest)];
+    outputs = layers.map((_, i) => pingPong[i % 2]);
+    const mask = take("mask", Math.max(...layers.map((l) => maskBytes(l.nOut))));
+    masks = layers.map(() => mask);
+  }
+  const scratch = take("scratch", Math.max(...layers.map((l) => Math.max(
+    denseRows_s8_scratchBytes(l.nIn),
+    l.estimator ? estimateSign_s8_scratchBytes(l.nIn, l.estimator.rank) : 0,
+  ))));
+  return { base, regions, model: model_, plan, input, outputs, masks, scratch, shadow, totalBytes: cursor, pages: Math.ceil(cursor / PAGE_BYTES) };
 }

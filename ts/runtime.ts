@@ -13,10 +13,12 @@ import { instantiateKernels, type KernelExports } from "./wasm.ts";
 const F = {
   N_IN: 0, N_OUT: 1, RANK: 2, IN_ZP: 3, OUT_ZP: 4, ACT_MIN: 5, ACT_MAX: 6, T_MAX: 7,
   IN: 8, OUT: 9, W: 10, BIAS: 11, MULT: 12, SHIFT: 13, A: 14, T_MULT: 15, T_SHIFT: 16, B: 17, THR: 18,
-  MASK: 19, SCRATCH: 20, EST_MACS: 24, ROW_MACS: 25, ROWS_COMPUTED: 26, ROWS_SKIPPED: 27,
+  MASK: 19, SCRATCH: 20, SHADOW: 21, EST_MACS: 24, ROW_MACS: 25, ROWS_COMPUTED: 26, ROWS_SKIPPED: 27,
+  NONZERO_IN: 28, POSITIVE: 29, POSITIVE_COMPUTED: 30,
 } as const;
 const RUN_SCALAR = 1;
 const RUN_DENSE = 2;
+const RUN_TRACE = 4;
 
 export interface RunOptions {
   /** Use each layer's estimator to skip rows (default true); false runs the dense baseline. */
@@ -30,6 +32,21 @@ export interface LayerStats {
   rowMacs: number;
   rowsComputed: number;
   rowsSkipped: number;
+  /** Trace engines only (else 0): inputs that are not the zero point (real non-zero). */
+  nonzeroInputs: number;
+  /** Trace engines only: units whose exact output is above the zero point (real positive). */
+  positive: number;
+  /** Trace engines only: positive units the mask computed (all of them for a dense layer). */
+  positiveComputed: number;
+}
+
+/** One sample's execution, from a trace engine: every layer's input and mask. */
+export interface Trace {
+  /** inputs[l]: layer l's int8 input (inputs[0] is the quantized sample). */
+  inputs: Int8Array[];
+  /** masks[l]: the rows layer l computed, or null where it ran dense. */
+  masks: (Uint32Array | null)[];
+  output: Int8Array;
 }
 
 export interface InferStats {
@@ -58,12 +75,15 @@ export interface BatchResult {
 export interface LoadOptions extends RunOptions {
   /** A compiled build/rankgate.wasm (browsers); Node loads it from disk by default. */
   wasm?: WebAssembly.Module;
+  /** Keep every layer's buffers and count trace statistics (LayerStats.nonzeroInputs …, lastTrace). */
+  trace?: boolean;
 }
 
 export class Engine {
   private readonly i32: Int32Array;
   private readonly i8: Int8Array;
   private readonly defaults: Required<RunOptions>;
+  private lastGating = true;
 
   private constructor(
     readonly parsed: ParsedModel,
@@ -80,7 +100,7 @@ export class Engine {
   static async load(bytes: Uint8Array, options: LoadOptions = {}): Promise<Engine> {
     const parsed = readModel(bytes);
     const kernels = await instantiateKernels(options.wasm);
-    const arena = planArena(parsed.model, parsed.image.length, kernels.heapBase());
+    const arena = planArena(parsed.model, parsed.image.length, kernels.heapBase(), { trace: options.trace });
     if (kernels.PLAN_RECORD_BYTES.value !== PLAN_RECORD_BYTES) {
       throw new Error(`build/rankgate.wasm plan record is ${kernels.PLAN_RECORD_BYTES.value} bytes, runtime expects ${PLAN_RECORD_BYTES}: rebuild`);
     }
@@ -130,12 +150,12 @@ export class Engine {
         [F.N_IN, layer.nIn], [F.N_OUT, layer.nOut], [F.RANK, layer.estimator?.rank ?? 0],
         [F.IN_ZP, layer.inZeroPoint], [F.OUT_ZP, layer.outZeroPoint], [F.ACT_MIN, actMin], [F.ACT_MAX, actMax],
         [F.T_MAX, layer.estimator?.tMax ?? 0],
-        [F.IN, l === 0 ? arena.input.offset : arena.activations[(l - 1) % 2].offset],
-        [F.OUT, arena.activations[l % 2].offset],
+        [F.IN, l === 0 ? arena.input.offset : arena.outputs[l - 1].offset],
+        [F.OUT, arena.outputs[l].offset],
         [F.W, at("weights")], [F.BIAS, at("bias")], [F.MULT, at("multiplier")], [F.SHIFT, at("shift")],
         [F.A, at("est_a")], [F.T_MULT, at("est_t_multiplier")], [F.T_SHIFT, at("est_t_shift")],
         [F.B, at("est_b")], [F.THR, at("est_threshold")],
-        [F.MASK, arena.mask.offset], [F.SCRATCH, arena.scratch.offset],
+        [F.MASK, arena.masks[l].offset], [F.SCRATCH, arena.scratch.offset], [F.SHADOW, arena.shadow?.offset ?? 0],
       ];
       for (const [f, v] of fields) i32[r + f] = v;
     });
@@ -165,13 +185,18 @@ export class Engine {
   private run(options: RunOptions): void {
     const gating = options.gating ?? this.defaults.gating;
     const simd = options.simd ?? this.defaults.simd;
-    const flags = (gating ? 0 : RUN_DENSE) | (simd ? 0 : RUN_SCALAR);
+    this.lastGating = gating;
+    const flags = (gating ? 0 : RUN_DENSE) | (simd ? 0 : RUN_SCALAR) | (this.arena.shadow ? RUN_TRACE : 0);
     const status = this.kernels.run_s8(this.arena.plan.offset, this.model.layers.length, flags);
     if (status !== 0) throw new EngineError(status, "run_s8");
   }
 
   private readStats(into?: InferStats): InferStats {
-    const stats = into ?? { layers: this.model.layers.map(() => ({ estimatorMacs: 0, rowMacs: 0, rowsComputed: 0, rowsSkipped: 0 })), estimatorMacs: 0, rowMacs: 0, totalMacs: 0 };
+    const stats = into ?? {
+      layers: this.model.layers.map(() => ({ estimatorMacs: 0, rowMacs: 0, rowsComputed: 0, rowsSkipped: 0, nonzeroInputs: 0, positive: 0, positiveComputed: 0 })),
+      estimatorMacs: 0, rowMacs: 0, totalMacs: 0,
+    };
+    const traced = this.arena.shadow !== null;
     this.model.layers.forEach((_, l) => {
       const r = (this.arena.plan.offset + l * PLAN_RECORD_BYTES) >> 2;
       const s = stats.layers[l];
@@ -180,6 +205,11 @@ export class Engine {
       s.rowMacs += rows;
       s.rowsComputed += this.i32[r + F.ROWS_COMPUTED];
       s.rowsSkipped += this.i32[r + F.ROWS_SKIPPED];
+      if (traced) {
+        s.nonzeroInputs += this.i32[r + F.NONZERO_IN];
+        s.positive += this.i32[r + F.POSITIVE];
+        s.positiveComputed += this.i32[r + F.POSITIVE_COMPUTED];
+      }
       stats.estimatorMacs += est;
       stats.rowMacs += rows;
       stats.totalMacs += est + rows;
@@ -188,8 +218,24 @@ export class Engine {
   }
 
   private outputView(): Int8Array {
-    const off = this.arena.activations[(this.model.layers.length - 1) % 2].offset;
+    const off = this.arena.outputs[this.model.layers.length - 1].offset;
     return this.i8.subarray(off, off + this.outputSize);
+  }
+
+  /** Copies of every layer's input and mask from the last inference (engines loaded with trace: true). */
+  lastTrace(): Trace {
+    if (!this.arena.shadow) throw new InputError("lastTrace() needs an engine loaded with { trace: true }");
+    const { arena, i8 } = this;
+    const layers = this.model.layers;
+    const u32 = new Uint32Array(this.kernels.memory.buffer);
+    return {
+      inputs: layers.map((l, i) => {
+        const off = i === 0 ? arena.input.offset : arena.outputs[i - 1].offset;
+        return i8.slice(off, off + l.nIn);
+      }),
+      masks: layers.map((l, i) => (this.lastGating && l.estimator ? u32.slice(arena.masks[i].offset >> 2, (arena.masks[i].offset >> 2) + Math.ceil(l.nOut / 32)) : null)),
+      output: this.outputView().slice(),
+    };
   }
 
   /** One sample: Float32Array of real values (quantized with the model's input scale) or Int8Array. */

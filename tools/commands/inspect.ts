@@ -121,11 +121,7 @@ function render(info: ModelInfo, showSections: boolean): string {
 
   const r = table(["arena", "offset", "bytes"], ["left", "right", "right"]);
   r.push([c.dim("static data"), c.dim("0"), c.dim(n(a.heapBase))]);
-  const regions: [string, { offset: number; bytes: number }][] = [
-    ["model", a.model], ["plan", a.plan], ["input", a.input],
-    ["activations[0]", a.activations[0]], ["activations[1]", a.activations[1]], ["mask", a.mask], ["scratch", a.scratch],
-  ];
-  for (const [name, x] of regions) r.push([name, n(x.offset), n(x.bytes)]);
+  for (const x of a.regions) r.push([x.name, n(x.offset), n(x.bytes)]);
   r.push([c.bold("total"), "", c.bold(n(a.totalBytes))]);
   r.push([c.bold("pages"), "", `${a.pages} × ${PAGE_BYTES / 1024} KiB`]);
   out.push("", r.toString());
