@@ -2,9 +2,12 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { UserError } from "../ts/errors.ts";
+import { registerImport } from "./commands/import.ts";
 import { registerInspect } from "./commands/inspect.ts";
+import { registerQuantize } from "./commands/quantize.ts";
+import { registerEval } from "./commands/eval.ts";
 
-const COMMANDS = [registerInspect];
+const COMMANDS = [registerInspect, registerImport, registerQuantize, registerEval];
 
 /** A commander parse failure, tagged with the command whose --help the hint should name. */
 class UsageError extends UserError {

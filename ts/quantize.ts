@@ -22,9 +22,11 @@ export interface QuantizeOptions {
   estimator?: EstimatorKind;
   /** Real input range; default: the calibration data's range. */
   inputRange?: { min: number; max: number };
+  /** Precomputed SVD factors per layer, of rank ≥ the requested one (truncated here); default: computed. */
+  factors?: (Factors | null)[];
 }
 
-interface Factors {
+export interface Factors {
   /** [rank][nIn], the first factor transposed. */
   at: Float64Array;
   /** [nOut][rank], the second factor transposed. */
@@ -44,6 +46,16 @@ export function svdFactors(weight: Float32Array, nIn: number, nOut: number, rank
     for (let j = 0; j < nOut; j++) bt[j * rank + r] = v.get(j, r) * root;
   }
   return { at, bt };
+}
+
+/** The first `rank` components of larger factors. */
+export function truncateFactors(f: Factors, nIn: number, nOut: number, rank: number): Factors {
+  const have = f.at.length / nIn;
+  if (rank > have) throw new RangeError(`factors have rank ${have}, asked for ${rank}`);
+  if (rank === have) return f;
+  const bt = new Float64Array(nOut * rank);
+  for (let j = 0; j < nOut; j++) for (let r = 0; r < rank; r++) bt[j * rank + r] = f.bt[j * have + r];
+  return { at: f.at.subarray(0, rank * nIn), bt };
 }
 
 function quantizeEstimator(
@@ -92,46 +104,92 @@ function identityEstimator(layer: QuantLayer, wScale: Float64Array, margin: numb
   };
 }
 
+/**
+ * Post-training quantization split in two: the float calibration pass and the dense int8
+ * layers are computed once; estimators for any ranks and margins are added cheaply after.
+ */
+export class Quantizer {
+  private readonly outs: Float32Array[];
+  private readonly dense: QuantLayer[];
+  private readonly wScales: Float64Array[];
+  private readonly factorCache = new Map<number, Factors>();
+
+  constructor(readonly float: FloatModel, readonly calibration: Float32Array, readonly count: number, inputRange?: { min: number; max: number }) {
+    this.outs = forwardFloat(float, calibration, count);
+    const last = float.layers.length - 1;
+    const r0 = inputRange ?? range(calibration);
+    let input = activationParams(r0.min, r0.max);
+    input.scale = Math.fround(input.scale);
+    this.dense = [];
+    this.wScales = [];
+    float.layers.forEach((fl, l) => {
+      const { nIn, nOut } = fl;
+      const r = range(this.outs[l]);
+      const out = l === last ? activationParams(r.min, r.max) : activationParams(0, r.max);
+      const outScale = Math.fround(out.scale);
+      const { q: weights, scale: wScale } = quantizeRows(fl.weight, nOut, nIn);
+      const bias = new Int32Array(nOut), multiplier = new Int32Array(nOut), shift = new Int32Array(nOut);
+      for (let j = 0; j < nOut; j++) {
+        bias[j] = quantizeBias(fl.bias[j], input.scale * wScale[j]);
+        const m = quantizeMultiplier((input.scale * wScale[j]) / outScale);
+        multiplier[j] = m.multiplier;
+        shift[j] = m.shift;
+      }
+      this.dense.push({
+        nIn, nOut, activation: l === last ? "none" : "relu",
+        inScale: input.scale, inZeroPoint: input.zeroPoint, outScale, outZeroPoint: out.zeroPoint,
+        weights, bias, multiplier, shift, estimator: null,
+      });
+      this.wScales.push(wScale);
+      input = { scale: outScale, zeroPoint: out.zeroPoint };
+    });
+  }
+
+  /** Hidden layers' maximum estimator rank: min(n_in, n_out). */
+  get maxRanks(): number[] {
+    return this.dense.slice(0, -1).map((l) => Math.min(l.nIn, l.nOut));
+  }
+
+  /** Supplies SVD factors for layer l (of any rank ≥ those asked later), e.g. from a faster SVD. */
+  setFactors(l: number, factors: Factors): void {
+    this.factorCache.set(l, factors);
+  }
+
+  private factors(l: number, rank: number): Factors {
+    const fl = this.float.layers[l];
+    let f = this.factorCache.get(l);
+    if (!f || f.at.length / fl.nIn < rank) {
+      f = svdFactors(fl.weight, fl.nIn, fl.nOut, rank);
+      this.factorCache.set(l, f);
+    }
+    return truncateFactors(f, fl.nIn, fl.nOut, rank);
+  }
+
+  /** The quantized model with an estimator of ranks[l] (0: none) and margins[l] on each hidden layer. */
+  model(options: { ranks?: number[]; margins?: number[]; estimator?: EstimatorKind } = {}): QuantModel {
+    const last = this.dense.length - 1;
+    return {
+      layers: this.dense.map((layer, l) => {
+        const rank = l < last ? options.ranks?.[l] ?? 0 : 0;
+        if (rank <= 0) return { ...layer, estimator: null };
+        const margin = Math.fround(options.margins?.[l] ?? 0);
+        if (options.estimator === "identity") {
+          if (rank !== layer.nIn) throw new RangeError(`layer ${l}: the identity estimator has rank n_in = ${layer.nIn}, asked for ${rank}`);
+          return { ...layer, estimator: identityEstimator(layer, this.wScales[l], margin) };
+        }
+        const wScale = this.wScales[l];
+        const realBias = (j: number) => layer.bias[j] * layer.inScale * wScale[j];
+        const layerInput = l === 0 ? this.calibration : this.outs[l - 1];
+        const estimator = quantizeEstimator(this.factors(l, rank), rank, layer.nIn, layer.nOut, layerInput, this.count, layer.inScale, realBias, margin);
+        return { ...layer, estimator };
+      }),
+    };
+  }
+}
+
 /** Quantizes a float MLP, calibrating activation ranges on `count` real input samples. */
 export function quantizeModel(float: FloatModel, calibration: Float32Array, count: number, options: QuantizeOptions = {}): QuantModel {
-  const outs = forwardFloat(float, calibration, count);
-  const last = float.layers.length - 1;
-  const inRange = options.inputRange ?? range(calibration);
-  let input = activationParams(inRange.min, inRange.max);
-  input.scale = Math.fround(input.scale);
-  const layers: QuantLayer[] = [];
-  float.layers.forEach((fl, l) => {
-    const { nIn, nOut } = fl;
-    const r = range(outs[l]);
-    const out = l === last ? activationParams(r.min, r.max) : activationParams(0, r.max);
-    const outScale = Math.fround(out.scale);
-    const { q: weights, scale: wScale } = quantizeRows(fl.weight, nOut, nIn);
-    const bias = new Int32Array(nOut), multiplier = new Int32Array(nOut), shift = new Int32Array(nOut);
-    for (let j = 0; j < nOut; j++) {
-      bias[j] = quantizeBias(fl.bias[j], input.scale * wScale[j]);
-      const m = quantizeMultiplier((input.scale * wScale[j]) / outScale);
-      multiplier[j] = m.multiplier;
-      shift[j] = m.shift;
-    }
-    const layer: QuantLayer = {
-      nIn, nOut, activation: l === last ? "none" : "relu",
-      inScale: input.scale, inZeroPoint: input.zeroPoint, outScale, outZeroPoint: out.zeroPoint,
-      weights, bias, multiplier, shift, estimator: null,
-    };
-    const rank = options.ranks?.[l] ?? 0;
-    const margin = Math.fround(options.margins?.[l] ?? 0);
-    if (rank > 0 && l < last) {
-      if (options.estimator === "identity") {
-        if (rank !== nIn) throw new RangeError(`layer ${l}: the identity estimator has rank n_in = ${nIn}, asked for ${rank}`);
-        layer.estimator = identityEstimator(layer, wScale, margin);
-      } else {
-        const layerInput = l === 0 ? calibration : outs[l - 1];
-        const realBias = (j: number) => bias[j] * input.scale * wScale[j];
-        layer.estimator = quantizeEstimator(svdFactors(fl.weight, nIn, nOut, rank), rank, nIn, nOut, layerInput, count, input.scale, realBias, margin);
-      }
-    }
-    layers.push(layer);
-    input = { scale: outScale, zeroPoint: out.zeroPoint };
-  });
-  return { layers };
+  const q = new Quantizer(float, calibration, count, options.inputRange);
+  options.factors?.forEach((f, l) => f && q.setFactors(l, f));
+  return q.model(options);
 }

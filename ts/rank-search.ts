@@ -1,0 +1,94 @@
+// Automatic estimator ranks: the smallest ranks whose validation error stays within a budget
+// of the int8 dense model's. Uses only the data it is given (the validation split).
+import { writeModel } from "./format.ts";
+import type { Quantizer } from "./quantize.ts";
+import { Engine } from "./runtime.ts";
+
+/** Ranks tried per layer, capped at min(n_in, n_out). */
+export const RANK_CANDIDATES = [1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 35, 40, 50, 60, 75, 100, 125, 150, 200, 250, 300, 400, 500];
+
+export interface RankTrial {
+  ranks: number[];
+  error: number;
+  macsRatio: number;
+}
+
+export interface RankSearchResult {
+  ranks: number[];
+  denseError: number;
+  target: number;
+  trials: RankTrial[];
+}
+
+export interface RankSearchOptions {
+  /** Allowed increase of the error over int8 dense, in percentage points. */
+  budgetPp: number;
+  margins?: number[];
+  onTrial?: (t: RankTrial) => void;
+}
+
+/** Gated error and MAC ratio of the quantizer's model at `ranks` on (images, labels). */
+export async function gatedError(q: Quantizer, ranks: number[], margins: number[] | undefined, images: Float32Array, labels: ArrayLike<number>, count: number): Promise<RankTrial> {
+  const engine = await Engine.load(writeModel(q.model({ ranks, margins })));
+  const gated = engine.inferBatch(images.subarray(0, count * engine.inputSize));
+  let wrong = 0;
+  for (let i = 0; i < count; i++) if (gated.labels[i] !== labels[i]) wrong++;
+  const dense = engine.model.layers.reduce((t, l) => t + l.nIn * l.nOut, 0);
+  return { ranks: [...ranks], error: wrong / count, macsRatio: gated.stats.totalMacs / count / dense };
+}
+
+/**
+ * Greedy per layer, in order: with the other layers at their current ranks, the smallest
+ * candidate rank whose error is within the target (a binary search that assumes error falls
+ * as rank grows); then, while the combination misses the target, raise the rank of the layer
+ * whose step up helps most.
+ */
+export async function searchRanks(q: Quantizer, images: Float32Array, labels: ArrayLike<number>, count: number, options: RankSearchOptions): Promise<RankSearchResult> {
+  const trials: RankTrial[] = [];
+  const cache = new Map<string, RankTrial>();
+  const trial = async (ranks: number[]) => {
+    const key = ranks.join(",");
+    let t = cache.get(key);
+    if (!t) {
+      t = await gatedError(q, ranks, options.margins, images, labels, count);
+      cache.set(key, t);
+      trials.push(t);
+      options.onTrial?.(t);
+    }
+    return t;
+  };
+  const candidates = q.maxRanks.map((max) => {
+    const c = RANK_CANDIDATES.filter((r) => r < max);
+    return [...c, max];
+  });
+  const denseError = (await trial(q.maxRanks.map(() => 0))).error;
+  const target = denseError + options.budgetPp / 100;
+  const idx = candidates.map((c) => c.length - 1);
+  const ranksAt = (i: number[]) => i.map((k, l) => candidates[l][k]);
+  for (let l = 0; l < idx.length; l++) {
+    let lo = 0, hi = idx[l];
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const probe = [...idx];
+      probe[l] = mid;
+      if ((await trial(ranksAt(probe))).error <= target) hi = mid;
+      else lo = mid + 1;
+    }
+    idx[l] = lo;
+  }
+  let current = await trial(ranksAt(idx));
+  while (current.error > target) {
+    let best: { l: number; t: RankTrial } | null = null;
+    for (let l = 0; l < idx.length; l++) {
+      if (idx[l] + 1 >= candidates[l].length) continue;
+      const probe = [...idx];
+      probe[l]++;
+      const t = await trial(ranksAt(probe));
+      if (!best || t.error < best.t.error) best = { l, t };
+    }
+    if (!best) break;
+    idx[best.l]++;
+    current = best.t;
+  }
+  return { ranks: ranksAt(idx), denseError, target, trials };
+}
