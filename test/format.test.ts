@@ -4,6 +4,7 @@ import { crc32 } from "../ts/crc32.ts";
 import { FormatError } from "../ts/errors.ts";
 import { ENTRY_BYTES, HEADER_BYTES, readModel, SECTIONS, writeModel } from "../ts/format.ts";
 import { buildSynthetic } from "../ts/synthetic.ts";
+import { thrown } from "./helpers/errors.ts";
 
 const { bytes: good, model } = buildSynthetic({ sizes: [6, 5, 4, 3], ranks: [2, 3], seed: 11, calibration: 16 });
 const entry = (l: number) => HEADER_BYTES + l * ENTRY_BYTES;
@@ -19,13 +20,9 @@ function edited(edit: (dv: DataView, b: Uint8Array) => void, fixCrc = true): Uin
 }
 
 function formatError(bytes: Uint8Array): FormatError {
-  try {
-    readModel(bytes);
-  } catch (e) {
-    if (e instanceof FormatError) return e;
-    throw new Error(`expected FormatError, got ${e}`);
-  }
-  throw new Error("expected FormatError, the file was accepted");
+  const e = thrown(() => readModel(bytes));
+  if (!(e instanceof FormatError)) throw new Error(`expected FormatError, got ${e}`);
+  return e;
 }
 
 function expectError(bytes: Uint8Array, field: string, offset: number): FormatError {

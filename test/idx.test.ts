@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { FormatError, UserError } from "../ts/errors.ts";
 import { parseIdx } from "../ts/idx.ts";
+import { expectFormatError as expectFmt } from "./helpers/errors.ts";
 
 /** Builds an IDX file: magic, big-endian dims, then `fill(i)` for each data byte (plus `extra` bytes). */
 function makeIdx(dims: number[], opts: { dtype?: number; extra?: number; fill?: (i: number) => number } = {}) {
@@ -17,20 +18,7 @@ function makeIdx(dims: number[], opts: { dtype?: number; extra?: number; fill?: 
 }
 
 function expectFormatError(fn: () => unknown, field: string, offset?: number): FormatError {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(FormatError);
-  expect(err).toBeInstanceOf(UserError);
-  const fe = err as FormatError;
-  expect(fe.field).toBe(field);
-  expect(fe.message).toContain(field);
-  expect(fe.message).toContain("test.idx");
-  if (offset !== undefined) expect(fe.offset).toBe(offset);
-  return fe;
+  return expectFmt(fn, field, { source: "test.idx", offset });
 }
 
 describe("parseIdx", () => {

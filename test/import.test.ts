@@ -15,6 +15,7 @@ import { importSafetensors } from "../ts/import/safetensors.ts";
 import type { FloatModel } from "../ts/model.ts";
 import { Rng } from "../ts/random.ts";
 import { readSafetensors, writeSafetensors, type Tensor } from "../ts/safetensors.ts";
+import { thrown } from "./helpers/errors.ts";
 
 const { AttributeProto, ModelProto, TensorProto } = onnxProto.onnx;
 const FLOAT = TensorProto.DataType.FLOAT;
@@ -144,12 +145,7 @@ function expectSameModel(got: FloatModel, want: FloatModel) {
 }
 
 function errorOf(f: () => unknown): UserError {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
+  const err = thrown(f);
   expect(err).toBeInstanceOf(UserError);
   const msg = (err as Error).message;
   expect(msg).not.toContain("\n");

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { FormatError, InputError, UserError } from "../ts/errors.ts";
 import { parseIdx } from "../ts/idx.ts";
 import { loadMnist, mnistDataDir, parseDataSpec, toFloatInputs } from "../ts/mnist.ts";
+import { expectFormatError as expectFmt } from "./helpers/errors.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "rankgate-mnist-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -28,18 +29,8 @@ function fakeDir(name: string, labels: Uint8Array, images?: Uint8Array) {
   return dir;
 }
 
-function expectFormatError(fn: () => unknown, field: string, file: string) {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(FormatError);
-  expect((err as FormatError).field).toBe(field);
-  expect((err as FormatError).message).toContain(field);
-  expect((err as FormatError).message).toContain(file);
-  return err as FormatError;
+function expectFormatError(fn: () => unknown, field: string, file: string): FormatError {
+  return expectFmt(fn, field, { source: file });
 }
 
 describe("parseDataSpec", () => {

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { FormatError, InputError, UserError } from "../ts/errors.ts";
 import { readSafetensors, writeSafetensors, type Tensor } from "../ts/safetensors.ts";
+import { expectFormatError as expectFmt } from "./helpers/errors.ts";
 
 /** Hand-built file: `header` (object or raw JSON text) unpadded, then `data`; `n` overrides the length field. */
 function raw(header: unknown, data: ArrayLike<number> = [], n?: bigint) {
@@ -14,19 +15,7 @@ function raw(header: unknown, data: ArrayLike<number> = [], n?: bigint) {
 }
 
 function expectFormatError(bytes: Uint8Array, field: string): FormatError {
-  let err: unknown;
-  try {
-    readSafetensors(bytes, "m.safetensors");
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(FormatError);
-  expect(err).toBeInstanceOf(UserError);
-  const fe = err as FormatError;
-  expect(fe.field).toBe(field);
-  expect(fe.message).toContain(field);
-  expect(fe.message).toContain("m.safetensors");
-  return fe;
+  return expectFmt(() => readSafetensors(bytes, "m.safetensors"), field, { source: "m.safetensors" });
 }
 
 const sample = (): Record<string, Tensor> => ({
