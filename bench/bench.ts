@@ -5,10 +5,10 @@ import { readFileSync, existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import os from "node:os";
 import { Command } from "commander";
-import Table from "cli-table3";
 import { Engine, type RunOptions } from "../ts/runtime.ts";
 import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
 import { Rng } from "../ts/random.ts";
+import { table } from "../tools/table.ts";
 
 const program = new Command("bench")
   .option("--quick", "fewer rounds and samples (≤ 60 s)")
@@ -62,10 +62,10 @@ const denseSimd = result["dense simd"].us_per_sample;
 if (opts.json) {
   console.log(JSON.stringify({ model: modelPath ?? "synthetic", samples, rounds, node: process.version, cpu: os.cpus()[0]?.model, batch1_us: Object.fromEntries(Object.entries(result).map(([k, v]) => [k, v.us_per_sample])), macs_per_sample: Object.fromEntries(Object.entries(result).map(([k, v]) => [k, v.macs_per_sample])) }));
 } else {
-  const table = new Table({ head: ["schedule", "µs / sample (median)", "× dense simd", "MACs / sample", "GMAC/s"] });
+  const t = table(["schedule", "µs / sample (median)", "× dense simd", "MACs / sample", "GMAC/s"], ["left", "right", "right", "right", "right"]);
   for (const [name, r] of Object.entries(result)) {
-    table.push([name, r.us_per_sample.toFixed(1), (denseSimd / r.us_per_sample).toFixed(2), Math.round(r.macs_per_sample).toLocaleString("en"), (r.macs_per_sample / r.us_per_sample / 1000).toFixed(2)]);
+    t.push([name, r.us_per_sample.toFixed(1), (denseSimd / r.us_per_sample).toFixed(2), Math.round(r.macs_per_sample).toLocaleString("en"), (r.macs_per_sample / r.us_per_sample / 1000).toFixed(2)]);
   }
-  console.log(table.toString());
+  console.log(t.toString());
   console.log(`${samples} samples × ${rounds} interleaved rounds, batch 1 (one run_s8 call per sample), ${os.cpus()[0]?.model}, Node ${process.version}`);
 }

@@ -1,10 +1,10 @@
 // rankgate eval: error and MACs of an .rgm on labelled data, through the Wasm engine.
 import type { Command } from "commander";
-import Table from "cli-table3";
 import { evaluateModel, type EvalReport } from "../../ts/evaluate.ts";
 import { loadData, loadFloat, positiveInt } from "../data.ts";
 import { progress } from "../progress.ts";
 import { readUserFile } from "../cli-io.ts";
+import { table } from "../table.ts";
 
 interface EvalFlags {
   model: string;
@@ -21,14 +21,14 @@ const pct = (x: number | null) => (x === null ? "-" : `${(x * 100).toFixed(2)} %
 export function formatReport(r: EvalReport, model: string, data: string): string {
   const m = r.macs_per_sample;
   const ratio = (x: number) => `${Math.round(x).toLocaleString("en")} (${(x / m.dense).toFixed(3)}×)`;
-  const summary = new Table({ head: ["", "value"] });
+  const summary = table(["", "value"], ["left", "right"]);
   summary.push(
     ["error float", pct(r.error.float)], ["error int8 dense", pct(r.error.int8_dense)], ["error int8 gated", pct(r.error.int8_gated)],
     ["MACs dense", Math.round(m.dense).toLocaleString("en")], ["MACs gated", ratio(m.gated)], ["MACs gated + zero skip", ratio(m.gated_zero_skip)],
     ["MACs oracle", ratio(m.oracle)], ["MACs oracle + zero skip", ratio(m.oracle_zero_skip)],
     ["Wasm = TS reference", r.reference_agreement === null ? "not checked" : pct(r.reference_agreement)],
   );
-  const layers = new Table({ head: ["layer", "n_in → n_out", "rank", "density", "recall", "computed", "inputs ≠ 0", "MACs dense", "MACs gated"] });
+  const layers = table(["layer", "n_in → n_out", "rank", "density", "recall", "computed", "inputs ≠ 0", "MACs dense", "MACs gated"], ["right", "left", "right", "right", "right", "right", "right", "right", "right"]);
   r.layers.forEach((l, i) => layers.push([i, `${l.n_in} → ${l.n_out}`, l.rank || "-", pct(l.density), pct(l.recall), pct(l.computed), pct(l.input_nonzero), l.macs_dense.toLocaleString("en"), Math.round(l.macs_gated).toLocaleString("en")]));
   return `${model} on ${data}, ${r.samples} samples\n${summary.toString()}\n${layers.toString()}`;
 }

@@ -1,11 +1,10 @@
 // rankgate inspect: layer table, totals and arena plan of an .rgm file.
-import Table from "cli-table3";
 import type { Command } from "commander";
-import pc from "picocolors";
 import { planArena, PAGE_BYTES, type ArenaPlan } from "../../ts/arena.ts";
 import { readModel, SECTIONS, type ParsedModel, type SectionInfo } from "../../ts/format.ts";
 import { instantiateKernels } from "../../ts/wasm.ts";
 import { readUserFile } from "../cli-io.ts";
+import { colors, table } from "../table.ts";
 
 export interface LayerInfo {
   index: number;
@@ -86,9 +85,7 @@ const n = (v: number) => v.toLocaleString("en-US");
 const g = (v: number) => Number(v.toPrecision(4)).toString();
 
 function render(info: ModelInfo, showSections: boolean): string {
-  const c = pc.createColors(pc.isColorSupported && (!!process.stdout.isTTY || !!process.env.FORCE_COLOR));
-  const table = (head: string[], align: ("left" | "right")[]) =>
-    new Table({ head: head.map((h) => c.bold(h)), colAligns: align, style: { head: [], border: [], compact: true } });
+  const c = colors;
   const gated = (v: string | number, rank: number) => (rank ? String(v) : c.dim("-"));
   const t = info.totals, a = info.arena;
   const out: string[] = [];
