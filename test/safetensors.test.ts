@@ -233,3 +233,18 @@ describe("writeSafetensors rejects", () => {
     expect(() => writeSafetensors({}, { k: 1 as unknown as string })).toThrow(InputError);
   });
 });
+
+describe("readSafetensors on Node Buffers", () => {
+  it("reads each tensor's own bytes from a Buffer that views a larger pool", () => {
+    const bytes = writeSafetensors({
+      a: { dtype: "F32", shape: [3], data: Float32Array.from([1, 2, 3]) },
+      b: { dtype: "F32", shape: [2], data: Float32Array.from([4, 5]) },
+    });
+    const pool = Buffer.alloc(bytes.length + 64);
+    pool.set(bytes, 24);
+    const view = pool.subarray(24, 24 + bytes.length);
+    const { tensors } = readSafetensors(view, "pooled.safetensors");
+    expect(Array.from(tensors.get("a")!.data)).toEqual([1, 2, 3]);
+    expect(Array.from(tensors.get("b")!.data)).toEqual([4, 5]);
+  });
+});

@@ -166,7 +166,8 @@ export function readSafetensors(bytes: Uint8Array, source: string): Safetensors 
   // Copy out
   const tensors = new Map<string, ReadTensor>();
   for (const { name, stored, shape, begin, end } of infos) {
-    const raw = bytes.slice(dataStart + begin, dataStart + end).buffer;
+    // A copy: Buffer.prototype.slice would return a view of a larger pooled buffer
+    const raw = Uint8Array.prototype.slice.call(bytes, dataStart + begin, dataStart + end).buffer;
     let data: TensorData;
     if (stored === "F16" || stored === "BF16") {
       const h = new Uint16Array(raw);
