@@ -6,8 +6,9 @@ import { registerImport } from "./commands/import.ts";
 import { registerInspect } from "./commands/inspect.ts";
 import { registerQuantize } from "./commands/quantize.ts";
 import { registerEval } from "./commands/eval.ts";
+import { registerSim } from "./commands/sim.ts";
 
-const COMMANDS = [registerInspect, registerImport, registerQuantize, registerEval];
+const COMMANDS = [registerInspect, registerImport, registerQuantize, registerEval, registerSim];
 
 /** A commander parse failure, tagged with the command whose --help the hint should name. */
 class UsageError extends UserError {

@@ -1,0 +1,121 @@
+// rankgate sim --report: the self-contained HTML page opens in headless Chromium (Debian's
+// /usr/bin/chromium via playwright-core, never a downloaded browser), shows its plots, and
+// requests nothing but itself. A missing Chromium fails the test: it is not skipped.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { chromium, type BrowserContext } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeModel } from "../ts/format.ts";
+import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
+import { Quantizer } from "../ts/quantize.ts";
+import { Rng } from "../ts/random.ts";
+import { writeSafetensors } from "../ts/safetensors.ts";
+import { syntheticFloat } from "../ts/synthetic.ts";
+
+const BIN = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));
+const CHROMIUM = process.env.RANKGATE_CHROMIUM ?? "/usr/bin/chromium";
+const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const float = syntheticFloat(new Rng(4), [784, 48, 24, 10]);
+let dir = "", profile = "";
+let context: BrowserContext | undefined;
+/** Why Chromium did not start: every test that needs it fails with this (never skips). */
+let launchError: Error | undefined;
+
+function cli(...args: string[]) {
+  return spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "rankgate-sim-report-"));
+  const t: Parameters<typeof writeSafetensors>[0] = {};
+  float.layers.forEach((l, i) => {
+    t[`layers.${i}.weight`] = { dtype: "F32", shape: [l.nOut, l.nIn], data: l.weight };
+    t[`layers.${i}.bias`] = { dtype: "F32", shape: [l.nOut], data: l.bias };
+  });
+  writeFileSync(join(dir, "f.safetensors"), writeSafetensors(t));
+  const calib = toFloatInputs(loadMnist("val", { limit: 200 }).images, 200);
+  writeFileSync(join(dir, "m.rgm"), writeModel(new Quantizer(float, calib, 200, { min: 0, max: 1 }).model({ ranks: [6, 3] })));
+  if (!existsSync(CHROMIUM)) {
+    launchError = new Error(`${CHROMIUM} not found: the report test needs Debian's Chromium (apt-get install -y chromium), or set RANKGATE_CHROMIUM`);
+    return;
+  }
+  profile = mkdtempSync(join(tmpdir(), "rankgate-chromium-"));
+  try {
+    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1200, height: 900 }, timeout: 60_000 });
+  } catch (err) {
+    launchError = new Error(`${CHROMIUM} did not start: ${(err as Error).message.split("\n")[0]}`);
+  }
+}, 120_000);
+
+afterAll(async () => {
+  await context?.close();
+  for (const d of [dir, profile]) if (d) rmSync(d, { recursive: true, force: true });
+});
+
+/** Opens a file in the browser, blocking and recording every request that is not the file itself. */
+async function open(path: string) {
+  if (launchError) throw launchError;
+  const page = await context!.newPage();
+  const url = pathToFileURL(path).href;
+  const foreign: string[] = [], errors: string[] = [];
+  await page.route("**/*", (route) => {
+    if (route.request().url() === url) return route.continue();
+    foreign.push(route.request().url());
+    return route.abort();
+  });
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  await page.goto(url, { waitUntil: "load" });
+  return { page, foreign, errors };
+}
+
+describe("rankgate sim --report", () => {
+  it("with --float: a rank sweep, and every plot renders in Chromium from the file alone", async () => {
+    const r = cli("sim", "--model", "m.rgm", "--target", "cortex-m4f", "--samples", "100", "--float", "f.safetensors", "--sweep-ranks", "2,4,40",
+      "--calibration", "200", "--report", "r.html", "--json", "-q");
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.sweep.map((p: { rank: number }) => p.rank)).toEqual([0, 2, 4, 40]);
+    expect(out.sweep[3].ranks).toEqual([40, 24]);
+    expect(out.sweep[0].macs_per_sample.gated).toBe(out.sweep[0].macs_per_sample.dense);
+    const html = readFileSync(join(dir, "r.html"), "utf8");
+    expect(html).not.toMatch(/<script|<link|@import|src="http/i);
+
+    const { page, foreign, errors } = await open(join(dir, "r.html"));
+    const titles = await page.$$eval("svg", (svgs) => svgs.map((s) => s.textContent ?? ""));
+    expect(titles).toHaveLength(6);
+    for (const t of ["MACs per layer and schedule", "Cycles per layer and schedule", "Where the cycles go", "MACs versus estimator rank", "Error versus MACs across rank configurations", "Break-even density"]) {
+      expect(titles.some((x) => x.includes(t)), t).toBe(true);
+    }
+    // Every plot has a visible size and drawn marks
+    const boxes = await page.$$eval("svg", (svgs) => svgs.map((s) => {
+      const b = s.getBoundingClientRect();
+      return { w: b.width, h: b.height, marks: s.querySelectorAll("path, rect, line, circle").length };
+    }));
+    for (const b of boxes) {
+      expect(b.w).toBeGreaterThan(200);
+      expect(b.h).toBeGreaterThan(100);
+      expect(b.marks).toBeGreaterThan(10);
+    }
+    const shot = join(dir, "report.png");
+    await page.screenshot({ path: shot, fullPage: true });
+    expect(statSync(shot).size).toBeGreaterThan(50_000);
+    expect(foreign).toEqual([]);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 120_000);
+
+  it("without --float: the page says the rank plots show only this model", async () => {
+    const r = cli("sim", "--model", "m.rgm", "--target", "esp32-s3", "--samples", "50", "--report", "plain.html", "-q");
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain("report: plain.html");
+    const { page, foreign } = await open(join(dir, "plain.html"));
+    expect(await page.locator("p.note").textContent()).toContain("No --float checkpoint was given");
+    expect(await page.$$eval("svg", (s) => s.length)).toBe(6);
+    expect(foreign).toEqual([]);
+    await page.close();
+  }, 60_000);
+});

@@ -1,0 +1,122 @@
+// rankgate sim: what the engine did on real inputs, costed on a microcontroller target (firmware-sim/).
+import { writeFile } from "node:fs/promises";
+import type { Command } from "commander";
+import { UserError } from "../../ts/errors.ts";
+import { readModel } from "../../ts/format.ts";
+import { SCHEDULES } from "../../firmware-sim/cost.ts";
+import { findTarget, loadTargets, type TargetProfile } from "../../firmware-sim/profile.ts";
+import { renderReport } from "../../firmware-sim/report.ts";
+import { simulate, type SimResult } from "../../firmware-sim/simulate.ts";
+import { DEFAULT_SWEEP_RANKS, sweepRanks, type SweepPoint } from "../../firmware-sim/sweep.ts";
+import { collectTrace } from "../../firmware-sim/trace.ts";
+import { readUserFile } from "../cli-io.ts";
+import { loadData, loadFloat, numberList, positiveInt } from "../data.ts";
+import { progress } from "../progress.ts";
+import { table } from "../table.ts";
+
+interface SimFlags {
+  model?: string;
+  target?: string;
+  data: string;
+  samples?: number;
+  json?: boolean;
+  report?: string;
+  float?: string;
+  sweepRanks?: number[];
+  calibration: number;
+  targetsDir?: string;
+  listTargets?: boolean;
+  quiet?: boolean;
+}
+
+const kib = (n: number) => `${(n / 1024).toLocaleString("en", { maximumFractionDigits: 1 })} KiB`;
+const pct = (x: number | null) => (x === null ? "-" : `${(x * 100).toFixed(1)} %`);
+const int = (x: number) => Math.round(x).toLocaleString("en");
+
+function listTargets(targets: TargetProfile[], json: boolean): void {
+  const rows = targets.map((t) => ({
+    name: t.name, title: t.title, clock_hz: t.clock_hz, flash_bytes: t.memory.flash_bytes, sram_bytes: t.memory.sram_bytes,
+    simd: t.cycles.mac_simd !== null, active_mw: t.power.active_mw,
+  }));
+  if (json) {
+    console.log(JSON.stringify(rows));
+    return;
+  }
+  const t = table(["target", "description", "clock", "flash", "SRAM", "SIMD", "power"], ["left", "left", "right", "right", "right", "left", "right"]);
+  for (const r of rows) t.push([r.name, r.title, `${r.clock_hz / 1e6} MHz`, kib(r.flash_bytes), kib(r.sram_bytes), r.simd ? "yes" : "no", `${r.active_mw} mW`]);
+  console.log(t.toString());
+}
+
+export function formatSim(r: SimResult, model: string, data: string): string {
+  const head = `${model} on ${r.target} (${r.target_title}), ${data}, ${r.samples} samples`;
+  const s = table(["schedule", "MACs", "× dense", "cycles", "× dense", "latency", "energy"], ["left", "right", "right", "right", "right", "right", "right"]);
+  for (const k of SCHEDULES) {
+    s.push([k, int(r.macs_per_sample[k]), (r.macs_per_sample[k] / r.macs_per_sample.dense).toFixed(3), int(r.cycles_per_sample[k]),
+      (r.cycles_per_sample[k] / r.cycles_per_sample.dense).toFixed(3), `${r.latency_us[k].toFixed(1)} µs`, `${r.energy_uj[k].toFixed(2)} µJ`]);
+  }
+  const m = r.memory;
+  const memory = `memory: ${m.verdict} (flash ${kib(m.flash_bytes)} of ${kib(m.flash_available)}, SRAM ${kib(m.sram_bytes)} of ${kib(m.sram_available)})`;
+  const l = table(["layer", "n_in → n_out", "rank", "density", "computed", "cycles dense", "cycles gated", "gated + zero skip", "oracle", "break-even", "gating pays"],
+    ["right", "left", "right", "right", "right", "right", "right", "right", "right", "right", "left"]);
+  r.layers.forEach((x, i) => l.push([i, `${x.n_in} → ${x.n_out}`, x.rank || "-", pct(x.density), pct(x.computed), int(x.cycles.dense), int(x.cycles.gated),
+    int(x.cycles.gated_zero_skip), int(x.cycles.oracle), x.rank ? (x.break_even_density === null ? "never" : pct(x.break_even_density)) : "-",
+    x.gating_pays === null ? "-" : x.gating_pays ? "yes" : "no"]));
+  return `${head}\n${s.toString()}\n${memory}\n${l.toString()}`;
+}
+
+export async function simCommand(flags: SimFlags): Promise<void> {
+  if (flags.listTargets) {
+    listTargets(loadTargets(flags.targetsDir), !!flags.json);
+    return;
+  }
+  if (!flags.model || !flags.target) throw new UserError("--model and --target are required (or --list-targets)");
+  const target = findTarget(flags.target, flags.targetsDir);
+  const bytes = await readUserFile(flags.model);
+  const ranks = readModel(bytes).model.layers.slice(0, -1).map((l) => l.estimator?.rank ?? 0);
+  const float = flags.float ? await loadFloat(flags.float) : undefined;
+  const data = loadData(flags.data, flags.samples);
+  const bar = progress("trace", data.count, flags.quiet);
+  const trace = await collectTrace(bytes, data.images, data.labels, data.count, (d) => { if (d % 100 === 0 || d === data.count) bar.update(d); });
+  bar.stop();
+  const result = simulate(bytes, trace, target);
+  let sweep: SweepPoint[] | null = null;
+  if (float) {
+    if (float.layers[0].nIn !== trace.model.layers[0].nIn) throw new UserError(`${flags.float}: the checkpoint takes ${float.layers[0].nIn} inputs, the model ${trace.model.layers[0].nIn}`);
+    const calib = loadData("mnist:val", flags.calibration);
+    const ranks = flags.sweepRanks ?? DEFAULT_SWEEP_RANKS;
+    const sb = progress("rank sweep", ranks.length + 1, flags.quiet);
+    let n = 0;
+    sweep = await sweepRanks(float, data.images, data.labels, data.count, target, {
+      ranks, calibration: calib.images, calibrationCount: calib.count,
+      onPoint: (p) => sb.update(++n, `rank ${p.rank}: ${int(p.macs_per_sample.gated)} MACs, error ${(p.error_gated * 100).toFixed(2)} %`),
+    });
+    sb.stop();
+  }
+  if (flags.report) {
+    await writeFile(flags.report, await renderReport({ result, target, model: flags.model, data: flags.data, sweep, ranks }));
+  }
+  if (flags.json) console.log(JSON.stringify({ ...result, model: flags.model, data: flags.data, sweep }));
+  else {
+    console.log(formatSim(result, flags.model, flags.data));
+    if (flags.report) console.log(`report: ${flags.report}`);
+  }
+}
+
+export function registerSim(program: Command): void {
+  program
+    .command("sim")
+    .description("cycles, memory and energy of an .rgm on a microcontroller target, from the engine's traces on real inputs")
+    .option("--model <file>", "the .rgm to simulate")
+    .option("--target <name>", "target profile (see --list-targets)")
+    .option("--data <spec>", "mnist:train, mnist:val or mnist:test", "mnist:test")
+    .option("--samples <n>", "only the first n samples", positiveInt("--samples"))
+    .option("--json", "print exactly one JSON object")
+    .option("--report <file>", "write a self-contained HTML report with plots")
+    .option("--float <file>", "the float checkpoint the model came from: sweep estimator ranks for the report")
+    .option("--sweep-ranks <list>", `uniform ranks of the sweep (default ${DEFAULT_SWEEP_RANKS.join(",")})`, numberList("--sweep-ranks", true))
+    .option("--calibration <n>", "calibration digits of mnist:val for the sweep", positiveInt("--calibration"), 1000)
+    .option("--targets-dir <dir>", "read target profiles from this folder instead of firmware-sim/targets")
+    .option("--list-targets", "list the target profiles and exit")
+    .option("-q, --quiet", "no progress output")
+    .action((flags: SimFlags) => simCommand(flags));
+}
