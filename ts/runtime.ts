@@ -139,26 +139,7 @@ export class Engine {
   }
 
   private writePlan(): void {
-    const { arena, i32 } = this;
-    const base = arena.model.offset;
-    const section = new Map(this.parsed.sections.map((s) => [`${s.layer}.${s.name}`, base + s.offset]));
-    this.model.layers.forEach((layer, l) => {
-      const r = (arena.plan.offset + l * PLAN_RECORD_BYTES) >> 2;
-      const at = (name: string) => section.get(`${l}.${name}`) ?? 0;
-      const { actMin, actMax } = activationRange(layer);
-      const fields: [number, number][] = [
-        [F.N_IN, layer.nIn], [F.N_OUT, layer.nOut], [F.RANK, layer.estimator?.rank ?? 0],
-        [F.IN_ZP, layer.inZeroPoint], [F.OUT_ZP, layer.outZeroPoint], [F.ACT_MIN, actMin], [F.ACT_MAX, actMax],
-        [F.T_MAX, layer.estimator?.tMax ?? 0],
-        [F.IN, l === 0 ? arena.input.offset : arena.outputs[l - 1].offset],
-        [F.OUT, arena.outputs[l].offset],
-        [F.W, at("weights")], [F.BIAS, at("bias")], [F.MULT, at("multiplier")], [F.SHIFT, at("shift")],
-        [F.A, at("est_a")], [F.T_MULT, at("est_t_multiplier")], [F.T_SHIFT, at("est_t_shift")],
-        [F.B, at("est_b")], [F.THR, at("est_threshold")],
-        [F.MASK, arena.masks[l].offset], [F.SCRATCH, arena.scratch.offset], [F.SHADOW, arena.shadow?.offset ?? 0],
-      ];
-      for (const [f, v] of fields) i32[r + f] = v;
-    });
+    this.i32.set(planRecords(this.parsed, this.arena), this.arena.plan.offset >> 2);
   }
 
   /** Checks type and length and writes one sample into the input buffer. */
@@ -264,6 +245,35 @@ export class Engine {
     }
     return { logits, labels, stats: stats! };
   }
+}
+
+/**
+ * The plan records run_s8 reads (PLAN_RECORD_BYTES per layer, int32 fields as assembly/network.ts),
+ * with absolute offsets into an arena laid out by planArena. Engine.load writes them at arena.plan;
+ * the selftest module (tools/build-selftest.ts) embeds them.
+ */
+export function planRecords(parsed: ParsedModel, arena: ArenaPlan): Int32Array {
+  const layers = parsed.model.layers;
+  const i32 = new Int32Array((layers.length * PLAN_RECORD_BYTES) >> 2);
+  const section = new Map(parsed.sections.map((s) => [`${s.layer}.${s.name}`, arena.model.offset + s.offset]));
+  layers.forEach((layer, l) => {
+    const r = (l * PLAN_RECORD_BYTES) >> 2;
+    const at = (name: string) => section.get(`${l}.${name}`) ?? 0;
+    const { actMin, actMax } = activationRange(layer);
+    const fields: [number, number][] = [
+      [F.N_IN, layer.nIn], [F.N_OUT, layer.nOut], [F.RANK, layer.estimator?.rank ?? 0],
+      [F.IN_ZP, layer.inZeroPoint], [F.OUT_ZP, layer.outZeroPoint], [F.ACT_MIN, actMin], [F.ACT_MAX, actMax],
+      [F.T_MAX, layer.estimator?.tMax ?? 0],
+      [F.IN, l === 0 ? arena.input.offset : arena.outputs[l - 1].offset],
+      [F.OUT, arena.outputs[l].offset],
+      [F.W, at("weights")], [F.BIAS, at("bias")], [F.MULT, at("multiplier")], [F.SHIFT, at("shift")],
+      [F.A, at("est_a")], [F.T_MULT, at("est_t_multiplier")], [F.T_SHIFT, at("est_t_shift")],
+      [F.B, at("est_b")], [F.THR, at("est_threshold")],
+      [F.MASK, arena.masks[l].offset], [F.SCRATCH, arena.scratch.offset], [F.SHADOW, arena.shadow?.offset ?? 0],
+    ];
+    for (const [f, v] of fields) i32[r + f] = v;
+  });
+  return i32;
 }
 
 export function argmax(v: ArrayLike<number>): number {

@@ -1,5 +1,4 @@
 // rankgate import: an ONNX or safetensors float MLP to a rankgate float checkpoint (.safetensors).
-import { writeFile } from "node:fs/promises";
 import { basename, extname, resolve } from "node:path";
 import { Option, type Command } from "commander";
 import { UserError } from "../../ts/errors.ts";
@@ -8,7 +7,7 @@ import { importOnnx } from "../../ts/import/onnx.ts";
 import { importSafetensors } from "../../ts/import/safetensors.ts";
 import type { FloatModel } from "../../ts/model.ts";
 import { writeSafetensors } from "../../ts/safetensors.ts";
-import { readUserFile } from "../cli-io.ts";
+import { readUserFile, writeUserFile } from "../cli-io.ts";
 
 export const IMPORT_FORMATS = ["onnx", "safetensors"] as const;
 export type ImportFormat = (typeof IMPORT_FORMATS)[number];
@@ -18,29 +17,11 @@ const IMPORTERS: Record<ImportFormat, (bytes: Uint8Array, source: string) => Flo
   safetensors: importSafetensors,
 };
 
-const WRITE_REASONS: Record<string, string> = {
-  ENOENT: "no such directory",
-  EISDIR: "is a directory, expected a file",
-  EACCES: "permission denied",
-  ENOTDIR: "no such directory (a parent is not a directory)",
-  EROFS: "read-only file system",
-};
-
 /** The format named by a file's extension, or a UserError asking for --format. */
 export function formatOf(path: string): ImportFormat {
   const ext = extname(path).toLowerCase().slice(1);
   if ((IMPORT_FORMATS as readonly string[]).includes(ext)) return ext as ImportFormat;
   throw new UserError(`${path}: cannot tell the format from the extension "${extname(path)}"; pass --format onnx|safetensors`);
-}
-
-async function writeUserFile(path: string, bytes: Uint8Array): Promise<void> {
-  try {
-    await writeFile(path, bytes);
-  } catch (err) {
-    const reason = WRITE_REASONS[(err as NodeJS.ErrnoException).code ?? ""];
-    if (reason) throw new UserError(`${path}: ${reason}`);
-    throw err;
-  }
 }
 
 export function registerImport(program: Command): void {
