@@ -108,7 +108,10 @@ const ERRORS: Record<string, [string, string[], string[]][]> = {
     ["missing --model and --target", ["sim"], ["--model and --target are required"]],
     ["unknown target", ["sim", "--model", "m.rgm", "--target", "z80"], ["unknown target 'z80'", "known targets"]],
     ["missing file", ["sim", "--model", "nope.rgm", "--target", "cortex-m4f"], ["nope.rgm", "no such file"]],
-    ["wrong format: safetensors as .rgm", ["sim", "--model", "f.safetensors", "--target", "cortex-m4f", "-q"], ["magic at offset 0"]],
+    ["wrong format: safetensors as .rgm", ["sim", "--model", "f.safetensors", "--target", "cortex-m4f", "-q"], ["f.safetensors", "magic at offset 0"]],
+    ["model for other data", ["sim", "--model", "m20.rgm", "--target", "cortex-m4f", "-q"], ["m20.rgm", "20 inputs", "784"]],
+    ["float checkpoint of another model", ["sim", "--model", "m.rgm", "--target", "cortex-m4f", "--float", "f20.safetensors", "-q"], ["f20.safetensors", "20-8-3", "784-16-10"]],
+    ["report into a missing folder", ["sim", "--model", "m.rgm", "--target", "cortex-m4f", "--samples", "5", "--report", "nodir/r.html", "-q"], ["nodir/r.html"]],
     ["unknown target data", ["sim", "--model", "m.rgm", "--target", "cortex-m4f", "--data", "mnist:dev"], ["unknown data \"mnist:dev\""]],
     ["bad --samples", ["sim", "--model", "m.rgm", "--target", "cortex-m4f", "--samples", "0"], ["--samples", "'0'"]],
     ["missing --targets-dir", ["sim", "--model", "m.rgm", "--target", "cortex-m4f", "--targets-dir", "nodir"], ["nodir"]],
@@ -126,11 +129,6 @@ const LISTED = (() => {
 })();
 
 /** Known user errors still printed wrongly (owner: the sim command, in progress). */
-const TODO = [
-  "sim: --model naming a safetensors file names 'model', not the file (validate with readModel(bytes, flags.model))",
-  "sim: --model with 20 inputs runs on 784-pixel MNIST and exits 0 (check the input size, as eval does)",
-  "sim: --report into a missing folder prints a stack trace and exits 2 (use writeUserFile from tools/cli-io.ts)",
-];
 
 describe("rankgate user errors", () => {
   it("every command --help lists has error cases here, and --help exits 0 on each", () => {
@@ -149,7 +147,6 @@ describe("rankgate user errors", () => {
   for (const [command, cases] of Object.entries(ERRORS)) {
     it.skipIf(command !== "" && !LISTED.includes(command)).each(cases)(`${command || "rankgate"}: %s`, (_, args, parts) => expectUserError(cli(...args), parts));
   }
-  for (const t of TODO) it.todo(t);
 });
 
 describe("single-byte corruption of models/paper.rgm", () => {

@@ -1,5 +1,6 @@
 // --data and --float arguments shared by commands.
-import { loadMnist, parseDataSpec, toFloatInputs } from "../ts/mnist.ts";
+import { loadMnist, MNIST_PIXELS, parseDataSpec, toFloatInputs } from "../ts/mnist.ts";
+import { readModel, type ParsedModel } from "../ts/format.ts";
 import { importSafetensors } from "../ts/import/safetensors.ts";
 import type { FloatModel } from "../ts/model.ts";
 import { UserError } from "../ts/errors.ts";
@@ -21,6 +22,24 @@ export function loadData(spec: string, limit?: number): Dataset {
 
 export async function loadFloat(path: string): Promise<FloatModel> {
   return importSafetensors(await readUserFile(path), path);
+}
+
+const sizesOf = (layers: { nIn: number; nOut: number }[]) => [layers[0].nIn, ...layers.map((l) => l.nOut)];
+
+/**
+ * An .rgm for MNIST, validated before any data loads: a FormatError names the file, a model
+ * for other inputs or a float checkpoint of another shape is a UserError.
+ */
+export async function loadMnistModel(path: string, floatPath?: string): Promise<{ bytes: Uint8Array; parsed: ParsedModel; float?: FloatModel }> {
+  const bytes = await readUserFile(path);
+  const parsed = readModel(bytes, path);
+  const sizes = sizesOf(parsed.model.layers);
+  if (sizes[0] !== MNIST_PIXELS) throw new UserError(`${path}: the model takes ${sizes[0]} inputs, MNIST has ${MNIST_PIXELS}`);
+  const float = floatPath ? await loadFloat(floatPath) : undefined;
+  if (float && sizesOf(float.layers).join("-") !== sizes.join("-")) {
+    throw new UserError(`${floatPath}: layer sizes ${sizesOf(float.layers).join("-")} differ from ${path}'s ${sizes.join("-")}`);
+  }
+  return { bytes, parsed, float };
 }
 
 /** A positive integer flag value, or a UserError naming the flag. */

@@ -1,12 +1,8 @@
 // rankgate eval: error and MACs of an .rgm on labelled data, through the Wasm engine.
 import type { Command } from "commander";
-import { UserError } from "../../ts/errors.ts";
 import { evaluateModel, type EvalReport } from "../../ts/evaluate.ts";
-import { readModel } from "../../ts/format.ts";
-import { MNIST_PIXELS } from "../../ts/mnist.ts";
-import { loadData, loadFloat, positiveInt } from "../data.ts";
+import { loadData, loadMnistModel, positiveInt } from "../data.ts";
 import { progress } from "../progress.ts";
-import { readUserFile } from "../cli-io.ts";
 import { table } from "../table.ts";
 
 interface EvalFlags {
@@ -37,16 +33,7 @@ export function formatReport(r: EvalReport, model: string, data: string): string
 }
 
 export async function evalCommand(flags: EvalFlags): Promise<void> {
-  const bytes = await readUserFile(flags.model);
-  // Validate before loading data: a FormatError names the file, wrong shapes are user errors
-  const layers = readModel(bytes, flags.model).model.layers;
-  const sizes = [layers[0].nIn, ...layers.map((l) => l.nOut)];
-  if (sizes[0] !== MNIST_PIXELS) throw new UserError(`${flags.model}: the model takes ${sizes[0]} inputs, MNIST has ${MNIST_PIXELS}`);
-  const float = flags.float ? await loadFloat(flags.float) : undefined;
-  const floatSizes = float && [float.layers[0].nIn, ...float.layers.map((l) => l.nOut)];
-  if (floatSizes && floatSizes.join("-") !== sizes.join("-")) {
-    throw new UserError(`${flags.float}: layer sizes ${floatSizes.join("-")} differ from ${flags.model}'s ${sizes.join("-")}`);
-  }
+  const { bytes, float } = await loadMnistModel(flags.model, flags.float);
   const data = loadData(flags.data, flags.samples);
   const bar = progress("eval", data.count, flags.quiet);
   const report = await evaluateModel(bytes, data.images, data.labels, data.count, { float, reference: flags.reference, onProgress: (d) => bar.update(d) });

@@ -1,16 +1,14 @@
 // rankgate sim: what the engine did on real inputs, costed on a microcontroller target (firmware-sim/).
-import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { UserError } from "../../ts/errors.ts";
-import { readModel } from "../../ts/format.ts";
 import { SCHEDULES } from "../../firmware-sim/cost.ts";
 import { findTarget, loadTargets, type TargetProfile } from "../../firmware-sim/profile.ts";
 import { renderReport } from "../../firmware-sim/report.ts";
 import { simulate, type SimResult } from "../../firmware-sim/simulate.ts";
 import { DEFAULT_SWEEP_RANKS, sweepRanks, type SweepPoint } from "../../firmware-sim/sweep.ts";
 import { collectTrace } from "../../firmware-sim/trace.ts";
-import { readUserFile } from "../cli-io.ts";
-import { loadData, loadFloat, numberList, positiveInt } from "../data.ts";
+import { writeUserFile } from "../cli-io.ts";
+import { loadData, loadMnistModel, numberList, positiveInt } from "../data.ts";
 import { progress } from "../progress.ts";
 import { table } from "../table.ts";
 
@@ -71,9 +69,8 @@ export async function simCommand(flags: SimFlags): Promise<void> {
   }
   if (!flags.model || !flags.target) throw new UserError("--model and --target are required (or --list-targets)");
   const target = findTarget(flags.target, flags.targetsDir);
-  const bytes = await readUserFile(flags.model);
-  const ranks = readModel(bytes).model.layers.slice(0, -1).map((l) => l.estimator?.rank ?? 0);
-  const float = flags.float ? await loadFloat(flags.float) : undefined;
+  const { bytes, parsed, float } = await loadMnistModel(flags.model, flags.float);
+  const ranks = parsed.model.layers.slice(0, -1).map((l) => l.estimator?.rank ?? 0);
   const data = loadData(flags.data, flags.samples);
   const bar = progress("trace", data.count, flags.quiet);
   const trace = await collectTrace(bytes, data.images, data.labels, data.count, (d) => { if (d % 100 === 0 || d === data.count) bar.update(d); });
@@ -81,7 +78,6 @@ export async function simCommand(flags: SimFlags): Promise<void> {
   const result = simulate(bytes, trace, target);
   let sweep: SweepPoint[] | null = null;
   if (float) {
-    if (float.layers[0].nIn !== trace.model.layers[0].nIn) throw new UserError(`${flags.float}: the checkpoint takes ${float.layers[0].nIn} inputs, the model ${trace.model.layers[0].nIn}`);
     const calib = loadData("mnist:val", flags.calibration);
     const ranks = flags.sweepRanks ?? DEFAULT_SWEEP_RANKS;
     const sb = progress("rank sweep", ranks.length + 1, flags.quiet);
@@ -93,7 +89,7 @@ export async function simCommand(flags: SimFlags): Promise<void> {
     sb.stop();
   }
   if (flags.report) {
-    await writeFile(flags.report, await renderReport({ result, target, model: flags.model, data: flags.data, sweep, ranks }));
+    await writeUserFile(flags.report, await renderReport({ result, target, model: flags.model, data: flags.data, sweep, ranks }));
   }
   if (flags.json) console.log(JSON.stringify({ ...result, model: flags.model, data: flags.data, sweep }));
   else {
