@@ -14,6 +14,7 @@ import { Rng } from "../ts/random.ts";
 import { writeSafetensors } from "../ts/safetensors.ts";
 import { buildSynthetic, syntheticFloat } from "../ts/synthetic.ts";
 import { thrown } from "./helpers/errors.ts";
+import { checkpointTensors } from "../ts/import/checkpoint.ts";
 
 const BIN = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));
 const PAPER = fileURLToPath(new URL("../models/paper.rgm", import.meta.url));
@@ -37,12 +38,7 @@ function expectUserError(r: ReturnType<typeof cli>, parts: string[]) {
 
 const floatCheckpoint = (sizes: number[]) => {
   const float = syntheticFloat(new Rng(4), sizes);
-  const t: Parameters<typeof writeSafetensors>[0] = {};
-  float.layers.forEach((l, i) => {
-    t[`layers.${i}.weight`] = { dtype: "F32", shape: [l.nOut, l.nIn], data: l.weight };
-    t[`layers.${i}.bias`] = { dtype: "F32", shape: [l.nOut], data: l.bias };
-  });
-  return writeSafetensors(t);
+  return writeSafetensors(checkpointTensors(float));
 };
 
 beforeAll(() => {

@@ -11,6 +11,7 @@ import { Quantizer } from "../ts/quantize.ts";
 import { Rng } from "../ts/random.ts";
 import { writeSafetensors } from "../ts/safetensors.ts";
 import { buildSynthetic, syntheticFloat } from "../ts/synthetic.ts";
+import { checkpointTensors } from "../ts/import/checkpoint.ts";
 
 const BIN = join(import.meta.dirname, "../bin/rankgate.js");
 const tmp = mkdtempSync(join(tmpdir(), "rankgate-determinism-"));
@@ -33,12 +34,7 @@ describe("same seed, same bytes", () => {
 
   it("rankgate quantize twice on one checkpoint writes identical .rgm, .h and report (but its timing)", () => {
     const float = syntheticFloat(new Rng(21), [784, 24, 12, 10]);
-    const t: Parameters<typeof writeSafetensors>[0] = {};
-    float.layers.forEach((l, i) => {
-      t[`layers.${i}.weight`] = { dtype: "F32", shape: [l.nOut, l.nIn], data: l.weight };
-      t[`layers.${i}.bias`] = { dtype: "F32", shape: [l.nOut], data: l.bias };
-    });
-    writeFileSync(join(tmp, "float.safetensors"), writeSafetensors(t));
+    writeFileSync(join(tmp, "float.safetensors"), writeSafetensors(checkpointTensors(float)));
     const outputs = ["a", "b"].map((run) => {
       const dir = join(tmp, run);
       mkdirSync(dir);

@@ -15,6 +15,7 @@ import { denseRows_s8, RUN_DENSE, run_s8 } from "../ts/reference.ts";
 import { writeSafetensors } from "../ts/safetensors.ts";
 import { syntheticFloat } from "../ts/synthetic.ts";
 import { Rng } from "../ts/random.ts";
+import { checkpointTensors } from "../ts/import/checkpoint.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rankgate-pipeline-"));
 const float = syntheticFloat(new Rng(4), [784, 48, 24, 10]);
@@ -22,12 +23,7 @@ const floatPath = join(dir, "float.safetensors");
 const cli = (...args: string[]) => spawnSync(process.execPath, [join(import.meta.dirname, "../bin/rankgate.js"), ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
 
 beforeAll(() => {
-  const t: Parameters<typeof writeSafetensors>[0] = {};
-  float.layers.forEach((l, i) => {
-    t[`layers.${i}.weight`] = { dtype: "F32", shape: [l.nOut, l.nIn], data: l.weight };
-    t[`layers.${i}.bias`] = { dtype: "F32", shape: [l.nOut], data: l.bias };
-  });
-  writeFileSync(floatPath, writeSafetensors(t));
+  writeFileSync(floatPath, writeSafetensors(checkpointTensors(float)));
 });
 
 describe("evaluateModel", () => {

@@ -2,11 +2,10 @@
 // /usr/bin/chromium via playwright-core, never a downloaded browser), shows its plots, and
 // requests nothing but itself. A missing Chromium fails the test: it is not skipped.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { chromium, type BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeModel } from "../ts/format.ts";
 import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
@@ -14,13 +13,13 @@ import { Quantizer } from "../ts/quantize.ts";
 import { Rng } from "../ts/random.ts";
 import { writeSafetensors } from "../ts/safetensors.ts";
 import { syntheticFloat } from "../ts/synthetic.ts";
+import { launchChromium, type Chromium } from "./helpers/chromium.ts";
+import { checkpointTensors } from "../ts/import/checkpoint.ts";
 
 const BIN = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));
-const CHROMIUM = process.env.RANKGATE_CHROMIUM ?? "/usr/bin/chromium";
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 const float = syntheticFloat(new Rng(4), [784, 48, 24, 10]);
-let dir = "", profile = "";
-let context: BrowserContext | undefined;
+let dir = "";
+let browser: Chromium | undefined;
 /** Why Chromium did not start: every test that needs it fails with this (never skips). */
 let launchError: Error | undefined;
 
@@ -30,35 +29,25 @@ function cli(...args: string[]) {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "rankgate-sim-report-"));
-  const t: Parameters<typeof writeSafetensors>[0] = {};
-  float.layers.forEach((l, i) => {
-    t[`layers.${i}.weight`] = { dtype: "F32", shape: [l.nOut, l.nIn], data: l.weight };
-    t[`layers.${i}.bias`] = { dtype: "F32", shape: [l.nOut], data: l.bias };
-  });
-  writeFileSync(join(dir, "f.safetensors"), writeSafetensors(t));
+  writeFileSync(join(dir, "f.safetensors"), writeSafetensors(checkpointTensors(float)));
   const calib = toFloatInputs(loadMnist("val", { limit: 200 }).images, 200);
   writeFileSync(join(dir, "m.rgm"), writeModel(new Quantizer(float, calib, 200, { min: 0, max: 1 }).model({ ranks: [6, 3] })));
-  if (!existsSync(CHROMIUM)) {
-    launchError = new Error(`${CHROMIUM} not found: the report test needs Debian's Chromium (apt-get install -y chromium), or set RANKGATE_CHROMIUM`);
-    return;
-  }
-  profile = mkdtempSync(join(tmpdir(), "rankgate-chromium-"));
   try {
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1200, height: 900 }, timeout: 60_000 });
+    browser = await launchChromium();
   } catch (err) {
-    launchError = new Error(`${CHROMIUM} did not start: ${(err as Error).message.split("\n")[0]}`);
+    launchError = new Error(`Chromium did not start: ${(err as Error).message.split("\n")[0]}`);
   }
 }, 120_000);
 
 afterAll(async () => {
-  await context?.close();
-  for (const d of [dir, profile]) if (d) rmSync(d, { recursive: true, force: true });
+  await browser?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 /** Opens a file in the browser, blocking and recording every request that is not the file itself. */
 async function open(path: string) {
   if (launchError) throw launchError;
-  const page = await context!.newPage();
+  const page = await browser!.context.newPage();
   const url = pathToFileURL(path).href;
   const foreign: string[] = [], errors: string[] = [];
   await page.route("**/*", (route) => {
