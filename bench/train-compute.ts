@@ -41,7 +41,7 @@ const x = toFloatInputs(train.images, train.count);
 const model = initModel(SIZES, new Rng(1));
 const valSet = loadMnist("val", { limit: 1000 });
 const valX = toFloatInputs(valSet.images, valSet.count);
-const params = { lr: 0.01, momentum: 0.9, l1: 1e-4 };
+const params = { lr: 0.01, momentum: 0.9, l1: [1e-4, 1e-4, 1e-4] };
 
 /** Steps per second of `compute` over `steps` steps (cycling through 8 real batches). */
 function timeSteps(compute: MlpCompute, batch: number, steps: number): number {

@@ -14,7 +14,7 @@ export interface CheckpointMetadata {
   ranks?: number[];
   seed?: number;
   epochs?: number;
-  l1?: number;
+  l1?: number | readonly number[];
   valError?: number;
   /** Anything else worth keeping (lr, momentum, compute, date…); values are JSON-encoded. */
   [key: string]: unknown;

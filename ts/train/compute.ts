@@ -16,8 +16,8 @@ export const COMPUTE_NAMES: readonly ComputeName[] = ["wasm", "cpu", "js"];
 export interface StepParams {
   lr: number;
   momentum: number;
-  /** λ of the activation penalty λ · (1/batch) Σ_samples Σ_hidden units |h|. */
-  l1: number;
+  /** λ per hidden layer of the activation penalty Σ_layers λ_l · (1/batch) Σ_samples Σ_units |h|. */
+  l1: readonly number[];
 }
 
 /** Counts over a set of samples for one hidden layer; every count is over (sample, unit) pairs. */
@@ -209,7 +209,11 @@ export class JsCompute implements MlpCompute {
     const { lossSum } = softmaxCrossEntropy(outs[last], labels, count, nCls, g);
     for (let i = 0; i < g.length; i++) g[i] /= count;
     let penalty = 0;
-    for (let li = 0; li < last; li++) for (const v of outs[li]) penalty += v;
+    for (let li = 0; li < last; li++) {
+      let sum = 0;
+      for (const v of outs[li]) sum += v;
+      penalty += p.l1[li] * sum;
+    }
     for (let li = last; li >= 0; li--) {
       const l = this.layers[li];
       const xin = li === 0 ? x.subarray(0, count * l.nIn) : outs[li - 1];
@@ -225,7 +229,7 @@ export class JsCompute implements MlpCompute {
         gx = this.buf(`gx${li & 1}`, count * l.nIn);
         gemmNT_f32(g, wT, gx, count, l.nIn, l.nOut);
         // Through ReLU·mask, plus the L1 term
-        const l1 = p.l1 / count;
+        const l1 = p.l1[li - 1] / count;
         for (let i = 0; i < gx.length; i++) gx[i] = xin[i] > 0 ? gx[i] + l1 : 0;
       }
       // Momentum update
@@ -241,7 +245,7 @@ export class JsCompute implements MlpCompute {
       }
       if (gx) g = gx;
     }
-    return (lossSum + p.l1 * penalty) / count;
+    return (lossSum + penalty) / count;
   }
 
   evaluate(x: Float32Array, labels: Uint8Array, count: number): EvalCounts {

@@ -38,7 +38,7 @@ const show = (e: FloatEval) =>
 
 const opts = {
   sizes: list(a.sizes), epochs: num(a.epochs), batchSize: num(a.batch), lr: num(a.lr), lrDecay: num(a["lr-decay"]),
-  momentum: num(a.momentum), l1: num(a.l1), ranks: list(a.ranks), seed: num(a.seed), compute: a.compute as ComputeName,
+  momentum: num(a.momentum), l1: list(a.l1), ranks: list(a.ranks), seed: num(a.seed), compute: a.compute as ComputeName,
   patience: num(a.patience), svd: { oversample: num(a["svd-oversample"]), powerIters: num(a["svd-iters"]) },
 };
 console.log(`# ${process.argv.slice(2).join(" ")}  (${new Date().toISOString()}, node ${process.version})`);

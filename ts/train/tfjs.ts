@@ -131,7 +131,7 @@ export class TfCompute implements MlpCompute {
       const { outs } = this.forward(x0, false);
       const lsm = tf.logSoftmax(outs[last]);
       let objective = tf.neg(tf.sum(tf.mul(y, lsm)));
-      if (p.l1 > 0) for (let li = 0; li < last; li++) objective = tf.add(objective, tf.mul(tf.sum(outs[li]), p.l1));
+      for (let li = 0; li < last; li++) if (p.l1[li] > 0) objective = tf.add(objective, tf.mul(tf.sum(outs[li]), p.l1[li]));
       let g = tf.div(tf.sub(tf.exp(lsm), y), count) as tf.Tensor2D;
       const next: tf.Tensor[] = [];
       for (let li = last; li >= 0; li--) {
@@ -142,7 +142,7 @@ export class TfCompute implements MlpCompute {
         const db = tf.sum(g, 0);
         if (li > 0) {
           let gx = tf.matMul(g, tf.transpose(l.wt));
-          if (p.l1 > 0) gx = tf.add(gx, p.l1 / count);
+          if (p.l1[li - 1] > 0) gx = tf.add(gx, p.l1[li - 1] / count);
           g = tf.mul(gx, tf.step(xin, 0));
         }
         // Momentum update

@@ -62,7 +62,7 @@ export interface TrainOptions {
   /** Default 0.9 (torch-style: v ← μv + g, w ← w − lr·v). */
   momentum?: number;
   /** λ of the activation penalty λ·(1/batch)·Σ_samples Σ_hidden units |h|. Default 0. */
-  l1?: number;
+  l1?: number | readonly number[];
   /** Estimator rank per hidden layer (0 or absent: that layer is dense). Default: none. */
   ranks?: number[];
   /** Seeds the weight init, the shuffles and the SVD sketches. Default 1. */
@@ -236,7 +236,7 @@ export async function trainMlp(opts: TrainOptions = {}): Promise<TrainResult> {
   const sizes = [start.layers[0].nIn, ...start.layers.map((l) => l.nOut)];
   const hidden = sizes.length - 2, nIn = sizes[0];
   const epochs = opts.epochs ?? 20, batchSize = opts.batchSize ?? 100;
-  const lr0 = opts.lr ?? 0.05, lrDecay = opts.lrDecay ?? 0.9, momentum = opts.momentum ?? 0.9, l1 = opts.l1 ?? 0;
+  const lr0 = opts.lr ?? 0.05, lrDecay = opts.lrDecay ?? 0.9, momentum = opts.momentum ?? 0.9;
   const ranks = Array.from({ length: hidden }, (_, i) => opts.ranks?.[i] ?? 0);
   const gated = ranks.some((k) => k > 0);
   const positive = (v: number, what: string, int = false) => {
@@ -247,7 +247,8 @@ export async function trainMlp(opts: TrainOptions = {}): Promise<TrainResult> {
   positive(lr0, "lr");
   positive(lrDecay, "lrDecay");
   if (!(momentum >= 0 && momentum < 1)) throw new UserError(`momentum must be in [0, 1), got ${momentum}`);
-  if (!(l1 >= 0)) throw new UserError(`l1 must be >= 0, got ${l1}`);
+  const l1 = typeof opts.l1 === "object" ? [...opts.l1] : Array<number>(hidden).fill(opts.l1 ?? 0);
+  if (l1.length !== hidden || !l1.every((v) => v >= 0)) throw new UserError(`l1 must be one number ≥ 0 or one per hidden layer (${hidden}), got ${l1.join(",")}`);
   if (opts.ranks && opts.ranks.length > hidden) throw new UserError(`ranks: ${opts.ranks.length} values for ${hidden} hidden layers`);
   ranks.forEach((k, i) => {
     const max = Math.min(sizes[i], sizes[i + 1]);
