@@ -1,8 +1,9 @@
-// Float checkpoints as safetensors: `layers.{i}.weight` [nOut, nIn] F32 and `layers.{i}.bias` [nOut] F32,
-// torch nn.Linear layout. A torch nn.Sequential(Linear, ReLU, …, Linear) state_dict reads as is: its keys
-// `{n}.weight` / `{n}.bias` (n = 0, 2, 4, …) map to layers in increasing n. Metadata values are JSON text.
+// Float checkpoints with training metadata: the tensors of ts/import/checkpoint.ts (`layers.{i}.weight`
+// [nOut, nIn], `layers.{i}.bias` [nOut], F32; torch state_dicts read too) plus JSON-encoded metadata.
 import { readFileSync, writeFileSync } from "node:fs";
-import { FormatError, UserError } from "../errors.ts";
+import { UserError } from "../errors.ts";
+import { checkpointTensors, modelSizes } from "../import/checkpoint.ts";
+import { importSafetensors } from "../import/safetensors.ts";
 import type { FloatModel } from "../model.ts";
 import { readSafetensors, writeSafetensors, type Tensor } from "../safetensors.ts";
 
@@ -20,21 +21,15 @@ export interface CheckpointMetadata {
   [key: string]: unknown;
 }
 
-/** Tensors and string metadata for `model`: sizes are derived from the model and override `metadata.sizes`. */
-export function checkpointTensors(model: FloatModel, metadata: CheckpointMetadata = {}): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
-  const tensors: Record<string, Tensor> = {};
-  model.layers.forEach((l, i) => {
-    tensors[`layers.${i}.weight`] = { dtype: "F32", shape: [l.nOut, l.nIn], data: l.weight };
-    tensors[`layers.${i}.bias`] = { dtype: "F32", shape: [l.nOut], data: l.bias };
-  });
-  const sizes = [model.layers[0].nIn, ...model.layers.map((l) => l.nOut)];
+/** Tensors (ts/import/checkpoint.ts naming) and JSON-encoded metadata; sizes come from the model. */
+export function checkpointFile(model: FloatModel, metadata: CheckpointMetadata = {}): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
   const meta: Record<string, string> = { format: JSON.stringify(CHECKPOINT_FORMAT) };
-  for (const [k, v] of Object.entries({ ...metadata, sizes })) if (v !== undefined) meta[k] = JSON.stringify(v);
-  return { tensors, metadata: meta };
+  for (const [k, v] of Object.entries({ ...metadata, sizes: modelSizes(model) })) if (v !== undefined) meta[k] = JSON.stringify(v);
+  return { tensors: checkpointTensors(model), metadata: meta };
 }
 
 export function saveCheckpoint(model: FloatModel, path: string, metadata: CheckpointMetadata = {}): void {
-  const { tensors, metadata: meta } = checkpointTensors(model, metadata);
+  const { tensors, metadata: meta } = checkpointFile(model, metadata);
   try {
     writeFileSync(path, writeSafetensors(tensors, meta));
   } catch (e) {
@@ -42,54 +37,18 @@ export function saveCheckpoint(model: FloatModel, path: string, metadata: Checkp
   }
 }
 
-/** Parses checkpoint bytes (see the file header for the accepted names); F16/BF16/F64 data reads as F32. */
+/** The model (names as importSafetensors accepts them) and its metadata, JSON values decoded. */
 export function parseCheckpoint(bytes: Uint8Array, source: string): { model: FloatModel; metadata: CheckpointMetadata } {
-  const { tensors, metadata } = readSafetensors(bytes, source);
-  const fail = (field: string, expected: string, actual: string): never => {
-    throw new FormatError(field, 8, expected, actual, source);
-  };
-
-  // Layer names: layers.{i} or a torch Sequential's {n}
-  const prefixes = new Map<number, string>();
-  for (const name of tensors.keys()) {
-    const m = /^(?:layers\.)?(\d+)\.(?:weight|bias)$/.exec(name);
-    if (!m) fail(`tensors["${name}"]`, 'names "layers.{i}.weight"/"layers.{i}.bias" (or torch "{n}.weight")', name);
-    const prefix = name.slice(0, name.lastIndexOf("."));
-    const n = Number(m![1]);
-    if (prefixes.has(n) && prefixes.get(n) !== prefix) fail(`tensors["${name}"]`, "one naming scheme", `both ${prefixes.get(n)} and ${prefix}`);
-    prefixes.set(n, prefix);
-  }
-  const order = [...prefixes.keys()].sort((a, b) => a - b);
-  if (!order.length) fail("tensors", "at least one layer", "none");
-  if ([...prefixes.values()].some((p) => p.startsWith("layers.")) && order.some((n, i) => n !== i)) {
-    fail("tensors", "layers.0 … layers.{L-1} without gaps", order.map((n) => `layers.${n}`).join(", "));
-  }
-
-  const layers = order.map((n, i) => {
-    const p = prefixes.get(n)!;
-    const w = tensors.get(`${p}.weight`), b = tensors.get(`${p}.bias`);
-    if (!w) return fail(`tensors["${p}.weight"]`, "present", "missing");
-    if (!b) return fail(`tensors["${p}.bias"]`, "present", "missing");
-    if (w.dtype !== "F32" || b.dtype !== "F32") fail(`tensors["${p}"]`, "float weights (F32, F16, BF16 or F64)", `${w.stored}/${b.stored}`);
-    if (w.shape.length !== 2) fail(`tensors["${p}.weight"].shape`, "[nOut, nIn]", `[${w.shape}]`);
-    const [nOut, nIn] = w.shape;
-    if (b.shape.length !== 1 || b.shape[0] !== nOut) fail(`tensors["${p}.bias"].shape`, `[${nOut}]`, `[${b.shape}]`);
-    return { nIn, nOut, weight: w.data as Float32Array, bias: b.data as Float32Array, index: i };
-  });
-  layers.forEach((l, i) => {
-    if (i > 0 && l.nIn !== layers[i - 1].nOut) fail(`tensors["${prefixes.get(order[i])}.weight"].shape`, `nIn = ${layers[i - 1].nOut} (previous nOut)`, `[${l.nOut}, ${l.nIn}]`);
-  });
-
-  // Metadata: JSON values, plain strings kept as they are
+  const model = importSafetensors(bytes, source);
   const meta: CheckpointMetadata = {};
-  for (const [k, v] of Object.entries(metadata)) {
+  for (const [k, v] of Object.entries(readSafetensors(bytes, source).metadata)) {
     try {
       meta[k] = JSON.parse(v);
     } catch {
       meta[k] = v;
     }
   }
-  return { model: { layers: layers.map(({ nIn, nOut, weight, bias }) => ({ nIn, nOut, weight, bias })) }, metadata: meta };
+  return { model, metadata: meta };
 }
 
 export function loadCheckpoint(path: string): { model: FloatModel; metadata: CheckpointMetadata } {
