@@ -28,7 +28,7 @@ function cli(...args: string[]) {
 /** Exit 1, "rankgate: …" naming every part, an optional "run '… --help'" hint line, no stack, no stdout. */
 function expectUserError(r: ReturnType<typeof cli>, parts: string[]) {
   expect(r.code, r.stderr).toBe(1);
-  expect(r.lines.length, r.stderr).toBe(r.lines.length === 2 && /^run 'rankgate.*--help'$/.test(r.lines[1]) ? 2 : 1);
+  expect(r.lines.length, r.stderr).toBe(r.lines.length === 2 && /^(run 'rankgate.*--help'|\(Did you mean .*\?\))$/.test(r.lines[1]) ? 2 : 1);
   expect(r.lines[0]).toMatch(/^rankgate: \S/);
   for (const p of parts) expect(r.lines[0]).toContain(p);
   expect(r.stderr).not.toMatch(/^\s+at /m);
@@ -99,6 +99,15 @@ const ERRORS: Record<string, [string, string[], string[]][]> = {
     ["unknown target data", ["eval", "--model", "m.rgm", "--data", "mnist:dev", "-q"], ["unknown data \"mnist:dev\""]],
     ["bad --samples", ["eval", "--model", "m.rgm", "--samples", "0"], ["--samples", "'0'"]],
     ["bad --samples text", ["eval", "--model", "m.rgm", "--samples", "many"], ["--samples", "'many'"]],
+  ],
+  train: [
+    ["missing --output", ["train"], ["'-o, --output <file>' not specified"]],
+    ["sizes not for MNIST", ["train", "-o", "t.safetensors", "--sizes", "100,10"], ["--sizes must start with 784"]],
+    ["bad --l1 count", ["train", "-o", "t.safetensors", "--sizes", "784,16,8,10", "--l1", "1e-4,1e-4,1e-4"], ["--l1 takes one value or one per hidden layer (2)"]],
+    ["bad --ranks count", ["train", "-o", "t.safetensors", "--ranks", "5"], ["--ranks needs 3 values"]],
+    ["bad --lr", ["train", "-o", "t.safetensors", "--lr", "fast"], ["--lr", "'fast'"]],
+    ["bad --compute", ["train", "-o", "t.safetensors", "--compute", "gpu"], ["--compute must be one of", "'gpu'"]],
+    ["unwritable output", ["train", "-o", "nodir/t.safetensors", "--sizes", "784,4,10", "--epochs", "1", "--train-limit", "100", "-q"], ["nodir/t.safetensors"]],
   ],
   sim: [
     ["missing --model and --target", ["sim"], ["--model and --target are required"]],

@@ -7,8 +7,9 @@ import { registerInspect } from "./commands/inspect.ts";
 import { registerQuantize } from "./commands/quantize.ts";
 import { registerEval } from "./commands/eval.ts";
 import { registerSim } from "./commands/sim.ts";
+import { registerTrain } from "./commands/train.ts";
 
-const COMMANDS = [registerInspect, registerImport, registerQuantize, registerEval, registerSim];
+const COMMANDS = [registerTrain, registerImport, registerQuantize, registerEval, registerSim, registerInspect];
 
 /** A commander parse failure, tagged with the command whose --help the hint should name. */
 class UsageError extends UserError {
