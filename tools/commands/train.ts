@@ -23,6 +23,8 @@ interface TrainFlags {
   patience?: number;
   compute: ComputeName;
   trainLimit?: number;
+  svdOversample?: number;
+  svdIters?: number;
   quiet?: boolean;
 }
 
@@ -46,6 +48,7 @@ export async function trainCommand(f: TrainFlags): Promise<void> {
   const result = await trainMlp({
     sizes: f.sizes, epochs: f.epochs, batchSize: f.batch, lr: f.lr, lrDecay: f.lrDecay, momentum: f.momentum, l1, ranks: f.ranks,
     seed: f.seed, compute: f.compute, patience: f.patience, train,
+    svd: { oversample: f.svdOversample, powerIters: f.svdIters },
     onBatch: (b) => {
       if (b.batch === 1) bar = progress(`epoch ${b.epoch}/${f.epochs}`, b.batches, f.quiet);
       bar.update(b.batch, `loss ${b.loss.toFixed(4)}`);
@@ -65,6 +68,7 @@ export async function trainCommand(f: TrainFlags): Promise<void> {
   saveCheckpoint(result.model, f.output, {
     ranks: f.ranks ?? [], seed: f.seed, epochs: f.epochs, bestEpoch: result.bestEpoch, l1, lr: f.lr, lrDecay: f.lrDecay,
     momentum: f.momentum, batchSize: f.batch, compute: f.compute, trainSamples: train.count,
+    svd: { oversample: f.svdOversample, powerIters: f.svdIters },
     valError: dense.error, ...(gated && { valErrorGated: gated.error, valMacFraction: gated.macFraction }),
   });
   console.log(`${f.output}: best epoch ${result.bestEpoch} of ${f.epochs}, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
@@ -97,6 +101,8 @@ export function registerTrain(program: Command): void {
       if (!(COMPUTE_NAMES as readonly string[]).includes(v)) throw new UserError(`--compute must be one of ${COMPUTE_NAMES.join(", ")}, got '${v}'`);
       return v;
     }, "wasm")
+    .option("--svd-oversample <n>", "extra columns of the per-epoch randomized SVD (default max(10, rank))", positiveInt("--svd-oversample"))
+    .option("--svd-iters <n>", "power iterations of the per-epoch randomized SVD (default 4)", positiveInt("--svd-iters"))
     .option("--train-limit <n>", "train on the first n digits only (quick runs)", positiveInt("--train-limit"))
     .option("-q, --quiet", "no progress output")
     .action((flags: TrainFlags) => trainCommand(flags));
