@@ -1,28 +1,47 @@
-// npm run demo: the main job end to end on the embedded default.
-// Until the MNIST pipeline lands this builds a synthetic 784-256-128-10 model, runs it gated
-// and dense through the Wasm engine and the TS reference, and prints what gating saved.
+// npm run demo: the main job end to end on MNIST. Evaluates the committed paper-net model
+// (models/paper.rgm, from `npm run reproduce`) on the 10,000 test digits through the Wasm engine,
+// checks every prediction against the TS reference, and prints what gating costs and saves.
+// Without a committed model it first trains and quantizes a small one (about a minute).
+import { existsSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { Engine } from "../ts/runtime.ts";
-import { run_s8 } from "../ts/reference.ts";
-import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
-import { quantizeInput } from "../ts/quant.ts";
+import { evaluateModel } from "../ts/evaluate.ts";
+import { writeModel } from "../ts/format.ts";
+import { importSafetensors } from "../ts/import/safetensors.ts";
+import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
+import type { FloatModel } from "../ts/model.ts";
+import { Quantizer } from "../ts/quantize.ts";
+import { trainMlp } from "../ts/train/trainer.ts";
+import { formatReport } from "./commands/eval.ts";
+import { progress } from "./progress.ts";
 
+const MODEL = "models/paper.rgm", FLOAT = "models/paper-float.safetensors";
 const t0 = performance.now();
-const { bytes, model, rng } = buildSynthetic({ sizes: [784, 256, 128, 10], ranks: [32, 16], seed: 1, inputZeros: 0.8 });
-const engine = await Engine.load(bytes);
-const count = 1000;
-const x = syntheticInputs(rng, count, 784, 0.8);
-const gated = engine.inferBatch(x);
-const dense = engine.inferBatch(x, { gating: false });
-let agree = 0, refSame = 0;
-const q = new Int8Array(784);
-for (let i = 0; i < count; i++) {
-  if (gated.labels[i] === dense.labels[i]) agree++;
-  quantizeInput(x.subarray(i * 784, (i + 1) * 784), engine.inputScale, engine.inputZeroPoint, q);
-  const ref = run_s8(model, q);
-  if (ref.output.every((v, j) => v === gated.logits[i * 10 + j])) refSame++;
+let bytes: Uint8Array, float: FloatModel | undefined, name: string;
+if (existsSync(MODEL)) {
+  bytes = readFileSync(MODEL);
+  float = existsSync(FLOAT) ? importSafetensors(readFileSync(FLOAT), FLOAT) : undefined;
+  name = MODEL;
+} else {
+  console.error(`${MODEL} not found: training a small 784-256-128-10 model with ranks 32-16 in the loop (3 epochs) …`);
+  const bar = progress("train", 3 * 550);
+  const result = await trainMlp({ sizes: [784, 256, 128, 10], ranks: [32, 16], l1: [1e-4, 2e-4], epochs: 3, onBatch: (b) => bar.update((b.epoch - 1) * b.batches + b.batch) });
+  bar.stop();
+  float = result.model;
+  const val = loadMnist("val", { limit: 1000 });
+  bytes = writeModel(new Quantizer(float, toFloatInputs(val.images, val.count), val.count, { min: 0, max: 1 }).model({ ranks: [32, 16] }));
+  name = "a freshly trained 784-256-128-10 model";
 }
-console.log(`synthetic 784-256-128-10, ranks 32-16, ${bytes.length.toLocaleString("en")} bytes, ${count} random inputs`);
-console.log(`MACs/sample: dense ${(dense.stats.totalMacs / count).toFixed(0)}, gated ${(gated.stats.totalMacs / count).toFixed(0)} (${(gated.stats.totalMacs / dense.stats.totalMacs).toFixed(2)}× dense)`);
-console.log(`labels gated = dense: ${agree}/${count}; Wasm logits = TS reference: ${refSame}/${count}`);
-console.log(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+const test = loadMnist("test");
+const bar = progress("eval", test.count);
+const report = await evaluateModel(bytes, toFloatInputs(test.images, test.count), test.labels, test.count, { float, onProgress: (d) => bar.update(d) });
+bar.stop();
+console.log(formatReport(report, name, "mnist:test"));
+const m = report.macs_per_sample;
+const e = report.error;
+console.log(
+  `\n${name}: test error float ${e.float === null ? "–" : (e.float * 100).toFixed(2) + " %"}, int8 dense ${(e.int8_dense * 100).toFixed(2)} %, ` +
+  `int8 gated ${(e.int8_gated * 100).toFixed(2)} %; gating computes ${((m.gated / m.dense) * 100).toFixed(1)} % of the dense MACs ` +
+  `(${((m.gated_zero_skip / m.dense) * 100).toFixed(1)} % with zero-input skipping); Wasm = TS reference on ${((report.reference_agreement ?? 0) * 100).toFixed(2)} % of digits; ` +
+  `${((performance.now() - t0) / 1000).toFixed(0)} s`,
+);
+if (report.reference_agreement !== 1) process.exitCode = 2;
