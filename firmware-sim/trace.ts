@@ -2,7 +2,7 @@
 // and which rows were computed, in the gated run and in the dense run (whose positive units
 // are the oracle's rows). Every count derived from a trace is checked against the engine's own
 // counters on the spot, so the simulator can only ever count what the engine did.
-import { Engine, type InferStats } from "../ts/runtime.ts";
+import { addStats, emptyStats, Engine, type InferStats } from "../ts/runtime.ts";
 import type { QuantModel } from "../ts/model.ts";
 
 /** Bit i of word i >> 5. */
@@ -81,29 +81,6 @@ export function indices(bits: Bits, out?: Int32Array): Int32Array {
   return idx;
 }
 
-function newStats(n: number): InferStats {
-  return {
-    layers: Array.from({ length: n }, () => ({ estimatorMacs: 0, rowMacs: 0, rowsComputed: 0, rowsSkipped: 0, nonzeroInputs: 0, positive: 0, positiveComputed: 0 })),
-    estimatorMacs: 0, rowMacs: 0, totalMacs: 0,
-  };
-}
-
-function addStats(into: InferStats, s: InferStats): void {
-  s.layers.forEach((x, l) => {
-    const y = into.layers[l];
-    y.estimatorMacs += x.estimatorMacs;
-    y.rowMacs += x.rowMacs;
-    y.rowsComputed += x.rowsComputed;
-    y.rowsSkipped += x.rowsSkipped;
-    y.nonzeroInputs += x.nonzeroInputs;
-    y.positive += x.positive;
-    y.positiveComputed += x.positiveComputed;
-  });
-  into.estimatorMacs += s.estimatorMacs;
-  into.rowMacs += s.rowMacs;
-  into.totalMacs += s.totalMacs;
-}
-
 function mismatch(what: string, sample: number, layer: number, trace: number, engine: number): Error {
   return new Error(`firmware-sim: trace and engine disagree on ${what} (sample ${sample}, layer ${layer}: trace ${trace}, engine ${engine}): a bug, please report it`);
 }
@@ -117,7 +94,7 @@ export async function collectTrace(bytes: Uint8Array, images: Float32Array, labe
   const model = engine.model;
   const n = engine.inputSize;
   const last = model.layers.length - 1;
-  const gatedTotals = newStats(model.layers.length), denseTotals = newStats(model.layers.length);
+  const gatedTotals = emptyStats(model.layers.length), denseTotals = emptyStats(model.layers.length);
   const samples: SampleTrace[] = [];
   for (let s = 0; s < count; s++) {
     const x = images.subarray(s * n, (s + 1) * n);

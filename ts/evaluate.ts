@@ -6,7 +6,7 @@ import { forwardFloat } from "./float.ts";
 import type { FloatModel } from "./model.ts";
 import { quantizeInput } from "./quant.ts";
 import { run_s8 } from "./reference.ts";
-import { argmax, Engine, type InferStats } from "./runtime.ts";
+import { addStats, argmax, emptyStats, Engine, type InferStats } from "./runtime.ts";
 
 export interface LayerReport {
   n_in: number;
@@ -81,16 +81,16 @@ export async function evaluateModel(bytes: Uint8Array, images: Float32Array, lab
 
   const macs = { dense: 0, gated: 0, gated_zero_skip: 0, oracle: 0, oracle_zero_skip: 0 };
   const report: LayerReport[] = layers.map((layer, l) => {
-    const g = gatedStats.layers[l], d = denseStats.layers[l];
+    const g = gatedStats.stats.layers[l], d = denseStats.stats.layers[l];
     const relu = layer.activation === "relu";
     const rank = layer.estimator?.rank ?? 0;
     const macsGated = (g.estimatorMacs + g.rowMacs) / count;
     macs.dense += layer.nIn * layer.nOut;
     macs.gated += macsGated;
     // Zero-input skipping: every dot product over the layer input touches only non-zero inputs
-    macs.gated_zero_skip += ((rank > 0 ? g.nonzeroInputs * rank + count * rank * layer.nOut : 0) + g.computedTimesNonzero) / count;
+    macs.gated_zero_skip += ((rank > 0 ? g.nonzeroInputs * rank + count * rank * layer.nOut : 0) + gatedStats.computedTimesNonzero[l]) / count;
     macs.oracle += relu ? (d.positive * layer.nIn) / count : layer.nIn * layer.nOut;
-    macs.oracle_zero_skip += relu ? d.positiveTimesNonzero / count : (d.nonzeroInputs * layer.nOut) / count;
+    macs.oracle_zero_skip += relu ? denseStats.positiveTimesNonzero[l] / count : (d.nonzeroInputs * layer.nOut) / count;
     return {
       n_in: layer.nIn, n_out: layer.nOut, rank,
       density: relu ? d.positive / (count * layer.nOut) : null,
@@ -110,30 +110,23 @@ export async function evaluateModel(bytes: Uint8Array, images: Float32Array, lab
   };
 }
 
-interface LayerTotals {
-  estimatorMacs: number; rowMacs: number; rowsComputed: number; rowsSkipped: number;
-  nonzeroInputs: number; positive: number; positiveComputed: number;
-  /** Σ over samples of rowsComputed · nonzeroInputs (zero-skip row MACs of the gated run). */
-  computedTimesNonzero: number;
-  /** Σ over samples of positive · nonzeroInputs (zero-skip MACs of the oracle). */
-  positiveTimesNonzero: number;
+/** Engine counters summed over samples, plus the per-sample products the zero-skip schedules need. */
+interface Totals {
+  stats: InferStats;
+  /** Per layer, Σ over samples of rowsComputed · nonzeroInputs (zero-skip row MACs). */
+  computedTimesNonzero: number[];
+  /** Per layer, Σ over samples of positive · nonzeroInputs (zero-skip MACs of the oracle). */
+  positiveTimesNonzero: number[];
 }
 
-function newTotals(n: number): { layers: LayerTotals[] } {
-  return { layers: Array.from({ length: n }, () => ({ estimatorMacs: 0, rowMacs: 0, rowsComputed: 0, rowsSkipped: 0, nonzeroInputs: 0, positive: 0, positiveComputed: 0, computedTimesNonzero: 0, positiveTimesNonzero: 0 })) };
+function newTotals(n: number): Totals {
+  return { stats: emptyStats(n), computedTimesNonzero: new Array(n).fill(0), positiveTimesNonzero: new Array(n).fill(0) };
 }
 
-function add(t: { layers: LayerTotals[] }, s: InferStats): void {
+function add(t: Totals, s: InferStats): void {
+  addStats(t.stats, s);
   s.layers.forEach((x, l) => {
-    const y = t.layers[l];
-    y.estimatorMacs += x.estimatorMacs;
-    y.rowMacs += x.rowMacs;
-    y.rowsComputed += x.rowsComputed;
-    y.rowsSkipped += x.rowsSkipped;
-    y.nonzeroInputs += x.nonzeroInputs;
-    y.positive += x.positive;
-    y.positiveComputed += x.positiveComputed;
-    y.computedTimesNonzero += x.rowsComputed * x.nonzeroInputs;
-    y.positiveTimesNonzero += x.positive * x.nonzeroInputs;
+    t.computedTimesNonzero[l] += x.rowsComputed * x.nonzeroInputs;
+    t.positiveTimesNonzero[l] += x.positive * x.nonzeroInputs;
   });
 }

@@ -56,6 +56,26 @@ export interface InferStats {
   totalMacs: number;
 }
 
+/** Counters of zero samples, to sum into with {@link addStats}. */
+export function emptyStats(layers: number): InferStats {
+  return {
+    layers: Array.from({ length: layers }, () => ({ estimatorMacs: 0, rowMacs: 0, rowsComputed: 0, rowsSkipped: 0, nonzeroInputs: 0, positive: 0, positiveComputed: 0 })),
+    estimatorMacs: 0, rowMacs: 0, totalMacs: 0,
+  };
+}
+
+/** into += s, layer by layer; returns into. */
+export function addStats(into: InferStats, s: InferStats): InferStats {
+  s.layers.forEach((x, l) => {
+    const y = into.layers[l];
+    for (const k of Object.keys(x) as (keyof LayerStats)[]) y[k] += x[k];
+  });
+  into.estimatorMacs += s.estimatorMacs;
+  into.rowMacs += s.rowMacs;
+  into.totalMacs += s.totalMacs;
+  return into;
+}
+
 export interface InferResult {
   /** Quantized logits (scale, zero point: engine.outputScale, engine.outputZeroPoint). */
   logits: Int8Array;
@@ -173,10 +193,7 @@ export class Engine {
   }
 
   private readStats(into?: InferStats): InferStats {
-    const stats = into ?? {
-      layers: this.model.layers.map(() => ({ estimatorMacs: 0, rowMacs: 0, rowsComputed: 0, rowsSkipped: 0, nonzeroInputs: 0, positive: 0, positiveComputed: 0 })),
-      estimatorMacs: 0, rowMacs: 0, totalMacs: 0,
-    };
+    const stats = into ?? emptyStats(this.model.layers.length);
     const traced = this.arena.shadow !== null;
     this.model.layers.forEach((_, l) => {
       const r = (this.arena.plan.offset + l * PLAN_RECORD_BYTES) >> 2;
