@@ -1,7 +1,7 @@
 // npm run reproduce: Davis & Arel's MNIST table with our pipeline. For each rank configuration it runs
 // the real CLI — train (estimator in the loop), quantize, eval on mnist:test — two trainings at a time
 // on the two cores, then writes docs/RESULTS.md and docs/results.svg and copies the paper-net model
-// to models/. Every choice inside (best epoch, calibration) uses mnist:train / mnist:val only.
+// (.rgm, float checkpoint, quantize report) to models/. Every choice inside (best epoch, calibration) uses mnist:train / mnist:val only.
 import { spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -97,7 +97,7 @@ const svg = await renderSvg({
 writeFileSync("docs/results.svg", svg);
 
 const paper = results.find((x) => x.name === PAPER_ROW)!;
-for (const ext of [".rgm", ".safetensors", ".h", ".report.json"]) copyFileSync(`${OUT}/${PAPER_ROW}${ext}`, `models/paper${ext === ".safetensors" ? "-float.safetensors" : ext}`);
+for (const ext of [".rgm", ".safetensors", ".report.json"]) copyFileSync(`${OUT}/${PAPER_ROW}${ext}`, `models/paper${ext === ".safetensors" ? "-float.safetensors" : ext}`);
 
 writeFileSync("docs/RESULTS.md", `# Results: Davis & Arel's MNIST table, reproduced in int8
 
@@ -142,8 +142,9 @@ Every row: \`${RECIPE.join(" ")}\` (SGD with momentum 0.9, batch 100, learning r
 because they are denser), and \`--ranks\` as in the row. The quantizer calibrates activation ranges
 on 1,000 validation digits and builds the estimator from the exact SVD of the trained weights.
 
-\`models/paper.rgm\` is the ${PAPER_ROW} row (with \`models/paper-float.safetensors\`, \`models/paper.h\`
-and \`models/paper.report.json\`), made by its three commands below.
+\`models/paper.rgm\` is the ${PAPER_ROW} row (with \`models/paper-float.safetensors\` and
+\`models/paper.report.json\`), made by its three commands below; its quantize command also writes
+the C header (11 MB of text, not committed).
 
 ## Commands
 
