@@ -1,71 +1,160 @@
-// npm run bench [-- --quick] [-- --json]: per-inference time of the engine's schedules on one
-// model, interleaved rounds, median of rounds. Peers (onnxruntime-web, TF.js) arrive with the
-// speed work; this measures the kernels against themselves.
-import { readFileSync, existsSync } from "node:fs";
-import { performance } from "node:perf_hooks";
+// npm run bench [-- --quick] [-- --json]: rankgate's schedules against onnxruntime-web and TF.js on one model, in
+// one process: the same MNIST test digits at batch 1 and batch 64, interleaved rounds, median of rounds.
+// See docs/BENCHMARKS.md for what each contender is and the recorded figures.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
-import { Command } from "commander";
-import { Engine, type RunOptions } from "../ts/runtime.ts";
-import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
-import { Rng } from "../ts/random.ts";
-import { table } from "../tools/table.ts";
+import { Command, InvalidArgumentError } from "commander";
+import { UserError } from "../ts/errors.ts";
+import { importSafetensors } from "../ts/import/safetensors.ts";
+import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
+import type { FloatModel } from "../ts/model.ts";
+import { Engine } from "../ts/runtime.ts";
+import { colors, table } from "../tools/table.ts";
+import { agreement, measure, median, type Contender } from "./harness.ts";
+import { ortContenders, ORT_VERSION } from "./peers/ort.ts";
+import { rankgateContenders } from "./peers/rankgate.ts";
+import { tfjsContender } from "./peers/tfjs.ts";
 
-const program = new Command("bench")
-  .option("--quick", "fewer rounds and samples (≤ 60 s)")
-  .option("--json", "print one JSON object")
-  .option("--model <file>", "an .rgm to time (default: models/paper.rgm if present, else a synthetic 784-1000-600-400-10 at ranks 50,35,25)")
-  .parse();
-const opts = program.opts<{ quick?: boolean; json?: boolean; model?: string }>();
+const BIG = 64;
+const REFERENCE = "rankgate_gated";
 
-const log = (s: string) => { if (!opts.json) console.error(s); };
-const modelPath = opts.model ?? (existsSync("models/paper.rgm") ? "models/paper.rgm" : undefined);
-let bytes: Uint8Array;
-let inputs: Float32Array;
-const samples = opts.quick ? 200 : 1000;
-if (modelPath) {
-  bytes = readFileSync(modelPath);
-  const { loadMnist, toFloatInputs } = await import("../ts/mnist.ts");
+interface Flags {
+  quick?: boolean;
+  json?: boolean;
+  model: string;
+  float: string;
+  samples?: number;
+  rounds?: number;
+  calibration: number;
+  only?: string;
+  save?: string;
+  warmup?: number;
+}
+
+const positiveInt = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return n;
+};
+
+const nonNegative = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!(n >= 0 && Number.isFinite(n))) throw new InvalidArgumentError(`${name} must be a number ≥ 0`);
+  return n;
+};
+
+function readFile(path: string, what: string): Uint8Array {
+  if (!existsSync(path)) throw new UserError(`${path}: no such file (${what}; pass another with --${what === "model" ? "model" : "float"})`);
+  return readFileSync(path);
+}
+
+/** The float model must have the engine's layer shapes, or the peers would run a different network. */
+function checkSameShape(engine: Engine, float: FloatModel, modelPath: string, floatPath: string): void {
+  const a = engine.model.layers.map((l) => `${l.nIn}-${l.nOut}`).join(",");
+  const b = float.layers.map((l) => `${l.nIn}-${l.nOut}`).join(",");
+  if (a !== b) throw new UserError(`${floatPath} has layers ${b} but ${modelPath} has ${a}; pass the float weights of the same model`);
+}
+
+async function main(): Promise<void> {
+  const flags = new Command("bench")
+    .description("rankgate against onnxruntime-web and TF.js: batch 1 and batch 64 on MNIST test digits")
+    .option("--quick", "a short run (1,000 digits, 5 rounds; about 35 s)")
+    .option("--json", 'print one JSON object {"batch1_us", "batch64_samples_per_s", "predictions_agree"} and nothing else')
+    .option("--model <file>", "the .rgm", "models/paper.rgm")
+    .option("--float <file>", "its float weights (safetensors) for the peers", "models/paper-float.safetensors")
+    .option("--samples <n>", "MNIST test digits, the first ones (default 10000, --quick 1000)", positiveInt("--samples"))
+    .option("--rounds <n>", "interleaved rounds (default 7, --quick 5)", positiveInt("--rounds"))
+    .option("--calibration <n>", "mnist:val digits calibrating the QDQ model's activations", positiveInt("--calibration"), 1000)
+    .option("--warmup <seconds>", "warm-up time per contender at batch 1 (half that at batch 64; default 3, --quick 1)", nonNegative("--warmup"))
+    .option("--only <ids>", "comma-separated contender ids to run (default all)")
+    .option("--save <file>", "also write every round's figures and the run's setup as JSON")
+    .parse()
+    .opts<Flags>();
+  const log = (s: string) => { if (!flags.json) console.error(s); };
+  const samples = Math.min(flags.samples ?? (flags.quick ? 1000 : 10_000), 10_000);
+  const rounds = flags.rounds ?? (flags.quick ? 5 : 7);
+
+  // Model, float weights, data
+  const engine = await Engine.load(readFile(flags.model, "model"));
+  const float = importSafetensors(readFile(flags.float, "float"), flags.float);
+  checkSameShape(engine, float, flags.model, flags.float);
   const test = loadMnist("test", { limit: samples });
-  inputs = toFloatInputs(test.images, test.count);
-  log(`model ${modelPath}, ${samples} MNIST test digits`);
-} else {
-  log("building a synthetic 784-1000-600-400-10 model at ranks 50,35,25 …");
-  const synth = buildSynthetic({ sizes: [784, 1000, 600, 400, 10], ranks: [50, 35, 25], seed: 1, calibration: 64, inputZeros: 0.8 });
-  bytes = synth.bytes;
-  inputs = syntheticInputs(new Rng(2), samples, 784, 0.8);
-}
-const engine = await Engine.load(bytes);
-const n = engine.inputSize;
+  const x = toFloatInputs(test.images, test.count);
+  const val = loadMnist("val", { limit: flags.calibration });
+  const calibration = toFloatInputs(val.images, val.count);
+  log(`model ${flags.model} (${float.layers.map((l) => l.nIn).concat(engine.outputSize).join("-")}), float ${flags.float}, ${samples} mnist:test digits, ${rounds} rounds`);
 
-const schedules: [string, RunOptions][] = [
-  ["gated simd", { gating: true, simd: true }],
-  ["gated scalar", { gating: true, simd: false }],
-  ["dense simd", { gating: false, simd: true }],
-  ["dense scalar", { gating: false, simd: false }],
-];
-const rounds = opts.quick ? 5 : 9;
-const times = new Map<string, number[]>(schedules.map(([name]) => [name, []]));
-const macs = new Map<string, number>();
-for (const [, o] of schedules) engine.inferBatch(inputs.subarray(0, 50 * n), o); // warm up
-for (let r = 0; r < rounds; r++) {
-  for (const [name, o] of schedules) {
-    const t0 = performance.now();
-    const { stats } = engine.inferBatch(inputs, o);
-    times.get(name)!.push(((performance.now() - t0) * 1000) / samples);
-    macs.set(name, stats.totalMacs / samples);
+  // Contenders
+  const only = flags.only ? new Set(flags.only.split(",").map((s) => s.trim())) : null;
+  const ortSet = await ortContenders(float, calibration, val.count);
+  const all: Contender[] = [...rankgateContenders(engine), ...ortSet.contenders, await tfjsContender(float)];
+  const unknown = only ? [...only].filter((id) => !all.some((c) => c.id === id)) : [];
+  if (unknown.length) throw new UserError(`unknown contender ${unknown.join(", ")}; expected some of ${all.map((c) => c.id).join(", ")}`);
+  const contenders = all.filter((c) => !only || only.has(c.id) || c.id === REFERENCE);
+
+  // Rounds
+  const m = await measure(contenders, x, samples, { rounds, big: BIG, warmupSeconds: flags.warmup ?? (flags.quick ? 1 : 3), log });
+  const ran = contenders.filter((c) => !c.skip);
+  const ref = m.labels.get(REFERENCE)!;
+  const b1 = Object.fromEntries(ran.map((c) => [c.id, median(m.batch1Us.get(c.id)!)]));
+  const b64 = Object.fromEntries(ran.map((c) => [c.id, median(m.batch64Sps.get(c.id)!)]));
+  const agree = Object.fromEntries(ran.map((c) => [c.id, agreement(m.labels.get(c.id)!, ref)]));
+  const accuracy = Object.fromEntries(ran.map((c) => [c.id, agreement(m.labels.get(c.id)!, Int32Array.from(test.labels))]));
+  const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined ? a / b : null);
+  const ratios = {
+    ort_f32_over_gated_batch1: ratio(b1.ort_f32, b1.rankgate_gated),
+    dense_simd_over_gated_batch1: ratio(b1.rankgate_dense_simd, b1.rankgate_gated),
+    gated_over_ort_int8_qdq_batch64: ratio(b64.rankgate_gated, b64.ort_int8_qdq),
+  };
+  const setup = {
+    date: new Date().toISOString(), node: process.version, cpu: os.cpus()[0]?.model ?? "?", cores: os.cpus().length, loadavg: os.loadavg(),
+    model: flags.model, float: flags.float, samples, rounds, batch: [1, BIG], onnxruntime_web: ORT_VERSION,
+    qdq: ortSet.qdq, command: ["tsx bench/bench.ts", ...process.argv.slice(2)].join(" "),
+  };
+  if (flags.save) {
+    const perRound = (mm: Map<string, number[]>) => Object.fromEntries([...mm].map(([k, v]) => [k, v]));
+    writeFileSync(flags.save, JSON.stringify({ setup, batch1_us: b1, batch64_samples_per_s: b64, predictions_agree: agree, accuracy, ratios, rounds_batch1_us: perRound(m.batch1Us), rounds_batch64_samples_per_s: perRound(m.batch64Sps), batch64_label_mismatches: Object.fromEntries(m.batchMismatch), macs_per_sample: Object.fromEntries(ran.filter((c) => c.macsPerSample !== undefined).map((c) => [c.id, c.macsPerSample])) }, null, 2) + "\n");
   }
-  log(`round ${r + 1}/${rounds}`);
-}
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
-const result = Object.fromEntries(schedules.map(([name]) => [name, { us_per_sample: median(times.get(name)!), macs_per_sample: macs.get(name)! }]));
-const denseSimd = result["dense simd"].us_per_sample;
-if (opts.json) {
-  console.log(JSON.stringify({ model: modelPath ?? "synthetic", samples, rounds, node: process.version, cpu: os.cpus()[0]?.model, batch1_us: Object.fromEntries(Object.entries(result).map(([k, v]) => [k, v.us_per_sample])), macs_per_sample: Object.fromEntries(Object.entries(result).map(([k, v]) => [k, v.macs_per_sample])) }));
-} else {
-  const t = table(["schedule", "µs / sample (median)", "× dense simd", "MACs / sample", "GMAC/s"], ["left", "right", "right", "right", "right"]);
-  for (const [name, r] of Object.entries(result)) {
-    t.push([name, r.us_per_sample.toFixed(1), (denseSimd / r.us_per_sample).toFixed(2), Math.round(r.macs_per_sample).toLocaleString("en"), (r.macs_per_sample / r.us_per_sample / 1000).toFixed(2)]);
+  for (const c of contenders) c.dispose?.();
+  if (flags.json) {
+    console.log(JSON.stringify({ batch1_us: b1, batch64_samples_per_s: b64, predictions_agree: agree }));
+    return;
+  }
+
+  // Table
+  const spread = (v: number[]) => `${((100 * (Math.max(...v) - Math.min(...v))) / median(v)).toFixed(0)}%`;
+  const t = table(["contender", "id", "batch 1 µs/sample", "range", "batch 64 samples/s", "range", "= gated", "accuracy", "MACs/sample"], ["left", "left", "right", "right", "right", "right", "right", "right", "right"]);
+  for (const c of contenders) {
+    if (c.skip) {
+      t.push([c.label, c.id, { colSpan: 7, content: colors.dim(c.skip) }]);
+      continue;
+    }
+    t.push([
+      c.label, c.id, b1[c.id].toFixed(1), spread(m.batch1Us.get(c.id)!), Math.round(b64[c.id]).toLocaleString("en"), spread(m.batch64Sps.get(c.id)!),
+      (100 * agree[c.id]).toFixed(2) + "%", (100 * accuracy[c.id]).toFixed(2) + "%", c.macsPerSample === undefined ? "" : Math.round(c.macsPerSample).toLocaleString("en"),
+    ]);
   }
   console.log(t.toString());
-  console.log(`${samples} samples × ${rounds} interleaved rounds, batch 1 (one run_s8 call per sample), ${os.cpus()[0]?.model}, Node ${process.version}`);
+  const show = (v: number | null, what: string) => console.log(`  ${v === null ? "n/a" : v.toFixed(2) + "×"}  ${what}`);
+  console.log("ratios (> 1: rankgate gated is faster):");
+  show(ratios.ort_f32_over_gated_batch1, "batch 1: ORT f32 µs / gated µs");
+  show(ratios.dense_simd_over_gated_batch1, "batch 1: rankgate dense int8 SIMD µs / gated µs");
+  show(ratios.gated_over_ort_int8_qdq_batch64, "batch 64: gated samples/s / ORT int8 QDQ samples/s");
+  const mismatched = [...m.batchMismatch].filter(([, v]) => v > 0);
+  if (mismatched.length) console.log(`batch 64 labels differing from batch 1: ${mismatched.map(([k, v]) => `${k} ${v}`).join(", ")}`);
+  console.log(
+    `${samples} mnist:test digits × ${rounds} interleaved rounds (median; range = (max − min) / median), batch 1 and ${BIG} ` +
+      `(rankgate batch 64 = inferBatch, one run_s8 call per sample); "= gated": labels equal to ${REFERENCE}'s. ` +
+      `${setup.cpu}, ${setup.cores} cores, load ${setup.loadavg.map((v) => v.toFixed(2)).join(" ")}, Node ${process.version}, ${setup.date}`,
+  );
 }
+
+main().catch((err: unknown) => {
+  if (err instanceof UserError) {
+    console.error(`bench: ${err.message}`);
+    process.exitCode = 1;
+  } else {
+    console.error(err);
+    process.exitCode = 2;
+  }
+});

@@ -1,0 +1,38 @@
+// npm run bench --quick --json with tiny settings prints one object of the documented shape; no timing is checked.
+import { spawnSync } from "node:child_process";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const ROOT = join(import.meta.dirname, "..");
+const TSX = createRequire(import.meta.url).resolve("tsx/cli");
+const bench = (...args: string[]) => spawnSync(process.execPath, [TSX, "bench/bench.ts", ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+
+const IDS = ["rankgate_gated", "rankgate_gated_scalar", "rankgate_dense_simd", "rankgate_dense_scalar", "ort_f32", "ort_int8_qdq", "tfjs_wasm"];
+
+describe("bench", () => {
+  it("--quick --json prints exactly one object: medians and label agreement for every contender that runs", () => {
+    const r = bench("--quick", "--json", "--samples", "64", "--rounds", "1", "--warmup", "0", "--calibration", "100");
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split("\n")).toHaveLength(1);
+    const out = JSON.parse(r.stdout) as Record<string, Record<string, number>>;
+    expect(Object.keys(out).sort()).toEqual(["batch1_us", "batch64_samples_per_s", "predictions_agree"]);
+    for (const key of Object.keys(out)) {
+      expect(Object.keys(out[key]).sort()).toEqual([...IDS].sort());
+      for (const v of Object.values(out[key])) expect(Number.isFinite(v) && v > 0).toBe(true);
+    }
+    // zero-input skipping has no kernel yet: it is a table row, never a JSON figure
+    expect(out.batch1_us).not.toHaveProperty("rankgate_gated_zero_skip");
+    expect(out.predictions_agree.rankgate_gated).toBe(1);
+    for (const v of Object.values(out.predictions_agree)) expect(v).toBeLessThanOrEqual(1);
+  });
+
+  it("a missing model is one plain line and exit code 1", () => {
+    const r = bench("--json", "--model", "no/such.rgm");
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr.trim()).toMatch(/^bench: no\/such\.rgm: no such file/);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  });
+});
