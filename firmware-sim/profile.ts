@@ -5,6 +5,7 @@ import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Ajv, { type ErrorObject } from "ajv";
 import { UserError } from "../ts/errors.ts";
+import { readFileForUser } from "../ts/files.ts";
 
 export interface TargetProfile {
   name: string;
@@ -114,12 +115,7 @@ export function validateProfile(data: unknown, file: string): TargetProfile {
 
 /** Reads and validates one profile file. */
 export function readProfile(path: string): TargetProfile {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    throw new UserError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
+  const text = new TextDecoder().decode(readFileForUser(path));
   let data: unknown;
   try {
     data = JSON.parse(text);

@@ -1,7 +1,7 @@
-import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { FormatError, InputError, UserError } from "./errors.ts";
+import { readFileForUser } from "./files.ts";
 import { parseIdx, type IdxArray } from "./idx.ts";
 
 export type MnistSplit = "train" | "val" | "test";
@@ -35,13 +35,7 @@ export function mnistDataDir(): string {
 }
 
 function readIdx(path: string): IdxArray {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new UserError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  return parseIdx(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path);
+  return parseIdx(readFileForUser(path), path);
 }
 
 /**

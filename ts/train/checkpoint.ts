@@ -1,7 +1,6 @@
 // Float checkpoints with training metadata: the tensors of ts/import/checkpoint.ts (`layers.{i}.weight`
 // [nOut, nIn], `layers.{i}.bias` [nOut], F32; torch state_dicts read too) plus JSON-encoded metadata.
-import { readFileSync, writeFileSync } from "node:fs";
-import { UserError } from "../errors.ts";
+import { readFileForUser, writeFileForUser } from "../files.ts";
 import { checkpointTensors, modelSizes } from "../import/checkpoint.ts";
 import { importSafetensors } from "../import/safetensors.ts";
 import type { FloatModel } from "../model.ts";
@@ -30,11 +29,7 @@ export function checkpointFile(model: FloatModel, metadata: CheckpointMetadata =
 
 export function saveCheckpoint(model: FloatModel, path: string, metadata: CheckpointMetadata = {}): void {
   const { tensors, metadata: meta } = checkpointFile(model, metadata);
-  try {
-    writeFileSync(path, writeSafetensors(tensors, meta));
-  } catch (e) {
-    throw new UserError(`cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  writeFileForUser(path, writeSafetensors(tensors, meta));
 }
 
 /** The model (names as importSafetensors accepts them) and its metadata, JSON values decoded. */
@@ -52,11 +47,5 @@ export function parseCheckpoint(bytes: Uint8Array, source: string): { model: Flo
 }
 
 export function loadCheckpoint(path: string): { model: FloatModel; metadata: CheckpointMetadata } {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new UserError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  return parseCheckpoint(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path);
+  return parseCheckpoint(readFileForUser(path), path);
 }
