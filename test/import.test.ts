@@ -377,6 +377,28 @@ describe("importSafetensors", () => {
     }
   });
 
+  it("round-trips block policies and learned estimators, and names their shape errors", () => {
+    const rng = new Rng(5);
+    const vec = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+    const m = randomModel([10, 12, 6, 3], 22);
+    m.layers[0].gate = { blockSize: 4, weight: vec(3 * 10), bias: vec(3) };
+    m.layers[1].estimator = { rank: 2, at: vec(2 * 12), bt: vec(6 * 2), offset: vec(6) };
+    const back = importSafetensors(file(checkpointTensors(m)), "g.safetensors");
+    expectSameModel(back, m);
+    expect(back.layers[0].gate).toEqual(m.layers[0].gate);
+    expect(back.layers[1].estimator).toEqual(m.layers[1].estimator);
+    expect(back.layers[0].estimator).toBeUndefined();
+    const t = checkpointTensors(m);
+    expect(stError({ ...t, "layers.0.gate.bias": f32([4], vec(4)) }).message).toMatch(/"layers\.0\.gate\.bias" has shape \[4\]; expected \[3\]/);
+    expect(stError({ ...t, "layers.0.gate.weight": f32([5, 10], vec(50)), "layers.0.gate.bias": f32([5], vec(5)) }).message).toMatch(/5 blocks cannot split 12 units/);
+    const noOffset = { ...t };
+    delete noOffset["layers.1.est.offset"];
+    expect(stError(noOffset).message).toMatch(/missing "layers\.1\.est\.offset"/);
+    expect(stError({ ...t, "layers.2.gate.weight": f32([1, 6], vec(6)), "layers.2.gate.bias": f32([1], vec(1)) }).message).toMatch(/output layer cannot be gated/);
+    expect(stError({ ...t, "layers.1.gate.weight": f32([1, 12], vec(12)), "layers.1.gate.bias": f32([1], vec(1)) }).message).toMatch(/both a block policy/);
+    expect(stError({ ...t, "layers.1.est.a": f32([2, 12], new Float32Array(24).fill(NaN)) }).message).toMatch(/"layers\.1\.est\.a" holds a non-finite value/);
+  });
+
   it("orders layers by index numerically, not by name", () => {
     const big = randomModel([4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 3], 8);
     expectSameModel(importSafetensors(file(torchDict(big, "seq.", 2)), "m.safetensors"), big);

@@ -6,6 +6,38 @@ export interface FloatLayer {
   nOut: number;
   weight: Float32Array;
   bias: Float32Array;
+  /** Learned block policy of a hidden layer (Bengio et al. 2015), if trained with one. */
+  gate?: FloatGate;
+  /** Learned low-rank sign estimator of a hidden layer, if trained; else the quantizer uses the SVD. */
+  estimator?: FloatEstimator;
+}
+
+/**
+ * Block policy: unit j belongs to block floor(j / blockSize); the block is computed when
+ * Σ_i s[i]·weight[b, i] + bias[b] > 0 (sigmoid > 1/2), s the layer's input; otherwise its
+ * units are 0. Checkpoint tensors `layers.{i}.gate.weight` [nBlocks, nIn], `layers.{i}.gate.bias` [nBlocks].
+ */
+export interface FloatGate {
+  /** ceil(nOut / nBlocks): checkpoints store only nBlocks, so block sizes are canonical. */
+  blockSize: number;
+  /** [nBlocks][nIn], nBlocks = ceil(nOut / blockSize). */
+  weight: Float32Array;
+  bias: Float32Array;
+}
+
+/**
+ * Learned sign estimator: unit j is computed when Σ_r (Σ_i s[i]·at[r, i])·bt[j, r] + bias[j] + offset[j] > 0.
+ * Same shapes as the quantizer's SVD factors. Checkpoint tensors `layers.{i}.est.a` [rank, nIn],
+ * `layers.{i}.est.b` [nOut, rank], `layers.{i}.est.offset` [nOut].
+ */
+export interface FloatEstimator {
+  rank: number;
+  /** [rank][nIn]: the first factor, transposed. */
+  at: Float32Array;
+  /** [nOut][rank]: the second factor, transposed. */
+  bt: Float32Array;
+  /** [nOut]: learned shift of each unit's decision, added to the layer bias. */
+  offset: Float32Array;
 }
 
 /** ReLU after every layer but the last. */
@@ -32,6 +64,21 @@ export interface QuantEstimator {
   threshold: Int32Array;
 }
 
+/**
+ * The int8 block gate of one hidden layer (docs/FORMAT.md, "Block gate"): block b (units
+ * [b·blockSize, min((b+1)·blockSize, nOut))) is computed when
+ * Σ_i (in[i] − inZp)·weights[b, i] > threshold[b]; otherwise its units get the output zero point.
+ */
+export interface QuantGate {
+  blockSize: number;
+  /** ceil(nOut / blockSize). */
+  blocks: number;
+  /** [blocks][nIn] int8, per-block symmetric. */
+  weights: Int8Array;
+  /** int32[blocks], folds the policy bias. */
+  threshold: Int32Array;
+}
+
 export interface QuantLayer {
   nIn: number;
   nOut: number;
@@ -46,6 +93,8 @@ export interface QuantLayer {
   multiplier: Int32Array;
   shift: Int32Array;
   estimator: QuantEstimator | null;
+  /** Block gate; a layer has an estimator or a gate, never both. Absent in v1 files (null). */
+  gate?: QuantGate | null;
 }
 
 export interface QuantModel {

@@ -1,4 +1,6 @@
-// The rankgate float checkpoint: `layers.{i}.weight` [nOut, nIn] and `layers.{i}.bias` [nOut], F32 safetensors.
+// The rankgate float checkpoint: `layers.{i}.weight` [nOut, nIn] and `layers.{i}.bias` [nOut], F32 safetensors;
+// hidden layers may add a block policy (`layers.{i}.gate.weight` [nBlocks, nIn], `layers.{i}.gate.bias` [nBlocks])
+// or a learned estimator (`layers.{i}.est.a` [rank, nIn], `layers.{i}.est.b` [nOut, rank], `layers.{i}.est.offset` [nOut]).
 import { UserError } from "../errors.ts";
 import type { FloatLayer, FloatModel } from "../model.ts";
 import type { Tensor } from "../safetensors.ts";
@@ -14,6 +16,18 @@ export function checkpointTensors(model: FloatModel): Record<string, Tensor> {
   model.layers.forEach((l, i) => {
     out[`layers.${i}.weight`] = { dtype: "F32", shape: [l.nOut, l.nIn], data: l.weight };
     out[`layers.${i}.bias`] = { dtype: "F32", shape: [l.nOut], data: l.bias };
+    if (l.gate) {
+      const blocks = l.gate.bias.length;
+      if (l.gate.blockSize !== Math.ceil(l.nOut / blocks)) throw new RangeError(`layers[${i}].gate: block size ${l.gate.blockSize} with ${blocks} blocks of ${l.nOut} units; checkpoints need ceil(nOut / nBlocks) = ${Math.ceil(l.nOut / blocks)}`);
+      out[`layers.${i}.gate.weight`] = { dtype: "F32", shape: [blocks, l.nIn], data: l.gate.weight };
+      out[`layers.${i}.gate.bias`] = { dtype: "F32", shape: [blocks], data: l.gate.bias };
+    }
+    if (l.estimator) {
+      const e = l.estimator;
+      out[`layers.${i}.est.a`] = { dtype: "F32", shape: [e.rank, l.nIn], data: e.at };
+      out[`layers.${i}.est.b`] = { dtype: "F32", shape: [l.nOut, e.rank], data: e.bt };
+      out[`layers.${i}.est.offset`] = { dtype: "F32", shape: [l.nOut], data: e.offset };
+    }
   });
   return out;
 }
