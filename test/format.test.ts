@@ -2,7 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { crc32 } from "../ts/crc32.ts";
 import { FormatError } from "../ts/errors.ts";
-import { ENTRY_BYTES, HEADER_BYTES, readModel, SECTIONS, writeModel } from "../ts/format.ts";
+import { ALIGN, ENTRY_BYTES, ENTRY_BYTES_V1, HEADER_BYTES, readModel, SECTIONS, writeModel } from "../ts/format.ts";
+import type { QuantModel } from "../ts/model.ts";
 import { buildSynthetic } from "../ts/synthetic.ts";
 import { thrown } from "./helpers/errors.ts";
 
@@ -33,7 +34,7 @@ function expectError(bytes: Uint8Array, field: string, offset: number): FormatEr
   return e;
 }
 
-describe("model format v1", () => {
+describe("model format v2", () => {
   it("round-trips a model and is deterministic", () => {
     const parsed = readModel(good);
     expect(writeModel(parsed.model)).toEqual(good);
@@ -53,9 +54,9 @@ describe("model format v1", () => {
   it("names header fields: magic, version, sizes, counts, reserved, checksum", () => {
     expectError(good.slice(0, 40), "file_bytes", 0);
     expectError(edited((_, b) => (b[0] = 0x50)), "magic", 0);
-    const v = expectError(edited((dv) => dv.setUint16(4, 2, true)), "version", 4);
-    expect(v.expected).toBe("1");
-    expect(v.actual).toBe("2");
+    const v = expectError(edited((dv) => dv.setUint16(4, 3, true)), "version", 4);
+    expect(v.expected).toBe("1 or 2");
+    expect(v.actual).toBe("3");
     expectError(edited((dv) => dv.setUint16(6, 48, true)), "header_bytes", 6);
     expectError(good.slice(0, good.length - 16), "file_bytes", 8);
     const longer = new Uint8Array(good.length + 16);
@@ -63,7 +64,7 @@ describe("model format v1", () => {
     expectError(longer, "file_bytes", 8);
     expectError(edited((dv) => dv.setUint32(16, 0, true)), "layer_count", 16);
     expectError(edited((dv) => dv.setUint32(16, 257, true)), "layer_count", 16);
-    expectError(edited((dv) => dv.setUint32(20, 96, true)), "entry_bytes", 20);
+    expectError(edited((dv) => dv.setUint32(20, 80, true)), "entry_bytes", 20);
     expectError(edited((dv) => dv.setUint32(24, 80, true)), "table_offset", 24);
     expectError(edited((dv) => dv.setUint32(28, 0, true)), "payload_offset", 28);
     expectError(edited((dv) => dv.setUint32(32, 99, true)), "section_count", 32);
@@ -88,7 +89,11 @@ describe("model format v1", () => {
     expectError(edited((dv) => dv.setUint32(e0 + 32, 32768, true)), "layers[0].t_max", e0 + 32);
     expectError(edited((dv) => dv.setFloat32(e0 + 36, Infinity, true)), "layers[0].margin", e0 + 36);
     expectError(edited((dv) => dv.setUint32(e2 + 32, 5, true)), "layers[2].t_max", e2 + 32);
-    expectError(edited((dv) => dv.setUint32(e1 + 76, 1, true)), "layers[1].reserved", e1 + 76);
+    expectError(edited((dv) => dv.setUint32(e1 + 88, 1, true)), "layers[1].reserved", e1 + 88);
+    expectError(edited((dv) => dv.setUint32(e1 + 92, 1, true)), "layers[1].reserved", e1 + 92);
+    const bs = expectError(edited((dv) => dv.setUint32(e1 + 76, 2, true)), "layers[1].block_size", e1 + 76);
+    expect(bs.expected).toMatch(/0 for a layer with an estimator/);
+    expectError(edited((dv) => dv.setUint32(e1 + 76, 5, true)), "layers[1].block_size", e1 + 76);
     // Chaining: layer 1 must read what layer 0 writes
     expectError(edited((dv) => dv.setInt32(e1 + 16, dv.getInt32(e1 + 16, true) === 0 ? 1 : 0, true)), "layers[1].in_zero_point", e1 + 16);
     expectError(edited((dv) => dv.setFloat32(e1 + 24, dv.getFloat32(e1 + 24, true) * 2, true)), "layers[1].in_scale", e1 + 24);
@@ -161,3 +166,87 @@ describe("model format v1", () => {
     );
   });
 });
+
+/** The same file in format v1 (80-byte entries, no gates): what rankgate 0.1 wrote. */
+function toV1(v2: Uint8Array): Uint8Array {
+  const src = new DataView(v2.buffer, v2.byteOffset, v2.byteLength);
+  const n = src.getUint32(16, true);
+  const align = (x: number) => Math.ceil(x / ALIGN) * ALIGN;
+  const delta = align(HEADER_BYTES + n * ENTRY_BYTES) - align(HEADER_BYTES + n * ENTRY_BYTES_V1);
+  const out = new Uint8Array(v2.length - delta);
+  const dv = new DataView(out.buffer);
+  out.set(v2.subarray(0, HEADER_BYTES));
+  dv.setUint16(4, 1, true);
+  dv.setUint32(8, out.length, true);
+  dv.setUint32(20, ENTRY_BYTES_V1, true);
+  dv.setUint32(28, align(HEADER_BYTES + n * ENTRY_BYTES_V1), true);
+  for (let l = 0; l < n; l++) {
+    const from = HEADER_BYTES + l * ENTRY_BYTES, to = HEADER_BYTES + l * ENTRY_BYTES_V1;
+    out.set(v2.subarray(from, from + ENTRY_BYTES_V1), to);
+    for (const s of SECTIONS.filter((x) => x.entryOffset < ENTRY_BYTES_V1)) {
+      const off = src.getUint32(from + s.entryOffset, true);
+      dv.setUint32(to + s.entryOffset, off ? off - delta : 0, true);
+    }
+  }
+  out.set(v2.subarray(align(HEADER_BYTES + n * ENTRY_BYTES)), align(HEADER_BYTES + n * ENTRY_BYTES_V1));
+  dv.setUint32(12, crc32(out, 16), true);
+  return out;
+}
+
+describe("model format v1 files", () => {
+  it("still load, to the same model, and are rewritten as v2", () => {
+    const v1 = toV1(good);
+    expect(new DataView(v1.buffer).getUint16(4, true)).toBe(1);
+    const parsed = readModel(v1);
+    expect(parsed.model.layers.every((l) => l.gate === null)).toBe(true);
+    expect(writeModel(parsed.model)).toEqual(good);
+  });
+
+  it("name v1 fields at v1 offsets: the reserved word where v2 keeps block_size", () => {
+    const v1 = toV1(good);
+    const e1 = HEADER_BYTES + ENTRY_BYTES_V1;
+    const b = v1.slice();
+    new DataView(b.buffer).setUint32(e1 + 76, 16, true);
+    new DataView(b.buffer).setUint32(12, crc32(b, 16), true);
+    expectError(b, "layers[1].reserved", e1 + 76);
+  });
+});
+
+describe("block gates", () => {
+  const { model: base } = buildSynthetic({ sizes: [6, 5, 4, 3], seed: 12, calibration: 16 });
+  const gated: QuantModel = {
+    layers: base.layers.map((l, i) => i !== 0 ? l : {
+      ...l, gate: { blockSize: 2, blocks: 3, weights: Int8Array.from({ length: 18 }, (_, k) => k - 9), threshold: Int32Array.of(-5, 0, 7) },
+    }),
+  };
+  const bytes = writeModel(gated);
+  const e0 = HEADER_BYTES;
+
+  it("round-trip in v2 with block_size and two gate sections", () => {
+    const parsed = readModel(bytes);
+    const g = parsed.model.layers[0].gate!;
+    expect({ blockSize: g.blockSize, blocks: g.blocks, w: Array.from(g.weights), t: Array.from(g.threshold) })
+      .toEqual({ blockSize: 2, blocks: 3, w: Array.from({ length: 18 }, (_, k) => k - 9), t: [-5, 0, 7] });
+    expect(parsed.model.layers[1].gate).toBeNull();
+    expect(parsed.sections.filter((s) => s.name.startsWith("gate_")).map((s) => [s.layer, s.name, s.bytes])).toEqual([[0, "gate_weights", 18], [0, "gate_threshold", 12]]);
+    expect(writeModel(parsed.model)).toEqual(bytes);
+  });
+
+  it("name gate fields: block_size range, activation, gate offsets of an ungated layer", () => {
+    const edit = (f: (dv: DataView) => void) => {
+      const b = bytes.slice();
+      const dv = new DataView(b.buffer);
+      f(dv);
+      dv.setUint32(12, crc32(b, 16), true);
+      return b;
+    };
+    expectError(edit((dv) => dv.setUint32(e0 + 76, 6, true)), "layers[0].block_size", e0 + 76);
+    // block_size 3 → 2 blocks: the section sizes no longer match the totals
+    expect(formatError(edit((dv) => dv.setUint32(e0 + 76, 3, true))).field).toMatch(/section_(count|bytes)/);
+    const last = HEADER_BYTES + 2 * ENTRY_BYTES;
+    expectError(edit((dv) => dv.setUint32(last + 76, 1, true)), "layers[2].activation", last + 12);
+    expectError(edit((dv) => dv.setUint32(last + 80, 1024, true)), "layers[2].gate_weights_offset", last + 80);
+    expect(() => writeModel({ layers: gated.layers.map((l, i) => (i === 0 ? { ...l, gate: { ...l.gate!, blocks: 2 } } : l)) })).toThrow(/3 blocks|2 blocks/);
+  });
+});
+

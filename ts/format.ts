@@ -1,15 +1,17 @@
-// Model format v1 (.rgm): see docs/FORMAT.md. Little-endian, 16-byte aligned sections,
+// Model format v2 (.rgm; v1 files still load): see docs/FORMAT.md. Little-endian, 16-byte aligned sections,
 // CRC-32 over everything after the checksum field. The reader validates every field and
 // throws FormatError(field, offset, expected, actual); kernels only ever see its output.
 import { crc32 } from "./crc32.ts";
 import { FormatError, hex } from "./errors.ts";
-import { ACTIVATION_CODES, type Activation, type QuantLayer, type QuantModel } from "./model.ts";
+import { ACTIVATION_CODES, type Activation, type QuantGate, type QuantLayer, type QuantModel } from "./model.ts";
 import { Q31_MIN_NORMAL, SHIFT_MIN, SHIFT_MAX, INT32_MAX } from "./quant.ts";
 
 export const MAGIC = "RGMF";
-export const VERSION = 1;
+export const VERSION = 2;
 export const HEADER_BYTES = 64;
-export const ENTRY_BYTES = 80;
+/** v2 layer entries; v1 entries are {@link ENTRY_BYTES_V1} (no block gate). */
+export const ENTRY_BYTES = 96;
+export const ENTRY_BYTES_V1 = 80;
 export const ALIGN = 16;
 export const MAX_LAYERS = 256;
 export const MAX_DIM = 65535;
@@ -20,28 +22,33 @@ const H_MAGIC = 0, H_VERSION = 4, H_HEADER_BYTES = 6, H_FILE_BYTES = 8, H_CRC = 
   H_ENTRY_BYTES = 20, H_TABLE = 24, H_PAYLOAD = 28, H_SECTION_COUNT = 32, H_SECTION_BYTES = 36, H_RESERVED = 40;
 // Layer entry field offsets
 const E_N_IN = 0, E_N_OUT = 4, E_RANK = 8, E_ACTIVATION = 12, E_IN_ZP = 16, E_OUT_ZP = 20, E_IN_SCALE = 24,
-  E_OUT_SCALE = 28, E_T_MAX = 32, E_MARGIN = 36, E_RESERVED = 76;
+  E_OUT_SCALE = 28, E_T_MAX = 32, E_MARGIN = 36, E_BLOCK_SIZE = 76, E_RESERVED = 88;
 
 type SectionKind = "i8" | "i32" | "q31" | "shift";
+/** Which part of a layer a section belongs to: present always, with an estimator (rank > 0) or with a gate (block_size > 0). */
+type SectionOwner = "layer" | "estimator" | "gate";
 interface SectionSpec {
   name: string;
   entryOffset: number;
   kind: SectionKind;
-  estimator: boolean;
-  elements: (nIn: number, nOut: number, rank: number) => number;
+  owner: SectionOwner;
+  elements: (nIn: number, nOut: number, rank: number, blocks: number) => number;
 }
 
 /** Sections of one layer, in the order the writer lays them out. */
 export const SECTIONS: readonly SectionSpec[] = [
-  { name: "weights", entryOffset: 40, kind: "i8", estimator: false, elements: (i, o) => o * i },
-  { name: "bias", entryOffset: 44, kind: "i32", estimator: false, elements: (_, o) => o },
-  { name: "multiplier", entryOffset: 48, kind: "q31", estimator: false, elements: (_, o) => o },
-  { name: "shift", entryOffset: 52, kind: "shift", estimator: false, elements: (_, o) => o },
-  { name: "est_a", entryOffset: 56, kind: "i8", estimator: true, elements: (i, _, k) => k * i },
-  { name: "est_t_multiplier", entryOffset: 60, kind: "q31", estimator: true, elements: (_, __, k) => k },
-  { name: "est_t_shift", entryOffset: 64, kind: "shift", estimator: true, elements: (_, __, k) => k },
-  { name: "est_b", entryOffset: 68, kind: "i8", estimator: true, elements: (_, o, k) => o * k },
-  { name: "est_threshold", entryOffset: 72, kind: "i32", estimator: true, elements: (_, o) => o },
+  { name: "weights", entryOffset: 40, kind: "i8", owner: "layer", elements: (i, o) => o * i },
+  { name: "bias", entryOffset: 44, kind: "i32", owner: "layer", elements: (_, o) => o },
+  { name: "multiplier", entryOffset: 48, kind: "q31", owner: "layer", elements: (_, o) => o },
+  { name: "shift", entryOffset: 52, kind: "shift", owner: "layer", elements: (_, o) => o },
+  { name: "est_a", entryOffset: 56, kind: "i8", owner: "estimator", elements: (i, _, k) => k * i },
+  { name: "est_t_multiplier", entryOffset: 60, kind: "q31", owner: "estimator", elements: (_, __, k) => k },
+  { name: "est_t_shift", entryOffset: 64, kind: "shift", owner: "estimator", elements: (_, __, k) => k },
+  { name: "est_b", entryOffset: 68, kind: "i8", owner: "estimator", elements: (_, o, k) => o * k },
+  { name: "est_threshold", entryOffset: 72, kind: "i32", owner: "estimator", elements: (_, o) => o },
+  // v2
+  { name: "gate_weights", entryOffset: 80, kind: "i8", owner: "gate", elements: (i, _, __, b) => b * i },
+  { name: "gate_threshold", entryOffset: 84, kind: "i32", owner: "gate", elements: (_, __, ___, b) => b },
 ];
 
 const elementBytes = (kind: SectionKind) => (kind === "i8" ? 1 : 4);
@@ -62,10 +69,11 @@ export interface ParsedModel {
 }
 
 function layerArrays(layer: QuantLayer): Record<string, Int8Array | Int32Array> {
-  const e = layer.estimator;
+  const e = layer.estimator, g = layer.gate;
   return {
     weights: layer.weights, bias: layer.bias, multiplier: layer.multiplier, shift: layer.shift,
     ...(e ? { est_a: e.a, est_t_multiplier: e.tMultiplier, est_t_shift: e.tShift, est_b: e.b, est_threshold: e.threshold } : {}),
+    ...(g ? { gate_weights: g.weights, gate_threshold: g.threshold } : {}),
   };
 }
 
@@ -78,12 +86,17 @@ export function writeModel(model: QuantModel): Uint8Array {
   const placed: { offset: number; data: Int8Array | Int32Array }[] = [];
   const entries: Map<string, number>[] = [];
   model.layers.forEach((layer, l) => {
+    const g = layer.gate;
+    if (g && layer.estimator) throw new RangeError(`layers[${l}]: an estimator and a block gate; a layer has at most one`);
+    if (g && (g.blockSize < 1 || g.blockSize > layer.nOut || g.blocks !== Math.ceil(layer.nOut / g.blockSize))) {
+      throw new RangeError(`layers[${l}].gate: ${g.blocks} blocks of ${g.blockSize} for ${layer.nOut} units`);
+    }
     const arrays = layerArrays(layer);
     const offsets = new Map<string, number>();
     for (const s of SECTIONS) {
       const data = arrays[s.name];
       if (!data) continue;
-      const want = s.elements(layer.nIn, layer.nOut, layer.estimator?.rank ?? 0);
+      const want = s.elements(layer.nIn, layer.nOut, layer.estimator?.rank ?? 0, layer.gate?.blocks ?? 0);
       if (data.length !== want) throw new RangeError(`layers[${l}].${s.name}: ${data.length} elements, expected ${want}`);
       offsets.set(s.name, end);
       placed.push({ offset: end, data });
@@ -117,6 +130,7 @@ export function writeModel(model: QuantModel): Uint8Array {
     dv.setFloat32(e + E_OUT_SCALE, layer.outScale, true);
     dv.setUint32(e + E_T_MAX, layer.estimator?.tMax ?? 0, true);
     dv.setFloat32(e + E_MARGIN, layer.estimator?.margin ?? 0, true);
+    dv.setUint32(e + E_BLOCK_SIZE, layer.gate?.blockSize ?? 0, true);
     for (const s of SECTIONS) dv.setUint32(e + s.entryOffset, entries[l].get(s.name) ?? 0, true);
   });
   for (const { offset, data } of placed) {
@@ -149,16 +163,19 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
   // Header
   const magic = String.fromCharCode(...image.subarray(0, 4));
   if (magic !== MAGIC) fail("magic", H_MAGIC, JSON.stringify(MAGIC), JSON.stringify(magic));
-  if (dv.getUint16(H_VERSION, true) !== VERSION) fail("version", H_VERSION, String(VERSION), dv.getUint16(H_VERSION, true));
+  const version = dv.getUint16(H_VERSION, true);
+  if (version !== 1 && version !== VERSION) fail("version", H_VERSION, `1 or ${VERSION}`, version);
+  const entryBytes = version === 1 ? ENTRY_BYTES_V1 : ENTRY_BYTES;
+  const entrySections = SECTIONS.filter((s) => s.entryOffset < entryBytes);
   if (dv.getUint16(H_HEADER_BYTES, true) !== HEADER_BYTES) fail("header_bytes", H_HEADER_BYTES, String(HEADER_BYTES), dv.getUint16(H_HEADER_BYTES, true));
   expectU32("file_bytes", H_FILE_BYTES, input.length);
   if (input.length % ALIGN !== 0) fail("file_bytes", H_FILE_BYTES, `a multiple of ${ALIGN}`, input.length);
   if (input.length > MAX_FILE_BYTES) fail("file_bytes", H_FILE_BYTES, `at most ${MAX_FILE_BYTES}`, input.length);
   const n = u32(H_LAYERS);
   inRange("layer_count", H_LAYERS, n, 1, MAX_LAYERS);
-  expectU32("entry_bytes", H_ENTRY_BYTES, ENTRY_BYTES);
+  expectU32("entry_bytes", H_ENTRY_BYTES, entryBytes);
   expectU32("table_offset", H_TABLE, HEADER_BYTES);
-  const payload = align(HEADER_BYTES + n * ENTRY_BYTES);
+  const payload = align(HEADER_BYTES + n * entryBytes);
   expectU32("payload_offset", H_PAYLOAD, payload);
   if (payload > input.length) fail("layer_count", H_LAYERS, `a layer table that fits in ${input.length} bytes`, n);
   for (let o = H_RESERVED; o < HEADER_BYTES; o += 4) expectU32("reserved", o, 0);
@@ -167,7 +184,7 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
   const layers: QuantLayer[] = [];
   const sections: SectionInfo[] = [];
   for (let l = 0; l < n; l++) {
-    const e = HEADER_BYTES + l * ENTRY_BYTES;
+    const e = HEADER_BYTES + l * entryBytes;
     const name = (f: string) => `layers[${l}].${f}`;
     const nIn = u32(e + E_N_IN), nOut = u32(e + E_N_OUT), rank = u32(e + E_RANK);
     inRange(name("n_in"), e + E_N_IN, nIn, 1, MAX_DIM);
@@ -191,7 +208,16 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
       inRange(name("t_max"), e + E_T_MAX, tMax, 1, Math.min(32767, Math.floor(INT32_MAX / (128 * rank))));
       if (!Number.isFinite(margin)) fail(name("margin"), e + E_MARGIN, "a finite float", margin);
     }
-    for (let o = E_RESERVED; o < ENTRY_BYTES; o += 4) expectU32(name("reserved"), e + o, 0);
+    const blockSize = version === 1 ? 0 : u32(e + E_BLOCK_SIZE);
+    if (version === 1) {
+      expectU32(name("reserved"), e + E_BLOCK_SIZE, 0);
+    } else {
+      inRange(name("block_size"), e + E_BLOCK_SIZE, blockSize, 0, nOut);
+      if (blockSize > 0 && rank > 0) fail(name("block_size"), e + E_BLOCK_SIZE, "0 for a layer with an estimator (rank > 0)", blockSize);
+      if (blockSize > 0 && activation !== "relu") fail(name("activation"), e + E_ACTIVATION, "1 (relu) for a layer with a block gate", act);
+      for (let o = E_RESERVED; o < entryBytes; o += 4) expectU32(name("reserved"), e + o, 0);
+    }
+    const blocks = blockSize > 0 ? Math.ceil(nOut / blockSize) : 0;
     if (l > 0) {
       const prev = layers[l - 1];
       if (nIn !== prev.nOut) fail(name("n_in"), e + E_N_IN, `${prev.nOut} (layers[${l - 1}].n_out)`, nIn);
@@ -201,14 +227,14 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
 
     // Sections: aligned, inside the payload; overlap is checked below
     const arrays: Record<string, Int8Array | Int32Array> = {};
-    for (const s of SECTIONS) {
+    for (const s of entrySections) {
       const at = e + s.entryOffset;
       const offset = u32(at);
-      if (s.estimator && rank === 0) {
+      if ((s.owner === "estimator" && rank === 0) || (s.owner === "gate" && blocks === 0)) {
         expectU32(name(`${s.name}_offset`), at, 0);
         continue;
       }
-      const count = s.elements(nIn, nOut, rank);
+      const count = s.elements(nIn, nOut, rank, blocks);
       const bytes = count * elementBytes(s.kind);
       if (offset % ALIGN !== 0) fail(name(`${s.name}_offset`), at, `a multiple of ${ALIGN}`, offset);
       if (offset < payload || offset + bytes > input.length) {
@@ -225,6 +251,9 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
         rank, tMax, margin, a: arrays.est_a as Int8Array, tMultiplier: arrays.est_t_multiplier as Int32Array,
         tShift: arrays.est_t_shift as Int32Array, b: arrays.est_b as Int8Array, threshold: arrays.est_threshold as Int32Array,
       },
+      gate: blocks === 0 ? null : {
+        blockSize, blocks, weights: arrays.gate_weights as Int8Array, threshold: arrays.gate_threshold as Int32Array,
+      } satisfies QuantGate,
     });
   }
 
@@ -233,7 +262,7 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
   for (let i = 1; i < sorted.length; i++) {
     const p = sorted[i - 1], s = sorted[i];
     if (s.offset < p.offset + p.bytes) {
-      const at = HEADER_BYTES + s.layer * ENTRY_BYTES + SECTIONS.find((x) => x.name === s.name)!.entryOffset;
+      const at = HEADER_BYTES + s.layer * entryBytes + SECTIONS.find((x) => x.name === s.name)!.entryOffset;
       fail(`layers[${s.layer}].${s.name}_offset`, at, `≥ ${p.offset + p.bytes} (end of layers[${p.layer}].${p.name})`, s.offset);
     }
   }

@@ -105,3 +105,10 @@ export interface QuantModel {
 export function activationRange(layer: QuantLayer): { actMin: number; actMax: number } {
   return { actMin: layer.activation === "relu" ? layer.outZeroPoint : -128, actMax: 127 };
 }
+
+/** MACs of a layer's gating decision per sample: rank·(n_in + n_out) for an estimator, blocks·n_in for a gate. */
+export function gateMacs(layer: QuantLayer): number {
+  if (layer.estimator) return layer.estimator.rank * (layer.nIn + layer.nOut);
+  if (layer.gate) return layer.gate.blocks * layer.nIn;
+  return 0;
+}

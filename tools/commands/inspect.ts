@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { planArena, PAGE_BYTES, type ArenaPlan } from "../../ts/arena.ts";
 import { readModel, SECTIONS, type ParsedModel, type SectionInfo } from "../../ts/format.ts";
+import { gateMacs } from "../../ts/model.ts";
 import { instantiateKernels } from "../../ts/wasm.ts";
 import { readUserFile } from "../cli-io.ts";
 import { colors, table } from "../table.ts";
@@ -12,6 +13,9 @@ export interface LayerInfo {
   nOut: number;
   activation: string;
   rank: number;
+  /** Block gate: units per block and blocks (0 without a gate). */
+  blockSize: number;
+  blocks: number;
   tMax: number;
   margin: number;
   inScale: number;
@@ -20,7 +24,7 @@ export interface LayerInfo {
   outZeroPoint: number;
   /** weights, bias, multiplier and shift sections. */
   weightBytes: number;
-  /** est_* sections. */
+  /** est_* and gate_* sections. */
   estimatorBytes: number;
   denseMacs: number;
   estimatorMacs: number;
@@ -45,7 +49,7 @@ export interface ModelInfo {
   arena: ArenaPlan & { heapBase: number };
 }
 
-const ESTIMATOR_SECTIONS = new Set(SECTIONS.filter((s) => s.estimator).map((s) => s.name));
+const ESTIMATOR_SECTIONS = new Set(SECTIONS.filter((s) => s.owner !== "layer").map((s) => s.name));
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 export function describeModel({ model, image, sections }: ParsedModel, path: string, heapBase: number): ModelInfo {
@@ -53,13 +57,13 @@ export function describeModel({ model, image, sections }: ParsedModel, path: str
     const own = sections.filter((s) => s.layer === index);
     const rank = l.estimator?.rank ?? 0;
     return {
-      index, nIn: l.nIn, nOut: l.nOut, activation: l.activation, rank,
+      index, nIn: l.nIn, nOut: l.nOut, activation: l.activation, rank, blockSize: l.gate?.blockSize ?? 0, blocks: l.gate?.blocks ?? 0,
       tMax: l.estimator?.tMax ?? 0, margin: l.estimator?.margin ?? 0,
       inScale: l.inScale, inZeroPoint: l.inZeroPoint, outScale: l.outScale, outZeroPoint: l.outZeroPoint,
       weightBytes: sum(own.filter((s) => !ESTIMATOR_SECTIONS.has(s.name)).map((s) => s.bytes)),
       estimatorBytes: sum(own.filter((s) => ESTIMATOR_SECTIONS.has(s.name)).map((s) => s.bytes)),
       denseMacs: l.nIn * l.nOut,
-      estimatorMacs: rank * (l.nIn + l.nOut),
+      estimatorMacs: gateMacs(l),
     };
   });
   const denseParameters = sum(layers.map((l) => l.nIn * l.nOut + l.nOut));
@@ -92,21 +96,21 @@ function render(info: ModelInfo, showSections: boolean): string {
 
   out.push(`${c.bold(info.path)}  ${c.dim(`${t.layers} layers · ${n(t.fileBytes)} bytes · CRC-32 ok`)}`);
   const layers = table(
-    ["#", "n_in", "n_out", "act", "rank", "t_max", "margin", "in scale / zp", "out scale / zp", "weight B", "est B", "dense MACs", "est MACs"],
-    ["right", "right", "right", "left", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
+    ["#", "n_in", "n_out", "act", "rank", "gate", "t_max", "margin", "in scale / zp", "out scale / zp", "weight B", "est B", "dense MACs", "est MACs"],
+    ["right", "right", "right", "left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
   );
   for (const l of info.layers) {
     layers.push([
-      l.index, l.nIn, l.nOut, l.activation, gated(l.rank, l.rank), gated(l.tMax, l.rank), gated(g(l.margin), l.rank),
+      l.index, l.nIn, l.nOut, l.activation, gated(l.rank, l.rank), gated(`${l.blocks}×${l.blockSize}`, l.blocks), gated(l.tMax, l.rank), gated(g(l.margin), l.rank),
       `${g(l.inScale)} / ${l.inZeroPoint}`, `${g(l.outScale)} / ${l.outZeroPoint}`,
-      n(l.weightBytes), gated(n(l.estimatorBytes), l.rank), n(l.denseMacs), gated(n(l.estimatorMacs), l.rank),
+      n(l.weightBytes), gated(n(l.estimatorBytes), l.rank + l.blocks), n(l.denseMacs), gated(n(l.estimatorMacs), l.rank + l.blocks),
     ]);
   }
-  layers.push([{ colSpan: 9, hAlign: "left", content: c.bold("total") }, n(t.weightBytes), n(t.estimatorBytes), c.bold(n(t.denseMacs)), n(t.estimatorMacs)]);
+  layers.push([{ colSpan: 10, hAlign: "left", content: c.bold("total") }, n(t.weightBytes), n(t.estimatorBytes), c.bold(n(t.denseMacs)), n(t.estimatorMacs)]);
   out.push(layers.toString());
   const share = t.denseMacs ? ` (${((100 * t.estimatorMacs) / t.denseMacs).toFixed(1)}% of dense)` : "";
   out.push(
-    `${c.bold("parameters")} ${n(t.parameters)} (dense ${n(t.denseParameters)} + estimator ${n(t.estimatorParameters)})  ` +
+    `${c.bold("parameters")} ${n(t.parameters)} (dense ${n(t.denseParameters)} + estimators/gates ${n(t.estimatorParameters)})  ` +
       `${c.bold("MACs/sample")} dense ${n(t.denseMacs)}, estimator ${n(t.estimatorMacs)}${share}`,
   );
 
