@@ -3,23 +3,30 @@
 // ranges, int32 bias, Q31 requantization, and the int8/int16 low-rank sign estimator.
 import { Matrix, SingularValueDecomposition } from "ml-matrix";
 import { forwardFloat, range } from "./float.ts";
-import type { FloatModel, QuantEstimator, QuantLayer, QuantModel } from "./model.ts";
+import type { FloatGate, FloatModel, QuantEstimator, QuantGate, QuantLayer, QuantModel } from "./model.ts";
 import {
   activationParams, clamp, estimatorTMax, INT32_MAX, INT32_MIN, quantizeBias, quantizeMultiplier, quantizeRows,
 } from "./quant.ts";
 
-export type EstimatorKind = "svd" | "identity";
+export type EstimatorKind = "svd" | "identity" | "learned";
 
-export interface QuantizeOptions {
-  /** Estimator rank per layer (0: none; the last layer is never gated). Default: none. */
+/** What {@link Quantizer.model} adds to the dense int8 layers. */
+export interface ModelOptions {
+  /** Estimator rank per hidden layer (0: none; the last layer is never gated). Default: none. */
   ranks?: number[];
   /** Real margin per layer: a unit is computed when its estimate exceeds it. Default 0. */
   margins?: number[];
   /**
-   * "svd": truncated SVD factors (the method). "identity": A = I, B = W, rank = n_in — exact,
-   * computes precisely the units whose integer pre-activation is positive (a test oracle).
+   * "svd" (default): truncated SVD factors (the method). "learned": the float model's trained factors and
+   * offsets (ts/train/learned-estimator.ts); ranks must match theirs. "identity": A = I, B = W, rank = n_in —
+   * exact, computes precisely the units whose integer pre-activation is positive (a test oracle).
    */
   estimator?: EstimatorKind;
+  /** Quantize the float model's block policies into block gates (default true). */
+  gates?: boolean;
+}
+
+export interface QuantizeOptions extends ModelOptions {
   /** Real input range; default: the calibration data's range. */
   inputRange?: { min: number; max: number };
   /** Precomputed SVD factors per layer, of rank ≥ the requested one (truncated here); default: computed. */
@@ -60,7 +67,7 @@ export function truncateFactors(f: Factors, nIn: number, nOut: number, rank: num
 
 function quantizeEstimator(
   factors: Factors, rank: number, nIn: number, nOut: number, layerInput: Float32Array, count: number,
-  inScale: number, realBias: (j: number) => number, margin: number,
+  inScale: number, realBias: (j: number) => number, margin: number, unitMargin?: (j: number) => number,
 ): QuantEstimator {
   const tMax = estimatorTMax(rank);
   const { q: a, scale: sA } = quantizeRows(factors.at, rank, nIn);
@@ -80,7 +87,10 @@ function quantizeEstimator(
   for (let j = 0; j < nOut; j++) for (let r = 0; r < rank; r++) bScaled[j * rank + r] = factors.bt[j * rank + r] * sT[r];
   const { q: b, scale: sB } = quantizeRows(bScaled, nOut, rank);
   const threshold = new Int32Array(nOut);
-  for (let j = 0; j < nOut; j++) threshold[j] = clamp(Math.floor((margin - realBias(j)) / sB[j]), INT32_MIN, INT32_MAX);
+  for (let j = 0; j < nOut; j++) {
+    const m = margin + (unitMargin ? unitMargin(j) : 0);
+    threshold[j] = clamp(Math.floor((m - realBias(j)) / sB[j]), INT32_MIN, INT32_MAX);
+  }
   return {
     rank, tMax, margin, a, b, threshold,
     tMultiplier: Int32Array.from(tq, (x) => x.multiplier),
@@ -102,6 +112,20 @@ function identityEstimator(layer: QuantLayer, wScale: Float64Array, margin: numb
     rank: nIn, tMax: estimatorTMax(nIn), margin, a, b: layer.weights.slice(), threshold,
     tMultiplier: new Int32Array(nIn).fill(one.multiplier), tShift: new Int32Array(nIn).fill(one.shift),
   };
+}
+
+/**
+ * Block gate from a float policy: Z per block (symmetric int8), threshold_b = floor(−d_b / (s_in·s_Z[b]))
+ * so that Σ (a − z)·Z[b] > threshold_b ⇔ s_in·s_Z[b]·Σ (a − z)·Z[b] + d_b > 0.
+ */
+export function quantizeGate(gate: FloatGate, nIn: number, nOut: number, inScale: number): QuantGate {
+  const blocks = gate.bias.length;
+  if (gate.blockSize < 1 || Math.ceil(nOut / gate.blockSize) !== blocks || gate.weight.length !== blocks * nIn) {
+    throw new RangeError(`gate: ${blocks} blocks of ${gate.blockSize} with ${gate.weight.length} weights do not fit ${nIn} → ${nOut}`);
+  }
+  const { q: weights, scale } = quantizeRows(gate.weight, blocks, nIn);
+  const threshold = Int32Array.from(gate.bias, (d, b) => clamp(Math.floor(-d / (inScale * scale[b])), INT32_MIN, INT32_MAX));
+  return { blockSize: gate.blockSize, blocks, weights, threshold };
 }
 
 /**
@@ -165,23 +189,49 @@ export class Quantizer {
     return truncateFactors(f, fl.nIn, fl.nOut, rank);
   }
 
-  /** The quantized model with an estimator of ranks[l] (0: none) and margins[l] on each hidden layer. */
-  model(options: { ranks?: number[]; margins?: number[]; estimator?: EstimatorKind } = {}): QuantModel {
+  /** Ranks of the float model's learned estimators (0 where a hidden layer has none). */
+  get learnedRanks(): number[] {
+    return this.float.layers.slice(0, -1).map((l) => l.estimator?.rank ?? 0);
+  }
+
+  /** Whether any hidden layer of the float model has a block policy. */
+  get hasGates(): boolean {
+    return this.float.layers.some((l) => l.gate);
+  }
+
+  /**
+   * The quantized model: on each hidden layer an estimator of ranks[l] (0: none) and margins[l], or the
+   * float model's block gate (options.gates, default true; a layer cannot have both).
+   */
+  model(options: ModelOptions = {}): QuantModel {
     const last = this.dense.length - 1;
     return {
       layers: this.dense.map((layer, l) => {
         const rank = l < last ? options.ranks?.[l] ?? 0 : 0;
-        if (rank <= 0) return { ...layer, estimator: null };
+        const fl = this.float.layers[l];
+        if (fl.gate && options.gates !== false && l < last) {
+          if (rank > 0) throw new RangeError(`layer ${l} has a block gate; it cannot also have an estimator (rank ${rank})`);
+          return { ...layer, estimator: null, gate: quantizeGate(fl.gate, layer.nIn, layer.nOut, layer.inScale) };
+        }
+        if (rank <= 0) return { ...layer, estimator: null, gate: null };
         const margin = Math.fround(options.margins?.[l] ?? 0);
         if (options.estimator === "identity") {
           if (rank !== layer.nIn) throw new RangeError(`layer ${l}: the identity estimator has rank n_in = ${layer.nIn}, asked for ${rank}`);
-          return { ...layer, estimator: identityEstimator(layer, this.wScales[l], margin) };
+          return { ...layer, estimator: identityEstimator(layer, this.wScales[l], margin), gate: null };
         }
         const wScale = this.wScales[l];
         const realBias = (j: number) => layer.bias[j] * layer.inScale * wScale[j];
         const layerInput = l === 0 ? this.calibration : this.outs[l - 1];
+        if (options.estimator === "learned") {
+          const fe = fl.estimator;
+          if (!fe) throw new RangeError(`layer ${l} has no learned estimator`);
+          if (fe.rank !== rank) throw new RangeError(`layer ${l}: the learned estimator has rank ${fe.rank}, asked for ${rank}`);
+          const factors = { at: Float64Array.from(fe.at), bt: Float64Array.from(fe.bt) };
+          const estimator = quantizeEstimator(factors, rank, layer.nIn, layer.nOut, layerInput, this.count, layer.inScale, realBias, margin, (j) => -fe.offset[j]);
+          return { ...layer, estimator, gate: null };
+        }
         const estimator = quantizeEstimator(this.factors(l, rank), rank, layer.nIn, layer.nOut, layerInput, this.count, layer.inScale, realBias, margin);
-        return { ...layer, estimator };
+        return { ...layer, estimator, gate: null };
       }),
     };
   }

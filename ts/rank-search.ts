@@ -1,7 +1,7 @@
 // Automatic estimator ranks: the smallest ranks whose validation error stays within a budget
 // of the int8 dense model's. Uses only the data it is given (the validation split).
 import { writeModel } from "./format.ts";
-import type { Quantizer } from "./quantize.ts";
+import type { ModelOptions, Quantizer } from "./quantize.ts";
 import { Engine } from "./runtime.ts";
 
 /** Ranks tried per layer, capped at min(n_in, n_out). */
@@ -24,12 +24,15 @@ export interface RankSearchOptions {
   /** Allowed increase of the error over int8 dense, in percentage points. */
   budgetPp: number;
   margins?: number[];
+  /** Estimator kind (default SVD). */
+  estimator?: ModelOptions["estimator"];
   onTrial?: (t: RankTrial) => void;
 }
 
-/** Gated error and MAC ratio of the quantizer's model at `ranks` on (images, labels). */
-export async function gatedError(q: Quantizer, ranks: number[], margins: number[] | undefined, images: Float32Array, labels: ArrayLike<number>, count: number): Promise<RankTrial> {
-  const engine = await Engine.load(writeModel(q.model({ ranks, margins })));
+/** Gated error and MAC ratio of the quantizer's model with `options` on (images, labels). */
+export async function gatedError(q: Quantizer, options: ModelOptions, images: Float32Array, labels: ArrayLike<number>, count: number): Promise<RankTrial> {
+  const ranks = options.ranks ?? q.maxRanks.map(() => 0);
+  const engine = await Engine.load(writeModel(q.model(options)));
   const gated = engine.inferBatch(images.subarray(0, count * engine.inputSize));
   let wrong = 0;
   for (let i = 0; i < count; i++) if (gated.labels[i] !== labels[i]) wrong++;
@@ -50,7 +53,7 @@ export async function searchRanks(q: Quantizer, images: Float32Array, labels: Ar
     const key = ranks.join(",");
     let t = cache.get(key);
     if (!t) {
-      t = await gatedError(q, ranks, options.margins, images, labels, count);
+      t = await gatedError(q, { ranks, margins: options.margins, estimator: options.estimator, gates: false }, images, labels, count);
       cache.set(key, t);
       trials.push(t);
       options.onTrial?.(t);
