@@ -17,13 +17,15 @@ export interface LayerGeometry {
   nIn: number;
   nOut: number;
   rank: number;
+  /** Block-gate blocks (0: none); a layer has an estimator or a gate. */
+  blocks: number;
   relu: boolean;
   at: Record<string, number>;
 }
 
 /** What one layer does under one schedule on one sample. */
 export interface LayerWork {
-  /** Run the estimator (gated schedules on a layer with one). */
+  /** Run the estimator or block gate (gated schedules on a layer with one). */
   estimator: boolean;
   /** Skip the rows' zero inputs: gather (index, value) pairs and run gathered MACs. */
   gather: boolean;
@@ -102,6 +104,7 @@ export function layerCost(p: TargetProfile, g: LayerGeometry, w: LayerWork, stal
   const c = p.cycles, L = p.flash.line_bytes;
   const { nIn, nOut } = g;
   const k = w.estimator ? g.rank : 0;
+  const blocks = w.estimator ? g.blocks : 0;
   const r = w.rows.length, m = w.nz.length;
   const cyc = emptyBreakdown();
   const words = Math.ceil(nOut / 32);
@@ -117,6 +120,14 @@ export function layerCost(p: TargetProfile, g: LayerGeometry, w: LayerWork, stal
     lines += w.gather ? gatherLines(g.at.est_a, nIn, range(k), w.nz, L) : recordLines(g.at.est_a, 0, k * nIn, range(1), L);
     lines += recordLines(g.at.est_t_multiplier, 0, 4 * k, range(1), L) + recordLines(g.at.est_t_shift, 0, 4 * k, range(1), L);
     lines += recordLines(g.at.est_b, 0, nOut * k, range(1), L) + recordLines(g.at.est_threshold, 0, 4 * nOut, range(1), L);
+  }
+  // Block gate: one policy row per block, compare, set the block's mask bits
+  if (blocks > 0) {
+    cyc.estimator = blocks * (c.row_overhead + rowMacs + c.compare_unit) + nOut * c.mask_bit;
+    flashBytes += blocks * (w.gather ? m : nIn) + 4 * blocks;
+    sramBytes += 4 * words;
+    lines += w.gather ? gatherLines(g.at.gate_weights, nIn, range(blocks), w.nz, L) : recordLines(g.at.gate_weights, 0, blocks * nIn, range(1), L);
+    lines += recordLines(g.at.gate_threshold, 0, 4 * blocks, range(1), L);
   }
   // Rows
   cyc.rows_mac = r * rowMacs;
@@ -136,7 +147,7 @@ export function layerCost(p: TargetProfile, g: LayerGeometry, w: LayerWork, stal
 
 /** The rows and inputs of one layer under each schedule, from one sample's layer trace. */
 export function layerWork(g: LayerGeometry, t: { nz: Bits; rows: Bits; denseNz: Bits; positive: Bits }, schedule: Schedule): LayerWork {
-  const gatedLayer = g.rank > 0;
+  const gatedLayer = g.rank > 0 || g.blocks > 0;
   const all = range(g.nOut);
   switch (schedule) {
     case "dense":

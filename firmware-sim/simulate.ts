@@ -63,7 +63,7 @@ export const perSchedule = <T>(f: (s: Schedule) => T): PerSchedule<T> => Object.
 export function geometry(bytes: Uint8Array): { model: QuantModel; layers: LayerGeometry[]; fileBytes: number } {
   const { model, sections } = readModel(bytes);
   const layers = model.layers.map((l, i): LayerGeometry => ({
-    nIn: l.nIn, nOut: l.nOut, rank: l.estimator?.rank ?? 0, relu: l.activation === "relu",
+    nIn: l.nIn, nOut: l.nOut, rank: l.estimator?.rank ?? 0, blocks: l.gate?.blocks ?? 0, relu: l.activation === "relu",
     at: Object.fromEntries(sections.filter((s) => s.layer === i).map((s) => [s.name, s.offset])),
   }));
   return { model, layers, fileBytes: bytes.length };
@@ -130,11 +130,12 @@ export function simulate(bytes: Uint8Array, trace: ModelTrace, p: TargetProfile)
     const s = sums[l];
     const relu = layer.activation === "relu";
     const rank = layer.estimator?.rank ?? 0;
-    const gatedTotal = rank * (layer.nIn + layer.nOut) * count + s.rows * layer.nIn;
+    const blocks = layer.gate?.blocks ?? 0;
+    const gatedTotal = (rank * (layer.nIn + layer.nOut) + blocks * layer.nIn) * count + s.rows * layer.nIn;
     const m: PerSchedule = {
       dense: layer.nIn * layer.nOut,
       gated: gatedTotal / count,
-      gated_zero_skip: ((rank > 0 ? s.nz * rank + count * rank * layer.nOut : 0) + s.rowsTimesNz) / count,
+      gated_zero_skip: ((rank > 0 ? s.nz * rank + count * rank * layer.nOut : 0) + s.nz * blocks + s.rowsTimesNz) / count,
       oracle: relu ? (s.positive * layer.nIn) / count : layer.nIn * layer.nOut,
       oracle_zero_skip: relu ? s.positiveTimesNz / count : (s.denseNz * layer.nOut) / count,
     };
@@ -145,7 +146,7 @@ export function simulate(bytes: Uint8Array, trace: ModelTrace, p: TargetProfile)
   const cyclesPerSample = perSchedule((s) => cycles.reduce((t, c) => t + c[s], 0) / count);
   const layers = model.layers.map((layer, l): LayerResult => {
     const s = sums[l], g = geo[l];
-    const be = g.rank > 0 ? breakEvenDensity(p, g, stall) : null;
+    const be = g.rank > 0 || g.blocks > 0 ? breakEvenDensity(p, g, stall) : null;
     const computed = s.rows / (count * layer.nOut);
     return {
       n_in: layer.nIn, n_out: layer.nOut, rank: g.rank,

@@ -3,7 +3,7 @@
 // are the oracle's rows). Every count derived from a trace is checked against the engine's own
 // counters on the spot, so the simulator can only ever count what the engine did.
 import { addStats, emptyStats, Engine, type InferStats } from "../ts/runtime.ts";
-import type { QuantModel } from "../ts/model.ts";
+import { gateMacs, type QuantModel } from "../ts/model.ts";
 
 /** Bit i of word i >> 5. */
 export type Bits = Uint32Array;
@@ -122,8 +122,7 @@ export async function collectTrace(bytes: Uint8Array, images: Float32Array, labe
       if (dnz.count !== d.nonzeroInputs) throw mismatch("non-zero inputs (dense)", s, l, dnz.count, d.nonzeroInputs);
       if (rowCount !== g.rowsComputed) throw mismatch("rows computed", s, l, rowCount, g.rowsComputed);
       if (layer.activation === "relu" && pos.count !== d.positive) throw mismatch("positive units", s, l, pos.count, d.positive);
-      const rank = mask ? layer.estimator!.rank : 0;
-      const macs = rank * (layer.nIn + layer.nOut) + rowCount * layer.nIn;
+      const macs = (mask ? gateMacs(layer) : 0) + rowCount * layer.nIn;
       if (macs !== g.estimatorMacs + g.rowMacs) throw mismatch("gated MACs", s, l, macs, g.estimatorMacs + g.rowMacs);
       return { nz: nz.bits, nzCount: nz.count, rows, rowCount, denseNz: dnz.bits, denseNzCount: dnz.count, positive: pos.bits, positiveCount: pos.count };
     });

@@ -123,6 +123,17 @@ describe("cost model", () => {
     expect(stalled.cycles.flash_stall).toBe(stalled.flashLines * m4.flash.miss_cycles);
   });
 
+  it("a block gate costs one policy row per block, a compare each and the mask bits, by hand", () => {
+    const g = { ...geometry(bytes).layers[0], rank: 0, blocks: 3, at: { ...geometry(bytes).layers[0].at, gate_weights: 0, gate_threshold: 4096 } };
+    const rows = Int32Array.of(0, 1, 2, 3, 40, 41);
+    const c = m4.cycles;
+    const cost = layerCost(m4, g, { estimator: true, gather: false, masked: true, rows, nz: new Int32Array(0) }, false);
+    expect(cost.cycles.estimator).toBe(3 * (c.row_overhead + dotCycles(m4, 784) + c.compare_unit) + g.nOut * c.mask_bit);
+    const none = layerCost(m4, g, { estimator: false, gather: false, masked: true, rows, nz: new Int32Array(0) }, false);
+    expect(none.cycles.estimator).toBe(0);
+    expect(cost.flashBytes - none.flashBytes).toBe(3 * 784 + 4 * 3);
+  });
+
   it("zero skipping gathers with scalar MACs even on SIMD targets; a huge cache hides flash", async () => {
     const trace = await collectTrace(bytes, images, test.labels, 50);
     const r = simulate(bytes, trace, m4);

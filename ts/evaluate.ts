@@ -12,6 +12,9 @@ export interface LayerReport {
   n_in: number;
   n_out: number;
   rank: number;
+  /** Block gate: units per block and blocks (0 without one). */
+  block_size: number;
+  blocks: number;
   /** Mean fraction of units positive in the dense network (null for the output layer). */
   density: number | null;
   /** Fraction of the units positive on the gated network's input that the estimator computed. */
@@ -84,15 +87,16 @@ export async function evaluateModel(bytes: Uint8Array, images: Float32Array, lab
     const g = gatedStats.stats.layers[l], d = denseStats.stats.layers[l];
     const relu = layer.activation === "relu";
     const rank = layer.estimator?.rank ?? 0;
+    const blocks = layer.gate?.blocks ?? 0;
     const macsGated = (g.estimatorMacs + g.rowMacs) / count;
     macs.dense += layer.nIn * layer.nOut;
     macs.gated += macsGated;
     // Zero-input skipping: every dot product over the layer input touches only non-zero inputs
-    macs.gated_zero_skip += ((rank > 0 ? g.nonzeroInputs * rank + count * rank * layer.nOut : 0) + gatedStats.computedTimesNonzero[l]) / count;
+    macs.gated_zero_skip += ((rank > 0 ? g.nonzeroInputs * rank + count * rank * layer.nOut : 0) + g.nonzeroInputs * blocks + gatedStats.computedTimesNonzero[l]) / count;
     macs.oracle += relu ? (d.positive * layer.nIn) / count : layer.nIn * layer.nOut;
     macs.oracle_zero_skip += relu ? denseStats.positiveTimesNonzero[l] / count : (d.nonzeroInputs * layer.nOut) / count;
     return {
-      n_in: layer.nIn, n_out: layer.nOut, rank,
+      n_in: layer.nIn, n_out: layer.nOut, rank, block_size: layer.gate?.blockSize ?? 0, blocks,
       density: relu ? d.positive / (count * layer.nOut) : null,
       recall: relu ? (g.positive > 0 ? g.positiveComputed / g.positive : 1) : null,
       computed: g.rowsComputed / (count * layer.nOut),

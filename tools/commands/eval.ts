@@ -27,8 +27,8 @@ export function formatReport(r: EvalReport, model: string, data: string): string
     ["MACs oracle", ratio(m.oracle)], ["MACs oracle + zero skip", ratio(m.oracle_zero_skip)],
     ["Wasm = TS reference", r.reference_agreement === null ? "not checked" : pct(r.reference_agreement)],
   );
-  const layers = table(["layer", "n_in → n_out", "rank", "density", "recall", "computed", "inputs ≠ 0", "MACs dense", "MACs gated"], ["right", "left", "right", "right", "right", "right", "right", "right", "right"]);
-  r.layers.forEach((l, i) => layers.push([i, `${l.n_in} → ${l.n_out}`, l.rank || "-", pct(l.density), pct(l.recall), pct(l.computed), pct(l.input_nonzero), l.macs_dense.toLocaleString("en"), Math.round(l.macs_gated).toLocaleString("en")]));
+  const layers = table(["layer", "n_in → n_out", "gating", "density", "recall", "computed", "inputs ≠ 0", "MACs dense", "MACs gated"], ["right", "left", "right", "right", "right", "right", "right", "right", "right"]);
+  r.layers.forEach((l, i) => layers.push([i, `${l.n_in} → ${l.n_out}`, l.rank ? `rank ${l.rank}` : l.blocks ? `${l.blocks}×${l.block_size} blocks` : "-", pct(l.density), pct(l.recall), pct(l.computed), pct(l.input_nonzero), l.macs_dense.toLocaleString("en"), Math.round(l.macs_gated).toLocaleString("en")]));
   return `${model} on ${data}, ${r.samples} samples\n${summary.toString()}\n${layers.toString()}`;
 }
 
