@@ -1,46 +1,19 @@
-// Inner products shared by every kernel. Activations arrive as int8 with a
-// zero point; kernels first widen them once per call to int16 (a − z, range
-// [-255, 255]) so the row loop is a plain int16 × int8 dot product.
+// The inner products every kernel shares. Activations arrive as int8 with a zero point; a
+// layer's input is widened once (int16 a − z, range [-255, 255]) and listed by sparse.ts, so
+// every product below is int16 × int8 → int32, which cannot overflow a lane before the adds.
 
-/** dst[i] = in[i] − zp as int16, for i < n. */
-export function widen_s8(inPtr: usize, n: i32, zp: i32, dstPtr: usize, simd: bool): void {
-  let i = 0;
-  if (simd) {
-    const z = i16x8.splat(<i16>zp);
-    for (; i + 8 <= n; i += 8) {
-      v128.store(dstPtr + (<usize>i << 1), i16x8.sub(v128.load8x8_s(inPtr + i), z));
-    }
-  }
-  for (; i < n; i++) {
-    store<i16>(dstPtr + (<usize>i << 1), <i16>(<i32>load<i8>(inPtr + i) - zp));
-  }
-}
-
-/** Σ x[i]·w[i], x int16, w int8, i < n; int32 with wrap-around. */
+/** [Σ a, Σ b, Σ c, Σ d]: the lane sums of four i32x4 accumulators. */
 // @ts-ignore: decorator
 @inline
-export function dot_s16s8(xPtr: usize, wPtr: usize, n: i32, simd: bool): i32 {
-  let i = 0;
+export function sum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.add(i32x4.shuffle(a, b, 0, 1, 4, 5), i32x4.shuffle(a, b, 2, 3, 6, 7));
+  const cd = i32x4.add(i32x4.shuffle(c, d, 0, 1, 4, 5), i32x4.shuffle(c, d, 2, 3, 6, 7));
+  return i32x4.add(i32x4.shuffle(ab, cd, 0, 2, 4, 6), i32x4.shuffle(ab, cd, 1, 3, 5, 7));
+}
+
+/** Σ x[i]·w[i] for i < n, x int16, w int8; int32 with wrap-around. Scalar. */
+export function dot_s16s8(xPtr: usize, wPtr: usize, n: i32): i32 {
   let sum = 0;
-  if (simd) {
-    let acc0 = i32x4.splat(0);
-    let acc1 = i32x4.splat(0);
-    for (; i + 16 <= n; i += 16) {
-      const w = v128.load(wPtr + i);
-      const x = xPtr + (<usize>i << 1);
-      acc0 = i32x4.add(acc0, i32x4.dot_i16x8_s(v128.load(x), i16x8.extend_low_i8x16_s(w)));
-      acc1 = i32x4.add(acc1, i32x4.dot_i16x8_s(v128.load(x, 16), i16x8.extend_high_i8x16_s(w)));
-    }
-    if (i + 8 <= n) {
-      acc0 = i32x4.add(acc0, i32x4.dot_i16x8_s(v128.load(xPtr + (<usize>i << 1)), v128.load8x8_s(wPtr + i)));
-      i += 8;
-    }
-    acc0 = i32x4.add(acc0, acc1);
-    sum = i32x4.extract_lane(acc0, 0) + i32x4.extract_lane(acc0, 1)
-        + i32x4.extract_lane(acc0, 2) + i32x4.extract_lane(acc0, 3);
-  }
-  for (; i < n; i++) {
-    sum += <i32>load<i16>(xPtr + (<usize>i << 1)) * <i32>load<i8>(wPtr + i);
-  }
+  for (let i = 0; i < n; i++) sum += <i32>load<i16>(xPtr + (<usize>i << 1)) * <i32>load<i8>(wPtr + i);
   return sum;
 }

@@ -1,10 +1,11 @@
-import { STATUS_OK, STATUS_BAD_ARG, STATUS_OUT_OF_BOUNDS, MAX_DIM, inMemory, scratchVec16 } from "./status";
+import { STATUS_OK, STATUS_BAD_ARG, STATUS_OUT_OF_BOUNDS, MAX_DIM, inMemory, scratchVec16, scratchVec32, pad8 } from "./status";
 import { requantize } from "./requantize";
-import { widen_s8, dot_s16s8 } from "./dot";
+import { sum4, dot_s16s8 } from "./dot";
+import { listInput, chunkRows, sparseInput_s8_scratchBytes } from "./sparse";
 
-/** Scratch bytes {@link estimateSign_s8} needs: the widened input, then the int16 projection t. */
+/** Scratch bytes {@link estimateSign_s8} needs: the input list, int32 projection, int16 t, int32 rows, each [pad8(rank)]. */
 export function estimateSign_s8_scratchBytes(nIn: i32, rank: i32): i32 {
-  return scratchVec16(nIn) + scratchVec16(rank);
+  return sparseInput_s8_scratchBytes(nIn) + 2 * scratchVec32(pad8(rank)) + scratchVec16(pad8(rank));
 }
 
 /**
@@ -13,7 +14,8 @@ export function estimateSign_s8_scratchBytes(nIn: i32, rank: i32): i32 {
  *   u[j] = Σ_r t[r]·B[j,r]
  *   bit j = u[j] > thr[j]
  * A is the int8 first factor stored transposed, [rank][nIn]; B the int8 second factor stored
- * transposed, [nOut][rank]; thr folds the bias and the margin (docs/FORMAT.md).
+ * transposed, [nOut][rank]; thr folds the bias and the margin (docs/FORMAT.md). A and B each need
+ * 8 readable bytes after them (a last partial 8-wide step reads them, times 0).
  * @param rank range [1, min(nIn, nOut)]
  * @param tMax range [1, 32767], with rank·tMax·128 ≤ 2^31 − 1 so u never wraps
  * @param tShiftPtr int32[rank], each in [-31, 30]
@@ -24,36 +26,83 @@ export function estimateSign_s8(
   inPtr: usize, nIn: i32, inZp: i32, aPtr: usize, tMultPtr: usize, tShiftPtr: usize, rank: i32, tMax: i32,
   bPtr: usize, thrPtr: usize, nOut: i32, maskPtr: usize, scratchPtr: usize, simd: i32,
 ): i32 {
-  if (nIn < 1 || nIn > MAX_DIM || nOut < 1 || nOut > MAX_DIM || inZp < -128 || inZp > 127) return STATUS_BAD_ARG;
-  if (rank < 1 || rank > min(nIn, nOut) || tMax < 1 || tMax > 32767) return STATUS_BAD_ARG;
-  if (<u64>rank * tMax * 128 > <u64>i32.MAX_VALUE) return STATUS_BAD_ARG;
-  const words = (nOut + 31) >>> 5;
-  if (!inMemory(inPtr, nIn) || !inMemory(aPtr, <u64>rank * nIn) || !inMemory(tMultPtr, <u64>rank << 2)
-    || !inMemory(tShiftPtr, <u64>rank << 2) || !inMemory(bPtr, <u64>rank * nOut) || !inMemory(thrPtr, <u64>nOut << 2)
-    || !inMemory(maskPtr, <u64>words << 2) || !inMemory(scratchPtr, estimateSign_s8_scratchBytes(nIn, rank))) {
-    return STATUS_OUT_OF_BOUNDS;
-  }
+  const status = checkEstimate(inPtr, nIn, inZp, aPtr, tMultPtr, tShiftPtr, rank, tMax, bPtr, thrPtr, nOut, maskPtr, scratchPtr,
+    estimateSign_s8_scratchBytes(nIn, rank));
+  if (status != STATUS_OK) return status;
   const useSimd = simd != 0;
-  const xPtr = scratchPtr;
-  const tPtr = scratchPtr + scratchVec16(nIn);
-  widen_s8(inPtr, nIn, inZp, xPtr, useSimd);
-  // Project to rank k
-  for (let r = 0; r < rank; r++) {
+  const acc = scratchPtr + sparseInput_s8_scratchBytes(nIn);
+  const tPtr = acc + scratchVec32(pad8(rank));
+  listInput(inPtr, nIn, inZp, scratchPtr, false, useSimd);
+  chunkRows(scratchPtr, nIn, aPtr, rank, 0, acc, tPtr + scratchVec16(pad8(rank)), useSimd);
+  signFromProjection(acc, tMultPtr, tShiftPtr, rank, tMax, tPtr, bPtr, thrPtr, nOut, maskPtr, useSimd);
+  return STATUS_OK;
+}
+
+/** From the int32 projection acc[rank]: t[r] = clamp(requantize(acc[r]), ±tMax) into tPtr (zero-padded to pad8(rank)), then the mask. */
+export function signFromProjection(
+  accPtr: usize, tMultPtr: usize, tShiftPtr: usize, rank: i32, tMax: i32, tPtr: usize, bPtr: usize, thrPtr: usize, nOut: i32,
+  maskPtr: usize, simd: bool,
+): void {
+  for (let r = 0; r < pad8(rank); r++) {
     const o = <usize>r << 2;
-    const acc = dot_s16s8(xPtr, aPtr + <usize>r * nIn, nIn, useSimd);
-    const t = requantize(acc, load<i32>(tMultPtr + o), load<i32>(tShiftPtr + o));
-    store<i16>(tPtr + (<usize>r << 1), <i16>min(max(t, -tMax), tMax));
+    const t = r < rank ? min(max(requantize(load<i32>(accPtr + o), load<i32>(tMultPtr + o), load<i32>(tShiftPtr + o)), -tMax), tMax) : 0;
+    store<i16>(tPtr + (<usize>r << 1), <i16>t);
   }
-  // Expand and compare
-  let word: u32 = 0;
-  for (let j = 0; j < nOut; j++) {
-    const u = dot_s16s8(tPtr, bPtr + <usize>j * rank, rank, useSimd);
-    if (u > load<i32>(thrPtr + (<usize>j << 2))) word |= <u32>1 << (j & 31);
-    if ((j & 31) == 31) {
-      store<u32>(maskPtr + (<usize>(j >>> 5) << 2), word);
-      word = 0;
+  expandSign(tPtr, rank, bPtr, thrPtr, nOut, maskPtr, simd);
+}
+
+/**
+ * Second stage of the estimate: bit j = Σ_r t[r]·B[j,r] > thr[j] (bits past nOut zero). SIMD: four
+ * units at a time over 8-component steps, t zero-padded to pad8(rank), so a row's last step may
+ * read up to 7 bytes of B past it (times 0).
+ */
+export function expandSign(tPtr: usize, rank: i32, bPtr: usize, thrPtr: usize, nOut: i32, maskPtr: usize, simd: bool): void {
+  memory.fill(maskPtr, 0, <usize>((nOut + 31) >>> 5) << 2);
+  let j = 0;
+  if (simd) {
+    // Four units at a time while four remain; the rest below
+    for (; j + 4 <= nOut; j += 4) {
+      const p = bPtr + <usize>j * rank;
+      let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+      for (let r = 0; r < rank; r += 8) {
+        const t = v128.load(tPtr + (<usize>r << 1));
+        const q = p + r;
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(t, v128.load8x8_s(q)));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(t, v128.load8x8_s(q + rank)));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(t, v128.load8x8_s(q + 2 * rank)));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(t, v128.load8x8_s(q + 3 * rank)));
+      }
+      const bits = i32x4.bitmask(i32x4.gt_s(sum4(a0, a1, a2, a3), v128.load(thrPtr + (<usize>j << 2))));
+      const w = maskPtr + (<usize>(j >>> 5) << 2);
+      store<u32>(w, load<u32>(w) | (<u32>bits << (j & 31)));
     }
   }
-  if ((nOut & 31) != 0) store<u32>(maskPtr + (<usize>(nOut >>> 5) << 2), word);
+  for (; j < nOut; j++) {
+    if (dot_s16s8(tPtr, bPtr + <usize>j * rank, rank) > load<i32>(thrPtr + (<usize>j << 2))) {
+      const w = maskPtr + (<usize>(j >>> 5) << 2);
+      store<u32>(w, load<u32>(w) | (<u32>1 << (j & 31)));
+    }
+  }
+}
+
+/** Checks shared by the mask kernels: dimensions, zero point, input, mask and scratch. */
+export function checkMaskArgs(inPtr: usize, nIn: i32, inZp: i32, nOut: i32, maskPtr: usize, scratchPtr: usize, scratchBytes: i32): i32 {
+  if (nIn < 1 || nIn > MAX_DIM || nOut < 1 || nOut > MAX_DIM || inZp < -128 || inZp > 127) return STATUS_BAD_ARG;
+  if (!inMemory(inPtr, nIn) || !inMemory(maskPtr, <u64>((nOut + 31) >>> 5) << 2) || !inMemory(scratchPtr, scratchBytes)) return STATUS_OUT_OF_BOUNDS;
+  return STATUS_OK;
+}
+
+/** estimateSign_s8's argument checks, with the scratch size the caller needs. */
+export function checkEstimate(
+  inPtr: usize, nIn: i32, inZp: i32, aPtr: usize, tMultPtr: usize, tShiftPtr: usize, rank: i32, tMax: i32,
+  bPtr: usize, thrPtr: usize, nOut: i32, maskPtr: usize, scratchPtr: usize, scratchBytes: i32,
+): i32 {
+  const status = checkMaskArgs(inPtr, nIn, inZp, nOut, maskPtr, scratchPtr, scratchBytes);
+  if (status != STATUS_OK) return status;
+  if (rank < 1 || rank > min(nIn, nOut) || tMax < 1 || tMax > 32767 || <u64>rank * tMax * 128 > <u64>i32.MAX_VALUE) return STATUS_BAD_ARG;
+  if (!inMemory(aPtr, <u64>rank * nIn + 8) || !inMemory(tMultPtr, <u64>rank << 2) || !inMemory(tShiftPtr, <u64>rank << 2)
+    || !inMemory(bPtr, <u64>rank * nOut + 8) || !inMemory(thrPtr, <u64>nOut << 2)) {
+    return STATUS_OUT_OF_BOUNDS;
+  }
   return STATUS_OK;
 }

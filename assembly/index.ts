@@ -1,7 +1,13 @@
 // rankgate engine: every export takes offsets into this module's one linear memory,
-// never allocates, and returns an i32 status (see status.ts).
+// never allocates, and returns an i32 status (see status.ts). Flag and schedule constants
+// beyond these are mirrored in ts/runtime.ts (exports cost bytes of the 8 KiB budget).
 export { STATUS_OK, STATUS_BAD_ARG, STATUS_OUT_OF_BOUNDS, MAX_DIM } from "./status";
 export { requantize_s32 } from "./requantize";
-export { denseRows_s8, denseRows_s8_scratchBytes, gatedRows_s8, gatedRows_s8_scratchBytes, maskCount } from "./fully-connected";
+export { quantize_f32 } from "./quantize";
+export {
+  denseRows_s8, denseRows_s8_scratchBytes, denseRows_s8_scratchBytes as gatedRows_s8_scratchBytes, gatedRows_s8, requantizeRows_s32, maskCount,
+} from "./fully-connected";
 export { estimateSign_s8, estimateSign_s8_scratchBytes } from "./estimate";
-export { run_s8, heapBase, PLAN_RECORD_BYTES, RUN_SCALAR, RUN_DENSE, RUN_TRACE } from "./network";
+export { blockGate_s8, blockGate_s8_scratchBytes } from "./gate";
+export { sparseInput_s8, sparseInput_s8_scratchBytes } from "./sparse";
+export { run_s8, run_batch_s8, run_s8_scratchBytes, heapBase, PLAN_RECORD_BYTES, RUN_SCALAR, RUN_DENSE, RUN_TRACE } from "./network";

@@ -8,7 +8,8 @@ const ROOT = join(import.meta.dirname, "..");
 const TSX = createRequire(import.meta.url).resolve("tsx/cli");
 const bench = (...args: string[]) => spawnSync(process.execPath, [TSX, "bench/bench.ts", ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
 
-const IDS = ["rankgate_gated", "rankgate_gated_scalar", "rankgate_dense_simd", "rankgate_dense_scalar", "ort_f32", "ort_int8_qdq", "tfjs_wasm"];
+const IDS = ["rankgate_gated", "rankgate_gated_zero_skip", "rankgate_gated_scalar", "rankgate_dense_simd", "rankgate_dense_zero_skip", "rankgate_dense_scalar",
+  "ort_f32", "ort_int8_qdq", "tfjs_wasm"];
 
 describe("bench", () => {
   it("--quick --json prints exactly one object: medians and label agreement for every contender that runs", () => {
@@ -22,9 +23,11 @@ describe("bench", () => {
       expect(Object.keys(out[key]).sort()).toEqual([...IDS].sort());
       for (const v of Object.values(out[key])) expect(Number.isFinite(v) && v > 0).toBe(true);
     }
-    // zero-input skipping has no kernel yet: it is a table row, never a JSON figure
-    expect(out.batch1_us).not.toHaveProperty("rankgate_gated_zero_skip");
+    // every rankgate schedule computes the gated (or dense) network exactly: same labels
     expect(out.predictions_agree.rankgate_gated).toBe(1);
+    expect(out.predictions_agree.rankgate_gated_zero_skip).toBe(1);
+    expect(out.predictions_agree.rankgate_gated_scalar).toBe(1);
+    expect(out.predictions_agree.rankgate_dense_zero_skip).toBe(out.predictions_agree.rankgate_dense_simd);
     for (const v of Object.values(out.predictions_agree)) expect(v).toBeLessThanOrEqual(1);
   });
 

@@ -2,7 +2,7 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { denseRows_s8, estimateSign_s8, gatedRows_s8, maskCount, type RowsParams } from "../ts/reference.ts";
-import { denseRows_s8_scratchBytes, estimateSign_s8_scratchBytes, gatedRows_s8_scratchBytes } from "../ts/arena.ts";
+import { denseRows_s8_scratchBytes, estimateSign_s8_scratchBytes, gatedRows_s8_scratchBytes, run_s8_scratchBytes, sparseInput_s8_scratchBytes } from "../ts/arena.ts";
 import { estimatorTMax } from "../ts/quant.ts";
 import { KernelHarness } from "./helpers/kernels.ts";
 import { int32s, int8s, maskWords, multiplier, rowsCase, shift, size, zeroPoint } from "./helpers/arbitraries.ts";
@@ -24,7 +24,7 @@ function wasmRows(c: any, gated: boolean, simd: number): { status: number; out: 
   h.reset();
   const p = params(c);
   const inp = h.put(c.input), w = h.put(c.weights), b = h.put(c.bias), m = h.put(c.multiplier), s = h.put(c.shift);
-  const out = h.reserve(c.nOut, 0x5a), scratch = h.reserve(denseRows_s8_scratchBytes(c.nIn), 0xa5);
+  const out = h.reserve(c.nOut, 0x5a), scratch = h.reserve(denseRows_s8_scratchBytes(c.nIn, c.nOut), 0xa5);
   const status = gated
     ? h.k.gatedRows_s8(inp, c.nIn, c.inZp, w, b, m, s, c.nOut, c.outZp, p.actMin, p.actMax, out, scratch, h.put(c.mask), simd)
     : h.k.denseRows_s8(inp, c.nIn, c.inZp, w, b, m, s, c.nOut, c.outZp, p.actMin, p.actMax, out, scratch, simd);
@@ -154,7 +154,7 @@ describe("kernel argument checks return a status, never trap", () => {
   const base = () => {
     h.reset();
     const inp = h.reserve(16), w = h.reserve(256), b = h.reserve(64), m = h.reserve(64), s = h.reserve(64);
-    const out = h.reserve(16), scratch = h.reserve(64), mask = h.reserve(16);
+    const out = h.reserve(16), scratch = h.reserve(1024), mask = h.reserve(16);
     return { inp, w, b, m, s, out, scratch, mask };
   };
   const dense = (o: ReturnType<typeof base>, over: Partial<Record<string, number>> = {}) => {
@@ -171,7 +171,7 @@ describe("kernel argument checks return a status, never trap", () => {
   it("buffers past the end of memory give STATUS_OUT_OF_BOUNDS", () => {
     const o = base();
     const end = h.memoryBytes;
-    for (const over of [{ inp: end - 4 }, { w: end - 10 }, { b: end - 8 }, { out: end }, { scratch: end - 2 }, { m: -16 }]) {
+    for (const over of [{ inp: end - 4 }, { w: end - 10 }, { w: end - 64 - 4 }, { b: end - 8 }, { out: end }, { scratch: end - 2 }, { m: -16 }]) {
       expect([over, STATUS_NAMES[dense(o, over)]]).toEqual([over, "STATUS_OUT_OF_BOUNDS"]);
     }
     expect(h.k.gatedRows_s8(o.inp, 8, 0, o.w, o.b, o.m, o.s, 64, 0, -128, 127, o.out, o.scratch, end - 4, 1)).toBe(-2);
@@ -190,9 +190,11 @@ describe("kernel argument checks return a status, never trap", () => {
   it("the TS sizing partners equal the Wasm ones", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 65535 }), fc.integer({ min: 1, max: 65535 }), (n, k) =>
-        h.k.denseRows_s8_scratchBytes(n) === denseRows_s8_scratchBytes(n)
-        && h.k.gatedRows_s8_scratchBytes(n) === gatedRows_s8_scratchBytes(n)
-        && h.k.estimateSign_s8_scratchBytes(n, k) === estimateSign_s8_scratchBytes(n, k)),
+        h.k.denseRows_s8_scratchBytes(n, k) === denseRows_s8_scratchBytes(n, k)
+        && h.k.gatedRows_s8_scratchBytes(n, k) === gatedRows_s8_scratchBytes(n, k)
+        && h.k.estimateSign_s8_scratchBytes(n, k) === estimateSign_s8_scratchBytes(n, k)
+        && h.k.sparseInput_s8_scratchBytes(n) === sparseInput_s8_scratchBytes(n)
+        && h.k.run_s8_scratchBytes(n, k, Math.min(n, k)) === run_s8_scratchBytes(n, k, Math.min(n, k))),
       { numRuns: 300 },
     );
   });

@@ -158,15 +158,17 @@ describe("Engine", () => {
     const engine = await Engine.load(bytes);
     const a = engine.arena;
     const regions = a.regions;
-    expect(regions.map((r) => r.name)).toEqual(["model", "plan", "input", "activations[0]", "activations[1]", "mask", "scratch"]);
+    expect(regions.map((r) => r.name)).toEqual(["model", "plan", "input", "activations[0]", "activations[1]", "mask", "scratch",
+      "staging.input", "staging.logits", "staging.labels", "staging.activations"]);
     regions.forEach((r, i) => {
       expect(r.offset % 16).toBe(0);
       if (i > 0) expect(r.offset).toBe(regions[i - 1].offset + regions[i - 1].bytes);
     });
     expect(a.model.bytes).toBe(bytes.length);
-    expect(a.totalBytes).toBe(a.scratch.offset + a.scratch.bytes);
+    expect(a.totalBytes).toBe(a.staging!.activations.offset + a.staging!.activations.bytes);
     expect(engine.memoryBytes).toBe(a.pages * 65536);
-    for (let i = 0; i < 20; i++) engine.infer(syntheticInputs(rng, 1, 100));
+    for (let i = 0; i < 20; i++) engine.infer(syntheticInputs(rng, 1, 100), { zeroSkip: i % 2 === 0 });
+    engine.inferBatch(syntheticInputs(rng, 150, 100));
     expect(engine.memoryBytes).toBe(a.pages * 65536);
   });
 

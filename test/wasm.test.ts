@@ -14,7 +14,9 @@ describe("build/rankgate.wasm", () => {
   it("exports the kernels, their sizing partners, the runner and its memory", () => {
     const names = WebAssembly.Module.exports(module).map((e) => `${e.name}:${e.kind}`);
     for (const fn of ["requantize_s32", "denseRows_s8", "gatedRows_s8", "estimateSign_s8", "maskCount", "run_s8", "heapBase",
-      "denseRows_s8_scratchBytes", "gatedRows_s8_scratchBytes", "estimateSign_s8_scratchBytes"]) {
+      "denseRows_s8_scratchBytes", "gatedRows_s8_scratchBytes", "estimateSign_s8_scratchBytes", "quantize_f32", "blockGate_s8",
+      "blockGate_s8_scratchBytes", "sparseInput_s8", "sparseInput_s8_scratchBytes", "requantizeRows_s32", "run_batch_s8",
+      "run_s8_scratchBytes"]) {
       expect(names).toContain(`${fn}:function`);
     }
     expect(names).toContain("memory:memory");

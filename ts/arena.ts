@@ -1,23 +1,48 @@
 // One arena per engine, planned once at load (TFLite Micro style): persistent model image
-// and plan records first, then activations, mask and scratch. Nothing is allocated later.
+// and plan records first, then activations, mask and scratch, then the batch staging buffers.
+// Nothing is allocated later.
 import type { QuantModel } from "./model.ts";
 
 export const PAGE_BYTES = 65536;
 /** Bytes of one layer's plan record (mirrors PLAN_RECORD_BYTES in assembly/network.ts). */
-export const PLAN_RECORD_BYTES = 128;
+export const PLAN_RECORD_BYTES = 256;
+/** Samples per run_batch_s8 call the staging buffers hold (inferBatch splits larger batches). */
+export const BATCH_SAMPLES = 64;
 
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
+/** n rounded up to a multiple of 8, as assembly/status.ts pad8 (one v128 of int16). */
+export const pad8 = (n: number) => Math.ceil(n / 8) * 8;
 
 /** i16 scratch of n elements, as assembly/status.ts scratchVec16. */
 export const scratchVec16 = (n: number) => align16(2 * n);
-export const denseRows_s8_scratchBytes = (nIn: number) => scratchVec16(nIn);
-export const gatedRows_s8_scratchBytes = (nIn: number) => scratchVec16(nIn);
-export const estimateSign_s8_scratchBytes = (nIn: number, rank: number) => scratchVec16(nIn) + scratchVec16(rank);
+/** i32 scratch of n elements, as assembly/status.ts scratchVec32. */
+export const scratchVec32 = (n: number) => align16(4 * n);
+/** The input list every kernel starts from (assembly/sparse.ts). */
+export const sparseInput_s8_scratchBytes = (nIn: number) => 16 + scratchVec16(pad8(nIn)) + scratchVec32(Math.ceil(nIn / 8));
+export const denseRows_s8_scratchBytes = (nIn: number, nOut: number) => sparseInput_s8_scratchBytes(nIn) + scratchVec32(pad8(nOut)) + scratchVec32(nOut);
+export const gatedRows_s8_scratchBytes = denseRows_s8_scratchBytes;
+export const estimateSign_s8_scratchBytes = (nIn: number, rank: number) => sparseInput_s8_scratchBytes(nIn) + 2 * scratchVec32(pad8(rank)) + scratchVec16(pad8(rank));
+export const blockGate_s8_scratchBytes = (nIn: number, blocks: number) => sparseInput_s8_scratchBytes(nIn) + scratchVec32(pad8(blocks)) + scratchVec32(blocks);
+/** What run_s8 needs for one layer, any flags (assembly/network.ts). */
+export const run_s8_scratchBytes = (nIn: number, nOut: number, rank: number) =>
+  sparseInput_s8_scratchBytes(nIn) + scratchVec32(pad8(nOut)) + scratchVec16(pad8(rank)) + scratchVec32(nOut);
 export const maskBytes = (nOut: number) => 4 * Math.ceil(nOut / 32);
 
 export interface ArenaRegion {
   offset: number;
   bytes: number;
+}
+
+/**
+ * run_batch_s8's buffers: BATCH_SAMPLES float32 (or int8) inputs, their int8 logits and int32 labels,
+ * and the batch's int8 activations (quantized inputs, then two [samples][widest] buffers).
+ */
+export interface StagingRegions {
+  samples: number;
+  input: ArenaRegion;
+  logits: ArenaRegion;
+  labels: ArenaRegion;
+  activations: ArenaRegion;
 }
 
 export interface ArenaPlan {
@@ -35,6 +60,7 @@ export interface ArenaPlan {
   scratch: ArenaRegion;
   /** Dense output of a gated layer, for trace counters (tracing only). */
   shadow: ArenaRegion | null;
+  staging: StagingRegions | null;
   /** End of the arena: bytes of linear memory the engine needs. */
   totalBytes: number;
   pages: number;
@@ -43,6 +69,8 @@ export interface ArenaPlan {
 export interface ArenaOptions {
   /** Keep every layer's output and mask after a run (per-layer buffers and a shadow buffer). */
   trace?: boolean;
+  /** Staging buffers for run_batch_s8. */
+  batch?: boolean;
 }
 
 export function planArena(model: QuantModel, imageBytes: number, heapBase: number, options: ArenaOptions = {}): ArenaPlan {
@@ -71,9 +99,18 @@ export function planArena(model: QuantModel, imageBytes: number, heapBase: numbe
     const mask = take("mask", Math.max(...layers.map((l) => maskBytes(l.nOut))));
     masks = layers.map(() => mask);
   }
-  const scratch = take("scratch", Math.max(...layers.map((l) => Math.max(
-    denseRows_s8_scratchBytes(l.nIn),
-    l.estimator ? estimateSign_s8_scratchBytes(l.nIn, l.estimator.rank) : 0,
-  ))));
-  return { base, regions, model: model_, plan, input, outputs, masks, scratch, shadow, totalBytes: cursor, pages: Math.ceil(cursor / PAGE_BYTES) };
+  const scratch = take("scratch", Math.max(...layers.map((l) => run_s8_scratchBytes(l.nIn, l.nOut, l.estimator?.rank ?? 0))));
+  const staging = options.batch
+    ? {
+      samples: BATCH_SAMPLES,
+      input: take("staging.input", BATCH_SAMPLES * 4 * layers[0].nIn),
+      logits: take("staging.logits", BATCH_SAMPLES * layers[layers.length - 1].nOut),
+      labels: take("staging.labels", BATCH_SAMPLES * 4),
+      activations: take("staging.activations", BATCH_SAMPLES * (layers[0].nIn + 2 * widest)),
+    }
+    : null;
+  return {
+    base, regions, model: model_, plan, input, outputs, masks, scratch, shadow, staging,
+    totalBytes: cursor, pages: Math.ceil(cursor / PAGE_BYTES),
+  };
 }

@@ -113,6 +113,102 @@ export function maskCount(mask: Uint32Array, n: number): number {
   return c;
 }
 
+/**
+ * Twin of assembly quantize_f32: q = clamp(t + (|y − t| ≥ 0.5 ? sign(y) : 0) + zp, −128, 127) with
+ * y = x / scale in f64 and t = trunc(y), i.e. round half away from zero (ts/quant.ts quantizeInput).
+ * @returns 0, or −3 (STATUS_NOT_FINITE) at the first NaN / ±Inf input (out is then partial)
+ */
+export function quantize_f32(x: ArrayLike<number>, scale: number, zp: number, out: Int8Array): number {
+  for (let i = 0; i < x.length; i++) {
+    if (!Number.isFinite(x[i])) return -3;
+    const y = x[i] / scale;
+    const t = Math.trunc(y);
+    let r = t + zp;
+    if (Math.abs(y - t) >= 0.5) r += y < 0 ? -1 : 1;
+    out[i] = r < -128 ? -128 : r > 127 ? 127 : r;
+  }
+  return 0;
+}
+
+export interface GateParams {
+  nIn: number;
+  nOut: number;
+  inZp: number;
+  blockSize: number;
+  blocks: number;
+  weights: Int8Array; // [blocks][nIn]
+  threshold: Int32Array;
+}
+
+/** Sets bits [lo, hi) of a mask. */
+function setBits(mask: Uint32Array, lo: number, hi: number): void {
+  for (let j = lo; j < hi; j++) mask[j >>> 5] |= 1 << (j & 31);
+}
+
+/** Mask from block scores: block b's units when score[b] > threshold[b] (twin of assembly blockMask). */
+function blockMask(score: Int32Array, p: GateParams, mask: Uint32Array): void {
+  mask.fill(0, 0, (p.nOut + 31) >>> 5);
+  for (let b = 0; b < p.blocks; b++) {
+    if (score[b] > p.threshold[b]) setBits(mask, b * p.blockSize, Math.min((b + 1) * p.blockSize, p.nOut));
+  }
+}
+
+/** Twin of assembly blockGate_s8: block b's units are set when Σ_i (in[i] − inZp)·G[b,i] > threshold[b]. */
+export function blockGate_s8(p: GateParams, input: Int8Array, mask: Uint32Array): void {
+  const x = widen(input, p.nIn, p.inZp);
+  const score = new Int32Array(p.blocks);
+  for (let b = 0; b < p.blocks; b++) score[b] = dot(x, p.weights, b * p.nIn, p.nIn);
+  blockMask(score, p, mask);
+}
+
+const pad8 = (n: number) => Math.ceil(n / 8) * 8;
+
+/**
+ * What assembly sparseInput_s8 writes: the widened input and its 8-input chunks holding a non-zero
+ * value, or every chunk when at least 4 in 5 hold one.
+ */
+export interface SparseInput {
+  nIn: number;
+  /** in − zp, int16, zero-padded to pad8(nIn). */
+  x: Int16Array;
+  /** Inputs with x ≠ 0. */
+  nnz: number;
+  /** Starts of the 8-input chunks holding a non-zero x, ascending. */
+  chunks: Int32Array;
+  /** Σ of those chunks' lengths (the last chunk may be short). */
+  chunkElems: number;
+}
+
+/** Twin of assembly sparseInput_s8. */
+export function sparseInput_s8(input: Int8Array, nIn: number, zp: number): SparseInput {
+  const x = new Int16Array(pad8(nIn));
+  const chunks: number[] = [];
+  let chunkElems = 0, nnz = 0;
+  for (let i = 0; i < nIn; i++) x[i] = input[i] - zp;
+  for (let c = 0; c < nIn; c += 8) {
+    const end = Math.min(c + 8, nIn);
+    let any = false;
+    for (let i = c; i < end; i++) if (x[i] !== 0) { nnz++; any = true; }
+    if (any) { chunks.push(c); chunkElems += end - c; }
+  }
+  // At least 4 chunks in 5 kept: every chunk (the dense rows are faster; assembly/sparse.ts)
+  const all = Math.ceil(nIn / 8);
+  if (chunks.length * 5 >= all * 4) return { nIn, x, nnz, chunks: Int32Array.from({ length: all }, (_, k) => 8 * k), chunkElems: nIn };
+  return { nIn, x, nnz, chunks: Int32Array.from(chunks), chunkElems };
+}
+
+/** Twin of assembly requantizeRows_s32: rows from int32 dot products acc[j]; unmasked units (mask given) get outZp. */
+export function requantizeRows_s32(p: RowsParams, acc: Int32Array, mask: Uint32Array | null, out: Int8Array): void {
+  for (let j = 0; j < p.nOut; j++) {
+    if (mask && !((mask[j >>> 5] >>> (j & 31)) & 1)) {
+      out[j] = p.outZp;
+      continue;
+    }
+    const v = (requantize_s32((p.bias[j] + acc[j]) | 0, p.multiplier[j], p.shift[j]) + p.outZp) | 0;
+    out[j] = v < p.actMin ? p.actMin : v > p.actMax ? p.actMax : v;
+  }
+}
+
 export interface LayerCounters {
   estimatorMacs: number;
   rowMacs: number;
@@ -123,32 +219,54 @@ export interface LayerCounters {
 /** run_s8 flags, as assembly/network.ts. */
 export const RUN_SCALAR = 1;
 export const RUN_DENSE = 2;
-
+export const RUN_ZERO_SKIP = 8;
 /**
- * Twin of assembly run_s8: every layer in order, gated where the layer has an estimator
- * (unless RUN_DENSE), with the same counters. RUN_SCALAR changes nothing here.
+ * Twin of assembly run_s8: every layer in order, gated where the layer has an estimator or a block
+ * gate (unless RUN_DENSE), with the same counters. Under RUN_ZERO_SKIP the first stage and the rows
+ * count only the inputs of the 8-input chunks holding a non-zero value (chunkElems per row).
+ * RUN_SCALAR changes nothing here.
  */
 export function run_s8(model: QuantModel, input: Int8Array, flags = 0): { output: Int8Array; masks: (Uint32Array | null)[]; counters: LayerCounters[] } {
   let a = input;
   const counters: LayerCounters[] = [];
   const masks: (Uint32Array | null)[] = [];
-  for (const layer of model.layers) {
+  model.layers.forEach((layer) => {
     const p: RowsParams = { ...layer, inZp: layer.inZeroPoint, outZp: layer.outZeroPoint, ...activationRange(layer) };
     const out = new Int8Array(layer.nOut);
-    const e = layer.estimator;
-    if (e && !(flags & RUN_DENSE)) {
-      const mask = new Uint32Array((layer.nOut + 31) >>> 5);
-      estimateSign_s8({ ...e, nIn: layer.nIn, nOut: layer.nOut, inZp: layer.inZeroPoint }, a, mask);
-      gatedRows_s8(p, a, mask, out);
-      const computed = maskCount(mask, layer.nOut);
-      counters.push({ estimatorMacs: e.rank * (layer.nIn + layer.nOut), rowMacs: computed * layer.nIn, rowsComputed: computed, rowsSkipped: layer.nOut - computed });
-      masks.push(mask);
+    const e = layer.estimator, g = layer.gate ?? null;
+    const gated = (e !== null || g !== null) && !(flags & RUN_DENSE);
+    const mask = gated ? new Uint32Array((layer.nOut + 31) >>> 5) : null;
+    const gp: GateParams | null = g && { ...g, nIn: layer.nIn, nOut: layer.nOut, inZp: layer.inZeroPoint };
+    const ep: EstimatorParams | null = e && { ...e, nIn: layer.nIn, nOut: layer.nOut, inZp: layer.inZeroPoint };
+    let estimatorMacs = 0, rowMacs: number;
+    if (flags & RUN_ZERO_SKIP) {
+      const { chunkElems } = sparseInput_s8(a, layer.nIn, layer.inZeroPoint);
+      if (mask) {
+        if (ep) {
+          estimateSign_s8(ep, a, mask);
+          estimatorMacs = ep.rank * (chunkElems + layer.nOut);
+        } else {
+          blockGate_s8(gp!, a, mask);
+          estimatorMacs = gp!.blocks * chunkElems;
+        }
+      }
+      rowMacs = (mask ? maskCount(mask, layer.nOut) : layer.nOut) * chunkElems;
     } else {
-      denseRows_s8(p, a, out);
-      counters.push({ estimatorMacs: 0, rowMacs: layer.nOut * layer.nIn, rowsComputed: layer.nOut, rowsSkipped: 0 });
-      masks.push(null);
+      if (ep && mask) {
+        estimateSign_s8(ep, a, mask);
+        estimatorMacs = ep.rank * (layer.nIn + layer.nOut);
+      } else if (gp && mask) {
+        blockGate_s8(gp, a, mask);
+        estimatorMacs = gp.blocks * layer.nIn;
+      }
+      rowMacs = (mask ? maskCount(mask, layer.nOut) : layer.nOut) * layer.nIn;
     }
+    if (mask) gatedRows_s8(p, a, mask, out);
+    else denseRows_s8(p, a, out);
+    const computed = mask ? maskCount(mask, layer.nOut) : layer.nOut;
+    counters.push({ estimatorMacs, rowMacs, rowsComputed: computed, rowsSkipped: layer.nOut - computed });
+    masks.push(mask);
     a = out;
-  }
+  });
   return { output: a, masks, counters };
 }

@@ -1,30 +1,39 @@
 // Engine: loads a validated .rgm into one Wasm instance and runs it.
 // Ownership: the engine owns its instance and linear memory for its whole life; the model
-// image and plan records are written once at load; input, activations, mask and scratch are
-// rewritten by every inference; returned arrays are copies the caller owns.
+// image and plan records are written once at load; the staging buffers, input, activations,
+// mask, scratch and the records' counters are rewritten by every inference; returned arrays
+// are copies the caller owns.
 import { planArena, PLAN_RECORD_BYTES, type ArenaPlan } from "./arena.ts";
 import { EngineError, InputError } from "./errors.ts";
-import { readModel, type ParsedModel } from "./format.ts";
+import { readModel, writeModel, type ParsedModel } from "./format.ts";
 import { activationRange, type QuantModel } from "./model.ts";
-import { quantizeInput } from "./quant.ts";
 import { instantiateKernels, type KernelExports } from "./wasm.ts";
 
 // Plan record fields, int32 index (mirrors assembly/network.ts)
-const F = {
+export const F = {
   N_IN: 0, N_OUT: 1, RANK: 2, IN_ZP: 3, OUT_ZP: 4, ACT_MIN: 5, ACT_MAX: 6, T_MAX: 7,
   IN: 8, OUT: 9, W: 10, BIAS: 11, MULT: 12, SHIFT: 13, A: 14, T_MULT: 15, T_SHIFT: 16, B: 17, THR: 18,
-  MASK: 19, SCRATCH: 20, SHADOW: 21, EST_MACS: 24, ROW_MACS: 25, ROWS_COMPUTED: 26, ROWS_SKIPPED: 27,
-  NONZERO_IN: 28, POSITIVE: 29, POSITIVE_COMPUTED: 30,
+  MASK: 19, SCRATCH: 20, SHADOW: 21, GATE_BLOCKS: 22, GATE_SIZE: 23, EST_MACS: 24, ROW_MACS: 25, ROWS_COMPUTED: 26, ROWS_SKIPPED: 27,
+  NONZERO_IN: 28, POSITIVE: 29, POSITIVE_COMPUTED: 30, GATE_W: 31, GATE_THR: 32,
+  /** run_batch_s8's int64 sums of EST_MACS … POSITIVE_COMPUTED, two int32 fields each. */
+  SUMS: 40,
 } as const;
-const RUN_SCALAR = 1;
-const RUN_DENSE = 2;
-const RUN_TRACE = 4;
+/** run_s8 / run_batch_s8 flags (mirrors assembly/network.ts). */
+export const RUN = { SCALAR: 1, DENSE: 2, TRACE: 4, ZERO_SKIP: 8, MASK_ONLY: 16, F32_INPUT: 32 } as const;
+const STATUS_NOT_FINITE = -3;
 
 export interface RunOptions {
-  /** Use each layer's estimator to skip rows (default true); false runs the dense baseline. */
+  /** Use each layer's estimator or block gate to skip rows (default true); false runs the dense baseline. */
   gating?: boolean;
   /** v128 kernels (default true); false runs the scalar kernels, bit-identical. */
   simd?: boolean;
+  /**
+   * Skip zero inputs (default false, so counters are whole-row MACs as eval and sim report them; true is
+   * the fastest schedule, `npm run bench`): every dot product of a layer (estimator or gate first stage,
+   * rows) runs only over the 8-input chunks of its input that hold a non-zero value. Same outputs;
+   * the MAC counters then count the chunks' inputs (docs/ARCHITECTURE.md, "Counters").
+   */
+  zeroSkip?: boolean;
 }
 
 export interface LayerStats {
@@ -109,18 +118,26 @@ export class Engine {
     readonly parsed: ParsedModel,
     readonly arena: ArenaPlan,
     private readonly kernels: KernelExports,
-    defaults: RunOptions,
+    defaults: LoadOptions,
   ) {
-    this.defaults = { gating: defaults.gating ?? true, simd: defaults.simd ?? true };
+    this.defaults = { gating: defaults.gating ?? true, simd: defaults.simd ?? true, zeroSkip: defaults.zeroSkip ?? false };
     this.i32 = new Int32Array(kernels.memory.buffer);
     this.i8 = new Int8Array(kernels.memory.buffer);
   }
 
   /** Validates the model (FormatError on any problem), plans the arena and grows memory once. */
   static async load(bytes: Uint8Array, options: LoadOptions = {}): Promise<Engine> {
-    const parsed = readModel(bytes);
+    return Engine.fromParsed(readModel(bytes), options);
+  }
+
+  /** An engine for an in-memory model: written and read back through the .rgm format, so it is validated like a file. */
+  static async fromModel(model: QuantModel, options: LoadOptions = {}): Promise<Engine> {
+    return Engine.fromParsed(readModel(writeModel(model)), options);
+  }
+
+  private static async fromParsed(parsed: ParsedModel, options: LoadOptions): Promise<Engine> {
     const kernels = await instantiateKernels(options.wasm);
-    const arena = planArena(parsed.model, parsed.image.length, kernels.heapBase(), { trace: options.trace });
+    const arena = planArena(parsed.model, parsed.image.length, kernels.heapBase(), { trace: options.trace, batch: true });
     if (kernels.PLAN_RECORD_BYTES.value !== PLAN_RECORD_BYTES) {
       throw new Error(`build/rankgate.wasm plan record is ${kernels.PLAN_RECORD_BYTES.value} bytes, runtime expects ${PLAN_RECORD_BYTES}: rebuild`);
     }
@@ -162,14 +179,6 @@ export class Engine {
     this.i32.set(planRecords(this.parsed, this.arena), this.arena.plan.offset >> 2);
   }
 
-  /** Checks type and length and writes one sample into the input buffer. */
-  private writeInput(input: Float32Array | Int8Array, offset: number, what: string): void {
-    const n = this.inputSize;
-    const dst = this.i8.subarray(this.arena.input.offset, this.arena.input.offset + n);
-    if (input instanceof Int8Array) dst.set(input.subarray(offset, offset + n));
-    else quantizeInput(input.subarray(offset, offset + n), this.inputScale, this.inputZeroPoint, dst, what);
-  }
-
   private checkInput(input: unknown, perSample: boolean): asserts input is Float32Array | Int8Array {
     const n = this.inputSize;
     if (!(input instanceof Float32Array || input instanceof Int8Array)) {
@@ -183,31 +192,57 @@ export class Engine {
     }
   }
 
-  private run(options: RunOptions): void {
+  /** run_s8 flags for these options (RUN_TRACE on trace engines). */
+  runFlags(options: RunOptions = {}): number {
     const gating = options.gating ?? this.defaults.gating;
     const simd = options.simd ?? this.defaults.simd;
-    this.lastGating = gating;
-    const flags = (gating ? 0 : RUN_DENSE) | (simd ? 0 : RUN_SCALAR) | (this.arena.shadow ? RUN_TRACE : 0);
-    const status = this.kernels.run_s8(this.arena.plan.offset, this.model.layers.length, flags);
-    if (status !== 0) throw new EngineError(status, "run_s8");
+    const zeroSkip = options.zeroSkip ?? this.defaults.zeroSkip;
+    return (gating ? 0 : RUN.DENSE) | (simd ? 0 : RUN.SCALAR) | (zeroSkip ? RUN.ZERO_SKIP : 0) | (this.arena.shadow ? RUN.TRACE : 0);
   }
 
+  /**
+   * The engine's instance and arena, for tools that time single kernels on its real buffers
+   * (bench/profile.ts). Writing into the arena outside the staging buffers breaks the engine.
+   */
+  get internals(): { kernels: KernelExports; arena: ArenaPlan } {
+    return { kernels: this.kernels, arena: this.arena };
+  }
+
+  /**
+   * Runs `count` samples staged at staging.input (float32 when f32, else int8) in one run_batch_s8
+   * call; logits and labels land in staging. A non-finite input is an InputError naming it.
+   */
+  private runStaged(count: number, f32: boolean, options: RunOptions, name: (s: number) => string, src: Float32Array, first: number): void {
+    const flags = this.runFlags(options);
+    this.lastGating = (flags & RUN.DENSE) === 0;
+    const st = this.arena.staging!;
+    const n = this.inputSize;
+    // One sample (or a trace engine): the plan's own buffers; else the batch runs layer by layer in staging
+    const act = count === 1 ? 0 : st.activations.offset;
+    const status = this.kernels.run_batch_s8(this.arena.plan.offset, this.model.layers.length, flags | (f32 ? RUN.F32_INPUT : 0),
+      st.input.offset, f32 ? 4 * n : n, count, this.inputScale, st.logits.offset, st.labels.offset, act);
+    if (status === STATUS_NOT_FINITE) {
+      const at = src.subarray(first * n, (first + count) * n).findIndex((v) => !Number.isFinite(v));
+      const s = Math.floor(at / n), v = src[first * n + at];
+      throw new InputError(`${name(first + s)}[${at - s * n}] is ${v}; inputs must be finite numbers`);
+    }
+    if (status !== 0) throw new EngineError(status, "run_batch_s8");
+  }
+
+  /** Adds run_batch_s8's int64 counter sums to stats. */
   private readStats(into?: InferStats): InferStats {
     const stats = into ?? emptyStats(this.model.layers.length);
     const traced = this.arena.shadow !== null;
+    const u32 = new Uint32Array(this.i32.buffer);
+    const keys: (keyof LayerStats)[] = ["estimatorMacs", "rowMacs", "rowsComputed", "rowsSkipped", "nonzeroInputs", "positive", "positiveComputed"];
     this.model.layers.forEach((_, l) => {
-      const r = (this.arena.plan.offset + l * PLAN_RECORD_BYTES) >> 2;
+      const r = ((this.arena.plan.offset + l * PLAN_RECORD_BYTES) >> 2) + F.SUMS;
       const s = stats.layers[l];
-      const est = this.i32[r + F.EST_MACS], rows = this.i32[r + F.ROW_MACS];
-      s.estimatorMacs += est;
-      s.rowMacs += rows;
-      s.rowsComputed += this.i32[r + F.ROWS_COMPUTED];
-      s.rowsSkipped += this.i32[r + F.ROWS_SKIPPED];
-      if (traced) {
-        s.nonzeroInputs += this.i32[r + F.NONZERO_IN];
-        s.positive += this.i32[r + F.POSITIVE];
-        s.positiveComputed += this.i32[r + F.POSITIVE_COMPUTED];
-      }
+      keys.forEach((k, c) => {
+        if (c >= 4 && !traced) return;
+        s[k] += u32[r + 2 * c] + this.i32[r + 2 * c + 1] * 4294967296;
+      });
+      const est = u32[r] + this.i32[r + 1] * 4294967296, rows = u32[r + 2] + this.i32[r + 3] * 4294967296;
       stats.estimatorMacs += est;
       stats.rowMacs += rows;
       stats.totalMacs += est + rows;
@@ -231,36 +266,54 @@ export class Engine {
         const off = i === 0 ? arena.input.offset : arena.outputs[i - 1].offset;
         return i8.slice(off, off + l.nIn);
       }),
-      masks: layers.map((l, i) => (this.lastGating && l.estimator ? u32.slice(arena.masks[i].offset >> 2, (arena.masks[i].offset >> 2) + Math.ceil(l.nOut / 32)) : null)),
+      masks: layers.map((l, i) => (this.lastGating && (l.estimator || l.gate) ? u32.slice(arena.masks[i].offset >> 2, (arena.masks[i].offset >> 2) + Math.ceil(l.nOut / 32)) : null)),
       output: this.outputView().slice(),
     };
   }
 
-  /** One sample: Float32Array of real values (quantized with the model's input scale) or Int8Array. */
+  /** One sample: Float32Array of real values (quantized in Wasm with the model's input scale) or Int8Array. */
   infer(input: Float32Array | Int8Array, options: RunOptions = {}): InferResult {
     this.checkInput(input, true);
-    this.writeInput(input, 0, "input");
-    this.run(options);
-    const logits = this.outputView().slice();
-    return { logits, label: argmax(logits), stats: this.readStats() };
+    const f32 = this.stage(input, 0, 1);
+    this.runStaged(1, f32, options, () => "input", input as Float32Array, 0);
+    const st = this.arena.staging!;
+    const logits = this.i8.slice(st.logits.offset, st.logits.offset + this.outputSize);
+    return { logits, label: this.i32[st.labels.offset >> 2], stats: this.readStats() };
   }
 
-  /** `count` samples laid end to end; counters are summed over the batch. */
+  /**
+   * `count` samples laid end to end, run_batch_s8 calls of up to BATCH_SAMPLES (one sample per call on
+   * trace engines, so lastTrace is the last sample's); counters are summed over the batch.
+   */
   inferBatch(inputs: Float32Array | Int8Array, options: RunOptions = {}): BatchResult {
     this.checkInput(inputs, false);
     const n = this.inputSize, m = this.outputSize, count = inputs.length / n;
     const logits = new Int8Array(count * m);
     const labels = new Int32Array(count);
+    const st = this.arena.staging!;
     let stats: InferStats | undefined;
-    for (let i = 0; i < count; i++) {
-      this.writeInput(inputs, i * n, `inputs[${i}]`);
-      this.run(options);
-      const out = this.outputView();
-      logits.set(out, i * m);
-      labels[i] = argmax(out);
+    const step = this.arena.shadow ? 1 : st.samples;
+    for (let first = 0; first < count; first += step) {
+      const k = Math.min(step, count - first);
+      const f32 = this.stage(inputs, first, k);
+      this.runStaged(k, f32, options, (s) => `inputs[${s}]`, inputs as Float32Array, first);
+      logits.set(this.i8.subarray(st.logits.offset, st.logits.offset + k * m), first * m);
+      labels.set(this.i32.subarray(st.labels.offset >> 2, (st.labels.offset >> 2) + k), first);
       stats = this.readStats(stats);
     }
     return { logits, labels, stats: stats! };
+  }
+
+  /** Copies samples [first, first + k) into the staging input; true when they are float32. */
+  private stage(x: Float32Array | Int8Array, first: number, k: number): boolean {
+    const n = this.inputSize, at = this.arena.staging!.input.offset;
+    const part = x.subarray(first * n, (first + k) * n);
+    if (x instanceof Int8Array) {
+      this.i8.set(part, at);
+      return false;
+    }
+    new Float32Array(this.i32.buffer, at, k * n).set(part);
+    return true;
   }
 }
 
@@ -287,6 +340,8 @@ export function planRecords(parsed: ParsedModel, arena: ArenaPlan): Int32Array {
       [F.A, at("est_a")], [F.T_MULT, at("est_t_multiplier")], [F.T_SHIFT, at("est_t_shift")],
       [F.B, at("est_b")], [F.THR, at("est_threshold")],
       [F.MASK, arena.masks[l].offset], [F.SCRATCH, arena.scratch.offset], [F.SHADOW, arena.shadow?.offset ?? 0],
+      [F.GATE_BLOCKS, layer.gate?.blocks ?? 0], [F.GATE_SIZE, layer.gate?.blockSize ?? 0],
+      [F.GATE_W, at("gate_weights")], [F.GATE_THR, at("gate_threshold")],
     ];
     for (const [f, v] of fields) i32[r + f] = v;
   });

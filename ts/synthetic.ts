@@ -1,6 +1,8 @@
 // Random float MLPs, quantized and written as .rgm: core tests need no data set.
 import { writeModel } from "./format.ts";
-import type { FloatModel } from "./model.ts";
+import type { FloatModel, QuantModel } from "./model.ts";
+import { quantizeInput } from "./quant.ts";
+import { run_s8 } from "./reference.ts";
 import { quantizeModel, type EstimatorKind } from "./quantize.ts";
 import { Rng } from "./random.ts";
 
@@ -16,6 +18,8 @@ export interface SyntheticOptions {
   calibration?: number;
   /** Fraction of input values that are exactly zero, as in MNIST (default 0.5). */
   inputZeros?: number;
+  /** Block gate size per layer (0 or absent: none); a gated layer drops its estimator. */
+  gates?: number[];
 }
 
 /** Inputs in [0, 1) with a share of exact zeros. */
@@ -48,5 +52,33 @@ export function buildSynthetic(options: SyntheticOptions) {
   const model = quantizeModel(float, calibration, count, {
     ranks: options.ranks, margins: options.margins, estimator: options.estimator, inputRange: { min: 0, max: 1 },
   });
+  if (options.gates?.some((b) => b > 0)) addGates(model, rng, options.gates, calibration.subarray(0, options.sizes[0]));
   return { float, model, bytes: writeModel(model), calibration, rng };
+}
+
+/**
+ * Random int8 block gates on the hidden layers with blockSizes[l] > 0 (the estimator is dropped).
+ * Thresholds sit near each block's score on `sample` (float, one input), ± a random spread, so
+ * some blocks run and some do not.
+ */
+export function addGates(model: QuantModel, rng: Rng, blockSizes: number[], sample: Float32Array): QuantModel {
+  const l0 = model.layers[0];
+  let a = quantizeInput(sample, l0.inScale, l0.inZeroPoint, new Int8Array(l0.nIn));
+  model.layers.forEach((layer, l) => {
+    const blockSize = Math.min(blockSizes[l] ?? 0, layer.nOut);
+    if (blockSize > 0 && layer.activation === "relu") {
+      const blocks = Math.ceil(layer.nOut / blockSize);
+      const weights = Int8Array.from({ length: blocks * layer.nIn }, () => Math.floor(rng.next() * 256) - 128);
+      const threshold = new Int32Array(blocks);
+      for (let b = 0; b < blocks; b++) {
+        let s = 0;
+        for (let i = 0; i < layer.nIn; i++) s += (a[i] - layer.inZeroPoint) * weights[b * layer.nIn + i];
+        threshold[b] = Math.round(s + (rng.next() - 0.5) * 2 * (Math.abs(s) + 100));
+      }
+      layer.estimator = null;
+      layer.gate = { blockSize, blocks, weights, threshold };
+    }
+    a = run_s8({ layers: [layer] }, a).output;
+  });
+  return model;
 }

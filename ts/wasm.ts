@@ -11,13 +11,25 @@ export interface KernelExports {
   estimateSign_s8(inPtr: number, nIn: number, inZp: number, aPtr: number, tMultPtr: number, tShiftPtr: number, rank: number,
     tMax: number, bPtr: number, thrPtr: number, nOut: number, maskPtr: number, scratchPtr: number, simd: number): number;
   maskCount(maskPtr: number, n: number): number;
-  denseRows_s8_scratchBytes(nIn: number): number;
-  gatedRows_s8_scratchBytes(nIn: number): number;
+  quantize_f32(inPtr: number, n: number, scale: number, zp: number, outPtr: number, simd: number): number;
+  blockGate_s8(inPtr: number, nIn: number, inZp: number, gPtr: number, thrPtr: number, blocks: number, blockSize: number, nOut: number,
+    maskPtr: number, scratchPtr: number, simd: number): number;
+  blockGate_s8_scratchBytes(nIn: number, blocks: number): number;
+  sparseInput_s8(inPtr: number, nIn: number, zp: number, listPtr: number, simd: number): number;
+  sparseInput_s8_scratchBytes(nIn: number): number;
+  requantizeRows_s32(accPtr: number, biasPtr: number, multPtr: number, shiftPtr: number, nOut: number, outZp: number, actMin: number,
+    actMax: number, maskPtr: number, outPtr: number): number;
+  run_batch_s8(planPtr: number, layers: number, flags: number, srcPtr: number, srcStride: number, count: number, scale: number,
+    outPtr: number, labelsPtr: number, actPtr: number): number;
+  run_s8_scratchBytes(nIn: number, nOut: number, rank: number): number;
+  denseRows_s8_scratchBytes(nIn: number, nOut: number): number;
+  gatedRows_s8_scratchBytes(nIn: number, nOut: number): number;
   estimateSign_s8_scratchBytes(nIn: number, rank: number): number;
   run_s8(planPtr: number, layers: number, flags: number): number;
   PLAN_RECORD_BYTES: WebAssembly.Global;
   RUN_SCALAR: WebAssembly.Global;
   RUN_DENSE: WebAssembly.Global;
+  RUN_TRACE: WebAssembly.Global;
 }
 
 let nodeModule: Promise<WebAssembly.Module> | undefined;

@@ -1,4 +1,4 @@
-import { run_s8, RUN_DENSE, RUN_SCALAR, PLAN_RECORD_BYTES } from "../../assembly/network";
+import { run_s8, run_s8_scratchBytes, RUN_DENSE, RUN_SCALAR, RUN_ZERO_SKIP, PLAN_RECORD_BYTES } from "../../assembly/network";
 import { denseRows_s8, gatedRows_s8 } from "../../assembly/fully-connected";
 import { estimateSign_s8, estimateSign_s8_scratchBytes } from "../../assembly/estimate";
 import { STATUS_OK } from "../../assembly/status";
@@ -37,7 +37,7 @@ class PlannedLayer {
     const l = new Layer(arena, rng, nIn, nOut);
     if (input != 0) l.input = input;
     // Scratch large enough for the estimator too
-    l.scratch = arena.alloc(estimateSign_s8_scratchBytes(nIn, max(rank, 1)));
+    l.scratch = arena.alloc(max(run_s8_scratchBytes(nIn, nOut, rank), estimateSign_s8_scratchBytes(nIn, max(rank, 1))));
     this.l = l;
     this.rank = rank;
     this.tMax = 127;
@@ -199,5 +199,34 @@ describe("run_s8", () => {
     const d1 = arena.alloc(8);
     expect<i32>(p1.dense(p0.out, d1)).toBe(STATUS_OK);
     expectBytes(p1.out, d1, 8, "layer 1 output");
+  });
+});
+
+describe("run_s8 with RUN_ZERO_SKIP", () => {
+  test("inputs with zero runs give the same outputs and masks; row MACs count only the kept chunks", () => {
+    arena.reset();
+    const rng = new Lcg(0x5eed0204);
+    const plan = arena.alloc(2 * PLAN_RECORD_BYTES);
+    const rec1 = plan + PLAN_RECORD_BYTES;
+    const p0 = new PlannedLayer(rng, plan, 33, 31, 5, 0);
+    const p1 = new PlannedLayer(rng, rec1, 31, 17, 0, p0.out);
+    // Zero point everywhere but two inputs: chunks [0, 8) and [24, 32) are kept
+    memory.fill(p0.l.input, <u8>p0.l.inZp, 33);
+    store<i8>(p0.l.input + 3, <i8>(p0.l.inZp + 1));
+    store<i8>(p0.l.input + 30, <i8>(p0.l.inZp - 1));
+    for (let simd = 0; simd <= 1; simd++) {
+      const flags = simd == 0 ? RUN_SCALAR : 0;
+      expect<i32>(run_s8(plan, 2, flags)).toBe(STATUS_OK);
+      const out0 = arena.alloc(31), out1 = arena.alloc(17), mask = arena.alloc(4);
+      memory.copy(out0, p0.out, 31);
+      memory.copy(out1, p1.out, 17);
+      memory.copy(mask, p0.mask, 4);
+      expect<i32>(run_s8(plan, 2, flags | RUN_ZERO_SKIP)).toBe(STATUS_OK);
+      expectBytes(p0.out, out0, 31, "layer 0 output");
+      expectBytes(p1.out, out1, 17, "layer 1 output");
+      expect<u32>(load<u32>(p0.mask)).toBe(load<u32>(mask), "layer 0 mask");
+      const computed = popcountBits(p0.mask, 31);
+      expectCounters(plan, 5 * (16 + 31), computed * 16, computed, 31 - computed, "layer 0");
+    }
   });
 });

@@ -125,11 +125,13 @@ describe("status codes", () => {
     expect<u8>(load<u8>(r.outBuf)).toBe(SENTINEL, "gatedRows_s8 wrote before failing");
   });
 
-  test("row kernels: read-only buffers ending exactly at memory end are in bounds", () => {
+  test("row kernels: read-only buffers ending exactly at memory end are in bounds (weights: 8 bytes past them)", () => {
     const r = new RowArgs();
     r.input = memEnd() - 7;
-    r.w = memEnd() - 35;
+    r.w = memEnd() - 35 - 8;
     expect<i32>(r.dense()).toBe(STATUS_OK);
+    r.w = memEnd() - 35;
+    expect<i32>(r.dense()).toBe(STATUS_OUT_OF_BOUNDS);
   });
 
   test("estimateSign_s8: valid arguments give STATUS_OK", () => {

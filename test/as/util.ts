@@ -1,4 +1,5 @@
 // Shared helpers for the as-pect specs: a deterministic LCG, a bump arena and byte comparisons.
+import { denseRows_s8_scratchBytes } from "../../assembly/fully-connected";
 
 /** Sizes swept by every kernel test (ggml's odd-size list). */
 export const SIZES: StaticArray<i32> = [1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 33];
@@ -117,7 +118,7 @@ export class Layer {
     this.bias = arena.alloc(nOut << 2);
     this.mult = arena.alloc(nOut << 2);
     this.shift = arena.alloc(nOut << 2);
-    this.scratch = arena.alloc(((nIn << 1) + 15) & ~15);
+    this.scratch = arena.alloc(denseRows_s8_scratchBytes(nIn, nOut));
     fillS8(rng, this.input, nIn, -128, 127);
     fillS8(rng, this.w, nIn * nOut, -128, 127);
     fillI32(rng, this.bias, nOut, -40000, 40000);

@@ -1,0 +1,68 @@
+import { STATUS_OK, STATUS_BAD_ARG, STATUS_OUT_OF_BOUNDS, inMemory, scratchVec32, pad8 } from "./status";
+import { listInput, chunkRows, sparseInput_s8_scratchBytes } from "./sparse";
+import { checkMaskArgs } from "./estimate";
+
+/** Scratch bytes {@link blockGate_s8} needs: the input list, int32 block scores [pad8(blocks)], int32 rows [blocks]. */
+export function blockGate_s8_scratchBytes(nIn: i32, blocks: i32): i32 {
+  return sparseInput_s8_scratchBytes(nIn) + scratchVec32(pad8(blocks)) + scratchVec32(blocks);
+}
+
+/** Sets bits [lo, hi) of a little-endian u32 mask. */
+function setBits(maskPtr: usize, lo: i32, hi: i32): void {
+  while (lo < hi) {
+    const w = lo >>> 5;
+    const end = min(hi, (w + 1) << 5);
+    const n = end - lo;
+    const bits: u32 = (n == 32 ? <u32>0xffffffff : ((<u32>1 << n) - 1)) << (lo & 31);
+    const p = maskPtr + (<usize>w << 2);
+    store<u32>(p, load<u32>(p) | bits);
+    lo = end;
+  }
+}
+
+/**
+ * Unit mask from block scores: block b (units [b·blockSize, min((b+1)·blockSize, nOut))) is set
+ * when score[b] > threshold[b]. Clears the mask first, so bits past nOut are zero.
+ */
+export function blockMask(scorePtr: usize, thrPtr: usize, blocks: i32, blockSize: i32, nOut: i32, maskPtr: usize): void {
+  memory.fill(maskPtr, 0, <usize>((nOut + 31) >>> 5) << 2);
+  for (let b = 0; b < blocks; b++) {
+    const o = <usize>b << 2;
+    if (load<i32>(scorePtr + o) > load<i32>(thrPtr + o)) setBits(maskPtr, b * blockSize, min((b + 1) * blockSize, nOut));
+  }
+}
+
+/**
+ * Block gate of one layer, as a unit mask (bit j%32 of word j/32, bits past nOut zero):
+ *   s[b] = Σ_i (in[i] − inZp)·G[b,i]      (int32, wraps)
+ *   bits of block b's units = s[b] > thr[b]
+ * G is int8 [blocks][nIn] (with 8 readable bytes after it); block b holds units
+ * [b·blockSize, min((b+1)·blockSize, nOut)).
+ * @param blockSize range [1, nOut]; blocks = ceil(nOut / blockSize)
+ * @param scratchPtr blockGate_s8_scratchBytes(nIn, blocks) bytes, 16-byte aligned
+ * @param simd nonzero: v128 path; zero: scalar path (bit-identical)
+ */
+export function blockGate_s8(
+  inPtr: usize, nIn: i32, inZp: i32, gPtr: usize, thrPtr: usize, blocks: i32, blockSize: i32, nOut: i32,
+  maskPtr: usize, scratchPtr: usize, simd: i32,
+): i32 {
+  const status = checkGate(inPtr, nIn, inZp, gPtr, thrPtr, blocks, blockSize, nOut, maskPtr, scratchPtr, blockGate_s8_scratchBytes(nIn, blocks));
+  if (status != STATUS_OK) return status;
+  const scores = scratchPtr + sparseInput_s8_scratchBytes(nIn);
+  listInput(inPtr, nIn, inZp, scratchPtr, false, simd != 0);
+  chunkRows(scratchPtr, nIn, gPtr, blocks, 0, scores, scores + scratchVec32(pad8(blocks)), simd != 0);
+  blockMask(scores, thrPtr, blocks, blockSize, nOut, maskPtr);
+  return STATUS_OK;
+}
+
+/** blockGate_s8's argument checks, with the scratch size the caller needs. */
+export function checkGate(
+  inPtr: usize, nIn: i32, inZp: i32, gPtr: usize, thrPtr: usize, blocks: i32, blockSize: i32, nOut: i32,
+  maskPtr: usize, scratchPtr: usize, scratchBytes: i32,
+): i32 {
+  const status = checkMaskArgs(inPtr, nIn, inZp, nOut, maskPtr, scratchPtr, scratchBytes);
+  if (status != STATUS_OK) return status;
+  if (blockSize < 1 || blockSize > nOut || blocks != (nOut + blockSize - 1) / blockSize) return STATUS_BAD_ARG;
+  if (!inMemory(gPtr, <u64>blocks * nIn + 8) || !inMemory(thrPtr, <u64>blocks << 2)) return STATUS_OUT_OF_BOUNDS;
+  return STATUS_OK;
+}

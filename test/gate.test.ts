@@ -1,0 +1,173 @@
+// Block gates (engine side of issue 7): blockGate_s8 against its twin, and whole gated networks
+// (in-memory models through Engine.fromModel) against the reference run_s8, counters included.
+import fc from "fast-check";
+import { beforeAll, describe, expect, it } from "vitest";
+import { blockGate_s8_scratchBytes } from "../ts/arena.ts";
+import type { QuantModel } from "../ts/model.ts";
+import { quantizeInput } from "../ts/quant.ts";
+import { blockGate_s8, RUN_DENSE, RUN_ZERO_SKIP, run_s8 } from "../ts/reference.ts";
+import { Engine } from "../ts/runtime.ts";
+import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
+import { KernelHarness } from "./helpers/kernels.ts";
+import { int32s, int8s, maskWords, size, zeroPoint } from "./helpers/arbitraries.ts";
+
+let h: KernelHarness;
+beforeAll(async () => {
+  h = await KernelHarness.create();
+});
+
+const gateCase = () =>
+  fc.tuple(size(), size()).chain(([nIn, nOut]) =>
+    fc.oneof(fc.constantFrom(1, nOut), fc.integer({ min: 1, max: nOut })).chain((blockSize) => {
+      const blocks = Math.ceil(nOut / blockSize);
+      return fc.record({
+        nIn: fc.constant(nIn), nOut: fc.constant(nOut), blockSize: fc.constant(blockSize), blocks: fc.constant(blocks),
+        inZp: zeroPoint(),
+        input: int8s(nIn),
+        weights: int8s(blocks * nIn),
+        threshold: int32s(blocks, fc.oneof(fc.integer({ min: -200000, max: 200000 }), fc.integer())),
+        garbage: maskWords(nOut),
+      });
+    }),
+  );
+
+describe("blockGate_s8", () => {
+  it("Wasm (SIMD and scalar) equals the reference; whole blocks, bits past nOut zero", () => {
+    let partial = 0;
+    fc.assert(
+      fc.property(gateCase(), (c) => {
+        const words = (c.nOut + 31) >>> 5;
+        const want = new Uint32Array(words);
+        blockGate_s8(c, c.input, want);
+        for (const simd of [1, 0]) {
+          h.reset();
+          const inp = h.put(c.input), g = h.put(c.weights), thr = h.put(c.threshold), mask = h.put(c.garbage);
+          const scratch = h.reserve(blockGate_s8_scratchBytes(c.nIn, c.blocks), 0xa5);
+          expect(h.k.blockGate_s8(inp, c.nIn, c.inZp, g, thr, c.blocks, c.blockSize, c.nOut, mask, scratch, simd)).toBe(0);
+          expect(Array.from(h.u32(mask, words))).toEqual(Array.from(want));
+        }
+        const bit = (j: number) => (want[j >>> 5] >>> (j & 31)) & 1;
+        for (let j = 0; j < c.nOut; j++) expect(bit(j)).toBe(bit(Math.floor(j / c.blockSize) * c.blockSize));
+        if (c.nOut & 31) expect(want[words - 1] >>> (c.nOut & 31)).toBe(0);
+        const on = Array.from({ length: c.nOut }, (_, j) => bit(j)).filter(Boolean).length;
+        if (on > 0 && on < c.nOut) partial++;
+      }),
+      { numRuns: 1500 },
+    );
+    expect(partial).toBeGreaterThan(100);
+  });
+
+  it("checks its arguments: block shape, zero point, buffers", () => {
+    h.reset();
+    const inp = h.reserve(16), g = h.reserve(256), thr = h.reserve(64), mask = h.reserve(16), scratch = h.reserve(128);
+    const call = (over: Partial<Record<string, number>> = {}) => {
+      const a = { nIn: 8, inZp: 0, blocks: 3, blockSize: 3, nOut: 8, mask, scratch, g, ...over };
+      return h.k.blockGate_s8(inp, a.nIn, a.inZp, a.g, thr, a.blocks, a.blockSize, a.nOut, a.mask, a.scratch, 1);
+    };
+    expect(call()).toBe(0);
+    for (const over of [{ blockSize: 0 }, { blockSize: 9 }, { blocks: 2 }, { blocks: 4 }, { nIn: 0 }, { nOut: 0 }, { inZp: 128 }]) {
+      expect([over, call(over)]).toEqual([over, -1]);
+    }
+    for (const over of [{ mask: h.memoryBytes - 2 }, { scratch: h.memoryBytes - 16 }, { g: h.memoryBytes - 8 }]) {
+      expect([over, call(over)]).toEqual([over, -2]);
+    }
+  });
+
+  it("the TS sizing partner equals the Wasm one", () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 65535 }), fc.integer({ min: 1, max: 65535 }), (n, b) =>
+      h.k.blockGate_s8_scratchBytes(n, b) === blockGate_s8_scratchBytes(n, b)), { numRuns: 200 });
+  });
+});
+
+/** Random small MLPs where each hidden layer has a block gate, an estimator or neither. */
+const gatedModelCase = () =>
+  fc.array(fc.oneof(fc.constantFrom(1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 33), fc.integer({ min: 1, max: 48 })), { minLength: 2, maxLength: 5 })
+    .chain((sizes) =>
+      fc.record({
+        sizes: fc.constant(sizes),
+        kinds: fc.tuple(...sizes.slice(1).map((o, l) =>
+          fc.oneof(fc.record({ gate: fc.integer({ min: 1, max: o }), rank: fc.constant(0) }),
+            fc.record({ gate: fc.constant(0), rank: fc.integer({ min: 0, max: Math.min(sizes[l], o) }) })))),
+        seed: fc.integer({ min: 1, max: 1 << 30 }),
+        zeros: fc.constantFrom(0, 0.5, 0.9),
+      }),
+    );
+
+function quantized(model: QuantModel, x: Float32Array): Int8Array {
+  const l0 = model.layers[0];
+  return quantizeInput(x, l0.inScale, l0.inZeroPoint, new Int8Array(x.length));
+}
+
+describe("gated networks", () => {
+  it("Engine equals the reference run_s8 (gating on/off × SIMD/scalar × zero-skip), counters exact", async () => {
+    let gatedLayers = 0, partial = 0;
+    await fc.assert(
+      fc.asyncProperty(gatedModelCase(), async (c) => {
+        const { model, rng } = buildSynthetic({
+          sizes: c.sizes, ranks: c.kinds.map((k) => k.rank), gates: c.kinds.map((k) => k.gate), seed: c.seed, calibration: 16, inputZeros: c.zeros,
+        });
+        const engine = await Engine.fromModel(model);
+        for (let s = 0; s < 3; s++) {
+          const x = syntheticInputs(rng, 1, c.sizes[0], c.zeros);
+          const q = quantized(model, x);
+          for (const gating of [true, false]) {
+            for (const zeroSkip of [false, true]) {
+              const ref = run_s8(model, q, (gating ? 0 : RUN_DENSE) | (zeroSkip ? RUN_ZERO_SKIP : 0));
+              for (const simd of [true, false]) {
+                const got = engine.infer(s === 0 ? x : q, { gating, simd, zeroSkip });
+                expect(Array.from(got.logits)).toEqual(Array.from(ref.output));
+                got.stats.layers.forEach((st, l) => {
+                  const { estimatorMacs, rowMacs, rowsComputed, rowsSkipped } = st;
+                  expect({ l, estimatorMacs, rowMacs, rowsComputed, rowsSkipped }).toEqual({ l, ...ref.counters[l] });
+                  const layer = model.layers[l];
+                  if (gating && !zeroSkip && layer.gate) {
+                    expect(estimatorMacs).toBe(layer.gate.blocks * layer.nIn);
+                    gatedLayers++;
+                    if (rowsComputed > 0 && rowsSkipped > 0) partial++;
+                  }
+                });
+              }
+            }
+          }
+        }
+      }),
+      { numRuns: 80 },
+    );
+    expect(gatedLayers).toBeGreaterThan(50);
+    expect(partial).toBeGreaterThan(10);
+  });
+
+  it("trace engines count gate layers and return their masks", async () => {
+    const { model, rng } = buildSynthetic({ sizes: [33, 40, 17, 5], gates: [8, 5], seed: 11, calibration: 16 });
+    const engine = await Engine.fromModel(model, { trace: true });
+    const q = quantized(model, syntheticInputs(rng, 1, 33));
+    const got = engine.infer(q);
+    const ref = run_s8(model, q);
+    const trace = engine.lastTrace();
+    expect(Array.from(trace.masks[0]!)).toEqual(Array.from(ref.masks[0]!));
+    expect(Array.from(trace.masks[1]!)).toEqual(Array.from(ref.masks[1]!));
+    expect(trace.masks[2]).toBeNull();
+    expect(got.stats.layers[0].positiveComputed).toBeLessThanOrEqual(got.stats.layers[0].positive);
+    expect(engine.infer(q, { gating: false }).stats.layers[0].positiveComputed).toBe(engine.infer(q, { gating: false }).stats.layers[0].positive);
+  });
+
+  it("gates survive the .rgm (v2) round trip: Engine.load of the written file runs them", async () => {
+    const { model, bytes, rng } = buildSynthetic({ sizes: [20, 24, 9, 4], gates: [4, 3], seed: 8, calibration: 16 });
+    const engine = await Engine.load(bytes);
+    expect(engine.model.layers.map((l) => l.gate?.blockSize ?? 0)).toEqual([4, 3, 0]);
+    for (let s = 0; s < 10; s++) {
+      const q = quantized(model, syntheticInputs(rng, 1, 20));
+      const ref = run_s8(model, q);
+      const got = engine.infer(q);
+      expect(Array.from(got.logits)).toEqual(Array.from(ref.output));
+      expect(got.stats.layers[0].estimatorMacs).toBe(model.layers[0].gate!.blocks * 20);
+    }
+  });
+
+  it("fromModel rejects a gate that does not fit its layer", async () => {
+    const { model } = buildSynthetic({ sizes: [8, 10, 3], gates: [4], seed: 3, calibration: 8 });
+    const g = model.layers[0].gate!;
+    await expect(Engine.fromModel({ layers: [{ ...model.layers[0], gate: { ...g, blocks: 2 } }, model.layers[1]] })).rejects.toThrow(/gate/);
+    await expect(Engine.fromModel({ layers: [{ ...model.layers[0], gate: { ...g, threshold: new Int32Array(2) } }, model.layers[1]] })).rejects.toThrow(/gate_threshold|threshold/);
+  });
+});
