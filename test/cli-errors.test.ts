@@ -75,6 +75,8 @@ const ERRORS: Record<string, [string, string[], string[]][]> = {
     ["missing -o", ["import", "f.safetensors"], ["'-o, --output <file>' not specified"]],
   ],
   quantize: [
+    ["unknown --estimator", ["quantize", "--float", "f.safetensors", "-o", "q.rgm", "--estimator", "pca"], ["--estimator must be svd or learned, got 'pca'"]],
+    ["--estimator learned without learned estimators", ["quantize", "--float", "f.safetensors", "-o", "q.rgm", "--estimator", "learned", "--calibration", "50", "-q"], ["has no learned estimators", "rankgate learn-estimator"]],
     ["missing --float", ["quantize", "-o", "q.rgm"], ["'--float <file>' not specified"]],
     ["missing file", ["quantize", "--float", "nope.safetensors", "-o", "q.rgm"], ["nope.safetensors", "no such file"]],
     ["wrong format: .rgm as checkpoint", ["quantize", "--float", "m.rgm", "-o", "q.rgm"], ["m.rgm", "header_length"]],
@@ -120,6 +122,29 @@ const ERRORS: Record<string, [string, string[], string[]][]> = {
     ["unknown target data", ["sim", "--model", "m.rgm", "--target", "cortex-m4f", "--data", "mnist:dev"], ["unknown data \"mnist:dev\""]],
     ["bad --samples", ["sim", "--model", "m.rgm", "--target", "cortex-m4f", "--samples", "0"], ["--samples", "'0'"]],
     ["missing --targets-dir", ["sim", "--model", "m.rgm", "--target", "cortex-m4f", "--targets-dir", "nodir"], ["nodir"]],
+  ],
+  "train-policy": [
+    ["missing --output", ["train-policy"], ["'-o, --output <file>' not specified"]],
+    ["--tau outside (0, 1)", ["train-policy", "-o", "t.safetensors", "--tau", "2"], ["--tau values must be in (0, 1), got 2"]],
+    ["bad --tau count", ["train-policy", "-o", "t.safetensors", "--tau", "0.1,0.2"], ["--tau takes one value or one per hidden layer (1)"]],
+    ["bad --block-size", ["train-policy", "-o", "t.safetensors", "--block-size", "0"], ["--block-size", "'0'"]],
+    ["no hidden layer", ["train-policy", "-o", "t.safetensors", "--sizes", "784,10"], ["--sizes needs at least three"]],
+    ["missing --init", ["train-policy", "-o", "t.safetensors", "--init", "nope.safetensors"], ["nope.safetensors", "no such file"]],
+  ],
+  "learn-estimator": [
+    ["missing --float", ["learn-estimator"], ["'--float <file>' not specified"]],
+    ["missing file", ["learn-estimator", "--float", "nope.safetensors", "-o", "x.safetensors", "--ranks", "4,4"], ["nope.safetensors", "no such file"]],
+    ["bad --ranks count", ["learn-estimator", "--float", "f.safetensors", "-o", "x.safetensors", "--ranks", "4"], ["--ranks needs 2 values"]],
+    ["rank too large", ["learn-estimator", "--float", "f.safetensors", "-o", "x.safetensors", "--ranks", "4,99"], ["layer 1 takes a rank of at most 12, got 99"]],
+    ["bad --w-pos", ["learn-estimator", "--float", "f.safetensors", "-o", "x.safetensors", "--ranks", "4,4", "--w-pos", "0"], ["--w-pos", "'0'"]],
+  ],
+  profile: [
+    ["missing --model", ["profile"], ["'--model <file>' not specified"]],
+    ["missing file", ["profile", "--model", "nope.rgm"], ["nope.rgm", "no such file"]],
+    ["wrong format: safetensors as .rgm", ["profile", "--model", "f.safetensors"], ["f.safetensors", "magic at offset 0"]],
+    ["model for other data", ["profile", "--model", "m20.rgm"], ["m20.rgm", "20 inputs", "784"]],
+    ["unknown data", ["profile", "--model", "m.rgm", "--data", "mnist:dev"], ["unknown data \"mnist:dev\""]],
+    ["bad --reps", ["profile", "--model", "m.rgm", "--reps", "0"], ["--reps", "'0'"]],
   ],
   "": [
     ["unknown command", ["train-it"], ["unknown command 'train-it'"]],

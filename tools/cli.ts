@@ -8,8 +8,10 @@ import { registerQuantize } from "./commands/quantize.ts";
 import { registerEval } from "./commands/eval.ts";
 import { registerSim } from "./commands/sim.ts";
 import { registerTrain } from "./commands/train.ts";
+import { registerProfile } from "./commands/profile.ts";
+import { registerTrainPolicy } from "./commands/train-policy.ts";
 
-const COMMANDS = [registerTrain, registerImport, registerQuantize, registerEval, registerSim, registerInspect];
+const COMMANDS = [registerTrain, registerTrainPolicy, registerImport, registerQuantize, registerEval, registerSim, registerInspect, registerProfile];
 
 /** A commander parse failure, tagged with the command whose --help the hint should name. */
 class UsageError extends UserError {

@@ -1,0 +1,105 @@
+// rankgate learn-estimator: train the low-rank sign estimators of a frozen float net, from the SVD.
+import { writeFileSync } from "node:fs";
+import type { Command } from "commander";
+import { UserError } from "../../ts/errors.ts";
+import { loadMnist } from "../../ts/mnist.ts";
+import { loadCheckpoint, saveCheckpoint } from "../../ts/train/checkpoint.ts";
+import { compareEstimators, learnEstimators } from "../../ts/train/learned-estimator.ts";
+import type { GatedEval } from "../../ts/train/condnet.ts";
+import { numberList, positiveInt } from "../data.ts";
+import { progress } from "../progress.ts";
+
+const pct = (v: number[]) => v.map((x) => (100 * x).toFixed(1)).join("/");
+export const showGated = (e: GatedEval) =>
+  `error ${(100 * e.error).toFixed(2)} %, blocks open ${pct(e.blockDensity)} %, computed ${pct(e.computed)} %, density ${pct(e.density)} %, recall ${pct(e.recall)} %, MACs ${e.macFraction.toFixed(3)}×`;
+
+export const num = (flag: string, min: number, max = Infinity) => (v: string): number => {
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n) || n < min || n > max) throw new UserError(`${flag} must be a number in [${min}, ${max}], got '${v}'`);
+  return n;
+};
+
+interface EstimatorFlags {
+  float: string;
+  output: string;
+  ranks: number[];
+  epochs: number;
+  batch: number;
+  lr: number;
+  wPos: number;
+  match: "svd" | "none";
+  matchSamples: number;
+  seed: number;
+  trainLimit?: number;
+  test?: boolean;
+  report?: string;
+  quiet?: boolean;
+}
+
+export async function learnEstimatorCommand(f: EstimatorFlags): Promise<void> {
+  const log = (s: string) => { if (!f.quiet) process.stderr.write(s + "\n"); };
+  const { model, metadata } = loadCheckpoint(f.float);
+  const hidden = model.layers.length - 1;
+  if (model.layers[0].nIn !== 784) throw new UserError(`${f.float}: the net takes ${model.layers[0].nIn} inputs, MNIST has 784`);
+  if (f.ranks.length !== hidden) throw new UserError(`--ranks needs ${hidden} values (one per hidden layer of ${f.float}), got ${f.ranks.length}`);
+  f.ranks.forEach((k, i) => {
+    const max = Math.min(model.layers[i].nIn, model.layers[i].nOut);
+    if (k > max) throw new UserError(`--ranks: layer ${i} takes a rank of at most ${max}, got ${k}`);
+  });
+  const t0 = Date.now();
+  const train = f.trainLimit ? loadMnist("train", { limit: f.trainLimit }) : loadMnist("train");
+  log(`learning estimators of ranks ${f.ranks.join("-")} for ${f.float} on ${train.count} digits of mnist:train (w_pos ${f.wPos}, match ${f.match}), seed ${f.seed}`);
+  let bar = progress("layer 0 epoch 1", 1, true);
+  const result = await learnEstimators({
+    model, ranks: f.ranks, epochs: f.epochs, batchSize: f.batch, lr: f.lr, wPos: f.wPos, match: f.match, matchSamples: f.matchSamples, seed: f.seed, train,
+    onBatch: (b) => {
+      if (b.batch === 1) bar = progress(`layer ${b.layer} epoch ${b.epoch}/${f.epochs}`, b.batches, f.quiet);
+      bar.update(b.batch, `loss ${b.loss.toFixed(4)}`);
+    },
+    onLayer: (l) => {
+      bar.stop();
+      log(`layer ${l.layer}: loss ${l.loss.toFixed(4)}, offset shift ${l.shift.toFixed(3)}${l.computedTarget === null ? "" : ` (computed matched to SVD's ${(100 * l.computedTarget).toFixed(1)} %)`}, ${l.seconds.toFixed(1)} s`);
+    },
+  });
+  const seconds = (Date.now() - t0) / 1000;
+  const val = await compareEstimators(result.model, result.svdModel, loadMnist("val"));
+  const test = f.test ? await compareEstimators(result.model, result.svdModel, loadMnist("test")) : undefined;
+  saveCheckpoint(result.model, f.output, {
+    ...metadata, ranks: f.ranks,
+    estimator: { kind: "learned", init: "svdFactors", epochs: f.epochs, batchSize: f.batch, lr: f.lr, optimizer: "adam", wPos: f.wPos, match: f.match, matchSamples: f.matchSamples, shifts: result.shifts, seed: f.seed, inputs: "gated (learned estimators of earlier layers in the loop)", from: f.float },
+    valErrorGated: val.learned.error, valErrorSvd: val.svd.error, valMacFraction: val.learned.macFraction,
+  });
+  const show = (name: string, c: { learned: GatedEval; svd: GatedEval; dense: GatedEval }) => {
+    console.log(`  ${name} learned: ${showGated(c.learned)}`);
+    console.log(`  ${name} SVD:     ${showGated(c.svd)}`);
+    console.log(`  ${name} dense:   error ${(100 * c.dense.error).toFixed(2)} %`);
+  };
+  console.log(`${f.output}: ${seconds.toFixed(0)} s`);
+  show("val", val);
+  if (test) show("test", test);
+  if (f.report) writeFileSync(f.report, JSON.stringify({ checkpoint: f.output, from: f.float, ranks: f.ranks, epochs: f.epochs, wPos: f.wPos, match: f.match, lr: f.lr, batchSize: f.batch, seed: f.seed, seconds, shifts: result.shifts, val, ...(test && { test }) }, null, 1) + "\n");
+}
+
+export function registerLearnEstimator(program: Command): void {
+  program
+    .command("learn-estimator")
+    .description("train the low-rank sign estimators of a frozen float net from their SVD init (recall-weighted logistic loss); compares with plain SVD")
+    .requiredOption("--float <file>", "the trained float checkpoint (frozen)")
+    .requiredOption("-o, --output <file>", "checkpoint to write (.safetensors, with layers.{i}.est.*)")
+    .requiredOption("--ranks <list>", "estimator rank per hidden layer (0: dense)", numberList("--ranks", true))
+    .option("--epochs <n>", "epochs per layer", positiveInt("--epochs"), 3)
+    .option("--batch <n>", "minibatch size", positiveInt("--batch"), 100)
+    .option("--lr <x>", "Adam learning rate", num("--lr", 1e-9, 1), 1e-3)
+    .option("--w-pos <x>", "loss weight of a positive unit (negatives weigh 1)", num("--w-pos", 1e-6, 1e6), 4)
+    .option("--match <how>", "svd: shift each layer's offsets so it computes as many units as plain SVD; none: keep them", (v) => {
+      if (v !== "svd" && v !== "none") throw new UserError(`--match must be svd or none, got '${v}'`);
+      return v;
+    }, "svd")
+    .option("--match-samples <n>", "training digits used to match the computed fraction", positiveInt("--match-samples"), 10_000)
+    .option("--seed <n>", "seed of the shuffles", positiveInt("--seed"), 1)
+    .option("--train-limit <n>", "train on the first n digits only (quick runs)", positiveInt("--train-limit"))
+    .option("--test", "also report mnist:test (never used for a choice)")
+    .option("--report <file>", "write the run's numbers as JSON")
+    .option("-q, --quiet", "no progress output")
+    .action((flags: EstimatorFlags) => learnEstimatorCommand(flags));
+}

@@ -1,0 +1,138 @@
+// rankgate train-policy: an MLP with a learned block policy per hidden layer (Bengio et al. 2015).
+import { writeFileSync } from "node:fs";
+import type { Command } from "commander";
+import { UserError } from "../../ts/errors.ts";
+import { loadMnist } from "../../ts/mnist.ts";
+import { loadCheckpoint, saveCheckpoint } from "../../ts/train/checkpoint.ts";
+import { checkBlockSize, evaluateConditional, trainPolicy, type RegNorm } from "../../ts/train/condnet.ts";
+import { numberList, positiveInt } from "../data.ts";
+import { progress } from "../progress.ts";
+import { num, registerLearnEstimator, showGated } from "./learn-estimator.ts";
+
+interface PolicyFlags {
+  output: string;
+  sizes: number[];
+  init?: string;
+  blockSize: number;
+  tau: number[];
+  tauStart?: number;
+  tauEpochs: number;
+  epochs: number;
+  batch: number;
+  lrNet: number;
+  lrPolicy: number;
+  lrDecay: number;
+  lambdaS: number;
+  lambdaV: number;
+  l2Net: number;
+  l2Policy: number;
+  regNorm: RegNorm;
+  policyInitScale: number;
+  baselineDecay: number;
+  seed: number;
+  patience?: number;
+  trainLimit?: number;
+  test?: boolean;
+  report?: string;
+  quiet?: boolean;
+}
+
+const pct = (v: number[]) => v.map((x) => (100 * x).toFixed(1)).join("/");
+
+export async function trainPolicyCommand(f: PolicyFlags): Promise<void> {
+  const log = (s: string) => { if (!f.quiet) process.stderr.write(s + "\n"); };
+  const initial = f.init ? loadCheckpoint(f.init).model : undefined;
+  const sizes = initial ? [initial.layers[0].nIn, ...initial.layers.map((l) => l.nOut)] : f.sizes;
+  const hidden = sizes.length - 2;
+  if (sizes.length < 3 || sizes.some((s) => !Number.isInteger(s) || s < 1)) throw new UserError(`--sizes needs at least three positive integers (a hidden layer), got ${sizes.join(",")}`);
+  if (sizes[0] !== 784) throw new UserError(`--sizes must start with 784 (MNIST pixels), got ${sizes[0]}`);
+  if (sizes[sizes.length - 1] !== 10) throw new UserError(`--sizes must end with 10 (MNIST classes), got ${sizes[sizes.length - 1]}`);
+  const tau = f.tau.length === 1 ? Array<number>(hidden).fill(f.tau[0]) : f.tau;
+  if (tau.length !== hidden) throw new UserError(`--tau takes one value or one per hidden layer (${hidden}), got ${f.tau.length}`);
+  if (tau.some((t) => !(t > 0 && t < 1))) throw new UserError(`--tau values must be in (0, 1), got ${f.tau.join(",")}`);
+  if (f.batch < 2) throw new UserError(`--batch must be at least 2 (the regularisers use batch statistics), got ${f.batch}`);
+  if (f.tauStart !== undefined && f.tauEpochs === 0) throw new UserError("--tau-start needs --tau-epochs (the length of the anneal)");
+  checkBlockSize(sizes, f.blockSize);
+  const t0 = Date.now();
+  const train = f.trainLimit ? loadMnist("train", { limit: f.trainLimit }) : loadMnist("train");
+  log(`training ${sizes.join("-")} with block policies (blocks of ${f.blockSize}, τ ${tau.map((t) => +t.toFixed(4)).join(",")}) on ${train.count} digits of mnist:train${f.init ? `, net from ${f.init}` : ""}, seed ${f.seed}`);
+  let bar = progress(`epoch 1/${f.epochs}`, 1, true);
+  const result = await trainPolicy({
+    sizes, initial, blockSize: f.blockSize, tau, tauStart: f.tauStart, tauEpochs: f.tauEpochs, epochs: f.epochs, batchSize: f.batch, lrNet: f.lrNet, lrPolicy: f.lrPolicy, lrDecay: f.lrDecay,
+    lambdaS: f.lambdaS, lambdaV: f.lambdaV, l2Net: f.l2Net, l2Policy: f.l2Policy, regNorm: f.regNorm, policyInitScale: f.policyInitScale,
+    baselineDecay: f.baselineDecay, seed: f.seed, patience: f.patience, train,
+    onBatch: (b) => {
+      if (b.batch === 1) bar = progress(`epoch ${b.epoch}/${f.epochs}`, b.batches, f.quiet);
+      bar.update(b.batch, `nll ${b.nll.toFixed(4)}`);
+    },
+    onEpoch: (e) => {
+      bar.stop();
+      log(`epoch ${e.epoch}: τ ${e.tau.map((t) => t.toFixed(3)).join("/")}, nll ${e.nll.toFixed(4)} (sampled masks, mean σ ${pct(e.sigmaMean)} %), val thresholded ${showGated(e.val)}, ${e.seconds.toFixed(1)} s`);
+    },
+  });
+  const seconds = (Date.now() - t0) / 1000;
+  const val = loadMnist("val");
+  const valDense = await evaluateConditional(result.model, val, { gating: false });
+  const test = f.test ? loadMnist("test") : undefined;
+  const testGated = test ? await evaluateConditional(result.model, test) : undefined;
+  const testDense = test ? await evaluateConditional(result.model, test, { gating: false }) : undefined;
+  const policy = {
+    blockSize: f.blockSize, tau, ...(f.tauStart !== undefined && { tauStart: f.tauStart, tauEpochs: f.tauEpochs }), lrNet: f.lrNet, lrPolicy: f.lrPolicy, lrDecay: f.lrDecay, lambdaS: f.lambdaS, lambdaV: f.lambdaV,
+    l2Net: f.l2Net, l2Policy: f.l2Policy, regNorm: f.regNorm, policyInitScale: f.policyInitScale, baselineDecay: f.baselineDecay, optimizer: "adam",
+  };
+  saveCheckpoint(result.model, f.output, {
+    seed: f.seed, epochs: f.epochs, bestEpoch: result.bestEpoch, batchSize: f.batch, trainSamples: train.count, init: f.init ?? null,
+    policy, valError: valDense.error, valErrorGated: result.val.error, valBlockDensity: result.val.blockDensity, valMacFraction: result.val.macFraction,
+  });
+  console.log(`${f.output}: best epoch ${result.bestEpoch} of ${f.epochs}, ${seconds.toFixed(0)} s`);
+  console.log(`  val thresholded: ${showGated(result.val)}`);
+  console.log(`  val dense (no policy): error ${(100 * valDense.error).toFixed(2)} %`);
+  if (testGated && testDense) {
+    console.log(`  test thresholded: ${showGated(testGated)}`);
+    console.log(`  test dense (no policy): error ${(100 * testDense.error).toFixed(2)} %`);
+  }
+  if (f.report) {
+    writeFileSync(f.report, JSON.stringify({
+      checkpoint: f.output, sizes, seed: f.seed, epochs: f.epochs, bestEpoch: result.bestEpoch, seconds, batchSize: f.batch, init: f.init ?? null, policy,
+      val: { gated: result.val, dense: valDense }, ...(testGated && { test: { gated: testGated, dense: testDense } }),
+      history: result.history.map((h) => ({ epoch: h.epoch, nll: h.nll, sigmaMean: h.sigmaMean, valError: h.val.error, valBlockDensity: h.val.blockDensity, seconds: h.seconds })),
+    }, null, 1) + "\n");
+  }
+}
+
+/** Registers `train-policy` and `learn-estimator`. */
+export function registerTrainPolicy(program: Command): void {
+  program
+    .command("train-policy")
+    .description("train an MLP with a learned block policy per hidden layer (Bengio et al. 2015; REINFORCE); mnist:val picks the epoch, thresholded")
+    .requiredOption("-o, --output <file>", "checkpoint to write (.safetensors, with layers.{i}.gate.*)")
+    .option("--sizes <list>", "layer widths, input first (ignored with --init)", numberList("--sizes", true), [784, 256, 10])
+    .option("--init <file>", "start the net from this float checkpoint")
+    .option("--block-size <n>", "units per block", positiveInt("--block-size"), 16)
+    .option("--tau <list>", "target block density τ: one value or one per hidden layer", numberList("--tau", false), [1 / 16])
+    .option("--tau-start <x>", "anneal the target density from this value down to --tau", num("--tau-start", 1e-6, 0.999999))
+    .option("--tau-epochs <n>", "epochs of the --tau-start anneal (geometric)", (v) => (v === "0" ? 0 : positiveInt("--tau-epochs")(v)), 0)
+    .option("--epochs <n>", "epochs", positiveInt("--epochs"), 20)
+    .option("--batch <n>", "minibatch size", positiveInt("--batch"), 64)
+    .option("--lr-net <x>", "Adam learning rate of the net", num("--lr-net", 1e-9, 1), 1e-3)
+    .option("--lr-policy <x>", "Adam learning rate of the policy", num("--lr-policy", 1e-9, 1), 1e-2)
+    .option("--lr-decay <x>", "learning-rate factor per epoch", num("--lr-decay", 1e-9, 1), 0.95)
+    .option("--lambda-s <x>", "λ_s, weight of L_b + L_e", num("--lambda-s", 0), 200)
+    .option("--lambda-v <x>", "λ_v, weight of L_v", num("--lambda-v", 0), 200)
+    .option("--l2-net <x>", "L2 on the net's weights", num("--l2-net", 0), 1e-4)
+    .option("--l2-policy <x>", "L2 on the policy's weights", num("--l2-policy", 0), 1e-4)
+    .option("--reg-norm <name>", "deviation measure of L_b and L_e: abs (paper) or square", (v) => {
+      if (v !== "abs" && v !== "square") throw new UserError(`--reg-norm must be abs or square, got '${v}'`);
+      return v;
+    }, "abs")
+    .option("--policy-init-scale <x>", "std of the initial policy weights, times 1/√nIn", num("--policy-init-scale", 0), 8)
+    .option("--baseline-decay <x>", "decay of the running-mean REINFORCE baseline", num("--baseline-decay", 0, 0.999), 0.9)
+    .option("--seed <n>", "seed of init, shuffles and mask samples", positiveInt("--seed"), 1)
+    .option("--patience <n>", "stop after n epochs without a better validation error", positiveInt("--patience"))
+    .option("--train-limit <n>", "train on the first n digits only (quick runs)", positiveInt("--train-limit"))
+    .option("--test", "also report mnist:test (never used for a choice)")
+    .option("--report <file>", "write the run's numbers as JSON")
+    .option("-q, --quiet", "no progress output")
+    .action((flags: PolicyFlags) => trainPolicyCommand(flags));
+  registerLearnEstimator(program);
+}

@@ -1,0 +1,537 @@
+// Block policy trainer (Bengio, Bacon, Pineau & Precup 2015, arXiv 1511.06297): per hidden layer a
+// policy σ = sigmoid(Z·s + d) over blocks of units, s the layer's input. Training samples Bernoulli
+// block masks from σ; the net learns by backprop through the sampled mask, the policy by REINFORCE
+// (cost = the sample's NLL minus a running-mean baseline) plus the paper's regularisers L_b, L_e, L_v
+// and L2. Inference thresholds the policy: a block is on ⇔ Z·s + d > 0. docs/TRAINING.md, "Block policy".
+import { performance } from "node:perf_hooks";
+import * as tf from "@tensorflow/tfjs-core";
+import { UserError } from "../errors.ts";
+import { loadMnist, type MnistSet } from "../mnist.ts";
+import type { FloatGate, FloatModel } from "../model.ts";
+import { Rng } from "../random.ts";
+import { initTf, type TfBackend } from "./tfjs.ts";
+import { initModel, type Samples } from "./trainer.ts";
+
+/** Samples per forward pass when evaluating. */
+const EVAL_CHUNK = 1000;
+
+export interface PolicyOptions {
+  /** Layer widths, input first; ignored with `initial`. Default [784, 256, 10] (the paper's MNIST net). */
+  sizes?: readonly number[];
+  /** Units per block. Default 16. */
+  blockSize?: number;
+  /** Target block density τ: one value or one per hidden layer. Default 1/16. */
+  tau?: number | readonly number[];
+  /** Start the regularisers' target at this density and anneal it geometrically to `tau` over `tauEpochs` epochs. Default: `tau`. */
+  tauStart?: number;
+  /** Epochs of the τ anneal (epoch e uses τ_start·(τ/τ_start)^min(1, (e − 1)/tauEpochs)). Default 0 (no anneal). */
+  tauEpochs?: number;
+  /** Default 20. */
+  epochs?: number;
+  /** Default 64. */
+  batchSize?: number;
+  /** Adam learning rate of the net. Default 1e-3. */
+  lrNet?: number;
+  /** Adam learning rate of the policy. Default 1e-2. */
+  lrPolicy?: number;
+  /** Per-epoch factor on both learning rates. Default 0.95. */
+  lrDecay?: number;
+  /** λ_s, weight of L_b + L_e. Default 200. */
+  lambdaS?: number;
+  /** λ_v, weight of L_v. Default 200. */
+  lambdaV?: number;
+  /** λ_L2 on the net's weights (Σ w², biases excluded). Default 1e-4. */
+  l2Net?: number;
+  /** λ_L2 on the policy's weights. Default 1e-4. */
+  l2Policy?: number;
+  /** Deviation measure of L_b and L_e. Default "abs". */
+  regNorm?: RegNorm;
+  /** Std of the initial policy weights, times 1/√nIn. Default 8. */
+  policyInitScale?: number;
+  /** Decay of the running-mean baseline b ← βb + (1 − β)·mean cost. Default 0.9. */
+  baselineDecay?: number;
+  /** Seeds the init, the shuffles and the mask samples. Default 1. */
+  seed?: number;
+  /** Default "wasm". */
+  backend?: TfBackend;
+  /** Default MNIST "train". */
+  train?: Samples;
+  /** Default MNIST "val". Never the test split. */
+  val?: Samples;
+  /** Start the net from these weights (and its gates, if it has them; else fresh policies). */
+  initial?: FloatModel;
+  /** Stop after this many epochs without a better thresholded val error. */
+  patience?: number;
+  onBatch?: (p: { epoch: number; batch: number; batches: number; loss: number; nll: number }) => void;
+  onEpoch?: (s: PolicyEpochStats) => void;
+}
+
+export interface PolicyEpochStats {
+  epoch: number;
+  /** The regularisers' target density this epoch, per hidden layer. */
+  tau: number[];
+  /** Mean NLL of the sampled-mask net over the epoch's batches. */
+  nll: number;
+  /** Per hidden layer: mean σ over the epoch (the training density). */
+  sigmaMean: number[];
+  /** Thresholded-policy validation. */
+  val: GatedEval;
+  lrNet: number;
+  seconds: number;
+}
+
+export interface PolicyResult {
+  /** Net and gates of the epoch with the lowest thresholded val error (earliest on ties; after any τ anneal). */
+  model: FloatModel;
+  bestEpoch: number;
+  val: GatedEval;
+  history: PolicyEpochStats[];
+  baseline: number;
+}
+
+export interface GatedEval {
+  count: number;
+  error: number;
+  loss: number;
+  /** Per hidden layer: fraction of units with non-zero output. */
+  density: number[];
+  /** Per hidden layer: fraction of units computed (gate: units of open blocks; estimator: predicted positive; else 1). */
+  computed: number[];
+  /** Per hidden layer with a gate: fraction of blocks open (else 1). */
+  blockDensity: number[];
+  /** Per hidden layer: computed positives / positives (z > 0 given the layer's actual input). */
+  recall: number[];
+  /** (Σ_hidden [gate or estimator MACs + computed·nIn·nOut] + last layer) / dense MACs. */
+  macFraction: number;
+}
+
+/** How L_b and L_e measure a deviation d: "abs" = |d| (the paper's ‖d‖₂ of a scalar), "square" = d². */
+export type RegNorm = "abs" | "square";
+
+/** L_b = Σ_j |E_batch σ_j − τ|, L_e = E_batch |mean_j σ_ij − τ|, L_v = −Σ_j var_batch σ_ij (‖·‖₂ of a scalar is |·|). */
+export function policyRegularisers(sigma: tf.Tensor2D, tau: number, norm: RegNorm = "abs"): { lb: tf.Scalar; le: tf.Scalar; lv: tf.Scalar } {
+  return tf.tidy(() => {
+    const colMean = tf.mean(sigma, 0);
+    const f = norm === "abs" ? tf.abs : tf.square;
+    const lb = tf.sum(f(tf.sub(colMean, tau))) as tf.Scalar;
+    const le = tf.mean(f(tf.sub(tf.mean(sigma, 1), tau))) as tf.Scalar;
+    const lv = tf.neg(tf.sum(tf.mean(tf.square(tf.sub(sigma, colMean)), 0))) as tf.Scalar;
+    return { lb, le, lv };
+  });
+}
+
+/**
+ * Gradient, with respect to the policy logits, of the policy objective
+ *   (1/n) Σ_i adv_i · log π(m_i)  +  λ_s (L_b + L_e)  +  λ_v L_v,
+ * log π(m_i) = Σ_j [m_ij log σ_ij + (1 − m_ij) log(1 − σ_ij)] and adv_i = cost_i − baseline (a constant:
+ * REINFORCE's score-function estimate of ∇E[cost]). ∂log π/∂logit = m − σ; ∂σ/∂logit = σ(1 − σ).
+ */
+export function policyLogitGrad(sigma: tf.Tensor2D, mask: tf.Tensor2D, adv: tf.Tensor1D, tau: number, lambdaS: number, lambdaV: number, norm: RegNorm = "abs"): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [n, k] = sigma.shape;
+    const colMean = tf.mean(sigma, 0);
+    const dNorm = (d: tf.Tensor) => (norm === "abs" ? tf.sign(d) : tf.mul(d, 2));
+    const dLb = tf.div(dNorm(tf.sub(colMean, tau)), n);
+    const dLe = tf.reshape(tf.div(dNorm(tf.sub(tf.mean(sigma, 1), tau)), n * k), [n, 1]);
+    const dLv = tf.mul(tf.sub(sigma, colMean), -2 / n);
+    const dSigma = tf.add(tf.mul(tf.add(dLb, dLe), lambdaS), tf.mul(dLv, lambdaV));
+    const reinforce = tf.mul(tf.reshape(tf.div(adv, n), [n, 1]), tf.sub(mask, sigma));
+    return tf.add(reinforce, tf.mul(dSigma, tf.mul(sigma, tf.sub(1, sigma)))) as tf.Tensor2D;
+  });
+}
+
+/** Blocks of a gate: b is open ⇔ Σ_i s[i]·weight[b, i] + bias[b] > 0. */
+export function gateBlocks(gate: FloatGate, nIn: number, s: ArrayLike<number>): Uint8Array {
+  const nBlocks = gate.bias.length, out = new Uint8Array(nBlocks);
+  for (let b = 0; b < nBlocks; b++) {
+    let acc = 0;
+    for (let i = 0; i < nIn; i++) acc += s[i] * gate.weight[b * nIn + i];
+    out[b] = acc + gate.bias[b] > 0 ? 1 : 0;
+  }
+  return out;
+}
+
+/**
+ * Plain-JS float inference of one sample with every gate (thresholded) and estimator applied: a unit of a
+ * closed block, or one its estimator predicts ≤ 0, outputs 0. Returns logits and each hidden layer's open blocks.
+ */
+export function forwardConditional(model: FloatModel, x: ArrayLike<number>): { logits: Float64Array; blocks: (Uint8Array | null)[] } {
+  let a: ArrayLike<number> = x;
+  const blocks: (Uint8Array | null)[] = [];
+  const last = model.layers.length - 1;
+  let logits = new Float64Array(0);
+  model.layers.forEach((l, li) => {
+    const open = li < last && l.gate ? gateBlocks(l.gate, l.nIn, a) : null;
+    const est = li < last && l.estimator ? l.estimator : null;
+    const proj = est ? Float64Array.from({ length: est.rank }, (_, r) => {
+      let t = 0;
+      for (let i = 0; i < l.nIn; i++) t += a[i] * est.at[r * l.nIn + i];
+      return t;
+    }) : null;
+    const out = new Float64Array(l.nOut);
+    for (let j = 0; j < l.nOut; j++) {
+      if (open && !open[Math.floor(j / l.gate!.blockSize)]) continue;
+      if (est) {
+        let e = l.bias[j] + est.offset[j];
+        for (let r = 0; r < est.rank; r++) e += proj![r] * est.bt[j * est.rank + r];
+        if (!(e > 0)) continue;
+      }
+      let z = l.bias[j];
+      for (let i = 0; i < l.nIn; i++) z += a[i] * l.weight[j * l.nIn + i];
+      out[j] = li < last ? Math.max(0, z) : z;
+    }
+    if (li < last) blocks.push(open);
+    if (li === last) logits = out;
+    a = out;
+  });
+  return { logits, blocks };
+}
+
+/** [rows][cols] → [cols][rows], as float32. */
+export const transpose32 = (w: ArrayLike<number>, rows: number, cols: number) => {
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = w[r * cols + c];
+  return out;
+};
+
+/** [nBlocks, nOut] 0/1: row b selects the units of block b. */
+function expansion(nOut: number, blockSize: number): tf.Tensor2D {
+  const nBlocks = Math.ceil(nOut / blockSize), e = new Float32Array(nBlocks * nOut);
+  for (let j = 0; j < nOut; j++) e[Math.floor(j / blockSize) * nOut + j] = 1;
+  return tf.tensor2d(e, [nBlocks, nOut]);
+}
+
+interface Layer {
+  nIn: number;
+  nOut: number;
+  wt: tf.Variable<tf.Rank.R2>;
+  b: tf.Variable<tf.Rank.R1>;
+  /** Policy Zᵀ [nIn, nBlocks] and d, hidden layers with a gate only. */
+  zt: tf.Variable<tf.Rank.R2> | null;
+  d: tf.Variable<tf.Rank.R1> | null;
+  expand: tf.Tensor2D | null;
+  blockSize: number;
+}
+
+let variableCount = 0;
+
+function toLayers(model: FloatModel, train: boolean, prefix: string): Layer[] {
+  prefix = `${prefix}${variableCount++}_`;
+  // A variable shares its initial tensor's data: tidy disposes that tensor, the variable keeps the data
+  const variable = <R extends tf.Rank>(init: () => tf.Tensor<R>, name: string) => tf.tidy(() => tf.variable(init(), train, `${prefix}${name}`));
+  const last = model.layers.length - 1;
+  return model.layers.map((l, i) => {
+    const g = i < last ? l.gate : undefined;
+    const nBlocks = g ? g.bias.length : 0;
+    return {
+      nIn: l.nIn, nOut: l.nOut,
+      wt: variable(() => tf.tensor2d(transpose32(l.weight, l.nOut, l.nIn), [l.nIn, l.nOut]), `w${i}`),
+      b: variable(() => tf.tensor1d(l.bias.slice()), `b${i}`),
+      zt: g ? variable(() => tf.tensor2d(transpose32(g.weight, nBlocks, l.nIn), [l.nIn, nBlocks]), `z${i}`) : null,
+      d: g ? variable(() => tf.tensor1d(g.bias.slice()), `d${i}`) : null,
+      expand: g ? expansion(l.nOut, g.blockSize) : null,
+      blockSize: g?.blockSize ?? 0,
+    };
+  });
+}
+
+function fromLayers(layers: Layer[]): FloatModel {
+  return {
+    layers: layers.map((l) => {
+      const out = {
+        nIn: l.nIn, nOut: l.nOut,
+        weight: transpose32(l.wt.dataSync(), l.nIn, l.nOut),
+        bias: Float32Array.from(l.b.dataSync()),
+      };
+      if (!l.zt || !l.d) return out;
+      const nBlocks = l.d.shape[0];
+      return { ...out, gate: { blockSize: l.blockSize, weight: transpose32(l.zt.dataSync(), l.nIn, nBlocks), bias: Float32Array.from(l.d.dataSync()) } };
+    }),
+  };
+}
+
+const disposeLayers = (layers: Layer[]) => {
+  for (const l of layers) tf.dispose([l.wt, l.b, ...(l.zt ? [l.zt, l.d!, l.expand!] : [])]);
+};
+
+/** A checkpoint stores nBlocks = ceil(nOut / blockSize) and reads blockSize back as ceil(nOut / nBlocks): they must agree. */
+export function checkBlockSize(sizes: readonly number[], blockSize: number): void {
+  sizes.slice(1, -1).forEach((nOut, i) => {
+    const nb = Math.ceil(nOut / blockSize);
+    if (Math.ceil(nOut / nb) !== blockSize) {
+      throw new UserError(`block size ${blockSize} does not fit hidden layer ${i} (${nOut} units): ${nb} blocks read back as blocks of ${Math.ceil(nOut / nb)}; pick a size with ceil(${nOut} / ceil(${nOut} / size)) = size`);
+    }
+  });
+}
+
+/** Fresh policies: Z ~ N(0, 1/nIn), d = logit(τ), so every block starts open with probability ≈ τ. */
+export function initGates(model: FloatModel, blockSize: number, tau: readonly number[], rng: Rng, scale = 1): FloatModel {
+  const last = model.layers.length - 1;
+  return {
+    layers: model.layers.map((l, i) => {
+      if (i === last) return { ...l, gate: undefined };
+      const nBlocks = Math.ceil(l.nOut / blockSize), std = scale / Math.sqrt(l.nIn);
+      const weight = Float32Array.from({ length: nBlocks * l.nIn }, () => rng.normal() * std);
+      return { ...l, gate: { blockSize, weight, bias: new Float32Array(nBlocks).fill(Math.log(tau[i] / (1 - tau[i]))) } };
+    }),
+  };
+}
+
+/** Copies samples [from, from + n) in `order` (or in sequence) into `x` as floats in [0, 1]. */
+export function fillInputs(data: Samples, nIn: number, x: Float32Array, labels: Uint8Array, from: number, n: number, order?: Int32Array): void {
+  const u8 = data.images instanceof Uint8Array;
+  for (let s = 0; s < n; s++) {
+    const src = order ? order[from + s] : from + s;
+    const o = src * nIn, d = s * nIn;
+    if (u8) for (let i = 0; i < nIn; i++) x[d + i] = data.images[o + i] / 255;
+    else x.set(data.images.subarray(o, o + nIn) as Float32Array, d);
+    labels[s] = data.labels[src];
+  }
+}
+
+interface EstTensors {
+  at: tf.Tensor2D;
+  bt: tf.Tensor2D;
+  bias: tf.Tensor1D;
+}
+
+/**
+ * Float evaluation with thresholded gates and estimators (as `forwardConditional`, batched on TF.js).
+ * `gating: false` ignores gates and estimators (the dense net).
+ * @param images raw pixels (scaled by 1/255) or float inputs
+ */
+export async function evaluateConditional(model: FloatModel, data: Samples, opts: { gating?: boolean; backend?: TfBackend } = {}): Promise<GatedEval> {
+  await initTf(opts.backend ?? "wasm");
+  const gating = opts.gating ?? true;
+  const nIn = model.layers[0].nIn, last = model.layers.length - 1;
+  const layers = toLayers(gating ? model : { layers: model.layers.map((l) => ({ ...l, gate: undefined })) }, false, "eval");
+  const est: (EstTensors | null)[] = model.layers.map((l, i) => {
+    const e = gating && i < last && !l.gate ? l.estimator : undefined;
+    if (!e) return null;
+    return {
+      at: tf.tensor2d(transpose32(e.at, e.rank, l.nIn), [l.nIn, e.rank]),
+      bt: tf.tensor2d(transpose32(e.bt, l.nOut, e.rank), [e.rank, l.nOut]),
+      bias: tf.tensor1d(Float32Array.from(l.bias, (b, j) => b + e.offset[j])),
+    };
+  });
+  const sums = new Float64Array(2 + 5 * last);
+  const chunk = Math.min(EVAL_CHUNK, data.count);
+  const x = new Float32Array(chunk * nIn), labels = new Uint8Array(chunk);
+  try {
+    for (let from = 0; from < data.count; from += chunk) {
+      const n = Math.min(chunk, data.count - from);
+      fillInputs(data, nIn, x, labels, from, n);
+      const v = tf.tidy(() => {
+        let a: tf.Tensor2D = tf.tensor2d(x.subarray(0, n * nIn), [n, nIn]);
+        const lab = tf.tensor1d(labels.subarray(0, n), "int32");
+        const parts: tf.Tensor[] = [];
+        for (let li = 0; li < last; li++) {
+          const l = layers[li], e = est[li];
+          const z = tf.add(tf.matMul(a, l.wt), l.b);
+          const pos = tf.step(z, 0);
+          let mask: tf.Tensor2D | null = null, blocks: tf.Tensor | null = null;
+          if (l.zt) {
+            const open = tf.step(tf.add(tf.matMul(a, l.zt), l.d!), 0) as tf.Tensor2D;
+            blocks = tf.sum(open);
+            mask = tf.matMul(open, l.expand!) as tf.Tensor2D;
+          } else if (e) mask = tf.step(tf.add(tf.matMul(tf.matMul(a, e.at), e.bt), e.bias), 0) as tf.Tensor2D;
+          const h = mask ? tf.mul(tf.relu(z), mask) : tf.relu(z);
+          parts.push(
+            tf.sum(tf.step(h, 0)),
+            mask ? tf.sum(mask) : tf.scalar(n * l.nOut),
+            blocks ?? tf.scalar(0),
+            tf.sum(pos),
+            mask ? tf.sum(tf.mul(pos, mask)) : tf.sum(pos),
+          );
+          a = h as tf.Tensor2D;
+        }
+        const logits = tf.add(tf.matMul(a, layers[last].wt), layers[last].b);
+        const lossSum = tf.neg(tf.sum(tf.mul(tf.cast(tf.oneHot(lab, layers[last].nOut), "float32"), tf.logSoftmax(logits))));
+        const errors = tf.sum(tf.cast(tf.notEqual(tf.argMax(logits, 1), lab), "float32"));
+        return tf.stack([errors, lossSum, ...parts]);
+      });
+      const s = v.dataSync();
+      v.dispose();
+      for (let k = 0; k < sums.length; k++) sums[k] += s[k];
+    }
+  } finally {
+    disposeLayers(layers);
+    for (const e of est) if (e) tf.dispose([e.at, e.bt, e.bias]);
+  }
+  const count = data.count;
+  const hidden = model.layers.slice(0, last);
+  const at = (li: number, k: number) => sums[2 + 5 * li + k];
+  const computed = hidden.map((l, li) => at(li, 1) / (count * l.nOut));
+  let macs = 0, dense = 0;
+  model.layers.forEach((l, li) => {
+    dense += l.nIn * l.nOut;
+    if (li === last) return void (macs += l.nIn * l.nOut);
+    const g = gating ? l.gate : undefined, e = gating && !g ? l.estimator : undefined;
+    const front = g ? g.bias.length * l.nIn : e ? e.rank * (l.nIn + l.nOut) : 0;
+    macs += front + computed[li] * l.nIn * l.nOut;
+  });
+  return {
+    count,
+    error: Math.round(sums[0]) / count,
+    loss: sums[1] / count,
+    density: hidden.map((l, li) => at(li, 0) / (count * l.nOut)),
+    computed,
+    blockDensity: hidden.map((l, li) => (gating && l.gate ? at(li, 2) / (count * l.gate.bias.length) : 1)),
+    recall: hidden.map((_, li) => (at(li, 3) ? at(li, 4) / at(li, 3) : 1)),
+    macFraction: macs / dense,
+  };
+}
+
+export function shuffle(order: Int32Array, rng: Rng): void {
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = rng.int(0, i);
+    const t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+}
+
+const mnist = (m: MnistSet): Samples => ({ images: m.images, labels: m.labels, count: m.count });
+
+/**
+ * Trains a ReLU MLP with a block policy in front of every hidden layer and returns the best epoch on
+ * thresholded-policy validation. Both networks use Adam; the policy reads its layer's input with the
+ * gradient stopped, so the net learns only from the NLL (+ L2) and the policy only from REINFORCE and
+ * its regularisers. Same seed and backend, same weights.
+ */
+export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResult> {
+  const seed = opts.seed ?? 1;
+  const initRng = new Rng(seed), shuffleRng = new Rng(seed ^ 0x5bd1e995), maskRng = new Rng(seed ^ 0x68e31da4), gateRng = new Rng(seed ^ 0x1b873593);
+  const net = opts.initial ?? initModel(opts.sizes ?? [784, 256, 10], initRng);
+  const sizes = [net.layers[0].nIn, ...net.layers.map((l) => l.nOut)];
+  const hidden = sizes.length - 2, nIn = sizes[0];
+  if (hidden < 1) throw new UserError(`a block policy needs at least one hidden layer, got sizes ${sizes.join("-")}`);
+  const blockSize = opts.blockSize ?? 16, epochs = opts.epochs ?? 20, batchSize = opts.batchSize ?? 64;
+  const lrNet0 = opts.lrNet ?? 1e-3, lrPolicy0 = opts.lrPolicy ?? 1e-2, lrDecay = opts.lrDecay ?? 0.95;
+  const lambdaS = opts.lambdaS ?? 200, lambdaV = opts.lambdaV ?? 200, l2Net = opts.l2Net ?? 1e-4, l2Policy = opts.l2Policy ?? 1e-4;
+  const beta = opts.baselineDecay ?? 0.9, regNorm = opts.regNorm ?? "abs";
+  const tau = typeof opts.tau === "object" ? [...opts.tau] : Array<number>(hidden).fill(opts.tau ?? 1 / 16);
+  const check = (ok: boolean, msg: string) => {
+    if (!ok) throw new UserError(msg);
+  };
+  const pos = (v: number) => Number.isFinite(v) && v > 0;
+  check(Number.isInteger(epochs) && epochs > 0, `epochs must be a positive integer, got ${epochs}`);
+  check(Number.isInteger(batchSize) && batchSize > 1, `batchSize must be an integer ≥ 2 (batch statistics), got ${batchSize}`);
+  check(Number.isInteger(blockSize) && blockSize > 0, `blockSize must be a positive integer, got ${blockSize}`);
+  check(pos(lrNet0) && pos(lrPolicy0) && pos(lrDecay), `learning rates and lrDecay must be positive, got ${lrNet0}, ${lrPolicy0}, ${lrDecay}`);
+  check([lambdaS, lambdaV, l2Net, l2Policy].every((v) => Number.isFinite(v) && v >= 0), `λ values must be ≥ 0`);
+  check(beta >= 0 && beta < 1, `baselineDecay must be in [0, 1), got ${beta}`);
+  check(tau.length === hidden && tau.every((t) => t > 0 && t < 1), `tau must be one value or one per hidden layer (${hidden}), each in (0, 1), got ${tau.join(",")}`);
+  checkBlockSize(sizes, blockSize);
+  const tauEpochs = opts.tauEpochs ?? 0, tauStart = opts.tauStart;
+  check(tauStart === undefined || (tauStart > 0 && tauStart < 1), `tauStart must be in (0, 1), got ${tauStart}`);
+  check(Number.isInteger(tauEpochs) && tauEpochs >= 0, `tauEpochs must be an integer ≥ 0, got ${tauEpochs}`);
+  const tauAt = (epoch: number) => tau.map((t) => (tauStart === undefined || tauEpochs === 0 ? t : tauStart * (t / tauStart) ** Math.min(1, (epoch - 1) / tauEpochs)));
+  const train = opts.train ?? mnist(loadMnist("train"));
+  const val = opts.val ?? mnist(loadMnist("val"));
+
+  await initTf(opts.backend ?? "wasm");
+  const start = net.layers.slice(0, -1).every((l) => l.gate) ? net : initGates(net, blockSize, tauAt(1), gateRng, opts.policyInitScale ?? 8);
+  const layers = toLayers(start, true, "train");
+  const netVars = layers.flatMap((l) => [l.wt, l.b]);
+  const policyVars = layers.flatMap((l) => (l.zt ? [l.zt, l.d!] : []));
+  const optNet = tf.train.adam(lrNet0), optPolicy = tf.train.adam(lrPolicy0);
+  const last = hidden;
+  const nBlocks = layers.slice(0, last).map((l) => l.d!.shape[0]);
+  try {
+    const order = Int32Array.from({ length: train.count }, (_, i) => i);
+    const x = new Float32Array(batchSize * nIn), labels = new Uint8Array(batchSize);
+    const batches = Math.ceil(train.count / batchSize);
+    const history: PolicyEpochStats[] = [];
+    let baseline = NaN;
+    let best: { epoch: number; val: GatedEval | null; model: FloatModel } = { epoch: 0, val: null, model: start };
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      const t0 = performance.now();
+      const lrNet = lrNet0 * lrDecay ** (epoch - 1);
+      (optNet as unknown as { learningRate: number }).learningRate = lrNet;
+      (optPolicy as unknown as { learningRate: number }).learningRate = lrPolicy0 * lrDecay ** (epoch - 1);
+      shuffle(order, shuffleRng);
+      const tauE = tauAt(epoch);
+      let nllSum = 0, counted = 0;
+      const sigmaSum = new Float64Array(hidden);
+      for (let bi = 0; bi < batches; bi++) {
+        const from = bi * batchSize, n = Math.min(batchSize, train.count - from);
+        if (n < 2) continue;
+        fillInputs(train, nIn, x, labels, from, n, order);
+        const uniforms = nBlocks.map((nb) => Float32Array.from({ length: n * nb }, () => maskRng.next()));
+        const b0 = Number.isNaN(baseline) ? 0 : baseline;
+        const out = tf.tidy(() => {
+          const x0 = tf.tensor2d(x.subarray(0, n * nIn), [n, nIn]);
+          const y = tf.cast(tf.oneHot(tf.tensor1d(labels.subarray(0, n), "int32"), sizes[sizes.length - 1]), "float32");
+          // Forward: policy on each layer's input, sampled mask, net through the mask
+          const ins: tf.Tensor2D[] = [x0], zs: tf.Tensor2D[] = [], masks: tf.Tensor2D[] = [], unitMasks: tf.Tensor2D[] = [], sigmas: tf.Tensor2D[] = [];
+          let reg: tf.Tensor = tf.scalar(0);
+          for (let li = 0; li < last; li++) {
+            const l = layers[li], a = ins[li];
+            const sigma = tf.sigmoid(tf.add(tf.matMul(a, l.zt!), l.d!)) as tf.Tensor2D;
+            const mask = tf.cast(tf.less(tf.tensor2d(uniforms[li], [n, nBlocks[li]]), sigma), "float32") as tf.Tensor2D;
+            const unitMask = tf.matMul(mask, l.expand!) as tf.Tensor2D;
+            const z = tf.add(tf.matMul(a, l.wt), l.b) as tf.Tensor2D;
+            const r = policyRegularisers(sigma, tauE[li], regNorm);
+            reg = tf.add(reg, tf.add(tf.mul(lambdaS, tf.add(r.lb, r.le)), tf.mul(lambdaV, r.lv)));
+            sigmas.push(sigma);
+            masks.push(mask);
+            unitMasks.push(unitMask);
+            zs.push(z);
+            ins.push(tf.mul(tf.relu(z), unitMask) as tf.Tensor2D);
+          }
+          const lsm = tf.logSoftmax(tf.add(tf.matMul(ins[last], layers[last].wt), layers[last].b));
+          const nll = tf.neg(tf.sum(tf.mul(y, lsm), 1)) as tf.Tensor1D;
+          const meanNll = tf.mean(nll);
+          const adv = tf.sub(nll, Number.isNaN(baseline) ? meanNll : baseline) as tf.Tensor1D;
+
+          // Backward, net: softmax cross-entropy, then through each mask and ReLU
+          const netGrads: tf.NamedTensorMap = {}, policyGrads: tf.NamedTensorMap = {};
+          const decay = (v: tf.Variable, g: tf.Tensor, lambda: number) => (lambda > 0 ? tf.add(g, tf.mul(v, 2 * lambda)) : g);
+          let g = tf.div(tf.sub(tf.exp(lsm), y), n) as tf.Tensor2D;
+          for (let li = last; li >= 0; li--) {
+            const l = layers[li], a = ins[li];
+            netGrads[l.wt.name] = decay(l.wt, tf.matMul(tf.transpose(a), g), l2Net);
+            netGrads[l.b.name] = tf.sum(g, 0);
+            if (li > 0) g = tf.mul(tf.matMul(g, tf.transpose(l.wt)), tf.mul(unitMasks[li - 1], tf.step(zs[li - 1], 0))) as tf.Tensor2D;
+          }
+          // Backward, policy: REINFORCE + regularisers at the logits, input constant
+          for (let li = 0; li < last; li++) {
+            const l = layers[li];
+            const gl = policyLogitGrad(sigmas[li], masks[li], adv, tauE[li], lambdaS, lambdaV, regNorm);
+            policyGrads[l.zt!.name] = decay(l.zt!, tf.matMul(tf.transpose(ins[li]), gl), l2Policy);
+            policyGrads[l.d!.name] = tf.sum(gl, 0);
+          }
+          optNet.applyGradients(netGrads as Record<string, tf.Variable>);
+          optPolicy.applyGradients(policyGrads as Record<string, tf.Variable>);
+          return tf.stack([tf.add(meanNll, reg), ...sigmas.map((sg) => tf.mean(sg)), meanNll]);
+        });
+        const s = out.dataSync();
+        out.dispose();
+        const loss = s[0], nll = s[1 + hidden];
+        if (!Number.isFinite(loss)) throw new UserError(`training diverged at epoch ${epoch}, batch ${bi + 1} (loss ${loss}); lower the learning rates`);
+        baseline = Number.isNaN(baseline) ? nll : beta * baseline + (1 - beta) * nll;
+        nllSum += nll * n;
+        counted += n;
+        for (let li = 0; li < hidden; li++) sigmaSum[li] += s[1 + li] * n;
+        opts.onBatch?.({ epoch, batch: bi + 1, batches, loss, nll });
+      }
+      const model = fromLayers(layers);
+      const v = await evaluateConditional(model, val, { backend: opts.backend });
+      const stats: PolicyEpochStats = {
+        epoch, tau: tauE, nll: nllSum / counted, sigmaMean: Array.from(sigmaSum, (s) => s / counted), val: v, lrNet, seconds: (performance.now() - t0) / 1000,
+      };
+      history.push(stats);
+      // Epochs of a τ anneal run at a higher density: eligible only once it ends (or as the last epoch)
+      const eligible = tauStart === undefined || epoch > tauEpochs || epoch === epochs;
+      if (eligible && (!best.val || v.error < best.val.error)) best = { epoch, val: v, model };
+      opts.onEpoch?.(stats);
+      if (opts.patience !== undefined && epoch - best.epoch >= opts.patience) break;
+    }
+    return { model: best.model, bestEpoch: best.epoch, val: best.val!, history, baseline };
+  } finally {
+    disposeLayers(layers);
+    optNet.dispose();
+    optPolicy.dispose();
+  }
+}
