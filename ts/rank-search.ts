@@ -32,7 +32,8 @@ export interface RankSearchOptions {
 /** Gated error and MAC ratio of the quantizer's model with `options` on (images, labels). */
 export async function gatedError(q: Quantizer, options: ModelOptions, images: Float32Array, labels: ArrayLike<number>, count: number): Promise<RankTrial> {
   const ranks = options.ranks ?? q.maxRanks.map(() => 0);
-  const engine = await Engine.load(writeModel(q.model(options)));
+  // Whole-row counters, the "gated" schedule of rankgate eval
+  const engine = await Engine.load(writeModel(q.model(options)), { zeroSkip: false });
   const gated = engine.inferBatch(images.subarray(0, count * engine.inputSize));
   let wrong = 0;
   for (let i = 0; i < count; i++) if (gated.labels[i] !== labels[i]) wrong++;
