@@ -1,6 +1,7 @@
 // The quantizer's block gates and learned estimators: integer decisions against their real meaning.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { forwardFloat } from "../ts/float.ts";
 import type { FloatModel } from "../ts/model.ts";
 import { Quantizer, quantizeGate, svdFactors } from "../ts/quantize.ts";
 import { Rng } from "../ts/random.ts";
@@ -97,5 +98,27 @@ describe("Quantizer.model", () => {
       if (e0.threshold[j] !== e1.threshold[j]) moved++;
     }
     expect(moved).toBeGreaterThan(l0.nOut / 2);
+  });
+});
+
+describe("forwardFloat with a block policy", () => {
+  it("zeroes exactly the units of blocks whose policy is ≤ 0", () => {
+    const l0 = base.layers[0];
+    const gate = { blockSize: 4, weight: vec(3 * l0.nIn), bias: vec(3) };
+    const gated: FloatModel = { layers: base.layers.map((l, i) => (i === 0 ? { ...l, gate } : l)) };
+    const x = syntheticInputs(new Rng(2), 20, l0.nIn);
+    const plain = forwardFloat(base, x, 20)[0], withGate = forwardFloat(gated, x, 20)[0];
+    let off = 0;
+    for (let s = 0; s < 20; s++) {
+      for (let j = 0; j < l0.nOut; j++) {
+        const b = Math.floor(j / 4);
+        let z = gate.bias[b];
+        for (let i = 0; i < l0.nIn; i++) z += x[s * l0.nIn + i] * gate.weight[b * l0.nIn + i];
+        expect(withGate[s * l0.nOut + j]).toBe(z > 0 ? plain[s * l0.nOut + j] : 0);
+        if (z <= 0) off++;
+      }
+    }
+    expect(off).toBeGreaterThan(0);
+    expect(off).toBeLessThan(20 * l0.nOut);
   });
 });

@@ -18,7 +18,8 @@ export function linear(x: Float32Array, count: number, nIn: number, weight: Floa
 
 /**
  * Runs `count` samples through the model. Returns each layer's output (after ReLU for hidden
- * layers, pre-activation for the last) so calibration can read every tensor's range.
+ * layers, pre-activation for the last) so calibration can read every tensor's range. A layer's
+ * block policy is part of the model: blocks whose policy is ≤ 0 output 0 (thresholded, as deployed).
  */
 export function forwardFloat(model: FloatModel, x: Float32Array, count: number): Float32Array[] {
   const outs: Float32Array[] = [];
@@ -26,6 +27,14 @@ export function forwardFloat(model: FloatModel, x: Float32Array, count: number):
   model.layers.forEach((layer, l) => {
     const y = linear(a, count, layer.nIn, layer.weight, layer.bias, layer.nOut);
     if (l < model.layers.length - 1) for (let i = 0; i < y.length; i++) if (y[i] < 0) y[i] = 0;
+    const g = layer.gate;
+    if (g && l < model.layers.length - 1) {
+      const blocks = g.bias.length;
+      const policy = linear(a, count, layer.nIn, g.weight, g.bias, blocks);
+      for (let s = 0; s < count; s++) {
+        for (let b = 0; b < blocks; b++) if (!(policy[s * blocks + b] > 0)) y.fill(0, s * layer.nOut + b * g.blockSize, s * layer.nOut + Math.min((b + 1) * g.blockSize, layer.nOut));
+      }
+    }
     outs.push(y);
     a = y;
   });
