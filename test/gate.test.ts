@@ -9,6 +9,7 @@ import { blockGate_s8, RUN_DENSE, RUN_ZERO_SKIP, run_s8 } from "../ts/reference.
 import { Engine } from "../ts/runtime.ts";
 import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
 import { KernelHarness } from "./helpers/kernels.ts";
+import { gatedNetCase } from "./helpers/models.ts";
 import { int32s, int8s, maskWords, size, zeroPoint } from "./helpers/arbitraries.ts";
 
 let h: KernelHarness;
@@ -79,19 +80,7 @@ describe("blockGate_s8", () => {
   });
 });
 
-/** Random small MLPs where each hidden layer has a block gate, an estimator or neither. */
-const gatedModelCase = () =>
-  fc.array(fc.oneof(fc.constantFrom(1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 33), fc.integer({ min: 1, max: 48 })), { minLength: 2, maxLength: 5 })
-    .chain((sizes) =>
-      fc.record({
-        sizes: fc.constant(sizes),
-        kinds: fc.tuple(...sizes.slice(1).map((o, l) =>
-          fc.oneof(fc.record({ gate: fc.integer({ min: 1, max: o }), rank: fc.constant(0) }),
-            fc.record({ gate: fc.constant(0), rank: fc.integer({ min: 0, max: Math.min(sizes[l], o) }) })))),
-        seed: fc.integer({ min: 1, max: 1 << 30 }),
-        zeros: fc.constantFrom(0, 0.5, 0.9),
-      }),
-    );
+const gatedModelCase = () => gatedNetCase(48, [0, 0.5, 0.9]);
 
 function quantized(model: QuantModel, x: Float32Array): Int8Array {
   const l0 = model.layers[0];

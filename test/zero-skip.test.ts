@@ -9,6 +9,7 @@ import { quantize_f32, requantizeRows_s32, RUN_DENSE, RUN_ZERO_SKIP, run_s8, spa
 import { Engine } from "../ts/runtime.ts";
 import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
 import { KernelHarness } from "./helpers/kernels.ts";
+import { gatedNetCase } from "./helpers/models.ts";
 import { int8s, maskWords, rowsCase, size, zeroPoint } from "./helpers/arbitraries.ts";
 
 let h: KernelHarness;
@@ -135,19 +136,7 @@ describe("requantizeRows_s32", () => {
   });
 });
 
-/** Random small MLPs with sparse inputs; hidden layers gated by an estimator, a block gate or nothing. */
-const netCase = () =>
-  fc.array(fc.oneof(fc.constantFrom(1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 33), fc.integer({ min: 1, max: 70 })), { minLength: 2, maxLength: 5 })
-    .chain((sizes) =>
-      fc.record({
-        sizes: fc.constant(sizes),
-        kinds: fc.tuple(...sizes.slice(1).map((o, l) =>
-          fc.oneof(fc.record({ gate: fc.integer({ min: 1, max: o }), rank: fc.constant(0) }),
-            fc.record({ gate: fc.constant(0), rank: fc.integer({ min: 0, max: Math.min(sizes[l], o) }) })))),
-        seed: fc.integer({ min: 1, max: 1 << 30 }),
-        zeros: fc.constantFrom(0, 0.5, 0.8, 0.95),
-      }),
-    );
+const netCase = () => gatedNetCase(70, [0, 0.5, 0.8, 0.95]);
 
 const quantized = (model: QuantModel, x: Float32Array) =>
   quantizeInput(x, model.layers[0].inScale, model.layers[0].inZeroPoint, new Int8Array(x.length));

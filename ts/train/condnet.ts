@@ -6,11 +6,13 @@
 import { performance } from "node:perf_hooks";
 import * as tf from "@tensorflow/tfjs-core";
 import { UserError } from "../errors.ts";
-import { loadMnist, type MnistSet } from "../mnist.ts";
+import { loadMnist } from "../mnist.ts";
 import type { FloatGate, FloatModel } from "../model.ts";
 import { Rng } from "../random.ts";
 import { initTf, type TfBackend } from "./tfjs.ts";
-import { initModel, type Samples } from "./trainer.ts";
+import { initModel, mnistSamples, shuffle, type Samples } from "./trainer.ts";
+
+export { shuffle };
 
 /** Samples per forward pass when evaluating. */
 const EVAL_CHUNK = 1000;
@@ -382,16 +384,6 @@ export async function evaluateConditional(model: FloatModel, data: Samples, opts
   };
 }
 
-export function shuffle(order: Int32Array, rng: Rng): void {
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = rng.int(0, i);
-    const t = order[i];
-    order[i] = order[j];
-    order[j] = t;
-  }
-}
-
-const mnist = (m: MnistSet): Samples => ({ images: m.images, labels: m.labels, count: m.count });
 
 /**
  * Trains a ReLU MLP with a block policy in front of every hidden layer and returns the best epoch on
@@ -427,8 +419,8 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
   check(tauStart === undefined || (tauStart > 0 && tauStart < 1), `tauStart must be in (0, 1), got ${tauStart}`);
   check(Number.isInteger(tauEpochs) && tauEpochs >= 0, `tauEpochs must be an integer ≥ 0, got ${tauEpochs}`);
   const tauAt = (epoch: number) => tau.map((t) => (tauStart === undefined || tauEpochs === 0 ? t : tauStart * (t / tauStart) ** Math.min(1, (epoch - 1) / tauEpochs)));
-  const train = opts.train ?? mnist(loadMnist("train"));
-  const val = opts.val ?? mnist(loadMnist("val"));
+  const train = opts.train ?? mnistSamples(loadMnist("train"));
+  const val = opts.val ?? mnistSamples(loadMnist("val"));
 
   await initTf(opts.backend ?? "wasm");
   const start = net.layers.slice(0, -1).every((l) => l.gate) ? net : initGates(net, blockSize, tauAt(1), gateRng, opts.policyInitScale ?? 8);

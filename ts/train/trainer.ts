@@ -212,7 +212,8 @@ export async function evaluateFloat(
   }
 }
 
-function shuffle(order: Int32Array, rng: Rng): void {
+/** Fisher–Yates shuffle in place. */
+export function shuffle(order: Int32Array, rng: Rng): void {
   for (let i = order.length - 1; i > 0; i--) {
     const j = rng.int(0, i);
     const t = order[i];
@@ -221,7 +222,7 @@ function shuffle(order: Int32Array, rng: Rng): void {
   }
 }
 
-const mnist = (m: MnistSet): Samples => ({ images: m.images, labels: m.labels, count: m.count });
+export const mnistSamples = (m: MnistSet): Samples => ({ images: m.images, labels: m.labels, count: m.count });
 
 /**
  * Trains a ReLU MLP on MNIST (or the given samples) and returns the best-on-validation weights.
@@ -254,8 +255,8 @@ export async function trainMlp(opts: TrainOptions = {}): Promise<TrainResult> {
     const max = Math.min(sizes[i], sizes[i + 1]);
     if (!(Number.isInteger(k) && k >= 0 && k <= max)) throw new UserError(`ranks[${i}] must be an integer in [0, ${max}], got ${k}`);
   });
-  const train = opts.train ?? mnist(loadMnist("train"));
-  const val = opts.val ?? mnist(loadMnist("val"));
+  const train = opts.train ?? mnistSamples(loadMnist("train"));
+  const val = opts.val ?? mnistSamples(loadMnist("val"));
   checkSamples(train, nIn, "train");
   checkSamples(val, nIn, "val");
   const classes = sizes[sizes.length - 1];
