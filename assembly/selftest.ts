@@ -2,7 +2,7 @@
 // over models, plans and inputs embedded as static data by tools/build-selftest.ts, behind
 // one zero-argument export, so interpreters that only call such exports (wasm-interp) run it.
 // Compiled to build/selftest.wasm, a separate module; build/rankgate.wasm is unchanged.
-import { run_s8, PLAN_RECORD_BYTES, RUN_SCALAR, RUN_DENSE } from "./network";
+import { run_s8, PLAN_RECORD_BYTES, RUN_SCALAR, RUN_DENSE, RUN_ZERO_SKIP } from "./network";
 import { DATA, DESCRIPTORS, MODEL_COUNT, ARENA_BASE } from "../build/selftest-data";
 
 // Descriptor fields, int32 per model (mirrors tools/selftest-core.ts)
@@ -39,7 +39,7 @@ function desc(m: i32, f: i32): i32 {
 }
 
 /** Run modes, in checksum order: gated v128, gated scalar, dense v128, dense scalar. */
-const MODES: StaticArray<i32> = [0, RUN_SCALAR, RUN_DENSE, RUN_DENSE | RUN_SCALAR];
+const MODES: StaticArray<i32> = [0, RUN_SCALAR, RUN_DENSE, RUN_DENSE | RUN_SCALAR, RUN_ZERO_SKIP, RUN_ZERO_SKIP | RUN_SCALAR];
 
 /**
  * FNV-1a over, for every model, sample and mode in order: run_s8's status (i32 LE), the

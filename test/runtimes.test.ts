@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildSelftest } from "../tools/build-selftest.ts";
-import { casesFromJson, engineChecksum, moduleChecksum, type SelftestCase } from "../tools/selftest-core.ts";
+import { casesFromJson, engineChecksum, MODES, moduleChecksum, type SelftestCase } from "../tools/selftest-core.ts";
+import { readModel } from "../ts/format.ts";
 import { buildWeb } from "../web/build.ts";
 import { serveStatic } from "../web/serve.ts";
 import { launchChromium } from "./helpers/chromium.ts";
@@ -29,8 +30,10 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("three runtimes, one checksum", () => {
   it("the cases cover gated, partially gated and dense layers, and the checksum sees every logit", async () => {
-    expect(cases.map((c) => c.name)).toEqual(["gated-odd", "identity", "wide-rank", "dense"]);
-    expect(node.runs).toBe(cases.reduce((t, c) => t + c.samples, 0) * 4);
+    expect(cases.map((c) => c.name)).toEqual(["gated-odd", "identity", "wide-rank", "dense", "block-gates"]);
+    expect(cases.map((c) => readModel(c.model).model.layers.map((l) => (l.gate ? "g" : l.estimator ? "e" : "-")).join(""))).toEqual(["ee-", "ee-", "e-", "-", "ge-"]);
+    expect(node.runs).toBe(cases.reduce((t, c) => t + c.samples, 0) * MODES.length);
+    expect(MODES.filter((m) => "zeroSkip" in m && m.zeroSkip).length).toBe(2);
     const changed = cases.map((c) => ({ ...c, inputs: c.inputs.slice() }));
     changed[0].inputs[3] ^= 0x40;
     expect((await engineChecksum(changed)).checksum).not.toBe(node.checksum);

@@ -25,6 +25,7 @@ const MODELS: (SyntheticOptions & { name: string })[] = [
   { name: "identity", sizes: [16, 24, 31, 5], ranks: [16, 24], estimator: "identity", inputZeros: 0.3 },
   { name: "wide-rank", sizes: [70, 96, 10], ranks: [40], margins: [0.2], inputZeros: 0.8 },
   { name: "dense", sizes: [9, 3], inputZeros: 0 },
+  { name: "block-gates", sizes: [37, 48, 33, 10], ranks: [0, 7], gates: [8, 0], inputZeros: 0.7 },
 ];
 
 /** The embedded cases: each model with 4 random samples and the two extreme inputs. */

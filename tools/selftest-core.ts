@@ -20,6 +20,8 @@ export const MODES = [
   { gating: true, simd: false },
   { gating: false, simd: true },
   { gating: false, simd: false },
+  { gating: true, simd: true, zeroSkip: true },
+  { gating: true, simd: false, zeroSkip: true },
 ] as const;
 
 /** Descriptor fields per case in the embedded data (mirrors assembly/selftest.ts D_*). */
