@@ -10,9 +10,9 @@ import { loadMnist } from "../mnist.ts";
 import type { FloatGate, FloatModel } from "../model.ts";
 import { Rng } from "../random.ts";
 import { initTf, type TfBackend } from "./tfjs.ts";
-import { initModel, mnistSamples, shuffle, type Samples } from "./trainer.ts";
+import { fillInputs, initModel, mnistSamples, shuffle, type Samples } from "./trainer.ts";
 
-export { shuffle };
+export { fillInputs, shuffle };
 
 /** Samples per forward pass when evaluating. */
 const EVAL_CHUNK = 1000;
@@ -277,18 +277,6 @@ export function initGates(model: FloatModel, blockSize: number, tau: readonly nu
       return { ...l, gate: { blockSize, weight, bias: new Float32Array(nBlocks).fill(Math.log(tau[i] / (1 - tau[i]))) } };
     }),
   };
-}
-
-/** Copies samples [from, from + n) in `order` (or in sequence) into `x` as floats in [0, 1]. */
-export function fillInputs(data: Samples, nIn: number, x: Float32Array, labels: Uint8Array, from: number, n: number, order?: Int32Array): void {
-  const u8 = data.images instanceof Uint8Array;
-  for (let s = 0; s < n; s++) {
-    const src = order ? order[from + s] : from + s;
-    const o = src * nIn, d = s * nIn;
-    if (u8) for (let i = 0; i < nIn; i++) x[d + i] = data.images[o + i] / 255;
-    else x.set(data.images.subarray(o, o + nIn) as Float32Array, d);
-    labels[s] = data.labels[src];
-  }
 }
 
 interface EstTensors {

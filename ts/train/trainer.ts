@@ -127,8 +127,8 @@ export async function createCompute(name: ComputeName): Promise<MlpCompute> {
   return new TfCompute(name);
 }
 
-/** Copies samples [from, from + n) in `order` (or in sequence) into `x` as floats. */
-function fillInputs(data: Samples, nIn: number, x: Float32Array, labels: Uint8Array, from: number, n: number, order?: Int32Array): void {
+/** Copies samples [from, from + n) in `order` (or in sequence) into `x` as floats in [0, 1]. */
+export function fillInputs(data: Samples, nIn: number, x: Float32Array, labels: Uint8Array, from: number, n: number, order?: Int32Array): void {
   const u8 = data.images instanceof Uint8Array;
   for (let s = 0; s < n; s++) {
     const src = order ? order[from + s] : from + s;
