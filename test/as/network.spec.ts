@@ -112,14 +112,30 @@ function expectCounters(rec: usize, est: i32, rowMacs: i32, computed: i32, skipp
   expect<i32>(getField(rec, ROWS_SKIPPED)).toBe(skipped, what + ": ROWS_SKIPPED");
 }
 
-describe("run_s8", () => {
-  test("two gated layers: counters match the analytic formula, outputs match the kernels", () => {
+/** A fresh arena with one two-layer plan: nIn → nHidden (estimator rank0) → nOut (rank1). */
+class TwoLayerPlan {
+  plan: usize;
+  rec1: usize;
+  p0: PlannedLayer;
+  p1: PlannedLayer;
+
+  constructor(seed: u32, nIn: i32, nHidden: i32, nOut: i32, rank0: i32, rank1: i32) {
     arena.reset();
-    const rng = new Lcg(0x5eed0201);
+    const rng = new Lcg(seed);
     const plan = arena.alloc(2 * PLAN_RECORD_BYTES);
     const rec1 = plan + PLAN_RECORD_BYTES;
-    const p0 = new PlannedLayer(rng, plan, 17, 33, 5, 0);
-    const p1 = new PlannedLayer(rng, rec1, 33, 15, 3, p0.out);
+    const p0 = new PlannedLayer(rng, plan, nIn, nHidden, rank0, 0);
+    this.p1 = new PlannedLayer(rng, rec1, nHidden, nOut, rank1, p0.out);
+    this.p0 = p0;
+    this.plan = plan;
+    this.rec1 = rec1;
+  }
+}
+
+describe("run_s8", () => {
+  test("two gated layers: counters match the analytic formula, outputs match the kernels", () => {
+    const t = new TwoLayerPlan(0x5eed0201, 17, 33, 15, 5, 3);
+    const plan = t.plan, rec1 = t.rec1, p0 = t.p0, p1 = t.p1;
     const layers: StaticArray<PlannedLayer> = [p0, p1];
     const recs: StaticArray<usize> = [plan, rec1];
 
@@ -159,12 +175,8 @@ describe("run_s8", () => {
   });
 
   test("RUN_DENSE: every row computed, output equals denseRows_s8 layer by layer", () => {
-    arena.reset();
-    const rng = new Lcg(0x5eed0202);
-    const plan = arena.alloc(2 * PLAN_RECORD_BYTES);
-    const rec1 = plan + PLAN_RECORD_BYTES;
-    const p0 = new PlannedLayer(rng, plan, 17, 33, 5, 0);
-    const p1 = new PlannedLayer(rng, rec1, 33, 15, 3, p0.out);
+    const t = new TwoLayerPlan(0x5eed0202, 17, 33, 15, 5, 3);
+    const plan = t.plan, rec1 = t.rec1, p0 = t.p0, p1 = t.p1;
     const d0 = arena.alloc(33);
     const d1 = arena.alloc(15);
     expect<i32>(p0.dense(p0.l.input, d0)).toBe(STATUS_OK);
@@ -185,12 +197,8 @@ describe("run_s8", () => {
   });
 
   test("a rank-0 layer runs dense even without RUN_DENSE", () => {
-    arena.reset();
-    const rng = new Lcg(0x5eed0203);
-    const plan = arena.alloc(2 * PLAN_RECORD_BYTES);
-    const rec1 = plan + PLAN_RECORD_BYTES;
-    const p0 = new PlannedLayer(rng, plan, 16, 31, 4, 0);
-    const p1 = new PlannedLayer(rng, rec1, 31, 8, 0, p0.out);
+    const t = new TwoLayerPlan(0x5eed0203, 16, 31, 8, 4, 0);
+    const plan = t.plan, rec1 = t.rec1, p0 = t.p0, p1 = t.p1;
     poisonCounters(plan, 2);
     expect<i32>(run_s8(plan, 2, 0)).toBe(STATUS_OK);
     const c0 = popcountBits(p0.mask, 31);
@@ -204,12 +212,8 @@ describe("run_s8", () => {
 
 describe("run_s8 with RUN_ZERO_SKIP", () => {
   test("inputs with zero runs give the same outputs and masks; row MACs count only the kept chunks", () => {
-    arena.reset();
-    const rng = new Lcg(0x5eed0204);
-    const plan = arena.alloc(2 * PLAN_RECORD_BYTES);
-    const rec1 = plan + PLAN_RECORD_BYTES;
-    const p0 = new PlannedLayer(rng, plan, 33, 31, 5, 0);
-    const p1 = new PlannedLayer(rng, rec1, 31, 17, 0, p0.out);
+    const t = new TwoLayerPlan(0x5eed0204, 33, 31, 17, 5, 0);
+    const plan = t.plan, rec1 = t.rec1, p0 = t.p0, p1 = t.p1;
     // Zero point everywhere but two inputs: chunks [0, 8) and [24, 32) are kept
     memory.fill(p0.l.input, <u8>p0.l.inZp, 33);
     store<i8>(p0.l.input + 3, <i8>(p0.l.inZp + 1));
