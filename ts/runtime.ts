@@ -21,6 +21,8 @@ export const F = {
 /** run_s8 / run_batch_s8 flags (mirrors assembly/network.ts). */
 export const RUN = { SCALAR: 1, DENSE: 2, TRACE: 4, ZERO_SKIP: 8, MASK_ONLY: 16, F32_INPUT: 32 } as const;
 const STATUS_NOT_FINITE = -3;
+/** The counters behind F.SUMS, in record order (the last three: trace engines only). */
+const SUM_KEYS = ["estimatorMacs", "rowMacs", "rowsComputed", "rowsSkipped", "nonzeroInputs", "positive", "positiveComputed"] as const;
 
 export interface RunOptions {
   /** Use each layer's estimator or block gate to skip rows (default true); false runs the dense baseline. */
@@ -110,6 +112,8 @@ export interface LoadOptions extends RunOptions {
 
 export class Engine {
   private readonly i32: Int32Array;
+  private readonly u32: Uint32Array;
+  private readonly f32: Float32Array;
   private readonly i8: Int8Array;
   private readonly defaults: Required<RunOptions>;
   private lastGating = true;
@@ -121,7 +125,10 @@ export class Engine {
     defaults: LoadOptions,
   ) {
     this.defaults = { gating: defaults.gating ?? true, simd: defaults.simd ?? true, zeroSkip: defaults.zeroSkip ?? false };
+    // Memory grew once, before this constructor: the views stay valid for the engine's life
     this.i32 = new Int32Array(kernels.memory.buffer);
+    this.u32 = new Uint32Array(kernels.memory.buffer);
+    this.f32 = new Float32Array(kernels.memory.buffer);
     this.i8 = new Int8Array(kernels.memory.buffer);
   }
 
@@ -232,17 +239,15 @@ export class Engine {
   /** Adds run_batch_s8's int64 counter sums to stats. */
   private readStats(into?: InferStats): InferStats {
     const stats = into ?? emptyStats(this.model.layers.length);
-    const traced = this.arena.shadow !== null;
-    const u32 = new Uint32Array(this.i32.buffer);
-    const keys: (keyof LayerStats)[] = ["estimatorMacs", "rowMacs", "rowsComputed", "rowsSkipped", "nonzeroInputs", "positive", "positiveComputed"];
+    const counters = this.arena.shadow !== null ? SUM_KEYS.length : 4;
+    const sum = (i: number) => this.u32[i] + this.i32[i + 1] * 4294967296;
     this.model.layers.forEach((_, l) => {
       const r = ((this.arena.plan.offset + l * PLAN_RECORD_BYTES) >> 2) + F.SUMS;
       const s = stats.layers[l];
-      keys.forEach((k, c) => {
-        if (c >= 4 && !traced) return;
-        s[k] += u32[r + 2 * c] + this.i32[r + 2 * c + 1] * 4294967296;
-      });
-      const est = u32[r] + this.i32[r + 1] * 4294967296, rows = u32[r + 2] + this.i32[r + 3] * 4294967296;
+      const est = sum(r), rows = sum(r + 2);
+      s.estimatorMacs += est;
+      s.rowMacs += rows;
+      for (let c = 2; c < counters; c++) s[SUM_KEYS[c]] += sum(r + 2 * c);
       stats.estimatorMacs += est;
       stats.rowMacs += rows;
       stats.totalMacs += est + rows;
@@ -258,9 +263,8 @@ export class Engine {
   /** Copies of every layer's input and mask from the last inference (engines loaded with trace: true). */
   lastTrace(): Trace {
     if (!this.arena.shadow) throw new InputError("lastTrace() needs an engine loaded with { trace: true }");
-    const { arena, i8 } = this;
+    const { arena, i8, u32 } = this;
     const layers = this.model.layers;
-    const u32 = new Uint32Array(this.kernels.memory.buffer);
     return {
       inputs: layers.map((l, i) => {
         const off = i === 0 ? arena.input.offset : arena.outputs[i - 1].offset;
@@ -312,7 +316,7 @@ export class Engine {
       this.i8.set(part, at);
       return false;
     }
-    new Float32Array(this.i32.buffer, at, k * n).set(part);
+    this.f32.set(part, at >> 2);
     return true;
   }
 }
