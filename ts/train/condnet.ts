@@ -12,8 +12,6 @@ import { Rng } from "../random.ts";
 import { initTf, type TfBackend } from "./tfjs.ts";
 import { fillInputs, initModel, mnistSamples, shuffle, type Samples } from "./trainer.ts";
 
-export { fillInputs, shuffle };
-
 /** Samples per forward pass when evaluating. */
 const EVAL_CHUNK = 1000;
 

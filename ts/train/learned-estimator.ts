@@ -10,9 +10,9 @@ import { loadMnist } from "../mnist.ts";
 import type { FloatEstimator, FloatModel } from "../model.ts";
 import { svdFactors } from "../quantize.ts";
 import { Rng } from "../random.ts";
-import { evaluateConditional, fillInputs, shuffle, transpose32, type GatedEval } from "./condnet.ts";
+import { evaluateConditional, transpose32, type GatedEval } from "./condnet.ts";
 import { initTf, type TfBackend } from "./tfjs.ts";
-import type { Samples } from "./trainer.ts";
+import { fillInputs, mnistSamples, shuffle, type Samples } from "./trainer.ts";
 
 export interface LearnEstimatorOptions {
   /** The frozen float net (its gates and estimators are ignored). */
@@ -137,10 +137,7 @@ export async function learnEstimators(opts: LearnEstimatorOptions): Promise<Lear
   if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new UserError(`batchSize must be a positive integer, got ${batchSize}`);
   if (!(lr > 0 && Number.isFinite(lr))) throw new UserError(`lr must be a positive number, got ${lr}`);
   if (!(wPos > 0 && Number.isFinite(wPos))) throw new UserError(`wPos must be a positive number, got ${wPos}`);
-  const train = opts.train ?? (() => {
-    const m = loadMnist("train");
-    return { images: m.images, labels: m.labels, count: m.count };
-  })();
+  const train = opts.train ?? mnistSamples(loadMnist("train"));
   await initTf(opts.backend ?? "wasm");
 
   const svdModel = svdEstimators(net, ranks);
