@@ -125,7 +125,7 @@ export function layerCost(p: TargetProfile, g: LayerGeometry, w: LayerWork, stal
   if (blocks > 0) {
     cyc.estimator = blocks * (c.row_overhead + rowMacs + c.compare_unit) + nOut * c.mask_bit;
     flashBytes += blocks * (w.gather ? m : nIn) + 4 * blocks;
-    sramBytes += 4 * words;
+    sramBytes += blocks * (w.gather ? 4 * m : 2 * nIn) + 4 * words;
     lines += w.gather ? gatherLines(g.at.gate_weights, nIn, range(blocks), w.nz, L) : recordLines(g.at.gate_weights, 0, blocks * nIn, range(1), L);
     lines += recordLines(g.at.gate_threshold, 0, 4 * blocks, range(1), L);
   }

@@ -132,6 +132,8 @@ describe("cost model", () => {
     const none = layerCost(m4, g, { estimator: false, gather: false, masked: true, rows, nz: new Int32Array(0) }, false);
     expect(none.cycles.estimator).toBe(0);
     expect(cost.flashBytes - none.flashBytes).toBe(3 * 784 + 4 * 3);
+    // Each policy row reads the widened input (int16), then the mask words are written
+    expect(cost.sramBytes - none.sramBytes).toBe(3 * 2 * 784 + 4 * Math.ceil(g.nOut / 32));
   });
 
   it("zero skipping gathers with scalar MACs even on SIMD targets; a huge cache hides flash", async () => {
