@@ -2,7 +2,7 @@
 // DSP path emulated (RG_EMULATE_DSP: both kernel paths in one binary) and once with ASan + UBSan;
 // bit-exact with ts/reference.ts and Engine (logits and every counter), and its reader gives
 // ts/format.ts's verdict (same field, same offset) on the fuzz corpus of tools/fuzz-core.ts.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -49,6 +49,16 @@ function gcc(args: string[]): void {
   const r = spawnSync("gcc", args, { cwd: ROOT, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`gcc ${args.join(" ")} failed:\n${r.stderr}`);
   expect(r.stderr, `gcc ${args.join(" ")}`).toBe("");
+}
+
+function gccAsync(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn("gcc", args, { cwd: ROOT });
+    let stderr = "";
+    p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    p.on("error", reject);
+    p.on("close", (code) => (code === 0 && stderr === "" ? resolve() : reject(new Error(`gcc ${args.join(" ")} failed:\n${stderr}`))));
+  });
 }
 
 /** A job file for c/test/harness.c, and how to read its answers. */
@@ -202,11 +212,10 @@ function randomCases(count: number, seed: number) {
 }
 
 describeWithTools(["gcc"], "C runtime on the host", () => {
-  beforeAll(() => {
+  beforeAll(async () => {
     mkdirSync(OUT, { recursive: true });
-    for (const [b, flags] of Object.entries(BUILDS)) {
-      gcc([...WARN, ...flags, "-Ic/include", ...SOURCES, "c/test/harness.c", "-o", bin(b as Build)]);
-    }
+    // The three builds side by side
+    await Promise.all(Object.entries(BUILDS).map(([b, flags]) => gccAsync([...WARN, ...flags, "-Ic/include", ...SOURCES, "c/test/harness.c", "-o", bin(b as Build)])));
   }, 120_000);
 
   it("every kernel-path configuration compiles as C99 without a warning", () => {

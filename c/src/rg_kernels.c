@@ -82,8 +82,27 @@ static uint32_t ld_part(const int8_t *w, uint32_t r) {
 /* Two rows over len inputs from x (words, as rg_sparseInput_s8 packs them): four inputs per step,
    one x load pair for both rows, each row's four weights split by SXTB16 / SXTB16 ROR #8 */
 static inline void span2(const uint32_t *x, const int8_t *w0, const int8_t *w1, uint32_t len, uint32_t *a0, uint32_t *a1) {
-  uint32_t s0 = *a0, s1 = *a1, g, v;
-  for (g = len >> 2; g != 0; g--) {
+  uint32_t s0 = *a0, s1 = *a1, g, v, u;
+  /* Eight inputs per step, then four */
+  for (g = len >> 3; g != 0; g--) {
+    const uint32_t xa = x[0], xb = x[1], xc = x[2], xd = x[3];
+    x += 4;
+    v = ld4(w0);
+    u = ld4(w0 + 4);
+    w0 += 8;
+    s0 = RG_SMLAD(RG_SXTB16(v), xa, s0);
+    s0 = RG_SMLAD(RG_SXTB16_ROR8(v), xb, s0);
+    s0 = RG_SMLAD(RG_SXTB16(u), xc, s0);
+    s0 = RG_SMLAD(RG_SXTB16_ROR8(u), xd, s0);
+    v = ld4(w1);
+    u = ld4(w1 + 4);
+    w1 += 8;
+    s1 = RG_SMLAD(RG_SXTB16(v), xa, s1);
+    s1 = RG_SMLAD(RG_SXTB16_ROR8(v), xb, s1);
+    s1 = RG_SMLAD(RG_SXTB16(u), xc, s1);
+    s1 = RG_SMLAD(RG_SXTB16_ROR8(u), xd, s1);
+  }
+  if (len & 4u) {
     const uint32_t xa = x[0], xb = x[1];
     x += 2;
     v = ld4(w0);
