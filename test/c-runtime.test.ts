@@ -215,12 +215,26 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
   beforeAll(async () => {
     mkdirSync(OUT, { recursive: true });
     // The three builds side by side
-    await Promise.all(Object.entries(BUILDS).map(([b, flags]) => gccAsync([...WARN, ...flags, "-Ic/include", ...SOURCES, "c/test/harness.c", "-o", bin(b as Build)])));
+    await Promise.all([
+      ...Object.entries(BUILDS).map(([b, flags]) => gccAsync([...WARN, ...flags, "-Ic/include", ...SOURCES, "c/test/harness.c", "-o", bin(b as Build)])),
+      ...(["plain", "asan"] as const).map((b) => gccAsync([...WARN, ...BUILDS[b], "-Ic/include", ...SOURCES, "c/test/api.c", "-o", join(OUT, `api-${b}`)])),
+    ]);
   }, 120_000);
 
   it("every kernel-path configuration compiles as C99 without a warning", () => {
     for (const extra of [[], ["-DRG_EMULATE_DSP"], ["-DRG_NO_DSP", "-DRG_EMULATE_DSP"]]) {
       gcc([...WARN, "-O2", ...extra, "-Ic/include", "-fsyntax-only", ...SOURCES]);
+    }
+  });
+
+  it("every misuse of the API is a status (c/test/api.c, plain and sanitized, both kernel paths)", () => {
+    const { bytes } = buildSynthetic({ sizes: [20, 12, 6], ranks: [3], seed: 4, calibration: 16 });
+    const model = join(OUT, "api.rgm");
+    writeFileSync(model, bytes);
+    for (const b of ["plain", "asan"]) {
+      const r = spawnSync(join(OUT, `api-${b}`), [model], { encoding: "utf8" });
+      expect(r.stdout + r.stderr).toBe("ok\n");
+      expect(r.status).toBe(0);
     }
   });
 
