@@ -20,6 +20,7 @@ import { Engine } from "../ts/runtime.ts";
 import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
 import { caseModel } from "../tools/fuzz-core.ts";
 import { loadData } from "../tools/data.ts";
+import { rowsCase } from "./helpers/arbitraries.ts";
 import { gatedNetCase } from "./helpers/models.ts";
 import { describeWithTools } from "./helpers/system.ts";
 
@@ -280,6 +281,38 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
       expect(bad.slice(0, 5)).toEqual([]);
     }
   }, 60_000);
+
+  it("single layers from rowsCase (test/helpers/arbitraries.ts): extreme biases, multipliers, shifts and zero points; any mask through a block gate of size 1", () => {
+    const cases = fc.sample(rowsCase(), { numRuns: 150, seed: 31 }).map((c) => {
+      // Gate weights 0: block j's score is 0, so threshold −1 sets unit j and 0 clears it
+      const gated = c.relu;
+      const threshold = Int32Array.from({ length: c.nOut }, (_, j) => ((c.mask[j >>> 5] >>> (j & 31)) & 1 ? -1 : 0));
+      const model: QuantModel = {
+        layers: [{
+          nIn: c.nIn, nOut: c.nOut, activation: c.relu ? "relu" : "none", inScale: 0.5, inZeroPoint: c.inZp, outScale: 0.25, outZeroPoint: c.outZp,
+          weights: c.weights, bias: c.bias, multiplier: c.multiplier, shift: c.shift, estimator: null,
+          gate: gated ? { blockSize: 1, blocks: c.nOut, weights: new Int8Array(c.nOut * c.nIn), threshold } : null,
+        }],
+      };
+      return { model, bytes: writeModel(model), input: c.input, nIn: c.nIn };
+    });
+    for (const b of ["dsp", "asan"] as const) {
+      const job = new Job();
+      for (const c of cases) {
+        job.model(c.bytes);
+        for (const flags of FLAGS[b]) job.run(flags, c.input, c.nIn);
+      }
+      const answers = execute(b, job);
+      const bad: string[] = [];
+      let k = 0;
+      cases.forEach((c, i) => {
+        const m = answers[k++] as ModelAnswer;
+        if (m.status !== 0) return void bad.push(`case ${i}: rg_model_init ${m.status} ${m.field}`);
+        for (const flags of FLAGS[b]) bad.push(...compare(c.model, [c.input], flags, answers[k++] as SampleAnswer[], `${b} rows case ${i}`));
+      });
+      expect(bad.slice(0, 5)).toEqual([]);
+    }
+  });
 
   it("the C reader rejects exactly what ts/format.ts rejects, naming the same field and offset (fuzz corpus, seed 7); loaded files run as the reference", () => {
     const CASES = 2500;
