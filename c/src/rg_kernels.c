@@ -293,14 +293,21 @@ uint32_t rg_estimateSign_s8(const rg_layer *p, const rg_input *s, void *t, uint3
 
 uint32_t rg_blockGate_s8(const rg_layer *p, const rg_input *s, uint32_t *mask) {
   const uint32_t words = (p->n_out + 31u) / 32u;
-  uint32_t b, j, computed = 0;
+  uint32_t b, j, computed = 0, g = 0;
+#if RG_HAVE_DSP
+  uint32_t next = 0;
+#endif
   for (j = 0; j < words; j++) mask[j] = 0;
   for (b = 0; b < p->blocks; b++) {
-    uint32_t g;
 #if RG_HAVE_DSP
+    /* DSP: blocks two at a time (the odd block's score is kept for the next step) */
     if (s->dsp) {
-      uint32_t unused;
-      dot2_dsp(s, p->gate_weights + b * p->n_in, NULL, &g, &unused);
+      if (b & 1u) {
+        g = next;
+      } else {
+        const int8_t *w1 = b + 1u < p->blocks ? p->gate_weights + (b + 1u) * p->n_in : NULL;
+        dot2_dsp(s, p->gate_weights + b * p->n_in, w1, &g, &next);
+      }
     } else
 #endif
       g = rg_dot_ref(s, p->gate_weights + b * p->n_in);
