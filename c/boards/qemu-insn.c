@@ -1,0 +1,95 @@
+/* qemu-insn: a QEMU TCG plugin that counts executed guest instructions exactly.
+ *
+ *   gcc -shared -fPIC -O2 -o build/qemu-insn.so c/boards/qemu-insn.c
+ *   qemu-system-arm ... -plugin build/qemu-insn.so,mark=0x<address of rg_board_mark>,out=<file>
+ *
+ * Every instruction adds 1 to a counter (an inline add per instruction, so a translation block cut short
+ * by an exception is still exact). Each time the instruction at `mark` executes, the count so far is
+ * written as one line "mark <count>"; at exit, "total <count>". Host side only: built with the host gcc,
+ * loaded by qemu-system-arm 7.x (plugin API version 1). The few API declarations it needs are written
+ * out below because Debian ships no qemu-plugin.h. */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef uint64_t qemu_plugin_id_t;
+typedef struct {
+  const char *target_name;
+  struct { int min; int cur; } version;
+  bool system_emulation;
+  union { struct { int smp_vcpus; int max_vcpus; } system; };
+} qemu_info_t;
+struct qemu_plugin_tb;
+struct qemu_plugin_insn;
+enum qemu_plugin_cb_flags { QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_CB_RW_REGS };
+enum qemu_plugin_op { QEMU_PLUGIN_INLINE_ADD_U64 };
+typedef void (*qemu_plugin_vcpu_tb_trans_cb_t)(qemu_plugin_id_t id, struct qemu_plugin_tb *tb);
+typedef void (*qemu_plugin_vcpu_udata_cb_t)(unsigned int vcpu_index, void *userdata);
+typedef void (*qemu_plugin_udata_cb_t)(qemu_plugin_id_t id, void *userdata);
+void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t id, qemu_plugin_vcpu_tb_trans_cb_t cb);
+void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *insn, qemu_plugin_vcpu_udata_cb_t cb,
+                                            enum qemu_plugin_cb_flags flags, void *userdata);
+void qemu_plugin_register_vcpu_insn_exec_inline(struct qemu_plugin_insn *insn, enum qemu_plugin_op op, void *ptr,
+                                                uint64_t imm);
+size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
+struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *tb, size_t idx);
+uint64_t qemu_plugin_insn_vaddr(const struct qemu_plugin_insn *insn);
+void qemu_plugin_register_atexit_cb(qemu_plugin_id_t id, qemu_plugin_udata_cb_t cb, void *userdata);
+
+__attribute__((visibility("default"))) int qemu_plugin_version = 1;
+
+static uint64_t count;
+static uint64_t mark = UINT64_MAX;
+static FILE *out;
+
+static void on_mark(unsigned int vcpu, void *udata) {
+  (void)vcpu;
+  (void)udata;
+  fprintf(out, "mark %" PRIu64 "\n", count);
+}
+
+static void on_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
+  size_t i, n = qemu_plugin_tb_n_insns(tb);
+  (void)id;
+  for (i = 0; i < n; i++) {
+    struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+    /* the marker sees the count before its own first instruction */
+    if ((qemu_plugin_insn_vaddr(insn) & ~(uint64_t)1) == mark)
+      qemu_plugin_register_vcpu_insn_exec_cb(insn, on_mark, QEMU_PLUGIN_CB_NO_REGS, NULL);
+    qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &count, 1);
+  }
+}
+
+static void on_atexit(qemu_plugin_id_t id, void *udata) {
+  (void)id;
+  (void)udata;
+  fprintf(out, "total %" PRIu64 "\n", count);
+  fflush(out);
+  if (out != stderr) fclose(out);
+}
+
+__attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
+                                                               int argc, char **argv) {
+  int i;
+  (void)info;
+  out = stderr;
+  for (i = 0; i < argc; i++) {
+    if (strncmp(argv[i], "mark=", 5) == 0) {
+      mark = strtoull(argv[i] + 5, NULL, 0) & ~(uint64_t)1;
+    } else if (strncmp(argv[i], "out=", 4) == 0) {
+      out = fopen(argv[i] + 4, "w");
+      if (!out) {
+        fprintf(stderr, "qemu-insn: cannot open %s\n", argv[i] + 4);
+        return -1;
+      }
+    } else {
+      fprintf(stderr, "qemu-insn: unknown argument %s (expected mark=ADDR or out=FILE)\n", argv[i]);
+      return -1;
+    }
+  }
+  qemu_plugin_register_vcpu_tb_trans_cb(id, on_trans);
+  qemu_plugin_register_atexit_cb(id, on_atexit, NULL);
+  return 0;
+}
