@@ -90,29 +90,33 @@ export function sectionSizes(elf: string): Record<string, number> {
 export interface QemuRun {
   stdout: string;
   status: number;
-  /** With `count`: instruction count at each rg_board_mark() call, in order, and the total. */
-  marks: number[];
+  /** With `count`: at each execution of a marked address, in order, its index in `marks` and the count so far. */
+  marks: { id: number; count: number }[];
   total: number;
 }
 
-/** Run an image under qemu-system-arm with semihosting; with `count`, count instructions with qemu-insn. */
-export function runImage(board: BoardName, elf: string, opts: { count?: boolean; timeout?: number } = {}): QemuRun {
+/**
+ * Run an image under qemu-system-arm with semihosting. With `count`, count instructions with qemu-insn, marking
+ * each entry of the functions `marks` (default rg_board_mark; index k in the result is marks[k]).
+ */
+export function runImage(board: BoardName, elf: string, opts: { count?: boolean; marks?: string[]; timeout?: number } = {}): QemuRun {
   const args = ["-M", BOARDS[board].machine, "-display", "none", "-monitor", "none", "-serial", "none",
     "-chardev", "stdio,id=sh0", "-semihosting-config", "enable=on,target=native,chardev=sh0", "-kernel", elf];
   let log = "";
   if (opts.count) {
     log = `${elf}.insn`;
-    args.push("-plugin", `${buildPlugin()},mark=0x${symbolAddress(elf, "rg_board_mark").toString(16)},out=${log}`);
+    const addrs = (opts.marks ?? ["rg_board_mark"]).map((m) => `0x${symbolAddress(elf, m).toString(16)}`);
+    args.push("-plugin", `${buildPlugin()},mark=${addrs.join(":")},out=${log}`);
   }
   const r = spawnSync("qemu-system-arm", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: opts.timeout ?? 120_000, maxBuffer: 64 << 20 });
   if (r.error) throw new Error(`qemu-system-arm: ${r.error.message}`);
-  const marks: number[] = [];
+  const marks: QemuRun["marks"] = [];
   let total = 0;
   if (opts.count && existsSync(log)) {
     for (const line of readFileSync(log, "utf8").split("\n")) {
-      const [k, v] = line.split(" ");
-      if (k === "mark") marks.push(Number(v));
-      else if (k === "total") total = Number(v);
+      const [k, a, b] = line.split(" ");
+      if (k === "mark") marks.push({ id: Number(a), count: Number(b) });
+      else if (k === "total") total = Number(a);
     }
   }
   return { stdout: r.stdout, status: r.status ?? -1, marks, total };

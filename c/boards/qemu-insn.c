@@ -1,11 +1,12 @@
 /* qemu-insn: a QEMU TCG plugin that counts executed guest instructions exactly.
  *
  *   gcc -shared -fPIC -O2 -o build/qemu-insn.so c/boards/qemu-insn.c
- *   qemu-system-arm ... -plugin build/qemu-insn.so,mark=0x<address of rg_board_mark>,out=<file>
+ *   qemu-system-arm ... -plugin build/qemu-insn.so,mark=0x<address>[:0x<address>…],out=<file>
  *
  * Every instruction adds 1 to a counter (an inline add per instruction, so a translation block cut short
- * by an exception is still exact). Each time the instruction at `mark` executes, the count so far is
- * written as one line "mark <count>"; at exit, "total <count>". Host side only: built with the host gcc,
+ * by an exception is still exact). Each time the instruction at the k-th `mark` address executes (e.g. the
+ * entry of rg_board_mark, or of a kernel), the count before it is written as one line "mark <k> <count>";
+ * at exit, "total <count>". Host side only: built with the host gcc,
  * loaded by qemu-system-arm 7.x (plugin API version 1). The few API declarations it needs are written
  * out below because Debian ships no qemu-plugin.h. */
 #include <inttypes.h>
@@ -41,23 +42,25 @@ void qemu_plugin_register_atexit_cb(qemu_plugin_id_t id, qemu_plugin_udata_cb_t 
 __attribute__((visibility("default"))) int qemu_plugin_version = 1;
 
 static uint64_t count;
-static uint64_t mark = UINT64_MAX;
+#define MAX_MARKS 16
+static uint64_t marks[MAX_MARKS];
+static size_t n_marks;
 static FILE *out;
 
 static void on_mark(unsigned int vcpu, void *udata) {
   (void)vcpu;
-  (void)udata;
-  fprintf(out, "mark %" PRIu64 "\n", count);
+  fprintf(out, "mark %u %" PRIu64 "\n", (unsigned)(uintptr_t)udata, count);
 }
 
 static void on_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
-  size_t i, n = qemu_plugin_tb_n_insns(tb);
+  size_t i, k, n = qemu_plugin_tb_n_insns(tb);
   (void)id;
   for (i = 0; i < n; i++) {
     struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
     /* the marker sees the count before its own first instruction */
-    if ((qemu_plugin_insn_vaddr(insn) & ~(uint64_t)1) == mark)
-      qemu_plugin_register_vcpu_insn_exec_cb(insn, on_mark, QEMU_PLUGIN_CB_NO_REGS, NULL);
+    for (k = 0; k < n_marks; k++)
+      if ((qemu_plugin_insn_vaddr(insn) & ~(uint64_t)1) == marks[k])
+        qemu_plugin_register_vcpu_insn_exec_cb(insn, on_mark, QEMU_PLUGIN_CB_NO_REGS, (void *)(uintptr_t)k);
     qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &count, 1);
   }
 }
@@ -77,7 +80,19 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
   out = stderr;
   for (i = 0; i < argc; i++) {
     if (strncmp(argv[i], "mark=", 5) == 0) {
-      mark = strtoull(argv[i] + 5, NULL, 0) & ~(uint64_t)1;
+      char *p = argv[i] + 5;
+      while (*p) {
+        if (n_marks == MAX_MARKS) {
+          fprintf(stderr, "qemu-insn: more than %d marks\n", MAX_MARKS);
+          return -1;
+        }
+        marks[n_marks++] = strtoull(p, &p, 0) & ~(uint64_t)1;
+        if (*p == ':') p++;
+        else if (*p) {
+          fprintf(stderr, "qemu-insn: bad mark list %s\n", argv[i] + 5);
+          return -1;
+        }
+      }
     } else if (strncmp(argv[i], "out=", 4) == 0) {
       out = fopen(argv[i] + 4, "w");
       if (!out) {
@@ -85,7 +100,7 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
         return -1;
       }
     } else {
-      fprintf(stderr, "qemu-insn: unknown argument %s (expected mark=ADDR or out=FILE)\n", argv[i]);
+      fprintf(stderr, "qemu-insn: unknown argument %s (expected mark=ADDR[:ADDR…] or out=FILE)\n", argv[i]);
       return -1;
     }
   }
