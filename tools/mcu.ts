@@ -2,8 +2,12 @@
 // optionally counting executed instructions with the qemu-insn plugin (c/boards/qemu-insn.c).
 // Used by test/mcu.test.ts and tools/mcu-bench.ts; nothing here is in the library.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { readModel } from "../ts/format.ts";
+import { loadMnist, MNIST_PIXELS, toFloatInputs } from "../ts/mnist.ts";
+import { quantizeInput } from "../ts/quant.ts";
+import { Engine, type InferStats } from "../ts/runtime.ts";
 
 export const ROOT = join(import.meta.dirname, "..");
 export const BOARDS_DIR = join(ROOT, "c", "boards");
@@ -50,7 +54,7 @@ export function buildImage(o: ImageOptions): string {
   run("arm-none-eabi-gcc", [
     ...b.flags,
     ...(o.cflags ?? ["-O2"]),
-    "-std=c99", "-Wall", "-Wextra", "-ffreestanding", "-ffunction-sections", "-fdata-sections",
+    "-std=c99", "-Wall", "-Wextra", "-ffunction-sections", "-fdata-sections",
     "-nostartfiles", "--specs=nano.specs",
     `-I${BOARDS_DIR}`, ...(o.includes ?? []).map((i) => `-I${i}`), ...(o.defines ?? []).map((d) => `-D${d}`),
     "-T", join(BOARDS_DIR, "board.ld"),
@@ -120,4 +124,125 @@ export function runImage(board: BoardName, elf: string, opts: { count?: boolean;
     }
   }
   return { stdout: r.stdout, status: r.status ?? -1, marks, total };
+}
+
+// ---- bench and test images: the C runtime and CMSIS-NN on an .rgm and int8 inputs ----
+
+export const THIRD_PARTY = "/work/shared/third-party";
+
+/** Unpack an upstream tarball (cmsis-nn, wasm3) under build/third-party once; returns its folder. */
+export function thirdParty(name: "cmsis-nn" | "wasm3"): string {
+  const dir = join(ROOT, "build", "third-party", name);
+  if (!existsSync(dir)) {
+    const tarball = readdirSync(THIRD_PARTY).find((f) => f.startsWith(`${name}-`) && f.endsWith(".tar.gz"));
+    if (!tarball) throw new Error(`${THIRD_PARTY}: no ${name}-*.tar.gz`);
+    mkdirSync(dirname(dir), { recursive: true });
+    run("tar", ["xzf", join(THIRD_PARTY, tarball), "-C", dirname(dir)]);
+  }
+  return dir;
+}
+
+/** The C runtime's sources (c/src/*.c) and include folder. */
+export function runtimeSources(): { sources: string[]; include: string } {
+  const src = join(ROOT, "c", "src");
+  return { sources: readdirSync(src).filter((f) => f.endsWith(".c")).sort().map((f) => join(src, f)), include: join(ROOT, "c", "include") };
+}
+
+/** CMSIS-NN sources for arm_fully_connected_per_channel_s8 (all it calls is inline in its headers). */
+export function cmsisSources(): { sources: string[]; include: string } {
+  const dir = thirdParty("cmsis-nn");
+  return {
+    sources: [
+      join(dir, "Source", "FullyConnectedFunctions", "arm_fully_connected_per_channel_s8.c"),
+      join(dir, "Source", "NNSupportFunctions", "arm_nn_vec_mat_mult_t_per_ch_s8.c"),
+    ],
+    include: join(dir, "Include"),
+  };
+}
+
+function dataDefines(model: string, inputs: string): string[] {
+  return [`RG_MODEL_FILE="${model}"`, `RG_INPUTS_FILE="${inputs}"`];
+}
+
+export interface BenchImage {
+  board: BoardName;
+  /** Paths of the .rgm and of the concatenated int8 inputs. */
+  model: string;
+  inputs: string;
+  out: string;
+  cflags?: string[];
+}
+
+/** The C runtime bench image (c/boards/bench-rankgate.c): one checksum line per mode. */
+export function buildRankgateImage(o: BenchImage & { modes: number[]; arena: number; defines?: string[] }): string {
+  const rt = runtimeSources();
+  return buildImage({
+    board: o.board,
+    sources: [join(BOARDS_DIR, "bench-rankgate.c"), join(BOARDS_DIR, "bench-data.S"), ...rt.sources],
+    includes: [rt.include],
+    defines: [...dataDefines(o.model, o.inputs), `RG_BENCH_MODES=${o.modes.join(",")}`, `RG_BENCH_ARENA=${o.arena}`, ...(o.defines ?? [])],
+    cflags: o.cflags,
+    out: o.out,
+  });
+}
+
+/** The CMSIS-NN bench image (c/boards/bench-cmsis.c), dense: one checksum line over the logits. */
+export function buildCmsisImage(o: BenchImage): string {
+  const cm = cmsisSources();
+  return buildImage({
+    board: o.board,
+    sources: [join(BOARDS_DIR, "bench-cmsis.c"), join(BOARDS_DIR, "bench-data.S"), ...cm.sources],
+    includes: [cm.include],
+    defines: dataDefines(o.model, o.inputs),
+    cflags: [...(o.cflags ?? ["-O2"]), "-Wno-unused-parameter", "-Wno-sign-compare"],
+    out: o.out,
+  });
+}
+
+/** The checksum lines of a bench image's output: mode → checksum (mode "cmsis" for CMSIS-NN). */
+export function parseChecksums(stdout: string): Map<string, { samples: number; checksum: number }> {
+  const out = new Map<string, { samples: number; checksum: number }>();
+  for (const m of stdout.matchAll(/^mode (\S+) samples (\d+) checksum (\d+)$/gm)) out.set(m[1], { samples: Number(m[2]), checksum: Number(m[3]) });
+  return out;
+}
+
+/** FNV-1a as the bench images fold: logits bytes, then (withCounters) each layer's four counters as u32 LE. */
+export function benchChecksum(results: { logits: Int8Array; stats: InferStats }[], withCounters: boolean): number {
+  let h = 2166136261;
+  const byte = (b: number) => { h = Math.imul(h ^ (b & 0xff), 16777619) >>> 0; };
+  const u32 = (v: number) => { byte(v); byte(v >>> 8); byte(v >>> 16); byte(v >>> 24); };
+  for (const r of results) {
+    for (const v of r.logits) byte(v);
+    if (withCounters) for (const l of r.stats.layers) { u32(l.estimatorMacs); u32(l.rowMacs); u32(l.rowsComputed); u32(l.rowsSkipped); }
+  }
+  return h >>> 0;
+}
+
+/** rg_model.flags of a run mode (c/include/rankgate.h RG_RUN_*): dense 2, gated 0, gated + zero skip 8. */
+export const MODE_FLAGS = { dense: 2, gated: 0, "gated+zero-skip": 8, "dense+zero-skip": 10 } as const;
+export type ModeName = keyof typeof MODE_FLAGS;
+
+/** Engine in Node on the same inputs: the checksum each mode's image must print, and the per-sample results. */
+export async function engineChecksums(modelBytes: Uint8Array, inputs: Int8Array, modes: ModeName[]) {
+  const engine = await Engine.load(modelBytes);
+  const n = engine.inputSize;
+  const out = new Map<ModeName, { checksum: number; results: { logits: Int8Array; stats: InferStats }[] }>();
+  for (const mode of modes) {
+    const flags = MODE_FLAGS[mode];
+    const results = [];
+    for (let s = 0; s * n < inputs.length; s++) {
+      results.push(engine.infer(inputs.subarray(s * n, (s + 1) * n), { gating: !(flags & 2), zeroSkip: !!(flags & 8) }));
+    }
+    out.set(mode, { checksum: benchChecksum(results, true), results });
+  }
+  return out;
+}
+
+/** The first `count` MNIST test digits quantized to the model's input: one Int8Array of count · 784. */
+export function mnistInputs(modelBytes: Uint8Array, count: number, first = 0): Int8Array {
+  const { model } = readModel(modelBytes);
+  const set = loadMnist("test", { limit: first + count });
+  const x = toFloatInputs(set.images, first + count).subarray(first * MNIST_PIXELS);
+  const l0 = model.layers[0];
+  return quantizeInput(x, l0.inScale, l0.inZeroPoint, new Int8Array(count * MNIST_PIXELS));
 }
