@@ -2,7 +2,7 @@
 // optionally counting executed instructions with the qemu-insn plugin (c/boards/qemu-insn.c).
 // Used by test/mcu.test.ts and tools/mcu-bench.ts; nothing here is in the library.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { readModel } from "../ts/format.ts";
 import { loadMnist, MNIST_PIXELS, toFloatInputs } from "../ts/mnist.ts";
@@ -160,49 +160,74 @@ export function cmsisSources(): { sources: string[]; include: string } {
   };
 }
 
-function dataDefines(model: string, inputs: string): string[] {
-  return [`RG_MODEL_FILE="${model}"`, `RG_INPUTS_FILE="${inputs}"`];
+export interface BenchCase {
+  /** A valid .rgm (bytes, or the path of one). */
+  model: Uint8Array | string;
+  /** Quantized inputs laid end to end. */
+  inputs: Int8Array;
+}
+
+/**
+ * Write the cases' files beside `out` and the assembler file that links them in flash as rg_bench_cases
+ * (model, model end, inputs, inputs end per case, each 16-byte aligned) and rg_bench_case_count.
+ */
+export function writeBenchData(cases: readonly BenchCase[], out: string): string {
+  mkdirSync(dirname(out), { recursive: true });
+  const lines = ['  .section .rodata.rg_bench, "a"'];
+  const table = [];
+  cases.forEach((c, k) => {
+    let model = c.model;
+    if (typeof model !== "string") {
+      model = `${out}.model${k}.rgm`;
+      writeFileSync(model, c.model as Uint8Array);
+    }
+    const inputs = `${out}.inputs${k}.bin`;
+    writeFileSync(inputs, c.inputs);
+    lines.push("  .balign 16", `m${k}:`, `  .incbin "${model}"`, `m${k}_end:`, "  .balign 16", `i${k}:`, `  .incbin "${inputs}"`, `i${k}_end:`);
+    table.push(`  .word m${k}, m${k}_end, i${k}, i${k}_end`);
+  });
+  lines.push("  .balign 4", "  .global rg_bench_cases", "rg_bench_cases:", ...table, "  .global rg_bench_case_count", "rg_bench_case_count:", `  .word ${cases.length}`, "");
+  writeFileSync(out, lines.join("\n"));
+  return out;
 }
 
 export interface BenchImage {
   board: BoardName;
-  /** Paths of the .rgm and of the concatenated int8 inputs. */
-  model: string;
-  inputs: string;
+  cases: readonly BenchCase[];
+  /** The ELF to write; the data files go beside it. */
   out: string;
   cflags?: string[];
 }
 
-/** The C runtime bench image (c/boards/bench-rankgate.c): one checksum line per mode. */
-export function buildRankgateImage(o: BenchImage & { modes: number[]; arena: number; defines?: string[] }): string {
+/** The C runtime bench image (c/boards/bench-rankgate.c): one checksum line per case and mode. */
+export function buildRankgateImage(o: BenchImage & { modes: readonly number[]; arena: number; defines?: string[] }): string {
   const rt = runtimeSources();
   return buildImage({
     board: o.board,
-    sources: [join(BOARDS_DIR, "bench-rankgate.c"), join(BOARDS_DIR, "bench-data.S"), ...rt.sources],
+    sources: [join(BOARDS_DIR, "bench-rankgate.c"), writeBenchData(o.cases, `${o.out}.data.S`), ...rt.sources],
     includes: [rt.include],
-    defines: [...dataDefines(o.model, o.inputs), `RG_BENCH_MODES=${o.modes.join(",")}`, `RG_BENCH_ARENA=${o.arena}`, ...(o.defines ?? [])],
+    defines: [`RG_BENCH_MODES=${o.modes.join(",")}`, `RG_BENCH_ARENA=${o.arena}`, ...(o.defines ?? [])],
     cflags: o.cflags,
     out: o.out,
   });
 }
 
-/** The CMSIS-NN bench image (c/boards/bench-cmsis.c), dense: one checksum line over the logits. */
+/** The CMSIS-NN bench image (c/boards/bench-cmsis.c), dense on case 0: one checksum line over its logits. */
 export function buildCmsisImage(o: BenchImage): string {
   const cm = cmsisSources();
   return buildImage({
     board: o.board,
-    sources: [join(BOARDS_DIR, "bench-cmsis.c"), join(BOARDS_DIR, "bench-data.S"), ...cm.sources],
+    sources: [join(BOARDS_DIR, "bench-cmsis.c"), writeBenchData(o.cases.slice(0, 1), `${o.out}.data.S`), ...cm.sources],
     includes: [cm.include],
-    defines: dataDefines(o.model, o.inputs),
     cflags: [...(o.cflags ?? ["-O2"]), "-Wno-unused-parameter", "-Wno-sign-compare"],
     out: o.out,
   });
 }
 
-/** The checksum lines of a bench image's output: mode → checksum (mode "cmsis" for CMSIS-NN). */
+/** The checksum lines of a bench image's output: "case mode" → checksum (mode "cmsis" for CMSIS-NN). */
 export function parseChecksums(stdout: string): Map<string, { samples: number; checksum: number }> {
   const out = new Map<string, { samples: number; checksum: number }>();
-  for (const m of stdout.matchAll(/^mode (\S+) samples (\d+) checksum (\d+)$/gm)) out.set(m[1], { samples: Number(m[2]), checksum: Number(m[3]) });
+  for (const m of stdout.matchAll(/^case (\d+) mode (\S+) samples (\d+) checksum (\d+)$/gm)) out.set(`${m[1]} ${m[2]}`, { samples: Number(m[3]), checksum: Number(m[4]) });
   return out;
 }
 
@@ -218,8 +243,11 @@ export function benchChecksum(results: { logits: Int8Array; stats: InferStats }[
   return h >>> 0;
 }
 
-/** rg_model.flags of a run mode (c/include/rankgate.h RG_RUN_*): dense 2, gated 0, gated + zero skip 8. */
-export const MODE_FLAGS = { dense: 2, gated: 0, "gated+zero-skip": 8, "dense+zero-skip": 10 } as const;
+/** rg_model.flags of a run mode (c/include/rankgate.h RG_RUN_*: PORTABLE 1, DENSE 2, ZERO_SKIP 8). */
+export const MODE_FLAGS = {
+  dense: 2, gated: 0, "gated+zero-skip": 8,
+  "portable dense": 3, "portable gated": 1, "portable gated+zero-skip": 9,
+} as const;
 export type ModeName = keyof typeof MODE_FLAGS;
 
 /** Engine in Node on the same inputs: the checksum each mode's image must print, and the per-sample results. */
@@ -231,7 +259,7 @@ export async function engineChecksums(modelBytes: Uint8Array, inputs: Int8Array,
     const flags = MODE_FLAGS[mode];
     const results = [];
     for (let s = 0; s * n < inputs.length; s++) {
-      results.push(engine.infer(inputs.subarray(s * n, (s + 1) * n), { gating: !(flags & 2), zeroSkip: !!(flags & 8) }));
+      results.push(engine.infer(inputs.subarray(s * n, (s + 1) * n), { gating: !(flags & 2), zeroSkip: !!(flags & 8), simd: !(flags & 1) }));
     }
     out.set(mode, { checksum: benchChecksum(results, true), results });
   }

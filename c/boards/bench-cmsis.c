@@ -9,8 +9,9 @@
 #define MAX_LAYERS 16
 #define MAX_WIDTH 1024
 
-extern const uint8_t rg_bench_model[], rg_bench_model_end[];
-extern const int8_t rg_bench_inputs[], rg_bench_inputs_end[];
+/* Per case: model, model end, inputs, inputs end (tools/mcu.ts generates the data file); case 0 is run */
+extern const uint8_t *const rg_bench_cases[];
+static const uint8_t *rg_bench_model;
 
 static int8_t ping[MAX_WIDTH], pong[MAX_WIDTH];
 
@@ -22,12 +23,17 @@ static uint32_t u32(uint32_t off) {
 static uint32_t fnv(uint32_t h, uint32_t byte) { return (h ^ (byte & 0xffu)) * 16777619u; }
 
 int main(void) {
-  uint32_t layers = u32(16), entry = u32(20), n_in0 = u32(64), n_out = 0, s, l, j, samples, h = 2166136261u;
+  uint32_t layers, entry, n_in0, n_out = 0, s, l, j, samples, h = 2166136261u;
+  const int8_t *inputs = (const int8_t *)rg_bench_cases[2];
+  rg_bench_model = rg_bench_cases[0];
+  layers = u32(16);
+  entry = u32(20);
+  n_in0 = u32(64);
   cmsis_nn_context ctx = {0, 0};
   if (layers > MAX_LAYERS) return 2;
-  samples = (uint32_t)(rg_bench_inputs_end - rg_bench_inputs) / n_in0;
+  samples = (uint32_t)(rg_bench_cases[3] - rg_bench_cases[2]) / n_in0;
   for (s = 0; s < samples; s++) {
-    const int8_t *in = rg_bench_inputs + s * n_in0;
+    const int8_t *in = inputs + s * n_in0;
     int8_t *out = ping;
     rg_board_mark();
     for (l = 0; l < layers; l++) {
@@ -61,7 +67,7 @@ int main(void) {
     rg_board_mark();
     for (j = 0; j < n_out; j++) h = fnv(h, (uint32_t)(uint8_t)out[j]);
   }
-  rg_board_puts("mode cmsis samples ");
+  rg_board_puts("case 0 mode cmsis samples ");
   rg_board_putu(samples);
   rg_board_puts(" checksum ");
   rg_board_putu(h);
