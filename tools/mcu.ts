@@ -174,7 +174,7 @@ export interface BenchCase {
 export function writeBenchData(cases: readonly BenchCase[], out: string): string {
   mkdirSync(dirname(out), { recursive: true });
   const lines = ['  .section .rodata.rg_bench, "a"'];
-  const table = [];
+  const table: string[] = [];
   cases.forEach((c, k) => {
     let model = c.model;
     if (typeof model !== "string") {
@@ -257,7 +257,7 @@ export async function engineChecksums(modelBytes: Uint8Array, inputs: Int8Array,
   const out = new Map<ModeName, { checksum: number; results: { logits: Int8Array; stats: InferStats }[] }>();
   for (const mode of modes) {
     const flags = MODE_FLAGS[mode];
-    const results = [];
+    const results: { logits: Int8Array; stats: InferStats }[] = [];
     for (let s = 0; s * n < inputs.length; s++) {
       results.push(engine.infer(inputs.subarray(s * n, (s + 1) * n), { gating: !(flags & 2), zeroSkip: !!(flags & 8), simd: !(flags & 1) }));
     }
