@@ -81,6 +81,27 @@ export function symbolAddress(elf: string, name: string): number {
   return parseInt(line.split(" ")[0], 16);
 }
 
+/** text, data, bss (arm-none-eabi-size, Berkeley format) summed over object files or an ELF. */
+export function berkeleySize(files: string[]): { text: number; data: number; bss: number } {
+  const t = { text: 0, data: 0, bss: 0 };
+  for (const line of run("arm-none-eabi-size", files).split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 3 && /^\d+$/.test(f[0])) { t.text += Number(f[0]); t.data += Number(f[1]); t.bss += Number(f[2]); }
+  }
+  return t;
+}
+
+/** Compile sources to objects for a board (-O2 by default) and return their arm-none-eabi-size sums. */
+export function codeSize(board: BoardName, sources: string[], includes: string[], outDir: string, cflags: string[] = ["-O2"]) {
+  mkdirSync(outDir, { recursive: true });
+  const objs = sources.map((src) => {
+    const obj = join(outDir, `${src.split("/").pop()!.replace(/\.c$/, "")}.o`);
+    run("arm-none-eabi-gcc", [...BOARDS[board].flags, ...cflags, "-std=c99", "-ffunction-sections", "-fdata-sections", "-w", ...includes.map((i) => `-I${i}`), "-c", src, "-o", obj]);
+    return obj;
+  });
+  return berkeleySize(objs);
+}
+
 /** Section sizes (arm-none-eabi-size -A) of an ELF, by name. */
 export function sectionSizes(elf: string): Record<string, number> {
   const sizes: Record<string, number> = {};
@@ -94,6 +115,8 @@ export function sectionSizes(elf: string): Record<string, number> {
 export interface QemuRun {
   stdout: string;
   status: number;
+  /** With `ops`: executed count per mnemonic key (c/boards/qemu-insn.c). */
+  ops: Record<string, number>;
   /** With `count`: at each execution of a marked address, in order, its index in `marks` and the count so far. */
   marks: { id: number; count: number }[];
   total: number;
@@ -103,27 +126,29 @@ export interface QemuRun {
  * Run an image under qemu-system-arm with semihosting. With `count`, count instructions with qemu-insn, marking
  * each entry of the functions `marks` (default rg_board_mark; index k in the result is marks[k]).
  */
-export function runImage(board: BoardName, elf: string, opts: { count?: boolean; marks?: string[]; timeout?: number } = {}): QemuRun {
+export function runImage(board: BoardName, elf: string, opts: { count?: boolean; ops?: boolean; marks?: string[]; timeout?: number } = {}): QemuRun {
   const args = ["-M", BOARDS[board].machine, "-display", "none", "-monitor", "none", "-serial", "none",
     "-chardev", "stdio,id=sh0", "-semihosting-config", "enable=on,target=native,chardev=sh0", "-kernel", elf];
   let log = "";
   if (opts.count) {
     log = `${elf}.insn`;
     const addrs = (opts.marks ?? ["rg_board_mark"]).map((m) => `0x${symbolAddress(elf, m).toString(16)}`);
-    args.push("-plugin", `${buildPlugin()},mark=${addrs.join(":")},out=${log}`);
+    args.push("-plugin", `${buildPlugin()},mark=${addrs.join(":")},out=${log}${opts.ops ? ",ops=1" : ""}`);
   }
   const r = spawnSync("qemu-system-arm", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: opts.timeout ?? 120_000, maxBuffer: 64 << 20 });
   if (r.error) throw new Error(`qemu-system-arm: ${r.error.message}`);
   const marks: QemuRun["marks"] = [];
+  const ops: Record<string, number> = {};
   let total = 0;
   if (opts.count && existsSync(log)) {
     for (const line of readFileSync(log, "utf8").split("\n")) {
       const [k, a, b] = line.split(" ");
       if (k === "mark") marks.push({ id: Number(a), count: Number(b) });
+      else if (k === "op") ops[a] = Number(b);
       else if (k === "total") total = Number(a);
     }
   }
-  return { stdout: r.stdout, status: r.status ?? -1, marks, total };
+  return { stdout: r.stdout, status: r.status ?? -1, ops, marks, total };
 }
 
 // ---- bench and test images: the C runtime and CMSIS-NN on an .rgm and int8 inputs ----

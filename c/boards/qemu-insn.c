@@ -6,7 +6,10 @@
  * Every instruction adds 1 to a counter (an inline add per instruction, so a translation block cut short
  * by an exception is still exact). Each time the instruction at the k-th `mark` address executes (e.g. the
  * entry of rg_board_mark, or of a kernel), the count before it is written as one line "mark <k> <count>";
- * at exit, "total <count>". Host side only: built with the host gcc,
+ * at exit, "total <count>". With `ops=1`, also one line "op <mnemonic> <count>" per executed mnemonic (from
+ * QEMU's disassembler, e.g. "smlad", "ldr.w", "bne.n"), loads that directly follow a load in the same
+ * translation block counted apart as "<mnemonic>+", register lists as "<mnemonic>/<registers>[/pc]": the
+ * instruction mix cycles are derived from (firmware-sim/timings.ts). Host side only: built with the host gcc,
  * loaded by qemu-system-arm 7.x (plugin API version 1). The few API declarations it needs are written
  * out below because Debian ships no qemu-plugin.h. */
 #include <inttypes.h>
@@ -37,6 +40,7 @@ void qemu_plugin_register_vcpu_insn_exec_inline(struct qemu_plugin_insn *insn, e
 size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
 struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *tb, size_t idx);
 uint64_t qemu_plugin_insn_vaddr(const struct qemu_plugin_insn *insn);
+char *qemu_plugin_insn_disas(const struct qemu_plugin_insn *insn);
 void qemu_plugin_register_atexit_cb(qemu_plugin_id_t id, qemu_plugin_udata_cb_t cb, void *userdata);
 
 __attribute__((visibility("default"))) int qemu_plugin_version = 1;
@@ -46,6 +50,30 @@ static uint64_t count;
 static uint64_t marks[MAX_MARKS];
 static size_t n_marks;
 static FILE *out;
+static int ops;
+
+/* Executed-mnemonic counters for ops=1: a small open-addressing table, entries never move */
+#define MAX_OPS 1024
+static struct { char name[24]; uint64_t count; } op_table[MAX_OPS];
+static size_t n_ops;
+
+static uint64_t *op_counter(const char *name) {
+  size_t h = 5381, i;
+  const char *c;
+  for (c = name; *c; c++) h = h * 33 + (unsigned char)*c;
+  for (i = 0; i < MAX_OPS; i++) {
+    size_t k = (h + i) % MAX_OPS;
+    if (op_table[k].name[0] == 0) {
+      snprintf(op_table[k].name, sizeof op_table[k].name, "%s", name);
+      n_ops++;
+      return &op_table[k].count;
+    }
+    if (strcmp(op_table[k].name, name) == 0) return &op_table[k].count;
+  }
+  return NULL;
+}
+
+static int is_load(const char *m) { return strncmp(m, "ldr", 3) == 0; }
 
 static void on_mark(unsigned int vcpu, void *udata) {
   (void)vcpu;
@@ -54,6 +82,7 @@ static void on_mark(unsigned int vcpu, void *udata) {
 
 static void on_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
   size_t i, k, n = qemu_plugin_tb_n_insns(tb);
+  int prev_load = 0;
   (void)id;
   for (i = 0; i < n; i++) {
     struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
@@ -62,12 +91,35 @@ static void on_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
       if ((qemu_plugin_insn_vaddr(insn) & ~(uint64_t)1) == marks[k])
         qemu_plugin_register_vcpu_insn_exec_cb(insn, on_mark, QEMU_PLUGIN_CB_NO_REGS, (void *)(uintptr_t)k);
     qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &count, 1);
+    if (ops) {
+      char *dis = qemu_plugin_insn_disas(insn), name[24];
+      uint64_t *counter;
+      size_t len = strcspn(dis, " \t");
+      if (len > 20) len = 20;
+      memcpy(name, dis, len);
+      name[len] = 0;
+      /* register lists (push, pop, ldm, stm): "<mnemonic>/<registers>[/pc]" */
+      if (strchr(dis, '{')) {
+        const char *c = strchr(dis, '{');
+        int regs = 1;
+        for (; *c && *c != '}'; c++) regs += *c == ',';
+        snprintf(name + len, sizeof name - len, "/%d%s", regs > 99 ? 99 : regs, strstr(dis, "pc}") ? "/pc" : "");
+      }
+      free(dis);
+      if (is_load(name) && prev_load) strcat(name, "+");
+      prev_load = is_load(name);
+      counter = op_counter(name);
+      if (counter) qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, counter, 1);
+    }
   }
 }
 
 static void on_atexit(qemu_plugin_id_t id, void *udata) {
   (void)id;
   (void)udata;
+  size_t k;
+  for (k = 0; k < MAX_OPS; k++)
+    if (op_table[k].count) fprintf(out, "op %s %" PRIu64 "\n", op_table[k].name, op_table[k].count);
   fprintf(out, "total %" PRIu64 "\n", count);
   fflush(out);
   if (out != stderr) fclose(out);
@@ -93,6 +145,8 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
           return -1;
         }
       }
+    } else if (strcmp(argv[i], "ops=1") == 0) {
+      ops = 1;
     } else if (strncmp(argv[i], "out=", 4) == 0) {
       out = fopen(argv[i] + 4, "w");
       if (!out) {
@@ -100,7 +154,7 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
         return -1;
       }
     } else {
-      fprintf(stderr, "qemu-insn: unknown argument %s (expected mark=ADDR[:ADDR…] or out=FILE)\n", argv[i]);
+      fprintf(stderr, "qemu-insn: unknown argument %s (expected mark=ADDR[:ADDR…], ops=1 or out=FILE)\n", argv[i]);
       return -1;
     }
   }
