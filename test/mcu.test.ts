@@ -1,0 +1,71 @@
+// The C runtime (c/) cross-built for Cortex-M0+, M4, M7 and M55 and run under qemu-system-arm with
+// semihosting (c/boards/): every image prints, per model and run mode, the FNV-1a checksum of the logits
+// and per-layer counters that Engine computes in Node on the same inputs. CMSIS-NN's fully connected
+// kernel, built from the upstream tarball, gives Engine's dense logits on the same layers. The
+// instruction counter (c/boards/qemu-insn.c) is exact on a known image.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, expect, it } from "vitest";
+import { selftestCases } from "../tools/build-selftest.ts";
+import {
+  BOARDS_DIR, benchChecksum, buildCmsisImage, buildImage, buildRankgateImage, engineChecksums, MODE_FLAGS,
+  parseChecksums, ROOT, runImage, type BenchCase, type BoardName, type ModeName,
+} from "../tools/mcu.ts";
+import { describeWithTools } from "./helpers/system.ts";
+
+const OUT = join(ROOT, "build", "mcu-test");
+const MODES = Object.keys(MODE_FLAGS) as ModeName[];
+let cases: (BenchCase & { name: string; model: Uint8Array })[] = [];
+let expected: Map<string, number>;
+
+beforeAll(async () => {
+  cases = selftestCases().map((c) => ({ name: c.name, model: c.model, inputs: c.inputs }));
+  expected = new Map();
+  for (const [k, c] of cases.entries()) {
+    const node = await engineChecksums(c.model, c.inputs, MODES);
+    for (const m of MODES) expected.set(`${k} ${MODE_FLAGS[m]}`, node.get(m)!.checksum);
+  }
+});
+
+describeWithTools(["gcc", "arm-none-eabi-gcc", "qemu-system-arm"], "MCU: C runtime under QEMU", () => {
+  it("qemu-insn counts instructions exactly: two back-to-back marks are a bl and a bx lr apart", () => {
+    const elf = buildImage({ board: "mps2-an386", sources: [join(BOARDS_DIR, "hello.c")], out: join(OUT, "hello.elf") });
+    const r = runImage("mps2-an386", elf, { count: true });
+    expect(r.status).toBe(7);
+    expect(r.stdout).toBe("hello -1234567\n");
+    expect(r.marks.map((m) => m.id)).toEqual([0, 0]);
+    expect(r.marks[1].count - r.marks[0].count).toBe(2);
+    expect(r.total).toBeGreaterThan(r.marks[1].count);
+  });
+
+  const boards: BoardName[] = ["microbit", "mps2-an386", "mps2-an500", "mps3-an547"];
+  for (const board of boards) {
+    it(`${board}: every model and run mode prints Engine's checksum`, () => {
+      const elf = buildRankgateImage({ board, cases, modes: MODES.map((m) => MODE_FLAGS[m]), arena: 4096, out: join(OUT, `rankgate-${board}.elf`) });
+      const r = runImage(board, elf);
+      expect(r.status, r.stdout).toBe(0);
+      const got = parseChecksums(r.stdout);
+      expect(got.size).toBe(cases.length * MODES.length);
+      for (const [key, want] of expected) expect({ key, checksum: got.get(key)?.checksum }).toEqual({ key, checksum: want });
+    });
+  }
+
+  it("a changed input changes the image's checksum", () => {
+    const changed = cases.slice(0, 1).map((c) => ({ ...c, inputs: c.inputs.map((v, i) => (i === 3 ? v ^ 0x40 : v)) }));
+    const elf = buildRankgateImage({ board: "mps2-an386", cases: changed, modes: [MODE_FLAGS.gated], arena: 4096, out: join(OUT, "changed.elf") });
+    const got = parseChecksums(runImage("mps2-an386", elf).stdout);
+    expect(got.get("0 0")?.checksum).toBeTypeOf("number");
+    expect(got.get("0 0")?.checksum).not.toBe(expected.get("0 0"));
+  });
+
+  it("CMSIS-NN arm_fully_connected_per_channel_s8 on the same layers gives Engine's dense logits (M4, M0+)", async () => {
+    const c = cases[0];
+    const node = await engineChecksums(c.model, c.inputs, ["dense"]);
+    const want = benchChecksum(node.get("dense")!.results, false);
+    for (const board of ["mps2-an386", "microbit"] as const) {
+      const r = runImage(board, buildCmsisImage({ board, cases: [c], out: join(OUT, `cmsis-${board}.elf`) }));
+      expect(r.status, r.stdout).toBe(0);
+      expect(parseChecksums(r.stdout).get("0 cmsis")).toEqual({ samples: c.inputs.length / 37, checksum: want });
+    }
+  });
+});

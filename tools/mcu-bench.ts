@@ -1,0 +1,188 @@
+// npm run bench:mcu — instructions per inference of the C runtime (dense, gated, gated + zero skip) and of
+// CMSIS-NN's fully connected kernel (dense, the same layers) on Cortex-M0+, M4F and M7 under QEMU, counted
+// exactly by c/boards/qemu-insn.c on real MNIST test digits; per layer; code size, arena and flash; cycles
+// derived from the executed instruction mix and the cores' published timings (firmware-sim/timings.ts).
+// Every image's checksum must equal Engine's in Node (else the bench stops).
+//
+//   npm run bench:mcu                          # models/paper.rgm and models/mcu.rgm, 100 digits
+//   npm run bench:mcu -- --digits 20 --json    # fewer digits; one JSON object on stdout
+//   npm run bench:mcu -- --write               # also update docs/BENCHMARKS.md and firmware-sim/measured.json
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { Command } from "commander";
+import { mixCycles, type TimedCore } from "../firmware-sim/timings.ts";
+import { setSection } from "./doc-sections.ts";
+import {
+  benchChecksum, buildCmsisImage, buildRankgateImage, cmsisSources, codeSize, engineChecksums, MODE_FLAGS, mnistInputs,
+  parseChecksums, ROOT, runImage, runtimeSources, type BoardName, type ModeName,
+} from "./mcu.ts";
+
+export const MCU_TARGETS: { target: TimedCore; board: BoardName; label: string }[] = [
+  { target: "cortex-m0plus", board: "m0plus-on-an386", label: "Cortex-M0+ (thumbv6m code on mps2-an386)" },
+  { target: "cortex-m4f", board: "mps2-an386", label: "Cortex-M4F (mps2-an386)" },
+  { target: "cortex-m7", board: "mps2-an500", label: "Cortex-M7 (mps2-an500)" },
+];
+export const BENCH_MODES: ModeName[] = ["dense", "gated", "gated+zero-skip"];
+export const MCU_SECTION = "mcu";
+
+export interface Measured {
+  /** Mean instructions per inference (between the marks, minus the marker's own 2). */
+  instructions: number;
+  /** Mean instructions per inference in each layer. */
+  layers: number[];
+  /** Cycles per inference derived from the run's instruction mix × the core's timings. */
+  cycles: number;
+  /** Mean MACs per inference the engine counted (estimator + rows). */
+  macs: number;
+}
+
+export interface ModelResult {
+  model: string;
+  bytes: number;
+  digits: number;
+  targets: Record<string, {
+    board: BoardName;
+    runtimeCode: number;
+    cmsisCode: number;
+    arena: number;
+    cmsisRam: number;
+    runs: Partial<Record<ModeName | "cmsis", Measured>>;
+  }>;
+}
+
+function perInference(marks: { id: number; count: number }[], layers: number) {
+  const totals: number[] = [];
+  const perLayer = new Array<number>(layers).fill(0);
+  let start = -1, starts: number[] = [];
+  for (const m of marks) {
+    if (m.id === 1) starts.push(m.count);
+    else if (start < 0) { start = m.count; starts = []; }
+    else {
+      totals.push(m.count - start - 2);
+      if (starts.length !== layers) throw new Error(`expected ${layers} layer marks per inference, got ${starts.length}`);
+      starts.forEach((s, l) => { perLayer[l] += (l + 1 < layers ? starts[l + 1] : m.count) - s; });
+      start = -1;
+    }
+  }
+  const n = totals.length;
+  return { n, instructions: totals.reduce((a, b) => a + b, 0) / n, layers: perLayer.map((v) => v / n) };
+}
+
+export async function benchModel(path: string, digits: number, targets = MCU_TARGETS, log = (s: string) => console.error(s)): Promise<ModelResult> {
+  const bytes = new Uint8Array(readFileSync(path));
+  const inputs = mnistInputs(bytes, digits);
+  const node = await engineChecksums(bytes, inputs, BENCH_MODES);
+  const layers = node.get("dense")!.results[0].stats.layers.length;
+  const maxWidth = Math.max(...node.get("dense")!.results[0].stats.layers.map((l) => l.rowsComputed));
+  const name = path.replace(`${ROOT}/`, "");
+  const out: ModelResult = { model: name, bytes: bytes.length, digits, targets: {} };
+  const dir = join(ROOT, "build", "mcu-bench");
+  for (const t of targets) {
+    const rt = runtimeSources(), cm = cmsisSources();
+    const entry: ModelResult["targets"][string] = {
+      board: t.board,
+      runtimeCode: codeSize(t.board, rt.sources, [rt.include], join(dir, t.target, "rt")).text,
+      cmsisCode: codeSize(t.board, cm.sources, [cm.include], join(dir, t.target, "cmsis")).text,
+      arena: 0, cmsisRam: 2 * maxWidth, runs: {},
+    };
+    for (const mode of BENCH_MODES) {
+      const t0 = Date.now();
+      const elf = buildRankgateImage({ board: t.board, cases: [{ model: path, inputs }], modes: [MODE_FLAGS[mode]], arena: 65536, out: join(dir, t.target, `rankgate-${mode}.elf`) });
+      const r = runImage(t.board, elf, { count: true, ops: true, marks: ["rg_board_mark", "rg_layer_decode"], timeout: 1_800_000 });
+      const want = node.get(mode)!.checksum, got = parseChecksums(r.stdout).get(`0 ${MODE_FLAGS[mode]}`)?.checksum;
+      if (r.status !== 0 || got !== want) throw new Error(`${t.board} ${mode}: exit ${r.status}, checksum ${got}, Engine ${want}\n${r.stdout}`);
+      entry.arena = Number(/arena (\d+)/.exec(r.stdout)?.[1]);
+      const p = perInference(r.marks, layers);
+      const macs = node.get(mode)!.results.reduce((a, x) => a + x.stats.totalMacs, 0) / digits;
+      entry.runs[mode] = { instructions: p.instructions, layers: p.layers, cycles: (p.instructions * mixCycles(t.target, r.ops)) / r.total, macs };
+      log(`${name} ${t.target} ${mode}: ${Math.round(p.instructions)} instructions/inference (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+    }
+    const elf = buildCmsisImage({ board: t.board, cases: [{ model: path, inputs }], out: join(dir, t.target, "cmsis.elf") });
+    const r = runImage(t.board, elf, { count: true, ops: true, marks: ["rg_board_mark", "arm_fully_connected_per_channel_s8"], timeout: 1_800_000 });
+    const want = benchChecksum(node.get("dense")!.results, false), got = parseChecksums(r.stdout).get("0 cmsis")?.checksum;
+    if (r.status !== 0 || got !== want) throw new Error(`${t.board} CMSIS-NN: exit ${r.status}, checksum ${got}, Engine dense ${want}`);
+    const p = perInference(r.marks, layers);
+    entry.runs.cmsis = { instructions: p.instructions, layers: p.layers, cycles: (p.instructions * mixCycles(t.target, r.ops)) / r.total, macs: node.get("dense")!.results[0].stats.totalMacs };
+    log(`${name} ${t.target} CMSIS-NN: ${Math.round(p.instructions)} instructions/inference`);
+    out.targets[t.target] = entry;
+  }
+  return out;
+}
+
+const k = (n: number) => Math.round(n).toLocaleString("en-US");
+const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
+
+export function markdown(results: ModelResult[], meta: { command: string; date: string; machine: string }): string {
+  const rows = [
+    "| model | target | CMSIS-NN dense | rankgate dense | gated | gated + zero skip | dense ÷ CMSIS | gated ÷ CMSIS | derived cycles: CMSIS / dense / gated / gated + zero skip | code: runtime / CMSIS-NN | arena | flash (model + runtime) |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|",
+  ];
+  const layerRows = ["| model | target | run | instructions per layer |", "|---|---|---|---|"];
+  for (const r of results) {
+    for (const [target, t] of Object.entries(r.targets)) {
+      const c = t.runs.cmsis!, d = t.runs.dense!, g = t.runs.gated!, z = t.runs["gated+zero-skip"]!;
+      rows.push(`| ${r.model} | ${target} | ${k(c.instructions)} | ${k(d.instructions)} | ${k(g.instructions)} | ${k(z.instructions)} | ` +
+        `${(d.instructions / c.instructions).toFixed(3)} | ${(g.instructions / c.instructions).toFixed(3)} | ` +
+        `${[c, d, g, z].map((x) => k(x.cycles)).join(" / ")} | ${kib(t.runtimeCode)} / ${kib(t.cmsisCode)} | ${kib(t.arena)} | ${kib(r.bytes + t.runtimeCode)} |`);
+      for (const [run, m] of [["CMSIS-NN", c], ["dense", d], ["gated", g], ["gated + zero skip", z]] as const) {
+        layerRows.push(`| ${r.model} | ${target} | ${run} | ${m.layers.map(k).join(" · ")} |`);
+      }
+    }
+  }
+  return [
+    `Generated by \`${meta.command}\` on ${meta.date} (${meta.machine}); ${results.map((r) => `${r.model}: the first ${r.digits} MNIST test digits`).join("; ")}.`,
+    "Instructions per inference are **measured** (QEMU 7.2 TCG, exact counts from `c/boards/qemu-insn.c`; every image printed Engine's checksum). " +
+      "Cycles are **derived**: the run's executed instruction mix × the core's published timings (`firmware-sim/timings.ts`: Cortex-M0+ TRM DDI 0484C, Cortex-M4 TRM DDI 0439B, " +
+      "Cortex-M7 1 per instruction as an upper bound: Arm publishes no table), with no flash wait states. Code: `arm-none-eabi-size` text of `c/src/*.c` (-O2, all of it: reader, CRC, " +
+      "kernels, float input quantizer) and of CMSIS-NN's two files; arena: `rg_arena_bytes`; CMSIS-NN needs two activation buffers (not in the arena column: " +
+      `${results.map((r) => `${r.model} ${Object.values(r.targets)[0]?.cmsisRam ?? 0} B`).join(", ")}). M0+ code runs on the M4 machine (the micro:bit's 256 KiB flash holds neither model); its instruction stream is the same.`,
+    "",
+    ...rows,
+    "",
+    "Per layer (mean instructions per inference; each layer from its `rg_layer_decode` / `arm_fully_connected_per_channel_s8` call to the next):",
+    "",
+    ...layerRows,
+  ].join("\n");
+}
+
+async function main() {
+  const cmd = new Command("bench:mcu")
+    .option("--models <list>", "comma-separated .rgm paths", "models/paper.rgm,models/mcu.rgm")
+    .option("--digits <n>", "MNIST test digits per model", "100")
+    .option("--targets <list>", "cortex-m0plus,cortex-m4f,cortex-m7 (default all)")
+    .option("--json", "one JSON object on stdout")
+    .option("--write", "update docs/BENCHMARKS.md's Microcontrollers table and firmware-sim/measured.json")
+    .parse();
+  const o = cmd.opts<{ models: string; digits: string; targets?: string; json?: boolean; write?: boolean }>();
+  const targets = o.targets ? MCU_TARGETS.filter((t) => o.targets!.split(",").includes(t.target)) : MCU_TARGETS;
+  const results: ModelResult[] = [];
+  for (const m of o.models.split(",")) {
+    const path = join(ROOT, m);
+    if (!existsSync(path)) { console.error(`${m}: missing, skipped`); continue; }
+    results.push(await benchModel(path, Number(o.digits), targets));
+  }
+  const meta = {
+    command: `npm run bench:mcu -- --digits ${o.digits}${o.targets ? ` --targets ${o.targets}` : ""}`,
+    date: new Date().toISOString().slice(0, 10),
+    machine: `${cpus().length} × ${cpus()[0]?.model ?? "?"}, Node ${process.version}, ${readQemuVersion()}`,
+  };
+  if (o.json) console.log(JSON.stringify({ meta, results }, null, 1));
+  else console.log(markdown(results, meta));
+  if (o.write) {
+    const doc = join(ROOT, "docs", "BENCHMARKS.md");
+    writeFileSync(doc, setSection(readFileSync(doc, "utf8"), MCU_SECTION, markdown(results, meta)));
+    const measuredPath = join(ROOT, "firmware-sim", "measured.json");
+    const old = existsSync(measuredPath) ? JSON.parse(readFileSync(measuredPath, "utf8")) : { runs: [] };
+    const keep = old.runs.filter((r: { model: string }) => !results.some((x) => x.model === r.model));
+    writeFileSync(measuredPath, `${JSON.stringify({ $comment: "written by npm run bench:mcu -- --write; read by firmware-sim/measured.ts", meta, runs: [...keep, ...results] }, null, 1)}\n`);
+  }
+}
+
+function readQemuVersion(): string {
+  const v = /QEMU emulator version (\S+)/.exec(spawnSync("qemu-system-arm", ["--version"], { encoding: "utf8" }).stdout ?? "")?.[1];
+  return v ? `QEMU ${v}` : "QEMU";
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) main().catch((e) => { console.error(e instanceof Error ? e.message : e); process.exit(1); });
