@@ -1,15 +1,13 @@
-// The MVP build: build/rankgate-mvp.wasm and build/selftest-mvp.wasm, the same sources as the SIMD
-// builds with the v128 branches compiled out (ASC_FEATURE_SIMD) and every post-MVP feature off. They
-// validate with wabt's every --disable flag, import nothing, fit the size budget, and compute the SIMD
-// module's logits and counters; Engine.load picks a build ("auto", "simd", "mvp") and says which runs.
+// The MVP build: build/rankgate-mvp.wasm, the same sources as build/rankgate.wasm with the v128
+// branches compiled out (ASC_FEATURE_SIMD) and every post-MVP feature off. It validates with wabt's
+// every --disable flag, imports nothing, fits 8 KiB, and computes the SIMD module's logits and
+// counters; Engine.load picks a build ("auto", "simd", "mvp") and says which runs. selftest-mvp.wasm
+// and the real runtimes (wasm3, WAMR): test/runtimes.test.ts.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { buildSelftest } from "../tools/build-selftest.ts";
-import { casesFromJson, engineChecksum, moduleChecksum } from "../tools/selftest-core.ts";
+import { describe, expect, it, vi } from "vitest";
 import { UserError } from "../ts/errors.ts";
 import { Engine, type LoadOptions } from "../ts/runtime.ts";
 import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
@@ -17,43 +15,11 @@ import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
 import { quantizeInput } from "../ts/quant.ts";
 import { gatedNetCase } from "./helpers/models.ts";
 import { describeWithTools } from "./helpers/system.ts";
+import { WABT_DISABLE_ALL } from "./helpers/wasm-features.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 const SIMD_WASM = join(ROOT, "build", "rankgate.wasm");
 const MVP_WASM = join(ROOT, "build", "rankgate-mvp.wasm");
-/** wabt 1.0.32's flags for every feature past WebAssembly 1.0 it enables by default (`wasm-validate --help`). */
-export const WABT_DISABLE_ALL = ["--disable-mutable-globals", "--disable-saturating-float-to-int", "--disable-sign-extension", "--disable-simd",
-  "--disable-multi-value", "--disable-bulk-memory", "--disable-reference-types"];
-const tmp = mkdtempSync(join(tmpdir(), "rankgate-mvp-"));
-let selftest: { wasm: string; mvp: string; cases: string };
-
-beforeAll(() => {
-  selftest = buildSelftest(join(tmp, "build"));
-}, 180_000);
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-/** Byte sizes of a module's sections by id (0 custom, 10 code, 11 data …). */
-function sectionSizes(bytes: Uint8Array): Map<number, number> {
-  const sizes = new Map<number, number>();
-  let at = 8;
-  const leb = () => {
-    let v = 0, shift = 0, b: number;
-    do {
-      b = bytes[at++];
-      v += (b & 0x7f) * 2 ** shift;
-      shift += 7;
-    } while (b & 0x80);
-    return v;
-  };
-  while (at < bytes.length) {
-    const id = bytes[at++];
-    const n = leb();
-    sizes.set(id, (sizes.get(id) ?? 0) + n);
-    at += n;
-  }
-  return sizes;
-}
-
 describe("MVP build: size, imports, features", () => {
   it("rankgate-mvp.wasm is at most 8 KiB, imports nothing and exports what rankgate.wasm exports", () => {
     const mvp = readFileSync(MVP_WASM), simd = readFileSync(SIMD_WASM);
@@ -61,14 +27,6 @@ describe("MVP build: size, imports, features", () => {
     const m = new WebAssembly.Module(mvp), s = new WebAssembly.Module(simd);
     expect(WebAssembly.Module.imports(m)).toEqual([]);
     expect(WebAssembly.Module.exports(m)).toEqual(WebAssembly.Module.exports(s));
-  });
-
-  it("selftest-mvp.wasm imports nothing; everything but its embedded cases (the data section) is at most 8 KiB", () => {
-    const bytes = readFileSync(selftest.mvp);
-    expect(WebAssembly.Module.imports(new WebAssembly.Module(bytes))).toEqual([]);
-    const data = sectionSizes(bytes).get(11) ?? 0;
-    expect(data).toBeGreaterThan(10_000);
-    expect(bytes.length - data).toBeLessThanOrEqual(8192);
   });
 
   it("FEATURE_SIMD says which build a module is", async () => {
@@ -87,28 +45,16 @@ describeWithTools(["wasm-validate"], "MVP build: wasm-validate with every post-M
     expect([...help.matchAll(/(--disable-[a-z0-9-]+)/g)].map((m) => m[1]).sort()).toEqual([...WABT_DISABLE_ALL].sort());
   });
 
-  it("rankgate-mvp.wasm and selftest-mvp.wasm validate; the SIMD builds do not (the flags bite)", () => {
-    for (const path of [MVP_WASM, selftest.mvp]) {
-      const r = validate(path, WABT_DISABLE_ALL);
-      expect(r.status, `${path}: ${r.stderr}`).toBe(0);
-    }
-    for (const path of [SIMD_WASM, selftest.wasm]) {
-      const r = validate(path, ["--disable-simd"]);
-      expect(r.status).not.toBe(0);
-      expect(r.stderr).toMatch(/expected valid local type|simd|v128/i);
-    }
+  it("rankgate-mvp.wasm validates; rankgate.wasm does not (the flags bite)", () => {
+    const r = validate(MVP_WASM, WABT_DISABLE_ALL);
+    expect(r.status, r.stderr).toBe(0);
+    const simd = validate(SIMD_WASM, ["--disable-simd"]);
+    expect(simd.status).not.toBe(0);
+    expect(simd.stderr).toMatch(/expected valid local type|simd|v128/i);
   });
 });
 
 describe("MVP build: same outputs as the SIMD build", () => {
-  it("selftest-mvp.wasm and selftest.wasm compute Engine's checksum on either build", async () => {
-    const cases = casesFromJson(readFileSync(selftest.cases, "utf8"));
-    const simd = await engineChecksum(cases, { module: "simd" });
-    expect(await engineChecksum(cases, { module: "mvp" })).toEqual(simd);
-    expect(await moduleChecksum(new WebAssembly.Module(readFileSync(selftest.mvp)))).toEqual(simd);
-    expect(await moduleChecksum(new WebAssembly.Module(readFileSync(selftest.wasm)))).toEqual(simd);
-  });
-
   it("Engine on random gated networks: logits, labels and every counter equal on both builds, every run mode", async () => {
     await fc.assert(
       fc.asyncProperty(gatedNetCase(70, [0, 0.5, 0.9]), fc.integer({ min: 1, max: 5 }), async (c, count) => {

@@ -7,7 +7,7 @@
 // and our embedding hosts (test/wasm-hosts/*.c) linked against each. Each product is built in a
 // temporary folder and renamed into place, so an interrupted build is redone, never half-used.
 import { spawnSync, type SpawnSyncOptions } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync, rmdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { UserError } from "../ts/errors.ts";
@@ -187,7 +187,8 @@ export async function buildRuntimes(log: (s: string) => void = () => {}): Promis
         rmSync(b, { recursive: true, force: true });
         run("cmake", ["-S", join(wamrSrc, "product-mini", "platforms", "linux"), "-B", b, ...base, ...v.flags]);
         run("cmake", ["--build", b, "--target", "iwasm", ...jobs]);
-        renameSync(join(b, "iwasm"), join(tmp, "iwasm"));
+        // iwasm is a symlink to iwasm-<version>
+        renameSync(realpathSync(join(b, "iwasm")), join(tmp, "iwasm"));
         renameSync(join(b, "libiwasm.a"), join(tmp, "libiwasm.a"));
       }, log);
       hosts.push(() => {
