@@ -29,6 +29,16 @@ describe("MVP build: size, imports, features", () => {
     expect(WebAssembly.Module.exports(m)).toEqual(WebAssembly.Module.exports(s));
   });
 
+  it("docs/PORTABILITY.md states both modules' sizes", () => {
+    const doc = readFileSync(join(ROOT, "docs", "PORTABILITY.md"), "utf8");
+    for (const path of [SIMD_WASM, MVP_WASM]) {
+      const name = path.slice(path.lastIndexOf("/") + 1);
+      const row = new RegExp(`^\\| \`build/${name.replace(".", "\\.")}\` \\|[^|]*\\| ([\\d,]+) B \\|`, "m").exec(doc);
+      expect(row, `no size row for ${name}`).not.toBeNull();
+      expect(Number(row![1].replace(/,/g, "")), name).toBe(readFileSync(path).length);
+    }
+  });
+
   it("FEATURE_SIMD says which build a module is", async () => {
     for (const [path, v] of [[SIMD_WASM, 1], [MVP_WASM, 0]] as const) {
       const { exports } = await WebAssembly.instantiate(new WebAssembly.Module(readFileSync(path)), {});
