@@ -11,7 +11,7 @@ import { FormatError, UserError } from "../ts/errors.ts";
 import { forwardFloat } from "../ts/float.ts";
 import { checkpointTensors } from "../ts/import/checkpoint.ts";
 import { importOnnx } from "../ts/import/onnx.ts";
-import { importSafetensors } from "../ts/import/safetensors.ts";
+import { importSafetensors, type SafetensorsImportOptions } from "../ts/import/safetensors.ts";
 import type { FloatModel } from "../ts/model.ts";
 import { Rng } from "../ts/random.ts";
 import { readSafetensors, writeSafetensors, type Tensor } from "../ts/safetensors.ts";
@@ -365,15 +365,16 @@ function torchDict(model: FloatModel, prefix = "", step = 2, first = 0): Record<
   return out;
 }
 
-const stError = (t: Record<string, Tensor>) => errorOf(() => importSafetensors(file(t), "m.safetensors"));
+const RELU = { activation: "relu" } as const;
+const stError = (t: Record<string, Tensor>, opts: SafetensorsImportOptions = RELU) => errorOf(() => importSafetensors(file(t), "m.safetensors", opts));
 
 describe("importSafetensors", () => {
   const mlp = randomModel([10, 12, 6, 3], 21);
 
   it("our names and torch nn.Sequential names (bare, prefixed, sparse indices) give the same model", () => {
-    expectSameModel(importSafetensors(file(checkpointTensors(mlp)), "ours.safetensors"), mlp);
+    expectSameModel(importSafetensors(file(checkpointTensors(mlp)), "ours.safetensors", RELU), mlp);
     for (const [prefix, step, first] of [["", 2, 0], ["model.", 2, 0], ["net.", 3, 1], ["model.net.", 1, 7]] as const) {
-      expectSameModel(importSafetensors(file(torchDict(mlp, prefix, step, first)), "torch.safetensors"), mlp);
+      expectSameModel(importSafetensors(file(torchDict(mlp, prefix, step, first)), "torch.safetensors", RELU), mlp);
     }
   });
 
@@ -383,7 +384,7 @@ describe("importSafetensors", () => {
     const m = randomModel([10, 12, 6, 3], 22);
     m.layers[0].gate = { blockSize: 4, weight: vec(3 * 10), bias: vec(3) };
     m.layers[1].estimator = { rank: 2, at: vec(2 * 12), bt: vec(6 * 2), offset: vec(6) };
-    const back = importSafetensors(file(checkpointTensors(m)), "g.safetensors");
+    const back = importSafetensors(file(checkpointTensors(m)), "g.safetensors", RELU);
     expectSameModel(back, m);
     expect(back.layers[0].gate).toEqual(m.layers[0].gate);
     expect(back.layers[1].estimator).toEqual(m.layers[1].estimator);
@@ -401,7 +402,7 @@ describe("importSafetensors", () => {
 
   it("orders layers by index numerically, not by name", () => {
     const big = randomModel([4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 3], 8);
-    expectSameModel(importSafetensors(file(torchDict(big, "seq.", 2)), "m.safetensors"), big);
+    expectSameModel(importSafetensors(file(torchDict(big, "seq.", 2)), "m.safetensors", RELU), big);
   });
 
   it("reads F64 tensors as F32", () => {
@@ -421,7 +422,7 @@ describe("importSafetensors", () => {
     out.set(new Uint8Array(TINY.layers[0].bias.buffer), data + 24);
     out.set(new Uint8Array(new Float64Array(TINY.layers[1].weight).buffer), data + 32);
     out.set(new Uint8Array(TINY.layers[1].bias.buffer), data + 64);
-    expectSameModel(importSafetensors(out, "f64.safetensors"), TINY);
+    expectSameModel(importSafetensors(out, "f64.safetensors", RELU), TINY);
   });
 
   it("names a missing bias, a bias without weight, wrong ranks and shape mismatches", () => {
@@ -442,13 +443,13 @@ describe("importSafetensors", () => {
     expect(stError(chain).message).toMatch(/shape mismatch: "2\.weight" \[6,11\] takes 11 inputs, but "0\.weight" \[12,10\] gives 12/);
   });
 
-  it("lists unknown tensors and rejects mixed prefixes", () => {
-    const extra = { ...torchDict(mlp, "model."), "model.bn.running_mean": f32([12]), "model.head.scale": f32([]) };
+  it("lists unknown tensors, names an incomplete BatchNorm and rejects two models in one file", () => {
+    const extra = { ...torchDict(mlp, "model."), "model.head.scale": f32([]), "model.head.shift": f32([]) };
     const msg = stError(extra).message;
-    expect(msg).toContain('"model.bn.running_mean"');
     expect(msg).toContain('"model.head.scale"');
     expect(msg).toMatch(/unknown tensors/);
-    expect(stError({ ...torchDict(mlp, "a."), ...torchDict(randomModel([3, 2], 1), "b.") }).message).toMatch(/2 different prefixes \("a\.", "b\."\)|2 different prefixes \("b\.", "a\."\)/);
+    expect(stError({ ...torchDict(mlp, "model."), "model.1.running_mean": f32([12]) }).message).toMatch(/BatchNorm "model\.1" has running_mean but no "model\.1\.running_var"/);
+    expect(stError({ ...torchDict(mlp, "a."), ...torchDict(randomModel([3, 2], 1), "b.") }).message).toMatch(/modules "[ab]\.0" and "[ab]\.0" carry the same numbers.*--layers/);
     expect(stError({}).message).toMatch(/no tensors/);
   });
 
