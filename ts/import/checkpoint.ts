@@ -119,14 +119,27 @@ export function foldInputNormalization(layer: FloatLayer, mean: ArrayLike<number
       if (!Number.isFinite(v[i]) || (name === "std" && v[i] === 0)) fail(`${name}[${i}] is ${v[i]}; expected a finite${name === "std" ? ", non-zero" : ""} number`);
     }
   }
-  const m = (i: number) => mean[mean.length === 1 ? 0 : i], s = (i: number) => std[std.length === 1 ? 0 : i];
+  const at = (a: ArrayLike<number>, i: number) => a[a.length === 1 ? 0 : i];
+  const n = Math.max(mean.length, std.length);
+  const scale = Float64Array.from({ length: n }, (_, i) => 1 / at(std, i));
+  const shift = Float64Array.from({ length: n }, (_, i) => -at(mean, i) / at(std, i));
+  return foldInputAffine(layer, scale, shift, what, source);
+}
+
+/**
+ * The first layer taking x where it took x·scale + shift (per feature; 1 or nIn values each), in float64:
+ * W'[j][i] = W[j][i]·scale[i], b'[j] = b[j] + Σᵢ W[j][i]·shift[i].
+ */
+export function foldInputAffine(layer: FloatLayer, scale: ArrayLike<number>, shift: ArrayLike<number>, what: string, source: string): FloatLayer {
+  const { nIn, nOut } = layer;
+  const at = (a: ArrayLike<number>, i: number) => a[a.length === 1 ? 0 : i];
   const weight = new Float32Array(nIn * nOut), bias = new Float32Array(nOut);
   for (let j = 0; j < nOut; j++) {
     let b = layer.bias[j];
     for (let i = 0; i < nIn; i++) {
-      const w = layer.weight[j * nIn + i] / s(i);
-      weight[j * nIn + i] = w;
-      b -= w * m(i);
+      const w = layer.weight[j * nIn + i];
+      weight[j * nIn + i] = w * at(scale, i);
+      b += w * at(shift, i);
     }
     bias[j] = b;
   }
