@@ -145,3 +145,14 @@ export function foldInputAffine(layer: FloatLayer, scale: ArrayLike<number>, shi
   }
   return checkLayer({ nIn, nOut, weight, bias }, `${what} (folded weight)`, `${what} (folded bias)`, source);
 }
+
+/**
+ * The model taking raw features x where it took (x − mean) / std (--input-mean/--input-std): folded into the
+ * first layer in float64. `mean` and `std` hold 1 or nIn values.
+ */
+export function applyInputNormalization(model: FloatModel, mean: ArrayLike<number>, std: ArrayLike<number>, source: string): FloatModel {
+  const [first, ...rest] = model.layers;
+  if (!first) return model;
+  if (first.gate || first.estimator) throw new UserError(`${source}: --input-mean/--input-std cannot be folded into a layer with a block policy or estimator`);
+  return { layers: [foldInputNormalization(first, mean, std, "--input-mean/--input-std", source), ...rest] };
+}
