@@ -366,10 +366,10 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
     const bytes = readFileSync(join(ROOT, "models", "paper.rgm"));
     const test = loadData("mnist:test");
     const engine = await Engine.load(bytes);
-    const job = new Job().model(bytes).run(0, test.images, 784).run(ZERO_SKIP, test.images.subarray(0, 200 * 784), 784);
+    const job = new Job().model(bytes).run(0, test.features, 784).run(ZERO_SKIP, test.features.subarray(0, 200 * 784), 784);
     const [m, gated, skip] = execute("plain", job) as [ModelAnswer, SampleAnswer[], SampleAnswer[]];
     expect(m.status).toBe(0);
-    const want = engine.inferBatch(test.images);
+    const want = engine.inferBatch(test.features);
     const logits = new Int8Array(gated.length * 10);
     gated.forEach((s, i) => logits.set(s.logits, i * 10));
     expect(gated.every((s) => s.status === 0)).toBe(true);
@@ -380,7 +380,7 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
     });
     for (const [answers, zeroSkip] of [[gated, false], [skip, true]] as const) {
       for (let i = 0; i < 200; i++) {
-        const r = engine.infer(test.images.subarray(i * 784, (i + 1) * 784), { zeroSkip });
+        const r = engine.infer(test.features.subarray(i * 784, (i + 1) * 784), { zeroSkip });
         expect(Array.from(answers[i].logits)).toEqual(Array.from(r.logits));
         expect(answers[i].counters).toEqual(r.stats.layers.map((l) => [l.estimatorMacs, l.rowMacs, l.rowsComputed, l.rowsSkipped]));
       }
