@@ -79,40 +79,43 @@ static uint32_t ld_part(const int8_t *w, uint32_t r) {
   return v;
 }
 
-/* Two rows over len inputs from x (words, as rg_sparseInput_s8 packs them): four inputs per step,
-   one x load pair for both rows, each row's four weights split by SXTB16 / SXTB16 ROR #8 */
+/* Two rows over len inputs from x (words, as rg_sparseInput_s8 packs them): four inputs per group,
+   one x load pair for both rows, each row's four weights split by SXTB16 / SXTB16 ROR #8; sixteen
+   inputs per loop step, then eight, four and a partial group */
+#define RG_GROUP2(x, p0, p1, k)                           \
+  do {                                                    \
+    const uint32_t xa = (x)[2 * (k)], xb = (x)[2 * (k) + 1]; \
+    v = ld4((p0) + 4 * (k));                              \
+    s0 = RG_SMLAD(RG_SXTB16(v), xa, s0);                  \
+    s0 = RG_SMLAD(RG_SXTB16_ROR8(v), xb, s0);             \
+    v = ld4((p1) + 4 * (k));                              \
+    s1 = RG_SMLAD(RG_SXTB16(v), xa, s1);                  \
+    s1 = RG_SMLAD(RG_SXTB16_ROR8(v), xb, s1);             \
+  } while (0)
+
 static inline void span2(const uint32_t *x, const int8_t *w0, const int8_t *w1, uint32_t len, uint32_t *a0, uint32_t *a1) {
-  uint32_t s0 = *a0, s1 = *a1, g, v, u;
-  /* Eight inputs per step, then four */
-  for (g = len >> 3; g != 0; g--) {
-    const uint32_t xa = x[0], xb = x[1], xc = x[2], xd = x[3];
+  uint32_t s0 = *a0, s1 = *a1, g, v;
+  for (g = len >> 4; g != 0; g--) {
+    RG_GROUP2(x, w0, w1, 0);
+    RG_GROUP2(x, w0, w1, 1);
+    RG_GROUP2(x, w0, w1, 2);
+    RG_GROUP2(x, w0, w1, 3);
+    x += 8;
+    w0 += 16;
+    w1 += 16;
+  }
+  if (len & 8u) {
+    RG_GROUP2(x, w0, w1, 0);
+    RG_GROUP2(x, w0, w1, 1);
     x += 4;
-    v = ld4(w0);
-    u = ld4(w0 + 4);
     w0 += 8;
-    s0 = RG_SMLAD(RG_SXTB16(v), xa, s0);
-    s0 = RG_SMLAD(RG_SXTB16_ROR8(v), xb, s0);
-    s0 = RG_SMLAD(RG_SXTB16(u), xc, s0);
-    s0 = RG_SMLAD(RG_SXTB16_ROR8(u), xd, s0);
-    v = ld4(w1);
-    u = ld4(w1 + 4);
     w1 += 8;
-    s1 = RG_SMLAD(RG_SXTB16(v), xa, s1);
-    s1 = RG_SMLAD(RG_SXTB16_ROR8(v), xb, s1);
-    s1 = RG_SMLAD(RG_SXTB16(u), xc, s1);
-    s1 = RG_SMLAD(RG_SXTB16_ROR8(u), xd, s1);
   }
   if (len & 4u) {
-    const uint32_t xa = x[0], xb = x[1];
+    RG_GROUP2(x, w0, w1, 0);
     x += 2;
-    v = ld4(w0);
     w0 += 4;
-    s0 = RG_SMLAD(RG_SXTB16(v), xa, s0);
-    s0 = RG_SMLAD(RG_SXTB16_ROR8(v), xb, s0);
-    v = ld4(w1);
     w1 += 4;
-    s1 = RG_SMLAD(RG_SXTB16(v), xa, s1);
-    s1 = RG_SMLAD(RG_SXTB16_ROR8(v), xb, s1);
   }
   if (len & 3u) {
     v = ld_part(w0, len & 3u);
@@ -154,10 +157,30 @@ static void dot2_dsp(const rg_input *s, const int8_t *w0, const int8_t *w1, uint
     else *a0 = span1(s->xw, w0, s->n, 0);
     return;
   }
+  if (w1) {
+    const uint16_t *chunks = s->chunks;
+    const uint32_t *xw = s->xw;
+    uint32_t s0 = 0, s1 = 0, v, n = s->n_chunks;
+    /* Full chunks; only the last one can be short */
+    if (n && chunks[n - 1u] + 8u > s->n) n--;
+    for (c = 0; c < n; c++) {
+      const uint32_t start = chunks[c];
+      const uint32_t *x = xw + start / 2u;
+      const int8_t *p0 = w0 + start, *p1 = w1 + start;
+      RG_GROUP2(x, p0, p1, 0);
+      RG_GROUP2(x, p0, p1, 1);
+    }
+    *a0 = s0;
+    *a1 = s1;
+    if (n < s->n_chunks) {
+      const uint32_t start = chunks[n];
+      span2(xw + start / 2u, w0 + start, w1 + start, s->n - start, a0, a1);
+    }
+    return;
+  }
   for (c = 0; c < s->n_chunks; c++) {
     const uint32_t start = s->chunks[c], len = start + 8u < s->n ? 8u : s->n - start;
-    if (w1) span2(s->xw + start / 2u, w0 + start, w1 + start, len, a0, a1);
-    else *a0 = span1(s->xw + start / 2u, w0 + start, len, *a0);
+    *a0 = span1(s->xw + start / 2u, w0 + start, len, *a0);
   }
 }
 
