@@ -191,6 +191,45 @@ static void put_packed(uint32_t *w, uint32_t r, int32_t v) {
 }
 #endif
 
+/* Portable: two rows (w1 NULL: one) over the listed chunks, one x load for both */
+static void dot2_ref(const rg_input *s, const int8_t *w0, const int8_t *w1, uint32_t *a0, uint32_t *a1) {
+  uint32_t s0 = 0, s1 = 0, c, i;
+  if (w1 == NULL) {
+    *a0 = rg_dot_ref(s, w0);
+    *a1 = 0;
+    return;
+  }
+  if (s->all) {
+    for (i = 0; i < s->n; i++) {
+      const int32_t x = s->x16[i];
+      s0 += (uint32_t)(x * w0[i]);
+      s1 += (uint32_t)(x * w1[i]);
+    }
+  } else {
+    for (c = 0; c < s->n_chunks; c++) {
+      const uint32_t start = s->chunks[c], end = start + 8u < s->n ? start + 8u : s->n;
+      for (i = start; i < end; i++) {
+        const int32_t x = s->x16[i];
+        s0 += (uint32_t)(x * w0[i]);
+        s1 += (uint32_t)(x * w1[i]);
+      }
+    }
+  }
+  *a0 = s0;
+  *a1 = s1;
+}
+
+/* Two rows' dot products (w1 NULL: one) on the layer's kernel path */
+static inline void dot2(const rg_input *s, const int8_t *w0, const int8_t *w1, uint32_t *a0, uint32_t *a1) {
+#if RG_HAVE_DSP
+  if (s->dsp) {
+    dot2_dsp(s, w0, w1, a0, a1);
+    return;
+  }
+#endif
+  dot2_ref(s, w0, w1, a0, a1);
+}
+
 /* One row's output from its dot product */
 static inline int8_t finish(const rg_layer *p, uint32_t j, uint32_t dot) {
   const int32_t r = rg_requantize(rg_s32((uint32_t)p->bias[j] + dot), p->multiplier[j], p->shift[j]);
@@ -201,60 +240,40 @@ static inline int8_t finish(const rg_layer *p, uint32_t j, uint32_t dot) {
 static inline int bit(const uint32_t *mask, uint32_t j) { return (int)((mask[j >> 5] >> (j & 31u)) & 1u); }
 
 void rg_denseRows_s8(const rg_layer *p, const rg_input *s, int8_t *out) {
-  uint32_t j = 0;
-#if RG_HAVE_DSP
-  if (s->dsp) {
-    for (; j + 2u <= p->n_out; j += 2u) {
-      uint32_t a0, a1;
-      dot2_dsp(s, p->weights + j * p->n_in, p->weights + (j + 1u) * p->n_in, &a0, &a1);
-      out[j] = finish(p, j, a0);
-      out[j + 1u] = finish(p, j + 1u, a1);
-    }
-    if (j < p->n_out) {
-      uint32_t a0, a1;
-      dot2_dsp(s, p->weights + j * p->n_in, NULL, &a0, &a1);
-      out[j] = finish(p, j, a0);
-    }
-    return;
+  uint32_t j = 0, a0, a1;
+  /* Two rows at a time */
+  for (; j + 2u <= p->n_out; j += 2u) {
+    dot2(s, p->weights + j * p->n_in, p->weights + (j + 1u) * p->n_in, &a0, &a1);
+    out[j] = finish(p, j, a0);
+    out[j + 1u] = finish(p, j + 1u, a1);
   }
-#endif
-  for (; j < p->n_out; j++) out[j] = finish(p, j, rg_dot_ref(s, p->weights + j * p->n_in));
+  if (j < p->n_out) {
+    dot2(s, p->weights + j * p->n_in, NULL, &a0, &a1);
+    out[j] = finish(p, j, a0);
+  }
 }
 
 void rg_gatedRows_s8(const rg_layer *p, const rg_input *s, const uint32_t *mask, int8_t *out) {
-  uint32_t j;
-#if RG_HAVE_DSP
-  if (s->dsp) {
-    /* The set rows two at a time */
-    uint32_t pending = 0, have = 0;
-    for (j = 0; j < p->n_out; j++) {
-      if (!bit(mask, j)) {
-        out[j] = (int8_t)p->out_zp;
-        continue;
-      }
-      if (!have) {
-        pending = j;
-        have = 1;
-        continue;
-      }
-      {
-        uint32_t a0, a1;
-        dot2_dsp(s, p->weights + pending * p->n_in, p->weights + j * p->n_in, &a0, &a1);
-        out[pending] = finish(p, pending, a0);
-        out[j] = finish(p, j, a1);
-        have = 0;
-      }
-    }
-    if (have) {
-      uint32_t a0, a1;
-      dot2_dsp(s, p->weights + pending * p->n_in, NULL, &a0, &a1);
-      out[pending] = finish(p, pending, a0);
-    }
-    return;
-  }
-#endif
+  uint32_t j, pending = 0, have = 0, a0, a1;
+  /* The set rows two at a time; the others are out_zp (real 0) */
   for (j = 0; j < p->n_out; j++) {
-    out[j] = bit(mask, j) ? finish(p, j, rg_dot_ref(s, p->weights + j * p->n_in)) : (int8_t)p->out_zp;
+    if (!bit(mask, j)) {
+      out[j] = (int8_t)p->out_zp;
+      continue;
+    }
+    if (!have) {
+      pending = j;
+      have = 1;
+      continue;
+    }
+    dot2(s, p->weights + pending * p->n_in, p->weights + j * p->n_in, &a0, &a1);
+    out[pending] = finish(p, pending, a0);
+    out[j] = finish(p, j, a1);
+    have = 0;
+  }
+  if (have) {
+    dot2(s, p->weights + pending * p->n_in, NULL, &a0, &a1);
+    out[pending] = finish(p, pending, a0);
   }
 }
 
@@ -298,8 +317,12 @@ uint32_t rg_estimateSign_s8(const rg_layer *p, const rg_input *s, void *t, uint3
 #endif
   {
     int16_t *t16 = (int16_t *)t;
-    for (r = 0; r < rank; r++) {
-      t16[r] = clamp_t(rg_requantize(rg_s32(rg_dot_ref(s, p->est_a + r * p->n_in)), p->t_multiplier[r], p->t_shift[r]), t_max);
+    for (r = 0; r < rank; r += 2u) {
+      uint32_t a0, a1;
+      const int8_t *w1 = r + 1u < rank ? p->est_a + (r + 1u) * p->n_in : NULL;
+      dot2_ref(s, p->est_a + r * p->n_in, w1, &a0, &a1);
+      t16[r] = clamp_t(rg_requantize(rg_s32(a0), p->t_multiplier[r], p->t_shift[r]), t_max);
+      if (w1) t16[r + 1u] = clamp_t(rg_requantize(rg_s32(a1), p->t_multiplier[r + 1u], p->t_shift[r + 1u]), t_max);
     }
     for (j = 0; j < p->n_out; j++) {
       const int8_t *b = p->est_b + j * rank;
@@ -316,24 +339,16 @@ uint32_t rg_estimateSign_s8(const rg_layer *p, const rg_input *s, void *t, uint3
 
 uint32_t rg_blockGate_s8(const rg_layer *p, const rg_input *s, uint32_t *mask) {
   const uint32_t words = (p->n_out + 31u) / 32u;
-  uint32_t b, j, computed = 0, g = 0;
-#if RG_HAVE_DSP
-  uint32_t next = 0;
-#endif
+  uint32_t b, j, computed = 0, g = 0, next = 0;
   for (j = 0; j < words; j++) mask[j] = 0;
   for (b = 0; b < p->blocks; b++) {
-#if RG_HAVE_DSP
-    /* DSP: blocks two at a time (the odd block's score is kept for the next step) */
-    if (s->dsp) {
-      if (b & 1u) {
-        g = next;
-      } else {
-        const int8_t *w1 = b + 1u < p->blocks ? p->gate_weights + (b + 1u) * p->n_in : NULL;
-        dot2_dsp(s, p->gate_weights + b * p->n_in, w1, &g, &next);
-      }
-    } else
-#endif
-      g = rg_dot_ref(s, p->gate_weights + b * p->n_in);
+    /* Blocks two at a time (the odd block's score is kept for the next step) */
+    if (b & 1u) {
+      g = next;
+    } else {
+      const int8_t *w1 = b + 1u < p->blocks ? p->gate_weights + (b + 1u) * p->n_in : NULL;
+      dot2(s, p->gate_weights + b * p->n_in, w1, &g, &next);
+    }
     if (rg_s32(g) > p->gate_threshold[b]) {
       const uint32_t lo = b * p->block_size, hi = lo + p->block_size < p->n_out ? lo + p->block_size : p->n_out;
       for (j = lo; j < hi; j++) mask[j >> 5] |= 1u << (j & 31u);
