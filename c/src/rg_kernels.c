@@ -324,13 +324,20 @@ uint32_t rg_estimateSign_s8(const rg_layer *p, const rg_input *s, void *t, uint3
       t16[r] = clamp_t(rg_requantize(rg_s32(a0), p->t_multiplier[r], p->t_shift[r]), t_max);
       if (w1) t16[r + 1u] = clamp_t(rg_requantize(rg_s32(a1), p->t_multiplier[r + 1u], p->t_shift[r + 1u]), t_max);
     }
-    for (j = 0; j < p->n_out; j++) {
-      const int8_t *b = p->est_b + j * rank;
-      uint32_t u = 0;
-      for (r = 0; r < rank; r++) u += (uint32_t)(t16[r] * b[r]);
-      if (rg_s32(u) > p->threshold[j]) {
-        mask[j >> 5] |= 1u << (j & 31u);
-        computed++;
+    /* u two units at a time */
+    for (j = 0; j < p->n_out; j += 2u) {
+      const int8_t *b0 = p->est_b + j * rank, *b1 = j + 1u < p->n_out ? b0 + rank : b0;
+      uint32_t u0 = 0, u1 = 0, k;
+      for (r = 0; r < rank; r++) {
+        const int32_t tr = t16[r];
+        u0 += (uint32_t)(tr * b0[r]);
+        u1 += (uint32_t)(tr * b1[r]);
+      }
+      for (k = 0; k < 2u && j + k < p->n_out; k++) {
+        if (rg_s32(k ? u1 : u0) > p->threshold[j + k]) {
+          mask[(j + k) >> 5] |= 1u << ((j + k) & 31u);
+          computed++;
+        }
       }
     }
   }
