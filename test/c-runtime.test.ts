@@ -387,6 +387,28 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
     }
   }, 60_000);
 
+  it("models/condnet-mnist.rgm (block gates) on 2,000 test digits, DSP and portable kernels, gated and zero-skip: Engine's logits and counters", async () => {
+    const bytes = readFileSync(join(ROOT, "models", "condnet-mnist.rgm"));
+    const test = loadData("mnist:test", 2000);
+    const engine = await Engine.load(bytes);
+    const flags = [0, ZERO_SKIP, PORTABLE, PORTABLE | ZERO_SKIP, DENSE];
+    const job = new Job().model(bytes);
+    for (const f of flags) job.run(f, test.images, 784);
+    const [m, ...runs] = execute("dsp", job) as [ModelAnswer, ...SampleAnswer[][]];
+    expect(m.status).toBe(0);
+    flags.forEach((f, k) => {
+      const want = engine.inferBatch(test.images, { zeroSkip: (f & ZERO_SKIP) !== 0, gating: (f & DENSE) === 0 });
+      const got = runs[k];
+      const logits = new Int8Array(got.length * 10);
+      got.forEach((s, i) => logits.set(s.logits, i * 10));
+      expect(Buffer.from(logits.buffer).equals(Buffer.from(want.logits.buffer)), `flags ${f}`).toBe(true);
+      want.stats.layers.forEach((l, c) => {
+        const sum = (i: number) => got.reduce((t, s) => t + s.counters[c][i], 0);
+        expect([sum(0), sum(1), sum(2), sum(3)], `flags ${f} layer ${c}`).toEqual([l.estimatorMacs, l.rowMacs, l.rowsComputed, l.rowsSkipped]);
+      });
+    });
+  }, 60_000);
+
   it("the exported model files and c/examples/main.c build with the runtime and print Engine's label and logits", async () => {
     const { bytes } = buildSynthetic({ sizes: [30, 17, 9, 5], ranks: [4, 3], seed: 8, calibration: 16 });
     const dir = join(OUT, "example");
