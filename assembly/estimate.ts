@@ -59,7 +59,7 @@ export function signFromProjection(
 export function expandSign(tPtr: usize, rank: i32, bPtr: usize, thrPtr: usize, nOut: i32, maskPtr: usize, simd: bool): void {
   memory.fill(maskPtr, 0, <usize>((nOut + 31) >>> 5) << 2);
   let j = 0;
-  if (simd) {
+  if (ASC_FEATURE_SIMD && simd) {
     // Four units at a time while four remain; the rest below
     for (; j + 4 <= nOut; j += 4) {
       const p = bPtr + <usize>j * rank;

@@ -11,3 +11,5 @@ export { estimateSign_s8, estimateSign_s8_scratchBytes } from "./estimate";
 export { blockGate_s8, blockGate_s8_scratchBytes } from "./gate";
 export { sparseInput_s8, sparseInput_s8_scratchBytes } from "./sparse";
 export { run_s8, run_batch_s8, run_s8_scratchBytes, heapBase, PLAN_RECORD_BYTES, RUN_SCALAR, RUN_DENSE, RUN_TRACE } from "./network";
+/** 1 in build/rankgate.wasm (v128 kernels), 0 in build/rankgate-mvp.wasm (no post-MVP feature; the SIMD branches compiled out). */
+export const FEATURE_SIMD: i32 = ASC_FEATURE_SIMD ? 1 : 0;

@@ -8,7 +8,7 @@ import { STATUS_OK, STATUS_BAD_ARG, STATUS_OUT_OF_BOUNDS, STATUS_NOT_FINITE, MAX
  */
 export function quantizeImpl(inPtr: usize, n: i32, scale: f64, zp: i32, outPtr: usize, simd: bool): i32 {
   let i = 0;
-  if (simd) {
+  if (ASC_FEATURE_SIMD && simd) {
     const s = f64x2.splat(scale), z = f64x2.splat(<f64>zp), half = f64x2.splat(0.5), one = f64x2.splat(1.0), sign = f64x2.splat(-0.0);
     const lo = f64x2.splat(-128.0), hi = f64x2.splat(127.0);
     for (; i + 2 <= n; i += 2) {

@@ -38,7 +38,7 @@ export function listInput(inPtr: usize, nIn: i32, zp: i32, s: usize, skip: bool,
   for (let c = 0; c < nIn; c += 8) {
     const end = min(c + 8, nIn);
     let bits = 0;
-    if (simd && end - c == 8) {
+    if (ASC_FEATURE_SIMD && simd && end - c == 8) {
       const v = i16x8.sub(v128.load8x8_s(inPtr + c), i16x8.splat(<i16>zp));
       v128.store(x + (<usize>c << 1), v);
       bits = i16x8.bitmask(i16x8.ne(v, i16x8.splat(0)));
@@ -106,14 +106,14 @@ export function chunkRows(s: usize, nIn: i32, wPtr: usize, rows: i32, maskPtr: u
   const n = load<i32>(s + (S_CHUNKS << 2));
   const x = listX(s), chunks = listChunks(s, nIn);
   let k = 0;
-  if (simd && n == (nIn + 7) >>> 3) {
+  if (ASC_FEATURE_SIMD && simd && n == (nIn + 7) >>> 3) {
     // Every chunk listed (no skipping): one row at a time, contiguous 16-input steps
     for (; k < count; k++) {
       const r = load<i32>(rowsPtr + (<usize>k << 2));
       store<i32>(accPtr + (<usize>r << 2), dotContiguous(x, wPtr + <usize>r * nIn, pad8(nIn)));
     }
   }
-  if (simd) {
+  if (ASC_FEATURE_SIMD && simd) {
     // Four rows at a time; a short last group repeats its last row (same value, stored again)
     const last = rowsPtr + (<usize>(count - 1) << 2);
     for (; k < count; k += 4) {

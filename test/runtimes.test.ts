@@ -1,34 +1,70 @@
-// Three runtimes, bit-exact: the selftest cases (tools/build-selftest.ts) give one checksum of
-// every logit and counter through Engine on build/rankgate.wasm in Node and in headless
-// Chromium, and through build/selftest.wasm (same kernels, cases embedded) in Node, Chromium
-// and the standalone interpreter wasm-interp (Debian's wabt).
+// Every runtime, bit-exact: the selftest cases (tools/build-selftest.ts) give one checksum of every
+// logit and counter through Engine on build/rankgate.wasm and build/rankgate-mvp.wasm in Node and in
+// headless Chromium, and through build/selftest.wasm and build/selftest-mvp.wasm (same kernels, cases
+// embedded) in Node, Chromium, wasm-interp (Debian's wabt), and in wasm3 and WAMR (classic, fast, fast
+// with SIMD through SIMDe) built from ../shared/third-party. Then the engine itself on wasm3 and WAMR:
+// our C hosts (test/wasm-hosts) run the paper net on MNIST digits through their C APIs.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildRuntimes, type Runtime } from "../tools/build-runtimes.ts";
 import { buildSelftest } from "../tools/build-selftest.ts";
 import { casesFromJson, engineChecksum, MODES, moduleChecksum, type SelftestCase } from "../tools/selftest-core.ts";
+import { decodeOutput, encodeJob, engineJob, runJob } from "../tools/wasm-job.ts";
 import { readModel } from "../ts/format.ts";
+import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
+import { quantizeInput } from "../ts/quant.ts";
+import { run_s8 } from "../ts/reference.ts";
+import { Engine, F, RUN } from "../ts/runtime.ts";
 import { buildWeb } from "../web/build.ts";
 import { serveStatic } from "../web/serve.ts";
 import { launchChromium } from "./helpers/chromium.ts";
+import { describeWithTools } from "./helpers/system.ts";
+import { WABT_DISABLE_ALL } from "./helpers/wasm-features.ts";
 
 const WASM_INTERP = process.env.RANKGATE_WASM_INTERP ?? "wasm-interp";
+const ROOT = join(import.meta.dirname, "..");
 let cases: SelftestCase[] = [];
 let selftestWasm: Uint8Array;
+let selftestMvp: Uint8Array;
 let node: { checksum: number; runs: number };
 const tmp = mkdtempSync(join(tmpdir(), "rankgate-runtimes-"));
+const built = (name: string) => join(tmp, "build", name);
 
 beforeAll(async () => {
   const out = buildSelftest(join(tmp, "build"));
   cases = casesFromJson(readFileSync(out.cases, "utf8"));
   selftestWasm = readFileSync(out.wasm);
+  selftestMvp = readFileSync(out.mvp);
   node = await engineChecksum(cases);
-}, 120_000);
+}, 240_000);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-describe("three runtimes, one checksum", () => {
+/** Byte sizes of a module's sections by id (10 code, 11 data …). */
+function sectionSizes(bytes: Uint8Array): Map<number, number> {
+  const sizes = new Map<number, number>();
+  let at = 8;
+  const leb = () => {
+    let v = 0, shift = 0, b: number;
+    do {
+      b = bytes[at++];
+      v += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (b & 0x80);
+    return v;
+  };
+  while (at < bytes.length) {
+    const id = bytes[at++];
+    const n = leb();
+    sizes.set(id, (sizes.get(id) ?? 0) + n);
+    at += n;
+  }
+  return sizes;
+}
+
+describe("every runtime, one checksum: Node, Chromium, wasm-interp", () => {
   it("the cases cover gated, partially gated and dense layers, and the checksum sees every logit", async () => {
     expect(cases.map((c) => c.name)).toEqual(["gated-odd", "identity", "wide-rank", "dense", "block-gates"]);
     expect(cases.map((c) => readModel(c.model).model.layers.map((l) => (l.gate ? "g" : l.estimator ? "e" : "-")).join(""))).toEqual(["ee-", "ee-", "e-", "-", "ge-"]);
@@ -39,33 +75,59 @@ describe("three runtimes, one checksum", () => {
     expect((await engineChecksum(changed)).checksum).not.toBe(node.checksum);
   });
 
-  it("Node: selftest.wasm computes Engine's checksum", async () => {
-    const module = new WebAssembly.Module(new Uint8Array(selftestWasm));
-    expect(WebAssembly.Module.imports(module)).toEqual([]);
-    expect(await moduleChecksum(module)).toEqual(node);
+  it("Node: selftest.wasm and selftest-mvp.wasm compute Engine's checksum, and so does Engine on the MVP build", async () => {
+    for (const bytes of [selftestWasm, selftestMvp]) {
+      const module = new WebAssembly.Module(new Uint8Array(bytes));
+      expect(WebAssembly.Module.imports(module)).toEqual([]);
+      expect(await moduleChecksum(module)).toEqual(node);
+    }
+    expect(await engineChecksum(cases, { module: "mvp" })).toEqual(node);
   });
 
-  it("wasm-interp: selftest.wasm prints Engine's checksum", () => {
-    const r = spawnSync(WASM_INTERP, [join(tmp, "build", "selftest.wasm"), "--run-all-exports"], { encoding: "utf8", timeout: 120_000 });
-    if (r.error) throw new Error(`${WASM_INTERP}: ${r.error.message} (apt-get install -y wabt)`);
-    expect(r.status, r.stderr).toBe(0);
-    const value = (name: string) => Number(new RegExp(`^${name}\\(\\) => i32:(-?\\d+)$`, "m").exec(r.stdout)?.[1]);
-    console.log(`checksum: Node Engine ${node.checksum}, wasm-interp selftest ${value("selftest")} (${node.runs} runs)`);
-    expect({ checksum: value("selftest"), runs: value("selftestRuns") }).toEqual(node);
+  it("selftest-mvp.wasm: everything but its embedded cases (the data section) is at most 8 KiB", () => {
+    const data = sectionSizes(selftestMvp).get(11) ?? 0;
+    expect(data).toBeGreaterThan(10_000);
+    expect(selftestMvp.length - data).toBeLessThanOrEqual(8192);
   });
 
-  it("wasm-interp: build/rankgate.wasm validates and its zero-argument export agrees with Node", async () => {
-    const path = join(import.meta.dirname, "../build/rankgate.wasm");
-    const r = spawnSync(WASM_INTERP, [path, "--run-all-exports"], { encoding: "utf8", timeout: 60_000 });
-    expect(r.status, r.stderr).toBe(0);
-    const { exports } = await WebAssembly.instantiate(new WebAssembly.Module(new Uint8Array(readFileSync(path))), {});
-    expect(r.stdout.trim()).toBe(`heapBase() => i32:${(exports.heapBase as () => number)()}`);
+  it("docs/PORTABILITY.md states the current checksum and run count", () => {
+    const doc = readFileSync(join(ROOT, "docs", "PORTABILITY.md"), "utf8");
+    const stated = /^Current value \((\d+) runs\): \*\*(-?\d+)\*\*/m.exec(doc);
+    expect(stated, "docs/PORTABILITY.md: no 'Current value (N runs): **C**' line").not.toBeNull();
+    expect({ runs: Number(stated![1]), checksum: Number(stated![2]) }).toEqual(node);
+    for (const m of doc.matchAll(/selftest\(\) => i32:(-?\d+)|selftestRuns\(\) => i32:(\d+)|Result: (-?\d+)|0x([0-9a-f]{8}):i32/g)) {
+      const v = m[1] ?? m[3] ? Number(m[1] ?? m[3]) : m[2] ? Number(m[2]) : Number.parseInt(m[4], 16) | 0;
+      expect([node.checksum, node.runs], m[0]).toContain(v);
+    }
   });
 
-  it("headless Chromium: Engine on rankgate.wasm and selftest.wasm both compute Node's checksum", async () => {
+  it("wasm-interp: selftest.wasm, and selftest-mvp.wasm with every post-MVP feature disabled, print Engine's checksum", () => {
+    for (const [file, flags] of [["selftest.wasm", []], ["selftest-mvp.wasm", WABT_DISABLE_ALL]] as const) {
+      const r = spawnSync(WASM_INTERP, [...flags, built(file), "--run-all-exports"], { encoding: "utf8", timeout: 120_000 });
+      if (r.error) throw new Error(`${WASM_INTERP}: ${r.error.message} (apt-get install -y wabt)`);
+      expect(r.status, r.stderr).toBe(0);
+      const value = (name: string) => Number(new RegExp(`^${name}\\(\\) => i32:(-?\\d+)$`, "m").exec(r.stdout)?.[1]);
+      console.log(`checksum: Node Engine ${node.checksum}, wasm-interp ${file} ${value("selftest")} (${node.runs} runs)`);
+      expect({ checksum: value("selftest"), runs: value("selftestRuns") }).toEqual(node);
+    }
+    // The flags bite: the SIMD module does not load without SIMD
+    expect(spawnSync(WASM_INTERP, ["--disable-simd", built("selftest.wasm"), "--run-all-exports"], { encoding: "utf8" }).status).not.toBe(0);
+  });
+
+  it("wasm-interp: build/rankgate.wasm and build/rankgate-mvp.wasm validate and their zero-argument export agrees with Node", async () => {
+    for (const [file, flags] of [["rankgate.wasm", []], ["rankgate-mvp.wasm", WABT_DISABLE_ALL]] as const) {
+      const path = join(ROOT, "build", file);
+      const r = spawnSync(WASM_INTERP, [...flags, path, "--run-all-exports"], { encoding: "utf8", timeout: 60_000 });
+      expect(r.status, r.stderr).toBe(0);
+      const { exports } = await WebAssembly.instantiate(new WebAssembly.Module(new Uint8Array(readFileSync(path))), {});
+      expect(r.stdout.trim()).toBe(`heapBase() => i32:${(exports.heapBase as () => number)()}`);
+    }
+  });
+
+  it("headless Chromium: Engine on both builds and both selftest modules compute Node's checksum; the demo shows its build", async () => {
     const dir = await buildWeb({
       outDir: join(tmp, "web"),
-      files: { "selftest.wasm": selftestWasm, "selftest-cases.json": readFileSync(join(tmp, "build", "selftest-cases.json")) },
+      files: { "selftest.wasm": selftestWasm, "selftest-mvp.wasm": selftestMvp, "selftest-cases.json": readFileSync(built("selftest-cases.json")) },
     });
     expect(existsSync(join(dir, "selftest.js"))).toBe(true);
     const server = await serveStatic(dir);
@@ -75,16 +137,126 @@ describe("three runtimes, one checksum", () => {
       const errors: string[] = [];
       page.on("pageerror", (e) => errors.push(e.message));
       await page.goto(`${server.url}selftest.html`);
-      const got = await page.evaluate(() => (window as unknown as { rankgateSelftest: Promise<{ engine: unknown; module: unknown; userAgent: string }> }).rankgateSelftest);
-      console.log(`checksum: Chromium Engine ${JSON.stringify(got.engine)}, Chromium selftest ${JSON.stringify(got.module)} (${got.userAgent})`);
+      type Got = { engine: unknown; engineMvp: unknown; module: unknown; moduleMvp: unknown; autoModule: string; userAgent: string };
+      const got = await page.evaluate(() => (window as unknown as { rankgateSelftest: Promise<Got> }).rankgateSelftest);
+      console.log(`checksum: Chromium Engine ${JSON.stringify(got.engine)} (${got.autoModule}), Engine mvp ${JSON.stringify(got.engineMvp)}, selftest ${JSON.stringify(got.module)}, selftest-mvp ${JSON.stringify(got.moduleMvp)} (${got.userAgent})`);
       expect(errors).toEqual([]);
       expect(got.userAgent).toContain("HeadlessChrome");
-      expect(got.engine).toEqual(node);
-      expect(got.module).toEqual(node);
+      expect(got.autoModule).toBe("simd");
+      for (const c of [got.engine, got.engineMvp, got.module, got.moduleMvp]) expect(c).toEqual(node);
       expect(await page.getAttribute("#result", "data-state")).toBe("pass");
+      expect(await page.getAttribute("#result", "data-module")).toBe("simd");
+      // The demo page says which build runs: auto (SIMD in Chromium) and ?module=mvp
+      for (const [query, build] of [["", "simd"], ["?module=mvp", "mvp"]] as const) {
+        await page.goto(`${server.url}index.html${query}`);
+        await page.waitForSelector(`#wasm-module[data-module="${build}"]`, { timeout: 30_000 });
+        expect(await page.textContent("#wasm-module")).toContain(build === "simd" ? "rankgate.wasm (SIMD)" : "rankgate-mvp.wasm");
+      }
+      expect(errors).toEqual([]);
     } finally {
       await browser.close();
       await server.close();
     }
   });
 });
+
+/** The paper net and MNIST test digits the C hosts run. */
+const HOST_DIGITS = 300;
+
+describeWithTools(["gcc", "cmake"], "wasm3 and WAMR, built from ../shared/third-party", () => {
+  let list: Runtime[] = [];
+  beforeAll(async () => {
+    list = await buildRuntimes((line) => console.log(`build:runtimes: ${line}`));
+  }, 900_000);
+
+  /** The value `selftest` returns on a runtime's CLI, as int32 (wasm3: "Result: n"; iwasm: "0x…:i32"). */
+  const cliSelftest = (rt: Runtime, wasm: string) => {
+    const args = rt.name === "wasm3" ? ["--func", "selftest", wasm] : ["-f", "selftest", wasm];
+    const r = spawnSync(rt.cli, args, { encoding: "utf8", timeout: 300_000 });
+    if (r.error) throw r.error;
+    const out = `${r.stdout}${r.stderr}`;
+    const m = /Result: (-?\d+)/.exec(out) ?? /0x([0-9a-f]+):i32/.exec(out);
+    return { status: r.status, out, value: m ? (m[0].startsWith("0x") ? Number.parseInt(m[1], 16) | 0 : Number(m[1])) : undefined };
+  };
+
+  it("the four runtimes: wasm3, WAMR classic, WAMR fast, WAMR fast with SIMD", () => {
+    expect(list.map((r) => [r.name, r.simd])).toEqual([["wasm3", false], ["wamr-classic", false], ["wamr-fast", false], ["wamr-fast-simd", true]]);
+    for (const r of list) expect(existsSync(r.cli) && existsSync(r.host), r.name).toBe(true);
+  });
+
+  for (const name of ["wasm3", "wamr-classic", "wamr-fast", "wamr-fast-simd"] as const) {
+    it(`${name}: selftest-mvp.wasm gives Node's checksum; selftest.wasm too where it has SIMD, else it is refused`, () => {
+      const rt = list.find((r) => r.name === name)!;
+      const mvp = cliSelftest(rt, built("selftest-mvp.wasm"));
+      console.log(`checksum: ${name} selftest-mvp ${mvp.value}`);
+      expect(mvp.status, mvp.out).toBe(0);
+      expect(mvp.value).toBe(node.checksum);
+      const simd = cliSelftest(rt, built("selftest.wasm"));
+      if (rt.simd) {
+        expect(simd.status, simd.out).toBe(0);
+        expect(simd.value).toBe(node.checksum);
+      } else {
+        expect(simd.value).toBeUndefined();
+        expect(simd.out).toMatch(name === "wasm3" ? /unknown function|unknown value_type|simd/i : /simd/i);
+      }
+    });
+  }
+
+  describe("the engine through the runtimes' C APIs: the paper net on MNIST digits", () => {
+    let engine: Engine;
+    let x: Float32Array;
+    let q: Int8Array;
+    beforeAll(async () => {
+      engine = await Engine.load(readFileSync(join(ROOT, "models", "paper.rgm")), { module: "mvp" });
+      x = toFloatInputs(loadMnist("test", { limit: HOST_DIGITS }).images, HOST_DIGITS);
+      q = quantizeInput(x, engine.inputScale, engine.inputZeroPoint, new Int8Array(x.length));
+    });
+
+    for (const name of ["wasm3", "wamr-classic", "wamr-fast", "wamr-fast-simd"] as const) {
+      for (const zeroSkip of [false, true]) {
+        it(`${name}${zeroSkip ? ", zero skipping" : ""}: logits, labels and counters equal Node and the TS reference on ${HOST_DIGITS} digits`, async () => {
+          const rt = list.find((r) => r.name === name)!;
+          const digits = zeroSkip ? 64 : HOST_DIGITS;
+          const job = engineJob(engine, x.subarray(0, digits * engine.inputSize), { zeroSkip });
+          const jobFile = join(tmp, `${name}-${zeroSkip}.job`), outFile = join(tmp, `${name}-${zeroSkip}.out`);
+          writeFileSync(jobFile, encodeJob(job));
+          const r = spawnSync(rt.host, [join(ROOT, "build", "rankgate-mvp.wasm"), jobFile, outFile], { encoding: "utf8", timeout: 300_000 });
+          expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+          const got = readFileSync(outFile);
+          // Byte for byte what the same job gives in Node (every dumped byte: logits, labels, plan records)
+          const want = await runJob(new WebAssembly.Module(readFileSync(join(ROOT, "build", "rankgate-mvp.wasm"))), job);
+          expect(Buffer.compare(got, want)).toBe(0);
+          // And what that means: the reference's logits and labels, Engine's counters
+          const calls = decodeOutput(job, got);
+          const logits = new Int8Array(calls.flatMap((c) => Array.from(c.logits)));
+          const labels = calls.flatMap((c) => Array.from(c.labels));
+          expect(calls.every((c) => c.status === 0)).toBe(true);
+          const m = engine.outputSize, n = engine.inputSize;
+          let correct = 0;
+          for (let s = 0; s < digits; s++) {
+            const ref = run_s8(engine.model, q.subarray(s * n, (s + 1) * n), zeroSkip ? RUN.ZERO_SKIP : 0);
+            expect(Array.from(logits.subarray(s * m, (s + 1) * m)), `digit ${s}`).toEqual(Array.from(ref.output));
+            correct += +(labels[s] === loadMnistLabel(s));
+          }
+          const nodeRun = engine.inferBatch(x.subarray(0, digits * n), { zeroSkip });
+          expect(labels).toEqual(Array.from(nodeRun.labels));
+          // Counter sums (int64 at F.SUMS) over every call equal Engine's
+          const rows = calls.reduce((t, c) => t + c.plan[F.SUMS + 4] + c.plan[F.SUMS + 5] * 2 ** 32, 0);
+          expect(rows).toBe(nodeRun.stats.layers[0].rowsComputed);
+          const macs = calls.reduce((t, c) => t + engine.model.layers.reduce((u, _, l) => {
+            const r0 = l * 64 + F.SUMS;
+            return u + c.plan[r0] + c.plan[r0 + 1] * 2 ** 32 + c.plan[r0 + 2] + c.plan[r0 + 3] * 2 ** 32;
+          }, 0), 0);
+          expect(macs).toBe(nodeRun.stats.totalMacs);
+          expect(correct / digits).toBeGreaterThan(0.9);
+        });
+      }
+    }
+  });
+});
+
+let labelCache: Uint8Array | undefined;
+function loadMnistLabel(s: number): number {
+  labelCache ??= loadMnist("test", { limit: HOST_DIGITS }).labels;
+  return labelCache[s];
+}

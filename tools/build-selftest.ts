@@ -1,6 +1,6 @@
-// npm run build:selftest: build/selftest.wasm, the engine's runner and kernels with a few models
+// npm run build:selftest: build/selftest.wasm and build/selftest-mvp.wasm (no SIMD, no post-MVP feature), the engine's runner and kernels with a few models
 // and inputs embedded, behind zero-argument exports (selftest, selftestRuns) for wasm-interp.
-// Writes build/selftest-data.ts (generated), build/selftest.wasm (+ .wat) and
+// Writes build/selftest-data.ts (generated), build/selftest.wasm, build/selftest-mvp.wasm (+ .wat) and
 // build/selftest-cases.json (the same cases, for Node and the browser). Deterministic.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
@@ -96,7 +96,10 @@ function writeAtomic(path: string, data: string | Uint8Array): void {
 }
 
 export interface SelftestBuild {
+  /** build/selftest.wasm (SIMD). */
   wasm: string;
+  /** build/selftest-mvp.wasm (no post-MVP feature). */
+  mvp: string;
   cases: string;
   data: string;
 }
@@ -109,18 +112,24 @@ export function buildSelftest(outDir = join(ROOT, "build")): SelftestBuild {
   const data = join(ROOT, "build", "selftest-data.ts");
   mkdirSync(dirname(data), { recursive: true });
   writeAtomic(data, selftestData(cases));
-  const wasm = join(outDir, "selftest.wasm");
-  const tmp = join(outDir, `selftest.${process.pid}.tmp.wasm`);
   const asc = createRequire(import.meta.url).resolve("assemblyscript/bin/asc.js");
-  const r = spawnSync(process.execPath, [asc, "assembly/selftest.ts", "--target", "release", "--outFile", tmp, "--textFile", join(outDir, "selftest.wat")], { cwd: ROOT, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`asc assembly/selftest.ts failed (${r.status}):\n${r.stdout}${r.stderr}`);
-  renameSync(tmp, wasm);
+  // The same sources with the engine's two targets: release (SIMD) and mvp (no post-MVP feature)
+  const compile = (target: string, name: string) => {
+    const wasm = join(outDir, `${name}.wasm`);
+    const tmp = join(outDir, `${name}.${process.pid}.tmp.wasm`);
+    const r = spawnSync(process.execPath, [asc, "assembly/selftest.ts", "--target", target, "--outFile", tmp, "--textFile", join(outDir, `${name}.wat`)], { cwd: ROOT, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`asc assembly/selftest.ts --target ${target} failed (${r.status}):\n${r.stdout}${r.stderr}`);
+    renameSync(tmp, wasm);
+    return wasm;
+  };
+  const wasm = compile("release", "selftest");
+  const mvp = compile("mvp", "selftest-mvp");
   const json = join(outDir, "selftest-cases.json");
   writeAtomic(json, casesToJson(cases));
-  return { wasm, cases: json, data };
+  return { wasm, mvp, cases: json, data };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const out = buildSelftest();
-  process.stdout.write(`${out.wasm}, ${out.cases}\n`);
+  process.stdout.write(`${out.wasm}, ${out.mvp}, ${out.cases}\n`);
 }

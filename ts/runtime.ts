@@ -7,7 +7,7 @@ import { planArena, PLAN_RECORD_BYTES, type ArenaPlan } from "./arena.ts";
 import { EngineError, InputError } from "./errors.ts";
 import { readModel, writeModel, type ParsedModel } from "./format.ts";
 import { activationRange, type QuantModel } from "./model.ts";
-import { instantiateKernels, type KernelExports } from "./wasm.ts";
+import { buildOf, instantiateKernels, type KernelExports, type WasmBuild, type WasmChoice } from "./wasm.ts";
 
 // Plan record fields, int32 index (mirrors assembly/network.ts)
 export const F = {
@@ -104,8 +104,14 @@ export interface BatchResult {
 }
 
 export interface LoadOptions extends RunOptions {
-  /** A compiled build/rankgate.wasm (browsers); Node loads it from disk by default. */
+  /** A compiled build/rankgate.wasm or build/rankgate-mvp.wasm (browsers); Node loads one from disk by default. */
   wasm?: WebAssembly.Module;
+  /**
+   * Which build runs (Node; with `wasm`, the build it must be): "simd" (build/rankgate.wasm), "mvp"
+   * (build/rankgate-mvp.wasm, WebAssembly 1.0 only), or "auto" (default): "simd" where the host's
+   * WebAssembly.validate accepts the SIMD module, else "mvp". Same outputs and counters; `engine.module` says which runs.
+   */
+  module?: WasmChoice;
   /** Keep every layer's buffers and count trace statistics (LayerStats.nonzeroInputs …, lastTrace). */
   trace?: boolean;
 }
@@ -143,7 +149,7 @@ export class Engine {
   }
 
   private static async fromParsed(parsed: ParsedModel, options: LoadOptions): Promise<Engine> {
-    const kernels = await instantiateKernels(options.wasm);
+    const kernels = await instantiateKernels(options.wasm, options.module ?? "auto");
     const arena = planArena(parsed.model, parsed.image.length, kernels.heapBase(), { trace: options.trace, batch: true });
     if (kernels.PLAN_RECORD_BYTES.value !== PLAN_RECORD_BYTES) {
       throw new Error(`build/rankgate.wasm plan record is ${kernels.PLAN_RECORD_BYTES.value} bytes, runtime expects ${PLAN_RECORD_BYTES}: rebuild`);
@@ -154,6 +160,11 @@ export class Engine {
     const engine = new Engine(parsed, arena, kernels, options);
     engine.writePlan();
     return engine;
+  }
+
+  /** The build running: "simd" (build/rankgate.wasm) or "mvp" (build/rankgate-mvp.wasm). On "mvp", `simd: true` runs the scalar kernels. */
+  get module(): WasmBuild {
+    return buildOf(this.kernels);
   }
 
   /** Bytes of linear memory the instance holds (fixed after load). */

@@ -1,5 +1,6 @@
 // The engine's Wasm module: its export signatures and how to get an instance.
 import { UserError } from "./errors.ts";
+import { showValue } from "./show.ts";
 export interface KernelExports {
   memory: WebAssembly.Memory;
   heapBase(): number;
@@ -30,28 +31,91 @@ export interface KernelExports {
   RUN_SCALAR: WebAssembly.Global;
   RUN_DENSE: WebAssembly.Global;
   RUN_TRACE: WebAssembly.Global;
+  /** 1 in build/rankgate.wasm, 0 in build/rankgate-mvp.wasm (absent in builds before it: SIMD). */
+  FEATURE_SIMD?: WebAssembly.Global;
 }
 
-let nodeModule: Promise<WebAssembly.Module> | undefined;
+/**
+ * The engine's two builds, from the same sources: "simd" is build/rankgate.wasm (v128 kernels, bulk
+ * memory); "mvp" is build/rankgate-mvp.wasm (WebAssembly 1.0 only, for interpreters without SIMD such
+ * as wasm3 and WAMR's classic and fast interpreters). Same outputs and counters, bit for bit.
+ */
+export type WasmBuild = "simd" | "mvp";
+/** A build, or "auto": "simd" where the host validates the SIMD module, else "mvp". */
+export type WasmChoice = WasmBuild | "auto";
+export const WASM_FILES: Readonly<Record<WasmBuild, string>> = { simd: "rankgate.wasm", mvp: "rankgate-mvp.wasm" };
 
-/** build/rankgate.wasm, compiled once per process (Node). Browsers pass their own module. */
-export function defaultWasmModule(): Promise<WebAssembly.Module> {
-  nodeModule ??= (async () => {
-    const { readFile } = await import("node:fs/promises");
-    const url = new URL("../build/rankgate.wasm", import.meta.url);
-    let bytes: Uint8Array<ArrayBuffer>;
-    try {
-      bytes = new Uint8Array(await readFile(url));
-    } catch {
-      throw new UserError(`${url.pathname} not found: run \`npm run build\` first`);
-    }
-    return WebAssembly.compile(bytes);
-  })();
-  return nodeModule;
+/** A WasmChoice, or a UserError naming the bad value. */
+export function checkChoice(choice: unknown): WasmChoice {
+  if (choice === "auto" || choice === "simd" || choice === "mvp") return choice;
+  throw new UserError(`module must be "auto", "simd" or "mvp", got ${showValue(choice)}`);
 }
 
-/** A fresh instance: its own linear memory, no imports. */
-export async function instantiateKernels(module?: WebAssembly.Module): Promise<KernelExports> {
-  const instance = await WebAssembly.instantiate(module ?? (await defaultWasmModule()), {});
-  return instance.exports as unknown as KernelExports;
+/** The build a choice means on this host: "auto" is "simd" when WebAssembly.validate accepts the SIMD module's bytes, else "mvp". */
+export async function pickBuild(choice: WasmChoice | undefined, simdBytes: () => Promise<Uint8Array>): Promise<WasmBuild> {
+  const c = checkChoice(choice ?? "auto");
+  if (c !== "auto") return c;
+  return WebAssembly.validate(await simdBytes() as Uint8Array<ArrayBuffer>) ? "simd" : "mvp";
+}
+
+/**
+ * Compiles the build `choice` means on this host, reading each module's bytes through `read`
+ * (a browser fetches them beside the page; Node reads build/ from disk).
+ */
+export async function compileBuild(choice: WasmChoice | undefined, read: (file: string) => Promise<Uint8Array>): Promise<{ build: WasmBuild; module: WebAssembly.Module }> {
+  let simd: Promise<Uint8Array> | undefined;
+  const bytes = (b: WasmBuild) => (b === "simd" ? (simd ??= read(WASM_FILES.simd)) : read(WASM_FILES[b]));
+  const build = await pickBuild(choice, () => bytes("simd"));
+  return { build, module: await WebAssembly.compile(await bytes(build) as Uint8Array<ArrayBuffer>) };
+}
+
+const nodeBytes = new Map<string, Promise<Uint8Array>>();
+const nodeModules = new Map<WasmBuild, Promise<WebAssembly.Module>>();
+
+/** A file of build/, read once per process (Node). */
+function readBuildFile(file: string): Promise<Uint8Array> {
+  let p = nodeBytes.get(file);
+  if (!p) {
+    p = (async () => {
+      const { readFile } = await import("node:fs/promises");
+      const url = new URL(`../build/${file}`, import.meta.url);
+      try {
+        return new Uint8Array(await readFile(url));
+      } catch {
+        throw new UserError(`${url.pathname} not found: run \`npm run build\` first`);
+      }
+    })();
+    nodeBytes.set(file, p);
+  }
+  return p;
+}
+
+/** build/rankgate.wasm (or the build `choice` means here), compiled once per process (Node). Browsers pass their own module. */
+export async function defaultWasmModule(choice: WasmChoice = "simd"): Promise<WebAssembly.Module> {
+  const build = await pickBuild(choice, () => readBuildFile(WASM_FILES.simd));
+  let m = nodeModules.get(build);
+  if (!m) {
+    m = readBuildFile(WASM_FILES[build]).then((b) => WebAssembly.compile(b as Uint8Array<ArrayBuffer>));
+    nodeModules.set(build, m);
+  }
+  return m;
+}
+
+/** Which build an instance is (its FEATURE_SIMD export; builds before it were all SIMD). */
+export function buildOf(kernels: KernelExports): WasmBuild {
+  return kernels.FEATURE_SIMD === undefined || kernels.FEATURE_SIMD.value !== 0 ? "simd" : "mvp";
+}
+
+/**
+ * A fresh instance: its own linear memory, no imports. Without a module, Node compiles the build
+ * `choice` means (default "simd", build/rankgate.wasm). With one, `choice` (if not "auto") must name its build.
+ */
+export async function instantiateKernels(module?: WebAssembly.Module, choice: WasmChoice = module ? "auto" : "simd"): Promise<KernelExports> {
+  checkChoice(choice);
+  const instance = await WebAssembly.instantiate(module ?? (await defaultWasmModule(choice)), {});
+  const kernels = instance.exports as unknown as KernelExports;
+  if (module && choice !== "auto" && buildOf(kernels) !== choice) {
+    throw new UserError(`module is ${showValue(choice)} but the wasm module given is the ${buildOf(kernels)} build`);
+  }
+  return kernels;
 }

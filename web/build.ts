@@ -1,6 +1,6 @@
 // npm run build:web: the browser demo as a static folder (default build/web): index.html,
-// main.js (esbuild bundle of web/main.ts with the engine runtime), rankgate.wasm, and
-// paper.rgm when models/paper.rgm exists; selftest.html/js (+ selftest.wasm and cases when
+// main.js (esbuild bundle of web/main.ts with the engine runtime), rankgate.wasm, rankgate-mvp.wasm, and
+// paper.rgm when models/paper.rgm exists; selftest.html/js (+ selftest.wasm, selftest-mvp.wasm and cases when
 // built) for the three-runtime check. Serve it with any static server (npm run serve:web).
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -36,9 +36,11 @@ export async function buildWeb(options: WebBuildOptions = {}): Promise<string> {
   });
   for (const f of ["index.html", "selftest.html"]) copyFileSync(join(ROOT, "web", f), join(outDir, f));
   copyFileSync(wasm, join(outDir, "rankgate.wasm"));
+  copyFileSync(join(ROOT, "build", "rankgate-mvp.wasm"), join(outDir, "rankgate-mvp.wasm"));
   const optional: [string, string][] = [
     [join(ROOT, "models", "paper.rgm"), "paper.rgm"],
     [join(ROOT, "build", "selftest.wasm"), "selftest.wasm"],
+    [join(ROOT, "build", "selftest-mvp.wasm"), "selftest-mvp.wasm"],
     [join(ROOT, "build", "selftest-cases.json"), "selftest-cases.json"],
   ];
   for (const [from, to] of optional) if (existsSync(from)) copyFileSync(from, join(outDir, to));

@@ -1,11 +1,13 @@
 // Browser demo: draw a digit, see the engine's prediction, each gated layer's mask and the
 // MAC counters update live; load another .rgm. The engine is the same ts/runtime.ts over the
-// same rankgate.wasm as in Node. Test hooks: window.rankgateDemo (see DemoApi).
+// same rankgate.wasm as in Node (rankgate-mvp.wasm where the browser lacks Wasm SIMD, or with
+// ?module=mvp; the page shows which). Test hooks: window.rankgateDemo (see DemoApi).
 import { FormatError } from "../ts/errors.ts";
 import { readModel } from "../ts/format.ts";
 import { activationRange } from "../ts/model.ts";
 import { denseRows_s8 } from "../ts/reference.ts";
 import { Engine, type InferResult } from "../ts/runtime.ts";
+import { compileBuild, type WasmChoice } from "../ts/wasm.ts";
 
 const SIDE = 28;
 const PIXELS = SIDE * SIDE;
@@ -41,7 +43,7 @@ const statusLine = $("status");
 const gatingBox = $<HTMLInputElement>("gating");
 const fmt = (n: number) => n.toLocaleString("en-US");
 
-let wasm: Promise<WebAssembly.Module> | null = null;
+let wasm: Promise<WebAssembly.Module> | null = null; // the build ?module= picks (auto by default)
 let engine: Engine | null = null;
 let modelName = "";
 let input: Float32Array = new Float32Array(PIXELS);
@@ -229,9 +231,16 @@ function renderMasks(): void {
 }
 
 async function loadModel(bytes: Uint8Array, name: string): Promise<void> {
-  wasm ??= fetch("rankgate.wasm").then(async (r) => {
-    if (!r.ok) throw new Error(`rankgate.wasm: HTTP ${r.status}`);
-    return WebAssembly.compile(await r.arrayBuffer());
+  // ?module=simd|mvp|auto (default auto: rankgate.wasm where this browser validates it, else rankgate-mvp.wasm)
+  wasm ??= compileBuild((new URLSearchParams(location.search).get("module") ?? "auto") as WasmChoice, async (file) => {
+    const r = await fetch(file);
+    if (!r.ok) throw new Error(`${file}: HTTP ${r.status}`);
+    return new Uint8Array(await r.arrayBuffer());
+  }).then(({ module, build }) => {
+    const el = $("wasm-module");
+    el.textContent = `${build === "simd" ? "rankgate.wasm (SIMD)" : "rankgate-mvp.wasm (WebAssembly 1.0, no SIMD)"}`;
+    el.dataset.module = build;
+    return module;
   });
   readModel(bytes, name); // a FormatError names the file
   const next = await Engine.load(bytes, { wasm: await wasm, trace: true });
