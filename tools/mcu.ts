@@ -299,3 +299,56 @@ export function mnistInputs(modelBytes: Uint8Array, count: number, first = 0): I
   const l0 = model.layers[0];
   return quantizeInput(x, l0.inScale, l0.inZeroPoint, new Int8Array(count * MNIST_PIXELS));
 }
+
+// ---- wasm3 on the MCU: the MVP module and an Engine job (tools/wasm-job.ts) ----
+
+/** wasm3's interpreter sources (the upstream tarball under build/third-party/wasm3), without its WASI/libc bindings. */
+export function wasm3Sources(): { sources: string[]; include: string } {
+  const dir = join(thirdParty("wasm3"), "source");
+  const skip = /^m3_api_/;
+  return { sources: readdirSync(dir).filter((f) => f.endsWith(".c") && !skip.test(f)).sort().map((f) => join(dir, f)), include: dir };
+}
+
+/** wasm3 flags for a bare-metal image: no WASI, no logging, default (malloc) heap. */
+export const WASM3_CFLAGS = ["-O2", "-std=gnu11", "-Wno-unused-parameter", "-Wno-sign-compare", "-Wno-unused-function", "-Wno-unused-variable",
+  "-Wno-missing-field-initializers", "-Wno-implicit-fallthrough", "-Dd_m3HasWASI=0", "-Dd_m3HasMetaWASI=0", "-Dd_m3HasUVWASI=0", "-Dd_m3LogOutput=0"];
+
+/** The wasm3 image (c/boards/wasm3-mcu.c) running `job` on `wasm`: one checksum line, marks around each call. */
+export function buildWasm3Image(o: { board: BoardName; wasm: Uint8Array; job: Uint8Array; out: string }): string {
+  const w3 = wasm3Sources();
+  const b = BOARDS[o.board];
+  mkdirSync(dirname(o.out), { recursive: true });
+  const lib = wasm3Library(o.board);
+  const data = writeBenchData([{ model: o.wasm, inputs: new Int8Array(o.job.buffer, o.job.byteOffset, o.job.byteLength) }], `${o.out}.data.S`);
+  run("arm-none-eabi-gcc", [
+    ...b.flags, ...WASM3_CFLAGS, "-Wall", "-Wextra", "-ffunction-sections", "-fdata-sections", "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
+    `-I${BOARDS_DIR}`, `-I${w3.include}`, "-T", join(BOARDS_DIR, "board.ld"),
+    `-Wl,--gc-sections,--defsym=RG_FLASH_ORIGIN=${b.flash[0]},--defsym=RG_FLASH_LENGTH=${b.flash[1]},--defsym=RG_RAM_ORIGIN=${b.ram[0]},--defsym=RG_RAM_LENGTH=${b.ram[1]}`,
+    ...BOARD_SOURCES, join(BOARDS_DIR, "wasm3-mcu.c"), data, lib, "-lm", "-o", o.out,
+  ], 300_000);
+  return o.out;
+}
+
+/** wasm3 compiled once per board into build/third-party/wasm3-<board>/libwasm3.a (its objects give the code size). */
+export function wasm3Library(board: BoardName): string {
+  const dir = join(ROOT, "build", "third-party", `wasm3-${board}`), lib = join(dir, "libwasm3.a");
+  if (!existsSync(lib)) {
+    const w3 = wasm3Sources();
+    mkdirSync(dir, { recursive: true });
+    const objs = w3.sources.map((src) => {
+      const obj = join(dir, `${src.split("/").pop()!.replace(/\.c$/, "")}.o`);
+      run("arm-none-eabi-gcc", [...BOARDS[board].flags, ...WASM3_CFLAGS, "-ffunction-sections", "-fdata-sections", "-w", `-I${w3.include}`, "-c", src, "-o", obj], 300_000);
+      return obj;
+    });
+    run("arm-none-eabi-ar", ["rcs", `${lib}.tmp`, ...objs]);
+    run("mv", [`${lib}.tmp`, lib]);
+  }
+  return lib;
+}
+
+/** FNV-1a over a host's output bytes (tools/wasm-job.ts runJob), as wasm3-mcu.c folds it. */
+export function fnvBytes(bytes: Uint8Array): number {
+  let h = 2166136261;
+  for (const b of bytes) h = Math.imul(h ^ b, 16777619) >>> 0;
+  return h >>> 0;
+}

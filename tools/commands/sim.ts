@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { UserError } from "../../ts/errors.ts";
 import { SCHEDULES } from "../../firmware-sim/cost.ts";
+import { measuredFor, MEASURED_SCHEDULES, predictedCompute } from "../../firmware-sim/measured.ts";
 import { findTarget, loadTargets, type TargetProfile } from "../../firmware-sim/profile.ts";
 import { renderReport } from "../../firmware-sim/report.ts";
 import { simulate, type SimResult } from "../../firmware-sim/simulate.ts";
@@ -62,6 +63,28 @@ export function formatSim(r: SimResult, model: string, data: string): string {
   return `${head}\n${s.toString()}\n${memory}\n${l.toString()}`;
 }
 
+/** The C runtime's measured counts on this model and target (firmware-sim/measured.json) beside the prediction. */
+export function measuredComparison(bytes: Uint8Array, r: SimResult) {
+  const m = measuredFor(bytes, r.target);
+  if (!m) return null;
+  return {
+    command: m.meta.command, date: m.meta.date, digits: m.model.digits,
+    schedules: Object.entries(MEASURED_SCHEDULES).filter(([run]) => m.target.runs[run]).map(([run, schedule]) => ({
+      schedule, instructions: m.target.runs[run].instructions, derived_cycles: m.target.runs[run].cycles, predicted_compute: predictedCompute(r, schedule),
+    })),
+    cmsis_nn_instructions: m.target.runs.cmsis?.instructions ?? null,
+    runtime_code_bytes: m.target.runtimeCode,
+  };
+}
+
+export function formatMeasured(c: NonNullable<ReturnType<typeof measuredComparison>>): string {
+  const t = table(["schedule", "measured instructions", "derived cycles", "predicted compute", "predicted ÷ derived"], ["left", "right", "right", "right", "right"]);
+  for (const x of c.schedules) t.push([x.schedule, int(x.instructions), int(x.derived_cycles), int(x.predicted_compute), (x.predicted_compute / x.derived_cycles).toFixed(3)]);
+  return `measured: the C runtime under QEMU on the first ${c.digits} digits of mnist:test (\`${c.command}\`, ${c.date}); ` +
+    `cycles derived from the instruction mix and the core's published timings; predicted compute excludes flash stalls` +
+    `${c.cmsis_nn_instructions ? `; CMSIS-NN dense: ${int(c.cmsis_nn_instructions)} instructions` : ""}\n${t.toString()}`;
+}
+
 export async function simCommand(flags: SimFlags): Promise<void> {
   if (flags.listTargets) {
     listTargets(loadTargets(flags.targetsDir), !!flags.json);
@@ -96,9 +119,11 @@ export async function simCommand(flags: SimFlags): Promise<void> {
   if (flags.report) {
     await writeUserFile(flags.report, await renderReport({ result, target, model: flags.model, data: flags.data, sweep, ranks }));
   }
-  if (flags.json) console.log(JSON.stringify({ ...result, model: flags.model, data: flags.data, labels: data.labels ? "data" : "float model top-1", sweep }));
+  const measured = measuredComparison(bytes, result);
+  if (flags.json) console.log(JSON.stringify({ ...result, model: flags.model, data: flags.data, labels: data.labels ? "data" : "float model top-1", sweep, measured }));
   else {
     console.log(formatSim(result, flags.model, flags.data));
+    if (measured) console.log(formatMeasured(measured));
     if (flags.report) console.log(`report: ${flags.report}`);
   }
 }
