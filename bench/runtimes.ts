@@ -2,7 +2,8 @@
 // (models/paper.rgm) on MNIST test digits, batches of 64 through run_batch_s8, gated, on every
 // runtime: wasm3, WAMR classic / fast (MVP module) and fast + SIMDe (both modules) through our C
 // hosts (test/wasm-hosts), and Node (V8) on both modules through Engine. Module sizes too.
-// Prints a markdown table for docs/PORTABILITY.md. A benchmark, not a test: nothing is asserted
+// CPU time per inference (process CPU time: robust on a shared machine). Prints a markdown table
+// for docs/PORTABILITY.md. A benchmark, not a test: nothing is asserted
 // but that every runtime gives Node's logits.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -45,9 +46,11 @@ for (const module of ["simd", "mvp"] as const) {
   const first = engine.inferBatch(x);
   reference ??= first.logits;
   if (!same(first.logits, reference)) throw new Error(`Node ${module}: logits differ`);
-  const t0 = performance.now();
+  // CPU time (user + system), as the hosts measure: robust on a shared machine
+  const t0 = process.cpuUsage();
   for (let r = 0; r < repeat; r++) engine.inferBatch(x);
-  rows.push({ runtime: `Node ${process.versions.node} (V8 ${process.versions.v8})`, module, usPerInference: ((performance.now() - t0) * 1000) / (repeat * digits) });
+  const t = process.cpuUsage(t0);
+  rows.push({ runtime: `Node ${process.versions.node} (V8 ${process.versions.v8})`, module, usPerInference: (t.user + t.system) / (repeat * digits) });
 }
 
 // C hosts: the engine's arena and calls, as Engine makes them
@@ -58,7 +61,7 @@ for (const rt of runtimes) {
     const jobFile = join(tmp, `${rt.name}-${module}.job`), outFile = join(tmp, `${rt.name}-${module}.out`);
     writeFileSync(jobFile, encodeJob(job));
     const version = spawnSync(rt.host, ["--version"], { encoding: "utf8" }).stdout.trim();
-    const r = spawnSync(rt.host, [file(module), jobFile, outFile, String(repeat + 1)], { encoding: "utf8" });
+    const r = spawnSync(rt.host, [file(module), jobFile, outFile, String(repeat)], { encoding: "utf8" });
     if (r.status !== 0) throw new Error(`${rt.name}: ${r.stderr}`);
     const logits = new Int8Array(decodeOutput(job, readFileSync(outFile)).flatMap((c) => Array.from(c.logits)));
     if (!same(logits, reference!)) throw new Error(`${rt.name} ${module}: logits differ from Node's`);
@@ -72,7 +75,7 @@ const node = rows.find((r) => r.runtime.startsWith("Node") && r.module === "simd
 const sizes = (["simd", "mvp"] as const).map((b) => `${b === "simd" ? "rankgate.wasm" : "rankgate-mvp.wasm"} ${readFileSync(file(b)).length} B`);
 const cpu = os.cpus()[0]?.model ?? "unknown CPU";
 const out = [
-  `paper net (models/paper.rgm), ${digits} MNIST test digits, gated, batches of 64, mean of ${repeat} passes; ${sizes.join(", ")}`,
+  `paper net (models/paper.rgm), ${digits} MNIST test digits, gated, batches of 64, CPU time, mean of ${repeat} passes (Node: after a warm-up pass); ${sizes.join(", ")}`,
   `${cpu}, ${os.cpus().length} cores, ${new Date().toISOString().slice(0, 10)}`,
   "",
   "| runtime | module | µs / inference | × Node SIMD |",

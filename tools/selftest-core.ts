@@ -47,12 +47,13 @@ export class Fnv1a {
   }
 }
 
-/** The checksum of `cases` through Engine (build/rankgate.wasm, or options.wasm in a browser). */
+/** The checksum of `cases` through Engine (the build options.module picks, or options.wasm in a browser). */
 export async function engineChecksum(cases: readonly SelftestCase[], options: LoadOptions = {}): Promise<{ checksum: number; runs: number }> {
   const h = new Fnv1a();
   let runs = 0;
   for (const c of cases) {
-    const engine = await Engine.load(c.model, { wasm: options.wasm });
+    const engine = await Engine.load(c.model, { wasm: options.wasm, module: options.module });
+    if (options.module && options.module !== "auto" && engine.module !== options.module) throw new Error(`engineChecksum: asked for ${options.module}, ran ${engine.module}`);
     const n = engine.inputSize;
     for (let s = 0; s < c.samples; s++) {
       const x = c.inputs.subarray(s * n, (s + 1) * n);

@@ -111,7 +111,8 @@ export function decodeOutput(job: Job, bytes: Uint8Array): CallResult[] {
   let at = 0;
   const take = (n: number) => {
     if (at + n > bytes.length) throw new Error(`host output: ${bytes.length} bytes, expected more`);
-    const b = bytes.slice(at, at + n);
+    // A copy with its own buffer (bytes may be a Buffer, whose slice is a view of a shared pool)
+    const b = new Uint8Array(bytes.subarray(at, at + n));
     at += n;
     return b;
   };
