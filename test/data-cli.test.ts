@@ -126,6 +126,21 @@ describe("train on a data file", () => {
   });
 });
 
+describe("train-policy and learn-estimator on data files", () => {
+  it("--data .npz with --val-data .csv", () => {
+    const npz = join(DIGITS, "digits-train.npz"), csv = join(DIGITS, "digits-test.csv");
+    const p = cli("train-policy", "--data", npz, "--val-data", csv, "--sizes", "64,16,10", "--block-size", "8", "--epochs", "1", "--train-limit", "200", "-o", "p.safetensors", "-q");
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.stdout).toContain("val thresholded: error");
+    writeFileSync(join(dir, "d64.safetensors"), writeSafetensors(checkpointTensors(syntheticFloat(new Rng(5), [64, 16, 10]))));
+    const l = cli("learn-estimator", "--float", "d64.safetensors", "--data", npz, "--val-data", csv, "--ranks", "4", "--epochs", "1", "--train-limit", "200", "-o", "l.safetensors", "-q");
+    expect(l.code, l.stderr).toBe(0);
+    expect(l.stdout).toContain("val learned: error");
+    const bad = cli("learn-estimator", "--float", "f20.safetensors", "--data", npz, "--ranks", "4,4", "-o", "l2.safetensors", "-q");
+    expect(bad.stderr.trim()).toBe(`rankgate: ${npz} has 64 features per sample, f20.safetensors takes 20 inputs`);
+  });
+});
+
 describe("--help names every data flag", () => {
   it.each(["quantize", "eval", "sim", "profile", "train", "train-policy", "learn-estimator"])("%s", (cmd) => {
     const h = cli(cmd, "--help").stdout;
