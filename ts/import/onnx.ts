@@ -19,10 +19,14 @@ const SUPPORTED =
 
 /** Graph nodes an ONNX file may hold (an MLP needs a few dozen); counted from the protobuf bytes before decoding. */
 export const ONNX_MAX_NODES = 10_000;
-/** Graph entries (nodes, initializers, inputs, outputs, value_info) an ONNX file may hold, counted before decoding. */
-export const ONNX_MAX_GRAPH_ENTRIES = 100_000;
-/** Inputs, outputs and attributes one node may have, counted before decoding. */
-export const ONNX_MAX_NODE_FIELDS = 1_000;
+/**
+ * Values the protobuf decoder would allocate one by one (messages, strings, integers: int64s decode to Long
+ * objects, ~90 bytes each), counted from the bytes with the ONNX schema before decoding. Packed floats and raw
+ * bytes are not counted: they decode to at most twice their size.
+ */
+export const ONNX_MAX_DECODED_VALUES = 200_000;
+/** Nesting of ONNX messages (graphs in attributes, types in types) the pre-decode scan follows. */
+export const ONNX_MAX_NESTING = 32;
 /** Bytes of one tensor's data (256 MiB), checked from its dims before anything is read or allocated. */
 export const ONNX_MAX_TENSOR_BYTES = 256 * 1024 * 1024;
 /**
@@ -47,8 +51,11 @@ function decodeError(err: unknown, bytes: Uint8Array, source: string): FormatErr
   return new FormatError("ModelProto", at ? Number(at[1]) : 0, `an ONNX model (protobuf ModelProto, ${bytes.length} bytes)`, why, source);
 }
 
-/** Protobuf wire scan: calls `field(number, start, end)` for each length-delimited field of bytes[begin, end). */
-function scanMessage(bytes: Uint8Array, begin: number, end: number, field: (num: number, start: number, stop: number) => void): void {
+/**
+ * Protobuf wire scan: calls `field(number, start, end)` for each length-delimited field of bytes[begin, end) and
+ * `scalar()` for each other field.
+ */
+function scanMessage(bytes: Uint8Array, begin: number, end: number, field: (num: number, start: number, stop: number) => void, scalar: () => void = () => {}): void {
   let p = begin;
   const varint = (): number => {
     let v = 0, mul = 1;
@@ -64,6 +71,7 @@ function scanMessage(bytes: Uint8Array, begin: number, end: number, field: (num:
   while (p < end) {
     const key = varint();
     const wire = key % 8, num = Math.floor(key / 8);
+    if (wire !== 2) scalar();
     if (wire === 0) varint();
     else if (wire === 1) p += 8;
     else if (wire === 5) p += 4;
@@ -76,27 +84,61 @@ function scanMessage(bytes: Uint8Array, begin: number, end: number, field: (num:
   }
 }
 
-/** Counts graph entries and node fields from the bytes, before protobufjs decodes (and allocates) anything. */
+/** Per message type: fields that are messages (by type name) and fields that are packed varints. */
+interface WireType {
+  msgs?: Record<number, string>;
+  varints?: number[];
+}
+const SCHEMA: Record<string, WireType> = {
+  Model: { msgs: { 7: "Graph", 8: "Pair", 14: "Pair", 20: "Training", 25: "Function" } },
+  Graph: { msgs: { 1: "Node", 5: "Tensor", 15: "Sparse", 11: "ValueInfo", 12: "ValueInfo", 13: "ValueInfo", 14: "Annotation", 16: "Pair" } },
+  Node: { msgs: { 5: "Attribute", 9: "Pair" } },
+  Attribute: { msgs: { 5: "Tensor", 6: "Graph", 10: "Tensor", 11: "Graph", 14: "Type", 15: "Type", 22: "Sparse", 23: "Sparse" }, varints: [8] },
+  Tensor: { msgs: { 3: "Pair", 13: "Pair", 16: "Pair" }, varints: [1, 5, 7, 11] },
+  Sparse: { msgs: { 1: "Tensor", 2: "Tensor" }, varints: [3] },
+  ValueInfo: { msgs: { 2: "Type", 4: "Pair" } },
+  Type: { msgs: { 1: "TensorType", 4: "ElemType", 5: "MapType", 8: "TensorType", 9: "ElemType" } },
+  TensorType: { msgs: { 2: "Shape" } },
+  ElemType: { msgs: { 1: "Type" } },
+  MapType: { msgs: { 2: "Type" } },
+  Shape: { msgs: { 1: "Pair" } },
+  Annotation: { msgs: { 2: "Pair" } },
+  Training: { msgs: { 1: "Graph", 2: "Graph", 3: "Pair", 4: "Pair" } },
+  Function: { msgs: { 7: "Node", 9: "Pair", 11: "Attribute", 12: "ValueInfo", 14: "Pair" } },
+  Pair: {},
+};
+
+/**
+ * Walks the protobuf bytes with the ONNX schema before protobufjs decodes (and allocates) anything: counts graph
+ * nodes and every value the decoder would allocate one by one, and bounds nesting. Malformed wire data is left to
+ * the decoder to name.
+ */
 function checkCounts(bytes: Uint8Array, source: string): void {
-  const over = (field: string, offset: number, limit: number, name: string, n: string) => {
+  const over = (field: string, offset: number, limit: number, name: string, n: string): never => {
     throw new FormatError(field, offset, `at most ${limit} (${name})`, n, source);
   };
-  let nodes = 0, entries = 0;
+  let nodes = 0, values = 0;
+  const count = (n: number, at: number) => {
+    values += n;
+    if (values > ONNX_MAX_DECODED_VALUES) over("ModelProto", at, ONNX_MAX_DECODED_VALUES, "ONNX_MAX_DECODED_VALUES", "more values to decode");
+  };
+  const walk = (type: string, begin: number, end: number, depth: number) => {
+    if (depth > ONNX_MAX_NESTING) over("ModelProto", begin, ONNX_MAX_NESTING, "ONNX_MAX_NESTING", "deeper nesting");
+    const t = SCHEMA[type];
+    scanMessage(bytes, begin, end, (num, start, stop) => {
+      count(1, start);
+      if (type === "Graph" && num === 1 && ++nodes > ONNX_MAX_NODES) over("GraphProto.node", start, ONNX_MAX_NODES, "ONNX_MAX_NODES", "more nodes");
+      const sub = t.msgs?.[num];
+      if (sub) walk(sub, start, stop, depth + 1);
+      else if (t.varints?.includes(num)) {
+        let n = 0;
+        for (let i = start; i < stop; i++) if (bytes[i] < 0x80) n++;
+        count(n, start);
+      }
+    }, () => count(1, begin));
+  };
   try {
-    scanMessage(bytes, 0, bytes.length, (num, start, stop) => {
-      if (num !== 7) return; // ModelProto.graph
-      scanMessage(bytes, start, stop, (g, s, e) => {
-        if (g === 1 || g === 5 || g === 11 || g === 12 || g === 13 || g === 15) {
-          if (++entries > ONNX_MAX_GRAPH_ENTRIES) over("GraphProto", s, ONNX_MAX_GRAPH_ENTRIES, "ONNX_MAX_GRAPH_ENTRIES", "more entries");
-        }
-        if (g !== 1) return;
-        if (++nodes > ONNX_MAX_NODES) over("GraphProto.node", s, ONNX_MAX_NODES, "ONNX_MAX_NODES", "more nodes");
-        let fields = 0;
-        scanMessage(bytes, s, e, (f, fs) => {
-          if ((f === 1 || f === 2 || f === 5) && ++fields > ONNX_MAX_NODE_FIELDS) over(`GraphProto.node[${nodes - 1}]`, fs, ONNX_MAX_NODE_FIELDS, "ONNX_MAX_NODE_FIELDS", "more inputs, outputs and attributes");
-        });
-      });
-    });
+    walk("Model", 0, bytes.length, 0);
   } catch (err) {
     if (err instanceof FormatError) throw err;
     // Malformed wire data: the decoder names it
