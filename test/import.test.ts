@@ -671,6 +671,12 @@ describe("importOnnx resource bounds and hostile names", () => {
     const got = forwardFloat(model, Float32Array.from(x), 1).at(-1)!;
     want.forEach((v, j) => expect(got[j]).toBeCloseTo(v, 4));
     expect(model.notes.join(" ")).toMatch(/input normalization \(Sub "mean", Div "std"\)/);
+    // a constant that would broadcast to another shape ([3, 1] against [N, 3] gives [N, 3, 3]) is refused
+    const column = gemmGraph(TINY);
+    column.inits.push(tensorProto({ name: "col", dims: [3, 1], values: [1, 2, 3] }));
+    column.nodes[0].input![0] = "shifted";
+    column.nodes.unshift(node("Sub", ["input", "col"], ["shifted"], "sub"));
+    expect(onnxError(column).message).toMatch(/Sub node "sub": constant "col" has shape \[3,1\]; on the input it must hold one value or one per feature in the data's shape \[3\]/);
   });
 
   it("names what it does not support: Tanh and Sigmoid between layers, Conv, a Div of a constant by data, Softmax mid-graph", () => {

@@ -345,6 +345,11 @@ export function importOnnx(bytes: Uint8Array, source: string, opts: OnnxImportOp
   let state = "start" as State;
   let lastRelu: onnx.INodeProto | null = null;
   let flatten = false;
+  // The data's shape per sample before the first layer (null: unknown), for broadcasting normalization constants
+  let tail: (number | string)[] | null = inputDims ? inputDims.slice(1) : null;
+  const flatTail = () => {
+    tail = tail && tail.every((d) => typeof d === "number") ? [product(tail as number[])] : null;
+  };
   // Input affine x·s + t per feature (scalar while length 1), folded into the first layer
   let inScale: Float64Array | null = null, inShift: Float64Array | null = null;
   const inputOps: string[] = [];
@@ -420,6 +425,7 @@ export function importOnnx(bytes: Uint8Array, source: string, opts: OnnxImportOp
         const axis = iattr("axis", 1);
         if (axis !== 1) fail(`${label(node)}: Flatten axis=${axis} is not supported, expected 1`);
         flatten = true;
+        flatTail();
         break;
       }
       case "Reshape": {
@@ -432,6 +438,7 @@ export function importOnnx(bytes: Uint8Array, source: string, opts: OnnxImportOp
         if (!ok) fail(`${label(node)}: Reshape to ${showValue(shape)} is not supported; expected a flatten to [N, -1] or [N, ${features > 0 ? features : "features"}]`);
         if (shape[0] > 0 && shape[1] === -1) fail(`${label(node)}: Reshape to ${showValue(shape)} fixes the batch at ${shape[0]}; expected [-1, features] or [0, -1]`);
         flatten = true;
+        flatTail();
         break;
       }
       case "Gemm": {
@@ -476,6 +483,11 @@ export function importOnnx(bytes: Uint8Array, source: string, opts: OnnxImportOp
         const first = dataFirst(node);
         if (op === "Div" && !first) fail(`${label(node)}: a constant divided by the data is not linear; not supported`);
         if (state === "start") {
+          // One value, or one per feature with the data's own per-sample shape (leading 1s aside): no other broadcast
+          const strip = (d: (number | string)[]) => d.slice(Math.max(0, d.findIndex((x) => x !== 1)));
+          if (product(c.shape) !== 1 && !(tail && showValue(strip(c.shape)) === showValue(strip(tail)))) {
+            fail(`${label(node)}: constant ${q(c.name)} has shape ${showValue(c.shape)}; on the input it must hold one value or one per feature in the data's shape ${tail ? showValue(tail) : "(unknown)"}`);
+          }
           const v = perUnit(node, c, product(c.shape), "feature");
           const s: Float64Array = inScale ?? Float64Array.of(1), t: Float64Array = inShift ?? Float64Array.of(0);
           const n = Math.max(s.length, v.length);
