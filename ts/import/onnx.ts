@@ -1,6 +1,6 @@
 // ONNX → FloatModel for the Linear/ReLU chains exporters write: torch.onnx.export (TorchScript and dynamo),
 // Keras 3 / tf2onnx, skl2onnx classifiers.
-import { closeSync, fstatSync, openSync, readSync, realpathSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync, realpathSync } from "node:fs";
 import { isAbsolute, join, sep } from "node:path";
 import onnxProto from "onnx-proto";
 import type { onnx } from "onnx-proto";
@@ -601,7 +601,8 @@ class ExternalData {
       }
       if (!real.startsWith(baseReal.endsWith(sep) ? baseReal : baseReal + sep)) fail(`tensor ${q(name)}: external data ${q(loc)} resolves outside the model's folder (a link?)`);
       try {
-        const fd = openSync(real, "r");
+        // O_NONBLOCK: a FIFO named as external data must not hang the import
+        const fd = openSync(real, constants.O_RDONLY | constants.O_NONBLOCK);
         const st = fstatSync(fd);
         if (!st.isFile()) {
           closeSync(fd);
