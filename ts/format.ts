@@ -1,6 +1,7 @@
 // Model format v2 (.rgm; v1 files still load): see docs/FORMAT.md. Little-endian, 16-byte aligned sections,
 // CRC-32 over everything after the checksum field. The reader validates every field and
 // throws FormatError(field, offset, expected, actual); kernels only ever see its output.
+import { typedArrayArg } from "./args.ts";
 import { crc32 } from "./crc32.ts";
 import { FormatError, hex } from "./errors.ts";
 import { ACTIVATION_CODES, type Activation, type QuantGate, type QuantLayer, type QuantModel } from "./model.ts";
@@ -142,6 +143,8 @@ export function writeModel(model: QuantModel): Uint8Array {
 
 /** Validates and parses an .rgm file. Throws FormatError on the first problem found. */
 export function readModel(input: Uint8Array, source = "model"): ParsedModel {
+  // Type before size: a look-alike { length: 2e8 } is refused before anything is allocated
+  input = typedArrayArg(input, ["Uint8Array"], `${source}: bytes`);
   const fail = (field: string, offset: number, expected: string, actual: string | number): never => {
     throw new FormatError(field, offset, expected, String(actual), source);
   };
@@ -203,7 +206,8 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
     const tMax = u32(e + E_T_MAX), margin = f32(e + E_MARGIN);
     if (rank === 0) {
       expectU32(name("t_max"), e + E_T_MAX, 0);
-      expectU32(name("margin"), e + E_MARGIN, 0);
+      // 0.0 or −0.0 (both are "0"; a writer computing −x·0 may produce either)
+      if ((u32(e + E_MARGIN) & 0x7fffffff) !== 0) fail(name("margin"), e + E_MARGIN, "0 (0.0 or -0.0) for a layer without an estimator", margin);
     } else {
       inRange(name("t_max"), e + E_T_MAX, tMax, 1, Math.min(32767, Math.floor(INT32_MAX / (128 * rank))));
       if (!Number.isFinite(margin)) fail(name("margin"), e + E_MARGIN, "a finite float", margin);
