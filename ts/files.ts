@@ -62,12 +62,18 @@ function userError(path: string, err: unknown, reasons: Record<string, string>, 
   return new UserError(`${path}: ${reasons[code] ?? `cannot ${verb} (${code || (err as Error).message})`}`);
 }
 
-export function readFileForUser(path: string): Uint8Array {
+/** The file's bytes; with `maxBytes`, a larger file is a UserError before it is read. */
+export function readFileForUser(path: string, maxBytes = Infinity): Uint8Array {
   try {
+    if (maxBytes !== Infinity) {
+      const size = statSync(path).size;
+      if (size > maxBytes) throw new UserError(`${path}: ${size} bytes, more than the ${maxBytes} this file may have`);
+    }
     const bytes = new Uint8Array(readFileSync(path));
     noteInput(path);
     return bytes;
   } catch (err) {
+    if (err instanceof UserError) throw err;
     throw userError(path, err, READ_REASONS, "read");
   }
 }

@@ -3,6 +3,7 @@
 // throws FormatError(field, offset, expected, actual); kernels only ever see its output.
 import { typedArrayArg } from "./args.ts";
 import { crc32 } from "./crc32.ts";
+import { showName } from "./show.ts";
 import { FormatError, hex } from "./errors.ts";
 import { ACTIVATION_CODES, type Activation, type QuantGate, type QuantLayer, type QuantModel } from "./model.ts";
 import { Q31_MIN_NORMAL, SHIFT_MIN, SHIFT_MAX, INT32_MAX } from "./quant.ts";
@@ -165,7 +166,7 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
 
   // Header
   const magic = String.fromCharCode(...image.subarray(0, 4));
-  if (magic !== MAGIC) fail("magic", H_MAGIC, JSON.stringify(MAGIC), JSON.stringify(magic));
+  if (magic !== MAGIC) fail("magic", H_MAGIC, showName(MAGIC), showName(magic));
   const version = dv.getUint16(H_VERSION, true);
   if (version !== 1 && version !== VERSION) fail("version", H_VERSION, `1 or ${VERSION}`, version);
   const entryBytes = version === 1 ? ENTRY_BYTES_V1 : ENTRY_BYTES;
