@@ -11,10 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FormatError } from "../ts/errors.ts";
 import { ENTRY_BYTES, HEADER_BYTES, readModel } from "../ts/format.ts";
 import { Rng } from "../ts/random.ts";
-import { writeSafetensors } from "../ts/safetensors.ts";
 import { buildSynthetic, syntheticFloat } from "../ts/synthetic.ts";
 import { thrown } from "./helpers/errors.ts";
-import { checkpointTensors } from "../ts/import/checkpoint.ts";
+import { checkpointBytes } from "../ts/train/checkpoint.ts";
 
 const BIN = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));
 const PAPER = fileURLToPath(new URL("../models/paper.rgm", import.meta.url));
@@ -38,7 +37,7 @@ function expectUserError(r: ReturnType<typeof cli>, parts: string[]) {
 
 const floatCheckpoint = (sizes: number[]) => {
   const float = syntheticFloat(new Rng(4), sizes);
-  return writeSafetensors(checkpointTensors(float));
+  return checkpointBytes(float);
 };
 
 beforeAll(() => {

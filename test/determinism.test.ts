@@ -9,9 +9,8 @@ import { writeModel } from "../ts/format.ts";
 import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
 import { Quantizer } from "../ts/quantize.ts";
 import { Rng } from "../ts/random.ts";
-import { writeSafetensors } from "../ts/safetensors.ts";
 import { buildSynthetic, syntheticFloat } from "../ts/synthetic.ts";
-import { checkpointTensors } from "../ts/import/checkpoint.ts";
+import { checkpointBytes } from "../ts/train/checkpoint.ts";
 
 const BIN = join(import.meta.dirname, "../bin/rankgate.js");
 const tmp = mkdtempSync(join(tmpdir(), "rankgate-determinism-"));
@@ -34,7 +33,7 @@ describe("same seed, same bytes", () => {
 
   it("rankgate quantize twice on one checkpoint writes identical .rgm, .h and report (but its timing)", () => {
     const float = syntheticFloat(new Rng(21), [784, 24, 12, 10]);
-    writeFileSync(join(tmp, "float.safetensors"), writeSafetensors(checkpointTensors(float)));
+    writeFileSync(join(tmp, "float.safetensors"), checkpointBytes(float));
     const outputs = ["a", "b"].map((run) => {
       const dir = join(tmp, run);
       mkdirSync(dir);

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,13 +9,14 @@ import type { onnx } from "onnx-proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FormatError, UserError } from "../ts/errors.ts";
 import { forwardFloat } from "../ts/float.ts";
-import { checkpointTensors } from "../ts/import/checkpoint.ts";
-import { importOnnx } from "../ts/import/onnx.ts";
-import { importSafetensors } from "../ts/import/safetensors.ts";
+import { applyInputNormalization, checkpointTensors } from "../ts/import/checkpoint.ts";
+import { importOnnx, ONNX_MAX_NODES, ONNX_MAX_WEIGHT_EXPANSION } from "../ts/import/onnx.ts";
+import { importSafetensors, type SafetensorsImportOptions } from "../ts/import/safetensors.ts";
 import type { FloatModel } from "../ts/model.ts";
 import { Rng } from "../ts/random.ts";
 import { readSafetensors, writeSafetensors, type Tensor } from "../ts/safetensors.ts";
 import { thrown } from "./helpers/errors.ts";
+import { readNpz } from "./helpers/npz.ts";
 
 const { AttributeProto, ModelProto, TensorProto } = onnxProto.onnx;
 const FLOAT = TensorProto.DataType.FLOAT;
@@ -321,13 +322,16 @@ describe("importOnnx", () => {
     expect(onnxError(missing).message).toMatch(/Gemm node "\/2\/Gemm": missing initializer "nowhere"/);
     const alpha = gemmGraph(mlp);
     alpha.nodes[0].attribute![0].f = 0.5;
-    expect(onnxError(alpha).message).toMatch(/"\/0\/Gemm": alpha=0\.5/);
+    alpha.nodes[0].attribute![1].f = -2;
+    const scaled = importOnnx(encodeModel(alpha), "m.onnx").layers[0];
+    expect(Array.from(scaled.weight)).toEqual(Array.from(mlp.layers[0].weight, (v) => Math.fround(v * 0.5)));
+    expect(Array.from(scaled.bias)).toEqual(Array.from(mlp.layers[0].bias, (v) => Math.fround(v * -2)));
     const transA = gemmGraph(mlp);
     transA.nodes[0].attribute!.push({ name: "transA", type: AttributeProto.AttributeType.INT, i: 1 });
     expect(onnxError(transA).message).toMatch(/"\/0\/Gemm": transA=1/);
     const outs = gemmGraph(mlp);
     outs.output = [...outs.output!, valueInfo("other", [1])];
-    expect(onnxError(outs).message).toMatch(/expected one graph output, found 2/);
+    expect(onnxError(outs).message).toMatch(/graph output "other" does not come from the chain of layers, which ends at "output"/);
   });
 
   it("truncated or garbage bytes give a FormatError or UserError, never a crash", () => {
@@ -365,15 +369,16 @@ function torchDict(model: FloatModel, prefix = "", step = 2, first = 0): Record<
   return out;
 }
 
-const stError = (t: Record<string, Tensor>) => errorOf(() => importSafetensors(file(t), "m.safetensors"));
+const RELU = { activation: "relu" } as const;
+const stError = (t: Record<string, Tensor>, opts: SafetensorsImportOptions = RELU) => errorOf(() => importSafetensors(file(t), "m.safetensors", opts));
 
 describe("importSafetensors", () => {
   const mlp = randomModel([10, 12, 6, 3], 21);
 
   it("our names and torch nn.Sequential names (bare, prefixed, sparse indices) give the same model", () => {
-    expectSameModel(importSafetensors(file(checkpointTensors(mlp)), "ours.safetensors"), mlp);
+    expectSameModel(importSafetensors(file(checkpointTensors(mlp)), "ours.safetensors", RELU), mlp);
     for (const [prefix, step, first] of [["", 2, 0], ["model.", 2, 0], ["net.", 3, 1], ["model.net.", 1, 7]] as const) {
-      expectSameModel(importSafetensors(file(torchDict(mlp, prefix, step, first)), "torch.safetensors"), mlp);
+      expectSameModel(importSafetensors(file(torchDict(mlp, prefix, step, first)), "torch.safetensors", RELU), mlp);
     }
   });
 
@@ -383,7 +388,7 @@ describe("importSafetensors", () => {
     const m = randomModel([10, 12, 6, 3], 22);
     m.layers[0].gate = { blockSize: 4, weight: vec(3 * 10), bias: vec(3) };
     m.layers[1].estimator = { rank: 2, at: vec(2 * 12), bt: vec(6 * 2), offset: vec(6) };
-    const back = importSafetensors(file(checkpointTensors(m)), "g.safetensors");
+    const back = importSafetensors(file(checkpointTensors(m)), "g.safetensors", RELU);
     expectSameModel(back, m);
     expect(back.layers[0].gate).toEqual(m.layers[0].gate);
     expect(back.layers[1].estimator).toEqual(m.layers[1].estimator);
@@ -401,7 +406,7 @@ describe("importSafetensors", () => {
 
   it("orders layers by index numerically, not by name", () => {
     const big = randomModel([4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 3], 8);
-    expectSameModel(importSafetensors(file(torchDict(big, "seq.", 2)), "m.safetensors"), big);
+    expectSameModel(importSafetensors(file(torchDict(big, "seq.", 2)), "m.safetensors", RELU), big);
   });
 
   it("reads F64 tensors as F32", () => {
@@ -421,7 +426,7 @@ describe("importSafetensors", () => {
     out.set(new Uint8Array(TINY.layers[0].bias.buffer), data + 24);
     out.set(new Uint8Array(new Float64Array(TINY.layers[1].weight).buffer), data + 32);
     out.set(new Uint8Array(TINY.layers[1].bias.buffer), data + 64);
-    expectSameModel(importSafetensors(out, "f64.safetensors"), TINY);
+    expectSameModel(importSafetensors(out, "f64.safetensors", RELU), TINY);
   });
 
   it("names a missing bias, a bias without weight, wrong ranks and shape mismatches", () => {
@@ -442,13 +447,13 @@ describe("importSafetensors", () => {
     expect(stError(chain).message).toMatch(/shape mismatch: "2\.weight" \[6,11\] takes 11 inputs, but "0\.weight" \[12,10\] gives 12/);
   });
 
-  it("lists unknown tensors and rejects mixed prefixes", () => {
-    const extra = { ...torchDict(mlp, "model."), "model.bn.running_mean": f32([12]), "model.head.scale": f32([]) };
+  it("lists unknown tensors, names an incomplete BatchNorm and rejects two models in one file", () => {
+    const extra = { ...torchDict(mlp, "model."), "model.head.scale": f32([]), "model.head.shift": f32([]) };
     const msg = stError(extra).message;
-    expect(msg).toContain('"model.bn.running_mean"');
     expect(msg).toContain('"model.head.scale"');
     expect(msg).toMatch(/unknown tensors/);
-    expect(stError({ ...torchDict(mlp, "a."), ...torchDict(randomModel([3, 2], 1), "b.") }).message).toMatch(/2 different prefixes \("a\.", "b\."\)|2 different prefixes \("b\.", "a\."\)/);
+    expect(stError({ ...torchDict(mlp, "model."), "model.1.running_mean": f32([12]) }).message).toMatch(/BatchNorm "model\.1" has running_mean but no "model\.1\.running_var"/);
+    expect(stError({ ...torchDict(mlp, "a."), ...torchDict(randomModel([3, 2], 1), "b.") }).message).toMatch(/modules "[ab]\.0" and "[ab]\.0" carry the same numbers.*--layers/);
     expect(stError({}).message).toMatch(/no tensors/);
   });
 
@@ -463,6 +468,285 @@ describe("importSafetensors", () => {
 
   it("garbage bytes give a FormatError", () => {
     expect(errorOf(() => importSafetensors(new Uint8Array([1, 2, 3]), "g.safetensors"))).toBeInstanceOf(FormatError);
+  });
+});
+
+// Fixtures written by real exporters (test/fixtures/exporters/make.py; versions in manifest.json)
+
+const FIXTURES = fileURLToPath(new URL("./fixtures/exporters/", import.meta.url));
+interface Fixture { name: string; files: string[]; kind: "onnx" | "safetensors"; expect: string; ref: "logits" | "probabilities" | "log-probabilities"; refAccuracy: number }
+const manifest = JSON.parse(readFileSync(join(FIXTURES, "manifest.json"), "utf8")) as { fixtures: Fixture[] };
+/** Flags each fixture needs beyond the defaults (the numpy net was trained on x / 16). */
+const FIXTURE_FLAGS: Record<string, { inputStd?: number[] }> = { numpy: { inputStd: [16] } };
+
+function importFixture(f: Fixture, opts: SafetensorsImportOptions = RELU) {
+  const path = join(FIXTURES, f.files[0]);
+  const bytes = new Uint8Array(readFileSync(path));
+  const model = f.kind === "onnx" ? importOnnx(bytes, path, { baseDir: FIXTURES }) : importSafetensors(bytes, path, opts);
+  const std = FIXTURE_FLAGS[f.name]?.inputStd;
+  return std ? { ...applyInputNormalization(model, [0], std, path), notes: model.notes } : model;
+}
+
+/** The imported model's outputs in the reference's terms (softmax or log-softmax of the logits when the head was dropped). */
+function asReference(logits: Float32Array, k: number, kind: Fixture["ref"]): Float64Array {
+  const out = new Float64Array(logits.length);
+  for (let s = 0; s < logits.length / k; s++) {
+    const z = Array.from(logits.subarray(s * k, s * k + k));
+    const mx = Math.max(...z);
+    const lse = mx + Math.log(z.reduce((a, v) => a + Math.exp(v - mx), 0));
+    z.forEach((v, j) => (out[s * k + j] = kind === "probabilities" ? Math.exp(v - lse) : kind === "log-probabilities" ? v - lse : v));
+  }
+  return out;
+}
+
+const argmax = (a: ArrayLike<number>, at: number, k: number) => {
+  let b = 0;
+  for (let j = 1; j < k; j++) if (a[at + j] > a[at + b]) b = j;
+  return b;
+};
+
+describe("exporter fixtures", () => {
+  it("the manifest lists every exporter the issue names, with tool versions", () => {
+    expect(manifest.fixtures.map((f) => f.name).sort()).toEqual(
+      ["dynamo", "keras", "numpy", "skl2onnx", "torch-flatten-bn-softmax", "torch-named", "torch-normalize-logsoftmax", "torch-seq", "torch-tanh", "torch-tanh-state"],
+    );
+    for (const f of manifest.fixtures) for (const file of [...f.files, `${f.name}.npz`]) expect(existsSync(join(FIXTURES, file)), file).toBe(true);
+  });
+
+  // Tolerance: 1e-4 absolute on the exporter's outputs (float32 sums in another order, BatchNorm folded in float64)
+  it.each(manifest.fixtures.filter((f) => f.expect === "ok").map((f) => [f.name, f] as const))("%s imports and reproduces the exporter's outputs within 1e-4", (_, f) => {
+    const model = importFixture(f);
+    const npz = readNpz(new Uint8Array(readFileSync(join(FIXTURES, `${f.name}.npz`))));
+    const n = npz.x.shape[0], k = model.layers.at(-1)!.nOut;
+    expect(model.layers[0].nIn).toBe(64);
+    expect(k).toBe(10);
+    const got = asReference(forwardFloat(model, Float32Array.from(npz.x.data), n).at(-1)!, k, f.ref);
+    let worst = 0, correct = 0;
+    for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - npz.ref.data[i]));
+    for (let s = 0; s < n; s++) {
+      expect(argmax(got, s * k, k), `sample ${s}`).toBe(argmax(npz.ref.data, s * k, k));
+      if (argmax(got, s * k, k) === npz.y.data[s]) correct++;
+    }
+    expect(worst).toBeLessThan(1e-4);
+    expect(correct / n).toBe(f.refAccuracy);
+  });
+
+  it("says what it folded and dropped", () => {
+    const notes = (name: string) => importFixture(manifest.fixtures.find((f) => f.name === name)!).notes.join(" | ");
+    expect(notes("torch-flatten-bn-softmax")).toMatch(/folded BatchNormalization node "\/0\/0\.2\/BatchNormalization".*dropped the final Softmax node "\/1\/Softmax".*argmax is unchanged/);
+    expect(notes("torch-normalize-logsoftmax")).toMatch(/folded the input normalization \(Sub .*, Div .*\) into layer 0: the model takes the raw input.*LogSoftmax/);
+    expect(notes("skl2onnx")).toMatch(/dropped classifier post-processing .*ArgMax.*ArrayFeatureExtractor.*"output_label", "output_probability"/);
+    expect(notes("keras")).toMatch(/folded Mul node "sequential_1\/batch_normalization_1\/batchnorm\/mul_1" into layer 0/);
+    expect(notes("torch-named")).toBe('BatchNorm "bn1" folded into "fc1" (eps 0.00001)');
+    expect(notes("numpy")).toBe("layer order from the shapes: hidden, out");
+  });
+
+  it("the tanh net fails with a named error, as ONNX and as a state_dict", () => {
+    const onnxTanh = manifest.fixtures.find((f) => f.name === "torch-tanh")!;
+    expect(errorOf(() => importFixture(onnxTanh)).message).toMatch(/torch-tanh\.onnx: unsupported op "Tanh" \(Tanh node "\/1\/Tanh"\); supported: Gemm, .*Relu/);
+    const state = manifest.fixtures.find((f) => f.name === "torch-tanh-state")!;
+    expect(errorOf(() => importFixture(state, {})).message).toMatch(/torch-tanh\.safetensors: a state_dict records no activation functions; if every hidden layer is followed by ReLU, pass --activation relu/);
+    expect(errorOf(() => importFixture(state, { activation: "tanh" })).message).toMatch(/--activation "tanh" is not supported/);
+  });
+
+  it("external data: needs the model's folder, stays inside it, and its ranges are checked", () => {
+    const f = manifest.fixtures.find((x) => x.name === "dynamo")!;
+    const bytes = new Uint8Array(readFileSync(join(FIXTURES, "dynamo.onnx")));
+    expect(errorOf(() => importOnnx(bytes, "dynamo.onnx")).message).toMatch(/keeps its data in "dynamo\.onnx\.data"; import from the model file/);
+    expect(importFixture(f).layers).toHaveLength(3);
+    const model = ModelProto.decode(bytes);
+    const withLocation = (loc: string, extra: Record<string, string> = {}) => {
+      const m = ModelProto.decode(bytes);
+      for (const t of m.graph!.initializer!) {
+        const kv = new Map(t.externalData!.map((e) => [e.key!, e.value!]));
+        kv.set("location", loc);
+        for (const [k, v] of Object.entries(extra)) kv.set(k, v);
+        t.externalData = [...kv].map(([key, value]) => ({ key, value }));
+      }
+      return ModelProto.encode(m).finish();
+    };
+    const dir = mkdtempSync(join(tmpdir(), "rankgate-ext-"));
+    try {
+      mkdirSync(join(dir, "model"));
+      writeFileSync(join(dir, "outside.data"), readFileSync(join(FIXTURES, "dynamo.onnx.data")));
+      symlinkSync(join(dir, "outside.data"), join(dir, "model", "link.data"));
+      const base = join(dir, "model");
+      const err = (b: Uint8Array) => errorOf(() => importOnnx(b, "m.onnx", { baseDir: base })).message;
+      expect(err(withLocation("../outside.data"))).toMatch(/tensor "val_0": external data location "\.\.\/outside\.data" must be a relative path inside the model's folder/);
+      expect(err(withLocation(join(dir, "outside.data")))).toMatch(/must be a relative path/);
+      expect(err(withLocation("link.data"))).toMatch(/resolves outside the model's folder/);
+      expect(err(withLocation("missing.data"))).toMatch(/"missing\.data" not found next to the model/);
+      writeFileSync(join(base, "m.onnx.data"), readFileSync(join(FIXTURES, "dynamo.onnx.data")));
+      const size = readFileSync(join(base, "m.onnx.data")).length;
+      expect(err(withLocation("m.onnx.data", { offset: String(size - 4) }))).toMatch(new RegExp(`tensor "val_0": external data "m\\.onnx\\.data" range \\[${size - 4}, ${size + 12}\\) runs past its end \\(${size} bytes\\)`));
+      expect(err(withLocation("m.onnx.data", { length: "12" }))).toMatch(/external data length 12 bytes, expected 16 for its dims/);
+      expect(err(withLocation("m.onnx.data", { offset: "-4" }))).toMatch(/offset "-4" is not a non-negative integer/);
+      expect(importOnnx(withLocation("m.onnx.data"), "m.onnx", { baseDir: base }).layers).toHaveLength(3);
+      expect(model.graph!.initializer!.length).toBe(7);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("importOnnx resource bounds and hostile names", () => {
+  const mlp = randomModel([6, 5, 3], 12);
+
+  it("a graph with more than ONNX_MAX_NODES nodes is refused before decoding (80,000 readers of the input)", () => {
+    const g = gemmGraph(mlp);
+    for (let i = 0; i < 80_000; i++) g.nodes.push(node("Relu", ["input"], [`r${i}`], `r${i}`));
+    const err = errorOf(() => importOnnx(encodeModel(g), "wide.onnx"));
+    expect(err).toBeInstanceOf(FormatError);
+    expect(err.message).toMatch(new RegExp(`GraphProto\\.node at offset \\d+: expected at most ${ONNX_MAX_NODES} \\(ONNX_MAX_NODES\\), got more nodes`));
+  });
+
+  it("many readers of one tensor under the limit: a bounded one-line branch error", () => {
+    const g = gemmGraph(mlp);
+    for (let i = 0; i < 5_000; i++) g.nodes.push(node("Relu", ["input"], [`r${i}`], `r${i}`));
+    const msg = onnxError(g).message;
+    expect(msg).toMatch(/the graph branches: tensor "input" feeds .* and 4997 more/);
+    expect(msg.length).toBeLessThan(400);
+  });
+
+  it("Transposes of one big initializer share it; a chain reusing it for many layers hits the weight budget", () => {
+    const n = 300;
+    const w = tensorProto({ name: "W", dims: [n, n], values: new Float32Array(n * n).fill(0.001), raw: true });
+    const nodes: onnx.INodeProto[] = [];
+    for (let i = 0; i < 300; i++) nodes.push({ ...node("Transpose", ["W"], [`T${i}`], `t${i}`), attribute: [{ name: "perm", type: AttributeProto.AttributeType.INTS, ints: [1, 0] }] });
+    // one layer using one transpose: the other 299 cost nothing
+    const one = { nodes: [...nodes, node("MatMul", ["input", "T7"], ["output"], "mm")], inits: [w], input: [valueInfo("input", ["b", n])], output: [valueInfo("output", ["b", n])] };
+    const model = importOnnx(encodeModel(one), "t.onnx");
+    expect(model.layers[0].weight[0]).toBe(Math.fround(0.001));
+    // 40 layers of the same 360 KB initializer: more than ONNX_MAX_WEIGHT_EXPANSION × the file
+    const many: onnx.INodeProto[] = [...nodes];
+    let cur = "input";
+    for (let i = 0; i < 40; i++) {
+      const out = i === 39 ? "output" : `h${i}`;
+      many.push(node("MatMul", [cur, `T${i}`], [i === 39 ? out : `m${i}`], `mm${i}`));
+      if (i < 39) many.push(node("Relu", [`m${i}`], [out], `relu${i}`));
+      cur = out;
+    }
+    const err = onnxError({ nodes: many, inits: [w], input: [valueInfo("input", ["b", n])], output: [valueInfo("output", ["b", n])] });
+    expect(err.message).toMatch(new RegExp(`the weights would exceed ${ONNX_MAX_WEIGHT_EXPANSION}× the bytes read \\(ONNX_MAX_WEIGHT_EXPANSION\\)`));
+  });
+
+  it("node and tensor names are escaped and bounded in every message", () => {
+    const g = gemmGraph(mlp);
+    const evil = "evil\n\u001b[2J\u0007" + "x".repeat(10_000);
+    g.nodes[1] = node("Tanh\u001b[31m", g.nodes[1].input!, g.nodes[1].output!, evil);
+    const msg = onnxError(g).message;
+    expect(msg).toContain('unsupported op "Tanh\\u001b[31m" (Tanh\\u001b[31m node "evil\\n\\u001b[2J\\u0007xx');
+    expect(msg).not.toMatch(/[\u0000-\u001f\u007f]/);
+    expect(msg.length).toBeLessThan(800);
+    const missing = gemmGraph(mlp);
+    missing.nodes[0].input![1] = "w\r\n" + "y".repeat(5000);
+    expect(onnxError(missing).message).toMatch(/missing initializer "w\\r\\nyyy.*… \(5003 characters\) \(its weight\)$/);
+  });
+
+  it("folds a per-feature input normalization and constant Mul/Sub/Div after a layer, in float64", () => {
+    const g = gemmGraph(TINY);
+    g.inits.push(tensorProto({ name: "mean", dims: [1, 3], values: [1, 2, 3] }), tensorProto({ name: "std", dims: [3], values: [2, 4, 0.5] }), tensorProto({ name: "k", dims: [2], values: [3, -1] }));
+    g.nodes[0].input![0] = "norm";
+    g.nodes.unshift(node("Sub", ["input", "mean"], ["centred"], "sub"), node("Div", ["centred", "std"], ["norm"], "div"));
+    const gemm1 = g.nodes.find((n) => n.name === "/0/Gemm")!;
+    gemm1.output = ["g0"];
+    g.nodes.splice(g.nodes.indexOf(gemm1) + 1, 0, node("Mul", ["g0", "k"], ["m0"], "mul"), node("Sub", ["k", "m0"], ["/0/Gemm_output_0"], "rsub"));
+    const model = importOnnx(encodeModel(g), "n.onnx");
+    const x = [5, -2, 7];
+    const xn = [(5 - 1) / 2, (-2 - 2) / 4, (7 - 3) / 0.5];
+    const h = [0, 1].map((j) => [3, -1][j] - [3, -1][j] * (TINY.layers[0].bias[j] + xn.reduce((a, v, i) => a + v * TINY.layers[0].weight[j * 3 + i], 0)));
+    const want = [0, 1].map((j) => TINY.layers[1].bias[j] + h.reduce((a, v, i) => a + Math.max(0, v) * TINY.layers[1].weight[j * 2 + i], 0));
+    const got = forwardFloat(model, Float32Array.from(x), 1).at(-1)!;
+    want.forEach((v, j) => expect(got[j]).toBeCloseTo(v, 4));
+    expect(model.notes.join(" ")).toMatch(/input normalization \(Sub "mean", Div "std"\)/);
+  });
+
+  it("names what it does not support: Tanh and Sigmoid between layers, Conv, a Div of a constant by data, Softmax mid-graph", () => {
+    for (const op of ["Tanh", "Sigmoid", "Conv", "LeakyRelu"]) {
+      const g = gemmGraph(mlp);
+      g.nodes[1] = node(op, g.nodes[1].input!, g.nodes[1].output!, `/1/${op}`);
+      expect(onnxError(g).message).toMatch(new RegExp(`unsupported op "${op}" \\(${op} node "/1/${op}"\\); supported: `));
+    }
+    const sm = gemmGraph(mlp);
+    sm.nodes[1] = node("Softmax", sm.nodes[1].input!, sm.nodes[1].output!, "/1/Softmax");
+    expect(onnxError(sm).message).toMatch(/Gemm node "\/2\/Gemm" follows the final Softmax\/LogSoftmax/);
+  });
+});
+
+describe("importSafetensors state_dicts", () => {
+  const mlp = randomModel([6, 5, 4, 3], 31);
+  const named = (names: string[]) => {
+    const out: Record<string, Tensor> = {};
+    mlp.layers.forEach((l, i) => {
+      out[`${names[i]}.weight`] = f32([l.nOut, l.nIn], l.weight);
+      out[`${names[i]}.bias`] = f32([l.nOut], l.bias);
+    });
+    return out;
+  };
+
+  it("orders named modules by the numbers in their names, or by the shape chain when names carry none", () => {
+    expectSameModel(importSafetensors(file(named(["fc1", "fc2", "fc10"])), "m", RELU), mlp);
+    expectSameModel(importSafetensors(file(named(["enc.block2.lin", "enc.block2.lin3", "head9"])), "m", RELU), mlp);
+    const r = importSafetensors(file(named(["input", "hidden", "out"])), "m", RELU);
+    expectSameModel(r, mlp);
+    expect(r.notes).toEqual(["layer order from the shapes: input, hidden, out"]);
+  });
+
+  it("an ambiguous order asks for --layers, which settles it", () => {
+    const square = randomModel([4, 4, 4, 4], 3);
+    const t: Record<string, Tensor> = {};
+    ["a", "b", "c"].forEach((n, i) => {
+      t[`${n}.weight`] = f32([4, 4], square.layers[i].weight);
+      t[`${n}.bias`] = f32([4], square.layers[i].bias);
+    });
+    expect(stError(t).message).toMatch(/cannot tell the layer order: "a", "b", "c" carry no layer number and more than one order of the shapes chains; pass --layers .*e\.g\. --layers a,b,c/);
+    expectSameModel(importSafetensors(file(t), "m", { ...RELU, layers: ["a", "b", "c"] }), square);
+    const back = importSafetensors(file(t), "m", { ...RELU, layers: ["c", "a", "b"] });
+    expect(Array.from(back.layers[0].weight)).toEqual(Array.from(square.layers[2].weight));
+    expect(stError(t, { ...RELU, layers: ["a", "b"] }).message).toMatch(/--layers leaves out "c"/);
+    expect(stError(t, { ...RELU, layers: ["a", "b", "zz"] }).message).toMatch(/--layers names "zz", which is no module/);
+    expect(stError(t, { ...RELU, layers: ["a", "a", "b"] }).message).toMatch(/--layers names "a" twice/);
+  });
+
+  it("folds BatchNorm (weight, bias, running stats, num_batches_tracked) into the layer before it, in float64", () => {
+    const t = named(["0", "3", "5"]);
+    const bn = { weight: [1.5, -0.5, 2, 1, 0.25], bias: [0.1, 0.2, -0.3, 0, 1].map(Math.fround), mean: [0.5, -1, 2, 0, 0.25], var: [1, 4, 0.25, 2, 9] };
+    Object.assign(t, {
+      "1.weight": f32([5], bn.weight), "1.bias": f32([5], bn.bias), "1.running_mean": f32([5], bn.mean), "1.running_var": f32([5], bn.var),
+      "1.num_batches_tracked": { dtype: "I32", shape: [], data: new Int32Array([7]) } as Tensor,
+    });
+    const m = importSafetensors(file(t), "bn.safetensors", RELU);
+    const l0 = mlp.layers[0];
+    for (let j = 0; j < 5; j++) {
+      const s = bn.weight[j] / Math.sqrt(bn.var[j] + 1e-5);
+      expect(m.layers[0].bias[j]).toBe(Math.fround(l0.bias[j] * s + (bn.bias[j] - bn.mean[j] * s)));
+      for (let i = 0; i < 6; i++) expect(m.layers[0].weight[j * 6 + i]).toBe(Math.fround(l0.weight[j * 6 + i] * s));
+    }
+    expect(m.notes).toEqual(['BatchNorm "1" folded into "0" (eps 0.00001)']);
+    const eps = importSafetensors(file(t), "bn.safetensors", { ...RELU, bnEps: 1e-3 });
+    const s1 = -0.5 / Math.sqrt(4 + 1e-3);
+    expect(eps.layers[0].bias[1]).toBe(Math.fround(l0.bias[1] * s1 + (bn.bias[1] - -1 * s1)));
+    const first = { ...t, "0.running_mean": f32([5]) };
+    expect(stError(first).message).toMatch(/BatchNorm "0" has running_mean but no/);
+    const bad = { ...t, "1.running_var": f32([5], [1, -1, 1, 1, 1]) };
+    expect(stError(bad).message).toMatch(/BatchNorm "1": variance \+ eps at channel 1 is -0\.99999/);
+  });
+
+  it("rankgate checkpoints need no --activation; other activations in metadata are refused", () => {
+    const meta = (m: Record<string, string>) => writeSafetensors(checkpointTensors(mlp), m);
+    expectSameModel(importSafetensors(meta({ format: '"rankgate-float-mlp/1"' }), "old.safetensors"), mlp);
+    expectSameModel(importSafetensors(meta({ format: "onnx", source: "x.onnx", sizes: "6,5,4,3" }), "import-v0.safetensors"), mlp);
+    expectSameModel(importSafetensors(meta({ activation: '"relu"' }), "a.safetensors"), mlp);
+    expect(errorOf(() => importSafetensors(meta({ activation: '"tanh"' }), "t.safetensors")).message).toMatch(/t\.safetensors: metadata records activation "tanh"; rankgate runs ReLU MLPs only/);
+    expect(errorOf(() => importSafetensors(meta({}), "f.safetensors")).message).toMatch(/records no activation functions/);
+  });
+
+  it("a layer index holding only gate.* or only est.* tensors is a named error, not a crash", () => {
+    const t = checkpointTensors(mlp);
+    const gateOnly = { ...t, "layers.7.gate.weight": f32([1, 4]), "layers.7.gate.bias": f32([1]) };
+    expect(stError(gateOnly).message).toMatch(/tensor "layers\.7\.gate\.(weight|bias)" belongs to layer "layers\.7", which has no weight "layers\.7\.weight"/);
+    const estOnly = { ...t, "layers.9.est.a": f32([1, 4]) };
+    expect(stError(estOnly).message).toMatch(/tensor "layers\.9\.est\.a" belongs to layer "layers\.9", which has no weight/);
   });
 });
 
@@ -498,19 +782,50 @@ describe("rankgate import", () => {
     expect(r.stdout).toContain("2 layers");
     expect(r.stdout).toContain("20-16-4");
     const st = readSafetensors(new Uint8Array(readFileSync(join(dir, "out.safetensors"))), "out.safetensors");
-    expect(st.metadata).toEqual({ sizes: "20,16,4", source: "fixture.onnx", format: "onnx" });
+    expect(st.metadata).toEqual({ sizes: "[20,16,4]", source: '"fixture.onnx"', from: '"onnx"', format: '"rankgate-float-mlp/1"', activation: '"relu"' });
     expect([...st.tensors.keys()].sort()).toEqual(["layers.0.bias", "layers.0.weight", "layers.1.bias", "layers.1.weight"]);
     expect(st.tensors.get("layers.0.weight")!.shape).toEqual([16, 20]);
     expectSameModel(importSafetensors(new Uint8Array(readFileSync(join(dir, "out.safetensors"))), "out.safetensors"), mlp);
+    // a checkpoint written by import needs no --activation to be read again
+    expect(importSafetensors(new Uint8Array(readFileSync(join(dir, "out.safetensors"))), "out.safetensors").notes).toEqual([]);
   });
 
   it("--format overrides the extension", () => {
-    const r = cli("import", "torch.bin", "--format", "safetensors", "-o", "t.safetensors");
+    const r = cli("import", "torch.bin", "--format", "safetensors", "--activation", "relu", "-o", "t.safetensors");
     expect(r.code, r.stderr).toBe(0);
-    expect(readSafetensors(new Uint8Array(readFileSync(join(dir, "t.safetensors"))), "t").metadata.format).toBe("safetensors");
+    expect(readSafetensors(new Uint8Array(readFileSync(join(dir, "t.safetensors"))), "t").metadata.from).toBe('"safetensors"');
+  });
+
+  it("imports the exporter fixtures, prints what it folded and dropped, and folds --input-mean/--input-std", () => {
+    const r = cli("import", join(FIXTURES, "skl2onnx.onnx"), "-o", "skl.safetensors");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^note: dropped classifier post-processing .*\nnote: folded the input normalization \(Mul "scale"\).*\nnote: dropped the final Softmax node "Softmax".*\n.*skl2onnx\.onnx \(onnx\) -> skl\.safetensors: 2 layers, sizes 64-32-10, 2,410 parameters\n$/);
+    const dyn = cli("import", join(FIXTURES, "dynamo.onnx"), "-o", "dyn.safetensors");
+    expect(dyn.code, dyn.stderr).toBe(0);
+    expect(dyn.stdout).toContain("sizes 64-32-16-10");
+    const numpy = join(FIXTURES, "numpy.safetensors");
+    const plain = cli("import", numpy, "--activation", "relu", "-o", "plain.safetensors");
+    const folded = cli("import", numpy, "--activation", "relu", "--input-std", "16", "-o", "folded.safetensors");
+    expect([plain.code, folded.code]).toEqual([0, 0]);
+    const w = (f: string) => importSafetensors(new Uint8Array(readFileSync(join(dir, f))), f).layers[0];
+    expect(w("folded.safetensors").weight[3]).toBe(Math.fround(w("plain.safetensors").weight[3] / 16));
+    const perFeature = cli("import", numpy, "--activation", "relu", "--input-mean", "1,2", "-o", "pf.safetensors");
+    expect(perFeature.code).toBe(1);
+    expect(perFeature.stderr).toMatch(/mean has 2 values; expected 1 or 64 \(the model's inputs\)/);
+  });
+
+  it("refuses an output that is a link to the input", () => {
+    writeFileSync(join(dir, "in.safetensors"), file(torchDict(mlp)));
+    symlinkSync(join(dir, "in.safetensors"), join(dir, "link.safetensors"));
+    const r = cli("import", "in.safetensors", "--activation", "relu", "-o", "link.safetensors");
+    expect(r.code).toBe(1);
+    expect(r.errLines[0]).toMatch(/link\.safetensors: output would overwrite the input/);
+    expect(readFileSync(join(dir, "in.safetensors"))).toEqual(Buffer.from(file(torchDict(mlp))));
   });
 
   it.each([
+    [["import", "torch.bin", "--format", "safetensors", "-o", "x.safetensors"], ["torch.bin", "records no activation", "--activation relu"]],
+    [["import", "fixture.onnx", "--activation", "relu", "-o", "x.safetensors"], ["--activation applies to safetensors"]],
     [["import", "bad.onnx", "-o", "x.safetensors"], ["bad.onnx", "Conv", "/c/Conv"]],
     [["import", "torch.bin", "-o", "x.safetensors"], ["torch.bin", "--format"]],
     [["import", "missing.onnx", "-o", "x.safetensors"], ["missing.onnx", "no such file"]],

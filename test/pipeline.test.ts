@@ -12,10 +12,9 @@ import { activationRange } from "../ts/model.ts";
 import { quantizeInput } from "../ts/quant.ts";
 import { Quantizer } from "../ts/quantize.ts";
 import { denseRows_s8, RUN_DENSE, run_s8 } from "../ts/reference.ts";
-import { writeSafetensors } from "../ts/safetensors.ts";
 import { syntheticFloat } from "../ts/synthetic.ts";
 import { Rng } from "../ts/random.ts";
-import { checkpointTensors } from "../ts/import/checkpoint.ts";
+import { checkpointBytes } from "../ts/train/checkpoint.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rankgate-pipeline-"));
 const float = syntheticFloat(new Rng(4), [784, 48, 24, 10]);
@@ -23,7 +22,7 @@ const floatPath = join(dir, "float.safetensors");
 const cli = (...args: string[]) => spawnSync(process.execPath, [join(import.meta.dirname, "../bin/rankgate.js"), ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
 
 beforeAll(() => {
-  writeFileSync(floatPath, writeSafetensors(checkpointTensors(float)));
+  writeFileSync(floatPath, checkpointBytes(float));
 });
 
 describe("evaluateModel", () => {

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { FormatError, InputError, UserError } from "../ts/errors.ts";
-import { readSafetensors, writeSafetensors, type Tensor } from "../ts/safetensors.ts";
+import { readSafetensors, SAFETENSORS_MAX_HEADER, SAFETENSORS_MAX_JSON_DEPTH, SAFETENSORS_MAX_JSON_VALUES, writeSafetensors, type Tensor } from "../ts/safetensors.ts";
 import { expectFormatError as expectFmt } from "./helpers/errors.ts";
 
 /** Hand-built file: `header` (object or raw JSON text) unpadded, then `data`; `n` overrides the length field. */
@@ -12,6 +12,16 @@ function raw(header: unknown, data: ArrayLike<number> = [], n?: bigint) {
   out.set(text, 8);
   out.set(data, 8 + text.length);
   return out;
+}
+
+function thrownFormat(bytes: Uint8Array): FormatError {
+  try {
+    readSafetensors(bytes, "m.safetensors");
+  } catch (e) {
+    expect(e).toBeInstanceOf(FormatError);
+    return e as FormatError;
+  }
+  throw new Error("no error");
 }
 
 function expectFormatError(bytes: Uint8Array, field: string): FormatError {
@@ -154,11 +164,32 @@ describe("readSafetensors rejects", () => {
     expectFormatError(new Uint8Array(7), "header_length");
   });
 
-  it("a header length over 100 MB or past the end of the file", () => {
-    expect(expectFormatError(raw({}, [], 100_000_001n), "header_length").expected).toContain("100000000");
+  it("a header length over SAFETENSORS_MAX_HEADER (16 MiB) or past the end of the file", () => {
+    expect(SAFETENSORS_MAX_HEADER).toBe(16 * 1024 * 1024);
+    expect(expectFormatError(raw({}, [], BigInt(SAFETENSORS_MAX_HEADER) + 1n), "header_length").expected).toContain("16777216");
     expectFormatError(raw({}, [], 2n ** 63n), "header_length");
     expectFormatError(raw({}, [], 1n), "header"); // fits, but "{" alone is not JSON
     expect(expectFormatError(raw({}, [], 100n), "header_length").actual).toBe("100");
+  });
+
+  it("JSON nested deeper than SAFETENSORS_MAX_JSON_DEPTH (3), before parsing, at the offending bracket", () => {
+    expect(SAFETENSORS_MAX_JSON_DEPTH).toBe(3);
+    const deep = `{"__metadata__":{"a":"${"[".repeat(9)}"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":${"[".repeat(20_000)}${"]".repeat(20_000)}}}`;
+    const err = expectFormatError(raw(deep, eight), "header");
+    expect(err.actual).toBe("depth 4");
+    expect(err.offset).toBe(8 + deep.indexOf('"x":') + 5);
+    // brackets inside strings, escaped quotes included, do not count
+    const quoted = `{"__metadata__":{"a":"\\\"[[[[[["},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`;
+    expect(readSafetensors(raw(quoted, eight), "m").metadata.a).toBe('"[[[[[[');
+  });
+
+  it("more than SAFETENSORS_MAX_JSON_VALUES values ([],[],… bombs), before parsing", () => {
+    const n = SAFETENSORS_MAX_JSON_VALUES + 10;
+    const bomb = `{"x":[${"[],".repeat(n / 2)}[]]}`;
+    const err = expectFormatError(raw(bomb, eight), "header");
+    expect(err.expected).toContain(`at most ${SAFETENSORS_MAX_JSON_VALUES} JSON values`);
+    const objects = `{"x":[${"{},".repeat(n / 2)}{}]}`;
+    expect(expectFormatError(raw(objects, eight), "header").expected).toContain("JSON values");
   });
 
   it("a header that is not UTF-8 JSON object text", () => {
@@ -175,7 +206,7 @@ describe("readSafetensors rejects", () => {
   });
 
   it("an unsupported or missing dtype", () => {
-    for (const dtype of ["I64", "BOOL", "f32", "constructor", 4, undefined]) {
+    for (const dtype of ["U64", "BOOL", "f32", "constructor", 4, undefined]) {
       const err = expectFormatError(raw({ w: entry({ dtype }) }, eight), 'tensors["w"].dtype');
       expect(err.expected).toContain("F32");
     }
@@ -246,5 +277,25 @@ describe("readSafetensors on Node Buffers", () => {
     const { tensors } = readSafetensors(view, "pooled.safetensors");
     expect(Array.from(tensors.get("a")!.data)).toEqual([1, 2, 3]);
     expect(Array.from(tensors.get("b")!.data)).toEqual([4, 5]);
+  });
+});
+
+describe("readSafetensors I64 (torch's num_batches_tracked)", () => {
+  it("reads int32-range I64 values as I32 and names one out of range", () => {
+    const data = new Uint8Array(new BigInt64Array([5n, -7n]).buffer);
+    const t = readSafetensors(raw({ n: { dtype: "I64", shape: [2], data_offsets: [0, 16] } }, data), "m").tensors.get("n")!;
+    expect(t).toMatchObject({ dtype: "I32", stored: "I64", shape: [2] });
+    expect(Array.from(t.data)).toEqual([5, -7]);
+    const big = new Uint8Array(new BigInt64Array([0n, 2n ** 40n]).buffer);
+    const err = expectFormatError(raw({ n: { dtype: "I64", shape: [2], data_offsets: [0, 16] } }, big), 'tensors["n"]');
+    expect(err.actual).toBe(String(2n ** 40n));
+  });
+
+  it("shows a hostile tensor name escaped and bounded", () => {
+    const name = "a\u001b[31m\n" + "x".repeat(5000);
+    const err = thrownFormat(raw({ [name]: { dtype: "XX", shape: [0], data_offsets: [0, 0] } }));
+    expect(err.field).toBe(`tensors["a\\u001b[31m\\n${"x".repeat(73)}"… (5007 characters)].dtype`);
+    expect(err.message).not.toMatch(/[\u0000-\u001f]/);
+    expect(err.message.length).toBeLessThan(400);
   });
 });

@@ -11,10 +11,9 @@ import { writeModel } from "../ts/format.ts";
 import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
 import { Quantizer } from "../ts/quantize.ts";
 import { Rng } from "../ts/random.ts";
-import { writeSafetensors } from "../ts/safetensors.ts";
 import { syntheticFloat } from "../ts/synthetic.ts";
 import { launchChromium, type Chromium } from "./helpers/chromium.ts";
-import { checkpointTensors } from "../ts/import/checkpoint.ts";
+import { checkpointBytes } from "../ts/train/checkpoint.ts";
 
 const BIN = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));
 const float = syntheticFloat(new Rng(4), [784, 48, 24, 10]);
@@ -29,7 +28,7 @@ function cli(...args: string[]) {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "rankgate-sim-report-"));
-  writeFileSync(join(dir, "f.safetensors"), writeSafetensors(checkpointTensors(float)));
+  writeFileSync(join(dir, "f.safetensors"), checkpointBytes(float));
   const calib = toFloatInputs(loadMnist("val", { limit: 200 }).images, 200);
   writeFileSync(join(dir, "m.rgm"), writeModel(new Quantizer(float, calib, 200, { min: 0, max: 1 }).model({ ranks: [6, 3] })));
   try {

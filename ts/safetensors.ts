@@ -1,8 +1,9 @@
 import { FormatError, InputError } from "./errors.ts";
+import { showName, showValue } from "./show.ts";
 
-/** Dtypes held in memory; F16, BF16 and F64 files are read as F32. */
+/** Dtypes held in memory; F16, BF16 and F64 files are read as F32, I64 (torch's counters) as I32. */
 export type TensorDtype = "F32" | "I8" | "I32";
-export type StoredDtype = TensorDtype | "F16" | "BF16" | "F64";
+export type StoredDtype = TensorDtype | "F16" | "BF16" | "F64" | "I64";
 export type TensorData = Float32Array | Int8Array | Int32Array;
 
 export interface Tensor {
@@ -21,9 +22,23 @@ export interface Safetensors {
   metadata: Record<string, string>;
 }
 
-/** Largest header the reader accepts, as in the reference implementation. */
-export const SAFETENSORS_MAX_HEADER = 100_000_000;
-export const SAFETENSORS_DTYPE_BYTES: Record<StoredDtype, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I32: 4, I8: 1 };
+/**
+ * Largest JSON header the reader accepts, in bytes (16 MiB), checked against the file's header length before
+ * anything is decoded. A header describes tensors, not data: 16 MiB holds over 100,000 tensor entries.
+ */
+export const SAFETENSORS_MAX_HEADER = 16 * 1024 * 1024;
+/**
+ * Deepest JSON nesting a header may have: the header object, a tensor entry object, its shape array (3).
+ * Checked by a byte scan before JSON.parse, so a value nested 20,000 deep costs one linear pass.
+ */
+export const SAFETENSORS_MAX_JSON_DEPTH = 3;
+/**
+ * Most JSON values (array elements and object members, counted as commas and brackets by the same byte scan)
+ * a header may hold: 1,048,576, about 10 per tensor for 100,000 tensors. Bounds JSON.parse's allocation
+ * (a 16 MiB header of `[],[],…` would otherwise build 4 million arrays).
+ */
+export const SAFETENSORS_MAX_JSON_VALUES = 1 << 20;
+export const SAFETENSORS_DTYPE_BYTES: Record<StoredDtype, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I8: 1 };
 const ARRAYS = { F32: Float32Array, I8: Int8Array, I32: Int32Array };
 const META = "__metadata__";
 
@@ -40,17 +55,17 @@ export function writeSafetensors(tensors: Record<string, Tensor>, metadata?: Rec
   const parts: string[] = [];
   if (metadata) {
     const meta = Object.entries(metadata).sort(byName);
-    for (const [k, v] of meta) if (typeof v !== "string") throw new InputError(`metadata "${k}" must be a string`);
+    for (const [k, v] of meta) if (typeof v !== "string") throw new InputError(`metadata ${showName(k)} must be a string`);
     parts.push(`${JSON.stringify(META)}:{${meta.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(",")}}`);
   }
   let end = 0;
   for (const [name, t] of entries) {
     if (name === META) throw new InputError(`tensor name ${META} is reserved`);
     if (!Object.hasOwn(ARRAYS, t.dtype) || !(t.data instanceof ARRAYS[t.dtype])) {
-      throw new InputError(`tensor "${name}": dtype ${t.dtype} does not match ${t.data?.constructor?.name}`);
+      throw new InputError(`tensor ${showName(name)}: dtype ${showValue(t.dtype)} does not match ${showValue(t.data?.constructor?.name)}`);
     }
     if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0) || product(t.shape) !== t.data.length) {
-      throw new InputError(`tensor "${name}": shape [${t.shape}] does not hold ${t.data.length} elements`);
+      throw new InputError(`tensor ${showName(name)}: shape ${showValue(t.shape)} does not hold ${t.data.length} elements`);
     }
     const begin = end;
     end += t.data.byteLength;
@@ -82,7 +97,31 @@ const f16 = (h: number) => {
 };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-const show = (v: unknown) => (v === undefined ? "nothing" : JSON.stringify(v).slice(0, 80));
+const show = (v: unknown) => showValue(v);
+
+/**
+ * Nesting depth and value count of JSON text, from its bytes, skipping strings: one linear pass that
+ * allocates nothing, run before JSON.parse. Returns the first offset (in `text`) past a limit, or -1.
+ */
+function jsonBounds(text: Uint8Array): { depth: number; values: number; at: number } {
+  let depth = 0, values = 0, inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      values++;
+      if (++depth > SAFETENSORS_MAX_JSON_DEPTH) return { depth, values, at: i };
+    } else if (c === 0x5d || c === 0x7d) depth--;
+    else if (c === 0x2c) values++;
+    if (values > SAFETENSORS_MAX_JSON_VALUES) return { depth, values, at: i };
+  }
+  return { depth, values, at: -1 };
+}
 
 /**
  * Parses and validates safetensors bytes: header length (<= 100 MB, inside the file), UTF-8 JSON object,
@@ -97,9 +136,14 @@ export function readSafetensors(bytes: Uint8Array, source: string): Safetensors 
   };
   if (bytes.length < 8) fail("header_length", 0, ">= 8 bytes of file", `${bytes.length} bytes`);
   const n64 = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (n64 > BigInt(SAFETENSORS_MAX_HEADER)) fail("header_length", 0, `<= ${SAFETENSORS_MAX_HEADER}`, String(n64));
+  if (n64 > BigInt(SAFETENSORS_MAX_HEADER)) fail("header_length", 0, `<= ${SAFETENSORS_MAX_HEADER} (SAFETENSORS_MAX_HEADER)`, String(n64));
   const n = Number(n64);
   if (8 + n > bytes.length) fail("header_length", 0, `<= ${bytes.length - 8} (file size - 8)`, String(n));
+  const bounds = jsonBounds(bytes.subarray(8, 8 + n));
+  if (bounds.at >= 0) {
+    if (bounds.depth > SAFETENSORS_MAX_JSON_DEPTH) fail("header", 8 + bounds.at, `JSON nested at most ${SAFETENSORS_MAX_JSON_DEPTH} deep (SAFETENSORS_MAX_JSON_DEPTH)`, `depth ${bounds.depth}`);
+    fail("header", 8 + bounds.at, `at most ${SAFETENSORS_MAX_JSON_VALUES} JSON values (SAFETENSORS_MAX_JSON_VALUES)`, "more");
+  }
 
   // Header
   let text = "";
@@ -122,7 +166,7 @@ export function readSafetensors(bytes: Uint8Array, source: string): Safetensors 
   const meta = head[META] ?? {};
   if (!isObject(meta)) fail(META, 8, "object of strings", show(meta));
   const metaEntries = Object.entries(meta as Record<string, unknown>);
-  for (const [k, v] of metaEntries) if (typeof v !== "string") fail(`${META}[${JSON.stringify(k)}]`, 8, "string", show(v));
+  for (const [k, v] of metaEntries) if (typeof v !== "string") fail(`${META}[${showName(k)}]`, 8, "string", show(v));
   const metadata = Object.fromEntries(metaEntries) as Record<string, string>;
 
   // Entries
@@ -131,7 +175,7 @@ export function readSafetensors(bytes: Uint8Array, source: string): Safetensors 
   const infos: { name: string; stored: StoredDtype; shape: number[]; begin: number; end: number }[] = [];
   for (const [name, entry] of Object.entries(head)) {
     if (name === META) continue;
-    const f = `tensors[${JSON.stringify(name)}]`;
+    const f = `tensors[${showName(name)}]`;
     if (!isObject(entry)) fail(f, 8, "object with dtype, shape, data_offsets", show(entry));
     const { dtype, shape, data_offsets: offs } = entry as Record<string, unknown>;
     if (typeof dtype !== "string" || !Object.hasOwn(SAFETENSORS_DTYPE_BYTES, dtype)) {
@@ -148,7 +192,7 @@ export function readSafetensors(bytes: Uint8Array, source: string): Safetensors 
     if (end > dataLen) fail(`${f}.data_offsets`, dataStart + begin, `end <= ${dataLen} (data buffer size)`, `end ${end}`);
     const size = product(shape as number[]) * SAFETENSORS_DTYPE_BYTES[dtype as StoredDtype];
     if (size !== end - begin) {
-      fail(`${f}.data_offsets`, dataStart + begin, `${size} bytes (${dtype} [${shape}])`, `${end - begin} bytes`);
+      fail(`${f}.data_offsets`, dataStart + begin, `${size} bytes (${dtype} ${show(shape)})`, `${end - begin} bytes`);
     }
     infos.push({ name, stored: dtype as StoredDtype, shape: shape as number[], begin, end });
   }
@@ -156,7 +200,7 @@ export function readSafetensors(bytes: Uint8Array, source: string): Safetensors 
   // Coverage: sorted spans must tile the data buffer exactly
   let cursor = 0;
   for (const s of [...infos].sort((a, b) => a.begin - b.begin || a.end - b.end)) {
-    const f = `tensors[${JSON.stringify(s.name)}].data_offsets`;
+    const f = `tensors[${showName(s.name)}].data_offsets`;
     if (s.begin < cursor) fail(f, dataStart + s.begin, `begin >= ${cursor} (no overlap)`, `begin ${s.begin}`);
     if (s.begin > cursor) fail(f, dataStart + cursor, `begin ${cursor} (no hole before it)`, `begin ${s.begin}`);
     cursor = s.end;
@@ -175,8 +219,14 @@ export function readSafetensors(bytes: Uint8Array, source: string): Safetensors 
       if (stored === "F16") for (let i = 0; i < h.length; i++) data[i] = f16(h[i]);
       else new Uint32Array(data.buffer).set(Uint32Array.from(h, (v) => v << 16));
     } else if (stored === "F64") data = Float32Array.from(new Float64Array(raw));
+    else if (stored === "I64") {
+      const wide = new BigInt64Array(raw);
+      const bad = wide.findIndex((v) => v < -2147483648n || v > 2147483647n);
+      if (bad >= 0) fail(`tensors[${showName(name)}]`, dataStart + begin + 8 * bad, "I64 values within the int32 range (read as I32)", String(wide[bad]));
+      data = Int32Array.from(wide, Number);
+    }
     else data = new ARRAYS[stored](raw);
-    tensors.set(name, { dtype: Object.hasOwn(ARRAYS, stored) ? (stored as TensorDtype) : "F32", stored, shape, data });
+    tensors.set(name, { dtype: Object.hasOwn(ARRAYS, stored) ? (stored as TensorDtype) : stored === "I64" ? "I32" : "F32", stored, shape, data });
   }
   return { tensors, metadata };
 }

@@ -1,12 +1,12 @@
 // Float checkpoints with training metadata: the tensors of ts/import/checkpoint.ts (`layers.{i}.weight`
 // [nOut, nIn], `layers.{i}.bias` [nOut], F32; torch state_dicts read too) plus JSON-encoded metadata.
 import { readFileForUser, writeFileForUser } from "../files.ts";
-import { checkpointTensors, modelSizes } from "../import/checkpoint.ts";
-import { importSafetensors } from "../import/safetensors.ts";
+import { CHECKPOINT_FORMAT, checkpointTensors, modelSizes } from "../import/checkpoint.ts";
+import { importSafetensors, type SafetensorsImportOptions } from "../import/safetensors.ts";
 import type { FloatModel } from "../model.ts";
 import { readSafetensors, writeSafetensors, type Tensor } from "../safetensors.ts";
 
-export const CHECKPOINT_FORMAT = "rankgate-float-mlp/1";
+export { CHECKPOINT_FORMAT };
 
 export interface CheckpointMetadata {
   sizes?: number[];
@@ -20,9 +20,12 @@ export interface CheckpointMetadata {
   [key: string]: unknown;
 }
 
-/** Tensors (ts/import/checkpoint.ts naming) and JSON-encoded metadata; sizes come from the model. */
+/**
+ * Tensors (ts/import/checkpoint.ts naming) and JSON-encoded metadata; sizes come from the model, `format` marks
+ * rankgate's checkpoint and `activation` records "relu" (the activation after every hidden layer).
+ */
 export function checkpointFile(model: FloatModel, metadata: CheckpointMetadata = {}): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
-  const meta: Record<string, string> = { format: JSON.stringify(CHECKPOINT_FORMAT) };
+  const meta: Record<string, string> = { format: JSON.stringify(CHECKPOINT_FORMAT), activation: JSON.stringify("relu") };
   for (const [k, v] of Object.entries({ ...metadata, sizes: modelSizes(model) })) if (v !== undefined) meta[k] = JSON.stringify(v);
   return { tensors: checkpointTensors(model), metadata: meta };
 }
@@ -32,9 +35,16 @@ export function saveCheckpoint(model: FloatModel, path: string, metadata: Checkp
   writeFileForUser(path, writeSafetensors(tensors, meta));
 }
 
+/** A checkpoint's bytes: the model's tensors with rankgate's metadata (format, activation, sizes). */
+export function checkpointBytes(model: FloatModel, metadata: CheckpointMetadata = {}): Uint8Array {
+  const { tensors, metadata: meta } = checkpointFile(model, metadata);
+  return writeSafetensors(tensors, meta);
+}
+
 /** The model (names as importSafetensors accepts them) and its metadata, JSON values decoded. */
-export function parseCheckpoint(bytes: Uint8Array, source: string): { model: FloatModel; metadata: CheckpointMetadata } {
-  const model = importSafetensors(bytes, source);
+export function parseCheckpoint(bytes: Uint8Array, source: string, opts: SafetensorsImportOptions = {}): { model: FloatModel; metadata: CheckpointMetadata } {
+  const { layers } = importSafetensors(bytes, source, opts);
+  const model: FloatModel = { layers };
   const meta: CheckpointMetadata = {};
   for (const [k, v] of Object.entries(readSafetensors(bytes, source).metadata)) {
     try {
