@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FormatError, UserError } from "../ts/errors.ts";
 import { forwardFloat } from "../ts/float.ts";
 import { applyInputNormalization, checkpointTensors } from "../ts/import/checkpoint.ts";
-import { importOnnx, ONNX_MAX_NODES, ONNX_MAX_WEIGHT_EXPANSION } from "../ts/import/onnx.ts";
+import { importOnnx, ONNX_MAX_DECODED_VALUES, ONNX_MAX_NESTING, ONNX_MAX_NODES, ONNX_MAX_WEIGHT_EXPANSION } from "../ts/import/onnx.ts";
 import { importSafetensors, type SafetensorsImportOptions } from "../ts/import/safetensors.ts";
 import type { FloatModel } from "../ts/model.ts";
 import { Rng } from "../ts/random.ts";
@@ -600,6 +600,18 @@ describe("importOnnx resource bounds and hostile names", () => {
     expect(err.message).toMatch(new RegExp(`GraphProto\\.node at offset \\d+: expected at most ${ONNX_MAX_NODES} \\(ONNX_MAX_NODES\\), got more nodes`));
   });
 
+  it("int64 arrays and nesting the decoder would blow up are refused before decoding", () => {
+    const g = gemmGraph(mlp);
+    g.inits.push({ name: "big", dims: [300_000], dataType: TensorProto.DataType.INT64, int64Data: Array.from({ length: 300_000 }, (_, i) => i % 7) });
+    const err = errorOf(() => importOnnx(encodeModel(g), "ints.onnx"));
+    expect(err.message).toMatch(new RegExp(`ints\\.onnx: ModelProto at offset \\d+: expected at most ${ONNX_MAX_DECODED_VALUES} \\(ONNX_MAX_DECODED_VALUES\\), got more values to decode`));
+    const deep = gemmGraph(mlp);
+    let type: onnx.ITypeProto = { tensorType: { elemType: FLOAT } };
+    for (let i = 0; i < 100; i++) type = { sequenceType: { elemType: type } };
+    deep.output = [...deep.output!, { name: "nested", type }];
+    expect(errorOf(() => importOnnx(encodeModel(deep), "deep.onnx")).message).toMatch(new RegExp(`expected at most ${ONNX_MAX_NESTING} \\(ONNX_MAX_NESTING\\)`));
+  });
+
   it("many readers of one tensor under the limit: a bounded one-line branch error", () => {
     const g = gemmGraph(mlp);
     for (let i = 0; i < 5_000; i++) g.nodes.push(node("Relu", ["input"], [`r${i}`], `r${i}`));
@@ -659,6 +671,12 @@ describe("importOnnx resource bounds and hostile names", () => {
     const got = forwardFloat(model, Float32Array.from(x), 1).at(-1)!;
     want.forEach((v, j) => expect(got[j]).toBeCloseTo(v, 4));
     expect(model.notes.join(" ")).toMatch(/input normalization \(Sub "mean", Div "std"\)/);
+    // a constant that would broadcast to another shape ([3, 1] against [N, 3] gives [N, 3, 3]) is refused
+    const column = gemmGraph(TINY);
+    column.inits.push(tensorProto({ name: "col", dims: [3, 1], values: [1, 2, 3] }));
+    column.nodes[0].input![0] = "shifted";
+    column.nodes.unshift(node("Sub", ["input", "col"], ["shifted"], "sub"));
+    expect(onnxError(column).message).toMatch(/Sub node "sub": constant "col" has shape \[3,1\]; on the input it must hold one value or one per feature in the data's shape \[3\]/);
   });
 
   it("names what it does not support: Tanh and Sigmoid between layers, Conv, a Div of a constant by data, Softmax mid-graph", () => {

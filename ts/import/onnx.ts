@@ -1,6 +1,6 @@
 // ONNX → FloatModel for the Linear/ReLU chains exporters write: torch.onnx.export (TorchScript and dynamo),
 // Keras 3 / tf2onnx, skl2onnx classifiers.
-import { closeSync, fstatSync, openSync, readSync, realpathSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync, realpathSync } from "node:fs";
 import { isAbsolute, join, sep } from "node:path";
 import onnxProto from "onnx-proto";
 import type { onnx } from "onnx-proto";
@@ -19,10 +19,14 @@ const SUPPORTED =
 
 /** Graph nodes an ONNX file may hold (an MLP needs a few dozen); counted from the protobuf bytes before decoding. */
 export const ONNX_MAX_NODES = 10_000;
-/** Graph entries (nodes, initializers, inputs, outputs, value_info) an ONNX file may hold, counted before decoding. */
-export const ONNX_MAX_GRAPH_ENTRIES = 100_000;
-/** Inputs, outputs and attributes one node may have, counted before decoding. */
-export const ONNX_MAX_NODE_FIELDS = 1_000;
+/**
+ * Values the protobuf decoder would allocate one by one (messages, strings, integers: int64s decode to Long
+ * objects, ~90 bytes each), counted from the bytes with the ONNX schema before decoding. Packed floats and raw
+ * bytes are not counted: they decode to at most twice their size.
+ */
+export const ONNX_MAX_DECODED_VALUES = 200_000;
+/** Nesting of ONNX messages (graphs in attributes, types in types) the pre-decode scan follows. */
+export const ONNX_MAX_NESTING = 32;
 /** Bytes of one tensor's data (256 MiB), checked from its dims before anything is read or allocated. */
 export const ONNX_MAX_TENSOR_BYTES = 256 * 1024 * 1024;
 /**
@@ -47,8 +51,11 @@ function decodeError(err: unknown, bytes: Uint8Array, source: string): FormatErr
   return new FormatError("ModelProto", at ? Number(at[1]) : 0, `an ONNX model (protobuf ModelProto, ${bytes.length} bytes)`, why, source);
 }
 
-/** Protobuf wire scan: calls `field(number, start, end)` for each length-delimited field of bytes[begin, end). */
-function scanMessage(bytes: Uint8Array, begin: number, end: number, field: (num: number, start: number, stop: number) => void): void {
+/**
+ * Protobuf wire scan: calls `field(number, start, end)` for each length-delimited field of bytes[begin, end) and
+ * `scalar()` for each other field.
+ */
+function scanMessage(bytes: Uint8Array, begin: number, end: number, field: (num: number, start: number, stop: number) => void, scalar: () => void = () => {}): void {
   let p = begin;
   const varint = (): number => {
     let v = 0, mul = 1;
@@ -64,6 +71,7 @@ function scanMessage(bytes: Uint8Array, begin: number, end: number, field: (num:
   while (p < end) {
     const key = varint();
     const wire = key % 8, num = Math.floor(key / 8);
+    if (wire !== 2) scalar();
     if (wire === 0) varint();
     else if (wire === 1) p += 8;
     else if (wire === 5) p += 4;
@@ -76,27 +84,61 @@ function scanMessage(bytes: Uint8Array, begin: number, end: number, field: (num:
   }
 }
 
-/** Counts graph entries and node fields from the bytes, before protobufjs decodes (and allocates) anything. */
+/** Per message type: fields that are messages (by type name) and fields that are packed varints. */
+interface WireType {
+  msgs?: Record<number, string>;
+  varints?: number[];
+}
+const SCHEMA: Record<string, WireType> = {
+  Model: { msgs: { 7: "Graph", 8: "Pair", 14: "Pair", 20: "Training", 25: "Function" } },
+  Graph: { msgs: { 1: "Node", 5: "Tensor", 15: "Sparse", 11: "ValueInfo", 12: "ValueInfo", 13: "ValueInfo", 14: "Annotation", 16: "Pair" } },
+  Node: { msgs: { 5: "Attribute", 9: "Pair" } },
+  Attribute: { msgs: { 5: "Tensor", 6: "Graph", 10: "Tensor", 11: "Graph", 14: "Type", 15: "Type", 22: "Sparse", 23: "Sparse" }, varints: [8] },
+  Tensor: { msgs: { 3: "Pair", 13: "Pair", 16: "Pair" }, varints: [1, 5, 7, 11] },
+  Sparse: { msgs: { 1: "Tensor", 2: "Tensor" }, varints: [3] },
+  ValueInfo: { msgs: { 2: "Type", 4: "Pair" } },
+  Type: { msgs: { 1: "TensorType", 4: "ElemType", 5: "MapType", 8: "TensorType", 9: "ElemType" } },
+  TensorType: { msgs: { 2: "Shape" } },
+  ElemType: { msgs: { 1: "Type" } },
+  MapType: { msgs: { 2: "Type" } },
+  Shape: { msgs: { 1: "Pair" } },
+  Annotation: { msgs: { 2: "Pair" } },
+  Training: { msgs: { 1: "Graph", 2: "Graph", 3: "Pair", 4: "Pair" } },
+  Function: { msgs: { 7: "Node", 9: "Pair", 11: "Attribute", 12: "ValueInfo", 14: "Pair" } },
+  Pair: {},
+};
+
+/**
+ * Walks the protobuf bytes with the ONNX schema before protobufjs decodes (and allocates) anything: counts graph
+ * nodes and every value the decoder would allocate one by one, and bounds nesting. Malformed wire data is left to
+ * the decoder to name.
+ */
 function checkCounts(bytes: Uint8Array, source: string): void {
-  const over = (field: string, offset: number, limit: number, name: string, n: string) => {
+  const over = (field: string, offset: number, limit: number, name: string, n: string): never => {
     throw new FormatError(field, offset, `at most ${limit} (${name})`, n, source);
   };
-  let nodes = 0, entries = 0;
+  let nodes = 0, values = 0;
+  const count = (n: number, at: number) => {
+    values += n;
+    if (values > ONNX_MAX_DECODED_VALUES) over("ModelProto", at, ONNX_MAX_DECODED_VALUES, "ONNX_MAX_DECODED_VALUES", "more values to decode");
+  };
+  const walk = (type: string, begin: number, end: number, depth: number) => {
+    if (depth > ONNX_MAX_NESTING) over("ModelProto", begin, ONNX_MAX_NESTING, "ONNX_MAX_NESTING", "deeper nesting");
+    const t = SCHEMA[type];
+    scanMessage(bytes, begin, end, (num, start, stop) => {
+      count(1, start);
+      if (type === "Graph" && num === 1 && ++nodes > ONNX_MAX_NODES) over("GraphProto.node", start, ONNX_MAX_NODES, "ONNX_MAX_NODES", "more nodes");
+      const sub = t.msgs?.[num];
+      if (sub) walk(sub, start, stop, depth + 1);
+      else if (t.varints?.includes(num)) {
+        let n = 0;
+        for (let i = start; i < stop; i++) if (bytes[i] < 0x80) n++;
+        count(n, start);
+      }
+    }, () => count(1, begin));
+  };
   try {
-    scanMessage(bytes, 0, bytes.length, (num, start, stop) => {
-      if (num !== 7) return; // ModelProto.graph
-      scanMessage(bytes, start, stop, (g, s, e) => {
-        if (g === 1 || g === 5 || g === 11 || g === 12 || g === 13 || g === 15) {
-          if (++entries > ONNX_MAX_GRAPH_ENTRIES) over("GraphProto", s, ONNX_MAX_GRAPH_ENTRIES, "ONNX_MAX_GRAPH_ENTRIES", "more entries");
-        }
-        if (g !== 1) return;
-        if (++nodes > ONNX_MAX_NODES) over("GraphProto.node", s, ONNX_MAX_NODES, "ONNX_MAX_NODES", "more nodes");
-        let fields = 0;
-        scanMessage(bytes, s, e, (f, fs) => {
-          if ((f === 1 || f === 2 || f === 5) && ++fields > ONNX_MAX_NODE_FIELDS) over(`GraphProto.node[${nodes - 1}]`, fs, ONNX_MAX_NODE_FIELDS, "ONNX_MAX_NODE_FIELDS", "more inputs, outputs and attributes");
-        });
-      });
-    });
+    walk("Model", 0, bytes.length, 0);
   } catch (err) {
     if (err instanceof FormatError) throw err;
     // Malformed wire data: the decoder names it
@@ -303,6 +345,11 @@ export function importOnnx(bytes: Uint8Array, source: string, opts: OnnxImportOp
   let state = "start" as State;
   let lastRelu: onnx.INodeProto | null = null;
   let flatten = false;
+  // The data's shape per sample before the first layer (null: unknown), for broadcasting normalization constants
+  let tail: (number | string)[] | null = inputDims ? inputDims.slice(1) : null;
+  const flatTail = () => {
+    tail = tail && tail.every((d) => typeof d === "number") ? [product(tail as number[])] : null;
+  };
   // Input affine x·s + t per feature (scalar while length 1), folded into the first layer
   let inScale: Float64Array | null = null, inShift: Float64Array | null = null;
   const inputOps: string[] = [];
@@ -378,6 +425,7 @@ export function importOnnx(bytes: Uint8Array, source: string, opts: OnnxImportOp
         const axis = iattr("axis", 1);
         if (axis !== 1) fail(`${label(node)}: Flatten axis=${axis} is not supported, expected 1`);
         flatten = true;
+        flatTail();
         break;
       }
       case "Reshape": {
@@ -390,6 +438,7 @@ export function importOnnx(bytes: Uint8Array, source: string, opts: OnnxImportOp
         if (!ok) fail(`${label(node)}: Reshape to ${showValue(shape)} is not supported; expected a flatten to [N, -1] or [N, ${features > 0 ? features : "features"}]`);
         if (shape[0] > 0 && shape[1] === -1) fail(`${label(node)}: Reshape to ${showValue(shape)} fixes the batch at ${shape[0]}; expected [-1, features] or [0, -1]`);
         flatten = true;
+        flatTail();
         break;
       }
       case "Gemm": {
@@ -434,6 +483,11 @@ export function importOnnx(bytes: Uint8Array, source: string, opts: OnnxImportOp
         const first = dataFirst(node);
         if (op === "Div" && !first) fail(`${label(node)}: a constant divided by the data is not linear; not supported`);
         if (state === "start") {
+          // One value, or one per feature with the data's own per-sample shape (leading 1s aside): no other broadcast
+          const strip = (d: (number | string)[]) => d.slice(Math.max(0, d.findIndex((x) => x !== 1)));
+          if (product(c.shape) !== 1 && !(tail && showValue(strip(c.shape)) === showValue(strip(tail)))) {
+            fail(`${label(node)}: constant ${q(c.name)} has shape ${showValue(c.shape)}; on the input it must hold one value or one per feature in the data's shape ${tail ? showValue(tail) : "(unknown)"}`);
+          }
           const v = perUnit(node, c, product(c.shape), "feature");
           const s: Float64Array = inScale ?? Float64Array.of(1), t: Float64Array = inShift ?? Float64Array.of(0);
           const n = Math.max(s.length, v.length);
@@ -547,7 +601,8 @@ class ExternalData {
       }
       if (!real.startsWith(baseReal.endsWith(sep) ? baseReal : baseReal + sep)) fail(`tensor ${q(name)}: external data ${q(loc)} resolves outside the model's folder (a link?)`);
       try {
-        const fd = openSync(real, "r");
+        // O_NONBLOCK: a FIFO named as external data must not hang the import
+        const fd = openSync(real, constants.O_RDONLY | constants.O_NONBLOCK);
         const st = fstatSync(fd);
         if (!st.isFile()) {
           closeSync(fd);
