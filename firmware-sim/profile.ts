@@ -6,6 +6,13 @@ import { fileURLToPath } from "node:url";
 import Ajv, { type ErrorObject } from "ajv";
 import { UserError } from "../ts/errors.ts";
 import { readFileForUser } from "../ts/files.ts";
+import { parseJsonBounded } from "../ts/json.ts";
+import { showName, showValue } from "../ts/show.ts";
+
+/** Largest target profile file read (the built-in ones are under 5 KB). */
+export const PROFILE_MAX_BYTES = 256 * 1024;
+/** Deepest JSON nesting in a target profile (the schema needs 3). */
+export const PROFILE_MAX_DEPTH = 16;
 
 export interface TargetProfile {
   name: string;
@@ -62,7 +69,9 @@ function schemaValidator() {
   return validator;
 }
 
-const show = (v: unknown) => (v === undefined ? "nothing" : JSON.stringify(v));
+const show = (v: unknown) => showValue(v);
+/** A dotted field path whose segments come from the file: plain names as they are, others quoted and escaped. */
+const dotted = (segments: string[]) => segments.map((s) => (/^[A-Za-z0-9_.-]{1,40}$/.test(s) ? s : showName(s, 40))).join(".");
 
 function valueAt(data: unknown, path: string[]): unknown {
   let v: unknown = data;
@@ -74,7 +83,7 @@ function valueAt(data: unknown, path: string[]): unknown {
 function toProfileError(file: string, data: unknown, e: ErrorObject): ProfileError {
   const path = e.instancePath.split("/").slice(1).map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"));
   // Inside "sources" the keys are themselves dotted paths
-  const field = (extra?: string) => [...path, ...(extra ? [extra] : [])].join(".");
+  const field = (extra?: string) => dotted([...path, ...(extra !== undefined ? [extra] : [])]);
   const actual = valueAt(data, path);
   const p = e.params as Record<string, unknown>;
   switch (e.keyword) {
@@ -115,13 +124,10 @@ export function validateProfile(data: unknown, file: string): TargetProfile {
 
 /** Reads and validates one profile file. */
 export function readProfile(path: string): TargetProfile {
-  const text = new TextDecoder().decode(readFileForUser(path));
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new ProfileError(path, "", "valid JSON", (err as Error).message);
-  }
+  const bytes = readFileForUser(path, PROFILE_MAX_BYTES);
+  const data = parseJsonBounded(new TextDecoder().decode(bytes), PROFILE_MAX_DEPTH, (expected, actual) => {
+    throw new ProfileError(path, "", expected, actual);
+  });
   return validateProfile(data, path);
 }
 
@@ -141,6 +147,6 @@ export function loadTargets(dir = BUILTIN_TARGETS_DIR): TargetProfile[] {
 export function findTarget(name: string, dir?: string): TargetProfile {
   const targets = loadTargets(dir);
   const t = targets.find((x) => x.name === name);
-  if (!t) throw new UserError(`unknown target '${name}'; known targets: ${targets.map((x) => x.name).join(", ")}`);
+  if (!t) throw new UserError(`unknown target ${showName(name)}; known targets: ${targets.map((x) => x.name).join(", ")}`);
   return t;
 }

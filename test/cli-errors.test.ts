@@ -112,7 +112,7 @@ const ERRORS: Record<string, [string, string[], string[]][]> = {
   ],
   sim: [
     ["missing --model and --target", ["sim"], ["--model and --target are required"]],
-    ["unknown target", ["sim", "--model", "m.rgm", "--target", "z80"], ["unknown target 'z80'", "known targets"]],
+    ["unknown target", ["sim", "--model", "m.rgm", "--target", "z80"], ['unknown target "z80"', "known targets"]],
     ["missing file", ["sim", "--model", "nope.rgm", "--target", "cortex-m4f"], ["nope.rgm", "no such file"]],
     ["wrong format: safetensors as .rgm", ["sim", "--model", "f.safetensors", "--target", "cortex-m4f", "-q"], ["f.safetensors", "magic at offset 0"]],
     ["model for other data", ["sim", "--model", "m20.rgm", "--target", "cortex-m4f", "-q"], ["m20.rgm", "20 inputs", "784"]],

@@ -101,6 +101,14 @@ describe("model format v2", () => {
     expect(chain.expected).toContain("layers[1].n_out");
   });
 
+  it("a rank-0 layer's margin is 0: 0.0 or -0.0 load, any other bits are named", () => {
+    const margin = entry(2) + 36;
+    expect(readModel(edited((dv) => dv.setFloat32(margin, -0, true))).model).toEqual(readModel(good).model);
+    expect((thrown(() => readModel(edited((dv) => dv.setUint32(margin, 0x80000001, true)))) as Error).message).toBe(
+      `model: layers[2].margin at offset ${margin}: expected 0 (0.0 or -0.0) for a layer without an estimator, got -1.401298464324817e-45`);
+    expect((thrown(() => readModel(edited((dv) => dv.setFloat32(margin, 0.5, true)))) as Error).message).toMatch(/layers\[2\]\.margin .* got 0\.5$/);
+  });
+
   it("names section problems: alignment, bounds, overlap, estimator offsets of an ungated layer", () => {
     const e0 = entry(0), e1 = entry(1), e2 = entry(2);
     const w = sectionOffset("weights"), b = sectionOffset("bias"), a = sectionOffset("est_a");

@@ -190,10 +190,10 @@ describe("Engine input errors", () => {
   });
   const bad: [string, () => unknown, RegExp][] = [
     ["short Float32Array", () => engine.infer(new Float32Array(9)), /length 9, expected 10/],
-    ["long Int8Array", () => engine.infer(new Int8Array(11)), /Int8Array has length 11, expected 10/],
-    ["Uint8Array", () => engine.infer(new Uint8Array(10) as never), /got Uint8Array/],
-    ["Float64Array", () => engine.infer(new Float64Array(10) as never), /got Float64Array/],
-    ["plain array", () => engine.infer([1, 2] as never), /got Array/],
+    ["long Int8Array", () => engine.infer(new Int8Array(11)), /Int8Array of length 11, expected 10/],
+    ["Uint8Array", () => engine.infer(new Uint8Array(10) as never), /got a Uint8Array/],
+    ["Float64Array", () => engine.infer(new Float64Array(10) as never), /got a Float64Array/],
+    ["plain array", () => engine.infer([1, 2] as never), /got an Array/],
     ["null", () => engine.infer(null as never), /got null/],
     ["NaN", () => engine.infer(new Float32Array(10).fill(Number.NaN)), /input\[0\] is NaN/],
     ["Infinity", () => engine.infer(Float32Array.from({ length: 10 }, (_, i) => (i === 4 ? Infinity : 0))), /input\[4\] is Infinity/],

@@ -250,7 +250,7 @@ describe("rankgate sim", () => {
 
   it("an unknown target is one line listing the known ones, exit 1", () => {
     const r = cli("sim", "--model", "m.rgm", "--target", "cortex-m99", "--samples", "5");
-    expectUserError(r, "unknown target 'cortex-m99'", "known targets: cortex-m0plus, cortex-m4f");
+    expectUserError(r, 'unknown target "cortex-m99"', "known targets: cortex-m0plus, cortex-m4f");
   });
 
   it("a tiny target: the memory verdict says what is needed and what there is", () => {

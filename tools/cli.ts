@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { UserError } from "../ts/errors.ts";
+import { protectInputs } from "../ts/files.ts";
 import { registerImport } from "./commands/import.ts";
 import { registerInspect } from "./commands/inspect.ts";
 import { registerQuantize } from "./commands/quantize.ts";
@@ -50,6 +51,8 @@ function createProgram(): Command {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // No command writes over a file it read (tools/cli-io.ts)
+  protectInputs();
   await createProgram().parseAsync(argv);
 }
 

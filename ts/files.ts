@@ -1,5 +1,5 @@
 // File access a user names: OS errors become one-line UserErrors naming the path.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, realpathSync, statSync, writeFileSync, type Stats } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { UserError } from "./errors.ts";
 
@@ -18,20 +18,68 @@ const WRITE_REASONS: Record<string, string> = {
   EROFS: "read-only file system",
 };
 
+// Inputs of this process (on from protectInputs(): the CLI), by device+inode and real path: an output
+// that is one of them, by its own name or through a symlink or a hard link, is refused before writing.
+let inputs: { byInode: Map<string, string>; byRealPath: Map<string, string> } | null = null;
+const inode = (st: Stats) => (st.ino === 0 ? null : `${st.dev}:${st.ino}`);
+
+/** From now on (for the life of the process) remember every file read here, and refuse to write over any of them. */
+export function protectInputs(): void {
+  inputs ??= { byInode: new Map(), byRealPath: new Map() };
+}
+
+/** Records `path` as an input of this process (files read here are recorded already). */
+export function noteInput(path: string): void {
+  if (!inputs) return;
+  try {
+    const key = inode(statSync(path));
+    if (key) inputs.byInode.set(key, path);
+    inputs.byRealPath.set(realpathSync(path), path);
+  } catch {
+    // Not there: nothing to protect
+  }
+}
+
+/** A UserError when `path` names (through any link) a file this process read. */
+export function checkNotAnInput(path: string): void {
+  if (!inputs) return;
+  let st: Stats, real: string;
+  try {
+    st = statSync(path);
+    real = realpathSync(path);
+  } catch {
+    return; // Does not exist (or a dangling link): writing creates a new file
+  }
+  const key = inode(st);
+  const input = (key && inputs.byInode.get(key)) ?? inputs.byRealPath.get(real);
+  if (input === undefined) return;
+  const how = input === path ? "" : " (the same file through a link)";
+  throw new UserError(`${path}: is the input ${input}${how}; refusing to overwrite an input, write the output elsewhere`);
+}
+
 function userError(path: string, err: unknown, reasons: Record<string, string>, verb: string): UserError {
   const code = (err as NodeJS.ErrnoException).code ?? "";
   return new UserError(`${path}: ${reasons[code] ?? `cannot ${verb} (${code || (err as Error).message})`}`);
 }
 
-export function readFileForUser(path: string): Uint8Array {
+/** The file's bytes; with `maxBytes`, a larger file is a UserError before it is read. */
+export function readFileForUser(path: string, maxBytes = Infinity): Uint8Array {
   try {
-    return new Uint8Array(readFileSync(path));
+    if (maxBytes !== Infinity) {
+      const size = statSync(path).size;
+      if (size > maxBytes) throw new UserError(`${path}: ${size} bytes, more than the ${maxBytes} this file may have`);
+    }
+    const bytes = new Uint8Array(readFileSync(path));
+    noteInput(path);
+    return bytes;
   } catch (err) {
+    if (err instanceof UserError) throw err;
     throw userError(path, err, READ_REASONS, "read");
   }
 }
 
 export function writeFileForUser(path: string, data: Uint8Array | string): void {
+  checkNotAnInput(path);
   try {
     writeFileSync(path, data);
   } catch (err) {
@@ -41,13 +89,16 @@ export function writeFileForUser(path: string, data: Uint8Array | string): void 
 
 export async function readUserFile(path: string): Promise<Uint8Array> {
   try {
-    return new Uint8Array(await readFile(path));
+    const bytes = new Uint8Array(await readFile(path));
+    noteInput(path);
+    return bytes;
   } catch (err) {
     throw userError(path, err, READ_REASONS, "read");
   }
 }
 
 export async function writeUserFile(path: string, data: Uint8Array | string): Promise<void> {
+  checkNotAnInput(path);
   try {
     await writeFile(path, data);
   } catch (err) {

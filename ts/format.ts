@@ -1,7 +1,9 @@
 // Model format v2 (.rgm; v1 files still load): see docs/FORMAT.md. Little-endian, 16-byte aligned sections,
 // CRC-32 over everything after the checksum field. The reader validates every field and
 // throws FormatError(field, offset, expected, actual); kernels only ever see its output.
+import { typedArrayArg } from "./args.ts";
 import { crc32 } from "./crc32.ts";
+import { showName } from "./show.ts";
 import { FormatError, hex } from "./errors.ts";
 import { ACTIVATION_CODES, type Activation, type QuantGate, type QuantLayer, type QuantModel } from "./model.ts";
 import { Q31_MIN_NORMAL, SHIFT_MIN, SHIFT_MAX, INT32_MAX } from "./quant.ts";
@@ -142,6 +144,8 @@ export function writeModel(model: QuantModel): Uint8Array {
 
 /** Validates and parses an .rgm file. Throws FormatError on the first problem found. */
 export function readModel(input: Uint8Array, source = "model"): ParsedModel {
+  // Type before size: a look-alike { length: 2e8 } is refused before anything is allocated
+  input = typedArrayArg(input, ["Uint8Array"], `${source}: bytes`);
   const fail = (field: string, offset: number, expected: string, actual: string | number): never => {
     throw new FormatError(field, offset, expected, String(actual), source);
   };
@@ -162,7 +166,7 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
 
   // Header
   const magic = String.fromCharCode(...image.subarray(0, 4));
-  if (magic !== MAGIC) fail("magic", H_MAGIC, JSON.stringify(MAGIC), JSON.stringify(magic));
+  if (magic !== MAGIC) fail("magic", H_MAGIC, showName(MAGIC), showName(magic));
   const version = dv.getUint16(H_VERSION, true);
   if (version !== 1 && version !== VERSION) fail("version", H_VERSION, `1 or ${VERSION}`, version);
   const entryBytes = version === 1 ? ENTRY_BYTES_V1 : ENTRY_BYTES;

@@ -79,7 +79,14 @@ export function quantizeRows(w: ArrayLike<number>, rows: number, cols: number): 
   return { q, scale };
 }
 
-/** int32 bias = round(b / scale), saturated. */
-export function quantizeBias(b: number, scale: number): number {
-  return clamp(roundHalfAway(b / scale), INT32_MIN, INT32_MAX);
+/**
+ * Largest |bias| for which a row accumulator bias + Σ_i (a_i − z_in)·W[j][i] over `nIn` inputs cannot
+ * wrap: |a − z_in| ≤ 255 and |W| ≤ 127 (quantizeRows), so 2^31 − 1 − 255·127·nIn (≥ 25,132,672 for nIn ≤ 65535).
+ */
+export const biasNoWrapLimit = (nIn: number): number => INT32_MAX - 255 * 127 * nIn;
+
+/** int32 bias = round(b / scale), saturated (at ±biasNoWrapLimit(nIn) when nIn is given: the accumulator never wraps). */
+export function quantizeBias(b: number, scale: number, nIn?: number): number {
+  const limit = nIn === undefined ? INT32_MAX : biasNoWrapLimit(nIn);
+  return clamp(roundHalfAway(b / scale), nIn === undefined ? INT32_MIN : -limit, limit);
 }

@@ -154,8 +154,9 @@ export class Quantizer {
       const { q: weights, scale: wScale } = quantizeRows(fl.weight, nOut, nIn);
       const bias = new Int32Array(nOut), multiplier = new Int32Array(nOut), shift = new Int32Array(nOut);
       for (let j = 0; j < nOut; j++) {
-        bias[j] = quantizeBias(fl.bias[j], input.scale * wScale[j]);
         const m = quantizeMultiplier((input.scale * wScale[j]) / outScale);
+        // A dead unit (multiplier 0: its output is z_out whatever it sums) gets bias 0; others a bias that cannot wrap
+        bias[j] = m.multiplier === 0 ? 0 : quantizeBias(fl.bias[j], input.scale * wScale[j], nIn);
         multiplier[j] = m.multiplier;
         shift[j] = m.shift;
       }

@@ -4,6 +4,7 @@
 // mask, scratch and the records' counters are rewritten by every inference; returned arrays
 // are copies the caller owns.
 import { planArena, PLAN_RECORD_BYTES, type ArenaPlan } from "./arena.ts";
+import { optionsArg, quantModelArg, typedArrayArg, describeArg } from "./args.ts";
 import { EngineError, InputError } from "./errors.ts";
 import { readModel, writeModel, type ParsedModel } from "./format.ts";
 import { activationRange, type QuantModel } from "./model.ts";
@@ -116,6 +117,17 @@ export interface LoadOptions extends RunOptions {
   trace?: boolean;
 }
 
+const RUN_KEYS = ["gating", "simd", "zeroSkip"] as const;
+
+/** LoadOptions checked field by field (read once); the wasm module must be a real WebAssembly.Module. */
+function loadOptionsArg(v: unknown, name: string): LoadOptions {
+  const o: LoadOptions = optionsArg(v, [...RUN_KEYS, "trace"], name);
+  const wasm = v === undefined ? undefined : (v as LoadOptions).wasm;
+  if (wasm !== undefined && !(wasm instanceof WebAssembly.Module)) throw new InputError(`${name}.wasm must be a WebAssembly.Module, got ${describeArg(wasm)}`);
+  if (wasm !== undefined) o.wasm = wasm;
+  return o;
+}
+
 export class Engine {
   private readonly i32: Int32Array;
   private readonly u32: Uint32Array;
@@ -140,12 +152,15 @@ export class Engine {
 
   /** Validates the model (FormatError on any problem), plans the arena and grows memory once. */
   static async load(bytes: Uint8Array, options: LoadOptions = {}): Promise<Engine> {
-    return Engine.fromParsed(readModel(bytes), options);
+    // Type before size: a look-alike { length: 2e8 } is refused before anything is allocated
+    const file = typedArrayArg(bytes, ["Uint8Array"], "Engine.load: bytes");
+    return Engine.fromParsed(readModel(file), loadOptionsArg(options, "Engine.load: options"));
   }
 
   /** An engine for an in-memory model: written and read back through the .rgm format, so it is validated like a file. */
   static async fromModel(model: QuantModel, options: LoadOptions = {}): Promise<Engine> {
-    return Engine.fromParsed(readModel(writeModel(model)), options);
+    const checked = quantModelArg(model, "Engine.fromModel: model");
+    return Engine.fromParsed(readModel(writeModel(checked), "Engine.fromModel: model"), loadOptionsArg(options, "Engine.fromModel: options"));
   }
 
   private static async fromParsed(parsed: ParsedModel, options: LoadOptions): Promise<Engine> {
@@ -197,21 +212,24 @@ export class Engine {
     this.i32.set(planRecords(this.parsed, this.arena), this.arena.plan.offset >> 2);
   }
 
-  private checkInput(input: unknown, perSample: boolean): asserts input is Float32Array | Int8Array {
+  /**
+   * A fresh view of a real Float32Array or Int8Array's bytes (never a Proxy, a look-alike or an own
+   * `length`), of one sample or a positive whole number of samples; else an InputError naming `name`.
+   */
+  private checkInput(input: unknown, perSample: boolean, name: string): Float32Array | Int8Array {
     const n = this.inputSize;
-    if (!(input instanceof Float32Array || input instanceof Int8Array)) {
-      const got = input === null ? "null" : typeof input === "object" ? (input as object).constructor?.name ?? "object" : typeof input;
-      throw new InputError(`input must be a Float32Array (real values) or an Int8Array (quantized), got ${got}`);
+    const x = typedArrayArg(input, ["Float32Array", "Int8Array"], `${name} (real values: Float32Array; quantized: Int8Array)`);
+    const kind = x instanceof Float32Array ? "Float32Array" : "Int8Array";
+    if (perSample && x.length !== n) throw new InputError(`${name}: ${kind} of length ${x.length}, expected ${n} (one sample)`);
+    if (!perSample && (x.length === 0 || x.length % n !== 0)) {
+      throw new InputError(`${name}: ${kind} of length ${x.length}, expected one flat array of a positive multiple of ${n} (samples end to end)`);
     }
-    const kind = input.constructor.name;
-    if (perSample && input.length !== n) throw new InputError(`input ${kind} has length ${input.length}, expected ${n}`);
-    if (!perSample && (input.length === 0 || input.length % n !== 0)) {
-      throw new InputError(`batch ${kind} has length ${input.length}, expected a positive multiple of ${n}`);
-    }
+    return x;
   }
 
   /** run_s8 flags for these options (RUN_TRACE on trace engines). */
   runFlags(options: RunOptions = {}): number {
+    options = optionsArg(options, RUN_KEYS, "options");
     const gating = options.gating ?? this.defaults.gating;
     const simd = options.simd ?? this.defaults.simd;
     const zeroSkip = options.zeroSkip ?? this.defaults.zeroSkip;
@@ -288,7 +306,8 @@ export class Engine {
 
   /** One sample: Float32Array of real values (quantized in Wasm with the model's input scale) or Int8Array. */
   infer(input: Float32Array | Int8Array, options: RunOptions = {}): InferResult {
-    this.checkInput(input, true);
+    input = this.checkInput(input, true, "infer: input");
+    options = optionsArg(options, RUN_KEYS, "infer: options");
     const f32 = this.stage(input, 0, 1);
     this.runStaged(1, f32, options, () => "input", input as Float32Array, 0);
     const st = this.arena.staging!;
@@ -301,7 +320,8 @@ export class Engine {
    * trace engines, so lastTrace is the last sample's); counters are summed over the batch.
    */
   inferBatch(inputs: Float32Array | Int8Array, options: RunOptions = {}): BatchResult {
-    this.checkInput(inputs, false);
+    inputs = this.checkInput(inputs, false, "inferBatch: inputs");
+    options = optionsArg(options, RUN_KEYS, "inferBatch: options");
     const n = this.inputSize, m = this.outputSize, count = inputs.length / n;
     const logits = new Int8Array(count * m);
     const labels = new Int32Array(count);

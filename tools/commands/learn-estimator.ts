@@ -1,5 +1,5 @@
 // rankgate learn-estimator: train the low-rank sign estimators of a frozen float net, from the SVD.
-import { writeFileSync } from "node:fs";
+import { writeFileForUser } from "../../ts/files.ts";
 import type { Command } from "commander";
 import { UserError } from "../../ts/errors.ts";
 import { loadMnist } from "../../ts/mnist.ts";
@@ -79,7 +79,7 @@ export async function learnEstimatorCommand(f: EstimatorFlags): Promise<void> {
   console.log(`${f.output}: ${seconds.toFixed(0)} s`);
   show("val", val);
   if (test) show("test", test);
-  if (f.report) writeFileSync(f.report, JSON.stringify({ checkpoint: f.output, from: f.float, ranks: f.ranks, epochs: f.epochs, wPos: f.wPos, match: f.match, lr: f.lr, batchSize: f.batch, seed: f.seed, seconds, shifts: result.shifts, val, ...(test && { test }) }, null, 1) + "\n");
+  if (f.report) writeFileForUser(f.report, JSON.stringify({ checkpoint: f.output, from: f.float, ranks: f.ranks, epochs: f.epochs, wPos: f.wPos, match: f.match, lr: f.lr, batchSize: f.batch, seed: f.seed, seconds, shifts: result.shifts, val, ...(test && { test }) }, null, 1) + "\n");
 }
 
 export function registerLearnEstimator(program: Command): void {

@@ -1,5 +1,5 @@
 // rankgate train-policy: an MLP with a learned block policy per hidden layer (Bengio et al. 2015).
-import { writeFileSync } from "node:fs";
+import { writeFileForUser } from "../../ts/files.ts";
 import type { Command } from "commander";
 import { UserError } from "../../ts/errors.ts";
 import { loadMnist } from "../../ts/mnist.ts";
@@ -97,7 +97,7 @@ export async function trainPolicyCommand(f: PolicyFlags): Promise<void> {
     console.log(`  test dense (no policy): error ${(100 * testDense.error).toFixed(2)} %`);
   }
   if (f.report) {
-    writeFileSync(f.report, JSON.stringify({
+    writeFileForUser(f.report, JSON.stringify({
       checkpoint: f.output, sizes, seed: f.seed, epochs: f.epochs, bestEpoch: result.bestEpoch, seconds, batchSize: f.batch, init: f.init ?? null, policy,
       val: { gated: result.val, dense: valDense }, ...(testGated && { test: { gated: testGated, dense: testDense } }),
       history: result.history.map((h) => ({ epoch: h.epoch, nll: h.nll, sigmaMean: h.sigmaMean, valError: h.val.error, valBlockDensity: h.val.blockDensity, seconds: h.seconds })),
