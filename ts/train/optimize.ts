@@ -24,7 +24,7 @@ import { initTf } from "./tfjs.ts";
 import { createCompute, estimatorFactors, evaluateCounts, fillInputs, shuffle, summarize, type Samples } from "./trainer.ts";
 
 /** Margins tried per layer, in standard deviations of the layer's pre-activation (negative: compute more). */
-export const MARGIN_CANDIDATES = [-1, -0.5, -0.25, -0.1, 0, 0.1, 0.25, 0.5];
+export const MARGIN_CANDIDATES = [-1, -0.5, -0.25, -0.1, 0, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2];
 
 export interface OptimizeOptions {
   /** The user's float model: the start of fine-tuning, the distillation teacher and the accuracy reference. */
@@ -152,16 +152,21 @@ export async function softTargets(model: FloatModel, data: Samples, temperature:
   return out;
 }
 
-/** Per hidden layer, the standard deviation of the dense float pre-activations over `count` samples. */
-export function preActivationSigmas(model: FloatModel, x: Float32Array, count: number): number[] {
+/**
+ * Per hidden layer, the standard deviation over `count` samples of the dense float pre-activations, or
+ * with `learned` of the learned estimator's decision value (its logits are on their own scale).
+ */
+export function preActivationSigmas(model: FloatModel, x: Float32Array, count: number, learned = false): number[] {
   const sigmas: number[] = [];
   let a = x;
   model.layers.slice(0, -1).forEach((l) => {
     const z = linear(a, count, l.nIn, l.weight, l.bias, l.nOut);
+    const e = learned && l.estimator ? l.estimator : null;
+    const d = e ? linear(linear(a, count, l.nIn, e.at, new Float32Array(e.rank), e.rank), count, e.rank, e.bt, Float32Array.from(l.bias, (b, j) => b + e.offset[j]), l.nOut) : z;
     let s = 0, s2 = 0;
-    for (const v of z) { s += v; s2 += v * v; }
-    const mean = s / z.length;
-    sigmas.push(Math.sqrt(Math.max(s2 / z.length - mean * mean, 0)) || 1);
+    for (const v of d) { s += v; s2 += v * v; }
+    const mean = s / d.length;
+    sigmas.push(Math.sqrt(Math.max(s2 / d.length - mean * mean, 0)) || 1);
     a = z.map((v) => (v > 0 ? v : 0));
   });
   return sigmas;
@@ -257,23 +262,26 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
 
   // Fine-tune
   const history: EpochRecord[] = [];
-  let tuned: FloatModel | null = null, bestEpoch = 0;
+  let tuned: FloatModel | null = null, tunedWithEstimators: FloatModel | null = null, bestEpoch = 0;
   if (epochs > 0) {
     const soft = distill.alpha > 0 ? await softTargets(input, o.train, distill.temperature) : null;
     const nCls = sizes[sizes.length - 1];
     const compute = await createCompute("wasm");
     let model = input;
-    let best = { error: Infinity, model: input, epoch: 0 };
+    let best: { error: number; model: FloatModel; epoch: number; withEstimators?: FloatModel } = { error: Infinity, model: input, epoch: 0 };
     try {
       const order = new Int32Array(o.train.count);
       const x = new Float32Array(batchSize * nIn), labels = new Uint8Array(batchSize), batchSoft = new Float32Array(batchSize * nCls);
       const batches = Math.ceil(o.train.count / batchSize);
+      // Epoch e trains with the factors of the weights it starts from, seeded by e; the same factors
+      // validate epoch e − 1, so they are computed once (and again, identically, on resume)
+      let carried: { epoch: number; factors: (EstimatorFactors | null)[]; model: FloatModel } | null = null;
       const factorsOf = async (m: FloatModel, epoch: number) => {
-        if (estimator === "svd") return estimatorFactors(m, o.ranks, new Rng((seed ^ 0x27d4eb2f) + epoch));
+        if (estimator === "svd") return { factors: estimatorFactors(m, o.ranks, new Rng((seed ^ 0x27d4eb2f) + epoch)), model: m };
         const t0 = performance.now();
         const r = await learnedFactors(m, o.ranks, o.train, o.estimatorEpochs ?? 1, seed + epoch);
         emit({ stage: "estimator", epoch, seconds: (performance.now() - t0) / 1000 });
-        return r.factors;
+        return r;
       };
       for (let epoch = 1; epoch <= epochs; epoch++) {
         const ckpt = work ? join(work, `epoch-${epoch}.safetensors`) : null;
@@ -289,7 +297,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
         const t0 = performance.now();
         // Each epoch starts from saved weights with zero momentum and its own rngs, so a resumed run is identical
         compute.load(model);
-        compute.setFactors(await factorsOf(model, epoch));
+        compute.setFactors(carried?.epoch === epoch ? carried.factors : (await factorsOf(model, epoch)).factors);
         for (let i = 0; i < order.length; i++) order[i] = i;
         shuffle(order, new Rng((seed ^ 0x5bd1e995) + epoch));
         const lr = lr0 * lrDecay ** (epoch - 1);
@@ -305,18 +313,21 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
         }
         model = compute.save();
         // Validate with the estimator of the new weights, as deployed
-        compute.setFactors(await factorsOf(model, epoch + 0x10000));
+        const next = await factorsOf(model, epoch + 1);
+        carried = { epoch: epoch + 1, ...next };
+        compute.setFactors(next.factors);
         const v = summarize(evaluateCounts(compute, o.val, nIn, hidden), model, o.ranks);
         const rec: EpochRecord = { epoch, loss: lossSum / o.train.count, valError: v.error, macFraction: v.macFraction, density: v.density, computed: v.computed, seconds: (performance.now() - t0) / 1000 };
         history.push(rec);
         if (ckpt) saveCheckpoint(model, ckpt, { record: rec });
-        if (v.error < best.error) best = { error: v.error, model, epoch };
+        if (v.error < best.error) best = { error: v.error, model, epoch, withEstimators: next.model };
         emit({ stage: "epoch", epochs, ...rec, resumed: false });
       }
     } finally {
       compute.dispose();
     }
     tuned = best.model;
+    tunedWithEstimators = best.withEstimators ?? null;
     bestEpoch = best.epoch;
   }
 
@@ -334,7 +345,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     floats.set(source, float);
     const q = source === "input" ? qInput : quantizerOf(float);
     quantizers.set(source, q);
-    const sigmas = preActivationSigmas(float, calibX, calib.count);
+    const sigmas = preActivationSigmas(float, calibX, calib.count, kind === "learned");
     const zero = marginSet.indexOf(0) >= 0 ? marginSet.indexOf(0) : marginSet.findIndex((m) => m >= 0) >= 0 ? marginSet.findIndex((m) => m >= 0) : marginSet.length - 1;
     const run = async (ri: number[], mi: number[]) => {
       const ranks = ri.map((r, l) => rankSets[l][r]), marginSigmas = mi.map((m) => marginSet[m]);
@@ -393,10 +404,12 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     }
   };
   const rankSets = (top: number[]) => top.map((k) => [...RANK_CANDIDATES.filter((r) => r < k), k]);
+  // Without fine-tuning, learned estimators are still learned on the input model
+  if (!tuned && estimator === "learned") tuned = input;
   let tunedFloat: FloatModel | null = null;
   if (tuned) {
     if (estimator === "learned") {
-      tunedFloat = (await learnedFactors(tuned, o.ranks, o.train, o.estimatorEpochs ?? 1, seed)).model;
+      tunedFloat = tunedWithEstimators ?? (await learnedFactors(tuned, o.ranks, o.train, o.estimatorEpochs ?? 1, seed + bestEpoch + 1)).model;
       await search("finetuned", "learned", tunedFloat, o.ranks.map((k) => [k]));
     } else {
       tunedFloat = tuned;
