@@ -23,14 +23,14 @@ export interface SweepPoint {
 
 export interface SweepOptions {
   ranks?: number[];
-  /** Calibration inputs (the first `calibrationCount` of mnist:val in the CLI). */
+  /** Calibration inputs (their min/max set the input range). */
   calibration: Float32Array;
   calibrationCount: number;
   onPoint?: (p: SweepPoint) => void;
 }
 
 export async function sweepRanks(float: FloatModel, images: Float32Array, labels: ArrayLike<number>, count: number, target: TargetProfile, options: SweepOptions): Promise<SweepPoint[]> {
-  const q = new Quantizer(float, options.calibration, options.calibrationCount, { min: 0, max: 1 });
+  const q = new Quantizer(float, options.calibration.subarray(0, options.calibrationCount * float.layers[0].nIn), options.calibrationCount);
   const asked = [0, ...(options.ranks ?? DEFAULT_SWEEP_RANKS)];
   // One SVD per layer at the largest rank asked; smaller ranks truncate it
   const top = Math.max(...asked);

@@ -1,23 +1,41 @@
-// --data and --float arguments shared by commands.
-import { loadMnist, MNIST_PIXELS, parseDataSpec, toFloatInputs } from "../ts/mnist.ts";
+// --data / --labels / --label-column / --samples and --float arguments shared by commands (ts/data/).
+import type { Command } from "commander";
+import { checkWidth, loadDataset, type Dataset, type DataSpec } from "../ts/data/index.ts";
 import { readModel, type ParsedModel } from "../ts/format.ts";
 import { importSafetensors } from "../ts/import/safetensors.ts";
 import type { FloatModel } from "../ts/model.ts";
 import { UserError } from "../ts/errors.ts";
 import { readUserFile } from "./cli-io.ts";
 
-export interface Dataset {
-  spec: string;
-  images: Float32Array;
-  labels: Uint8Array;
-  count: number;
+export type { Dataset } from "../ts/data/index.ts";
+
+/** The data flags of a command (commander names). */
+export interface DataFlags {
+  data: string;
+  labels?: string;
+  labelColumn?: string;
+  samples?: number;
 }
 
-/** `mnist:train|val|test`, optionally the first `limit` samples. */
-export function loadData(spec: string, limit?: number): Dataset {
-  const split = parseDataSpec(spec);
-  const d = loadMnist(split, limit === undefined ? undefined : { limit });
-  return { spec, images: toFloatInputs(d.images, d.count), labels: d.labels, count: d.count };
+export const DATA_HELP = "mnist:train|val|test, or a file: .npz (x [N,…], optional y [N]), .npy (with --labels), .csv, IDX (with --labels)";
+
+/** Adds --data (with its default), --labels and --label-column; `prefix` makes e.g. --val-data, --val-labels. */
+export function addDataOptions(cmd: Command, defaultData: string | undefined, what: string, prefix = ""): Command {
+  const flag = (name: string) => (prefix ? `--${prefix}-${name}` : `--${name}`);
+  const data = `${flag("data")} <spec>`;
+  const dataHelp = `${what}: ${DATA_HELP}`;
+  if (defaultData === undefined) cmd.option(data, dataHelp);
+  else cmd.option(data, dataHelp, defaultData);
+  return cmd
+    .option(`${flag("labels")} <file>`, `labels for a .npy or IDX ${flag("data")} file (.npy [N] integers, or IDX ubyte)`)
+    .option(`${flag("label-column")} <name|index>`, `the label column of a .csv ${flag("data")} (a header name or a 0-based index; default: a column named "label", else no labels)`);
+}
+
+/** Loads the data the flags name; `samples` overrides flags.samples. */
+export function loadData(flags: DataFlags | string, samples?: number): Dataset {
+  const spec: DataSpec = typeof flags === "string" ? { data: flags } : { data: flags.data, labels: flags.labels, labelColumn: flags.labelColumn, samples: flags.samples };
+  if (samples !== undefined) spec.samples = samples;
+  return loadDataset(spec);
 }
 
 export async function loadFloat(path: string): Promise<FloatModel> {
@@ -27,19 +45,25 @@ export async function loadFloat(path: string): Promise<FloatModel> {
 const sizesOf = (layers: { nIn: number; nOut: number }[]) => [layers[0].nIn, ...layers.map((l) => l.nOut)];
 
 /**
- * An .rgm for MNIST, validated before any data loads: a FormatError names the file, a model
- * for other inputs or a float checkpoint of another shape is a UserError.
+ * An .rgm (and optionally its float checkpoint), validated before any data loads: a FormatError names the file,
+ * a float checkpoint of another shape is a UserError. Any input size.
  */
-export async function loadMnistModel(path: string, floatPath?: string): Promise<{ bytes: Uint8Array; parsed: ParsedModel; float?: FloatModel }> {
+export async function loadRgmModel(path: string, floatPath?: string): Promise<{ bytes: Uint8Array; parsed: ParsedModel; float?: FloatModel; inputs: number }> {
   const bytes = await readUserFile(path);
   const parsed = readModel(bytes, path);
   const sizes = sizesOf(parsed.model.layers);
-  if (sizes[0] !== MNIST_PIXELS) throw new UserError(`${path}: the model takes ${sizes[0]} inputs, MNIST has ${MNIST_PIXELS}`);
   const float = floatPath ? await loadFloat(floatPath) : undefined;
   if (float && sizesOf(float.layers).join("-") !== sizes.join("-")) {
     throw new UserError(`${floatPath}: layer sizes ${sizesOf(float.layers).join("-")} differ from ${path}'s ${sizes.join("-")}`);
   }
-  return { bytes, parsed, float };
+  return { bytes, parsed, float, inputs: sizes[0] };
+}
+
+/** Data for a model: a UserError unless every sample has the model's input count. */
+export function loadDataFor(flags: DataFlags | string, inputs: number, model: string, samples?: number): Dataset {
+  const d = loadData(flags, samples);
+  checkWidth(d, inputs, model);
+  return d;
 }
 
 /** A positive integer flag value, or a UserError naming the flag. */

@@ -7,7 +7,7 @@ import { cpus } from "node:os";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { renderSvg } from "../firmware-sim/report.ts";
-import type { EvalReport } from "../ts/evaluate.ts";
+import type { LabelledEvalReport as EvalReport } from "../ts/evaluate.ts";
 import { PARETO_SECTION, setSection } from "./doc-sections.ts";
 import { minutes, pool, runCli, type Step } from "./run-cli.ts";
 

@@ -49,3 +49,20 @@ export function range(v: Float32Array): { min: number; max: number } {
   }
   return { min, max };
 }
+
+/** The float model's argmax per sample (first maximum), in chunks of 500 samples. */
+export function floatTop1(model: FloatModel, x: Float32Array, count: number): Int32Array {
+  const n = model.layers[0].nIn, k = model.layers[model.layers.length - 1].nOut;
+  const out = new Int32Array(count);
+  for (let s = 0; s < count; s += 500) {
+    const m = Math.min(500, count - s);
+    const o = forwardFloat(model, x.subarray(s * n, (s + m) * n), m);
+    const logits = o[o.length - 1];
+    for (let i = 0; i < m; i++) {
+      let best = 0;
+      for (let j = 1; j < k; j++) if (logits[i * k + j] > logits[i * k + best]) best = j;
+      out[s + i] = best;
+    }
+  }
+  return out;
+}

@@ -18,6 +18,8 @@ export interface RankSearchResult {
   denseError: number;
   target: number;
   trials: RankTrial[];
+  /** True when the best gated ranks cost at least dense MACs, so the search returned all-zero ranks (dense). */
+  gatingDoesNotPay: boolean;
 }
 
 export interface RankSearchOptions {
@@ -45,7 +47,7 @@ export async function gatedError(q: Quantizer, options: ModelOptions, images: Fl
  * Greedy per layer, in order: with the other layers at their current ranks, the smallest
  * candidate rank whose error is within the target (a binary search that assumes error falls
  * as rank grows); then, while the combination misses the target, raise the rank of the layer
- * whose step up helps most.
+ * whose step up helps most. If the result's gated MACs are not below dense MACs, returns ranks 0 (dense).
  */
 export async function searchRanks(q: Quantizer, images: Float32Array, labels: ArrayLike<number>, count: number, options: RankSearchOptions): Promise<RankSearchResult> {
   const trials: RankTrial[] = [];
@@ -94,5 +96,7 @@ export async function searchRanks(q: Quantizer, images: Float32Array, labels: Ar
     idx[best.l]++;
     current = best.t;
   }
-  return { ranks: ranksAt(idx), denseError, target, trials };
+  // Never a gated model that costs more than the dense one
+  if (current.macsRatio >= 1) return { ranks: q.maxRanks.map(() => 0), denseError, target, trials, gatingDoesNotPay: true };
+  return { ranks: ranksAt(idx), denseError, target, trials, gatingDoesNotPay: false };
 }

@@ -1,43 +1,66 @@
-// rankgate eval: error and MACs of an .rgm on labelled data, through the Wasm engine.
+// rankgate eval: error (or agreement with the float model) and MACs of an .rgm on data, through the Wasm engine.
 import type { Command } from "commander";
-import { evaluateModel, type EvalReport } from "../../ts/evaluate.ts";
-import { loadData, loadMnistModel, positiveInt } from "../data.ts";
+import { UserError } from "../../ts/errors.ts";
+import { CLAMP_WARN_FRACTION, evaluateModel, type EvalReport } from "../../ts/evaluate.ts";
+import { addDataOptions, loadDataFor, loadRgmModel, positiveInt, type DataFlags } from "../data.ts";
 import { progress } from "../progress.ts";
 import { table } from "../table.ts";
 
-interface EvalFlags {
+interface EvalFlags extends DataFlags {
   model: string;
-  data: string;
   float?: string;
-  samples?: number;
   json?: boolean;
   reference: boolean;
   quiet?: boolean;
 }
 
 const pct = (x: number | null) => (x === null ? "-" : `${(x * 100).toFixed(2)} %`);
+const g = (x: number) => Number(x.toPrecision(4)).toString();
+const db = (x: number | null) => (x === null ? "exact" : `${x.toFixed(1)} dB`);
+
+/** The one line `eval` prints when the gated model costs at least as many MACs as the dense one. */
+export const gatingDoesNotPay = (r: EvalReport) =>
+  `gating does not pay: gated ${Math.round(r.macs_per_sample.gated).toLocaleString("en")} MACs per sample ≥ dense ${Math.round(r.macs_per_sample.dense).toLocaleString("en")}; ship the dense model (quantize --ranks 0,…) or lower the ranks`;
+
+/** The warning `eval` prints when more than 1 % of input values clamp; null below that. */
+export function clampWarning(r: EvalReport): string | null {
+  const i = r.inputs;
+  if (i.clamped_fraction <= CLAMP_WARN_FRACTION) return null;
+  return `warning: ${(i.clamped_fraction * 100).toFixed(1)} % of input values (${i.clamped.toLocaleString("en")} of ${i.values.toLocaleString("en")}) clamp: the data spans [${g(i.seen.min)}, ${g(i.seen.max)}], the model was calibrated for [${g(i.calibrated.min)}, ${g(i.calibrated.max)}]; quantize with --data like this data`;
+}
 
 export function formatReport(r: EvalReport, model: string, data: string): string {
   const m = r.macs_per_sample;
   const ratio = (x: number) => `${Math.round(x).toLocaleString("en")} (${(x / m.dense).toFixed(3)}×)`;
   const summary = table(["", "value"], ["left", "right"]);
+  if (r.labelled) summary.push(["error float", pct(r.error.float)], ["error int8 dense", pct(r.error.int8_dense)], ["error int8 gated", pct(r.error.int8_gated)]);
+  if (r.agreement) {
+    const a = r.agreement;
+    summary.push(["top-1 = float, int8 dense", pct(a.int8_dense.top1)], ["top-1 = float, int8 gated", pct(a.int8_gated.top1)],
+      ["output SNR int8 dense", db(a.int8_dense.snr_db)], ["output SNR int8 gated", db(a.int8_gated.snr_db)]);
+  }
   summary.push(
-    ["error float", pct(r.error.float)], ["error int8 dense", pct(r.error.int8_dense)], ["error int8 gated", pct(r.error.int8_gated)],
+    ["inputs clamped", `${pct(r.inputs.clamped_fraction)} (${r.inputs.clamped.toLocaleString("en")})`],
     ["MACs dense", Math.round(m.dense).toLocaleString("en")], ["MACs gated", ratio(m.gated)], ["MACs gated + zero skip", ratio(m.gated_zero_skip)],
     ["MACs oracle", ratio(m.oracle)], ["MACs oracle + zero skip", ratio(m.oracle_zero_skip)],
     ["Wasm = TS reference", r.reference_agreement === null ? "not checked" : pct(r.reference_agreement)],
   );
   const layers = table(["layer", "n_in → n_out", "gating", "density", "recall", "computed", "inputs ≠ 0", "MACs dense", "MACs gated"], ["right", "left", "right", "right", "right", "right", "right", "right", "right"]);
   r.layers.forEach((l, i) => layers.push([i, `${l.n_in} → ${l.n_out}`, l.rank ? `rank ${l.rank}` : l.blocks ? `${l.blocks}×${l.block_size} blocks` : "-", pct(l.density), pct(l.recall), pct(l.computed), pct(l.input_nonzero), l.macs_dense.toLocaleString("en"), Math.round(l.macs_gated).toLocaleString("en")]));
-  return `${model} on ${data}, ${r.samples} samples\n${summary.toString()}\n${layers.toString()}`;
+  const tail = r.gating_pays === false ? `\n${gatingDoesNotPay(r)}` : "";
+  return `${model} on ${data}, ${r.samples} samples${r.labelled ? "" : " (no labels: agreement with the float model)"}\n${summary.toString()}\n${layers.toString()}${tail}`;
 }
 
 export async function evalCommand(flags: EvalFlags): Promise<void> {
-  const { bytes, float } = await loadMnistModel(flags.model, flags.float);
-  const data = loadData(flags.data, flags.samples);
+  const { bytes, float, inputs } = await loadRgmModel(flags.model, flags.float);
+  const data = loadDataFor(flags, inputs, flags.model);
+  if (!data.labels && !float) throw new UserError(`${data.source} has no labels: pass --float <checkpoint> to measure agreement with the float model (or give labels: npz y, --labels, --label-column)`);
   const bar = progress("eval", data.count, flags.quiet);
-  const report = await evaluateModel(bytes, data.images, data.labels, data.count, { float, reference: flags.reference, onProgress: (d) => bar.update(d) });
+  const report = await evaluateModel(bytes, data.features, data.labels, data.count, { float, reference: flags.reference, onProgress: (d) => bar.update(d) });
   bar.stop();
+  const warning = clampWarning(report);
+  if (warning) process.stderr.write(`rankgate: ${warning}\n`);
+  if (flags.json && report.gating_pays === false) process.stderr.write(`rankgate: ${gatingDoesNotPay(report)}\n`);
   if (flags.json) console.log(JSON.stringify(report));
   else console.log(formatReport(report, flags.model, flags.data));
   if (report.reference_agreement !== null && report.reference_agreement < 1) {
@@ -47,12 +70,12 @@ export async function evalCommand(flags: EvalFlags): Promise<void> {
 }
 
 export function registerEval(program: Command): void {
-  program
+  const cmd = program
     .command("eval")
-    .description("error and multiply-accumulates of an .rgm on labelled data, through the Wasm engine")
-    .requiredOption("--model <file>", "the .rgm to evaluate")
-    .option("--data <spec>", "mnist:train, mnist:val or mnist:test", "mnist:test")
-    .option("--float <file>", "the float checkpoint it came from, for the float error")
+    .description("error (or, without labels, agreement with the float model) and multiply-accumulates of an .rgm on data, through the Wasm engine; counts clamped inputs")
+    .requiredOption("--model <file>", "the .rgm to evaluate");
+  addDataOptions(cmd, "mnist:test", "evaluation data")
+    .option("--float <file>", "the float checkpoint it came from: float error, top-1 agreement and output SNR (required for data without labels)")
     .option("--samples <n>", "only the first n samples", positiveInt("--samples"))
     .option("--json", "print exactly one JSON object")
     .option("--no-reference", "skip re-running every sample through the TS reference")

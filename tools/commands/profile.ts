@@ -2,12 +2,11 @@
 import type { Command } from "commander";
 import { profileEngine, profileRows, PROFILE_HEADER, type Profile } from "../../bench/profile.ts";
 import { Engine } from "../../ts/runtime.ts";
-import { loadData, loadMnistModel, positiveInt } from "../data.ts";
+import { addDataOptions, loadDataFor, loadRgmModel, positiveInt, type DataFlags } from "../data.ts";
 import { table } from "../table.ts";
 
-interface ProfileFlags {
+interface ProfileFlags extends DataFlags {
   model: string;
-  data: string;
   samples: number;
   reps: number;
   json?: boolean;
@@ -32,23 +31,23 @@ export function formatProfile(p: Profile, model: string, data: string): string {
 }
 
 export async function profileCommand(flags: ProfileFlags): Promise<void> {
-  const { bytes } = await loadMnistModel(flags.model);
-  const data = loadData(flags.data, flags.samples);
+  const { bytes, inputs } = await loadRgmModel(flags.model);
+  const data = loadDataFor(flags, inputs, flags.model);
   const traced = await Engine.load(bytes, { trace: true });
   const plain = await Engine.load(bytes);
   // Warm-up: V8 tiers the module up before anything is timed
-  profileEngine(traced, plain, data.images, Math.min(data.count, 20), 5);
-  const p = profileEngine(traced, plain, data.images, data.count, flags.reps);
+  profileEngine(traced, plain, data.features, Math.min(data.count, 20), 5);
+  const p = profileEngine(traced, plain, data.features, data.count, flags.reps);
   if (flags.json) console.log(JSON.stringify(p));
   else console.log(formatProfile(p, flags.model, flags.data));
 }
 
 export function registerProfile(program: Command): void {
-  program
+  const cmd = program
     .command("profile")
     .description("time per layer: estimator / gate, rows, requantization, with and without zero-input skipping")
-    .requiredOption("--model <file>", "the .rgm")
-    .option("--data <spec>", "mnist:train, mnist:val or mnist:test", "mnist:test")
+    .requiredOption("--model <file>", "the .rgm");
+  addDataOptions(cmd, "mnist:test", "inputs to time (labels unused)")
     .option("--samples <n>", "samples to profile, the first ones", positiveInt("--samples"), 200)
     .option("--reps <n>", "back-to-back calls per stage and sample", positiveInt("--reps"), 20)
     .option("--json", "print exactly one JSON object")

@@ -6,11 +6,13 @@ import { UserError } from "../../ts/errors.ts";
 import { writeModel } from "../../ts/format.ts";
 import { Quantizer, type EstimatorKind, type ModelOptions } from "../../ts/quantize.ts";
 import { gatedError, searchRanks } from "../../ts/rank-search.ts";
-import { loadData, loadFloat, numberList, positiveInt } from "../data.ts";
+import { floatTop1 } from "../../ts/float.ts";
+import { featureRange } from "../../ts/data/index.ts";
+import { addDataOptions, loadDataFor, loadFloat, numberList, positiveInt, type DataFlags } from "../data.ts";
 import { progress } from "../progress.ts";
 import { writeUserFile } from "../cli-io.ts";
 
-interface QuantizeFlags {
+interface QuantizeFlags extends DataFlags {
   float: string;
   output: string;
   ranks?: number[];
@@ -19,7 +21,6 @@ interface QuantizeFlags {
   estimator?: "svd" | "learned";
   gates: boolean;
   calibration: number;
-  data: string;
   header?: string;
   report?: string;
   quiet?: boolean;
@@ -33,12 +34,19 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
   for (const [flag, list] of [["--ranks", flags.ranks], ["--margins", flags.margins]] as const) {
     if (list && list.length !== hidden) throw new UserError(`${flag} needs ${hidden} values (one per hidden layer), got ${list.length}`);
   }
-  const val = loadData(flags.data);
-  if (float.layers[0].nIn !== 784) throw new UserError(`${flags.float}: the model takes ${float.layers[0].nIn} inputs, MNIST has 784`);
+  const nIn = float.layers[0].nIn;
+  const val = loadDataFor(flags, nIn, flags.float);
   const calibCount = Math.min(flags.calibration, val.count);
   const t0 = Date.now();
-  log(`calibrating on ${calibCount} digits of ${flags.data} …`);
-  const q = new Quantizer(float, val.images.subarray(0, calibCount * 784), calibCount, { min: 0, max: 1 });
+  // Input range: min/max of the calibration samples (every later activation's range is calibrated the same way)
+  const calibration = val.features.subarray(0, calibCount * nIn);
+  const inputRange = featureRange(calibration);
+  log(`calibrating on ${calibCount} samples of ${flags.data} (inputs in [${inputRange.min}, ${inputRange.max}]) …`);
+  const q = new Quantizer(float, calibration, calibCount, inputRange);
+  // Without labels, the float model's top-1 stands in for them (errors become disagreement with it)
+  const labels = val.labels ?? floatTop1(float, val.features, val.count);
+  const labelSource = val.labels ? "data" : "float model top-1";
+  if (!val.labels) log(`${flags.data} has no labels: validation and --budget measure disagreement with the float model's top-1`);
   flags.ranks?.forEach((r, l) => {
     if (r > q.maxRanks[l]) throw new UserError(`--ranks: layer ${l} allows at most rank ${q.maxRanks[l]} (min of ${float.layers[l].nIn} and ${float.layers[l].nOut}), got ${r}`);
   });
@@ -61,19 +69,20 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
     log(`searching ranks on ${val.count} digits of ${flags.data}: error within ${flags.budget} pp of int8 dense …`);
     const bar = progress("rank search", 40, flags.quiet);
     let n = 0;
-    const result = await searchRanks(q, val.images, val.labels, val.count, {
+    const result = await searchRanks(q, val.features, labels, val.count, {
       budgetPp: flags.budget, margins: flags.margins,
       onTrial: (t) => bar.update(Math.min(++n, 40), `ranks ${t.ranks.join("-")}: error ${(t.error * 100).toFixed(2)} %, MACs ${t.macsRatio.toFixed(3)}×`),
     });
     bar.stop();
     ranks = result.ranks;
-    search = { budget_pp: flags.budget, dense_error: result.denseError, target: result.target, trials: result.trials };
+    if (result.gatingDoesNotPay) log(`gating does not pay: the smallest ranks within the budget cost at least dense MACs; keeping the dense model (ranks ${ranks.join("-")})`);
+    search = { budget_pp: flags.budget, dense_error: result.denseError, target: result.target, trials: result.trials, gating_does_not_pay: result.gatingDoesNotPay };
   }
   const options: ModelOptions = { ranks, margins: flags.margins, estimator, gates: flags.gates };
   const model = q.model(options);
   const bytes = writeModel(model);
-  const dense = await gatedError(q, { gates: false }, val.images, val.labels, val.count);
-  const gatedRun = await gatedError(q, options, val.images, val.labels, val.count);
+  const dense = await gatedError(q, { gates: false }, val.features, labels, val.count);
+  const gatedRun = await gatedError(q, options, val.features, labels, val.count);
   const stem = flags.output.replace(/\.rgm$/, "");
   const headerPath = flags.header ?? `${stem}.h`;
   const reportPath = flags.report ?? `${stem}.report.json`;
@@ -81,8 +90,8 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
     float: flags.float, output: flags.output, bytes: bytes.length, crc32: crc32(bytes, 16),
     sizes: [float.layers[0].nIn, ...float.layers.map((l) => l.nOut)], ranks, margins: flags.margins ?? ranks.map(() => 0),
     estimator, gates: model.layers.slice(0, -1).map((l) => (l.gate ? { block_size: l.gate.blockSize, blocks: l.gate.blocks } : null)),
-    calibration: { data: flags.data, samples: calibCount },
-    validation: { data: flags.data, samples: val.count, int8_dense_error: dense.error, int8_gated_error: gatedRun.error, macs_ratio: gatedRun.macsRatio },
+    calibration: { data: flags.data, samples: calibCount, input_range: inputRange },
+    validation: { data: flags.data, samples: val.count, labels: labelSource, int8_dense_error: dense.error, int8_gated_error: gatedRun.error, macs_ratio: gatedRun.macsRatio },
     search: search ?? null,
     layers: model.layers.map((l) => ({
       n_in: l.nIn, n_out: l.nOut, activation: l.activation, rank: l.estimator?.rank ?? 0, t_max: l.estimator?.tMax ?? 0, block_size: l.gate?.blockSize ?? 0,
@@ -98,13 +107,13 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
 }
 
 export function registerQuantize(program: Command): void {
-  program
+  const cmd = program
     .command("quantize")
     .description("quantize a float checkpoint to an int8 .rgm with low-rank estimators, calibrated on data")
     .requiredOption("--float <file>", "float checkpoint (.safetensors, see rankgate import)")
     .requiredOption("-o, --output <file>", "the .rgm to write (a .h and .report.json are written beside it)")
     .option("--ranks <list>", "estimator rank per hidden layer, e.g. 50,35,25 (0: none)", numberList("--ranks", true))
-    .option("--budget <pp>", "choose the smallest ranks whose validation error stays within this many percentage points of int8 dense", (v) => {
+    .option("--budget <pp>", "choose the smallest ranks whose validation error stays within this many percentage points of int8 dense (dense when no gated ranks cost fewer MACs)", (v) => {
       const n = Number(v);
       if (!Number.isFinite(n) || n < 0) throw new UserError(`--budget must be a number ≥ 0, got '${v}'`);
       return n;
@@ -115,8 +124,9 @@ export function registerQuantize(program: Command): void {
       return v;
     })
     .option("--no-gates", "ignore the checkpoint's block policies (layers.{i}.gate.*)")
-    .option("--calibration <n>", "calibration digits, the first of --data", positiveInt("--calibration"), 1000)
-    .option("--data <spec>", "calibration and rank-search data", "mnist:val")
+    .option("--calibration <n>", "calibration samples, the first of --data (their min/max set the input range)", positiveInt("--calibration"), 1000);
+  addDataOptions(cmd, "mnist:val", "calibration and validation/rank-search data (without labels: agreement with the float model)")
+    .option("--samples <n>", "use only the first n samples of --data", positiveInt("--samples"))
     .option("--header <file>", "C header path (default: <output>.h)")
     .option("--report <file>", "JSON report path (default: <output>.report.json)")
     .option("-q, --quiet", "no progress output")

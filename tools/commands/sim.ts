@@ -8,15 +8,15 @@ import { simulate, type SimResult } from "../../firmware-sim/simulate.ts";
 import { DEFAULT_SWEEP_RANKS, sweepRanks, type SweepPoint } from "../../firmware-sim/sweep.ts";
 import { collectTrace } from "../../firmware-sim/trace.ts";
 import { writeUserFile } from "../cli-io.ts";
-import { loadData, loadMnistModel, numberList, positiveInt } from "../data.ts";
+import { floatTop1 } from "../../ts/float.ts";
+import { addDataOptions, loadData, loadDataFor, loadRgmModel, numberList, positiveInt, type DataFlags } from "../data.ts";
 import { progress } from "../progress.ts";
 import { table } from "../table.ts";
 
-interface SimFlags {
+interface SimFlags extends DataFlags {
   model?: string;
   target?: string;
-  data: string;
-  samples?: number;
+  calibrationData?: string;
   json?: boolean;
   report?: string;
   float?: string;
@@ -69,21 +69,26 @@ export async function simCommand(flags: SimFlags): Promise<void> {
   }
   if (!flags.model || !flags.target) throw new UserError("--model and --target are required (or --list-targets)");
   const target = findTarget(flags.target, flags.targetsDir);
-  const { bytes, parsed, float } = await loadMnistModel(flags.model, flags.float);
+  const { bytes, parsed, float, inputs } = await loadRgmModel(flags.model, flags.float);
   const ranks = parsed.model.layers.slice(0, -1).map((l) => l.estimator?.rank ?? 0);
-  const data = loadData(flags.data, flags.samples);
+  const data = loadDataFor(flags, inputs, flags.model);
+  if (!data.labels && !float) throw new UserError(`${data.source} has no labels: pass --float <checkpoint> (its top-1 stands in for labels) or give labels (npz y, --labels, --label-column)`);
+  // Without labels the float model's top-1 stands in: errors are disagreement with it
+  const labels = data.labels ?? floatTop1(float!, data.features, data.count);
   const bar = progress("trace", data.count, flags.quiet);
-  const trace = await collectTrace(bytes, data.images, data.labels, data.count, (d) => { if (d % 100 === 0 || d === data.count) bar.update(d); });
+  const trace = await collectTrace(bytes, data.features, labels, data.count, (d) => { if (d % 100 === 0 || d === data.count) bar.update(d); });
   bar.stop();
   const result = simulate(bytes, trace, target);
   let sweep: SweepPoint[] | null = null;
   if (float) {
-    const calib = loadData("mnist:val", flags.calibration);
+    const calibSpec = flags.calibrationData ?? (flags.data.startsWith("mnist:") ? "mnist:val" : flags.data);
+    const calib = calibSpec === flags.data ? { features: data.features, count: Math.min(data.count, flags.calibration), width: data.width } : loadData(calibSpec, flags.calibration);
+    if (calib.width !== inputs) throw new UserError(`${calibSpec} has ${calib.width} features per sample, ${flags.model} takes ${inputs} inputs`);
     const ranks = flags.sweepRanks ?? DEFAULT_SWEEP_RANKS;
     const sb = progress("rank sweep", ranks.length + 1, flags.quiet);
     let n = 0;
-    sweep = await sweepRanks(float, data.images, data.labels, data.count, target, {
-      ranks, calibration: calib.images, calibrationCount: calib.count,
+    sweep = await sweepRanks(float, data.features, labels, data.count, target, {
+      ranks, calibration: calib.features, calibrationCount: calib.count,
       onPoint: (p) => sb.update(++n, `rank ${p.rank}: ${int(p.macs_per_sample.gated)} MACs, error ${(p.error_gated * 100).toFixed(2)} %`),
     });
     sb.stop();
@@ -91,7 +96,7 @@ export async function simCommand(flags: SimFlags): Promise<void> {
   if (flags.report) {
     await writeUserFile(flags.report, await renderReport({ result, target, model: flags.model, data: flags.data, sweep, ranks }));
   }
-  if (flags.json) console.log(JSON.stringify({ ...result, model: flags.model, data: flags.data, sweep }));
+  if (flags.json) console.log(JSON.stringify({ ...result, model: flags.model, data: flags.data, labels: data.labels ? "data" : "float model top-1", sweep }));
   else {
     console.log(formatSim(result, flags.model, flags.data));
     if (flags.report) console.log(`report: ${flags.report}`);
@@ -99,18 +104,19 @@ export async function simCommand(flags: SimFlags): Promise<void> {
 }
 
 export function registerSim(program: Command): void {
-  program
+  const cmd = program
     .command("sim")
     .description("cycles, memory and energy of an .rgm on a microcontroller target, from the engine's traces on real inputs")
     .option("--model <file>", "the .rgm to simulate")
-    .option("--target <name>", "target profile (see --list-targets)")
-    .option("--data <spec>", "mnist:train, mnist:val or mnist:test", "mnist:test")
+    .option("--target <name>", "target profile (see --list-targets)");
+  addDataOptions(cmd, "mnist:test", "inputs to trace (without labels, --float's top-1 stands in)")
     .option("--samples <n>", "only the first n samples", positiveInt("--samples"))
     .option("--json", "print exactly one JSON object")
     .option("--report <file>", "write a self-contained HTML report with plots")
     .option("--float <file>", "the float checkpoint the model came from: sweep estimator ranks for the report")
     .option("--sweep-ranks <list>", `uniform ranks of the sweep (default ${DEFAULT_SWEEP_RANKS.join(",")})`, numberList("--sweep-ranks", true))
-    .option("--calibration <n>", "calibration digits of mnist:val for the sweep", positiveInt("--calibration"), 1000)
+    .option("--calibration <n>", "calibration samples for the sweep, the first of --calibration-data", positiveInt("--calibration"), 1000)
+    .option("--calibration-data <spec>", "calibration data of the sweep (default: mnist:val for mnist:* data, else --data itself)")
     .option("--targets-dir <dir>", "read target profiles from this folder instead of firmware-sim/targets")
     .option("--list-targets", "list the target profiles and exit")
     .option("-q, --quiet", "no progress output")
