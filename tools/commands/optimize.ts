@@ -10,7 +10,7 @@ import { checkpointFile } from "../../ts/train/checkpoint.ts";
 import { frontSvg, optimizeModel, type Trial } from "../../ts/train/optimize.ts";
 import type { Samples } from "../../ts/train/trainer.ts";
 import { writeSafetensors } from "../../ts/safetensors.ts";
-import { loadData, numberList, positiveInt } from "../data.ts";
+import { addDataOptions, loadDataFor, numberList, positiveInt, type DataFlags } from "../data.ts";
 import { readUserFile, writeUserFile } from "../cli-io.ts";
 import { progress, type Progress } from "../progress.ts";
 import { num } from "./learn-estimator.ts";
@@ -19,7 +19,11 @@ interface OptimizeFlags {
   float: string;
   output: string;
   data: string;
+  labels?: string;
+  labelColumn?: string;
   valData: string;
+  valLabels?: string;
+  valLabelColumn?: string;
   trainLimit?: number;
   budget: number;
   ranks?: number[];
@@ -38,10 +42,13 @@ interface OptimizeFlags {
   quiet?: boolean;
 }
 
-/** The one place the command reads data: a --data spec → samples in [0, 1]. */
-export function loadSamples(spec: string, limit?: number): Samples {
-  const d = loadData(spec, limit);
-  return { images: d.images, labels: d.labels, count: d.count };
+/** The one place the command reads data: data flags → labelled samples of the model's width. */
+export function loadSamples(flags: DataFlags, inputs: number, model: string, what: string): Samples {
+  const d = loadDataFor(flags, inputs, model);
+  if (!d.labels) throw new UserError(`${flags.data}: ${what} needs labels (see --help for how to name them)`);
+  const bad = d.labels.findIndex((y) => y > 255);
+  if (bad >= 0) throw new UserError(`${flags.data}: label ${d.labels[bad]} at sample ${bad}: optimize trains on at most 256 classes`);
+  return { images: d.features, labels: Uint8Array.from(d.labels), count: d.count };
 }
 
 async function loadModel(path: string): Promise<FloatModel> {
@@ -63,9 +70,9 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   for (const [flag, list] of [["--ranks", flags.ranks], ["--l1", flags.l1]] as const) {
     if (list && list.length !== hidden && !(flag === "--l1" && list.length === 1)) throw new UserError(`${flag} needs ${hidden} values (one per hidden layer), got ${list.length}`);
   }
-  const train = loadSamples(flags.data, flags.trainLimit);
-  const val = loadSamples(flags.valData);
-  if (train.images.length !== train.count * model.layers[0].nIn) throw new UserError(`${flags.data}: samples have ${train.images.length / train.count} values, ${flags.float} takes ${model.layers[0].nIn}`);
+  const nIn = model.layers[0].nIn;
+  const train = loadSamples({ data: flags.data, labels: flags.labels, labelColumn: flags.labelColumn, samples: flags.trainLimit }, nIn, flags.float, "training");
+  const val = loadSamples({ data: flags.valData, labels: flags.valLabels, labelColumn: flags.valLabelColumn }, nIn, flags.float, "validation");
   const ranks = flags.ranks ?? defaultRanks(model);
   const l1 = flags.l1 ? (flags.l1.length === 1 ? Array<number>(hidden).fill(flags.l1[0]) : flags.l1) : Array<number>(hidden).fill(0);
   log(`optimize ${flags.float} (${[model.layers[0].nIn, ...model.layers.map((l) => l.nOut)].join("-")}): train ${train.count} of ${flags.data}, validate on ${val.count} of ${flags.valData}, ranks ${ranks.join("-")}, ${flags.estimator} estimator, ${flags.epochs} epochs`);
@@ -104,13 +111,11 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
 }
 
 export function registerOptimize(program: Command): void {
-  program
+  const cmd = program
     .command("optimize")
     .description("fine-tune a float MLP with the estimator in the loop, search ranks and margins on validation, and write the gated .rgm with the fewest MACs within --budget")
     .requiredOption("--float <file>", "float model (.safetensors checkpoint or .onnx)")
     .requiredOption("-o, --output <file>", "the .rgm to write; <stem>-float.safetensors, <stem>.front.json and <stem>.front.svg go beside it")
-    .option("--data <spec>", "training data", "mnist:train")
-    .option("--val-data <spec>", "validation data: epoch choice, calibration, search and the budget's reference", "mnist:val")
     .option("--train-limit <n>", "train on the first n samples only", positiveInt("--train-limit"))
     .option("--budget <pp>", "allowed int8 gated error over the input model's int8 dense error on --val-data, in percentage points", num("--budget", 0, 100), 0.1)
     .option("--ranks <list>", "estimator rank per hidden layer in training; the search tries these and smaller (default 5 % of min(n_in, n_out))", numberList("--ranks", true))
@@ -129,8 +134,10 @@ export function registerOptimize(program: Command): void {
     .option("--estimator-epochs <n>", "epochs per layer of each learned-estimator refresh", positiveInt("--estimator-epochs"), 1)
     .option("--seed <n>", "seed of shuffles and SVD sketches", positiveInt("--seed"), 1)
     .option("--work <dir>", "checkpoint every epoch and every trial here; rerunning with the same settings resumes")
-    .option("-q, --quiet", "no progress output")
-    .action((flags: OptimizeFlags) => {
+    .option("-q, --quiet", "no progress output");
+  addDataOptions(cmd, "mnist:train", "training data");
+  addDataOptions(cmd, "mnist:val", "validation data: epoch choice, calibration (its min/max set the input range), search and the budget's reference", "val");
+  cmd.action((flags: OptimizeFlags) => {
       if (!Number.isInteger(flags.epochs)) throw new UserError(`--epochs must be an integer, got ${flags.epochs}`);
       return optimizeCommand(flags);
     });

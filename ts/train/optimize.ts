@@ -16,6 +16,7 @@ import { Quantizer, type EstimatorKind } from "../quantize.ts";
 import { Rng } from "../random.ts";
 import { gatedError, RANK_CANDIDATES } from "../rank-search.ts";
 import { crc32 } from "../crc32.ts";
+import { featureRange } from "../data/index.ts";
 import type { EstimatorFactors } from "./compute.ts";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { transpose32 } from "./condnet.ts";
@@ -254,7 +255,8 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   const calib = slice(o.val, o.calibration ?? 1000, nIn);
   const calibX = toFloat(calib, nIn);
   const valX = toFloat(o.val, nIn);
-  const quantizerOf = (m: FloatModel) => new Quantizer(m, calibX, calib.count, { min: 0, max: 1 });
+  const inputRange = featureRange(calibX);
+  const quantizerOf = (m: FloatModel) => new Quantizer(m, calibX, calib.count, inputRange);
   const qInput = quantizerOf(input);
   const dense = await gatedError(qInput, { gates: false }, valX, o.val.labels, o.val.count);
   const denseError = dense.error, target = denseError + o.budgetPp / 100;
