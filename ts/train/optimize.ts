@@ -289,10 +289,13 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
         const ckpt = work ? join(work, `epoch-${epoch}.safetensors`) : null;
         if (ckpt && existsSync(ckpt)) {
           const { model: m, metadata } = loadCheckpoint(ckpt);
-          model = m;
+          // A learned run's checkpoint carries the estimators that validated it (and train the next epoch)
+          model = strip(m);
+          const withEstimators = m.layers.some((l) => l.estimator) ? m : undefined;
+          if (withEstimators) carried = { epoch: epoch + 1, model: withEstimators, factors: withEstimators.layers.slice(0, -1).map((l) => (l.estimator ? { at: l.estimator.at, bt: l.estimator.bt, offset: l.estimator.offset } : null)) };
           const rec = metadata.record as EpochRecord;
           history.push(rec);
-          if (rec.valError < best.error) best = { error: rec.valError, model, epoch };
+          if (rec.valError < best.error) best = { error: rec.valError, model, epoch, withEstimators };
           emit({ stage: "epoch", epochs, ...rec, resumed: true });
           continue;
         }
@@ -321,7 +324,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
         const v = summarize(evaluateCounts(compute, o.val, nIn, hidden), model, o.ranks);
         const rec: EpochRecord = { epoch, loss: lossSum / o.train.count, valError: v.error, macFraction: v.macFraction, density: v.density, computed: v.computed, seconds: (performance.now() - t0) / 1000 };
         history.push(rec);
-        if (ckpt) saveCheckpoint(model, ckpt, { record: rec });
+        if (ckpt) saveCheckpoint(estimator === "learned" ? next.model : model, ckpt, { record: rec });
         if (v.error < best.error) best = { error: v.error, model, epoch, withEstimators: next.model };
         emit({ stage: "epoch", epochs, ...rec, resumed: false });
       }
