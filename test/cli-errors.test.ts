@@ -137,6 +137,15 @@ const ERRORS: Record<string, [string, string[], string[]][]> = {
     ["rank too large", ["learn-estimator", "--float", "f.safetensors", "-o", "x.safetensors", "--ranks", "4,99"], ["layer 1 takes a rank of at most 12, got 99"]],
     ["bad --w-pos", ["learn-estimator", "--float", "f.safetensors", "-o", "x.safetensors", "--ranks", "4,4", "--w-pos", "0"], ["--w-pos", "'0'"]],
   ],
+  optimize: [
+    ["missing --float", ["optimize", "-o", "o.rgm"], ["'--float <file>' not specified"]],
+    ["missing file", ["optimize", "--float", "nope.safetensors", "-o", "o.rgm"], ["nope.safetensors", "no such file"]],
+    ["output not .rgm", ["optimize", "--float", "f.safetensors", "-o", "o.safetensors"], ["--output must name an .rgm file", "o.safetensors"]],
+    ["bad --ranks count", ["optimize", "--float", "f.safetensors", "-o", "o.rgm", "--ranks", "4"], ["--ranks needs 2 values"]],
+    ["bad --estimator", ["optimize", "--float", "f.safetensors", "-o", "o.rgm", "--estimator", "exact"], ["--estimator must be svd or learned", "'exact'"]],
+    ["bad --distill", ["optimize", "--float", "f.safetensors", "-o", "o.rgm", "--distill", "2"], ["--distill", "'2'"]],
+    ["unknown data", ["optimize", "--float", "f.safetensors", "-o", "o.rgm", "--val-data", "mnist:dev"], ["unknown data", "mnist:dev"]],
+  ],
   profile: [
     ["missing --model", ["profile"], ["'--model <file>' not specified"]],
     ["missing file", ["profile", "--model", "nope.rgm"], ["nope.rgm", "no such file"]],

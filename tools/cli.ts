@@ -11,8 +11,9 @@ import { registerSim } from "./commands/sim.ts";
 import { registerTrain } from "./commands/train.ts";
 import { registerProfile } from "./commands/profile.ts";
 import { registerTrainPolicy } from "./commands/train-policy.ts";
+import { registerOptimize } from "./commands/optimize.ts";
 
-const COMMANDS = [registerTrain, registerTrainPolicy, registerImport, registerQuantize, registerEval, registerSim, registerInspect, registerProfile];
+const COMMANDS = [registerTrain, registerTrainPolicy, registerImport, registerQuantize, registerEval, registerSim, registerInspect, registerProfile, registerOptimize];
 
 /** A commander parse failure, tagged with the command whose --help the hint should name. */
 class UsageError extends UserError {

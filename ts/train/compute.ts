@@ -8,6 +8,8 @@ import { gemmNT_f32, transpose_f32 } from "./gemm.ts";
 export interface EstimatorFactors {
   at: Float64Array | Float32Array;
   bt: Float64Array | Float32Array;
+  /** [nOut]: per-unit shift of the decision (a learned estimator's offset); default 0. */
+  offset?: Float64Array | Float32Array;
 }
 
 export type ComputeName = "wasm" | "cpu" | "js";
@@ -18,6 +20,12 @@ export interface StepParams {
   momentum: number;
   /** λ per hidden layer of the activation penalty Σ_layers λ_l · (1/batch) Σ_samples Σ_units |h|. */
   l1: readonly number[];
+  /**
+   * Distillation: the teacher's probabilities at `temperature` (count × classes). The objective becomes
+   * (1 − alpha)·CE(labels, p) + alpha·T²·CE(soft, p_T), p_T = softmax(logits / T); its gradient at the
+   * logits is (1 − alpha)·(p − y) + alpha·T·(p_T − soft).
+   */
+  distill?: { soft: Float32Array; alpha: number; temperature: number };
 }
 
 /** Counts over a set of samples for one hidden layer; every count is over (sample, unit) pairs. */
@@ -115,6 +123,29 @@ export function softmaxCrossEntropy(logits: Float32Array, labels: Uint8Array, co
   return { lossSum, errors };
 }
 
+/**
+ * Mixes the hard-label gradient `grad` (p − y, per row) with the distillation term in place and returns
+ * the mixed loss sum (see StepParams.distill).
+ */
+export function distillGrad(logits: Float32Array, d: NonNullable<StepParams["distill"]>, count: number, n: number, grad: Float32Array, lossSum: number): number {
+  const { soft, alpha, temperature: t } = d;
+  let softSum = 0;
+  for (let s = 0; s < count; s++) {
+    const o = s * n;
+    let max = -Infinity;
+    for (let j = 0; j < n; j++) max = Math.max(max, logits[o + j] / t);
+    let sum = 0;
+    for (let j = 0; j < n; j++) sum += Math.exp(logits[o + j] / t - max);
+    const logZ = max + Math.log(sum);
+    for (let j = 0; j < n; j++) {
+      const lp = logits[o + j] / t - logZ;
+      softSum -= soft[o + j] * lp;
+      grad[o + j] = (1 - alpha) * grad[o + j] + alpha * t * (Math.exp(lp) - soft[o + j]);
+    }
+  }
+  return (1 - alpha) * lossSum + alpha * t * t * softSum;
+}
+
 interface JsLayer {
   nIn: number;
   nOut: number;
@@ -125,6 +156,7 @@ interface JsLayer {
   /** Estimator: A as [k][nIn] (= at), B as [nOut][k] (= bt), float32. */
   at: Float32Array | null;
   bt: Float32Array | null;
+  offset: Float32Array | null;
   rank: number;
 }
 
@@ -144,7 +176,7 @@ export class JsCompute implements MlpCompute {
     checkModel(model);
     this.layers = model.layers.map((l) => ({
       nIn: l.nIn, nOut: l.nOut, w: l.weight.slice(), b: l.bias.slice(),
-      vw: new Float32Array(l.weight.length), vb: new Float32Array(l.nOut), at: null, bt: null, rank: 0,
+      vw: new Float32Array(l.weight.length), vb: new Float32Array(l.nOut), at: null, bt: null, offset: null, rank: 0,
     }));
   }
 
@@ -158,6 +190,7 @@ export class JsCompute implements MlpCompute {
       l.rank = f ? factorRank(f, l.nIn, l.nOut, i) : 0;
       l.at = f ? Float32Array.from(f.at) : null;
       l.bt = f ? Float32Array.from(f.bt) : null;
+      l.offset = f?.offset ? Float32Array.from(f.offset) : null;
     });
   }
 
@@ -184,7 +217,7 @@ export class JsCompute implements MlpCompute {
         for (let s = 0; s < count; s++) {
           for (let j = 0; j < l.nOut; j++) {
             const o = s * l.nOut + j;
-            const on = est === null || est[o] + l.b[j] > 0;
+            const on = est === null || est[o] + l.b[j] + (l.offset ? l.offset[j] : 0) > 0;
             const pos = z[o] > 0;
             if (c) {
               if (on) c.computed++;
@@ -206,7 +239,8 @@ export class JsCompute implements MlpCompute {
     const last = this.layers.length - 1;
     const nCls = this.layers[last].nOut;
     let g = this.buf("g", count * nCls);
-    const { lossSum } = softmaxCrossEntropy(outs[last], labels, count, nCls, g);
+    let { lossSum } = softmaxCrossEntropy(outs[last], labels, count, nCls, g);
+    if (p.distill) lossSum = distillGrad(outs[last], p.distill, count, nCls, g, lossSum);
     for (let i = 0; i < g.length; i++) g[i] /= count;
     let penalty = 0;
     for (let li = 0; li < last; li++) {

@@ -44,6 +44,8 @@ interface TfLayer {
   /** Estimator A [nIn, k] and B [k, nOut]. */
   fa: tf.Tensor2D | null;
   fb: tf.Tensor2D | null;
+  /** Estimator offset [nOut] added to the bias in the decision. */
+  fo: tf.Tensor1D | null;
 }
 
 const transpose32 = (w: Float32Array, rows: number, cols: number) => {
@@ -66,7 +68,7 @@ export class TfCompute implements MlpCompute {
       nIn: l.nIn, nOut: l.nOut,
       wt: tf.tensor2d(transpose32(l.weight, l.nOut, l.nIn), [l.nIn, l.nOut]),
       b: tf.tensor1d(l.bias.slice()),
-      vwt: tf.zeros([l.nIn, l.nOut]), vb: tf.zeros([l.nOut]), fa: null, fb: null,
+      vwt: tf.zeros([l.nIn, l.nOut]), vb: tf.zeros([l.nOut]), fa: null, fb: null, fo: null,
     }));
   }
 
@@ -84,12 +86,15 @@ export class TfCompute implements MlpCompute {
     this.layers.forEach((l, i) => {
       l.fa?.dispose();
       l.fb?.dispose();
+      l.fo?.dispose();
       l.fa = l.fb = null;
+      l.fo = null;
       const f = i < this.layers.length - 1 ? factors[i] : null;
       if (!f) return;
       const k = factorRank(f, l.nIn, l.nOut, i);
       l.fa = tf.tensor2d(transpose32(Float32Array.from(f.at), k, l.nIn), [l.nIn, k]);
       l.fb = tf.tensor2d(transpose32(Float32Array.from(f.bt), l.nOut, k), [k, l.nOut]);
+      if (f.offset) l.fo = tf.tensor1d(Float32Array.from(f.offset));
     });
   }
 
@@ -111,7 +116,8 @@ export class TfCompute implements MlpCompute {
         h = tf.relu(z);
       } else h = tf.fused.matMul({ a, b: l.wt, bias: l.b, activation: "relu" }) as tf.Tensor2D;
       if (l.fa && l.fb) {
-        const est = tf.add(tf.matMul(tf.matMul(a, l.fa), l.fb), l.b);
+        let est = tf.add(tf.matMul(tf.matMul(a, l.fa), l.fb), l.b);
+        if (l.fo) est = tf.add(est, l.fo);
         mask = tf.step(est, 0) as tf.Tensor2D;
         h = tf.mul(h, mask) as tf.Tensor2D;
       }
@@ -131,8 +137,16 @@ export class TfCompute implements MlpCompute {
       const { outs } = this.forward(x0, false);
       const lsm = tf.logSoftmax(outs[last]);
       let objective = tf.neg(tf.sum(tf.mul(y, lsm)));
+      let g = tf.sub(tf.exp(lsm), y) as tf.Tensor2D;
+      if (p.distill) {
+        const { alpha, temperature: t } = p.distill;
+        const soft = tf.tensor2d(p.distill.soft.subarray(0, count * nCls), [count, nCls]);
+        const lsmT = tf.logSoftmax(tf.div(outs[last], t));
+        objective = tf.add(tf.mul(objective, 1 - alpha), tf.mul(tf.neg(tf.sum(tf.mul(soft, lsmT))), alpha * t * t));
+        g = tf.add(tf.mul(g, 1 - alpha), tf.mul(tf.sub(tf.exp(lsmT), soft), alpha * t)) as tf.Tensor2D;
+      }
+      g = tf.div(g, count) as tf.Tensor2D;
       for (let li = 0; li < last; li++) if (p.l1[li] > 0) objective = tf.add(objective, tf.mul(tf.sum(outs[li]), p.l1[li]));
-      let g = tf.div(tf.sub(tf.exp(lsm), y), count) as tf.Tensor2D;
       const next: tf.Tensor[] = [];
       for (let li = last; li >= 0; li--) {
         const l = this.layers[li];
@@ -199,7 +213,7 @@ export class TfCompute implements MlpCompute {
   }
 
   dispose(): void {
-    for (const l of this.layers) tf.dispose([l.wt, l.b, l.vwt, l.vb, ...(l.fa ? [l.fa] : []), ...(l.fb ? [l.fb] : [])]);
+    for (const l of this.layers) tf.dispose([l.wt, l.b, l.vwt, l.vb, ...(l.fa ? [l.fa] : []), ...(l.fb ? [l.fb] : []), ...(l.fo ? [l.fo] : [])]);
     this.layers = [];
   }
 }

@@ -1,0 +1,159 @@
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
+import { afterAll, describe, expect, it } from "vitest";
+import { readModel } from "../ts/format.ts";
+import type { FloatModel } from "../ts/model.ts";
+import { Rng } from "../ts/random.ts";
+import { syntheticFloat, syntheticInputs } from "../ts/synthetic.ts";
+import { JsCompute, softmaxCrossEntropy, distillGrad } from "../ts/train/compute.ts";
+import { chooseTrial, optimizeModel, paretoFront, preActivationSigmas, softTargets, type Trial } from "../ts/train/optimize.ts";
+import { initTf, TfCompute } from "../ts/train/tfjs.ts";
+import { trainMlp, type Samples } from "../ts/train/trainer.ts";
+
+const SIZES = [64, 128, 64, 4];
+/** Four noisy clusters in [0, 1]^24 with some overlap, so a trained net errs a little. */
+function data(count: number, seed: number): Samples {
+  const r = new Rng(seed), protos = new Rng(5);
+  const centre = Array.from({ length: 4 }, () => Float32Array.from({ length: SIZES[0] }, () => protos.next()));
+  const images = new Float32Array(count * SIZES[0]), labels = new Uint8Array(count);
+  for (let s = 0; s < count; s++) {
+    const y = r.int(0, 3);
+    labels[s] = y;
+    for (let i = 0; i < SIZES[0]; i++) images[s * SIZES[0] + i] = Math.min(1, Math.max(0, centre[y][i] + r.normal() * 0.8));
+  }
+  return { images, labels, count };
+}
+const train = data(1500, 11), val = data(600, 12);
+/** The user's model: trained dense elsewhere. */
+const teacher = (await trainMlp({ sizes: SIZES, train, val, epochs: 6, lr: 0.05, seed: 3, compute: "js" })).model;
+const base = { model: teacher, train, val, ranks: [4, 3], epochs: 2, lr: 0.01, l1: [1e-3, 1e-3], budgetPp: 1, calibration: 200, margins: [-0.5, 0, 0.5] };
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), "rankgate-optimize-"));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+const trial = (macsRatio: number, error: number): Trial => ({ source: "input", estimator: "svd", ranks: [1], marginSigmas: [0], margins: [0], error, macsRatio });
+
+describe("optimize: pieces", () => {
+  it("paretoFront keeps exactly the non-dominated trials, by MACs", () => {
+    const ts = [trial(0.5, 0.02), trial(0.3, 0.03), trial(0.4, 0.03), trial(1, 0.01), trial(0.6, 0.025), trial(0.2, 0.05)];
+    expect(paretoFront(ts).map((t) => [t.macsRatio, t.error])).toEqual([[0.2, 0.05], [0.3, 0.03], [0.5, 0.02], [1, 0.01]]);
+  });
+
+  it("chooseTrial takes the fewest MACs within the target, never above dense", () => {
+    const ts = [trial(1, 0.01), trial(0.5, 0.015), trial(0.3, 0.021), trial(1.2, 0.0), trial(0.5, 0.012)];
+    expect(chooseTrial(ts, 0.02)).toBe(ts[4]);
+    expect(chooseTrial(ts, 0.005)).toBeNull();
+    expect(chooseTrial(ts, 0.5)).toBe(ts[2]);
+  });
+
+  it("distillation: js and TF.js wasm agree, and the gradient matches finite differences", async () => {
+    await initTf("wasm");
+    const n = 3, c = 4, logits = Float32Array.from({ length: n * c }, (_, i) => Math.sin(i * 1.7) * 2);
+    const labels = Uint8Array.from([0, 3, 1]), soft = Float32Array.from({ length: n * c }, (_, i) => [0.1, 0.2, 0.3, 0.4][i % c]);
+    const d = { soft, alpha: 0.3, temperature: 2.5 };
+    const loss = (l: Float32Array) => {
+      const g = new Float32Array(n * c);
+      return distillGrad(l, d, n, c, g, softmaxCrossEntropy(l, labels, n, c, g).lossSum);
+    };
+    const g = new Float32Array(n * c);
+    distillGrad(logits, d, n, c, g, softmaxCrossEntropy(logits, labels, n, c, g).lossSum);
+    for (let i = 0; i < n * c; i++) {
+      const up = logits.slice(), dn = logits.slice();
+      up[i] += 1e-2;
+      dn[i] -= 1e-2;
+      expect(g[i]).toBeCloseTo((loss(up) - loss(dn)) / 2e-2, 3);
+    }
+    const model = syntheticFloat(new Rng(3), [24, 16, 4]);
+    const x = syntheticInputs(new Rng(4), 50, 24);
+    const lab = Uint8Array.from({ length: 50 }, (_, i) => i % 4);
+    const probs = await softTargets(model, { images: x, labels: lab, count: 50 }, 2);
+    const off = Float32Array.from({ length: 16 }, (_, j) => (j % 3) - 1);
+    const factors = [{ at: Float32Array.from({ length: 3 * 24 }, (_, i) => Math.cos(i)), bt: Float32Array.from({ length: 16 * 3 }, (_, i) => Math.sin(i)), offset: off }];
+    const cs = [new JsCompute(), new TfCompute("wasm")];
+    for (const cmp of cs) {
+      cmp.load(model);
+      cmp.setFactors(factors);
+    }
+    const live = tf.memory().numTensors;
+    const [a, b] = cs.map((cmp) => cmp.step(x, lab, 50, { lr: 0.05, momentum: 0.9, l1: [1e-3], distill: { soft: probs, alpha: 0.5, temperature: 2 } }));
+    expect(Math.abs(a - b)).toBeLessThan(1e-5);
+    expect(tf.memory().numTensors).toBe(live);
+    const [ma, mb] = cs.map((cmp) => cmp.save());
+    ma.layers.forEach((l, i) => l.weight.forEach((w, j) => expect(Math.abs(w - mb.layers[i].weight[j])).toBeLessThan(1e-5)));
+    const [ea, eb] = cs.map((cmp) => cmp.evaluate(x, lab, 50));
+    expect(ea.layers).toEqual(eb.layers);
+    // The offset is part of the decision: without it, other units are computed
+    cs[0].setFactors([{ at: factors[0].at, bt: factors[0].bt }]);
+    expect(cs[0].evaluate(x, lab, 50).layers[0].computed).not.toBe(ea.layers[0].computed);
+    for (const cmp of cs) cmp.dispose();
+  });
+
+  it("preActivationSigmas: the standard deviation of each hidden layer's z", () => {
+    const m: FloatModel = { layers: [{ nIn: 1, nOut: 1, weight: Float32Array.of(2), bias: Float32Array.of(-1) }, { nIn: 1, nOut: 1, weight: Float32Array.of(1), bias: Float32Array.of(0) }] };
+    // z = 2x − 1 over x = 0, 1: −1, 1 → σ = 1
+    expect(preActivationSigmas(m, Float32Array.of(0, 1), 2)).toEqual([1]);
+  });
+});
+
+describe("optimizeModel on a small synthetic net", () => {
+  let first: Awaited<ReturnType<typeof optimizeModel>>;
+
+  it("meets the budget with fewer MACs than dense, and reports a consistent front", async () => {
+    first = await optimizeModel({ ...base, workDir: tmp() });
+    const { best, target, trials, front, history } = first;
+    expect(history.map((h) => h.epoch)).toEqual([1, 2]);
+    expect(best.error).toBeLessThanOrEqual(target);
+    expect(best.macsRatio).toBeLessThan(1);
+    expect(best.ranks.every((k) => k > 0)).toBe(true);
+    expect(Math.min(...trials.filter((t) => t.error <= target && t.macsRatio <= 1).map((t) => t.macsRatio))).toBe(best.macsRatio);
+    for (const t of trials) expect(front.some((f) => f.error <= t.error && f.macsRatio <= t.macsRatio)).toBe(true);
+    // The .rgm is the chosen trial: its ranks, and the margins in σ scaled by each layer's σ
+    const parsed = readModel(first.rgm, "best.rgm").model;
+    expect(parsed.layers.slice(0, -1).map((l) => l.estimator?.rank ?? 0)).toEqual(best.ranks);
+    const sigmas = preActivationSigmas(first.float, val.images as Float32Array, 200);
+    best.margins.forEach((m, l) => expect(m).toBeCloseTo(best.marginSigmas[l] * sigmas[l], 5));
+  });
+
+  it("is deterministic for a seed, and a resumed run (more epochs) equals a fresh one", async () => {
+    const work = tmp();
+    await optimizeModel({ ...base, epochs: 1, workDir: work });
+    expect(readdirSync(work).sort()).toEqual(["config.json", "epoch-1.safetensors", "trials.json"]);
+    const events: string[] = [];
+    const resumed = await optimizeModel({ ...base, workDir: work, onEvent: (e) => { if (e.stage === "epoch") events.push(`${e.epoch}:${e.resumed}`); } });
+    expect(events).toEqual(["1:true", "2:false"]);
+    expect(Buffer.from(resumed.rgm).equals(Buffer.from(first.rgm))).toBe(true);
+    const noTime = (h: typeof first.history) => h.map(({ seconds: _s, ...r }) => r);
+    expect(noTime(resumed.history)).toEqual(noTime(first.history));
+    const fresh = await optimizeModel({ ...base });
+    expect(Buffer.from(fresh.rgm).equals(Buffer.from(first.rgm))).toBe(true);
+    await expect(optimizeModel({ ...base, lr: 0.02, workDir: work })).rejects.toThrow(/other settings/);
+  });
+
+  it("never returns more than dense: an impossible budget gives the input's dense model", async () => {
+    const tight = await optimizeModel({ ...base, epochs: 0, budgetPp: 0, ranks: [1, 1], margins: [0.5] });
+    expect(tight.best.macsRatio).toBeLessThanOrEqual(1);
+    expect(tight.best.error).toBeLessThanOrEqual(tight.target);
+    if (tight.best.ranks.every((k) => k === 0)) expect(readModel(tight.rgm, "d.rgm").model.layers.every((l) => !l.estimator)).toBe(true);
+  });
+
+  it("learned estimators in the loop produce a learned-estimator model", async () => {
+    const r = await optimizeModel({ ...base, epochs: 1, estimator: "learned", budgetPp: 3 });
+    const tuned = r.trials.filter((t) => t.source === "finetuned");
+    expect(tuned.length).toBeGreaterThan(0);
+    expect(tuned.every((t) => t.estimator === "learned" && t.ranks.join() === "4,3")).toBe(true);
+    if (r.best.source === "finetuned") expect(r.float.layers[0].estimator?.rank).toBe(4);
+  });
+
+  it("rejects bad options with one clear line", async () => {
+    await expect(optimizeModel({ ...base, ranks: [6] })).rejects.toThrow(/ranks: 1 values for 2 hidden layers/);
+    await expect(optimizeModel({ ...base, ranks: [0, 5] })).rejects.toThrow(/ranks\[0\] must be an integer in \[1, 64\]/);
+    await expect(optimizeModel({ ...base, train: { ...train, labels: Uint8Array.from(train.labels, () => 7) } })).rejects.toThrow(/train: label 7 at sample 0 exceeds the model's 4 outputs/);
+    await expect(optimizeModel({ ...base, distill: { alpha: 2, temperature: 1 } })).rejects.toThrow(/alpha in \[0, 1\]/);
+  });
+});

@@ -1,0 +1,144 @@
+// rankgate optimize: a float MLP and data → the gated int8 .rgm with the fewest MACs within an accuracy
+// budget, its float checkpoint, and the Pareto front it explored (JSON and SVG). ts/train/optimize.ts.
+import { extname } from "node:path";
+import type { Command } from "commander";
+import { UserError } from "../../ts/errors.ts";
+import { importOnnx } from "../../ts/import/onnx.ts";
+import { importSafetensors } from "../../ts/import/safetensors.ts";
+import type { FloatModel } from "../../ts/model.ts";
+import { checkpointFile } from "../../ts/train/checkpoint.ts";
+import { frontSvg, optimizeModel, type Trial } from "../../ts/train/optimize.ts";
+import type { Samples } from "../../ts/train/trainer.ts";
+import { writeSafetensors } from "../../ts/safetensors.ts";
+import { addDataOptions, loadDataFor, numberList, positiveInt, type DataFlags } from "../data.ts";
+import { readUserFile, writeUserFile } from "../cli-io.ts";
+import { progress, type Progress } from "../progress.ts";
+import { num } from "./learn-estimator.ts";
+
+interface OptimizeFlags {
+  float: string;
+  output: string;
+  data: string;
+  labels?: string;
+  labelColumn?: string;
+  valData: string;
+  valLabels?: string;
+  valLabelColumn?: string;
+  trainLimit?: number;
+  budget: number;
+  ranks?: number[];
+  estimator: "svd" | "learned";
+  epochs: number;
+  lr: number;
+  lrDecay: number;
+  l1?: number[];
+  distill: number;
+  temperature: number;
+  margins?: number[];
+  calibration: number;
+  estimatorEpochs: number;
+  seed: number;
+  work?: string;
+  quiet?: boolean;
+}
+
+/** The one place the command reads data: data flags → labelled samples of the model's width. */
+export function loadSamples(flags: DataFlags, inputs: number, model: string, what: string): Samples {
+  const d = loadDataFor(flags, inputs, model);
+  if (!d.labels) throw new UserError(`${flags.data}: ${what} needs labels (see --help for how to name them)`);
+  const bad = d.labels.findIndex((y) => y > 255);
+  if (bad >= 0) throw new UserError(`${flags.data}: label ${d.labels[bad]} at sample ${bad}: optimize trains on at most 256 classes`);
+  return { images: d.features, labels: Uint8Array.from(d.labels), count: d.count };
+}
+
+async function loadModel(path: string): Promise<FloatModel> {
+  const bytes = await readUserFile(path);
+  return extname(path).toLowerCase() === ".onnx" ? importOnnx(bytes, path) : importSafetensors(bytes, path);
+}
+
+/** Default training ranks: 5 % of each hidden layer's min(n_in, n_out), at least 2. */
+export const defaultRanks = (m: FloatModel) => m.layers.slice(0, -1).map((l) => Math.max(2, Math.ceil(0.05 * Math.min(l.nIn, l.nOut))));
+
+const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
+const show = (t: Trial) => `${t.source} ${t.estimator} ranks ${t.ranks.join("-")} margins ${t.marginSigmas.join("/")} σ: ${pct(t.error)} at ${t.macsRatio.toFixed(3)}×`;
+
+export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
+  const log = (s: string) => { if (!flags.quiet) process.stderr.write(s + "\n"); };
+  if (!flags.output.endsWith(".rgm")) throw new UserError(`--output must name an .rgm file, got '${flags.output}'`);
+  const model = await loadModel(flags.float);
+  const hidden = model.layers.length - 1;
+  for (const [flag, list] of [["--ranks", flags.ranks], ["--l1", flags.l1]] as const) {
+    if (list && list.length !== hidden && !(flag === "--l1" && list.length === 1)) throw new UserError(`${flag} needs ${hidden} values (one per hidden layer), got ${list.length}`);
+  }
+  const nIn = model.layers[0].nIn;
+  const train = loadSamples({ data: flags.data, labels: flags.labels, labelColumn: flags.labelColumn, samples: flags.trainLimit }, nIn, flags.float, "training");
+  const val = loadSamples({ data: flags.valData, labels: flags.valLabels, labelColumn: flags.valLabelColumn }, nIn, flags.float, "validation");
+  const ranks = flags.ranks ?? defaultRanks(model);
+  const l1 = flags.l1 ? (flags.l1.length === 1 ? Array<number>(hidden).fill(flags.l1[0]) : flags.l1) : Array<number>(hidden).fill(0);
+  log(`optimize ${flags.float} (${[model.layers[0].nIn, ...model.layers.map((l) => l.nOut)].join("-")}): train ${train.count} of ${flags.data}, validate on ${val.count} of ${flags.valData}, ranks ${ranks.join("-")}, ${flags.estimator} estimator, ${flags.epochs} epochs`);
+  let bar: Progress | null = null;
+  let trialCount = 0;
+  const t0 = Date.now();
+  const result = await optimizeModel({
+    model, train, val, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1,
+    distill: { alpha: flags.distill, temperature: flags.temperature }, budgetPp: flags.budget, margins: flags.margins,
+    calibration: flags.calibration, estimatorEpochs: flags.estimatorEpochs, seed: flags.seed, workDir: flags.work,
+    onEvent: (e) => {
+      if (e.stage === "reference") log(`int8 dense validation error ${pct(e.denseError)}; budget ${flags.budget} pp → target ${pct(e.target)}`);
+      else if (e.stage === "batch") {
+        if (e.batch === 1) bar = progress(`epoch ${e.epoch}/${e.epochs}`, e.batches, flags.quiet);
+        bar?.update(e.batch, `loss ${e.loss.toFixed(4)}`);
+      } else if (e.stage === "epoch") {
+        bar?.stop();
+        bar = null;
+        log(`epoch ${e.epoch}/${e.epochs}${e.resumed ? " (resumed)" : ""}: loss ${e.loss.toFixed(4)}, val error (float, gated) ${pct(e.valError)} at ${e.macFraction.toFixed(3)}× MACs, computed ${e.computed.map((c) => (c * 100).toFixed(1)).join("/")} %, ${e.seconds.toFixed(0)} s`);
+      } else if (e.stage === "estimator") log(`  learned estimators: ${e.seconds.toFixed(0)} s`);
+      else log(`trial ${++trialCount}${e.cached ? " (resumed)" : ""}: ${show(e.trial)}`);
+    },
+  });
+  const stem = flags.output.replace(/\.rgm$/, "");
+  const { tensors, metadata } = checkpointFile(result.float, { optimize: { float: flags.float, data: flags.data, valData: flags.valData, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1, distill: flags.distill, temperature: flags.temperature, seed: flags.seed, bestEpoch: result.bestEpoch }, chosen: result.best });
+  const report = {
+    float: flags.float, output: flags.output, data: flags.data, val_data: flags.valData, budget_pp: flags.budget,
+    dense_error: result.denseError, target: result.target, chosen: result.best, best_epoch: result.bestEpoch, history: result.history,
+    front: result.front, trials: result.trials, seconds: (Date.now() - t0) / 1000,
+  };
+  await writeUserFile(flags.output, result.rgm);
+  await writeUserFile(`${stem}-float.safetensors`, writeSafetensors(tensors, metadata));
+  await writeUserFile(`${stem}.front.json`, JSON.stringify(report, null, 2) + "\n");
+  await writeUserFile(`${stem}.front.svg`, frontSvg(result.trials, result.front, result.best, result.target, `${flags.float}: validation error against MACs (${result.trials.length} trials)`));
+  console.log(`${flags.output}: ${show(result.best)} on ${flags.valData} (int8 dense ${pct(result.denseError)}, target ${pct(result.target)}); ${stem}-float.safetensors, ${stem}.front.json, ${stem}.front.svg`);
+}
+
+export function registerOptimize(program: Command): void {
+  const cmd = program
+    .command("optimize")
+    .description("fine-tune a float MLP with the estimator in the loop, search ranks and margins on validation, and write the gated .rgm with the fewest MACs within --budget")
+    .requiredOption("--float <file>", "float model (.safetensors checkpoint or .onnx)")
+    .requiredOption("-o, --output <file>", "the .rgm to write; <stem>-float.safetensors, <stem>.front.json and <stem>.front.svg go beside it")
+    .option("--train-limit <n>", "train on the first n samples only", positiveInt("--train-limit"))
+    .option("--budget <pp>", "allowed int8 gated error over the input model's int8 dense error on --val-data, in percentage points", num("--budget", 0, 100), 0.1)
+    .option("--ranks <list>", "estimator rank per hidden layer in training; the search tries these and smaller (default 5 % of min(n_in, n_out))", numberList("--ranks", true))
+    .option("--estimator <kind>", "svd (top-k SVD refreshed every epoch) or learned (sign-trained, relearned every epoch)", (v) => {
+      if (v !== "svd" && v !== "learned") throw new UserError(`--estimator must be svd or learned, got '${v}'`);
+      return v;
+    }, "svd")
+    .option("--epochs <n>", "fine-tuning epochs (0: search the given model as it is)", num("--epochs", 0, 1000), 3)
+    .option("--lr <x>", "initial SGD learning rate", num("--lr", 1e-9, 10), 0.01)
+    .option("--lr-decay <x>", "learning-rate factor per epoch", num("--lr-decay", 1e-9, 1), 0.8)
+    .option("--l1 <list>", "L1 penalty on hidden activations: one value or one per hidden layer", numberList("--l1", false))
+    .option("--distill <alpha>", "weight of the distillation loss on the input model's logits (0: off)", num("--distill", 0, 1), 0.5)
+    .option("--temperature <T>", "distillation temperature", num("--temperature", 1e-3, 100), 2)
+    .option("--margins <list>", "margins to try per layer, in standard deviations of the layer's pre-activation", numberList("--margins", false))
+    .option("--calibration <n>", "calibration samples, the first of --val-data", positiveInt("--calibration"), 1000)
+    .option("--estimator-epochs <n>", "epochs per layer of each learned-estimator refresh", positiveInt("--estimator-epochs"), 1)
+    .option("--seed <n>", "seed of shuffles and SVD sketches", positiveInt("--seed"), 1)
+    .option("--work <dir>", "checkpoint every epoch and every trial here; rerunning with the same settings resumes")
+    .option("-q, --quiet", "no progress output");
+  addDataOptions(cmd, "mnist:train", "training data");
+  addDataOptions(cmd, "mnist:val", "validation data: epoch choice, calibration (its min/max set the input range), search and the budget's reference", "val");
+  cmd.action((flags: OptimizeFlags) => {
+      if (!Number.isInteger(flags.epochs)) throw new UserError(`--epochs must be an integer, got ${flags.epochs}`);
+      return optimizeCommand(flags);
+    });
+}

@@ -1,0 +1,455 @@
+// One path from a user's float ReLU MLP and data to the cheapest gated int8 model within an accuracy
+// budget: fine-tune with the estimator in the loop (SVD or learned), an L1 penalty on activations and
+// distillation from the model's own logits; then search ranks and per-layer margins (in units of each
+// layer's pre-activation standard deviation) on validation; quantize; keep every trial for the Pareto
+// front. docs/TRAINING.md, "optimize".
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import * as tf from "@tensorflow/tfjs-core";
+import { UserError } from "../errors.ts";
+import { writeFileForUser } from "../files.ts";
+import { linear } from "../float.ts";
+import { writeModel } from "../format.ts";
+import type { FloatModel } from "../model.ts";
+import { Quantizer, type EstimatorKind } from "../quantize.ts";
+import { Rng } from "../random.ts";
+import { gatedError, RANK_CANDIDATES } from "../rank-search.ts";
+import { crc32 } from "../crc32.ts";
+import { featureRange } from "../data/index.ts";
+import type { EstimatorFactors } from "./compute.ts";
+import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { transpose32 } from "./condnet.ts";
+import { learnEstimators } from "./learned-estimator.ts";
+import { initTf } from "./tfjs.ts";
+import { createCompute, estimatorFactors, evaluateCounts, fillInputs, shuffle, summarize, type Samples } from "./trainer.ts";
+
+/** Margins tried per layer, in standard deviations of the layer's pre-activation (negative: compute more). */
+export const MARGIN_CANDIDATES = [-1, -0.5, -0.25, -0.1, 0, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2];
+
+export interface OptimizeOptions {
+  /** The user's float model: the start of fine-tuning, the distillation teacher and the accuracy reference. */
+  model: FloatModel;
+  train: Samples;
+  /** Validation samples: epoch selection, calibration (the first `calibration`) and the search. */
+  val: Samples;
+  /** Estimator rank per hidden layer in training; the search tries these and smaller ones. */
+  ranks: number[];
+  /** "svd": refreshed top-k SVD; "learned": sign-trained factors and offsets, relearned every epoch. Default "svd". */
+  estimator?: "svd" | "learned";
+  /** Fine-tuning epochs (0: search the given model only). Default 3. */
+  epochs?: number;
+  /** Default 0.01. */
+  lr?: number;
+  /** Default 0.8. */
+  lrDecay?: number;
+  /** Default 0.9. */
+  momentum?: number;
+  /** Default 100. */
+  batchSize?: number;
+  /** L1 on hidden activations, one per hidden layer (ts/train/trainer.ts convention). Default 0. */
+  l1?: number[];
+  /** Distillation weight and temperature; alpha 0 turns it off. Default alpha 0.5, T 2. */
+  distill?: { alpha: number; temperature: number };
+  /** Allowed int8 gated error over the input model's int8 dense error on `val`, in percentage points. */
+  budgetPp: number;
+  /** Margins to try, in σ of each layer's pre-activation. Default MARGIN_CANDIDATES. */
+  margins?: number[];
+  /** Calibration samples (the first of `val`). Default 1000. */
+  calibration?: number;
+  /** Epochs per layer of each learned-estimator refresh. Default 1. */
+  estimatorEpochs?: number;
+  /** Default 1. */
+  seed?: number;
+  /** Checkpoints after every epoch and the search's trials; a rerun with the same settings resumes. */
+  workDir?: string;
+  onEvent?: (e: OptimizeEvent) => void;
+}
+
+export type OptimizeEvent =
+  | { stage: "reference"; denseError: number; target: number }
+  | { stage: "batch"; epoch: number; epochs: number; batch: number; batches: number; loss: number }
+  | { stage: "epoch"; epoch: number; epochs: number; loss: number; valError: number; macFraction: number; density: number[]; computed: number[]; seconds: number; resumed: boolean }
+  | { stage: "estimator"; epoch: number; seconds: number }
+  | { stage: "trial"; trial: Trial; cached: boolean };
+
+export interface Trial {
+  /** "input": the given model; "finetuned": after fine-tuning. */
+  source: "input" | "finetuned";
+  estimator: EstimatorKind;
+  ranks: number[];
+  /** Per layer, in σ of the pre-activation. */
+  marginSigmas: number[];
+  /** Per layer, real margins as the quantizer takes them. */
+  margins: number[];
+  error: number;
+  macsRatio: number;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  loss: number;
+  valError: number;
+  macFraction: number;
+  density: number[];
+  computed: number[];
+  seconds: number;
+}
+
+export interface OptimizeResult {
+  /** The chosen trial: the fewest MACs within the budget (the input's dense int8 model if nothing else is). */
+  best: Trial;
+  /** Its .rgm bytes. */
+  rgm: Uint8Array;
+  /** Its float model (with learned estimators when it uses them). */
+  float: FloatModel;
+  denseError: number;
+  target: number;
+  trials: Trial[];
+  /** Trials no other trial beats in both error and MACs, by MACs. */
+  front: Trial[];
+  history: EpochRecord[];
+  bestEpoch: number;
+}
+
+const strip = (m: FloatModel): FloatModel => ({ layers: m.layers.map(({ gate: _g, estimator: _e, ...l }) => ({ ...l })) });
+
+const slice = (d: Samples, n: number, nIn: number): Samples => {
+  const count = Math.min(n, d.count);
+  return { images: d.images.subarray(0, count * nIn), labels: d.labels.subarray(0, count), count };
+};
+
+const toFloat = (d: Samples, nIn: number): Float32Array => {
+  if (d.images instanceof Float32Array) return d.images.subarray(0, d.count * nIn);
+  const x = new Float32Array(d.count * nIn);
+  for (let i = 0; i < x.length; i++) x[i] = d.images[i] / 255;
+  return x;
+};
+
+/** softmax(logits / T) of `model` on every sample of `data` (TF.js wasm). */
+export async function softTargets(model: FloatModel, data: Samples, temperature: number): Promise<Float32Array> {
+  await initTf("wasm");
+  const nIn = model.layers[0].nIn, nCls = model.layers[model.layers.length - 1].nOut;
+  const w = model.layers.map((l) => ({ wt: tf.tensor2d(transpose32(l.weight, l.nOut, l.nIn), [l.nIn, l.nOut]), b: tf.tensor1d(l.bias) }));
+  const out = new Float32Array(data.count * nCls);
+  const chunk = 1000, x = new Float32Array(chunk * nIn), labels = new Uint8Array(chunk);
+  try {
+    for (let from = 0; from < data.count; from += chunk) {
+      const n = Math.min(chunk, data.count - from);
+      fillInputs(data, nIn, x, labels, from, n);
+      const p = tf.tidy(() => {
+        let a: tf.Tensor2D = tf.tensor2d(x.subarray(0, n * nIn), [n, nIn]);
+        w.forEach((l, i) => {
+          a = i < w.length - 1 ? (tf.fused.matMul({ a, b: l.wt, bias: l.b, activation: "relu" }) as tf.Tensor2D) : tf.add(tf.matMul(a, l.wt), l.b);
+        });
+        return tf.softmax(tf.div(a, temperature));
+      });
+      out.set(p.dataSync() as Float32Array, from * nCls);
+      p.dispose();
+    }
+  } finally {
+    for (const l of w) tf.dispose([l.wt, l.b]);
+  }
+  return out;
+}
+
+/**
+ * Per hidden layer, the standard deviation over `count` samples of the dense float pre-activations, or
+ * with `learned` of the learned estimator's decision value (its logits are on their own scale).
+ */
+export function preActivationSigmas(model: FloatModel, x: Float32Array, count: number, learned = false): number[] {
+  const sigmas: number[] = [];
+  let a = x;
+  model.layers.slice(0, -1).forEach((l) => {
+    const z = linear(a, count, l.nIn, l.weight, l.bias, l.nOut);
+    const e = learned && l.estimator ? l.estimator : null;
+    const d = e ? linear(linear(a, count, l.nIn, e.at, new Float32Array(e.rank), e.rank), count, e.rank, e.bt, Float32Array.from(l.bias, (b, j) => b + e.offset[j]), l.nOut) : z;
+    let s = 0, s2 = 0;
+    for (const v of d) { s += v; s2 += v * v; }
+    const mean = s / d.length;
+    sigmas.push(Math.sqrt(Math.max(s2 / d.length - mean * mean, 0)) || 1);
+    a = z.map((v) => (v > 0 ? v : 0));
+  });
+  return sigmas;
+}
+
+/** Non-dominated trials (no other has both lower-or-equal error and MACs, one strictly), by MACs. */
+export function paretoFront(trials: Trial[]): Trial[] {
+  const sorted = [...trials].sort((a, b) => a.macsRatio - b.macsRatio || a.error - b.error);
+  const front: Trial[] = [];
+  for (const t of sorted) if (!front.length || t.error < front[front.length - 1].error) front.push(t);
+  return front;
+}
+
+/** Fewest MACs within `target` and at most dense MACs; ties to the lower error, then the earlier trial. */
+export function chooseTrial(trials: Trial[], target: number): Trial | null {
+  let best: Trial | null = null;
+  for (const t of trials) {
+    if (t.error > target || t.macsRatio > 1) continue;
+    if (!best || t.macsRatio < best.macsRatio || (t.macsRatio === best.macsRatio && t.error < best.error)) best = t;
+  }
+  return best;
+}
+
+/** Learned estimators of `model` at `ranks` as compute factors (offset included), plus the model carrying them. */
+async function learnedFactors(model: FloatModel, ranks: number[], train: Samples, epochs: number, seed: number) {
+  const { model: withEst } = await learnEstimators({ model, ranks, epochs, match: "none", seed, train });
+  const factors: (EstimatorFactors | null)[] = withEst.layers.slice(0, -1).map((l) => (l.estimator ? { at: l.estimator.at, bt: l.estimator.bt, offset: l.estimator.offset } : null));
+  return { factors, model: withEst };
+}
+
+/** A fingerprint of everything that determines the fine-tuned weights (epochs excluded: more epochs extend a run). */
+function fingerprint(o: OptimizeOptions, model: FloatModel, train: Samples, val: Samples): string {
+  const h = (a: ArrayBufferView) => crc32(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), 0);
+  return JSON.stringify({
+    sizes: [model.layers[0].nIn, ...model.layers.map((l) => l.nOut)], weights: model.layers.map((l) => [h(l.weight), h(l.bias)]),
+    train: [train.count, h(train.images), h(train.labels)], val: [val.count, h(val.images), h(val.labels)],
+    ranks: o.ranks, estimator: o.estimator ?? "svd", lr: o.lr ?? 0.01, lrDecay: o.lrDecay ?? 0.8, momentum: o.momentum ?? 0.9,
+    batchSize: o.batchSize ?? 100, l1: o.l1 ?? null, distill: o.distill ?? null, estimatorEpochs: o.estimatorEpochs ?? 1, seed: o.seed ?? 1,
+  });
+}
+
+function validate(o: OptimizeOptions, hidden: number, sizes: number[]): void {
+  if (o.ranks.length !== hidden) throw new UserError(`ranks: ${o.ranks.length} values for ${hidden} hidden layers`);
+  o.ranks.forEach((k, i) => {
+    const max = Math.min(sizes[i], sizes[i + 1]);
+    if (!(Number.isInteger(k) && k >= 1 && k <= max)) throw new UserError(`ranks[${i}] must be an integer in [1, ${max}], got ${k}`);
+  });
+  if (o.l1 && (o.l1.length !== hidden || !o.l1.every((v) => v >= 0 && Number.isFinite(v)))) throw new UserError(`l1 needs ${hidden} values ≥ 0 (one per hidden layer), got ${o.l1.join(",")}`);
+  if (!(o.budgetPp >= 0 && Number.isFinite(o.budgetPp))) throw new UserError(`budget must be a number ≥ 0, got ${o.budgetPp}`);
+  const d = o.distill;
+  if (d && !(d.alpha >= 0 && d.alpha <= 1 && d.temperature > 0 && Number.isFinite(d.temperature))) throw new UserError(`distillation needs alpha in [0, 1] and a temperature > 0, got ${d.alpha} and ${d.temperature}`);
+  const epochs = o.epochs ?? 3;
+  if (!(Number.isInteger(epochs) && epochs >= 0)) throw new UserError(`epochs must be an integer ≥ 0, got ${epochs}`);
+  if (o.margins && (!o.margins.length || !o.margins.every(Number.isFinite))) throw new UserError(`margins must be a non-empty list of numbers`);
+  for (const [what, d2] of [["train", o.train], ["val", o.val]] as const) {
+    if (!(d2.count > 0) || d2.images.length < d2.count * sizes[0] || d2.labels.length < d2.count) throw new UserError(`${what}: ${d2.count} samples need ${d2.count * sizes[0]} inputs and ${d2.count} labels`);
+    const classes = sizes[sizes.length - 1];
+    const bad = d2.labels.subarray(0, d2.count).findIndex((y) => y >= classes);
+    if (bad >= 0) throw new UserError(`${what}: label ${d2.labels[bad]} at sample ${bad} exceeds the model's ${classes} outputs`);
+  }
+}
+
+/** Runs the whole pipeline; see OptimizeOptions. Same options, seed and machine: the same bytes. */
+export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult> {
+  const input = strip(o.model);
+  const sizes = [input.layers[0].nIn, ...input.layers.map((l) => l.nOut)];
+  const hidden = sizes.length - 2, nIn = sizes[0];
+  if (hidden < 1) throw new UserError("the model needs at least one hidden layer to gate");
+  validate(o, hidden, sizes);
+  const estimator = o.estimator ?? "svd", epochs = o.epochs ?? 3, seed = o.seed ?? 1;
+  const lr0 = o.lr ?? 0.01, lrDecay = o.lrDecay ?? 0.8, momentum = o.momentum ?? 0.9, batchSize = o.batchSize ?? 100;
+  const l1 = o.l1 ?? Array<number>(hidden).fill(0);
+  const distill = o.distill ?? { alpha: 0.5, temperature: 2 };
+  const marginSet = [...new Set(o.margins ?? MARGIN_CANDIDATES)].sort((a, b) => a - b);
+  const emit = o.onEvent ?? (() => {});
+  const work = o.workDir;
+  if (work) {
+    mkdirSync(work, { recursive: true });
+    const fp = fingerprint(o, input, o.train, o.val), path = join(work, "config.json");
+    if (existsSync(path) && readFileSync(path, "utf8") !== fp) throw new UserError(`${work} holds a run with other settings or data; pass another --work directory or empty it`);
+    writeFileForUser(path, fp);
+  }
+
+  // Reference: the input model, int8 dense, on val
+  const calib = slice(o.val, o.calibration ?? 1000, nIn);
+  const calibX = toFloat(calib, nIn);
+  const valX = toFloat(o.val, nIn);
+  const inputRange = featureRange(calibX);
+  const quantizerOf = (m: FloatModel) => new Quantizer(m, calibX, calib.count, inputRange);
+  const qInput = quantizerOf(input);
+  const dense = await gatedError(qInput, { gates: false }, valX, o.val.labels, o.val.count);
+  const denseError = dense.error, target = denseError + o.budgetPp / 100;
+  emit({ stage: "reference", denseError, target });
+
+  // Fine-tune
+  const history: EpochRecord[] = [];
+  let tuned: FloatModel | null = null, tunedWithEstimators: FloatModel | null = null, bestEpoch = 0;
+  if (epochs > 0) {
+    const soft = distill.alpha > 0 ? await softTargets(input, o.train, distill.temperature) : null;
+    const nCls = sizes[sizes.length - 1];
+    const compute = await createCompute("wasm");
+    let model = input;
+    let best: { error: number; model: FloatModel; epoch: number; withEstimators?: FloatModel } = { error: Infinity, model: input, epoch: 0 };
+    try {
+      const order = new Int32Array(o.train.count);
+      const x = new Float32Array(batchSize * nIn), labels = new Uint8Array(batchSize), batchSoft = new Float32Array(batchSize * nCls);
+      const batches = Math.ceil(o.train.count / batchSize);
+      // Epoch e trains with the factors of the weights it starts from, seeded by e; the same factors
+      // validate epoch e − 1, so they are computed once (and again, identically, on resume)
+      let carried: { epoch: number; factors: (EstimatorFactors | null)[]; model: FloatModel } | null = null;
+      const factorsOf = async (m: FloatModel, epoch: number) => {
+        if (estimator === "svd") return { factors: estimatorFactors(m, o.ranks, new Rng((seed ^ 0x27d4eb2f) + epoch)), model: m };
+        const t0 = performance.now();
+        const r = await learnedFactors(m, o.ranks, o.train, o.estimatorEpochs ?? 1, seed + epoch);
+        emit({ stage: "estimator", epoch, seconds: (performance.now() - t0) / 1000 });
+        return r;
+      };
+      for (let epoch = 1; epoch <= epochs; epoch++) {
+        const ckpt = work ? join(work, `epoch-${epoch}.safetensors`) : null;
+        if (ckpt && existsSync(ckpt)) {
+          const { model: m, metadata } = loadCheckpoint(ckpt);
+          // A learned run's checkpoint carries the estimators that validated it (and train the next epoch)
+          model = strip(m);
+          const withEstimators = m.layers.some((l) => l.estimator) ? m : undefined;
+          if (withEstimators) carried = { epoch: epoch + 1, model: withEstimators, factors: withEstimators.layers.slice(0, -1).map((l) => (l.estimator ? { at: l.estimator.at, bt: l.estimator.bt, offset: l.estimator.offset } : null)) };
+          const rec = metadata.record as EpochRecord;
+          history.push(rec);
+          if (rec.valError < best.error) best = { error: rec.valError, model, epoch, withEstimators };
+          emit({ stage: "epoch", epochs, ...rec, resumed: true });
+          continue;
+        }
+        const t0 = performance.now();
+        // Each epoch starts from saved weights with zero momentum and its own rngs, so a resumed run is identical
+        compute.load(model);
+        compute.setFactors(carried?.epoch === epoch ? carried.factors : (await factorsOf(model, epoch)).factors);
+        for (let i = 0; i < order.length; i++) order[i] = i;
+        shuffle(order, new Rng((seed ^ 0x5bd1e995) + epoch));
+        const lr = lr0 * lrDecay ** (epoch - 1);
+        let lossSum = 0;
+        for (let b = 0; b < batches; b++) {
+          const from = b * batchSize, n = Math.min(batchSize, o.train.count - from);
+          fillInputs(o.train, nIn, x, labels, from, n, order);
+          if (soft) for (let s = 0; s < n; s++) batchSoft.set(soft.subarray(order[from + s] * nCls, (order[from + s] + 1) * nCls), s * nCls);
+          const loss = compute.step(x, labels, n, { lr, momentum, l1, distill: soft ? { soft: batchSoft, alpha: distill.alpha, temperature: distill.temperature } : undefined });
+          if (!Number.isFinite(loss)) throw new UserError(`fine-tuning diverged at epoch ${epoch}, batch ${b + 1} (loss ${loss}); lower the learning rate`);
+          lossSum += loss * n;
+          emit({ stage: "batch", epoch, epochs, batch: b + 1, batches, loss });
+        }
+        model = compute.save();
+        // Validate with the estimator of the new weights, as deployed
+        const next = await factorsOf(model, epoch + 1);
+        carried = { epoch: epoch + 1, ...next };
+        compute.setFactors(next.factors);
+        const v = summarize(evaluateCounts(compute, o.val, nIn, hidden), model, o.ranks);
+        const rec: EpochRecord = { epoch, loss: lossSum / o.train.count, valError: v.error, macFraction: v.macFraction, density: v.density, computed: v.computed, seconds: (performance.now() - t0) / 1000 };
+        history.push(rec);
+        if (ckpt) saveCheckpoint(estimator === "learned" ? next.model : model, ckpt, { record: rec });
+        if (v.error < best.error) best = { error: v.error, model, epoch, withEstimators: next.model };
+        emit({ stage: "epoch", epochs, ...rec, resumed: false });
+      }
+    } finally {
+      compute.dispose();
+    }
+    tuned = best.model;
+    tunedWithEstimators = best.withEstimators ?? null;
+    bestEpoch = best.epoch;
+  }
+
+  // Search
+  const trialsPath = work ? join(work, "trials.json") : null;
+  const cached = new Map<string, Trial>();
+  if (trialsPath && existsSync(trialsPath)) for (const t of JSON.parse(readFileSync(trialsPath, "utf8")) as Trial[]) cached.set(`${t.source}/${t.estimator}/${t.ranks}/${t.marginSigmas}`, t);
+  const trials: Trial[] = [];
+  const denseTrial: Trial = { source: "input", estimator: "svd", ranks: Array(hidden).fill(0), marginSigmas: Array(hidden).fill(0), margins: Array(hidden).fill(0), error: denseError, macsRatio: dense.macsRatio };
+  trials.push(denseTrial);
+  const floats = new Map<Trial["source"], FloatModel>([["input", input]]);
+  const quantizers = new Map<Trial["source"], Quantizer>([["input", qInput]]);
+
+  const search = async (source: Trial["source"], kind: EstimatorKind, float: FloatModel, rankSets: number[][]) => {
+    floats.set(source, float);
+    const q = source === "input" ? qInput : quantizerOf(float);
+    quantizers.set(source, q);
+    const sigmas = preActivationSigmas(float, calibX, calib.count, kind === "learned");
+    const zero = marginSet.indexOf(0) >= 0 ? marginSet.indexOf(0) : marginSet.findIndex((m) => m >= 0) >= 0 ? marginSet.findIndex((m) => m >= 0) : marginSet.length - 1;
+    const run = async (ri: number[], mi: number[]) => {
+      const ranks = ri.map((r, l) => rankSets[l][r]), marginSigmas = mi.map((m) => marginSet[m]);
+      const key = `${source}/${kind}/${ranks}/${marginSigmas}`;
+      let t = trials.find((u) => `${u.source}/${u.estimator}/${u.ranks}/${u.marginSigmas}` === key);
+      if (t) return t;
+      t = cached.get(key);
+      const hit = !!t;
+      if (!t) {
+        const margins = marginSigmas.map((m, l) => Math.fround(m * sigmas[l]));
+        const r = await gatedError(q, { ranks, margins, estimator: kind, gates: false }, valX, o.val.labels, o.val.count);
+        t = { source, estimator: kind, ranks, marginSigmas, margins, error: r.error, macsRatio: r.macsRatio };
+      }
+      trials.push(t);
+      if (trialsPath) writeFileForUser(trialsPath, JSON.stringify(trials.slice(1)));
+      emit({ stage: "trial", trial: t, cached: hit });
+      return t;
+    };
+    const ri = rankSets.map((s) => s.length - 1), mi = Array<number>(hidden).fill(zero);
+    let cur = await run(ri, mi);
+    // Too inaccurate: compute more (lower margins), the most helpful layer first
+    while (cur.error > target) {
+      let pick: { l: number; t: Trial } | null = null;
+      for (let l = 0; l < hidden; l++) {
+        if (mi[l] === 0) continue;
+        const m2 = [...mi];
+        m2[l]--;
+        const t = await run(ri, m2);
+        if (!pick || t.error < pick.t.error) pick = { l, t };
+      }
+      if (!pick || pick.t.error >= cur.error) break;
+      mi[pick.l]--;
+      cur = pick.t;
+    }
+    if (cur.error > target) return;
+    // Within budget: make each layer cheaper while the error stays within it
+    for (let pass = 0, changed = true; changed && pass < 4; pass++) {
+      changed = false;
+      for (let l = 0; l < hidden; l++) {
+        for (;;) {
+          const moves: [number[], number[]][] = [];
+          if (ri[l] > 0) moves.push([ri.map((r, k) => (k === l ? r - 1 : r)), mi]);
+          if (mi[l] < marginSet.length - 1) moves.push([ri, mi.map((m, k) => (k === l ? m + 1 : m))]);
+          let pick: { r: number[]; m: number[]; t: Trial } | null = null;
+          for (const [r, m] of moves) {
+            const t = await run(r, m);
+            if (t.error <= target && t.macsRatio < cur.macsRatio && (!pick || t.macsRatio < pick.t.macsRatio)) pick = { r, m, t };
+          }
+          if (!pick) break;
+          ri.splice(0, hidden, ...pick.r);
+          mi.splice(0, hidden, ...pick.m);
+          cur = pick.t;
+          changed = true;
+        }
+      }
+    }
+  };
+  const rankSets = (top: number[]) => top.map((k) => [...RANK_CANDIDATES.filter((r) => r < k), k]);
+  // Without fine-tuning, learned estimators are still learned on the input model
+  if (!tuned && estimator === "learned") tuned = input;
+  let tunedFloat: FloatModel | null = null;
+  if (tuned) {
+    if (estimator === "learned") {
+      tunedFloat = tunedWithEstimators ?? (await learnedFactors(tuned, o.ranks, o.train, o.estimatorEpochs ?? 1, seed + bestEpoch + 1)).model;
+      await search("finetuned", "learned", tunedFloat, o.ranks.map((k) => [k]));
+    } else {
+      tunedFloat = tuned;
+      await search("finetuned", "svd", tuned, rankSets(o.ranks));
+    }
+  }
+  await search("input", "svd", input, rankSets(o.ranks));
+
+  const best = chooseTrial(trials, target) ?? denseTrial;
+  const q = quantizers.get(best.source)!;
+  const rgm = writeModel(q.model({ ranks: best.ranks, margins: best.margins, estimator: best.estimator, gates: false }));
+  return { best, rgm, float: floats.get(best.source)!, denseError, target, trials, front: paretoFront(trials), history, bestEpoch };
+}
+
+/** A small SVG scatter of the trials (grey), the front (line) and the chosen point (ring), error against MACs. */
+export function frontSvg(trials: Trial[], front: Trial[], best: Trial, target: number, title: string): string {
+  const W = 640, H = 400, L = 64, R = 16, T = 32, B = 48;
+  const xs = trials.map((t) => t.macsRatio), ys = trials.map((t) => t.error * 100);
+  const x0 = 0, x1 = Math.max(1, ...xs) * 1.02;
+  const y0 = Math.max(0, Math.min(...ys) - 0.2), y1 = Math.min(Math.max(...ys, target * 100) + 0.2, Math.min(...ys) + 10);
+  const px = (v: number) => L + ((v - x0) / (x1 - x0)) * (W - L - R);
+  const py = (v: number) => T + (1 - (Math.min(v, y1) - y0) / (y1 - y0)) * (H - T - B);
+  const esc = (s: string) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`, `<text x="${L}" y="20">${esc(title)}</text>`,
+    `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="black"/>`, `<line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="black"/>`];
+  for (let i = 0; i <= 5; i++) {
+    const xv = x0 + ((x1 - x0) * i) / 5, yv = y0 + ((y1 - y0) * i) / 5;
+    parts.push(`<text x="${px(xv)}" y="${H - B + 16}" text-anchor="middle">${xv.toFixed(2)}</text>`, `<text x="${L - 6}" y="${py(yv) + 4}" text-anchor="end">${yv.toFixed(2)}</text>`);
+  }
+  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">MACs per sample, × dense</text>`,
+    `<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${(T + H - B) / 2})" text-anchor="middle">validation error, %</text>`,
+    `<line x1="${L}" y1="${py(target * 100)}" x2="${W - R}" y2="${py(target * 100)}" stroke="#c33" stroke-dasharray="4 3"/>`);
+  for (const t of trials) parts.push(`<circle cx="${px(t.macsRatio).toFixed(1)}" cy="${py(t.error * 100).toFixed(1)}" r="2.5" fill="${t.source === "finetuned" ? "#38c" : "#999"}"/>`);
+  parts.push(`<polyline fill="none" stroke="#138" points="${front.map((t) => `${px(t.macsRatio).toFixed(1)},${py(t.error * 100).toFixed(1)}`).join(" ")}"/>`,
+    `<circle cx="${px(best.macsRatio).toFixed(1)}" cy="${py(best.error * 100).toFixed(1)}" r="7" fill="none" stroke="#c33" stroke-width="2"/>`, "</svg>\n");
+  return parts.join("\n");
+}
