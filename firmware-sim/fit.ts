@@ -26,7 +26,7 @@ export async function measuredTrace(root: string, model: string, digits: number)
   if (!t) {
     const bytes = new Uint8Array(readFileSync(join(root, model)));
     const d = loadData("mnist:test", digits);
-    t = { bytes, trace: await collectTrace(bytes, d.images, d.labels, d.count) };
+    t = { bytes, trace: await collectTrace(bytes, d.features, d.labels!, d.count) };
     traces.set(key, t);
   }
   return t;

@@ -393,11 +393,11 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
     const engine = await Engine.load(bytes);
     const flags = [0, ZERO_SKIP, PORTABLE, PORTABLE | ZERO_SKIP, DENSE];
     const job = new Job().model(bytes);
-    for (const f of flags) job.run(f, test.images, 784);
+    for (const f of flags) job.run(f, test.features, 784);
     const [m, ...runs] = execute("dsp", job) as [ModelAnswer, ...SampleAnswer[][]];
     expect(m.status).toBe(0);
     flags.forEach((f, k) => {
-      const want = engine.inferBatch(test.images, { zeroSkip: (f & ZERO_SKIP) !== 0, gating: (f & DENSE) === 0 });
+      const want = engine.inferBatch(test.features, { zeroSkip: (f & ZERO_SKIP) !== 0, gating: (f & DENSE) === 0 });
       const got = runs[k];
       const logits = new Int8Array(got.length * 10);
       got.forEach((s, i) => logits.set(s.logits, i * 10));
