@@ -1,6 +1,7 @@
 // --data / --labels / --label-column / --samples and --float arguments shared by commands (ts/data/).
 import type { Command } from "commander";
-import { checkWidth, loadDataset, type Dataset, type DataSpec } from "../ts/data/index.ts";
+import { checkWidth, labelsU8, loadDataset, splitEvery, type Dataset, type DataSpec } from "../ts/data/index.ts";
+import type { Samples } from "../ts/train/trainer.ts";
 import { readModel, type ParsedModel } from "../ts/format.ts";
 import { importSafetensors } from "../ts/import/safetensors.ts";
 import type { FloatModel } from "../ts/model.ts";
@@ -86,5 +87,46 @@ export function numberList(flag: string, integer: boolean) {
       }
     });
     return nums;
+  };
+}
+
+/** Flags of a training command: --data/--labels/--label-column and --val-data/--val-labels/--val-label-column. */
+export interface TrainDataFlags extends DataFlags {
+  valData?: string;
+  valLabels?: string;
+  valLabelColumn?: string;
+  trainLimit?: number;
+}
+
+/** Every 10th sample of --data forms the validation part when no --val-data is given (and --data is not mnist:train). */
+export const VAL_EVERY = 10;
+
+/**
+ * Training and validation data, both labelled: --data and --val-data; mnist:train pairs with mnist:val;
+ * any other --data without --val-data is split, every 10th sample to validation. --train-limit keeps the
+ * first n training samples.
+ */
+export function loadTrainVal(f: TrainDataFlags, purpose: string): { train: Dataset; val: Dataset; trainSamples: Samples; valSamples: Samples } {
+  let train: Dataset, val: Dataset;
+  if (f.valData !== undefined) {
+    train = loadData({ data: f.data, labels: f.labels, labelColumn: f.labelColumn, samples: f.trainLimit });
+    val = loadData({ data: f.valData, labels: f.valLabels, labelColumn: f.valLabelColumn });
+    checkWidth(val, train.width, `${f.data} (${train.width} features)`);
+  } else if (f.data === "mnist:train") {
+    train = loadData({ data: f.data, samples: f.trainLimit });
+    val = loadData("mnist:val");
+  } else {
+    if (f.valLabels !== undefined || f.valLabelColumn !== undefined) throw new UserError("--val-labels and --val-label-column go with --val-data");
+    const all = loadData({ data: f.data, labels: f.labels, labelColumn: f.labelColumn });
+    ({ train, val } = splitEvery(all, VAL_EVERY));
+    if (f.trainLimit !== undefined && f.trainLimit < train.count) {
+      train = { ...train, count: f.trainLimit, features: train.features.slice(0, f.trainLimit * train.width), labels: train.labels!.slice(0, f.trainLimit) };
+    }
+  }
+  if (train.count === 0 || val.count === 0) throw new UserError(`${f.data}: ${train.count} training and ${val.count} validation samples; ${purpose} needs both`);
+  return {
+    train, val,
+    trainSamples: { images: train.features, labels: labelsU8(train, purpose), count: train.count },
+    valSamples: { images: val.features, labels: labelsU8(val, purpose), count: val.count },
   };
 }

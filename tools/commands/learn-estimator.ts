@@ -6,7 +6,8 @@ import { loadMnist } from "../../ts/mnist.ts";
 import { loadCheckpoint, saveCheckpoint } from "../../ts/train/checkpoint.ts";
 import { compareEstimators, learnEstimators } from "../../ts/train/learned-estimator.ts";
 import type { GatedEval } from "../../ts/train/condnet.ts";
-import { numberList, positiveInt } from "../data.ts";
+import { checkWidth } from "../../ts/data/index.ts";
+import { addDataOptions, loadTrainVal, numberList, positiveInt, VAL_EVERY, type TrainDataFlags } from "../data.ts";
 import { progress } from "../progress.ts";
 
 const pct = (v: number[]) => v.map((x) => (100 * x).toFixed(1)).join("/");
@@ -19,7 +20,7 @@ export const num = (flag: string, min: number, max = Infinity) => (v: string): n
   return n;
 };
 
-interface EstimatorFlags {
+interface EstimatorFlags extends TrainDataFlags {
   float: string;
   output: string;
   ranks: number[];
@@ -30,7 +31,6 @@ interface EstimatorFlags {
   match: "svd" | "none";
   matchSamples: number;
   seed: number;
-  trainLimit?: number;
   test?: boolean;
   report?: string;
   quiet?: boolean;
@@ -40,15 +40,17 @@ export async function learnEstimatorCommand(f: EstimatorFlags): Promise<void> {
   const log = (s: string) => { if (!f.quiet) process.stderr.write(s + "\n"); };
   const { model, metadata } = loadCheckpoint(f.float);
   const hidden = model.layers.length - 1;
-  if (model.layers[0].nIn !== 784) throw new UserError(`${f.float}: the net takes ${model.layers[0].nIn} inputs, MNIST has 784`);
   if (f.ranks.length !== hidden) throw new UserError(`--ranks needs ${hidden} values (one per hidden layer of ${f.float}), got ${f.ranks.length}`);
   f.ranks.forEach((k, i) => {
     const max = Math.min(model.layers[i].nIn, model.layers[i].nOut);
     if (k > max) throw new UserError(`--ranks: layer ${i} takes a rank of at most ${max}, got ${k}`);
   });
+  if (f.test && !f.data.startsWith("mnist:")) throw new UserError(`--test reports mnist:test; for ${f.data}, evaluate the checkpoint with rankgate quantize and eval`);
   const t0 = Date.now();
-  const train = f.trainLimit ? loadMnist("train", { limit: f.trainLimit }) : loadMnist("train");
-  log(`learning estimators of ranks ${f.ranks.join("-")} for ${f.float} on ${train.count} digits of mnist:train (w_pos ${f.wPos}, match ${f.match}), seed ${f.seed}`);
+  const data = loadTrainVal(f, "learn-estimator");
+  checkWidth(data.train, model.layers[0].nIn, f.float);
+  const train = data.trainSamples;
+  log(`learning estimators of ranks ${f.ranks.join("-")} for ${f.float} on ${train.count} samples of ${f.data} (w_pos ${f.wPos}, match ${f.match}), seed ${f.seed}`);
   let bar = progress("layer 0 epoch 1", 1, true);
   const result = await learnEstimators({
     model, ranks: f.ranks, epochs: f.epochs, batchSize: f.batch, lr: f.lr, wPos: f.wPos, match: f.match, matchSamples: f.matchSamples, seed: f.seed, train,
@@ -62,11 +64,11 @@ export async function learnEstimatorCommand(f: EstimatorFlags): Promise<void> {
     },
   });
   const seconds = (Date.now() - t0) / 1000;
-  const val = await compareEstimators(result.model, result.svdModel, loadMnist("val"));
+  const val = await compareEstimators(result.model, result.svdModel, data.valSamples);
   const test = f.test ? await compareEstimators(result.model, result.svdModel, loadMnist("test")) : undefined;
   saveCheckpoint(result.model, f.output, {
     ...metadata, ranks: f.ranks,
-    estimator: { kind: "learned", init: "svdFactors", epochs: f.epochs, batchSize: f.batch, lr: f.lr, optimizer: "adam", wPos: f.wPos, match: f.match, matchSamples: f.matchSamples, shifts: result.shifts, seed: f.seed, inputs: "gated (learned estimators of earlier layers in the loop)", from: f.float },
+    data: f.data, estimator: { kind: "learned", init: "svdFactors", epochs: f.epochs, batchSize: f.batch, lr: f.lr, optimizer: "adam", wPos: f.wPos, match: f.match, matchSamples: f.matchSamples, shifts: result.shifts, seed: f.seed, inputs: "gated (learned estimators of earlier layers in the loop)", from: f.float },
     valErrorGated: val.learned.error, valErrorSvd: val.svd.error, valMacFraction: val.learned.macFraction,
   });
   const show = (name: string, c: { learned: GatedEval; svd: GatedEval; dense: GatedEval }) => {
@@ -81,11 +83,13 @@ export async function learnEstimatorCommand(f: EstimatorFlags): Promise<void> {
 }
 
 export function registerLearnEstimator(program: Command): void {
-  program
+  const cmd = program
     .command("learn-estimator")
-    .description("train the low-rank sign estimators of a frozen float net from their SVD init (recall-weighted logistic loss); compares with plain SVD")
+    .description("train the low-rank sign estimators of a frozen float net from their SVD init (recall-weighted logistic loss) on labelled data (default mnist:train); compares with plain SVD")
     .requiredOption("--float <file>", "the trained float checkpoint (frozen)")
-    .requiredOption("-o, --output <file>", "checkpoint to write (.safetensors, with layers.{i}.est.*)")
+    .requiredOption("-o, --output <file>", "checkpoint to write (.safetensors, with layers.{i}.est.*)");
+  addDataOptions(cmd, "mnist:train", "training data (labelled)");
+  addDataOptions(cmd, undefined, `validation data for the comparison (default: mnist:val for mnist:train, else every ${VAL_EVERY}th sample of --data)`, "val")
     .requiredOption("--ranks <list>", "estimator rank per hidden layer (0: dense)", numberList("--ranks", true))
     .option("--epochs <n>", "epochs per layer", positiveInt("--epochs"), 3)
     .option("--batch <n>", "minibatch size", positiveInt("--batch"), 100)
@@ -95,10 +99,10 @@ export function registerLearnEstimator(program: Command): void {
       if (v !== "svd" && v !== "none") throw new UserError(`--match must be svd or none, got '${v}'`);
       return v;
     }, "svd")
-    .option("--match-samples <n>", "training digits used to match the computed fraction", positiveInt("--match-samples"), 10_000)
+    .option("--match-samples <n>", "training samples used to match the computed fraction", positiveInt("--match-samples"), 10_000)
     .option("--seed <n>", "seed of the shuffles", positiveInt("--seed"), 1)
-    .option("--train-limit <n>", "train on the first n digits only (quick runs)", positiveInt("--train-limit"))
-    .option("--test", "also report mnist:test (never used for a choice)")
+    .option("--train-limit <n>", "train on the first n training samples only (quick runs)", positiveInt("--train-limit"))
+    .option("--test", "also report mnist:test (never used for a choice; MNIST data only)")
     .option("--report <file>", "write the run's numbers as JSON")
     .option("-q, --quiet", "no progress output")
     .action((flags: EstimatorFlags) => learnEstimatorCommand(flags));

@@ -5,13 +5,14 @@ import { UserError } from "../../ts/errors.ts";
 import { loadMnist } from "../../ts/mnist.ts";
 import { loadCheckpoint, saveCheckpoint } from "../../ts/train/checkpoint.ts";
 import { checkBlockSize, evaluateConditional, trainPolicy, type RegNorm } from "../../ts/train/condnet.ts";
-import { numberList, positiveInt } from "../data.ts";
+import { classCount } from "../../ts/data/index.ts";
+import { addDataOptions, loadTrainVal, numberList, positiveInt, VAL_EVERY, type TrainDataFlags } from "../data.ts";
 import { progress } from "../progress.ts";
 import { num, registerLearnEstimator, showGated } from "./learn-estimator.ts";
 
-interface PolicyFlags {
+interface PolicyFlags extends TrainDataFlags {
   output: string;
-  sizes: number[];
+  sizes?: number[];
   init?: string;
   blockSize: number;
   tau: number[];
@@ -31,7 +32,6 @@ interface PolicyFlags {
   baselineDecay: number;
   seed: number;
   patience?: number;
-  trainLimit?: number;
   test?: boolean;
   report?: string;
   quiet?: boolean;
@@ -42,11 +42,15 @@ const pct = (v: number[]) => v.map((x) => (100 * x).toFixed(1)).join("/");
 export async function trainPolicyCommand(f: PolicyFlags): Promise<void> {
   const log = (s: string) => { if (!f.quiet) process.stderr.write(s + "\n"); };
   const initial = f.init ? loadCheckpoint(f.init).model : undefined;
-  const sizes = initial ? [initial.layers[0].nIn, ...initial.layers.map((l) => l.nOut)] : f.sizes;
+  if (f.test && !f.data.startsWith("mnist:")) throw new UserError(`--test reports mnist:test; for ${f.data}, evaluate the checkpoint with rankgate quantize and eval`);
+  if (!initial && f.sizes && (f.sizes.length < 3 || f.sizes.some((s) => !Number.isInteger(s) || s < 1))) throw new UserError(`--sizes needs at least three positive integers (a hidden layer), got ${f.sizes.join(",")}`);
+  const data = loadTrainVal(f, "train-policy");
+  const width = data.train.width, classes = Math.max(classCount(data.train), classCount(data.val));
+  const sizes = initial ? [initial.layers[0].nIn, ...initial.layers.map((l) => l.nOut)] : f.sizes ?? [width, 256, classes];
   const hidden = sizes.length - 2;
-  if (sizes.length < 3 || sizes.some((s) => !Number.isInteger(s) || s < 1)) throw new UserError(`--sizes needs at least three positive integers (a hidden layer), got ${sizes.join(",")}`);
-  if (sizes[0] !== 784) throw new UserError(`--sizes must start with 784 (MNIST pixels), got ${sizes[0]}`);
-  if (sizes[sizes.length - 1] !== 10) throw new UserError(`--sizes must end with 10 (MNIST classes), got ${sizes[sizes.length - 1]}`);
+  if (sizes.length < 3) throw new UserError(`--sizes needs at least three positive integers (a hidden layer), got ${sizes.join(",")}`);
+  if (sizes[0] !== width) throw new UserError(`${initial ? `${f.init} takes` : "--sizes must start with"} ${sizes[0]} inputs; ${f.data} has ${width} features per sample`);
+  if (sizes[sizes.length - 1] < classes) throw new UserError(`${initial ? f.init : "--sizes"}: ${sizes[sizes.length - 1]} outputs, but the labels of ${f.data} go up to ${classes - 1}`);
   const tau = f.tau.length === 1 ? Array<number>(hidden).fill(f.tau[0]) : f.tau;
   if (tau.length !== hidden) throw new UserError(`--tau takes one value or one per hidden layer (${hidden}), got ${f.tau.length}`);
   if (tau.some((t) => !(t > 0 && t < 1))) throw new UserError(`--tau values must be in (0, 1), got ${f.tau.join(",")}`);
@@ -54,13 +58,13 @@ export async function trainPolicyCommand(f: PolicyFlags): Promise<void> {
   if (f.tauStart !== undefined && f.tauEpochs === 0) throw new UserError("--tau-start needs --tau-epochs (the length of the anneal)");
   checkBlockSize(sizes, f.blockSize);
   const t0 = Date.now();
-  const train = f.trainLimit ? loadMnist("train", { limit: f.trainLimit }) : loadMnist("train");
-  log(`training ${sizes.join("-")} with block policies (blocks of ${f.blockSize}, τ ${tau.map((t) => +t.toFixed(4)).join(",")}) on ${train.count} digits of mnist:train${f.init ? `, net from ${f.init}` : ""}, seed ${f.seed}`);
+  const train = data.trainSamples;
+  log(`training ${sizes.join("-")} with block policies (blocks of ${f.blockSize}, τ ${tau.map((t) => +t.toFixed(4)).join(",")}) on ${train.count} samples of ${f.data} (validation: ${data.val.count})${f.init ? `, net from ${f.init}` : ""}, seed ${f.seed}`);
   let bar = progress(`epoch 1/${f.epochs}`, 1, true);
   const result = await trainPolicy({
     sizes, initial, blockSize: f.blockSize, tau, tauStart: f.tauStart, tauEpochs: f.tauEpochs, epochs: f.epochs, batchSize: f.batch, lrNet: f.lrNet, lrPolicy: f.lrPolicy, lrDecay: f.lrDecay,
     lambdaS: f.lambdaS, lambdaV: f.lambdaV, l2Net: f.l2Net, l2Policy: f.l2Policy, regNorm: f.regNorm, policyInitScale: f.policyInitScale,
-    baselineDecay: f.baselineDecay, seed: f.seed, patience: f.patience, train,
+    baselineDecay: f.baselineDecay, seed: f.seed, patience: f.patience, train, val: data.valSamples,
     onBatch: (b) => {
       if (b.batch === 1) bar = progress(`epoch ${b.epoch}/${f.epochs}`, b.batches, f.quiet);
       bar.update(b.batch, `nll ${b.nll.toFixed(4)}`);
@@ -71,7 +75,7 @@ export async function trainPolicyCommand(f: PolicyFlags): Promise<void> {
     },
   });
   const seconds = (Date.now() - t0) / 1000;
-  const val = loadMnist("val");
+  const val = data.valSamples;
   const valDense = await evaluateConditional(result.model, val, { gating: false });
   const test = f.test ? loadMnist("test") : undefined;
   const testGated = test ? await evaluateConditional(result.model, test) : undefined;
@@ -82,6 +86,7 @@ export async function trainPolicyCommand(f: PolicyFlags): Promise<void> {
   };
   saveCheckpoint(result.model, f.output, {
     seed: f.seed, epochs: f.epochs, bestEpoch: result.bestEpoch, batchSize: f.batch, trainSamples: train.count, init: f.init ?? null,
+    data: f.data, valData: f.valData ?? (f.data === "mnist:train" ? "mnist:val" : `every ${VAL_EVERY}th sample of ${f.data}`),
     policy, valError: valDense.error, valErrorGated: result.val.error, valBlockDensity: result.val.blockDensity, valMacFraction: result.val.macFraction,
   });
   console.log(`${f.output}: best epoch ${result.bestEpoch} of ${f.epochs}, ${seconds.toFixed(0)} s`);
@@ -102,11 +107,13 @@ export async function trainPolicyCommand(f: PolicyFlags): Promise<void> {
 
 /** Registers `train-policy` and `learn-estimator`. */
 export function registerTrainPolicy(program: Command): void {
-  program
+  const cmd = program
     .command("train-policy")
-    .description("train an MLP with a learned block policy per hidden layer (Bengio et al. 2015; REINFORCE); mnist:val picks the epoch, thresholded")
-    .requiredOption("-o, --output <file>", "checkpoint to write (.safetensors, with layers.{i}.gate.*)")
-    .option("--sizes <list>", "layer widths, input first (ignored with --init)", numberList("--sizes", true), [784, 256, 10])
+    .description("train an MLP with a learned block policy per hidden layer (Bengio et al. 2015; REINFORCE) on labelled data (default mnist:train); the validation data picks the epoch, thresholded")
+    .requiredOption("-o, --output <file>", "checkpoint to write (.safetensors, with layers.{i}.gate.*)");
+  addDataOptions(cmd, "mnist:train", "training data (labelled)");
+  addDataOptions(cmd, undefined, `validation data (default: mnist:val for mnist:train, else every ${VAL_EVERY}th sample of --data)`, "val")
+    .option("--sizes <list>", "layer widths, input first: the data's features per sample, ..., at least its classes (default <features>,256,<classes>; ignored with --init)", numberList("--sizes", true))
     .option("--init <file>", "start the net from this float checkpoint")
     .option("--block-size <n>", "units per block", positiveInt("--block-size"), 16)
     .option("--tau <list>", "target block density τ: one value or one per hidden layer", numberList("--tau", false), [1 / 16])
@@ -129,8 +136,8 @@ export function registerTrainPolicy(program: Command): void {
     .option("--baseline-decay <x>", "decay of the running-mean REINFORCE baseline", num("--baseline-decay", 0, 0.999), 0.9)
     .option("--seed <n>", "seed of init, shuffles and mask samples", positiveInt("--seed"), 1)
     .option("--patience <n>", "stop after n epochs without a better validation error", positiveInt("--patience"))
-    .option("--train-limit <n>", "train on the first n digits only (quick runs)", positiveInt("--train-limit"))
-    .option("--test", "also report mnist:test (never used for a choice)")
+    .option("--train-limit <n>", "train on the first n training samples only (quick runs)", positiveInt("--train-limit"))
+    .option("--test", "also report mnist:test (never used for a choice; MNIST data only)")
     .option("--report <file>", "write the run's numbers as JSON")
     .option("-q, --quiet", "no progress output")
     .action((flags: PolicyFlags) => trainPolicyCommand(flags));

@@ -1,17 +1,17 @@
-// rankgate train: float MLP on MNIST, optionally with the low-rank estimator in the loop.
+// rankgate train: float MLP on any labelled data (default MNIST), optionally with the low-rank estimator in the loop.
 import type { Command } from "commander";
 import { UserError } from "../../ts/errors.ts";
-import { loadMnist } from "../../ts/mnist.ts";
 import { svdFactors } from "../../ts/quantize.ts";
 import { saveCheckpoint } from "../../ts/train/checkpoint.ts";
 import { COMPUTE_NAMES, type ComputeName } from "../../ts/train/compute.ts";
 import { evaluateFloat, trainMlp, type FloatEval } from "../../ts/train/trainer.ts";
-import { numberList, positiveInt } from "../data.ts";
+import { classCount } from "../../ts/data/index.ts";
+import { addDataOptions, loadTrainVal, numberList, positiveInt, VAL_EVERY, type TrainDataFlags } from "../data.ts";
 import { progress } from "../progress.ts";
 
-interface TrainFlags {
+interface TrainFlags extends TrainDataFlags {
   output: string;
-  sizes: number[];
+  sizes?: number[];
   epochs: number;
   batch: number;
   lr: number;
@@ -22,7 +22,6 @@ interface TrainFlags {
   seed: number;
   patience?: number;
   compute: ComputeName;
-  trainLimit?: number;
   svdOversample?: number;
   svdIters?: number;
   quiet?: boolean;
@@ -34,20 +33,23 @@ const show = (e: FloatEval) =>
 
 export async function trainCommand(f: TrainFlags): Promise<void> {
   const log = (s: string) => { if (!f.quiet) process.stderr.write(s + "\n"); };
-  const hidden = f.sizes.length - 2;
-  if (f.sizes.length < 2 || f.sizes.some((s) => !Number.isInteger(s) || s < 1)) throw new UserError(`--sizes needs at least two positive integers, got ${f.sizes.join(",")}`);
-  if (f.sizes[0] !== 784) throw new UserError(`--sizes must start with 784 (MNIST pixels), got ${f.sizes[0]}`);
-  if (f.sizes[f.sizes.length - 1] !== 10) throw new UserError(`--sizes must end with 10 (MNIST classes), got ${f.sizes[f.sizes.length - 1]}`);
+  if (f.sizes && (f.sizes.length < 2 || f.sizes.some((s) => !Number.isInteger(s) || s < 1))) throw new UserError(`--sizes needs at least two positive integers, got ${f.sizes.join(",")}`);
+  const data = loadTrainVal(f, "train");
+  const width = data.train.width, classes = Math.max(classCount(data.train), classCount(data.val));
+  const sizes = f.sizes ?? [width, ...DEFAULT_HIDDEN, classes];
+  if (sizes[0] !== width) throw new UserError(`--sizes must start with ${width} (the features per sample of ${f.data}), got ${sizes[0]}`);
+  if (sizes[sizes.length - 1] < classes) throw new UserError(`--sizes must end with at least ${classes} outputs (the labels of ${f.data} go up to ${classes - 1}), got ${sizes[sizes.length - 1]}`);
+  const hidden = sizes.length - 2;
   const l1 = f.l1.length === 1 ? Array<number>(hidden).fill(f.l1[0]) : f.l1;
   if (l1.length !== hidden) throw new UserError(`--l1 takes one value or one per hidden layer (${hidden}), got ${f.l1.length}`);
   if (f.ranks && f.ranks.length !== hidden) throw new UserError(`--ranks needs ${hidden} values (one per hidden layer), got ${f.ranks.length}`);
   const t0 = Date.now();
-  const train = f.trainLimit ? loadMnist("train", { limit: f.trainLimit }) : loadMnist("train");
-  log(`training ${f.sizes.join("-")} on ${train.count} digits of mnist:train${f.ranks ? `, estimator ranks ${f.ranks.join("-")} in the loop` : ""}, L1 ${l1.join(",")}, seed ${f.seed}`);
+  const train = data.trainSamples;
+  log(`training ${sizes.join("-")} on ${train.count} samples of ${data.train.description} (validation: ${data.val.count} samples)${f.ranks ? `, estimator ranks ${f.ranks.join("-")} in the loop` : ""}, L1 ${l1.join(",")}, seed ${f.seed}`);
   let bar = progress(`epoch 1/${f.epochs}`, 1, true);
   const result = await trainMlp({
-    sizes: f.sizes, epochs: f.epochs, batchSize: f.batch, lr: f.lr, lrDecay: f.lrDecay, momentum: f.momentum, l1, ranks: f.ranks,
-    seed: f.seed, compute: f.compute, patience: f.patience, train,
+    sizes, epochs: f.epochs, batchSize: f.batch, lr: f.lr, lrDecay: f.lrDecay, momentum: f.momentum, l1, ranks: f.ranks,
+    seed: f.seed, compute: f.compute, patience: f.patience, train, val: data.valSamples,
     svd: { oversample: f.svdOversample, powerIters: f.svdIters },
     onBatch: (b) => {
       if (b.batch === 1) bar = progress(`epoch ${b.epoch}/${f.epochs}`, b.batches, f.quiet);
@@ -59,7 +61,7 @@ export async function trainCommand(f: TrainFlags): Promise<void> {
     },
   });
   // Validation with the factors the quantizer will build (exact SVD), so the number describes what ships
-  const val = loadMnist("val");
+  const val = data.valSamples;
   const exact = f.ranks?.some((k) => k > 0)
     ? result.model.layers.slice(0, -1).map((l, i) => (f.ranks![i] > 0 ? svdFactors(l.weight, l.nIn, l.nOut, f.ranks![i]) : null))
     : undefined;
@@ -67,7 +69,7 @@ export async function trainCommand(f: TrainFlags): Promise<void> {
   const gated = exact ? await evaluateFloat(result.model, val.images, val.labels, { factors: exact }) : undefined;
   saveCheckpoint(result.model, f.output, {
     ranks: f.ranks ?? [], seed: f.seed, epochs: f.epochs, bestEpoch: result.bestEpoch, l1, lr: f.lr, lrDecay: f.lrDecay,
-    momentum: f.momentum, batchSize: f.batch, compute: f.compute, trainSamples: train.count,
+    momentum: f.momentum, batchSize: f.batch, compute: f.compute, trainSamples: train.count, data: f.data, valData: f.valData ?? (f.data === "mnist:train" ? "mnist:val" : `every ${VAL_EVERY}th sample of ${f.data}`),
     svd: { oversample: f.svdOversample, powerIters: f.svdIters },
     valError: dense.error, ...(gated && { valErrorGated: gated.error, valMacFraction: gated.macFraction }),
   });
@@ -76,6 +78,9 @@ export async function trainCommand(f: TrainFlags): Promise<void> {
   if (gated) console.log(`  val gated (exact SVD): ${show(gated)}`);
 }
 
+/** Hidden widths when --sizes is not given: input and output come from the data. */
+export const DEFAULT_HIDDEN = [1000, 600, 400];
+
 const num = (flag: string, min: number, max = Infinity) => (v: string): number => {
   const n = Number(v);
   if (!Number.isFinite(n) || n < min || n > max) throw new UserError(`${flag} must be a number in [${min}, ${max}], got '${v}'`);
@@ -83,11 +88,13 @@ const num = (flag: string, min: number, max = Infinity) => (v: string): number =
 };
 
 export function registerTrain(program: Command): void {
-  program
+  const cmd = program
     .command("train")
-    .description("train a float MLP on MNIST (mnist:train; mnist:val picks the best epoch), optionally with the low-rank estimator in the loop")
-    .requiredOption("-o, --output <file>", "checkpoint to write (.safetensors)")
-    .option("--sizes <list>", "layer widths, input first", numberList("--sizes", true), [784, 1000, 600, 400, 10])
+    .description("train a float MLP on labelled data (default mnist:train; the validation data picks the best epoch), optionally with the low-rank estimator in the loop")
+    .requiredOption("-o, --output <file>", "checkpoint to write (.safetensors)");
+  addDataOptions(cmd, "mnist:train", "training data (labelled)");
+  addDataOptions(cmd, undefined, `validation data (default: mnist:val for mnist:train, else every ${VAL_EVERY}th sample of --data)`, "val")
+    .option("--sizes <list>", `layer widths, input first: the input must be the data's features per sample, the output at least its classes (default <features>,${DEFAULT_HIDDEN.join(",")},<classes>)`, numberList("--sizes", true))
     .option("--epochs <n>", "epochs", positiveInt("--epochs"), 20)
     .option("--batch <n>", "minibatch size", positiveInt("--batch"), 100)
     .option("--lr <x>", "initial learning rate", num("--lr", 1e-9, 10), 0.05)
@@ -103,7 +110,7 @@ export function registerTrain(program: Command): void {
     }, "wasm")
     .option("--svd-oversample <n>", "extra columns of the per-epoch randomized SVD (default max(10, rank))", positiveInt("--svd-oversample"))
     .option("--svd-iters <n>", "power iterations of the per-epoch randomized SVD (default 4)", positiveInt("--svd-iters"))
-    .option("--train-limit <n>", "train on the first n digits only (quick runs)", positiveInt("--train-limit"))
+    .option("--train-limit <n>", "train on the first n training samples only (quick runs)", positiveInt("--train-limit"))
     .option("-q, --quiet", "no progress output")
     .action((flags: TrainFlags) => trainCommand(flags));
 }

@@ -111,6 +111,8 @@ export function zipRead(bytes: Uint8Array, e: ZipEntry, source: string): Uint8Ar
     if (e.compressedSize !== e.size) fail("size", e.cdOffset + 20, `stored size = size ${e.size}`, String(e.compressedSize));
     out = raw;
   } else if (e.method === 8) {
+    // Deflate expands at most ~1032:1: a larger declared size is a lie, refused before anything is allocated
+    if (e.size > e.compressedSize * 1032 + 64) fail("size", e.cdOffset + 24, `<= ${e.compressedSize * 1032 + 64} bytes (1032 × the ${e.compressedSize} compressed bytes)`, String(e.size));
     try {
       out = new Uint8Array(inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) }));
     } catch (err) {
