@@ -414,7 +414,12 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   let tunedFloat: FloatModel | null = null;
   if (tuned) {
     if (estimator === "learned") {
-      tunedFloat = tunedWithEstimators ?? (await learnedFactors(tuned, o.ranks, o.train, o.estimatorEpochs ?? 1, seed + bestEpoch + 1)).model;
+      tunedFloat = tunedWithEstimators;
+      if (!tunedFloat) {
+        // The estimators epoch bestEpoch + 1 would train with; kept in its checkpoint for the next rerun
+        tunedFloat = (await learnedFactors(tuned, o.ranks, o.train, o.estimatorEpochs ?? 1, seed + bestEpoch + 1)).model;
+        if (work && bestEpoch > 0) saveCheckpoint(tunedFloat, join(work, `epoch-${bestEpoch}.safetensors`), { record: history[bestEpoch - 1] });
+      }
       await search("finetuned", "learned", tunedFloat, o.ranks.map((k) => [k]));
     } else {
       tunedFloat = tuned;
