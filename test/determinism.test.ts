@@ -32,7 +32,7 @@ describe("same seed, same bytes", () => {
     expect(Buffer.from(s2).equals(Buffer.from(s1))).toBe(true);
   });
 
-  it("rankgate quantize twice on one checkpoint writes identical .rgm, .h and report (but its timing)", () => {
+  it("rankgate quantize twice on one checkpoint writes identical .rgm, .h, .c and report (but its timing)", () => {
     const float = syntheticFloat(new Rng(21), [784, 24, 12, 10]);
     writeFileSync(join(tmp, "float.safetensors"), writeSafetensors(checkpointTensors(float)));
     const outputs = ["a", "b"].map((run) => {
@@ -42,10 +42,11 @@ describe("same seed, same bytes", () => {
       expect(r.status, r.stderr).toBe(0);
       const report = JSON.parse(readFileSync(join(dir, "m.report.json"), "utf8"));
       delete report.seconds;
-      return { rgm: readFileSync(join(dir, "m.rgm")), header: readFileSync(join(dir, "m.h"), "utf8"), report };
+      return { rgm: readFileSync(join(dir, "m.rgm")), header: readFileSync(join(dir, "m.h"), "utf8"), source: readFileSync(join(dir, "m.c"), "utf8"), report };
     });
     expect(outputs[1].rgm.equals(outputs[0].rgm)).toBe(true);
     expect(outputs[1].header).toBe(outputs[0].header);
+    expect(outputs[1].source).toBe(outputs[0].source);
     expect(outputs[1].report).toEqual(outputs[0].report);
   });
 });

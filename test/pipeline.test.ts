@@ -71,17 +71,25 @@ describe("evaluateModel", () => {
 });
 
 describe("rankgate quantize / eval", () => {
-  it("quantize writes the .rgm, a C header and a report; eval --json prints one object", () => {
+  it("quantize writes the .rgm, C model files (.h, .c) and a report; eval --json prints one object", () => {
     const r = cli("quantize", "--float", floatPath, "-o", "m.rgm", "--ranks", "5,3", "--calibration", "300", "-q");
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     const bytes = readFileSync(join(dir, "m.rgm"));
     const parsed = readModel(bytes);
     expect(parsed.model.layers.map((l) => l.estimator?.rank ?? 0)).toEqual([5, 3, 0]);
-    const header = readFileSync(join(dir, "m.h"), "utf8");
-    expect(header).toContain(`#define RANKGATE_MODEL_LEN ${bytes.length}u`);
-    expect(header).toContain("aligned(16)");
-    const arr = header.slice(header.indexOf("{") + 1, header.lastIndexOf("}")).match(/0x[0-9a-f]{2}/g)!.map((h) => parseInt(h, 16));
+    // C model files: the header declares (extern, a per-model guard), the .c defines once, 16-byte aligned; no paths
+    const header = readFileSync(join(dir, "m.h"), "utf8"), source = readFileSync(join(dir, "m.c"), "utf8");
+    expect(header).toContain("#ifndef RGM_M_H");
+    expect(header).toContain(`#define RGM_M_BYTES ${bytes.length}u`);
+    expect(header).toContain("extern const uint8_t rgm_m[RGM_M_BYTES];");
+    expect(header).toContain("extern const size_t rgm_m_len;");
+    expect(header).not.toMatch(/0x[0-9a-f]{2},/);
+    expect(source).toContain('#include "m.h"');
+    expect(source).toContain("__attribute__((aligned(16)))");
+    expect(source).toContain("RG_MODEL_ALIGN16 const uint8_t rgm_m[RGM_M_BYTES] = {");
+    for (const text of [header, source]) expect(text).not.toMatch(/m\.rgm|float\.safetensors|\/tmp|[A-Za-z]:\\/);
+    const arr = source.slice(source.indexOf("= {") + 3, source.lastIndexOf("}")).match(/0x[0-9a-f]{2}/g)!.map((h) => parseInt(h, 16));
     expect(Buffer.from(arr).equals(bytes)).toBe(true);
     const report = JSON.parse(readFileSync(join(dir, "m.report.json"), "utf8"));
     expect(report.ranks).toEqual([5, 3]);

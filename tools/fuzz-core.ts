@@ -309,6 +309,11 @@ function exercise(engine: Engine, rng: Rng, input: Input): string | null {
   return null;
 }
 
+/** The model file of case `index` of `seed`, exactly as runCase loads it (the C runtime's reader runs the same corpus). */
+export function caseModel(seed: number, index: number): { bytes: Uint8Array; what: string; mustFail: boolean } {
+  return mutateModel(caseRng(seed, index));
+}
+
 /** Groups FormatError fields: layers[3].shift[12] → layers[].shift[]. */
 export const fieldClass = (field: string) => field.replace(/\[\d+\]/g, "[]");
 

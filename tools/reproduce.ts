@@ -119,7 +119,7 @@ on 1,000 validation digits and builds the estimator from the exact SVD of the tr
 
 \`models/paper.rgm\` is the ${PAPER_ROW} row (with \`models/paper-float.safetensors\` and
 \`models/paper.report.json\`), made by its three commands below; its quantize command also writes
-the C header (11 MB of text, not committed).
+the C model files \`paper.h\` / \`paper.c\` (11 MB of text, not committed).
 
 ## Commands
 

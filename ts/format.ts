@@ -203,7 +203,8 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
     const tMax = u32(e + E_T_MAX), margin = f32(e + E_MARGIN);
     if (rank === 0) {
       expectU32(name("t_max"), e + E_T_MAX, 0);
-      expectU32(name("margin"), e + E_MARGIN, 0);
+      // 0.0 or −0.0 (both are "0"; a writer computing −x·0 may produce either)
+      if ((u32(e + E_MARGIN) & 0x7fffffff) !== 0) fail(name("margin"), e + E_MARGIN, "0 (0.0 or -0.0) for a layer without an estimator", margin);
     } else {
       inRange(name("t_max"), e + E_T_MAX, tMax, 1, Math.min(32767, Math.floor(INT32_MAX / (128 * rank))));
       if (!Number.isFinite(margin)) fail(name("margin"), e + E_MARGIN, "a finite float", margin);

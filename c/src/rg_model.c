@@ -287,7 +287,7 @@ rg_status rg_model_init(rg_model *m, const uint8_t *rgm, size_t bytes) {
     margin = rg_u32(p + RG_E_MARGIN);
     if (rank == 0) {
       if (t_max != 0) return fail(m, L, "t_max", NO_INDEX, e + RG_E_T_MAX, "0", t_max);
-      if (margin != 0) return fail(m, L, "margin", NO_INDEX, e + RG_E_MARGIN, "0", margin);
+      if ((margin & 0x7fffffffu) != 0) return fail(m, L, "margin", NO_INDEX, e + RG_E_MARGIN, "0 (0.0 or -0.0) for a layer without an estimator", margin);
     } else {
       uint32_t hi = 2147483647u / (128u * rank);
       if (hi > 32767u) hi = 32767u;

@@ -1,0 +1,430 @@
+// The C99 runtime (c/) on the host: built by gcc with warnings as errors, once plain, once with the Arm
+// DSP path emulated (RG_EMULATE_DSP: both kernel paths in one binary) and once with ASan + UBSan;
+// bit-exact with ts/reference.ts and Engine (logits and every counter), and its reader gives
+// ts/format.ts's verdict (same field, same offset) on the fuzz corpus of tools/fuzz-core.ts.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import fc from "fast-check";
+import { beforeAll, expect, it } from "vitest";
+import { cModelFiles } from "../ts/c-header.ts";
+import { crc32 } from "../ts/crc32.ts";
+import { FormatError } from "../ts/errors.ts";
+import { ALIGN, ENTRY_BYTES, ENTRY_BYTES_V1, HEADER_BYTES, readModel, SECTIONS, writeModel } from "../ts/format.ts";
+import type { QuantModel } from "../ts/model.ts";
+import { INT32_MAX, INT32_MIN, quantizeInput } from "../ts/quant.ts";
+import { Rng } from "../ts/random.ts";
+import { requantize_s32, run_s8, RUN_DENSE, RUN_ZERO_SKIP } from "../ts/reference.ts";
+import { Engine } from "../ts/runtime.ts";
+import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
+import { caseModel } from "../tools/fuzz-core.ts";
+import { loadData } from "../tools/data.ts";
+import { rowsCase } from "./helpers/arbitraries.ts";
+import { gatedNetCase } from "./helpers/models.ts";
+import { describeWithTools } from "./helpers/system.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const OUT = join(ROOT, "build", "c-test");
+const SOURCES = readdirSync(join(ROOT, "c", "src")).filter((f) => f.endsWith(".c")).sort().map((f) => `c/src/${f}`);
+/** The warning flags of every build (docs/C-API.md). */
+const WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"];
+const BUILDS = {
+  plain: ["-O2"],
+  dsp: ["-O2", "-DRG_EMULATE_DSP"],
+  asan: ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-DRG_EMULATE_DSP"],
+} as const;
+type Build = keyof typeof BUILDS;
+const bin = (b: Build) => join(OUT, `harness-${b}`);
+
+// rg_model.flags
+const PORTABLE = 1, DENSE = 2, ZERO_SKIP = 8;
+/** Flag sets per build: the emulated-DSP builds run both kernel paths. */
+const FLAGS: Record<Build, number[]> = {
+  plain: [0, DENSE, ZERO_SKIP, DENSE | ZERO_SKIP],
+  dsp: [0, DENSE, ZERO_SKIP, DENSE | ZERO_SKIP, PORTABLE, PORTABLE | DENSE, PORTABLE | ZERO_SKIP, PORTABLE | DENSE | ZERO_SKIP],
+  asan: [0, DENSE, ZERO_SKIP, DENSE | ZERO_SKIP, PORTABLE, PORTABLE | ZERO_SKIP],
+};
+
+function gcc(args: string[]): void {
+  const r = spawnSync("gcc", args, { cwd: ROOT, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`gcc ${args.join(" ")} failed:\n${r.stderr}`);
+  expect(r.stderr, `gcc ${args.join(" ")}`).toBe("");
+}
+
+function gccAsync(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn("gcc", args, { cwd: ROOT });
+    let stderr = "";
+    p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    p.on("error", reject);
+    p.on("close", (code) => (code === 0 && stderr === "" ? resolve() : reject(new Error(`gcc ${args.join(" ")} failed:\n${stderr}`))));
+  });
+}
+
+/** A job file for c/test/harness.c, and how to read its answers. */
+class Job {
+  private parts: Buffer[] = [];
+  readonly records: ({ kind: "M" } | { kind: "R"; count: number } | { kind: "Q" })[] = [];
+  private u32(...v: number[]) {
+    const b = Buffer.alloc(4 * v.length);
+    v.forEach((x, i) => b.writeUInt32LE(x >>> 0, 4 * i));
+    this.parts.push(b);
+  }
+  model(bytes: Uint8Array): this {
+    this.u32(0x4d, bytes.length);
+    this.parts.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    this.records.push({ kind: "M" });
+    return this;
+  }
+  run(flags: number, samples: Int8Array | Float32Array, nIn: number): this {
+    const count = samples.length / nIn;
+    this.u32(0x52, flags, count, samples instanceof Float32Array ? 1 : 0);
+    this.parts.push(Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength));
+    this.records.push({ kind: "R", count });
+    return this;
+  }
+  requantize(x: number, m: number, s: number): this {
+    this.u32(0x51, x, m, s);
+    this.records.push({ kind: "Q" });
+    return this;
+  }
+  bytes(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}
+
+interface ModelAnswer { status: number; offset: number; actual: number; field: string; arena: number; layers: number; nIn: number; nOut: number }
+interface SampleAnswer { status: number; logits: Int8Array; counters: number[][]; totals: number[] }
+type Answer = ModelAnswer | SampleAnswer[] | number;
+
+let jobs = 0;
+/** Runs a job through a harness build; its answers in record order. */
+function execute(b: Build, job: Job): Answer[] {
+  const n = jobs++;
+  const jobPath = join(OUT, `job-${process.pid}-${n}.bin`), outPath = join(OUT, `out-${process.pid}-${n}.bin`);
+  writeFileSync(jobPath, job.bytes());
+  const r = spawnSync(bin(b), [jobPath, outPath], { encoding: "utf8", env: { ...process.env, ASAN_OPTIONS: "detect_leaks=1:abort_on_error=0" } });
+  expect(r.status, `${b} harness: ${r.stderr}`).toBe(0);
+  expect(r.stderr).toBe("");
+  const o = readFileSync(outPath);
+  let at = 0, model: ModelAnswer | null = null;
+  const u32 = () => { const v = o.readUInt32LE(at); at += 4; return v; };
+  const i32 = () => { const v = o.readInt32LE(at); at += 4; return v; };
+  const answers = job.records.map((rec): Answer => {
+    if (rec.kind === "Q") return i32();
+    if (rec.kind === "M") {
+      const status = i32(), offset = u32(), actual = u32();
+      const field = o.subarray(at, at + 48).toString("latin1").replace(/\0.*$/s, "");
+      at += 48;
+      model = { status, offset, actual, field, arena: u32(), layers: u32(), nIn: u32(), nOut: u32() };
+      return model;
+    }
+    const m = model!;
+    return Array.from({ length: rec.count }, () => {
+      const status = i32();
+      const logits = new Int8Array(o.subarray(at, at + m.nOut));
+      at += m.nOut;
+      const counters = Array.from({ length: m.layers }, () => [u32(), u32(), u32(), u32()]);
+      return { status, logits, counters, totals: [u32(), u32(), u32()] };
+    });
+  });
+  expect(at).toBe(o.length);
+  return answers;
+}
+
+/** Differences between C answers and ts/reference.ts run_s8 on the same int8 inputs. */
+function compare(model: QuantModel, q: Int8Array[], flags: number, got: SampleAnswer[], what: string): string[] {
+  const bad: string[] = [];
+  q.forEach((x, s) => {
+    const ref = run_s8(model, x, flags & (DENSE | ZERO_SKIP));
+    const g = got[s];
+    const tag = `${what} flags ${flags} sample ${s}`;
+    if (g.status !== 0) return void bad.push(`${tag}: status ${g.status}`);
+    if (!ref.output.every((v, j) => v === g.logits[j])) bad.push(`${tag}: logits ${Array.from(g.logits)}, reference ${Array.from(ref.output)}`);
+    const want = ref.counters.map((c) => [c.estimatorMacs, c.rowMacs, c.rowsComputed, c.rowsSkipped]);
+    if (JSON.stringify(want) !== JSON.stringify(g.counters)) bad.push(`${tag}: counters ${JSON.stringify(g.counters)}, reference ${JSON.stringify(want)}`);
+    const est = want.reduce((t, c) => t + c[0], 0), rows = want.reduce((t, c) => t + c[1], 0);
+    if (JSON.stringify([est, rows, est + rows]) !== JSON.stringify(g.totals)) bad.push(`${tag}: totals ${g.totals}`);
+  });
+  return bad;
+}
+
+/** The same file in format v1 (80-byte entries, no gates), as test/format.test.ts builds it. */
+function toV1(v2: Uint8Array): Uint8Array {
+  const src = new DataView(v2.buffer, v2.byteOffset, v2.byteLength);
+  const n = src.getUint32(16, true);
+  const align = (x: number) => Math.ceil(x / ALIGN) * ALIGN;
+  const delta = align(HEADER_BYTES + n * ENTRY_BYTES) - align(HEADER_BYTES + n * ENTRY_BYTES_V1);
+  const out = new Uint8Array(v2.length - delta);
+  const dv = new DataView(out.buffer);
+  out.set(v2.subarray(0, HEADER_BYTES));
+  dv.setUint16(4, 1, true);
+  dv.setUint32(8, out.length, true);
+  dv.setUint32(20, ENTRY_BYTES_V1, true);
+  dv.setUint32(28, align(HEADER_BYTES + n * ENTRY_BYTES_V1), true);
+  for (let l = 0; l < n; l++) {
+    const from = HEADER_BYTES + l * ENTRY_BYTES, to = HEADER_BYTES + l * ENTRY_BYTES_V1;
+    out.set(v2.subarray(from, from + ENTRY_BYTES_V1), to);
+    for (const s of SECTIONS.filter((x) => x.entryOffset < ENTRY_BYTES_V1)) {
+      const off = src.getUint32(from + s.entryOffset, true);
+      dv.setUint32(to + s.entryOffset, off ? off - delta : 0, true);
+    }
+  }
+  out.set(v2.subarray(align(HEADER_BYTES + n * ENTRY_BYTES)), align(HEADER_BYTES + n * ENTRY_BYTES_V1));
+  dv.setUint32(12, crc32(out, 16), true);
+  return out;
+}
+
+/** Random networks: odd sizes, estimators of any rank, block gates, zero points calibrated, at either end or random; v1 files when ungated. */
+function randomCases(count: number, seed: number) {
+  const arb = fc.record({
+    net: gatedNetCase(40, [0, 0.5, 0.9]),
+    zps: fc.constantFrom("calibrated", "ends", "random"),
+    v1: fc.boolean(),
+  });
+  return fc.sample(arb, { numRuns: count, seed }).map((c, i) => {
+    const { model, rng } = buildSynthetic({
+      sizes: c.net.sizes, ranks: c.net.kinds.map((k) => k.rank), gates: c.net.kinds.map((k) => k.gate), seed: c.net.seed, calibration: 16, inputZeros: c.net.zeros,
+    });
+    if (c.zps !== "calibrated") {
+      const zps = c.net.sizes.map(() => (c.zps === "ends" ? (rng.next() < 0.5 ? -128 : 127) : rng.int(-128, 127)));
+      model.layers.forEach((l, k) => {
+        l.inZeroPoint = zps[k];
+        l.outZeroPoint = zps[k + 1];
+      });
+    }
+    const v2 = writeModel(model);
+    const v1 = c.v1 && !model.layers.some((l) => l.gate);
+    const bytes = v1 ? toV1(v2) : v2;
+    const nIn = c.net.sizes[0], zp = model.layers[0].inZeroPoint;
+    const floats = syntheticInputs(rng, 2, nIn, c.net.zeros);
+    // int8: random, mostly the zero point (zero skipping), all the zero point
+    const ints = new Int8Array(3 * nIn);
+    for (let i = 0; i < nIn; i++) {
+      ints[i] = rng.int(-128, 127);
+      ints[nIn + i] = rng.next() < 0.85 ? zp : rng.int(-128, 127);
+      ints[2 * nIn + i] = zp;
+    }
+    const q = [0, 1].map((s) => quantizeInput(floats.subarray(s * nIn, (s + 1) * nIn), model.layers[0].inScale, zp, new Int8Array(nIn)))
+      .concat([0, 1, 2].map((s) => ints.slice(s * nIn, (s + 1) * nIn)));
+    return { what: `case ${i} (sizes ${c.net.sizes.join("-")}, kinds ${JSON.stringify(c.net.kinds)}, zps ${c.zps}, v${v1 ? 1 : 2})`, model, bytes, nIn, floats, ints, q };
+  });
+}
+
+describeWithTools(["gcc"], "C runtime on the host", () => {
+  beforeAll(async () => {
+    mkdirSync(OUT, { recursive: true });
+    // The three builds side by side
+    await Promise.all([
+      ...Object.entries(BUILDS).map(([b, flags]) => gccAsync([...WARN, ...flags, "-Ic/include", ...SOURCES, "c/test/harness.c", "-o", bin(b as Build)])),
+      ...(["plain", "asan"] as const).map((b) => gccAsync([...WARN, ...BUILDS[b], "-Ic/include", ...SOURCES, "c/test/api.c", "-o", join(OUT, `api-${b}`)])),
+    ]);
+  }, 120_000);
+
+  it("every kernel-path configuration compiles as C99 without a warning", () => {
+    for (const extra of [[], ["-DRG_EMULATE_DSP"], ["-DRG_NO_DSP", "-DRG_EMULATE_DSP"]]) {
+      gcc([...WARN, "-O2", ...extra, "-Ic/include", "-fsyntax-only", ...SOURCES]);
+    }
+  });
+
+  it("every misuse of the API is a status (c/test/api.c, plain and sanitized, both kernel paths)", () => {
+    const { bytes } = buildSynthetic({ sizes: [20, 12, 6], ranks: [3], seed: 4, calibration: 16 });
+    const model = join(OUT, "api.rgm");
+    writeFileSync(model, bytes);
+    for (const b of ["plain", "asan"]) {
+      const r = spawnSync(join(OUT, `api-${b}`), [model], { encoding: "utf8" });
+      expect(r.stdout + r.stderr).toBe("ok\n");
+      expect(r.status).toBe(0);
+    }
+  });
+
+  it("rg_requantize_s32 equals requantize_s32 at the edges and on random triples", () => {
+    const rng = new Rng(5);
+    const xs = [0, 1, -1, INT32_MIN, INT32_MAX, INT32_MIN + 1, 1 << 30, -(1 << 30), 12345, -12345];
+    const ms = [0, 1 << 30, INT32_MAX, INT32_MIN, (1 << 30) + 12345];
+    const triples: [number, number, number][] = [];
+    for (const x of xs) for (const m of ms) for (const s of [-31, -30, -1, 0, 1, 29, 30]) triples.push([x, m, s]);
+    for (let i = 0; i < 5000; i++) triples.push([rng.int(INT32_MIN, INT32_MAX), rng.int(1 << 30, INT32_MAX), rng.int(-31, 30)]);
+    const job = new Job();
+    for (const [x, m, s] of triples) job.requantize(x, m, s);
+    for (const b of ["plain", "asan"] as const) {
+      const got = execute(b, job) as number[];
+      const bad = triples.filter(([x, m, s], i) => got[i] !== requantize_s32(x, m, s)).slice(0, 5);
+      expect(bad).toEqual([]);
+    }
+  });
+
+  it("random networks: logits and every counter equal ts/reference.ts run_s8 (gated, dense, zero-skip; portable and DSP kernels; v1 and v2)", () => {
+    const cases = randomCases(70, 12);
+    for (const b of Object.keys(BUILDS) as Build[]) {
+      const job = new Job();
+      for (const c of cases) {
+        job.model(c.bytes);
+        for (const flags of FLAGS[b]) job.run(flags, c.floats, c.nIn).run(flags, c.ints, c.nIn);
+      }
+      const answers = execute(b, job);
+      const bad: string[] = [];
+      let k = 0;
+      for (const c of cases) {
+        const m = answers[k++] as ModelAnswer;
+        if (m.status !== 0) {
+          bad.push(`${b} ${c.what}: rg_model_init ${m.status} ${m.field}`);
+          continue;
+        }
+        expect([m.nIn, m.layers]).toEqual([c.nIn, c.model.layers.length]);
+        for (const flags of FLAGS[b]) {
+          const got = [...(answers[k++] as SampleAnswer[]), ...(answers[k++] as SampleAnswer[])];
+          bad.push(...compare(c.model, c.q, flags, got, `${b} ${c.what}`));
+        }
+      }
+      expect(bad.slice(0, 5)).toEqual([]);
+    }
+  }, 60_000);
+
+  it("single layers from rowsCase (test/helpers/arbitraries.ts): extreme biases, multipliers, shifts and zero points; any mask through a block gate of size 1", () => {
+    const cases = fc.sample(rowsCase(), { numRuns: 150, seed: 31 }).map((c) => {
+      // Gate weights 0: block j's score is 0, so threshold −1 sets unit j and 0 clears it
+      const gated = c.relu;
+      const threshold = Int32Array.from({ length: c.nOut }, (_, j) => ((c.mask[j >>> 5] >>> (j & 31)) & 1 ? -1 : 0));
+      const model: QuantModel = {
+        layers: [{
+          nIn: c.nIn, nOut: c.nOut, activation: c.relu ? "relu" : "none", inScale: 0.5, inZeroPoint: c.inZp, outScale: 0.25, outZeroPoint: c.outZp,
+          weights: c.weights, bias: c.bias, multiplier: c.multiplier, shift: c.shift, estimator: null,
+          gate: gated ? { blockSize: 1, blocks: c.nOut, weights: new Int8Array(c.nOut * c.nIn), threshold } : null,
+        }],
+      };
+      return { model, bytes: writeModel(model), input: c.input, nIn: c.nIn };
+    });
+    for (const b of ["dsp", "asan"] as const) {
+      const job = new Job();
+      for (const c of cases) {
+        job.model(c.bytes);
+        for (const flags of FLAGS[b]) job.run(flags, c.input, c.nIn);
+      }
+      const answers = execute(b, job);
+      const bad: string[] = [];
+      let k = 0;
+      cases.forEach((c, i) => {
+        const m = answers[k++] as ModelAnswer;
+        if (m.status !== 0) return void bad.push(`case ${i}: rg_model_init ${m.status} ${m.field}`);
+        for (const flags of FLAGS[b]) bad.push(...compare(c.model, [c.input], flags, answers[k++] as SampleAnswer[], `${b} rows case ${i}`));
+      });
+      expect(bad.slice(0, 5)).toEqual([]);
+    }
+  });
+
+  it("the C reader rejects exactly what ts/format.ts rejects, naming the same field and offset (fuzz corpus, seed 7); loaded files run as the reference", () => {
+    const CASES = 2500;
+    const job = new Job();
+    const want: ({ field: string; offset: number } | null)[] = [];
+    const valid: { model: QuantModel; q: Int8Array[] }[] = [];
+    const rng = new Rng(99);
+    for (let i = 0; i < CASES; i++) {
+      const { bytes } = caseModel(7, i);
+      job.model(bytes);
+      try {
+        const { model } = readModel(bytes);
+        want.push(null);
+        const nIn = model.layers[0].nIn;
+        const x = Int8Array.from({ length: nIn }, () => (rng.next() < 0.6 ? model.layers[0].inZeroPoint : rng.int(-128, 127)));
+        valid.push({ model, q: [x] });
+        for (const flags of [0, DENSE, ZERO_SKIP, PORTABLE]) job.run(flags, x, nIn);
+      } catch (e) {
+        if (!(e instanceof FormatError)) throw e;
+        want.push({ field: e.field, offset: e.offset });
+      }
+    }
+    for (const b of ["dsp", "asan"] as const) {
+      const answers = execute(b, job);
+      const bad: string[] = [];
+      let k = 0, v = 0, rejected = 0;
+      for (let i = 0; i < CASES; i++) {
+        const m = answers[k++] as ModelAnswer;
+        const w = want[i];
+        if (w === null) {
+          if (m.status !== 0) bad.push(`case ${i}: C rejects (${m.field} at ${m.offset}), ts/format.ts accepts`);
+          const { model, q } = valid[v++];
+          for (const flags of [0, DENSE, ZERO_SKIP, PORTABLE]) {
+            const got = answers[k++] as SampleAnswer[];
+            if (m.status === 0) bad.push(...compare(model, q, flags, got, `${b} case ${i}`));
+          }
+        } else {
+          rejected++;
+          if (m.status !== -2 || m.field !== w.field || m.offset !== w.offset) {
+            bad.push(`case ${i}: C status ${m.status} ${m.field} at ${m.offset}, ts/format.ts ${w.field} at ${w.offset}`);
+          }
+        }
+      }
+      expect(bad.slice(0, 8)).toEqual([]);
+      expect(rejected).toBeGreaterThan(1200);
+      expect(v).toBeGreaterThan(250);
+    }
+  }, 60_000);
+
+  it("models/paper.rgm on the 10,000 MNIST test digits: logits and counter sums equal Engine's; per-sample counters on 200", async () => {
+    const bytes = readFileSync(join(ROOT, "models", "paper.rgm"));
+    const test = loadData("mnist:test");
+    const engine = await Engine.load(bytes);
+    const job = new Job().model(bytes).run(0, test.images, 784).run(ZERO_SKIP, test.images.subarray(0, 200 * 784), 784);
+    const [m, gated, skip] = execute("plain", job) as [ModelAnswer, SampleAnswer[], SampleAnswer[]];
+    expect(m.status).toBe(0);
+    const want = engine.inferBatch(test.images);
+    const logits = new Int8Array(gated.length * 10);
+    gated.forEach((s, i) => logits.set(s.logits, i * 10));
+    expect(gated.every((s) => s.status === 0)).toBe(true);
+    expect(Buffer.from(logits.buffer).equals(Buffer.from(want.logits.buffer))).toBe(true);
+    want.stats.layers.forEach((l, k) => {
+      const sum = (c: number) => gated.reduce((t, s) => t + s.counters[k][c], 0);
+      expect([sum(0), sum(1), sum(2), sum(3)]).toEqual([l.estimatorMacs, l.rowMacs, l.rowsComputed, l.rowsSkipped]);
+    });
+    for (const [answers, zeroSkip] of [[gated, false], [skip, true]] as const) {
+      for (let i = 0; i < 200; i++) {
+        const r = engine.infer(test.images.subarray(i * 784, (i + 1) * 784), { zeroSkip });
+        expect(Array.from(answers[i].logits)).toEqual(Array.from(r.logits));
+        expect(answers[i].counters).toEqual(r.stats.layers.map((l) => [l.estimatorMacs, l.rowMacs, l.rowsComputed, l.rowsSkipped]));
+      }
+    }
+  }, 60_000);
+
+  it("models/condnet-mnist.rgm (block gates) on 2,000 test digits, DSP and portable kernels, gated and zero-skip: Engine's logits and counters", async () => {
+    const bytes = readFileSync(join(ROOT, "models", "condnet-mnist.rgm"));
+    const test = loadData("mnist:test", 2000);
+    const engine = await Engine.load(bytes);
+    const flags = [0, ZERO_SKIP, PORTABLE, PORTABLE | ZERO_SKIP, DENSE];
+    const job = new Job().model(bytes);
+    for (const f of flags) job.run(f, test.images, 784);
+    const [m, ...runs] = execute("dsp", job) as [ModelAnswer, ...SampleAnswer[][]];
+    expect(m.status).toBe(0);
+    flags.forEach((f, k) => {
+      const want = engine.inferBatch(test.images, { zeroSkip: (f & ZERO_SKIP) !== 0, gating: (f & DENSE) === 0 });
+      const got = runs[k];
+      const logits = new Int8Array(got.length * 10);
+      got.forEach((s, i) => logits.set(s.logits, i * 10));
+      expect(Buffer.from(logits.buffer).equals(Buffer.from(want.logits.buffer)), `flags ${f}`).toBe(true);
+      want.stats.layers.forEach((l, c) => {
+        const sum = (i: number) => got.reduce((t, s) => t + s.counters[c][i], 0);
+        expect([sum(0), sum(1), sum(2), sum(3)], `flags ${f} layer ${c}`).toEqual([l.estimatorMacs, l.rowMacs, l.rowsComputed, l.rowsSkipped]);
+      });
+    });
+  }, 60_000);
+
+  it("the exported model files and c/examples/main.c build with the runtime and print Engine's label and logits", async () => {
+    const { bytes } = buildSynthetic({ sizes: [30, 17, 9, 5], ranks: [4, 3], seed: 8, calibration: 16 });
+    const dir = join(OUT, "example");
+    mkdirSync(dir, { recursive: true });
+    const files = cModelFiles(bytes, "rgm_model", "30-17-9-5 test model", "model.h");
+    writeFileSync(join(dir, "model.h"), files.header);
+    writeFileSync(join(dir, "model.c"), files.source);
+    // Two files that include the header link (extern, one definition)
+    writeFileSync(join(dir, "other.c"), '#include "model.h"\nsize_t other_len(void) { return rgm_model_len; }\n');
+    const exe = join(dir, "example");
+    gcc([...WARN, "-O2", "-Ic/include", `-I${dir}`, ...SOURCES, "c/examples/main.c", join(dir, "model.c"), join(dir, "other.c"), "-o", exe]);
+    const r = spawnSync(exe, [], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    const engine = await Engine.load(bytes);
+    const x = Float32Array.from({ length: 30 }, (_, i) => (i % 7) / 7);
+    const want = engine.infer(x);
+    expect(r.stdout).toBe(`label ${want.label} logits ${Array.from(want.logits).join(" ")}\n`);
+  });
+});
