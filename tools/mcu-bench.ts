@@ -165,8 +165,10 @@ export async function benchWasm3(path: string, digits: number, t: (typeof MCU_TA
 const k = (n: number) => Math.round(n).toLocaleString("en-US");
 const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 
-export function wasm3Markdown(w: Wasm3Result[]): string {
+export function wasm3Markdown(w: Wasm3Result[], runs: ModelResult[] = []): string {
   if (!w.length) return "";
+  // the native count of the stored run of the same model and target (the runtime may have been re-measured since)
+  w = w.map((x) => ({ ...x, native: runs.find((r) => r.model === x.model)?.targets[x.target]?.runs.gated?.instructions ?? x.native }));
   return [
     "",
     `wasm3 (upstream c9b579d, \`-O2\`, built under build/) running \`build/rankgate-mvp.wasm\` bare metal (c/boards/wasm3-mcu.c) on Engine's own arena and \`run_batch_s8\` call (gated, float inputs quantized in Wasm), ` +
@@ -209,7 +211,7 @@ export function markdown(results: ModelResult[], meta: { command: string; date: 
     "Per layer (mean instructions per inference; each layer from its `rg_layer_decode` / `arm_fully_connected_per_channel_s8` call to the next):",
     "",
     ...layerRows,
-    wasm3Markdown(wasm3),
+    wasm3Markdown(wasm3, results),
   ].join("\n");
 }
 
