@@ -64,21 +64,38 @@ function solve(a: number[][], b: number[]): number[] {
 }
 
 /** Fitted cycle parameters of p (the others unchanged), and the relative error of every point after the fit. */
-export async function fitProfile(root: string, p: TargetProfile, file: MeasuredFile, ridge = 0.02) {
+export async function fitProfile(root: string, p: TargetProfile, file: MeasuredFile, ridge = 0.0001) {
   const params = FITTED.filter((k) => p.cycles[k] !== null) as Param[];
   const unit = (k: Param | null): TargetProfile => ({
     ...p, cycles: { ...p.cycles, ...Object.fromEntries(params.map((q) => [q, q === k ? 1 : 0])) },
   });
   const basis = await Promise.all(params.map((k) => predictions(root, unit(k), file)));
   const points = basis[0];
-  // Rows: Σ θ_k f_k / y = 1 per point; ridge rows √λ (θ_k / θ0_k − 1)
-  const n = params.length, ata = Array.from({ length: n }, () => new Array<number>(n).fill(0)), atb = new Array<number>(n).fill(0);
-  points.forEach((pt, i) => {
-    const row = params.map((_, k) => basis[k][i].predicted / pt.derived);
-    for (let a = 0; a < n; a++) { atb[a] += row[a]; for (let b = 0; b < n; b++) ata[a][b] += row[a] * row[b]; }
-  });
-  params.forEach((k, a) => { const s = p.cycles[k] as number; ata[a][a] += ridge / (s * s); atb[a] += ridge / s; });
-  const theta = solve(ata, atb).map((v) => Math.max(0.05, Math.round(v * 100) / 100));
+  // Rows: Σ θ_k f_k / y = 1 per point; ridge rows √λ (θ_k / θ0_k − 1). Each parameter stays at or above
+  // half its cited value: a parameter that
+  // falls below is fixed there and the rest re-solved.
+  const n = params.length, prior = params.map((k) => p.cycles[k] as number), floor = prior.map((v) => v / 2);
+  const fixed = new Map<number, number>();
+  let theta: number[] = prior;
+  for (let round = 0; round < n; round++) {
+    const free = params.map((_, a) => a).filter((a) => !fixed.has(a));
+    const ata = free.map(() => new Array<number>(free.length).fill(0)), atb = new Array<number>(free.length).fill(0);
+    points.forEach((pt, i) => {
+      let rest = 1;
+      for (const [a, v] of fixed) rest -= (v * basis[a][i].predicted) / pt.derived;
+      // zero-skip points weigh double: the model counts single zero inputs, the runtime skips 8-input chunks
+      const w = pt.schedule === "gated_zero_skip" ? 2 : 1;
+      const row = free.map((a) => basis[a][i].predicted / pt.derived);
+      for (let x = 0; x < free.length; x++) { atb[x] += w * row[x] * rest; for (let y = 0; y < free.length; y++) ata[x][y] += w * row[x] * row[y]; }
+    });
+    free.forEach((a, x) => { ata[x][x] += ridge / (prior[a] * prior[a]); atb[x] += ridge / prior[a]; });
+    const sol = solve(ata, atb);
+    theta = params.map((_, a) => fixed.get(a) ?? sol[free.indexOf(a)]);
+    const low = free.filter((a) => theta[a] < floor[a]);
+    if (low.length === 0) break;
+    for (const a of low) fixed.set(a, floor[a]);
+  }
+  theta = theta.map((v) => Math.round(v * 100) / 100);
   const fitted: TargetProfile = { ...p, cycles: { ...p.cycles, ...Object.fromEntries(params.map((k, a) => [k, theta[a]])) } };
   const after = await predictions(root, fitted, file);
   return { fitted, params, points: after.map((x) => ({ ...x, error: x.predicted / x.derived - 1 })) };

@@ -224,7 +224,7 @@ describe("rankgate sim", () => {
     const keys = ["dense", "gated", "gated_zero_skip", "oracle"];
     expect(out.target).toBe("cortex-m4f");
     for (const k of ["macs_per_sample", "cycles_per_sample", "latency_us", "energy_uj"]) expect(Object.keys(out[k])).toEqual(expect.arrayContaining(keys));
-    expect(out.memory).toMatchObject({ flash_bytes: bytes.length + 8192, fits: true });
+    expect(out.memory).toMatchObject({ flash_bytes: bytes.length + findTarget("cortex-m4f").memory.code_bytes, fits: true });
     expect(typeof out.memory.sram_bytes).toBe("number");
     const e = cli("eval", "--model", "m.rgm", "--data", "mnist:test", "--samples", "200", "--json", "-q", "--no-reference");
     expect(e.code, e.stderr).toBe(0);

@@ -15,7 +15,11 @@ import { Command } from "commander";
 import { modelCrc } from "../firmware-sim/measured.ts";
 import { mixCycles, type TimedCore } from "../firmware-sim/timings.ts";
 import { setSection } from "./doc-sections.ts";
+import { loadData } from "./data.ts";
+import { encodeJob, engineJob, runJob } from "./wasm-job.ts";
+import { Engine } from "../ts/runtime.ts";
 import {
+  berkeleySize, buildWasm3Image, fnvBytes, sectionSizes, wasm3Library,
   benchChecksum, buildCmsisImage, buildRankgateImage, cmsisSources, codeSize, engineChecksums, MODE_FLAGS, mnistInputs,
   parseChecksums, ROOT, runImage, runtimeSources, type BoardName, type ModeName,
 } from "./mcu.ts";
@@ -117,10 +121,67 @@ export async function benchModel(path: string, digits: number, targets = MCU_TAR
   return out;
 }
 
+export interface Wasm3Result {
+  model: string;
+  digits: number;
+  target: TimedCore;
+  board: BoardName;
+  /** Mean instructions per inference inside run_batch_s8 (second pass: functions already compiled). */
+  instructions: number;
+  /** The native C runtime's gated instructions on the same model (measured.json / this run), for the ratio. */
+  native: number | null;
+  /** text of wasm3's objects (arm-none-eabi-size of libwasm3.a), of the linked image without module and job. */
+  interpreterCode: number;
+  imageCode: number;
+  /** malloc'd heap at the end (wasm3 runtime, compiled code, linear memory) and the linear memory alone. */
+  heap: number;
+  linearMemory: number;
+  meta?: { command: string; date: string; machine: string };
+}
+
+/** wasm3 (MVP module, build/rankgate-mvp.wasm) on the MCU: checksum equal to Node's, instructions per inference. */
+export async function benchWasm3(path: string, digits: number, t: (typeof MCU_TARGETS)[number], native: number | null): Promise<Wasm3Result> {
+  const wasm = new Uint8Array(readFileSync(join(ROOT, "build", "rankgate-mvp.wasm")));
+  const bytes = new Uint8Array(readFileSync(path));
+  const engine = await Engine.load(bytes, { module: "mvp" });
+  const d = loadData("mnist:test", digits);
+  const job = engineJob(engine, d.images.subarray(0, digits * 784));
+  const want = fnvBytes(await runJob(new WebAssembly.Module(wasm), job));
+  const encoded = encodeJob(job);
+  const elf = buildWasm3Image({ board: t.board, wasm, job: encoded, out: join(ROOT, "build", "mcu-bench", t.target, "wasm3.elf") });
+  const r = runImage(t.board, elf, { count: true, timeout: 1_800_000 });
+  const got = parseChecksums(r.stdout).get("0 wasm3");
+  if (r.status !== 0 || got?.checksum !== want || got.samples !== digits) throw new Error(`wasm3 on ${t.board}: exit ${r.status}, ${r.stdout}, Node ${want}`);
+  let instructions = 0;
+  for (let i = 0; i + 1 < r.marks.length; i += 2) instructions += r.marks[i + 1].count - r.marks[i].count - 2;
+  return {
+    model: path.replace(`${ROOT}/`, ""), digits, target: t.target, board: t.board, instructions: instructions / digits, native,
+    interpreterCode: berkeleySize([wasm3Library(t.board)]).text,
+    imageCode: sectionSizes(elf)[".text"] - wasm.length - encoded.length,
+    heap: Number(/heap (\d+)/.exec(r.stdout)?.[1]), linearMemory: Number(/memory (\d+)/.exec(r.stdout)?.[1]),
+  };
+}
+
 const k = (n: number) => Math.round(n).toLocaleString("en-US");
 const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 
-export function markdown(results: ModelResult[], meta: { command: string; date: string; machine: string }): string {
+export function wasm3Markdown(w: Wasm3Result[], runs: ModelResult[] = []): string {
+  if (!w.length) return "";
+  // the native count of the stored run of the same model and target (the runtime may have been re-measured since)
+  w = w.map((x) => ({ ...x, native: runs.find((r) => r.model === x.model)?.targets[x.target]?.runs.gated?.instructions ?? x.native }));
+  return [
+    "",
+    `wasm3 (upstream c9b579d, \`-O2\`, built under build/) running \`build/rankgate-mvp.wasm\` bare metal (c/boards/wasm3-mcu.c) on Engine's own arena and \`run_batch_s8\` call (gated, float inputs quantized in Wasm), ` +
+      `checksum equal to Node's; instructions inside \`run_batch_s8\` after a first pass that lets wasm3 compile; ${w.map((x) => `\`${x.meta?.command ?? ""}\` on ${x.meta?.date ?? ""}`).filter((x, i, a) => a.indexOf(x) === i).join(", ")}. ` +
+      "The model sits in Wasm linear memory (RAM), the native runtime reads it from flash: with mcu.rgm the heap exceeds a 192 KiB Cortex-M4F's SRAM (QEMU's machine has 4 MiB).",
+    "",
+    "| model | target | wasm3 instructions / inference | native C gated | wasm3 ÷ native | wasm3 code (library / linked image) | heap (of it linear memory) |",
+    "|---|---|---:|---:|---:|---|---|",
+    ...w.map((x) => `| ${x.model} (${x.digits} digits) | ${x.target} | ${k(x.instructions)} | ${x.native ? k(x.native) : "-"} | ${x.native ? (x.instructions / x.native).toFixed(1) : "-"} | ${kib(x.interpreterCode)} / ${kib(x.imageCode)} | ${kib(x.heap)} (${kib(x.linearMemory)}) |`),
+  ].join("\n");
+}
+
+export function markdown(results: ModelResult[], meta: { command: string; date: string; machine: string }, wasm3: Wasm3Result[] = []): string {
   const rows = [
     "| model | target | CMSIS-NN dense | rankgate dense | gated | gated + zero skip | dense ÷ CMSIS | gated ÷ CMSIS | derived cycles: CMSIS / dense / gated / gated + zero skip | code: runtime / CMSIS-NN | arena | flash (model + runtime) |",
     "|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|",
@@ -150,6 +211,7 @@ export function markdown(results: ModelResult[], meta: { command: string; date: 
     "Per layer (mean instructions per inference; each layer from its `rg_layer_decode` / `arm_fully_connected_per_channel_s8` call to the next):",
     "",
     ...layerRows,
+    wasm3Markdown(wasm3, results),
   ].join("\n");
 }
 
@@ -161,12 +223,33 @@ async function main() {
     .option("--json", "one JSON object on stdout")
     .option("--write", "update docs/BENCHMARKS.md's Microcontrollers table and firmware-sim/measured.json")
     .option("--doc", "only rewrite docs/BENCHMARKS.md's table from firmware-sim/measured.json")
+    .option("--wasm3 <digits>", "instead: wasm3 with the MVP module on models/mcu.rgm, Cortex-M4F and M0+ (digits per target)")
     .parse();
-  const o = cmd.opts<{ models: string; digits: string; targets?: string; json?: boolean; write?: boolean; doc?: boolean }>();
+  const o = cmd.opts<{ models: string; digits: string; targets?: string; json?: boolean; write?: boolean; doc?: boolean; wasm3?: string }>();
+  const measuredPath = join(ROOT, "firmware-sim", "measured.json");
+  const doc = join(ROOT, "docs", "BENCHMARKS.md");
+  if (o.wasm3) {
+    const m = JSON.parse(readFileSync(measuredPath, "utf8"));
+    const meta = { command: `npm run bench:mcu -- --wasm3 ${o.wasm3}`, date: new Date().toISOString().slice(0, 10), machine: m.meta.machine };
+    const path = join(ROOT, "models", "mcu.rgm");
+    const stored = m.runs.find((r: ModelResult) => r.model === "models/mcu.rgm");
+    const w: Wasm3Result[] = [];
+    for (const t of MCU_TARGETS.filter((x) => x.target !== "cortex-m7")) {
+      const x = await benchWasm3(path, Number(o.wasm3), t, stored?.targets[t.target]?.runs.gated?.instructions ?? null);
+      console.error(`wasm3 ${t.target}: ${Math.round(x.instructions)} instructions/inference`);
+      w.push({ ...x, meta });
+    }
+    console.log(o.json ? JSON.stringify(w) : wasm3Markdown(w));
+    if (o.write) {
+      m.wasm3 = w;
+      writeFileSync(measuredPath, `${JSON.stringify(m, null, 1)}\n`);
+      writeFileSync(doc, setSection(readFileSync(doc, "utf8"), MCU_SECTION, markdown(m.runs, m.meta, w)));
+    }
+    return;
+  }
   if (o.doc) {
-    const m = JSON.parse(readFileSync(join(ROOT, "firmware-sim", "measured.json"), "utf8"));
-    const doc = join(ROOT, "docs", "BENCHMARKS.md");
-    writeFileSync(doc, setSection(readFileSync(doc, "utf8"), MCU_SECTION, markdown(m.runs, m.meta)));
+    const m = JSON.parse(readFileSync(measuredPath, "utf8"));
+    writeFileSync(doc, setSection(readFileSync(doc, "utf8"), MCU_SECTION, markdown(m.runs, m.meta, m.wasm3 ?? [])));
     return;
   }
   const targets = o.targets ? MCU_TARGETS.filter((t) => o.targets!.split(",").includes(t.target)) : MCU_TARGETS;
@@ -185,13 +268,11 @@ async function main() {
   else console.log(markdown(results, meta));
   if (o.write) {
     // measured.json keeps other models' runs; the docs table shows every stored model
-    const measuredPath = join(ROOT, "firmware-sim", "measured.json");
     const old = existsSync(measuredPath) ? JSON.parse(readFileSync(measuredPath, "utf8")) : { runs: [] };
     const runs = [...old.runs.filter((r: { model: string }) => !results.some((x) => x.model === r.model)), ...results.map((r) => ({ ...r, meta }))]
       .sort((a, b) => DEFAULT_MODELS.indexOf(a.model) - DEFAULT_MODELS.indexOf(b.model));
-    writeFileSync(measuredPath, `${JSON.stringify({ $comment: "written by npm run bench:mcu -- --write; read by firmware-sim/measured.ts", meta, runs }, null, 1)}\n`);
-    const doc = join(ROOT, "docs", "BENCHMARKS.md");
-    writeFileSync(doc, setSection(readFileSync(doc, "utf8"), MCU_SECTION, markdown(runs, meta)));
+    writeFileSync(measuredPath, `${JSON.stringify({ $comment: "written by npm run bench:mcu -- --write; read by firmware-sim/measured.ts", meta, runs, wasm3: old.wasm3 ?? [] }, null, 1)}\n`);
+    writeFileSync(doc, setSection(readFileSync(doc, "utf8"), MCU_SECTION, markdown(runs, meta, old.wasm3 ?? [])));
   }
 }
 
