@@ -385,7 +385,8 @@ export async function runCase(seed: number, index: number, kinds: readonly Kind[
     : runFileCase(seed, index, kind);
   const grown = rss() - before;
   const budget = CASE_BUDGET_BYTES + 4 * (r.inputBytes ?? 0);
-  const outcome = kind === "rgm" || r.outcome.startsWith(`${kind} `) ? r.outcome : r.outcome.startsWith("FAIL ") ? `FAIL ${kind} ${r.outcome.slice(5)}` : `${kind} ${r.outcome}`;
+  const outcome = kind === "rgm" || r.outcome.startsWith(`${kind} `) || r.outcome.startsWith(`FAIL ${kind} `) ? r.outcome
+    : r.outcome.startsWith("FAIL ") ? `FAIL ${kind} ${r.outcome.slice(5)}` : `${kind} ${r.outcome}`;
   const out: CaseResult = { index: r.index, model: kind === "rgm" ? r.model : `${kind}: ${r.model}`, input: r.input, outcome, failure: r.failure, ms: r.ms };
   if (!out.failure && grown > budget) return { ...out, outcome: "FAIL bomb", failure: `resident memory grew ${(grown / 2 ** 20).toFixed(0)} MB (budget ${(budget / 2 ** 20).toFixed(0)} MB)` };
   return out;
