@@ -578,7 +578,10 @@ async function runModelCase(seed: number, index: number, bases: Uint8Array[]): P
 }
 
 /** Compiles what the first case of a kind would (Wasm module, JSON schema, protobuf codecs, JIT), outside any case's budget. */
-async function warmUp(kinds: readonly Kind[]): Promise<void> {
+let warm = false;
+export async function warmUp(kinds: readonly Kind[] = KINDS): Promise<void> {
+  if (warm) return;
+  warm = true;
   await Engine.load(BASES[0]);
   crc32(new Uint8Array(1 << 20));
   for (const kind of kinds) if ((FILE_KINDS as readonly string[]).includes(kind)) for (let i = 0; i < 3; i++) runFileCase(0xffff, i, kind as FileKind);
