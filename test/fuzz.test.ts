@@ -6,16 +6,17 @@ import { describe, expect, it } from "vitest";
 import { FormatError } from "../ts/errors.ts";
 import { readModel } from "../ts/format.ts";
 import { buildSynthetic } from "../ts/synthetic.ts";
-import { CASE_BUDGET_MS, formatCounts, runCase, runFuzz } from "../tools/fuzz-core.ts";
+import { formatCounts, KINDS, runCase, runFuzz, type Kind } from "../tools/fuzz-core.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TSX = createRequire(import.meta.url).resolve("tsx/cli");
 
 describe("fuzz", () => {
   it("2,500 cases end in a FormatError, an InputError or a result equal to the reference; none fails", async () => {
-    const s = await runFuzz(7, 0, 2500);
+    const s = await runFuzz(7, 0, 2500, undefined, ["rgm"]);
     console.log(`fuzz seed 7, 2,500 cases in ${s.seconds.toFixed(1)} s\n${formatCounts(s.counts)}`);
-    expect(s.failures.map((f) => `case ${f.index}: ${f.outcome}: ${f.failure} (${f.model}; ${f.input})`)).toEqual([]);
+    // A slow case is a failure of npm run fuzz; here, on a shared machine, it is printed, not asserted (no timed assertions)
+    expect(s.failures.filter((f) => f.outcome !== "FAIL slow").map((f) => `case ${f.index}: ${f.outcome}: ${f.failure} (${f.model}; ${f.input})`)).toEqual([]);
     const count = (p: (k: string) => boolean) => [...s.counts].filter(([k]) => p(k)).reduce((t, [, n]) => t + n, 0);
     expect(count((k) => k === "valid")).toBeGreaterThan(250);
     expect(count((k) => k.startsWith("FormatError"))).toBeGreaterThan(1200);
@@ -24,12 +25,26 @@ describe("fuzz", () => {
     for (const field of ["magic", "version", "file_bytes", "crc32", "layer_count", "layers[].n_in", "layers[].rank", "layers[].shift[]", "layers[].weights_offset"]) {
       expect(s.counts.get(`FormatError ${field}`) ?? 0, field).toBeGreaterThan(0);
     }
-    expect(s.slowest!.ms).toBeLessThan(CASE_BUDGET_MS);
-  });
+  }, 120_000);
+
+  it("2,400 cases of the other kinds (v1 and block-gated .rgm, the API, safetensors, ONNX, external data, profiles, data files): none fails", async () => {
+    const kinds = KINDS.filter((k) => k !== "rgm") as Kind[];
+    const s = await runFuzz(5, 0, 2400, undefined, kinds);
+    console.log(`fuzz seed 5, 2,400 cases of ${kinds.length} kinds in ${s.seconds.toFixed(1)} s\n${formatCounts(s.counts)}`);
+    expect(s.failures.filter((f) => !f.outcome.endsWith(" slow")).map((f) => `case ${f.index}: ${f.outcome}: ${(f.failure ?? "").split("\n")[0]} (${f.model}; ${f.input})`)).toEqual([]);
+    // Every kind reaches both sides: accepted inputs checked against their oracle, and named errors
+    for (const kind of kinds) {
+      const mine = [...s.counts].filter(([k]) => k.startsWith(`${kind} `));
+      expect(mine.filter(([k]) => k.endsWith(" valid")).reduce((t, [, n]) => t + n, 0), `${kind} valid`).toBeGreaterThan(0);
+      expect(mine.filter(([k]) => /Error$/.test(k) || k.includes("FormatError")).reduce((t, [, n]) => t + n, 0), `${kind} errors`).toBeGreaterThan(0);
+    }
+  }, 180_000);
 
   it("a case depends only on seed and index", async () => {
-    const a = await runCase(3, 1234), b = await runCase(3, 1234);
-    expect({ ...a, ms: 0 }).toEqual({ ...b, ms: 0 });
+    for (const i of [1234, 1235, 1236, 1239, 1240, 1243]) {
+      const a = await runCase(3, i), b = await runCase(3, i);
+      expect({ ...a, ms: 0 }).toEqual({ ...b, ms: 0 });
+    }
   });
 
   it("every single-byte corruption of a model file is a FormatError", () => {
@@ -50,9 +65,9 @@ describe("fuzz", () => {
   });
 
   it("npm run fuzz prints the counts by outcome and exits 0; a bad flag is one line and exit 1", () => {
-    const r = spawnSync(process.execPath, [TSX, "tools/fuzz.ts", "--cases", "400", "--seed", "11"], { cwd: ROOT, encoding: "utf8" });
+    const r = spawnSync(process.execPath, [TSX, "tools/fuzz.ts", "--cases", "120", "--seed", "11"], { cwd: ROOT, encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^fuzz: 400 cases, seed 11/);
+    expect(r.stdout).toMatch(/^fuzz: 120 cases, seed 11, .*peak RSS \d+ MB/);
     expect(r.stdout).toMatch(/valid result\s+\d+/);
     expect(r.stdout).toMatch(/failure\s+0\n/);
     expect(r.stdout).toContain("0 failures");

@@ -390,7 +390,8 @@ export async function runCase(seed: number, index: number, kinds: readonly Kind[
     : runFileCase(seed, index, kind);
   const grown = rss() - before;
   const budget = CASE_BUDGET_BYTES + 4 * (r.inputBytes ?? 0);
-  const outcome = kind === "rgm" || r.outcome.startsWith(`${kind} `) ? r.outcome : r.outcome.startsWith("FAIL ") ? `FAIL ${kind} ${r.outcome.slice(5)}` : `${kind} ${r.outcome}`;
+  const outcome = kind === "rgm" || r.outcome.startsWith(`${kind} `) || r.outcome.startsWith(`FAIL ${kind} `) ? r.outcome
+    : r.outcome.startsWith("FAIL ") ? `FAIL ${kind} ${r.outcome.slice(5)}` : `${kind} ${r.outcome}`;
   const out: CaseResult = { index: r.index, model: kind === "rgm" ? r.model : `${kind}: ${r.model}`, input: r.input, outcome, failure: r.failure, ms: r.ms };
   if (!out.failure && grown > budget) return { ...out, outcome: "FAIL bomb", failure: `resident memory grew ${(grown / 2 ** 20).toFixed(0)} MB (budget ${(budget / 2 ** 20).toFixed(0)} MB)` };
   return out;
@@ -582,7 +583,10 @@ async function runModelCase(seed: number, index: number, bases: Uint8Array[]): P
 }
 
 /** Compiles what the first case of a kind would (Wasm module, JSON schema, protobuf codecs, JIT), outside any case's budget. */
-async function warmUp(kinds: readonly Kind[]): Promise<void> {
+let warm = false;
+export async function warmUp(kinds: readonly Kind[] = KINDS): Promise<void> {
+  if (warm) return;
+  warm = true;
   await Engine.load(BASES[0]);
   crc32(new Uint8Array(1 << 20));
   for (const kind of kinds) if ((FILE_KINDS as readonly string[]).includes(kind)) for (let i = 0; i < 3; i++) runFileCase(0xffff, i, kind as FileKind);

@@ -7,7 +7,7 @@
 // Prints the counts by outcome, exits 1 on any failure.
 import { parseArgs } from "node:util";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
-import { CASE_BUDGET_BYTES, CASE_BUDGET_MS, formatCounts, KINDS, runCase, runFuzz, type CaseResult, type Kind } from "./fuzz-core.ts";
+import { CASE_BUDGET_BYTES, CASE_BUDGET_MS, formatCounts, KINDS, runCase, runFuzz, warmUp, type CaseResult, type Kind } from "./fuzz-core.ts";
 
 /** The worker's V8 heap limit: a case that needs more is a bomb (typed arrays count through RSS, per case). */
 const WORKER_HEAP_MB = 1024;
@@ -19,7 +19,7 @@ interface Job {
   heartbeat: SharedArrayBuffer;
   kinds: Kind[];
 }
-type Message = { type: "failure"; result: CaseResult } | { type: "done"; counts: [string, number][]; slowest: CaseResult | null; seconds: number };
+type Message = { type: "ready" } | { type: "failure"; result: CaseResult } | { type: "done"; counts: [string, number][]; slowest: CaseResult | null; seconds: number };
 
 const USAGE = `usage: npm run fuzz -- [--cases N] [--seed S] [--only I] [--kinds K,…] [--hang-seconds T]
   --cases N          number of cases (default 100000)
@@ -45,6 +45,9 @@ const repro = (seed: number, index: number) => `npm run fuzz -- --seed ${seed} -
 async function worker(job: Job): Promise<void> {
   const beat = new Int32Array(job.heartbeat);
   const post = (m: Message) => parentPort!.postMessage(m);
+  // Compiling the Wasm module, the schema and the codecs is no case's time: the hang clock starts after
+  await warmUp(job.kinds);
+  post({ type: "ready" });
   const summary = await runFuzz(job.seed, job.from, job.to, (r) => {
     Atomics.store(beat, 0, r.index + 1);
     Atomics.add(beat, 1, 1);
@@ -93,8 +96,9 @@ async function main(): Promise<void> {
   let bomb: number | null = null;
   const t0 = Date.now();
   const done = await new Promise<Extract<Message, { type: "done" }> | null>((resolve, reject) => {
-    let lastStarted = -1, since = Date.now(), tenth = 0;
+    let lastStarted = -1, since = Date.now(), tenth = 0, ready = false;
     const timer = setInterval(() => {
+      if (!ready) return;
       const started = Atomics.load(beat, 0), finished = Atomics.load(beat, 1);
       if (started !== lastStarted) {
         lastStarted = started;
@@ -105,14 +109,17 @@ async function main(): Promise<void> {
         void w.terminate().then(() => resolve(null));
         return;
       }
-      const t = Math.floor((finished / cases) * 10);
+      const t = Math.floor((finished / cases) * 20);
       if (t > tenth) {
         tenth = t;
         process.stderr.write(`fuzz: ${finished.toLocaleString("en-US")}/${cases.toLocaleString("en-US")} (${((Date.now() - t0) / 1000).toFixed(0)} s), ${failures.length} failures\n`);
       }
     }, 200);
     w.on("message", (m: Message) => {
-      if (m.type === "failure") failures.push(m.result);
+      if (m.type === "ready") {
+        ready = true;
+        since = Date.now();
+      } else if (m.type === "failure") failures.push(m.result);
       else {
         clearInterval(timer);
         resolve(m);

@@ -1,6 +1,7 @@
 // JSON from a file a user names, parsed within limits: the nesting depth is counted by one linear scan
 // before JSON.parse runs, so a value nested 20,000 deep is refused in time linear in its size and
 // nothing downstream (a validator, a formatter) ever recurses into it.
+import { showName } from "./show.ts";
 
 /** Deepest nesting of arrays and objects in `text` (strings skipped); stops counting past `stop`. */
 export function jsonDepth(text: string, stop = Infinity): number {
@@ -29,7 +30,6 @@ export function parseJsonBounded(text: string, maxDepth: number, problem: (expec
     return JSON.parse(text);
   } catch (err) {
     // V8's message quotes the text around the error: escaped and cut like any untrusted value
-    const m = (err as Error).message.replace(/[^\x20-\x7e]/g, "?");
-    return problem("valid JSON", m.length > 120 ? m.slice(0, 120) + "…" : m);
+    return problem("valid JSON", showName((err as Error).message, 120));
   }
 }

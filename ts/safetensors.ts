@@ -157,7 +157,7 @@ export function readSafetensors(bytes: Uint8Array, source: string): Safetensors 
   try {
     header = JSON.parse(text);
   } catch (e) {
-    fail("header", 8, "valid JSON", (e as Error).message);
+    fail("header", 8, "valid JSON", showName((e as Error).message, 120));
   }
   if (!isObject(header)) fail("header", 8, "JSON object", show(header));
   const head = header as Record<string, unknown>;
