@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { writeModel } from "../ts/format.ts";
 import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
 import { Quantizer } from "../ts/quantize.ts";
@@ -17,6 +17,7 @@ import { buildWeb } from "../web/build.ts";
 import type { DemoApi, DemoSummary } from "../web/main.ts";
 import { serveStatic, type StaticServer } from "../web/serve.ts";
 import { launchChromium, type Chromium } from "./helpers/chromium.ts";
+import { describeWithTools } from "./helpers/system.ts";
 
 const SCREENSHOT = fileURLToPath(new URL("../build/screenshots/demo.png", import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), "rankgate-web-"));
@@ -38,22 +39,22 @@ const summaryOf = (r: Awaited<ReturnType<Engine["infer"]>>, engine: Engine): Dem
   layers: r.stats.layers.map(({ estimatorMacs, rowMacs, rowsComputed, rowsSkipped }) => ({ estimatorMacs, rowMacs, rowsComputed, rowsSkipped })),
 });
 
-beforeAll(async () => {
-  const dir = await buildWeb({ outDir: join(tmp, "web"), files: { "test.rgm": model } });
-  server = await serveStatic(dir);
-  browser = await launchChromium();
-  page = await browser.context.newPage();
-  page.on("pageerror", (e) => pageErrors.push(e.message));
-  await page.goto(`${server.url}index.html?model=test.rgm`);
-  await page.evaluate(() => (window as unknown as DemoWindow).rankgateDemo.ready);
-}, 120_000);
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  rmSync(tmp, { recursive: true, force: true });
-});
+describeWithTools(["chromium"], "browser demo", () => {
+  beforeAll(async () => {
+    const dir = await buildWeb({ outDir: join(tmp, "web"), files: { "test.rgm": model } });
+    server = await serveStatic(dir);
+    browser = await launchChromium();
+    page = await browser.context.newPage();
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+    await page.goto(`${server.url}index.html?model=test.rgm`);
+    await page.evaluate(() => (window as unknown as DemoWindow).rankgateDemo.ready);
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    rmSync(tmp, { recursive: true, force: true });
+  });
 
-describe("browser demo", () => {
   it("predicts the first MNIST test digit and shows the counters exactly as Node's Engine", async () => {
     const engine = await Engine.load(model);
     const want = summaryOf(engine.infer(toFloatInputs(digit.images, 1)), engine);

@@ -2,7 +2,6 @@
 // every logit and counter through Engine on build/rankgate.wasm in Node and in headless
 // Chromium, and through build/selftest.wasm (same kernels, cases embedded) in Node, Chromium
 // and the standalone interpreter wasm-interp (Debian's wabt).
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,8 +12,8 @@ import { readModel } from "../ts/format.ts";
 import { buildWeb } from "../web/build.ts";
 import { serveStatic } from "../web/serve.ts";
 import { launchChromium } from "./helpers/chromium.ts";
+import { describeWithTools, runTool } from "./helpers/system.ts";
 
-const WASM_INTERP = process.env.RANKGATE_WASM_INTERP ?? "wasm-interp";
 let cases: SelftestCase[] = [];
 let selftestWasm: Uint8Array;
 let node: { checksum: number; runs: number };
@@ -44,11 +43,11 @@ describe("three runtimes, one checksum", () => {
     expect(WebAssembly.Module.imports(module)).toEqual([]);
     expect(await moduleChecksum(module)).toEqual(node);
   });
+});
 
+describeWithTools(["wasm-interp"], "the standalone interpreter", () => {
   it("wasm-interp: selftest.wasm prints Engine's checksum", () => {
-    const r = spawnSync(WASM_INTERP, [join(tmp, "build", "selftest.wasm"), "--run-all-exports"], { encoding: "utf8", timeout: 120_000 });
-    if (r.error) throw new Error(`${WASM_INTERP}: ${r.error.message} (apt-get install -y wabt)`);
-    expect(r.status, r.stderr).toBe(0);
+    const r = runTool("wasm-interp", [join(tmp, "build", "selftest.wasm"), "--run-all-exports"]);
     const value = (name: string) => Number(new RegExp(`^${name}\\(\\) => i32:(-?\\d+)$`, "m").exec(r.stdout)?.[1]);
     console.log(`checksum: Node Engine ${node.checksum}, wasm-interp selftest ${value("selftest")} (${node.runs} runs)`);
     expect({ checksum: value("selftest"), runs: value("selftestRuns") }).toEqual(node);
@@ -56,12 +55,13 @@ describe("three runtimes, one checksum", () => {
 
   it("wasm-interp: build/rankgate.wasm validates and its zero-argument export agrees with Node", async () => {
     const path = join(import.meta.dirname, "../build/rankgate.wasm");
-    const r = spawnSync(WASM_INTERP, [path, "--run-all-exports"], { encoding: "utf8", timeout: 60_000 });
-    expect(r.status, r.stderr).toBe(0);
+    const r = runTool("wasm-interp", [path, "--run-all-exports"], 60_000);
     const { exports } = await WebAssembly.instantiate(new WebAssembly.Module(new Uint8Array(readFileSync(path))), {});
     expect(r.stdout.trim()).toBe(`heapBase() => i32:${(exports.heapBase as () => number)()}`);
   });
+});
 
+describeWithTools(["chromium"], "a browser", () => {
   it("headless Chromium: Engine on rankgate.wasm and selftest.wasm both compute Node's checksum", async () => {
     const dir = await buildWeb({
       outDir: join(tmp, "web"),
