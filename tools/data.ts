@@ -5,6 +5,7 @@ import { importSafetensors } from "../ts/import/safetensors.ts";
 import type { FloatModel } from "../ts/model.ts";
 import { UserError } from "../ts/errors.ts";
 import { readUserFile } from "./cli-io.ts";
+import { expectKind } from "./file-kind.ts";
 
 export interface Dataset {
   spec: string;
@@ -21,7 +22,9 @@ export function loadData(spec: string, limit?: number): Dataset {
 }
 
 export async function loadFloat(path: string): Promise<FloatModel> {
-  return importSafetensors(await readUserFile(path), path);
+  const bytes = await readUserFile(path);
+  expectKind(bytes, path, "float");
+  return importSafetensors(bytes, path);
 }
 
 const sizesOf = (layers: { nIn: number; nOut: number }[]) => [layers[0].nIn, ...layers.map((l) => l.nOut)];
@@ -32,6 +35,7 @@ const sizesOf = (layers: { nIn: number; nOut: number }[]) => [layers[0].nIn, ...
  */
 export async function loadMnistModel(path: string, floatPath?: string): Promise<{ bytes: Uint8Array; parsed: ParsedModel; float?: FloatModel }> {
   const bytes = await readUserFile(path);
+  expectKind(bytes, path, "model");
   const parsed = readModel(bytes, path);
   const sizes = sizesOf(parsed.model.layers);
   if (sizes[0] !== MNIST_PIXELS) throw new UserError(`${path}: the model takes ${sizes[0]} inputs, MNIST has ${MNIST_PIXELS}`);

@@ -41,6 +41,8 @@ export interface EvalOptions {
   /** Re-run every sample through ts/reference.ts and compare logits (default true). */
   reference?: boolean;
   onProgress?: (done: number, total: number) => void;
+  /** Progress of the float pass (with `float`), after the engine's. */
+  onFloatProgress?: (done: number, total: number) => void;
 }
 
 /** `images`: count × n_in real-valued inputs; `labels`: count class indices. */
@@ -78,6 +80,7 @@ export async function evaluateModel(bytes: Uint8Array, images: Float32Array, lab
       const logits = out[out.length - 1];
       const k = options.float.layers[options.float.layers.length - 1].nOut;
       for (let i = 0; i < m; i++) if (argmax(logits.subarray(i * k, (i + 1) * k)) !== labels[s + i]) wrong++;
+      options.onFloatProgress?.(s + m, count);
     }
     floatError = wrong / count;
   }

@@ -36,8 +36,16 @@ export async function evalCommand(flags: EvalFlags): Promise<void> {
   const { bytes, float } = await loadMnistModel(flags.model, flags.float);
   const data = loadData(flags.data, flags.samples);
   const bar = progress("eval", data.count, flags.quiet);
-  const report = await evaluateModel(bytes, data.images, data.labels, data.count, { float, reference: flags.reference, onProgress: (d) => bar.update(d) });
+  let floatBar: ReturnType<typeof progress> | undefined;
+  const report = await evaluateModel(bytes, data.images, data.labels, data.count, {
+    float, reference: flags.reference, onProgress: (d) => bar.update(d),
+    onFloatProgress: (d) => {
+      if (!floatBar) { bar.stop(); floatBar = progress("float", data.count, flags.quiet); }
+      floatBar.update(d);
+    },
+  });
   bar.stop();
+  floatBar?.stop();
   if (flags.json) console.log(JSON.stringify(report));
   else console.log(formatReport(report, flags.model, flags.data));
   if (report.reference_agreement !== null && report.reference_agreement < 1) {

@@ -8,6 +8,7 @@ import { compareEstimators, learnEstimators } from "../../ts/train/learned-estim
 import type { GatedEval } from "../../ts/train/condnet.ts";
 import { numberList, positiveInt } from "../data.ts";
 import { progress } from "../progress.ts";
+import { checkOutputPath } from "../cli-io.ts";
 
 const pct = (v: number[]) => v.map((x) => (100 * x).toFixed(1)).join("/");
 export const showGated = (e: GatedEval) =>
@@ -38,6 +39,7 @@ interface EstimatorFlags {
 
 export async function learnEstimatorCommand(f: EstimatorFlags): Promise<void> {
   const log = (s: string) => { if (!f.quiet) process.stderr.write(s + "\n"); };
+  for (const p of [f.output, f.report]) if (p) checkOutputPath(p);
   const { model, metadata } = loadCheckpoint(f.float);
   const hidden = model.layers.length - 1;
   if (model.layers[0].nIn !== 784) throw new UserError(`${f.float}: the net takes ${model.layers[0].nIn} inputs, MNIST has 784`);

@@ -4,11 +4,11 @@ import { cHeader } from "../../ts/c-header.ts";
 import { crc32 } from "../../ts/crc32.ts";
 import { UserError } from "../../ts/errors.ts";
 import { writeModel } from "../../ts/format.ts";
-import { Quantizer, type EstimatorKind, type ModelOptions } from "../../ts/quantize.ts";
+import { Quantizer, svdFactors, type EstimatorKind, type ModelOptions } from "../../ts/quantize.ts";
 import { gatedError, searchRanks } from "../../ts/rank-search.ts";
 import { loadData, loadFloat, numberList, positiveInt } from "../data.ts";
 import { progress } from "../progress.ts";
-import { writeUserFile } from "../cli-io.ts";
+import { checkOutputPath, writeUserFile } from "../cli-io.ts";
 
 interface QuantizeFlags {
   float: string;
@@ -28,6 +28,10 @@ interface QuantizeFlags {
 export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
   const log = (s: string) => { if (!flags.quiet) process.stderr.write(s + "\n"); };
   if (flags.ranks && flags.budget !== undefined) throw new UserError("--ranks and --budget exclude each other");
+  const stem = flags.output.replace(/\.rgm$/, "");
+  const headerPath = flags.header ?? `${stem}.h`;
+  const reportPath = flags.report ?? `${stem}.report.json`;
+  for (const p of [flags.output, headerPath, reportPath]) checkOutputPath(p);
   const float = await loadFloat(flags.float);
   const hidden = float.layers.length - 1;
   for (const [flag, list] of [["--ranks", flags.ranks], ["--margins", flags.margins]] as const) {
@@ -70,13 +74,20 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
     search = { budget_pp: flags.budget, dense_error: result.denseError, target: result.target, trials: result.trials };
   }
   const options: ModelOptions = { ranks, margins: flags.margins, estimator, gates: flags.gates };
+  if (estimator === "svd" && flags.budget === undefined) {
+    ranks.forEach((r, l) => {
+      const fl = float.layers[l];
+      if (r === 0) return;
+      log(`SVD of layer ${l} (${fl.nIn}×${fl.nOut}) at rank ${r} …`);
+      q.setFactors(l, svdFactors(fl.weight, fl.nIn, fl.nOut, r));
+    });
+  }
   const model = q.model(options);
   const bytes = writeModel(model);
+  log(`validating int8 dense on ${val.count} digits of ${flags.data} …`);
   const dense = await gatedError(q, { gates: false }, val.images, val.labels, val.count);
+  log(`validating int8 gated on ${val.count} digits of ${flags.data} …`);
   const gatedRun = await gatedError(q, options, val.images, val.labels, val.count);
-  const stem = flags.output.replace(/\.rgm$/, "");
-  const headerPath = flags.header ?? `${stem}.h`;
-  const reportPath = flags.report ?? `${stem}.report.json`;
   const report = {
     float: flags.float, output: flags.output, bytes: bytes.length, crc32: crc32(bytes, 16),
     sizes: [float.layers[0].nIn, ...float.layers.map((l) => l.nOut)], ranks, margins: flags.margins ?? ranks.map(() => 0),

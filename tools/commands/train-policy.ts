@@ -7,6 +7,7 @@ import { loadCheckpoint, saveCheckpoint } from "../../ts/train/checkpoint.ts";
 import { checkBlockSize, evaluateConditional, trainPolicy, type RegNorm } from "../../ts/train/condnet.ts";
 import { numberList, positiveInt } from "../data.ts";
 import { progress } from "../progress.ts";
+import { checkOutputPath } from "../cli-io.ts";
 import { num, registerLearnEstimator, showGated } from "./learn-estimator.ts";
 
 interface PolicyFlags {
@@ -41,6 +42,7 @@ const pct = (v: number[]) => v.map((x) => (100 * x).toFixed(1)).join("/");
 
 export async function trainPolicyCommand(f: PolicyFlags): Promise<void> {
   const log = (s: string) => { if (!f.quiet) process.stderr.write(s + "\n"); };
+  for (const p of [f.output, f.report]) if (p) checkOutputPath(p);
   const initial = f.init ? loadCheckpoint(f.init).model : undefined;
   const sizes = initial ? [initial.layers[0].nIn, ...initial.layers.map((l) => l.nOut)] : f.sizes;
   const hidden = sizes.length - 2;

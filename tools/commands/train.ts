@@ -8,6 +8,7 @@ import { COMPUTE_NAMES, type ComputeName } from "../../ts/train/compute.ts";
 import { evaluateFloat, trainMlp, type FloatEval } from "../../ts/train/trainer.ts";
 import { numberList, positiveInt } from "../data.ts";
 import { progress } from "../progress.ts";
+import { checkOutputPath } from "../cli-io.ts";
 
 interface TrainFlags {
   output: string;
@@ -34,6 +35,7 @@ const show = (e: FloatEval) =>
 
 export async function trainCommand(f: TrainFlags): Promise<void> {
   const log = (s: string) => { if (!f.quiet) process.stderr.write(s + "\n"); };
+  checkOutputPath(f.output);
   const hidden = f.sizes.length - 2;
   if (f.sizes.length < 2 || f.sizes.some((s) => !Number.isInteger(s) || s < 1)) throw new UserError(`--sizes needs at least two positive integers, got ${f.sizes.join(",")}`);
   if (f.sizes[0] !== 784) throw new UserError(`--sizes must start with 784 (MNIST pixels), got ${f.sizes[0]}`);
