@@ -136,3 +136,13 @@ describe("rankgate usage", () => {
     expect(r.stdout).toContain(args.length > 1 ? "--json" : "inspect");
   });
 });
+
+describe("the CLI bundle", () => {
+  it("importing dist/rankgate.js runs nothing and exports run()", () => {
+    const bundle = new URL("../dist/rankgate.js", import.meta.url).href;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", `const m = await import(${JSON.stringify(bundle)}); console.log(Object.keys(m).join(","), typeof m.run)`, "--", "--help"], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("run function\n");
+  });
+});
