@@ -32,22 +32,42 @@ export interface KernelExports {
   RUN_TRACE: WebAssembly.Global;
 }
 
-let nodeModule: Promise<WebAssembly.Module> | undefined;
+/** The engine module's file name; the package ships it beside this module (dist/rankgate.wasm). */
+export const WASM_FILE = "rankgate.wasm";
+/** A source checkout has no ./rankgate.wasm beside this file: Node reads the build's (`npm run build`). */
+const SOURCE_BUILD_DIR = "../build/";
 
-/** build/rankgate.wasm, compiled once per process (Node). Browsers pass their own module. */
+let defaultModule: Promise<WebAssembly.Module> | undefined;
+
+/**
+ * The engine's Wasm module, compiled once: `new URL("./rankgate.wasm", import.meta.url)`, read from
+ * disk in Node and fetched in browsers (bundlers that understand this pattern, such as Vite and
+ * webpack, emit the file; with esbuild copy it beside the bundle or pass `wasm` to Engine.load).
+ */
 export function defaultWasmModule(): Promise<WebAssembly.Module> {
-  nodeModule ??= (async () => {
-    const { readFile } = await import("node:fs/promises");
-    const url = new URL("../build/rankgate.wasm", import.meta.url);
-    let bytes: Uint8Array<ArrayBuffer>;
-    try {
-      bytes = new Uint8Array(await readFile(url));
-    } catch {
-      throw new UserError(`${url.pathname} not found: run \`npm run build\` first`);
+  defaultModule ??= (async () => {
+    const url = new URL("./rankgate.wasm", import.meta.url);
+    if (url.protocol !== "file:") return fetchModule(url);
+    // A computed specifier, so that bundlers for browsers leave the import alone
+    const fsName = "node:fs/promises";
+    const { readFile } = (await import(/* @vite-ignore */ /* webpackIgnore: true */ fsName)) as { readFile(path: URL): Promise<Uint8Array> };
+    for (const file of [url, new URL(SOURCE_BUILD_DIR + WASM_FILE, import.meta.url)]) {
+      try {
+        return await WebAssembly.compile(new Uint8Array(await readFile(file)));
+      } catch (err) {
+        if ((err as { code?: string }).code !== "ENOENT") throw err;
+      }
     }
-    return WebAssembly.compile(bytes);
+    throw new UserError(`${url.pathname} not found: run \`npm run build\` first`);
   })();
-  return nodeModule;
+  defaultModule.catch(() => (defaultModule = undefined));
+  return defaultModule;
+}
+
+async function fetchModule(url: URL): Promise<WebAssembly.Module> {
+  const r = await fetch(url);
+  if (!r.ok) throw new UserError(`${url.href}: HTTP ${r.status}; serve rankgate.wasm beside the bundle or pass Engine.load(bytes, { wasm })`);
+  return WebAssembly.compile(await r.arrayBuffer());
 }
 
 /** A fresh instance: its own linear memory, no imports. */
