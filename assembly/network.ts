@@ -208,8 +208,8 @@ export function run_batch_s8(
     memory.fill(rec + (F_SUMS << 2), 0, 56);
     for (let s = 0; s < count; s++) {
       if (actPtr != 0) {
-        setField(rec, F_IN, l == 0 ? q + <usize>s * nIn : act + <usize>((l - 1) & 1) * count * widest + <usize>s * widest);
-        setField(rec, F_OUT, l == layers - 1 ? outPtr + <usize>s * nOut : act + <usize>(l & 1) * count * widest + <usize>s * widest);
+        setField(rec, F_IN, <i32>(l == 0 ? q + <usize>s * nIn : act + <usize>((l - 1) & 1) * count * widest + <usize>s * widest));
+        setField(rec, F_OUT, <i32>(l == layers - 1 ? outPtr + <usize>s * nOut : act + <usize>(l & 1) * count * widest + <usize>s * widest));
       }
       const status = runLayer(rec, flags & ~RUN_F32_INPUT);
       if (status != STATUS_OK) {

@@ -6,4 +6,5 @@ if (!existsSync(bundle)) {
   process.stderr.write(`rankgate: ${bundle.pathname} not found: run \`npm run build\` first\n`);
   process.exit(1);
 }
-await import(bundle.href);
+const { run } = await import(bundle.href);
+await run(process.argv);

@@ -27,17 +27,22 @@ export interface SweepOptions {
   calibration: Float32Array;
   calibrationCount: number;
   onPoint?: (p: SweepPoint) => void;
+  /** Called before each step that precedes the first point (calibration, one SVD per layer). */
+  onStage?: (stage: string) => void;
 }
 
 export async function sweepRanks(float: FloatModel, images: Float32Array, labels: ArrayLike<number>, count: number, target: TargetProfile, options: SweepOptions): Promise<SweepPoint[]> {
+  options.onStage?.(`calibrating on ${options.calibrationCount} samples`);
   const q = new Quantizer(float, options.calibration.subarray(0, options.calibrationCount * float.layers[0].nIn), options.calibrationCount);
   const asked = [0, ...(options.ranks ?? DEFAULT_SWEEP_RANKS)];
   // One SVD per layer at the largest rank asked; smaller ranks truncate it
   const top = Math.max(...asked);
   q.maxRanks.forEach((max, l) => {
     const fl = float.layers[l];
+    if (top > 0) options.onStage?.(`SVD of layer ${l} (${fl.nIn}×${fl.nOut}) at rank ${Math.min(top, max)}`);
     if (top > 0) q.setFactors(l, svdFactors(fl.weight, fl.nIn, fl.nOut, Math.min(top, max)));
   });
+  options.onStage?.(`tracing ${count} samples per rank`);
   const points: SweepPoint[] = [];
   const seen = new Set<string>();
   for (const rank of asked) {

@@ -6,17 +6,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { writeModel } from "../ts/format.ts";
 import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
 import { Quantizer } from "../ts/quantize.ts";
 import { Rng } from "../ts/random.ts";
 import { Engine } from "../ts/runtime.ts";
-import { syntheticFloat } from "../ts/synthetic.ts";
+import { buildSynthetic, syntheticFloat } from "../ts/synthetic.ts";
 import { buildWeb } from "../web/build.ts";
 import type { DemoApi, DemoSummary } from "../web/main.ts";
 import { serveStatic, type StaticServer } from "../web/serve.ts";
 import { launchChromium, type Chromium } from "./helpers/chromium.ts";
+import { describeWithTools } from "./helpers/system.ts";
 
 const SCREENSHOT = fileURLToPath(new URL("../build/screenshots/demo.png", import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), "rankgate-web-"));
@@ -25,6 +26,7 @@ const float = syntheticFloat(new Rng(4), [784, 64, 32, 10]);
 const calib = toFloatInputs(loadMnist("val", { limit: 200 }).images, 200);
 const model = writeModel(new Quantizer(float, calib, 200, { min: 0, max: 1 }).model({ ranks: [8, 4] }));
 const digit = loadMnist("test", { limit: 1 });
+const small = buildSynthetic({ sizes: [20, 16, 10], ranks: [4], seed: 3 }).bytes;
 let server: StaticServer;
 let browser: Chromium;
 let page: Page;
@@ -38,22 +40,22 @@ const summaryOf = (r: Awaited<ReturnType<Engine["infer"]>>, engine: Engine): Dem
   layers: r.stats.layers.map(({ estimatorMacs, rowMacs, rowsComputed, rowsSkipped }) => ({ estimatorMacs, rowMacs, rowsComputed, rowsSkipped })),
 });
 
-beforeAll(async () => {
-  const dir = await buildWeb({ outDir: join(tmp, "web"), files: { "test.rgm": model } });
-  server = await serveStatic(dir);
-  browser = await launchChromium();
-  page = await browser.context.newPage();
-  page.on("pageerror", (e) => pageErrors.push(e.message));
-  await page.goto(`${server.url}index.html?model=test.rgm`);
-  await page.evaluate(() => (window as unknown as DemoWindow).rankgateDemo.ready);
-}, 120_000);
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  rmSync(tmp, { recursive: true, force: true });
-});
+describeWithTools(["chromium"], "browser demo", () => {
+  beforeAll(async () => {
+    const dir = await buildWeb({ outDir: join(tmp, "web"), files: { "test.rgm": model } });
+    server = await serveStatic(dir);
+    browser = await launchChromium();
+    page = await browser.context.newPage();
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+    await page.goto(`${server.url}index.html?model=test.rgm`);
+    await page.evaluate(() => (window as unknown as DemoWindow).rankgateDemo.ready);
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    rmSync(tmp, { recursive: true, force: true });
+  });
 
-describe("browser demo", () => {
   it("predicts the first MNIST test digit and shows the counters exactly as Node's Engine", async () => {
     const engine = await Engine.load(model);
     const want = summaryOf(engine.infer(toFloatInputs(digit.images, 1)), engine);
@@ -87,15 +89,25 @@ describe("browser demo", () => {
     await page.check("#gating");
   });
 
+  it("an empty pad shows no prediction and no counters", async () => {
+    await page.click("#clear");
+    expect(await page.evaluate(() => (window as unknown as DemoWindow).rankgateDemo.summary())).toBeNull();
+    expect(await page.textContent("#prediction")).toBe("–");
+    expect(await page.locator("#logits .logit").count()).toBe(0);
+    expect(await page.getAttribute("#macs-total", "data-value")).toBe("0");
+    expect(await page.evaluate(() => (window as unknown as DemoWindow).rankgateDemo.setPixels(new Array(784).fill(0)))).toBeNull();
+    expect(await page.textContent("#prediction")).toBe("–");
+  });
+
   it("drawing on the pad updates the prediction and the counters live", async () => {
     await page.click("#clear");
-    const before = await page.evaluate(() => (window as unknown as DemoWindow).rankgateDemo.summary()!);
+    const before = { totalMacs: 0 };
     const box = (await page.locator("#pad").boundingBox())!;
     await page.mouse.move(box.x + 140, box.y + 40);
     await page.mouse.down();
     for (let y = 40; y <= 240; y += 10) await page.mouse.move(box.x + 140 + (y - 40) / 10, box.y + y);
     await page.mouse.up();
-    await page.waitForFunction((t) => (window as unknown as DemoWindow).rankgateDemo.summary()!.totalMacs !== t, before.totalMacs, { timeout: 5000 }).catch(() => {});
+    await page.waitForFunction((t) => ((window as unknown as DemoWindow).rankgateDemo.summary()?.totalMacs ?? t) !== t, before.totalMacs, { timeout: 5000 }).catch(() => {});
     const after = await page.evaluate(() => (window as unknown as DemoWindow).rankgateDemo.summary()!);
     // The page's own input (after MNIST-style centring) gives Node's result
     const input = await page.evaluate(() => Array.from((window as unknown as DemoWindow).rankgateDemo.input()));
@@ -116,6 +128,30 @@ describe("browser demo", () => {
     expect(await page.textContent("#model-info")).toContain("test.rgm");
     await page.setInputFiles("#file", { name: "again.rgm", mimeType: "application/octet-stream", buffer: Buffer.from(model) });
     await page.waitForFunction(() => document.getElementById("status")!.textContent === "loaded again.rgm");
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("a model of another input size clears the old result and shows the error where it is seen", async () => {
+    await page.evaluate((px) => (window as unknown as DemoWindow).rankgateDemo.setPixels(px), Array.from(digit.images));
+    expect(await page.textContent("#prediction")).not.toBe("–");
+    await page.setViewportSize({ width: 420, height: 800 });
+    await page.setInputFiles("#file", { name: "m20.rgm", mimeType: "application/octet-stream", buffer: Buffer.from(small) });
+    await page.waitForFunction(() => document.getElementById("status")!.classList.contains("error"));
+    expect(await page.textContent("#status")).toBe("m20.rgm takes 20 inputs; the pad gives 28×28 = 784");
+    expect(await page.textContent("#prediction")).toBe("–");
+    expect(await page.locator("#logits .logit").count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as DemoWindow).rankgateDemo.summary())).toBeNull();
+    const box = (await page.locator("#status").boundingBox())!;
+    expect(box.y + box.height).toBeLessThanOrEqual(800);
+    await page.setInputFiles("#file", { name: "back.rgm", mimeType: "application/octet-stream", buffer: Buffer.from(model) });
+    await page.waitForFunction(() => document.getElementById("status")!.textContent === "loaded back.rgm");
+  });
+
+  it("fits a 420 px wide viewport: nothing scrolls sideways", async () => {
+    await page.setViewportSize({ width: 420, height: 800 });
+    await page.evaluate((px) => (window as unknown as DemoWindow).rankgateDemo.setPixels(px), Array.from(digit.images));
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(420);
+    await page.setViewportSize({ width: 1280, height: 900 });
     expect(pageErrors).toEqual([]);
   });
 });

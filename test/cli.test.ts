@@ -68,6 +68,10 @@ describe("rankgate inspect", () => {
     expect(info.arena).toEqual({ heapBase, ...planArena(model, image.length, heapBase) });
     expect(info.sections).toEqual(sections);
     expect(info.layers.map((l: { nIn: number; nOut: number; rank: number }) => [l.nIn, l.nOut, l.rank])).toEqual([[20, 16, 3], [16, 12, 2], [12, 4, 0]]);
+    // --model, as every other command takes it, prints the same
+    const byFlag = cli("inspect", "--model", "model.rgm", "--json");
+    expect(byFlag.code, byFlag.stderr).toBe(0);
+    expect(byFlag.stdout).toBe(r.stdout);
     const layers = model.layers;
     const dense = layers.reduce((t, l) => t + l.nIn * l.nOut, 0);
     const est = layers.reduce((t, l) => t + (l.estimator ? l.estimator.rank * (l.nIn + l.nOut) : 0), 0);
@@ -122,7 +126,7 @@ describe("rankgate usage", () => {
   });
 
   it("a missing argument exits 1", () => {
-    expectUserError(cli("inspect"), "missing required argument 'model'");
+    expectUserError(cli("import", "-o", "x.safetensors"), "missing required argument 'input'");
   });
 
   it.each([[["--help"]], [["inspect", "--help"]]])("%j exits 0 with usage", (args) => {
@@ -130,5 +134,15 @@ describe("rankgate usage", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^Usage: rankgate/);
     expect(r.stdout).toContain(args.length > 1 ? "--json" : "inspect");
+  });
+});
+
+describe("the CLI bundle", () => {
+  it("importing dist/rankgate.js runs nothing and exports run()", () => {
+    const bundle = new URL("../dist/rankgate.js", import.meta.url).href;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", `const m = await import(${JSON.stringify(bundle)}); console.log(Object.keys(m).join(","), typeof m.run)`, "--", "--help"], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("run function\n");
   });
 });

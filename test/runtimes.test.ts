@@ -64,7 +64,7 @@ function sectionSizes(bytes: Uint8Array): Map<number, number> {
   return sizes;
 }
 
-describe("every runtime, one checksum: Node, Chromium, wasm-interp", () => {
+describeWithTools(["wasm-interp", "chromium"], "every runtime, one checksum: Node, Chromium, wasm-interp", () => {
   it("the cases cover gated, partially gated and dense layers, and the checksum sees every logit", async () => {
     expect(cases.map((c) => c.name)).toEqual(["gated-odd", "identity", "wide-rank", "dense", "block-gates"]);
     expect(cases.map((c) => readModel(c.model).model.layers.map((l) => (l.gate ? "g" : l.estimator ? "e" : "-")).join(""))).toEqual(["ee-", "ee-", "e-", "-", "ge-"]);

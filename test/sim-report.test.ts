@@ -1,18 +1,19 @@
 // rankgate sim --report: the self-contained HTML page opens in headless Chromium (Debian's
 // /usr/bin/chromium via playwright-core, never a downloaded browser), shows its plots, and
-// requests nothing but itself. A missing Chromium fails the test: it is not skipped.
+// requests nothing but itself. Without Chromium the suite is skipped (a failure under RANKGATE_REQUIRE_SYSTEM=1).
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { writeModel } from "../ts/format.ts";
 import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
 import { Quantizer } from "../ts/quantize.ts";
 import { Rng } from "../ts/random.ts";
 import { syntheticFloat } from "../ts/synthetic.ts";
 import { launchChromium, type Chromium } from "./helpers/chromium.ts";
+import { describeWithTools } from "./helpers/system.ts";
 import { checkpointBytes } from "../ts/train/checkpoint.ts";
 
 const BIN = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));
@@ -25,23 +26,6 @@ let launchError: Error | undefined;
 function cli(...args: string[]) {
   return spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
 }
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "rankgate-sim-report-"));
-  writeFileSync(join(dir, "f.safetensors"), checkpointBytes(float));
-  const calib = toFloatInputs(loadMnist("val", { limit: 200 }).images, 200);
-  writeFileSync(join(dir, "m.rgm"), writeModel(new Quantizer(float, calib, 200, { min: 0, max: 1 }).model({ ranks: [6, 3] })));
-  try {
-    browser = await launchChromium();
-  } catch (err) {
-    launchError = new Error(`Chromium did not start: ${(err as Error).message.split("\n")[0]}`);
-  }
-}, 120_000);
-
-afterAll(async () => {
-  await browser?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
 
 /** Opens a file in the browser, blocking and recording every request that is not the file itself. */
 async function open(path: string) {
@@ -60,7 +44,24 @@ async function open(path: string) {
   return { page, foreign, errors };
 }
 
-describe("rankgate sim --report", () => {
+describeWithTools(["chromium"], "rankgate sim --report", () => {
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "rankgate-sim-report-"));
+    writeFileSync(join(dir, "f.safetensors"), checkpointBytes(float));
+    const calib = toFloatInputs(loadMnist("val", { limit: 200 }).images, 200);
+    writeFileSync(join(dir, "m.rgm"), writeModel(new Quantizer(float, calib, 200, { min: 0, max: 1 }).model({ ranks: [6, 3] })));
+    try {
+      browser = await launchChromium();
+    } catch (err) {
+      launchError = new Error(`Chromium did not start: ${(err as Error).message.split("\n")[0]}`);
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
   it("with --float: a rank sweep, and every plot renders in Chromium from the file alone", async () => {
     const r = cli("sim", "--model", "m.rgm", "--target", "cortex-m4f", "--samples", "100", "--float", "f.safetensors", "--sweep-ranks", "2,4,40",
       "--calibration", "200", "--report", "r.html", "--json", "-q");

@@ -1,5 +1,7 @@
 // The `rankgate` CLI. Each command lives in tools/commands/<name>.ts and registers itself on the program.
-import { readFileSync } from "node:fs";
+// Importing this module (or its bundle, dist/rankgate.js) runs nothing: bin/rankgate.js calls run().
+import { readFileSync, realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import { UserError } from "../ts/errors.ts";
 import { protectInputs } from "../ts/files.ts";
@@ -70,4 +72,18 @@ function handleError(err: unknown): void {
   }
 }
 
-main(process.argv).catch(handleError);
+/** Runs the CLI on `argv` (process.argv form); errors become one line and an exit code. */
+export function run(argv: string[]): Promise<void> {
+  return main(argv).catch(handleError);
+}
+
+/** Whether this module is the program node runs (tsx tools/cli.ts, node dist/rankgate.js), not an import. */
+function isEntry(): boolean {
+  try {
+    return !!process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) await run(process.argv);

@@ -7,6 +7,7 @@ import { importSafetensors } from "../ts/import/safetensors.ts";
 import type { FloatModel } from "../ts/model.ts";
 import { UserError } from "../ts/errors.ts";
 import { readUserFile } from "./cli-io.ts";
+import { expectKind } from "./file-kind.ts";
 
 export type { Dataset } from "../ts/data/index.ts";
 
@@ -40,7 +41,9 @@ export function loadData(flags: DataFlags | string, samples?: number): Dataset {
 }
 
 export async function loadFloat(path: string): Promise<FloatModel> {
-  return importSafetensors(await readUserFile(path), path);
+  const bytes = await readUserFile(path);
+  expectKind(bytes, path, "float");
+  return importSafetensors(bytes, path);
 }
 
 const sizesOf = (layers: { nIn: number; nOut: number }[]) => [layers[0].nIn, ...layers.map((l) => l.nOut)];
@@ -51,6 +54,7 @@ const sizesOf = (layers: { nIn: number; nOut: number }[]) => [layers[0].nIn, ...
  */
 export async function loadRgmModel(path: string, floatPath?: string): Promise<{ bytes: Uint8Array; parsed: ParsedModel; float?: FloatModel; inputs: number }> {
   const bytes = await readUserFile(path);
+  expectKind(bytes, path, "model");
   const parsed = readModel(bytes, path);
   const sizes = sizesOf(parsed.model.layers);
   const float = floatPath ? await loadFloat(floatPath) : undefined;

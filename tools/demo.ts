@@ -33,8 +33,17 @@ if (existsSync(MODEL)) {
 }
 const test = loadMnist("test");
 const bar = progress("eval", test.count);
-const report = await evaluateModel(bytes, toFloatInputs(test.images, test.count), test.labels, test.count, { float, onProgress: (d) => bar.update(d) });
+let floatBar: ReturnType<typeof progress> | undefined;
+const report = await evaluateModel(bytes, toFloatInputs(test.images, test.count), test.labels, test.count, {
+  float,
+  onProgress: (d) => bar.update(d),
+  onFloatProgress: (d) => {
+    if (!floatBar) { bar.stop(); floatBar = progress("float", test.count); }
+    floatBar.update(d);
+  },
+});
 bar.stop();
+floatBar?.stop();
 console.log(formatReport(report, name, "mnist:test"));
 const m = report.macs_per_sample;
 const e = report.error;

@@ -74,6 +74,8 @@ export interface EvalOptions {
   /** Re-run every sample through ts/reference.ts and compare logits (default true). */
   reference?: boolean;
   onProgress?: (done: number, total: number) => void;
+  /** Progress of the float pass (with `float`), before the engine's. */
+  onFloatProgress?: (done: number, total: number) => void;
 }
 
 /** Fraction of input values above which `rankgate eval` warns about clamping. */
@@ -127,6 +129,7 @@ export async function evaluateModel(bytes: Uint8Array, images: Float32Array, lab
       const m = Math.min(500, count - s);
       const out = forwardFloat(options.float, images.subarray(s * n, (s + m) * n), m);
       floatLogits.set(out[out.length - 1], s * k);
+      options.onFloatProgress?.(s + m, count);
     }
   }
   const outScale = engine.outputScale, outZp = engine.outputZeroPoint;

@@ -1,5 +1,6 @@
 // File access a user names: OS errors become one-line UserErrors naming the path.
-import { readFileSync, realpathSync, statSync, writeFileSync, type Stats } from "node:fs";
+import { accessSync, constants, readFileSync, realpathSync, statSync, writeFileSync, type Stats } from "node:fs";
+import { dirname } from "node:path";
 import { readFile, writeFile } from "node:fs/promises";
 import { UserError } from "./errors.ts";
 
@@ -101,6 +102,31 @@ export async function writeUserFile(path: string, data: Uint8Array | string): Pr
   checkNotAnInput(path);
   try {
     await writeFile(path, data);
+  } catch (err) {
+    throw userError(path, err, WRITE_REASONS, "write");
+  }
+}
+
+/**
+ * Checks, before any work, that `path` can be written: its folder exists and is writable and the path
+ * is not a folder. Throws the UserError writeUserFile would throw after the work.
+ */
+export function checkOutputPath(path: string): void {
+  const dir = dirname(path);
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (err) {
+    throw userError(path, err, WRITE_REASONS, "write");
+  }
+  if (!st.isDirectory()) throw new UserError(`${path}: ${WRITE_REASONS.ENOTDIR}`);
+  try {
+    if (statSync(path).isDirectory()) throw new UserError(`${path}: ${WRITE_REASONS.EISDIR}`);
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+  }
+  try {
+    accessSync(dir, constants.W_OK);
   } catch (err) {
     throw userError(path, err, WRITE_REASONS, "write");
   }

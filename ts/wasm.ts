@@ -72,25 +72,46 @@ export async function compileBuild(choice: WasmChoice | undefined, read: (file: 
 const nodeBytes = new Map<string, Promise<Uint8Array>>();
 const nodeModules = new Map<WasmBuild, Promise<WebAssembly.Module>>();
 
-/** A file of build/, read once per process (Node). */
+/** A source checkout has no ./rankgate*.wasm beside this file: Node reads the build's (`npm run build`). */
+const SOURCE_BUILD_DIR = "../build/";
+
+/**
+ * A module file shipped beside this one, read once per process: `new URL("./<file>", import.meta.url)`,
+ * read from disk in Node (a source checkout falls back to build/) and fetched in browsers (bundlers
+ * that understand this pattern, such as Vite and webpack, emit the file; with esbuild copy it beside
+ * the bundle or pass `wasm` to Engine.load).
+ */
 function readBuildFile(file: string): Promise<Uint8Array> {
   let p = nodeBytes.get(file);
   if (!p) {
     p = (async () => {
-      const { readFile } = await import("node:fs/promises");
-      const url = new URL(`../build/${file}`, import.meta.url);
-      try {
-        return new Uint8Array(await readFile(url));
-      } catch {
-        throw new UserError(`${url.pathname} not found: run \`npm run build\` first`);
+      const url = new URL(`./${file}`, import.meta.url);
+      if (url.protocol !== "file:") return fetchBytes(url);
+      // A computed specifier, so that bundlers for browsers leave the import alone
+      const fsName = "node:fs/promises";
+      const { readFile } = (await import(/* @vite-ignore */ /* webpackIgnore: true */ fsName)) as { readFile(path: URL): Promise<Uint8Array> };
+      for (const f of [url, new URL(SOURCE_BUILD_DIR + file, import.meta.url)]) {
+        try {
+          return new Uint8Array(await readFile(f));
+        } catch (err) {
+          if ((err as { code?: string }).code !== "ENOENT") throw err;
+        }
       }
+      throw new UserError(`${url.pathname} not found: run \`npm run build\` first`);
     })();
+    p.catch(() => nodeBytes.delete(file));
     nodeBytes.set(file, p);
   }
   return p;
 }
 
-/** build/rankgate.wasm (or the build `choice` means here), compiled once per process (Node). Browsers pass their own module. */
+async function fetchBytes(url: URL): Promise<Uint8Array> {
+  const r = await fetch(url);
+  if (!r.ok) throw new UserError(`${url.href}: HTTP ${r.status}; serve ${url.pathname.split("/").pop()} beside the bundle or pass Engine.load(bytes, { wasm })`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+/** rankgate.wasm (or the build `choice` means here), compiled once per process. */
 export async function defaultWasmModule(choice: WasmChoice = "simd"): Promise<WebAssembly.Module> {
   const build = await pickBuild(choice, () => readBuildFile(WASM_FILES.simd));
   let m = nodeModules.get(build);

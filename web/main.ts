@@ -25,8 +25,8 @@ export interface DemoSummary {
 export interface DemoApi {
   /** Resolves once the default model has loaded (or failed to: see #status). */
   ready: Promise<void>;
-  /** Shows 784 MNIST pixels (0..255, row-major) on the pad and runs them exactly as given. */
-  setPixels(pixels: ArrayLike<number>): DemoSummary;
+  /** Shows 784 MNIST pixels (0..255, row-major) on the pad and runs them exactly as given (all zero: no result, null). */
+  setPixels(pixels: ArrayLike<number>): DemoSummary | null;
   /** Loads an .rgm from bytes, as the file picker does. Throws the loader's error. */
   loadModel(bytes: Uint8Array, name: string): Promise<void>;
   summary(): DemoSummary | null;
@@ -141,11 +141,33 @@ function drawPreview(x: Float32Array): void {
   previewCtx.putImageData(img, 0, 0);
 }
 
+/** No result shown: the prediction, logits, counters and masks of an earlier input are cleared. */
+function clearResult(): void {
+  last = null;
+  const pred = $("prediction");
+  pred.textContent = "–";
+  pred.dataset.label = "";
+  $("logits").innerHTML = "";
+  $("counters").querySelector("tbody")!.innerHTML = "";
+  $("counters").querySelectorAll("tfoot [data-counter]").forEach((td) => (td.textContent = "0"));
+  const total = $("macs-total");
+  total.textContent = "0";
+  total.dataset.value = "0";
+  $("macs-ratio").textContent = "–";
+  $("masks").innerHTML = "";
+}
+
 function run(): void {
   drawPreview(input);
   if (!engine) return;
   if (engine.inputSize !== PIXELS) {
+    clearResult();
     status(`${modelName} takes ${engine.inputSize} inputs; the pad gives 28×28 = ${PIXELS}`, true);
+    return;
+  }
+  // An empty pad is not a digit: no prediction
+  if (!input.some((v) => v > 0)) {
+    clearResult();
     return;
   }
   const r = engine.infer(input, { gating: gatingBox.checked });
@@ -207,7 +229,6 @@ function renderMasks(): void {
     canvas.width = perRow;
     canvas.height = rows;
     canvas.style.width = `${perRow * cell}px`;
-    canvas.style.height = `${rows * cell}px`;
     const mask = trace.masks[l];
     const exact = new Int8Array(layer.nOut);
     denseRows_s8({ ...layer, inZp: layer.inZeroPoint, outZp: layer.outZeroPoint, ...activationRange(layer) }, trace.inputs[l], exact);
@@ -294,8 +315,8 @@ const api: DemoApi = {
     tmp.getContext("2d")!.putImageData(img, 0, 0);
     padCtx.imageSmoothingEnabled = false;
     padCtx.drawImage(tmp, 0, 0, pad.width, pad.height);
+    if (!engine) throw new Error("setPixels: no model loaded");
     run();
-    if (!last) throw new Error("setPixels: no model loaded");
     return last;
   },
   loadModel,

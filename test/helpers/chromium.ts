@@ -4,8 +4,9 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext } from "playwright-core";
+import { TOOLS } from "./system.ts";
 
-export const CHROMIUM = process.env.RANKGATE_CHROMIUM ?? "/usr/bin/chromium";
+export const CHROMIUM = TOOLS.chromium.command;
 const ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
 export interface Chromium {

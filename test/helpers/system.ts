@@ -2,7 +2,7 @@
 // needs one runs when it is present; otherwise it is skipped and the summary reporter prints one
 // line naming what to install. With RANKGATE_REQUIRE_SYSTEM=1 (set by .ci/run) a missing tool is
 // a failure instead, so CI never skips.
-import { spawnSync } from "node:child_process";
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { existsSync } from "node:fs";
 import { describe } from "vitest";
 
@@ -53,4 +53,20 @@ export function describeWithTools(tools: readonly ToolName[], title: string, fn:
   const missing = missingTools(tools);
   if (missing.length && REQUIRE_SYSTEM) throw new Error(`${title}: RANKGATE_REQUIRE_SYSTEM=1 but missing ${missing.join(", ")}`);
   (missing.length ? describe.skip : describe)(`${title} [needs ${tools.join(", ")}]`, fn);
+}
+
+/**
+ * Runs a system tool and returns its result; a tool that does not start or exits non-zero throws one
+ * line naming the command, the exit status and the first lines of its stderr (or how to install it).
+ */
+export function runTool(name: ToolName, args: readonly string[], timeout = 120_000): SpawnSyncReturns<string> {
+  return runCommand(name, TOOLS[name], args, timeout);
+}
+
+export function runCommand(name: string, tool: SystemTool, args: readonly string[], timeout = 120_000): SpawnSyncReturns<string> {
+  const r = spawnSync(tool.command, args, { encoding: "utf8", timeout });
+  const shown = `${name} ${args.join(" ")}`;
+  if (r.error) throw new Error(`${shown}: ${tool.command} did not start (${r.error.message}); ${tool.install}`);
+  if (r.status !== 0) throw new Error(`${shown}: exited ${r.status ?? r.signal}: ${r.stderr.trim().split("\n").slice(0, 3).join(" | ") || "(no stderr)"}`);
+  return r;
 }

@@ -55,12 +55,25 @@ export async function evalCommand(flags: EvalFlags): Promise<void> {
   const { bytes, float, inputs } = await loadRgmModel(flags.model, flags.float);
   const data = loadDataFor(flags, inputs, flags.model);
   if (!data.labels && !float) throw new UserError(`${data.source} has no labels: pass --float <checkpoint> to measure agreement with the float model (or give labels: npz y, --labels, --label-column)`);
-  const bar = progress("eval", data.count, flags.quiet);
-  const report = await evaluateModel(bytes, data.features, data.labels, data.count, { float, reference: flags.reference, onProgress: (d) => bar.update(d) });
-  bar.stop();
+  // The float pass (with --float) runs first, then the engine's: one bar each, in that order
+  let bar: ReturnType<typeof progress> | undefined, floatBar: ReturnType<typeof progress> | undefined;
+  const report = await evaluateModel(bytes, data.features, data.labels, data.count, {
+    float, reference: flags.reference,
+    onProgress: (d) => {
+      if (!bar) { floatBar?.stop(); bar = progress("eval", data.count, flags.quiet); }
+      bar.update(d);
+    },
+    onFloatProgress: (d) => {
+      floatBar ??= progress("float", data.count, flags.quiet);
+      floatBar.update(d);
+    },
+  });
+  bar?.stop();
   const warning = clampWarning(report);
-  if (warning) process.stderr.write(`rankgate: ${warning}\n`);
-  if (flags.json && report.gating_pays === false) process.stderr.write(`rankgate: ${gatingDoesNotPay(report)}\n`);
+  if (warning) process.stderr.write(`rankgate: ${warning}
+`);
+  if (flags.json && report.gating_pays === false) process.stderr.write(`rankgate: ${gatingDoesNotPay(report)}
+`);
   if (flags.json) console.log(JSON.stringify(report));
   else console.log(formatReport(report, flags.model, flags.data));
   if (report.reference_agreement !== null && report.reference_agreement < 1) {

@@ -4,7 +4,9 @@ import { planArena, PAGE_BYTES, type ArenaPlan } from "../../ts/arena.ts";
 import { readModel, SECTIONS, type ParsedModel, type SectionInfo } from "../../ts/format.ts";
 import { gateMacs } from "../../ts/model.ts";
 import { instantiateKernels } from "../../ts/wasm.ts";
+import { UserError } from "../../ts/errors.ts";
 import { readUserFile } from "../cli-io.ts";
+import { expectKind } from "../file-kind.ts";
 import { colors, table } from "../table.ts";
 
 export interface LayerInfo {
@@ -133,11 +135,17 @@ export function registerInspect(program: Command): void {
   program
     .command("inspect")
     .description("show an .rgm model's layers, sizes, MAC counts and arena plan")
-    .argument("<model>", "model file (.rgm)")
+    .argument("[model]", "model file (.rgm); the same as --model")
+    .option("--model <file>", "model file (.rgm)")
     .option("--json", "print one JSON object instead of tables")
     .option("--sections", "also list every section's offset and size")
-    .action(async (path: string, opts: { json?: boolean; sections?: boolean }) => {
-      const parsed = readModel(await readUserFile(path), path);
+    .action(async (positional: string | undefined, opts: { model?: string; json?: boolean; sections?: boolean }) => {
+      if (positional && opts.model && positional !== opts.model) throw new UserError(`two models given (${positional} and --model ${opts.model}); inspect takes one`);
+      const path = opts.model ?? positional;
+      if (!path) throw new UserError("--model is required: rankgate inspect --model m.rgm");
+      const bytes = await readUserFile(path);
+      expectKind(bytes, path, "model");
+      const parsed = readModel(bytes, path);
       const kernels = await instantiateKernels();
       const info = describeModel(parsed, path, kernels.heapBase());
       process.stdout.write((opts.json ? JSON.stringify(info, null, 2) : render(info, !!opts.sections)) + "\n");

@@ -9,6 +9,7 @@ import type { GatedEval } from "../../ts/train/condnet.ts";
 import { checkWidth } from "../../ts/data/index.ts";
 import { addDataOptions, loadTrainVal, numberList, positiveInt, VAL_EVERY, type TrainDataFlags } from "../data.ts";
 import { progress } from "../progress.ts";
+import { checkOutputPath } from "../cli-io.ts";
 
 const pct = (v: number[]) => v.map((x) => (100 * x).toFixed(1)).join("/");
 export const showGated = (e: GatedEval) =>
@@ -38,6 +39,7 @@ interface EstimatorFlags extends TrainDataFlags {
 
 export async function learnEstimatorCommand(f: EstimatorFlags): Promise<void> {
   const log = (s: string) => { if (!f.quiet) process.stderr.write(s + "\n"); };
+  for (const p of [f.output, f.report]) if (p) checkOutputPath(p);
   const { model, metadata } = loadCheckpoint(f.float);
   const hidden = model.layers.length - 1;
   if (f.ranks.length !== hidden) throw new UserError(`--ranks needs ${hidden} values (one per hidden layer of ${f.float}), got ${f.ranks.length}`);

@@ -4,13 +4,13 @@ import { cModelFiles, cModelName } from "../../ts/c-header.ts";
 import { crc32 } from "../../ts/crc32.ts";
 import { UserError } from "../../ts/errors.ts";
 import { writeModel } from "../../ts/format.ts";
-import { Quantizer, type EstimatorKind, type ModelOptions } from "../../ts/quantize.ts";
+import { Quantizer, svdFactors, type EstimatorKind, type ModelOptions } from "../../ts/quantize.ts";
 import { gatedError, searchRanks } from "../../ts/rank-search.ts";
 import { floatTop1 } from "../../ts/float.ts";
 import { featureRange } from "../../ts/data/index.ts";
 import { addDataOptions, loadDataFor, loadFloat, numberList, positiveInt, type DataFlags } from "../data.ts";
 import { progress } from "../progress.ts";
-import { writeUserFile } from "../cli-io.ts";
+import { checkOutputPath, writeUserFile } from "../cli-io.ts";
 
 interface QuantizeFlags extends DataFlags {
   float: string;
@@ -30,6 +30,12 @@ interface QuantizeFlags extends DataFlags {
 export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
   const log = (s: string) => { if (!flags.quiet) process.stderr.write(s + "\n"); };
   if (flags.ranks && flags.budget !== undefined) throw new UserError("--ranks and --budget exclude each other");
+  const stem = flags.output.replace(/\.rgm$/, "");
+  const headerPath = flags.header ?? `${stem}.h`;
+  const sourcePath = headerPath.replace(/\.h$/, "") + ".c";
+  const reportPath = flags.report ?? `${stem}.report.json`;
+  if (flags.cName !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(flags.cName)) throw new UserError(`--c-name must be a C identifier, got '${flags.cName}'`);
+  for (const p of [flags.output, headerPath, sourcePath, reportPath]) checkOutputPath(p);
   const float = await loadFloat(flags.float);
   const hidden = float.layers.length - 1;
   for (const [flag, list] of [["--ranks", flags.ranks], ["--margins", flags.margins]] as const) {
@@ -80,16 +86,21 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
     search = { budget_pp: flags.budget, dense_error: result.denseError, target: result.target, trials: result.trials, gating_does_not_pay: result.gatingDoesNotPay };
   }
   const options: ModelOptions = { ranks, margins: flags.margins, estimator, gates: flags.gates };
+  if (estimator === "svd" && flags.budget === undefined) {
+    ranks.forEach((r, l) => {
+      const fl = float.layers[l];
+      if (r === 0) return;
+      log(`SVD of layer ${l} (${fl.nIn}×${fl.nOut}) at rank ${r} …`);
+      q.setFactors(l, svdFactors(fl.weight, fl.nIn, fl.nOut, r));
+    });
+  }
   const model = q.model(options);
   const bytes = writeModel(model);
+  log(`validating int8 dense on ${val.count} samples of ${flags.data} …`);
   const dense = await gatedError(q, { gates: false }, val.features, labels, val.count);
+  log(`validating int8 gated on ${val.count} samples of ${flags.data} …`);
   const gatedRun = await gatedError(q, options, val.features, labels, val.count);
-  const stem = flags.output.replace(/\.rgm$/, "");
-  const headerPath = flags.header ?? `${stem}.h`;
-  const sourcePath = headerPath.replace(/\.h$/, "") + ".c";
   const cName = flags.cName ?? cModelName(flags.output);
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(cName)) throw new UserError(`--c-name must be a C identifier, got '${cName}'`);
-  const reportPath = flags.report ?? `${stem}.report.json`;
   const report = {
     float: flags.float, output: flags.output, bytes: bytes.length, crc32: crc32(bytes, 16),
     sizes: [float.layers[0].nIn, ...float.layers.map((l) => l.nOut)], ranks, margins: flags.margins ?? ranks.map(() => 0),

@@ -8,7 +8,7 @@ import { renderReport } from "../../firmware-sim/report.ts";
 import { simulate, type SimResult } from "../../firmware-sim/simulate.ts";
 import { DEFAULT_SWEEP_RANKS, sweepRanks, type SweepPoint } from "../../firmware-sim/sweep.ts";
 import { collectTrace } from "../../firmware-sim/trace.ts";
-import { writeUserFile } from "../cli-io.ts";
+import { checkOutputPath, writeUserFile } from "../cli-io.ts";
 import { floatTop1 } from "../../ts/float.ts";
 import { addDataOptions, loadData, loadDataFor, loadRgmModel, numberList, positiveInt, type DataFlags } from "../data.ts";
 import { progress } from "../progress.ts";
@@ -92,6 +92,7 @@ export async function simCommand(flags: SimFlags): Promise<void> {
   }
   if (!flags.model || !flags.target) throw new UserError("--model and --target are required (or --list-targets)");
   const target = findTarget(flags.target, flags.targetsDir);
+  if (flags.report) checkOutputPath(flags.report);
   const { bytes, parsed, float, inputs } = await loadRgmModel(flags.model, flags.float);
   const ranks = parsed.model.layers.slice(0, -1).map((l) => l.estimator?.rank ?? 0);
   const data = loadDataFor(flags, inputs, flags.model);
@@ -108,13 +109,17 @@ export async function simCommand(flags: SimFlags): Promise<void> {
     const calib = calibSpec === flags.data ? { features: data.features, count: Math.min(data.count, flags.calibration), width: data.width } : loadData(calibSpec, flags.calibration);
     if (calib.width !== inputs) throw new UserError(`${calibSpec} has ${calib.width} features per sample, ${flags.model} takes ${inputs} inputs`);
     const ranks = flags.sweepRanks ?? DEFAULT_SWEEP_RANKS;
-    const sb = progress("rank sweep", ranks.length + 1, flags.quiet);
+    const log = (s: string) => { if (!flags.quiet) process.stderr.write(`rank sweep: ${s} …\n`); };
+    let sb: ReturnType<typeof progress> | undefined;
     let n = 0;
     sweep = await sweepRanks(float, data.features, labels, data.count, target, {
-      ranks, calibration: calib.features, calibrationCount: calib.count,
-      onPoint: (p) => sb.update(++n, `rank ${p.rank}: ${int(p.macs_per_sample.gated)} MACs, error ${(p.error_gated * 100).toFixed(2)} %`),
+      ranks, calibration: calib.features, calibrationCount: calib.count, onStage: log,
+      onPoint: (p) => {
+        sb ??= progress("rank sweep", ranks.length + 1, flags.quiet);
+        sb.update(++n, `rank ${p.rank}: ${int(p.macs_per_sample.gated)} MACs, error ${(p.error_gated * 100).toFixed(2)} %`);
+      },
     });
-    sb.stop();
+    sb?.stop();
   }
   if (flags.report) {
     await writeUserFile(flags.report, await renderReport({ result, target, model: flags.model, data: flags.data, sweep, ranks }));

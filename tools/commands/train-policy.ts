@@ -8,6 +8,7 @@ import { checkBlockSize, evaluateConditional, trainPolicy, type RegNorm } from "
 import { classCount } from "../../ts/data/index.ts";
 import { addDataOptions, loadTrainVal, numberList, positiveInt, VAL_EVERY, type TrainDataFlags } from "../data.ts";
 import { progress } from "../progress.ts";
+import { checkOutputPath } from "../cli-io.ts";
 import { num, registerLearnEstimator, showGated } from "./learn-estimator.ts";
 
 interface PolicyFlags extends TrainDataFlags {
@@ -41,6 +42,7 @@ const pct = (v: number[]) => v.map((x) => (100 * x).toFixed(1)).join("/");
 
 export async function trainPolicyCommand(f: PolicyFlags): Promise<void> {
   const log = (s: string) => { if (!f.quiet) process.stderr.write(s + "\n"); };
+  for (const p of [f.output, f.report]) if (p) checkOutputPath(p);
   const initial = f.init ? loadCheckpoint(f.init).model : undefined;
   if (f.test && !f.data.startsWith("mnist:")) throw new UserError(`--test reports mnist:test; for ${f.data}, evaluate the checkpoint with rankgate quantize and eval`);
   if (!initial && f.sizes && (f.sizes.length < 3 || f.sizes.some((s) => !Number.isInteger(s) || s < 1))) throw new UserError(`--sizes needs at least three positive integers (a hidden layer), got ${f.sizes.join(",")}`);

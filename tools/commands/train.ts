@@ -8,6 +8,7 @@ import { evaluateFloat, trainMlp, type FloatEval } from "../../ts/train/trainer.
 import { classCount } from "../../ts/data/index.ts";
 import { addDataOptions, loadTrainVal, numberList, positiveInt, VAL_EVERY, type TrainDataFlags } from "../data.ts";
 import { progress } from "../progress.ts";
+import { checkOutputPath } from "../cli-io.ts";
 
 interface TrainFlags extends TrainDataFlags {
   output: string;
@@ -33,6 +34,7 @@ const show = (e: FloatEval) =>
 
 export async function trainCommand(f: TrainFlags): Promise<void> {
   const log = (s: string) => { if (!f.quiet) process.stderr.write(s + "\n"); };
+  checkOutputPath(f.output);
   if (f.sizes && (f.sizes.length < 2 || f.sizes.some((s) => !Number.isInteger(s) || s < 1))) throw new UserError(`--sizes needs at least two positive integers, got ${f.sizes.join(",")}`);
   const data = loadTrainVal(f, "train");
   const width = data.train.width, classes = Math.max(classCount(data.train), classCount(data.val));
