@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, posix, relative, resolve } from "node:path";
 
 const ROOT = process.cwd();
-const RUNTIME_FILES = ["index", "runtime", "format", "arena", "reference", "quant", "errors", "wasm", "crc32", "show", "model"];
+const RUNTIME_FILES = ["index", "runtime", "format", "arena", "reference", "quant", "errors", "wasm", "crc32", "show", "model", "args"];
 /** old path → new path (repository-relative, posix) */
 const MOVES = new Map([
   ...RUNTIME_FILES.map((f) => [`ts/${f}.ts`, `runtime/src/${f}.ts`]),
