@@ -4,17 +4,17 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { Command, InvalidArgumentError } from "commander";
-import { UserError } from "../ts/errors.ts";
+import { UserError } from "../runtime/src/errors.ts";
 import { importSafetensors } from "../ts/import/safetensors.ts";
 import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
-import type { FloatModel } from "../ts/model.ts";
-import { Engine } from "../ts/runtime.ts";
+import type { FloatModel } from "../runtime/src/model.ts";
+import { Engine } from "../runtime/src/runtime.ts";
 import { colors, table } from "../tools/table.ts";
 import { agreement, measure, median, type Contender } from "./harness.ts";
 import { ortContenders, ORT_VERSION } from "./peers/ort.ts";
 import { GATED_SCHEDULES, rankgateContenders } from "./peers/rankgate.ts";
 import { tfjsContender } from "./peers/tfjs.ts";
-import { profileEngine } from "./profile.ts";
+import { profileEngine } from "../tools/profile-stages.ts";
 import { formatProfile } from "../tools/commands/profile.ts";
 
 const BIG = 64;

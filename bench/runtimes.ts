@@ -15,8 +15,8 @@ import { buildRuntimes } from "../tools/build-runtimes.ts";
 import { positiveInt } from "../tools/data.ts";
 import { decodeOutput, encodeJob, engineJob } from "../tools/wasm-job.ts";
 import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
-import { Engine } from "../ts/runtime.ts";
-import type { WasmBuild } from "../ts/wasm.ts";
+import { Engine } from "../runtime/src/runtime.ts";
+import type { WasmBuild } from "../runtime/src/wasm.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const program = new Command("bench:runtimes")

@@ -4,10 +4,10 @@ import { readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Ajv, { type ErrorObject } from "ajv";
-import { UserError } from "../ts/errors.ts";
+import { UserError } from "../runtime/src/errors.ts";
 import { readFileForUser } from "../ts/files.ts";
 import { parseJsonBounded } from "../ts/json.ts";
-import { showName, showValue } from "../ts/show.ts";
+import { showName, showValue } from "../runtime/src/show.ts";
 
 /** Largest target profile file read (the built-in ones are under 5 KB). */
 export const PROFILE_MAX_BYTES = 256 * 1024;

@@ -1,8 +1,8 @@
 // Trace-driven simulation of one model on one target: MACs (defined exactly as ts/evaluate.ts),
 // cycles, latency, energy, flash and SRAM traffic per schedule, memory fit and break-even densities.
-import { planArena } from "../ts/arena.ts";
-import { readModel } from "../ts/format.ts";
-import type { QuantModel } from "../ts/model.ts";
+import { planArena } from "../runtime/src/arena.ts";
+import { readModel } from "../runtime/src/format.ts";
+import type { QuantModel } from "../runtime/src/model.ts";
 import {
   breakEvenDensity, BUCKETS, emptyBreakdown, layerCost, layerWork, SCHEDULES, total,
   type Breakdown, type LayerGeometry, type PerSchedule, type Schedule,

@@ -1,7 +1,7 @@
 // Rank sweep: quantize one float checkpoint at several uniform estimator ranks (calibrated as
 // `rankgate quantize` does) and simulate each variant on the same samples and target.
-import { writeModel } from "../ts/format.ts";
-import type { FloatModel } from "../ts/model.ts";
+import { writeModel } from "../runtime/src/format.ts";
+import type { FloatModel } from "../runtime/src/model.ts";
 import { Quantizer, svdFactors } from "../ts/quantize.ts";
 import type { PerSchedule } from "./cost.ts";
 import type { TargetProfile } from "./profile.ts";

@@ -2,8 +2,8 @@
 // and which rows were computed, in the gated run and in the dense run (whose positive units
 // are the oracle's rows). Every count derived from a trace is checked against the engine's own
 // counters on the spot, so the simulator can only ever count what the engine did.
-import { addStats, emptyStats, Engine, type InferStats } from "../ts/runtime.ts";
-import { gateMacs, type QuantModel } from "../ts/model.ts";
+import { addStats, emptyStats, Engine, type InferStats } from "../runtime/src/runtime.ts";
+import { gateMacs, type QuantModel } from "../runtime/src/model.ts";
 
 /** Bit i of word i >> 5. */
 export type Bits = Uint32Array;

@@ -4,10 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { planArena } from "../ts/arena.ts";
-import { readModel } from "../ts/format.ts";
+import { planArena } from "../runtime/src/arena.ts";
+import { readModel } from "../runtime/src/format.ts";
 import { buildSynthetic } from "../ts/synthetic.ts";
-import { instantiateKernels } from "../ts/wasm.ts";
+import { instantiateKernels } from "../runtime/src/wasm.ts";
 
 const BIN = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));
 const DIST = fileURLToPath(new URL("../dist/rankgate.js", import.meta.url));

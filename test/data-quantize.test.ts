@@ -4,12 +4,12 @@
 import { describe, expect, it } from "vitest";
 import { loadDataset } from "../ts/data/index.ts";
 import { floatTop1 } from "../ts/float.ts";
-import { writeModel } from "../ts/format.ts";
-import type { FloatModel } from "../ts/model.ts";
+import { writeModel } from "../runtime/src/format.ts";
+import type { FloatModel } from "../runtime/src/model.ts";
 import { Quantizer } from "../ts/quantize.ts";
 import { Rng } from "../ts/random.ts";
 import { searchRanks } from "../ts/rank-search.ts";
-import { Engine } from "../ts/runtime.ts";
+import { Engine } from "../runtime/src/runtime.ts";
 import { syntheticFloat, syntheticInputs } from "../ts/synthetic.ts";
 import { loadCheckpoint } from "../ts/train/checkpoint.ts";
 

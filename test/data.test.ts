@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { UserError } from "../ts/errors.ts";
+import { UserError } from "../runtime/src/errors.ts";
 import { classCount, floatToHalf, halfToFloat, loadDataset, splitEvery, writeNpy, NPY_DTYPES, type NpyDtype } from "../ts/data/index.ts";
 import { thrown } from "./helpers/errors.ts";
 

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { writeModel } from "../ts/format.ts";
+import { writeModel } from "../runtime/src/format.ts";
 import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
 import { Quantizer } from "../ts/quantize.ts";
 import { Rng } from "../ts/random.ts";

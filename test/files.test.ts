@@ -2,7 +2,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { UserError } from "../ts/errors.ts";
+import { UserError } from "../runtime/src/errors.ts";
 import { readFileForUser, readUserFile, writeFileForUser, writeUserFile } from "../ts/files.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rankgate-files-"));

@@ -1,9 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { crc32 } from "../ts/crc32.ts";
-import { FormatError } from "../ts/errors.ts";
-import { ALIGN, ENTRY_BYTES, ENTRY_BYTES_V1, HEADER_BYTES, readModel, SECTIONS, writeModel } from "../ts/format.ts";
-import type { QuantModel } from "../ts/model.ts";
+import { crc32 } from "../runtime/src/crc32.ts";
+import { FormatError } from "../runtime/src/errors.ts";
+import { ALIGN, ENTRY_BYTES, ENTRY_BYTES_V1, HEADER_BYTES, readModel, SECTIONS, writeModel } from "../runtime/src/format.ts";
+import type { QuantModel } from "../runtime/src/model.ts";
 import { buildSynthetic } from "../ts/synthetic.ts";
 import { thrown } from "./helpers/errors.ts";
 

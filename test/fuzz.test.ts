@@ -3,8 +3,8 @@ import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { FormatError } from "../ts/errors.ts";
-import { readModel } from "../ts/format.ts";
+import { FormatError } from "../runtime/src/errors.ts";
+import { readModel } from "../runtime/src/format.ts";
 import { buildSynthetic } from "../ts/synthetic.ts";
 import { formatCounts, KINDS, runCase, runFuzz, type Kind } from "../tools/fuzz-core.ts";
 

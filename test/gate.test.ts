@@ -2,11 +2,11 @@
 // (in-memory models through Engine.fromModel) against the reference run_s8, counters included.
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { blockGate_s8_scratchBytes } from "../ts/arena.ts";
-import type { QuantModel } from "../ts/model.ts";
-import { quantizeInput } from "../ts/quant.ts";
-import { blockGate_s8, RUN_DENSE, RUN_ZERO_SKIP, run_s8 } from "../ts/reference.ts";
-import { Engine } from "../ts/runtime.ts";
+import { blockGate_s8_scratchBytes } from "../runtime/src/arena.ts";
+import type { QuantModel } from "../runtime/src/model.ts";
+import { quantizeInput } from "../runtime/src/quant.ts";
+import { blockGate_s8, RUN_DENSE, RUN_ZERO_SKIP, run_s8 } from "../runtime/src/reference.ts";
+import { Engine } from "../runtime/src/runtime.ts";
 import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
 import { KernelHarness } from "./helpers/kernels.ts";
 import { gatedNetCase } from "./helpers/models.ts";

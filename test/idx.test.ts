@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FormatError, UserError } from "../ts/errors.ts";
+import { FormatError, UserError } from "../runtime/src/errors.ts";
 import { parseIdx } from "../ts/idx.ts";
 import { expectFormatError as expectFmt } from "./helpers/errors.ts";
 

@@ -1,12 +1,12 @@
 // Wasm kernels against their TS twins, byte for byte, on random shapes and edge values.
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { denseRows_s8, estimateSign_s8, gatedRows_s8, maskCount, type RowsParams } from "../ts/reference.ts";
-import { denseRows_s8_scratchBytes, estimateSign_s8_scratchBytes, gatedRows_s8_scratchBytes, run_s8_scratchBytes, sparseInput_s8_scratchBytes } from "../ts/arena.ts";
-import { estimatorTMax } from "../ts/quant.ts";
+import { denseRows_s8, estimateSign_s8, gatedRows_s8, maskCount, type RowsParams } from "../runtime/src/reference.ts";
+import { denseRows_s8_scratchBytes, estimateSign_s8_scratchBytes, gatedRows_s8_scratchBytes, run_s8_scratchBytes, sparseInput_s8_scratchBytes } from "../runtime/src/arena.ts";
+import { estimatorTMax } from "../runtime/src/quant.ts";
 import { KernelHarness } from "./helpers/kernels.ts";
 import { int32s, int8s, maskWords, multiplier, rowsCase, shift, size, zeroPoint } from "./helpers/arbitraries.ts";
-import { STATUS_NAMES } from "../ts/errors.ts";
+import { STATUS_NAMES } from "../runtime/src/errors.ts";
 
 let h: KernelHarness;
 beforeAll(async () => {

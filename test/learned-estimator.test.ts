@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { UserError } from "../ts/errors.ts";
+import { UserError } from "../runtime/src/errors.ts";
 import { loadMnist, type MnistSet } from "../ts/mnist.ts";
 import { svdFactors } from "../ts/quantize.ts";
 import { Rng } from "../ts/random.ts";

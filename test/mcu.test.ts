@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { beforeAll, expect, it } from "vitest";
 import { selftestCases } from "../tools/build-selftest.ts";
 import { encodeJob, engineJob, runJob } from "../tools/wasm-job.ts";
-import { readModel } from "../ts/format.ts";
-import { Engine } from "../ts/runtime.ts";
+import { readModel } from "../runtime/src/format.ts";
+import { Engine } from "../runtime/src/runtime.ts";
 import {
   BOARDS_DIR, benchChecksum, buildCmsisImage, buildImage, buildRankgateImage, buildWasm3Image, engineChecksums, fnvBytes, MODE_FLAGS, mnistInputs,
   parseChecksums, ROOT, runImage, type BenchCase, type BoardName, type ModeName,

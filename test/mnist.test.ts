@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { FormatError, InputError, UserError } from "../ts/errors.ts";
+import { FormatError, InputError, UserError } from "../runtime/src/errors.ts";
 import { parseIdx } from "../ts/idx.ts";
 import { loadMnist, mnistDataDir, parseDataSpec, toFloatInputs } from "../ts/mnist.ts";
 import { expectFormatError as expectFmt } from "./helpers/errors.ts";

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { UserError } from "../ts/errors.ts";
+import { UserError } from "../runtime/src/errors.ts";
 import { checkNotAnInput, protectInputs, readFileForUser, writeFileForUser } from "../ts/files.ts";
 import { checkpointTensors } from "../ts/import/checkpoint.ts";
 import { Rng } from "../ts/random.ts";

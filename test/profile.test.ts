@@ -2,8 +2,8 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { profileEngine } from "../bench/profile.ts";
-import { Engine } from "../ts/runtime.ts";
+import { profileEngine } from "../tools/profile-stages.ts";
+import { Engine } from "../runtime/src/runtime.ts";
 import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
 
 const BIN = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));

@@ -2,7 +2,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { forwardFloat } from "../ts/float.ts";
-import type { FloatModel } from "../ts/model.ts";
+import type { FloatModel } from "../runtime/src/model.ts";
 import { Quantizer, quantizeGate, svdFactors } from "../ts/quantize.ts";
 import { Rng } from "../ts/random.ts";
 import { syntheticFloat, syntheticInputs } from "../ts/synthetic.ts";

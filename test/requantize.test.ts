@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { INT32_MAX, INT32_MIN, quantizeMultiplier, Q31_MIN_NORMAL } from "../ts/quant.ts";
-import { requantize_s32 } from "../ts/reference.ts";
-import { instantiateKernels, type KernelExports } from "../ts/wasm.ts";
+import { INT32_MAX, INT32_MIN, quantizeMultiplier, Q31_MIN_NORMAL } from "../runtime/src/quant.ts";
+import { requantize_s32 } from "../runtime/src/reference.ts";
+import { instantiateKernels, type KernelExports } from "../runtime/src/wasm.ts";
 
 /** gemmlowp / TFLite MultiplyByQuantizedMultiplier written literally with BigInt: the oracle. */
 function tfliteOracle(x: number, m: number, shift: number): number {

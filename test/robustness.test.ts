@@ -5,15 +5,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { BUILTIN_TARGETS_DIR, PROFILE_MAX_BYTES, PROFILE_MAX_DEPTH, ProfileError, readProfile } from "../firmware-sim/profile.ts";
-import { UserError } from "../ts/errors.ts";
+import { UserError } from "../runtime/src/errors.ts";
 import { jsonDepth } from "../ts/json.ts";
 import { fileURLToPath } from "node:url";
-import { crc32 } from "../ts/crc32.ts";
-import { HEADER_BYTES, readModel, writeModel } from "../ts/format.ts";
-import type { QuantModel } from "../ts/model.ts";
-import { INT32_MAX } from "../ts/quant.ts";
-import { requantize_s32, run_s8, RUN_DENSE } from "../ts/reference.ts";
-import { Engine } from "../ts/runtime.ts";
+import { crc32 } from "../runtime/src/crc32.ts";
+import { HEADER_BYTES, readModel, writeModel } from "../runtime/src/format.ts";
+import type { QuantModel } from "../runtime/src/model.ts";
+import { INT32_MAX } from "../runtime/src/quant.ts";
+import { requantize_s32, run_s8, RUN_DENSE } from "../runtime/src/reference.ts";
+import { Engine } from "../runtime/src/runtime.ts";
 import { buildSynthetic } from "../ts/synthetic.ts";
 import { thrown } from "./helpers/errors.ts";
 
@@ -80,7 +80,7 @@ describe("target profiles", () => {
 describe("docs/FORMAT.md's loose ends, as numbers", () => {
   it("(a) the quantizer's biases cannot wrap the row accumulator; a dead unit gets bias 0", async () => {
     const { Quantizer } = await import("../ts/quantize.ts");
-    const { biasNoWrapLimit } = await import("../ts/quant.ts");
+    const { biasNoWrapLimit } = await import("../runtime/src/quant.ts");
     const { Rng } = await import("../ts/random.ts");
     const { syntheticFloat, syntheticInputs } = await import("../ts/synthetic.ts");
     const rng = new Rng(3);
@@ -103,7 +103,7 @@ describe("docs/FORMAT.md's loose ends, as numbers", () => {
   });
 
   it("(a) models/condnet-mnist.rgm (quantized before that rule) has exactly 8 units whose bias can wrap, all with multiplier 0", async () => {
-    const { biasNoWrapLimit } = await import("../ts/quant.ts");
+    const { biasNoWrapLimit } = await import("../runtime/src/quant.ts");
     const m = readModel(new Uint8Array(readFileSync(fileURLToPath(new URL("../models/condnet-mnist.rgm", import.meta.url))))).model;
     const risky = m.layers.flatMap((l, li) => [...l.bias].map((b, j) => ({ li, j, b, mult: l.multiplier[j] })).filter((u) => Math.abs(u.b) > biasNoWrapLimit(l.nIn)));
     expect(risky.length).toBe(8);

@@ -1,10 +1,10 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { InputError } from "../ts/errors.ts";
-import { activationRange, type QuantModel } from "../ts/model.ts";
-import { quantizeInput } from "../ts/quant.ts";
-import { denseRows_s8, RUN_DENSE, run_s8 } from "../ts/reference.ts";
-import { Engine } from "../ts/runtime.ts";
+import { InputError } from "../runtime/src/errors.ts";
+import { activationRange, type QuantModel } from "../runtime/src/model.ts";
+import { quantizeInput } from "../runtime/src/quant.ts";
+import { denseRows_s8, RUN_DENSE, run_s8 } from "../runtime/src/reference.ts";
+import { Engine } from "../runtime/src/runtime.ts";
 import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
 import { Rng } from "../ts/random.ts";
 

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FormatError, InputError, UserError } from "../ts/errors.ts";
+import { FormatError, InputError, UserError } from "../runtime/src/errors.ts";
 import { readSafetensors, SAFETENSORS_MAX_HEADER, SAFETENSORS_MAX_JSON_DEPTH, SAFETENSORS_MAX_JSON_VALUES, writeSafetensors, type Tensor } from "../ts/safetensors.ts";
 import { expectFormatError as expectFmt } from "./helpers/errors.ts";
 

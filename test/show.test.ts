@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { showName, showValue, SHOW_MAX_CHARS } from "../ts/show.ts";
+import { showName, showValue, SHOW_MAX_CHARS } from "../runtime/src/show.ts";
 
 describe("showName / showValue", () => {
   it("quotes and escapes control, ANSI and non-ASCII characters, so a message stays one printable line", () => {

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { writeModel } from "../ts/format.ts";
+import { writeModel } from "../runtime/src/format.ts";
 import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
 import { Quantizer } from "../ts/quantize.ts";
 import { Rng } from "../ts/random.ts";

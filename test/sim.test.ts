@@ -12,10 +12,10 @@ import { BUILTIN_TARGETS_DIR, findTarget, loadTargets, ProfileError, readProfile
 import { targetTables } from "../firmware-sim/docs.ts";
 import { geometry, simulate } from "../firmware-sim/simulate.ts";
 import { collectTrace } from "../firmware-sim/trace.ts";
-import { planArena } from "../ts/arena.ts";
-import { UserError } from "../ts/errors.ts";
+import { planArena } from "../runtime/src/arena.ts";
+import { UserError } from "../runtime/src/errors.ts";
 import { evaluateModel } from "../ts/evaluate.ts";
-import { writeModel } from "../ts/format.ts";
+import { writeModel } from "../runtime/src/format.ts";
 import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
 import { Quantizer } from "../ts/quantize.ts";
 import { Rng } from "../ts/random.ts";

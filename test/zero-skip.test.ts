@@ -2,11 +2,11 @@
 // its twin in ts/reference.ts, and whole networks with and without zero skipping against the reference run_s8.
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { pad8, sparseInput_s8_scratchBytes } from "../ts/arena.ts";
-import type { QuantModel } from "../ts/model.ts";
-import { quantizeInput } from "../ts/quant.ts";
-import { quantize_f32, requantizeRows_s32, RUN_DENSE, RUN_ZERO_SKIP, run_s8, sparseInput_s8, type RowsParams } from "../ts/reference.ts";
-import { Engine } from "../ts/runtime.ts";
+import { pad8, sparseInput_s8_scratchBytes } from "../runtime/src/arena.ts";
+import type { QuantModel } from "../runtime/src/model.ts";
+import { quantizeInput } from "../runtime/src/quant.ts";
+import { quantize_f32, requantizeRows_s32, RUN_DENSE, RUN_ZERO_SKIP, run_s8, sparseInput_s8, type RowsParams } from "../runtime/src/reference.ts";
+import { Engine } from "../runtime/src/runtime.ts";
 import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
 import { KernelHarness } from "./helpers/kernels.ts";
 import { gatedNetCase } from "./helpers/models.ts";

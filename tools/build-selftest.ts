@@ -7,11 +7,11 @@ import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { planArena } from "../ts/arena.ts";
-import { readModel } from "../ts/format.ts";
-import { quantizeInput } from "../ts/quant.ts";
+import { planArena } from "../runtime/src/arena.ts";
+import { readModel } from "../runtime/src/format.ts";
+import { quantizeInput } from "../runtime/src/quant.ts";
 import { Rng } from "../ts/random.ts";
-import { planRecords } from "../ts/runtime.ts";
+import { planRecords } from "../runtime/src/runtime.ts";
 import { buildSynthetic, syntheticInputs, type SyntheticOptions } from "../ts/synthetic.ts";
 import { casesToJson, DESCRIPTOR_FIELDS, type SelftestCase } from "./selftest-core.ts";
 

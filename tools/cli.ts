@@ -3,7 +3,7 @@
 import { readFileSync, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
-import { UserError } from "../ts/errors.ts";
+import { UserError } from "../runtime/src/errors.ts";
 import { protectInputs } from "../ts/files.ts";
 import { registerImport } from "./commands/import.ts";
 import { registerInspect } from "./commands/inspect.ts";

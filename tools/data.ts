@@ -2,10 +2,10 @@
 import type { Command } from "commander";
 import { checkWidth, labelsU8, loadDataset, splitEvery, type Dataset, type DataSpec } from "../ts/data/index.ts";
 import type { Samples } from "../ts/train/trainer.ts";
-import { readModel, type ParsedModel } from "../ts/format.ts";
+import { readModel, type ParsedModel } from "../runtime/src/format.ts";
 import { importSafetensors } from "../ts/import/safetensors.ts";
-import type { FloatModel } from "../ts/model.ts";
-import { UserError } from "../ts/errors.ts";
+import type { FloatModel } from "../runtime/src/model.ts";
+import { UserError } from "../runtime/src/errors.ts";
 import { readUserFile } from "./cli-io.ts";
 import { expectKind } from "./file-kind.ts";
 

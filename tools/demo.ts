@@ -5,10 +5,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { evaluateModel } from "../ts/evaluate.ts";
-import { writeModel } from "../ts/format.ts";
+import { writeModel } from "../runtime/src/format.ts";
 import { importSafetensors } from "../ts/import/safetensors.ts";
 import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
-import type { FloatModel } from "../ts/model.ts";
+import type { FloatModel } from "../runtime/src/model.ts";
 import { Quantizer } from "../ts/quantize.ts";
 import { trainMlp } from "../ts/train/trainer.ts";
 import { formatReport } from "./commands/eval.ts";

@@ -1,7 +1,7 @@
 // What a file a user names is, from its first bytes, so a model given where a checkpoint belongs (or
 // the reverse) gets one line saying what the file is and which command takes it, not a field error.
-import { UserError } from "../ts/errors.ts";
-import { MAGIC } from "../ts/format.ts";
+import { UserError } from "../runtime/src/errors.ts";
+import { MAGIC } from "../runtime/src/format.ts";
 
 export type FileKind = "rgm" | "safetensors" | "onnx" | "unknown";
 

@@ -5,15 +5,15 @@
 // InputError or a result equal to the TS reference (logits, label and counters); anything else
 // is a failure: another exception, a Wasm trap (WebAssembly.RuntimeError), a wrong result, a
 // single-byte corruption that loads, or a case slower than the time budget.
-import { crc32 } from "../ts/crc32.ts";
-import { FormatError, InputError, UserError } from "../ts/errors.ts";
-import { ALIGN, ENTRY_BYTES, ENTRY_BYTES_V1, HEADER_BYTES, readModel, SECTIONS, writeModel } from "../ts/format.ts";
+import { crc32 } from "../runtime/src/crc32.ts";
+import { FormatError, InputError, UserError } from "../runtime/src/errors.ts";
+import { ALIGN, ENTRY_BYTES, ENTRY_BYTES_V1, HEADER_BYTES, readModel, SECTIONS, writeModel } from "../runtime/src/format.ts";
 import { fileCase, FILE_KINDS, type FileKind } from "./fuzz-files.ts";
-import type { QuantLayer, QuantModel } from "../ts/model.ts";
-import { INT32_MAX, INT32_MIN, Q31_MIN_NORMAL, quantizeInput } from "../ts/quant.ts";
+import type { QuantLayer, QuantModel } from "../runtime/src/model.ts";
+import { INT32_MAX, INT32_MIN, Q31_MIN_NORMAL, quantizeInput } from "../runtime/src/quant.ts";
 import { Rng } from "../ts/random.ts";
-import { run_s8, RUN_DENSE } from "../ts/reference.ts";
-import { argmax, Engine, type InferStats, type RunOptions } from "../ts/runtime.ts";
+import { run_s8, RUN_DENSE } from "../runtime/src/reference.ts";
+import { argmax, Engine, type InferStats, type RunOptions } from "../runtime/src/runtime.ts";
 import { buildSynthetic } from "../ts/synthetic.ts";
 
 /** Per-case time budget: a slower case is reported as a (possible) hang. */

@@ -17,7 +17,7 @@ import { mixCycles, type TimedCore } from "../firmware-sim/timings.ts";
 import { setSection } from "./doc-sections.ts";
 import { loadData } from "./data.ts";
 import { encodeJob, engineJob, runJob } from "./wasm-job.ts";
-import { Engine } from "../ts/runtime.ts";
+import { Engine } from "../runtime/src/runtime.ts";
 import {
   berkeleySize, buildWasm3Image, fnvBytes, sectionSizes, wasm3Library,
   benchChecksum, buildCmsisImage, buildRankgateImage, cmsisSources, codeSize, engineChecksums, MODE_FLAGS, mnistInputs,
@@ -145,7 +145,7 @@ export async function benchWasm3(path: string, digits: number, t: (typeof MCU_TA
   const bytes = new Uint8Array(readFileSync(path));
   const engine = await Engine.load(bytes, { module: "mvp" });
   const d = loadData("mnist:test", digits);
-  const job = engineJob(engine, d.images.subarray(0, digits * 784));
+  const job = engineJob(engine, d.features.subarray(0, digits * 784));
   const want = fnvBytes(await runJob(new WebAssembly.Module(wasm), job));
   const encoded = encodeJob(job);
   const elf = buildWasm3Image({ board: t.board, wasm, job: encoded, out: join(ROOT, "build", "mcu-bench", t.target, "wasm3.elf") });

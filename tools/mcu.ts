@@ -4,10 +4,10 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { readModel } from "../ts/format.ts";
+import { readModel } from "../runtime/src/format.ts";
 import { loadMnist, MNIST_PIXELS, toFloatInputs } from "../ts/mnist.ts";
-import { quantizeInput } from "../ts/quant.ts";
-import { Engine, type InferStats } from "../ts/runtime.ts";
+import { quantizeInput } from "../runtime/src/quant.ts";
+import { Engine, type InferStats } from "../runtime/src/runtime.ts";
 
 export const ROOT = join(import.meta.dirname, "..");
 export const BOARDS_DIR = join(ROOT, "c", "boards");

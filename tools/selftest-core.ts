@@ -3,7 +3,7 @@
 // sample and run mode in order: the status (i32 LE), the int8 logits and each layer's four
 // counters (estimator MACs, row MACs, rows computed, rows skipped; i32 LE). assembly/selftest.ts
 // computes the same checksum inside Wasm from the same cases embedded as static data.
-import { Engine, type LoadOptions } from "../ts/runtime.ts";
+import { Engine, type LoadOptions } from "../runtime/src/runtime.ts";
 
 export interface SelftestCase {
   name: string;

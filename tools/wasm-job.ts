@@ -2,8 +2,8 @@
 // image (model image and plan records, exactly as Engine.load wrote them) and its run_batch_s8
 // calls over some samples, so a host in any runtime runs the engine as ts/runtime.ts does. runJob
 // is the same host in JavaScript (any WebAssembly.Module, e.g. Node's), for the expected bytes.
-import { PLAN_RECORD_BYTES } from "../ts/arena.ts";
-import { RUN, type Engine, type RunOptions } from "../ts/runtime.ts";
+import { PLAN_RECORD_BYTES } from "../runtime/src/arena.ts";
+import { RUN, type Engine, type RunOptions } from "../runtime/src/runtime.ts";
 
 export interface JobCall {
   inputAt: number;

@@ -4,11 +4,11 @@
 // Every figure comes from the Wasm engine's own counters (trace mode); the TS reference
 // re-runs every sample and must produce the same logits.
 import { forwardFloat } from "./float.ts";
-import type { FloatModel } from "./model.ts";
-import { quantizeInput, roundHalfAway } from "./quant.ts";
-import { run_s8 } from "./reference.ts";
-import { InputError } from "./errors.ts";
-import { addStats, argmax, emptyStats, Engine, type InferStats } from "./runtime.ts";
+import type { FloatModel } from "../runtime/src/model.ts";
+import { quantizeInput, roundHalfAway } from "../runtime/src/quant.ts";
+import { run_s8 } from "../runtime/src/reference.ts";
+import { InputError } from "../runtime/src/errors.ts";
+import { addStats, argmax, emptyStats, Engine, type InferStats } from "../runtime/src/runtime.ts";
 
 export interface LayerReport {
   n_in: number;

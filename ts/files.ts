@@ -2,7 +2,7 @@
 import { accessSync, constants, readFileSync, realpathSync, statSync, writeFileSync, type Stats } from "node:fs";
 import { dirname } from "node:path";
 import { readFile, writeFile } from "node:fs/promises";
-import { UserError } from "./errors.ts";
+import { UserError } from "../runtime/src/errors.ts";
 
 const READ_REASONS: Record<string, string> = {
   ENOENT: "no such file",

@@ -1,5 +1,5 @@
 // Float forward pass of an MLP (ReLU between layers), used for calibration and as the float reference.
-import type { FloatModel } from "./model.ts";
+import type { FloatModel } from "../runtime/src/model.ts";
 
 /** y[s][j] = b[j] + Σ_i x[s][i]·W[j][i], for `count` samples. */
 export function linear(x: Float32Array, count: number, nIn: number, weight: Float32Array, bias: Float32Array, nOut: number): Float32Array {

@@ -1,4 +1,4 @@
-import { FormatError } from "./errors.ts";
+import { FormatError } from "../runtime/src/errors.ts";
 
 /** IDX dtype codes (byte 2 of the magic); only `0x08` is readable. */
 export const IDX_DTYPES: Record<number, string> = {

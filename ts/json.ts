@@ -1,7 +1,7 @@
 // JSON from a file a user names, parsed within limits: the nesting depth is counted by one linear scan
 // before JSON.parse runs, so a value nested 20,000 deep is refused in time linear in its size and
 // nothing downstream (a validator, a formatter) ever recurses into it.
-import { showName } from "./show.ts";
+import { showName } from "../runtime/src/show.ts";
 
 /** Deepest nesting of arrays and objects in `text` (strings skipped); stops counting past `stop`. */
 export function jsonDepth(text: string, stop = Infinity): number {

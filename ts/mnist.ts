@@ -1,6 +1,6 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { FormatError, InputError, UserError } from "./errors.ts";
+import { FormatError, InputError, UserError } from "../runtime/src/errors.ts";
 import { readFileForUser } from "./files.ts";
 import { parseIdx, type IdxArray } from "./idx.ts";
 

@@ -3,10 +3,10 @@
 // ranges, int32 bias, Q31 requantization, and the int8/int16 low-rank sign estimator.
 import { Matrix, SingularValueDecomposition } from "ml-matrix";
 import { forwardFloat, range } from "./float.ts";
-import type { FloatGate, FloatModel, QuantEstimator, QuantGate, QuantLayer, QuantModel } from "./model.ts";
+import type { FloatGate, FloatModel, QuantEstimator, QuantGate, QuantLayer, QuantModel } from "../runtime/src/model.ts";
 import {
   activationParams, clamp, estimatorTMax, INT32_MAX, INT32_MIN, quantizeBias, quantizeMultiplier, quantizeRows,
-} from "./quant.ts";
+} from "../runtime/src/quant.ts";
 
 export type EstimatorKind = "svd" | "identity" | "learned";
 

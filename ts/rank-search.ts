@@ -1,8 +1,8 @@
 // Automatic estimator ranks: the smallest ranks whose validation error stays within a budget
 // of the int8 dense model's. Uses only the data it is given (the validation split).
-import { writeModel } from "./format.ts";
+import { writeModel } from "../runtime/src/format.ts";
 import type { ModelOptions, Quantizer } from "./quantize.ts";
-import { Engine } from "./runtime.ts";
+import { Engine } from "../runtime/src/runtime.ts";
 
 /** Ranks tried per layer, capped at min(n_in, n_out). */
 export const RANK_CANDIDATES = [1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 35, 40, 50, 60, 75, 100, 125, 150, 200, 250, 300, 400, 500];

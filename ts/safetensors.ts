@@ -1,5 +1,5 @@
-import { FormatError, InputError } from "./errors.ts";
-import { showName, showValue } from "./show.ts";
+import { FormatError, InputError } from "../runtime/src/errors.ts";
+import { showName, showValue } from "../runtime/src/show.ts";
 
 /** Dtypes held in memory; F16, BF16 and F64 files are read as F32, I64 (torch's counters) as I32. */
 export type TensorDtype = "F32" | "I8" | "I32";

@@ -1,8 +1,8 @@
 // Random float MLPs, quantized and written as .rgm: core tests need no data set.
-import { writeModel } from "./format.ts";
-import type { FloatModel, QuantModel } from "./model.ts";
-import { quantizeInput } from "./quant.ts";
-import { run_s8 } from "./reference.ts";
+import { writeModel } from "../runtime/src/format.ts";
+import type { FloatModel, QuantModel } from "../runtime/src/model.ts";
+import { quantizeInput } from "../runtime/src/quant.ts";
+import { run_s8 } from "../runtime/src/reference.ts";
 import { quantizeModel, type EstimatorKind } from "./quantize.ts";
 import { Rng } from "./random.ts";
 

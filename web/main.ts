@@ -2,12 +2,12 @@
 // MAC counters update live; load another .rgm. The engine is the same ts/runtime.ts over the
 // same rankgate.wasm as in Node (rankgate-mvp.wasm where the browser lacks Wasm SIMD, or with
 // ?module=mvp; the page shows which). Test hooks: window.rankgateDemo (see DemoApi).
-import { FormatError } from "../ts/errors.ts";
-import { readModel } from "../ts/format.ts";
-import { activationRange } from "../ts/model.ts";
-import { denseRows_s8 } from "../ts/reference.ts";
-import { Engine, type InferResult } from "../ts/runtime.ts";
-import { compileBuild, type WasmChoice } from "../ts/wasm.ts";
+import { FormatError } from "../runtime/src/errors.ts";
+import { readModel } from "../runtime/src/format.ts";
+import { activationRange } from "../runtime/src/model.ts";
+import { denseRows_s8 } from "../runtime/src/reference.ts";
+import { Engine, type InferResult } from "../runtime/src/runtime.ts";
+import { compileBuild, type WasmChoice } from "../runtime/src/wasm.ts";
 
 const SIDE = 28;
 const PIXELS = SIDE * SIDE;

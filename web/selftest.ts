@@ -2,7 +2,7 @@
 // both builds (rankgate.wasm as "auto" picks it here, and rankgate-mvp.wasm), and the own checksums
 // of selftest.wasm and selftest-mvp.wasm, all computed in this page.
 import { casesFromJson, engineChecksum, moduleChecksum } from "../tools/selftest-core.ts";
-import { compileBuild, type WasmBuild } from "../ts/wasm.ts";
+import { compileBuild, type WasmBuild } from "../runtime/src/wasm.ts";
 
 interface Checksum {
   checksum: number;

@@ -4,8 +4,8 @@
 import onnxProto from "onnx-proto";
 import type { onnx } from "onnx-proto";
 import { forwardFloat, range } from "../../ts/float.ts";
-import type { FloatModel } from "../../ts/model.ts";
-import { quantizeBias, quantizeRows, roundHalfAway, clamp } from "../../ts/quant.ts";
+import type { FloatModel } from "../../runtime/src/model.ts";
+import { quantizeBias, quantizeRows, roundHalfAway, clamp } from "../../runtime/src/quant.ts";
 
 const { ModelProto, TensorProto, AttributeProto } = onnxProto.onnx;
 const DT = TensorProto.DataType;

@@ -1,7 +1,7 @@
 // onnxruntime-web peers: the wasm backend, one thread, SIMD, no proxy worker; f32 and int8 QDQ models.
 import * as ort from "onnxruntime-web";
-import type { FloatModel } from "../../ts/model.ts";
-import { argmax } from "../../ts/runtime.ts";
+import type { FloatModel } from "../../runtime/src/model.ts";
+import { argmax } from "../../runtime/src/runtime.ts";
 import type { Contender } from "../harness.ts";
 import { buildOnnxF32, buildOnnxQdq, ONNX_INPUT, ONNX_OUTPUT, type QdqDescription } from "./onnx-models.ts";
 

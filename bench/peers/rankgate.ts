@@ -1,5 +1,5 @@
 // rankgate's schedules as contenders: one Engine, the run options per schedule.
-import { Engine, type RunOptions } from "../../ts/runtime.ts";
+import { Engine, type RunOptions } from "../../runtime/src/runtime.ts";
 import type { Contender } from "../harness.ts";
 
 export interface Schedule {

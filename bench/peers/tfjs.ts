@@ -1,6 +1,6 @@
 // TF.js peer: tfjs-core on @tensorflow/tfjs-backend-wasm (XNNPACK; one thread in Node), the float weights.
 import * as tf from "@tensorflow/tfjs-core";
-import type { FloatModel } from "../../ts/model.ts";
+import type { FloatModel } from "../../runtime/src/model.ts";
 import { initTf } from "../../ts/train/tfjs.ts";
 import type { Contender } from "../harness.ts";
 

@@ -1,6 +1,6 @@
 // fast-check generators for kernel parameters: odd sizes, edge values, realistic and extreme scales.
 import fc from "fast-check";
-import { INT32_MAX, INT32_MIN, Q31_MIN_NORMAL } from "../../ts/quant.ts";
+import { INT32_MAX, INT32_MIN, Q31_MIN_NORMAL } from "../../runtime/src/quant.ts";
 
 /** The size sweep of ggml's tests plus larger ones. */
 export const SIZES = [1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 33, 64, 100, 257];

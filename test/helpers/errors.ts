@@ -1,6 +1,6 @@
 // Assertions on thrown errors shared by the test suites.
 import { expect } from "vitest";
-import { FormatError, UserError } from "../../ts/errors.ts";
+import { FormatError, UserError } from "../../runtime/src/errors.ts";
 
 /** What `fn` throws; fails the test if it returns. */
 export function thrown(fn: () => unknown): unknown {

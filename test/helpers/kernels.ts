@@ -1,5 +1,5 @@
 // Places typed arrays in a fresh engine instance's memory and calls kernels on them.
-import { instantiateKernels, type KernelExports } from "../../ts/wasm.ts";
+import { instantiateKernels, type KernelExports } from "../../runtime/src/wasm.ts";
 
 type Typed = Int8Array | Int16Array | Int32Array | Uint32Array;
 

@@ -1,6 +1,6 @@
 // rankgate eval: error (or agreement with the float model) and MACs of an .rgm on data, through the Wasm engine.
 import type { Command } from "commander";
-import { UserError } from "../../ts/errors.ts";
+import { UserError } from "../../runtime/src/errors.ts";
 import { CLAMP_WARN_FRACTION, evaluateModel, type EvalReport } from "../../ts/evaluate.ts";
 import { addDataOptions, loadDataFor, loadRgmModel, positiveInt, type DataFlags } from "../data.ts";
 import { progress } from "../progress.ts";

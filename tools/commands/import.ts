@@ -2,12 +2,12 @@
 import { realpathSync } from "node:fs";
 import { basename, dirname, extname, resolve } from "node:path";
 import { Option, type Command } from "commander";
-import { UserError } from "../../ts/errors.ts";
+import { UserError } from "../../runtime/src/errors.ts";
 import { applyInputNormalization, modelSizes, type ImportNotes } from "../../ts/import/checkpoint.ts";
 import { importOnnx } from "../../ts/import/onnx.ts";
 import { ACTIVATIONS, importSafetensors } from "../../ts/import/safetensors.ts";
-import type { FloatModel } from "../../ts/model.ts";
-import { showName } from "../../ts/show.ts";
+import type { FloatModel } from "../../runtime/src/model.ts";
+import { showName } from "../../runtime/src/show.ts";
 import { checkpointBytes } from "../../ts/train/checkpoint.ts";
 import { readUserFile, writeUserFile } from "../cli-io.ts";
 import { numberList } from "../data.ts";

@@ -1,10 +1,10 @@
 // rankgate inspect: layer table, totals and arena plan of an .rgm file.
 import type { Command } from "commander";
-import { planArena, PAGE_BYTES, type ArenaPlan } from "../../ts/arena.ts";
-import { readModel, SECTIONS, type ParsedModel, type SectionInfo } from "../../ts/format.ts";
-import { gateMacs } from "../../ts/model.ts";
-import { instantiateKernels } from "../../ts/wasm.ts";
-import { UserError } from "../../ts/errors.ts";
+import { planArena, PAGE_BYTES, type ArenaPlan } from "../../runtime/src/arena.ts";
+import { readModel, SECTIONS, type ParsedModel, type SectionInfo } from "../../runtime/src/format.ts";
+import { gateMacs } from "../../runtime/src/model.ts";
+import { instantiateKernels } from "../../runtime/src/wasm.ts";
+import { UserError } from "../../runtime/src/errors.ts";
 import { readUserFile } from "../cli-io.ts";
 import { expectKind } from "../file-kind.ts";
 import { colors, table } from "../table.ts";

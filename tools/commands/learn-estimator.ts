@@ -1,7 +1,7 @@
 // rankgate learn-estimator: train the low-rank sign estimators of a frozen float net, from the SVD.
 import { writeFileForUser } from "../../ts/files.ts";
 import type { Command } from "commander";
-import { UserError } from "../../ts/errors.ts";
+import { UserError } from "../../runtime/src/errors.ts";
 import { loadMnist } from "../../ts/mnist.ts";
 import { loadCheckpoint, saveCheckpoint } from "../../ts/train/checkpoint.ts";
 import { compareEstimators, learnEstimators } from "../../ts/train/learned-estimator.ts";

@@ -2,10 +2,10 @@
 // budget, its float checkpoint, and the Pareto front it explored (JSON and SVG). ts/train/optimize.ts.
 import { extname } from "node:path";
 import type { Command } from "commander";
-import { UserError } from "../../ts/errors.ts";
+import { UserError } from "../../runtime/src/errors.ts";
 import { importOnnx } from "../../ts/import/onnx.ts";
 import { importSafetensors } from "../../ts/import/safetensors.ts";
-import type { FloatModel } from "../../ts/model.ts";
+import type { FloatModel } from "../../runtime/src/model.ts";
 import { checkpointFile } from "../../ts/train/checkpoint.ts";
 import { frontSvg, optimizeModel, type Trial } from "../../ts/train/optimize.ts";
 import type { Samples } from "../../ts/train/trainer.ts";

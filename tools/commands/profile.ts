@@ -1,7 +1,7 @@
 // rankgate profile: where one inference's time goes, per layer and stage (bench/profile.ts).
 import type { Command } from "commander";
-import { profileEngine, profileRows, PROFILE_HEADER, type Profile } from "../../bench/profile.ts";
-import { Engine } from "../../ts/runtime.ts";
+import { profileEngine, profileRows, PROFILE_HEADER, type Profile } from "../profile-stages.ts";
+import { Engine } from "../../runtime/src/runtime.ts";
 import { addDataOptions, loadDataFor, loadRgmModel, positiveInt, type DataFlags } from "../data.ts";
 import { table } from "../table.ts";
 

@@ -1,9 +1,9 @@
 // rankgate quantize: float checkpoint → calibrated int8 .rgm, C model files (.h + .c) and JSON report.
 import type { Command } from "commander";
 import { cModelFiles, cModelName } from "../../ts/c-header.ts";
-import { crc32 } from "../../ts/crc32.ts";
-import { UserError } from "../../ts/errors.ts";
-import { writeModel } from "../../ts/format.ts";
+import { crc32 } from "../../runtime/src/crc32.ts";
+import { UserError } from "../../runtime/src/errors.ts";
+import { writeModel } from "../../runtime/src/format.ts";
 import { Quantizer, svdFactors, type EstimatorKind, type ModelOptions } from "../../ts/quantize.ts";
 import { gatedError, searchRanks } from "../../ts/rank-search.ts";
 import { floatTop1 } from "../../ts/float.ts";

@@ -1,6 +1,6 @@
 // rankgate sim: what the engine did on real inputs, costed on a microcontroller target (firmware-sim/).
 import type { Command } from "commander";
-import { UserError } from "../../ts/errors.ts";
+import { UserError } from "../../runtime/src/errors.ts";
 import { SCHEDULES } from "../../firmware-sim/cost.ts";
 import { measuredFor, MEASURED_SCHEDULES, predictedCompute } from "../../firmware-sim/measured.ts";
 import { findTarget, loadTargets, type TargetProfile } from "../../firmware-sim/profile.ts";

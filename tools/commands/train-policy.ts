@@ -1,7 +1,7 @@
 // rankgate train-policy: an MLP with a learned block policy per hidden layer (Bengio et al. 2015).
 import { writeFileForUser } from "../../ts/files.ts";
 import type { Command } from "commander";
-import { UserError } from "../../ts/errors.ts";
+import { UserError } from "../../runtime/src/errors.ts";
 import { loadMnist } from "../../ts/mnist.ts";
 import { loadCheckpoint, saveCheckpoint } from "../../ts/train/checkpoint.ts";
 import { checkBlockSize, evaluateConditional, trainPolicy, type RegNorm } from "../../ts/train/condnet.ts";

@@ -1,6 +1,6 @@
 // rankgate train: float MLP on any labelled data (default MNIST), optionally with the low-rank estimator in the loop.
 import type { Command } from "commander";
-import { UserError } from "../../ts/errors.ts";
+import { UserError } from "../../runtime/src/errors.ts";
 import { svdFactors } from "../../ts/quantize.ts";
 import { saveCheckpoint } from "../../ts/train/checkpoint.ts";
 import { COMPUTE_NAMES, type ComputeName } from "../../ts/train/compute.ts";

@@ -1,6 +1,6 @@
 // Numeric CSV: comma-separated, an optional header row, one sample per line.
-import { FormatError, UserError } from "../errors.ts";
-import { showName } from "../show.ts";
+import { FormatError, UserError } from "../../runtime/src/errors.ts";
+import { showName } from "../../runtime/src/show.ts";
 
 export interface CsvTable {
   /** Column names (null without a header row). */

@@ -3,11 +3,11 @@
 // float32 [N × F] exactly as stored (no scaling, except mnist:*, which is pixels / 255), labels as int32.
 import { existsSync } from "node:fs";
 import { extname } from "node:path";
-import { UserError } from "../errors.ts";
+import { UserError } from "../../runtime/src/errors.ts";
 import { readFileForUser } from "../files.ts";
 import { parseIdx } from "../idx.ts";
 import { loadMnist, MNIST_PIXELS, MNIST_SPLITS, type MnistSplit } from "../mnist.ts";
-import { showName } from "../show.ts";
+import { showName } from "../../runtime/src/show.ts";
 import { labelColumn, parseCsv } from "./csv.ts";
 import { elementReader, isNpy, parseNpy, storageIndex, type NpyArray } from "./npy.ts";
 import { isZip, zipEntries, zipRead } from "./zip.ts";

@@ -1,6 +1,6 @@
 // NumPy .npy arrays (format versions 1–3): every numeric dtype numpy writes, either byte order, C or Fortran order.
-import { FormatError } from "../errors.ts";
-import { showName } from "../show.ts";
+import { FormatError } from "../../runtime/src/errors.ts";
+import { showName } from "../../runtime/src/show.ts";
 
 /** Element kinds read from a .npy `descr`: kind letter + byte size. */
 export const NPY_DTYPES = ["b1", "u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8", "f2", "f4", "f8"] as const;

@@ -2,9 +2,9 @@
 // members, ZIP64 records). Only the central directory is trusted for sizes; every offset and length is
 // checked against the file before it is read, and inflate is capped at the declared size (node:zlib).
 import { inflateRawSync } from "node:zlib";
-import { crc32 } from "../crc32.ts";
-import { FormatError } from "../errors.ts";
-import { showName } from "../show.ts";
+import { crc32 } from "../../runtime/src/crc32.ts";
+import { FormatError } from "../../runtime/src/errors.ts";
+import { showName } from "../../runtime/src/show.ts";
 
 export interface ZipEntry {
   name: string;

@@ -1,10 +1,10 @@
 // The rankgate float checkpoint: `layers.{i}.weight` [nOut, nIn] and `layers.{i}.bias` [nOut], F32 safetensors;
 // hidden layers may add a block policy (`layers.{i}.gate.weight` [nBlocks, nIn], `layers.{i}.gate.bias` [nBlocks])
 // or a learned estimator (`layers.{i}.est.a` [rank, nIn], `layers.{i}.est.b` [nOut, rank], `layers.{i}.est.offset` [nOut]).
-import { UserError } from "../errors.ts";
-import type { FloatLayer, FloatModel } from "../model.ts";
+import { UserError } from "../../runtime/src/errors.ts";
+import type { FloatLayer, FloatModel } from "../../runtime/src/model.ts";
 import type { Tensor } from "../safetensors.ts";
-import { showName } from "../show.ts";
+import { showName } from "../../runtime/src/show.ts";
 
 /** rankgate's checkpoint format, JSON-encoded in the safetensors metadata key `format`. */
 export const CHECKPOINT_FORMAT = "rankgate-float-mlp/1";

@@ -4,9 +4,9 @@ import { closeSync, constants, fstatSync, openSync, readSync, realpathSync } fro
 import { isAbsolute, join, sep } from "node:path";
 import onnxProto from "onnx-proto";
 import type { onnx } from "onnx-proto";
-import { FormatError, UserError } from "../errors.ts";
-import type { FloatLayer, FloatModel } from "../model.ts";
-import { showName, showValue } from "../show.ts";
+import { FormatError, UserError } from "../../runtime/src/errors.ts";
+import type { FloatLayer, FloatModel } from "../../runtime/src/model.ts";
+import { showName, showValue } from "../../runtime/src/show.ts";
 import { checkLayer, foldAffineAfter, foldBatchNorm, foldInputAffine, listNames, type ImportNotes } from "./checkpoint.ts";
 
 const { ModelProto, TensorProto } = onnxProto.onnx;

@@ -1,9 +1,9 @@
 // safetensors → FloatModel: rankgate checkpoints, torch state_dicts (nn.Sequential or named modules, BatchNorm
 // folded), numpy arrays saved with the same `.weight`/`.bias` names.
-import { UserError } from "../errors.ts";
-import type { FloatLayer, FloatModel } from "../model.ts";
+import { UserError } from "../../runtime/src/errors.ts";
+import type { FloatLayer, FloatModel } from "../../runtime/src/model.ts";
 import { readSafetensors, type ReadTensor } from "../safetensors.ts";
-import { showName, showValue } from "../show.ts";
+import { showName, showValue } from "../../runtime/src/show.ts";
 import { CHECKPOINT_FORMAT, checkLayer, foldBatchNorm, listNames, type ImportNotes } from "./checkpoint.ts";
 
 /** The one activation rankgate runs between layers. */

@@ -3,7 +3,7 @@
 import { readFileForUser, writeFileForUser } from "../files.ts";
 import { CHECKPOINT_FORMAT, checkpointTensors, modelSizes } from "../import/checkpoint.ts";
 import { importSafetensors, type SafetensorsImportOptions } from "../import/safetensors.ts";
-import type { FloatModel } from "../model.ts";
+import type { FloatModel } from "../../runtime/src/model.ts";
 import { readSafetensors, writeSafetensors, type Tensor } from "../safetensors.ts";
 
 export { CHECKPOINT_FORMAT };

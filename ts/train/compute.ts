@@ -1,7 +1,7 @@
 // The float compute a trainer runs on: one SGD step and a counting forward pass of a ReLU MLP, with the
 // low-rank estimator's mask on each hidden layer. Two implementations share this contract: "js" (below,
 // typed arrays and ts/train/gemm.ts) and TF.js on its wasm or cpu backend (ts/train/tfjs.ts).
-import type { FloatModel } from "../model.ts";
+import type { FloatModel } from "../../runtime/src/model.ts";
 import { gemmNT_f32, transpose_f32 } from "./gemm.ts";
 
 /** Estimator factors of one layer: A transposed [k][nIn] and B transposed [nOut][k] (k = at.length / nIn). */

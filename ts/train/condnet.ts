@@ -5,9 +5,9 @@
 // and L2. Inference thresholds the policy: a block is on ⇔ Z·s + d > 0. docs/TRAINING.md, "Block policy".
 import { performance } from "node:perf_hooks";
 import * as tf from "@tensorflow/tfjs-core";
-import { UserError } from "../errors.ts";
+import { UserError } from "../../runtime/src/errors.ts";
 import { loadMnist } from "../mnist.ts";
-import type { FloatGate, FloatModel } from "../model.ts";
+import type { FloatGate, FloatModel } from "../../runtime/src/model.ts";
 import { Rng } from "../random.ts";
 import { initTf, type TfBackend } from "./tfjs.ts";
 import { fillInputs, initModel, mnistSamples, shuffle, type Samples } from "./trainer.ts";

@@ -5,9 +5,9 @@
 // docs/TRAINING.md, "Learned estimator".
 import { performance } from "node:perf_hooks";
 import * as tf from "@tensorflow/tfjs-core";
-import { UserError } from "../errors.ts";
+import { UserError } from "../../runtime/src/errors.ts";
 import { loadMnist } from "../mnist.ts";
-import type { FloatEstimator, FloatModel } from "../model.ts";
+import type { FloatEstimator, FloatModel } from "../../runtime/src/model.ts";
 import { svdFactors } from "../quantize.ts";
 import { Rng } from "../random.ts";
 import { evaluateConditional, transpose32, type GatedEval } from "./condnet.ts";

@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
-import type { FloatModel } from "../model.ts";
+import type { FloatModel } from "../../runtime/src/model.ts";
 import { checkModel, emptyCounts, factorRank, type EstimatorFactors, type EvalCounts, type MlpCompute, type StepParams } from "./compute.ts";
 
 export type TfBackend = "wasm" | "cpu";

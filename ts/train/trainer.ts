@@ -2,9 +2,9 @@
 // 2013): SGD + momentum, an L1 penalty on hidden activations, per-epoch top-k SVD factors that mask each
 // hidden layer, best-on-validation selection. docs/TRAINING.md has the recipe and the measurements.
 import { performance } from "node:perf_hooks";
-import { UserError } from "../errors.ts";
+import { UserError } from "../../runtime/src/errors.ts";
 import { loadMnist, type MnistSet } from "../mnist.ts";
-import type { FloatModel } from "../model.ts";
+import type { FloatModel } from "../../runtime/src/model.ts";
 import { Rng } from "../random.ts";
 import { addCounts, emptyCounts, JsCompute, type ComputeName, type EstimatorFactors, type EvalCounts, type MlpCompute } from "./compute.ts";
 import { topKSvd, type LowRankFactors, type TopKSvdOptions } from "./svd.ts";

@@ -6,9 +6,9 @@
 // medians over samples. Rows = layer − mask stage; requantization is part of rows. Shared by
 // `npx rankgate profile` and `npm run bench -- --profile`.
 import { performance } from "node:perf_hooks";
-import { PLAN_RECORD_BYTES } from "../ts/arena.ts";
-import { activationRange } from "../ts/model.ts";
-import { F, RUN, type Engine } from "../ts/runtime.ts";
+import { PLAN_RECORD_BYTES } from "../runtime/src/arena.ts";
+import { activationRange } from "../runtime/src/model.ts";
+import { F, RUN, type Engine } from "../runtime/src/runtime.ts";
 
 export interface StageTimes {
   /** Estimator or gate, input listing and mask included (0 for an ungated layer). */

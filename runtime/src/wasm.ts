@@ -73,7 +73,7 @@ const nodeBytes = new Map<string, Promise<Uint8Array>>();
 const nodeModules = new Map<WasmBuild, Promise<WebAssembly.Module>>();
 
 /** A source checkout has no ./rankgate*.wasm beside this file: Node reads the build's (`npm run build`). */
-const SOURCE_BUILD_DIR = "../build/";
+const SOURCE_BUILD_DIR = "../../build/";
 
 /**
  * A module file shipped beside this one, read once per process: `new URL("./<file>", import.meta.url)`,
