@@ -1,0 +1,154 @@
+// The packages as a new user gets them: `npm pack` of the runtime ("rankgate", runtime/) and the
+// toolchain ("@rankgate/cli", the root), each installed from its tarball into a fresh project with
+// --omit=dev (registry dependencies of the CLI from npm's cache, --prefer-offline). Then: the runtime
+// alone has no dependencies and is ≤ 1 MB; plain Node ESM imports Engine and runs a model; tsc
+// checks a TS consumer with node16 and bundler resolution under the strictest flags; `npx rankgate`
+// --help, inspect, eval and sim run from the install; an esbuild bundle runs in Chromium.
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Engine } from "../runtime/src/runtime.ts";
+import { buildSynthetic } from "../ts/synthetic.ts";
+import { serveStatic } from "../web/serve.ts";
+import { launchChromium } from "./helpers/chromium.ts";
+import { describeWithTools } from "./helpers/system.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const TSC = join(ROOT, "node_modules", "typescript", "bin", "tsc");
+const tmp = mkdtempSync(join(tmpdir(), "rankgate-package-"));
+const lean = join(tmp, "lean"), full = join(tmp, "full");
+const model = buildSynthetic({ sizes: [784, 24, 12, 10], ranks: [6, 3], seed: 9 }).bytes;
+const input = Float32Array.from({ length: 784 }, (_, i) => (i % 13) / 13);
+
+// A child npm must not inherit the npm_* settings of the `npm test` that runs this file
+const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) || /^npm_config_cache$/i.test(k)));
+function run(command: string, args: string[], cwd: string) {
+  const r = spawnSync(command, args, { cwd, encoding: "utf8", env: { ...env, NO_COLOR: "1" }, timeout: 180_000 });
+  if (r.error || r.status !== 0) throw new Error(`${command} ${args.join(" ")} (in ${cwd}) exited ${r.status}: ${(r.error?.message ?? r.stderr).trim().split("\n").slice(-5).join(" | ")}`);
+  return r;
+}
+const npm = (args: string[], cwd: string) => run("npm", [...args, "--no-audit", "--no-fund", "--loglevel=error"], cwd);
+
+function project(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "consumer", version: "1.0.0", private: true, type: "module" }));
+  writeFileSync(join(dir, "m.rgm"), model);
+}
+
+function bytesUnder(dir: string): number {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) n += e.isDirectory() ? bytesUnder(join(dir, e.name)) : statSync(join(dir, e.name)).size;
+  return n;
+}
+
+let runtimeTgz = "", cliTgz = "";
+beforeAll(() => {
+  const pack = (extra: string[]) => JSON.parse(npm(["pack", "--ignore-scripts", "--json", "--pack-destination", tmp, ...extra], ROOT).stdout)[0].filename as string;
+  runtimeTgz = join(tmp, pack(["-w", "rankgate"]));
+  cliTgz = join(tmp, pack([]));
+  project(lean);
+  npm(["install", "--omit=dev", "--prefer-offline", runtimeTgz], lean);
+  project(full);
+  npm(["install", "--omit=dev", "--prefer-offline", runtimeTgz, cliTgz], full);
+}, 240_000);
+afterAll(() => rmSync(tmp, { recursive: true, force: true }), 120_000);
+
+describe("the rankgate packages, installed from their tarballs", () => {
+  it("the runtime alone: no dependencies, ≤ 1 MB installed, JS + .d.ts + rankgate.wasm", () => {
+    const installed = readdirSync(join(lean, "node_modules")).filter((n) => !n.startsWith("."));
+    expect(installed).toEqual(["rankgate"]);
+    const pkg = JSON.parse(readFileSync(join(lean, "node_modules", "rankgate", "package.json"), "utf8"));
+    expect(pkg.dependencies ?? {}).toEqual({});
+    const size = bytesUnder(join(lean, "node_modules", "rankgate"));
+    console.log(`runtime install: ${size} bytes`);
+    expect(size).toBeLessThanOrEqual(1024 * 1024);
+    const files = readdirSync(join(lean, "node_modules", "rankgate", "dist"));
+    for (const f of ["index.js", "index.d.ts", "runtime.js", "format.js", "reference.js", "errors.d.ts", "rankgate.wasm"]) expect(files).toContain(f);
+    expect(files.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))).toEqual([]);
+  });
+
+  it("plain Node ESM: import { Engine } from \"rankgate\" runs a model as the source does", async () => {
+    writeFileSync(join(lean, "main.js"), [
+      `import { readFileSync } from "node:fs";`,
+      `import { Engine, FormatError } from "rankgate";`,
+      `const engine = await Engine.load(readFileSync("m.rgm"));`,
+      `const r = engine.infer(Float32Array.from({ length: 784 }, (_, i) => (i % 13) / 13));`,
+      `let format = "";`,
+      `try { await Engine.load(new Uint8Array(8)); } catch (e) { format = e instanceof FormatError ? "FormatError" : String(e); }`,
+      `console.log(JSON.stringify({ label: r.label, logits: Array.from(r.logits), macs: r.stats.totalMacs, format }));`,
+    ].join("\n"));
+    const got = JSON.parse(run(process.execPath, ["main.js"], lean).stdout);
+    const want = (await Engine.load(model)).infer(input);
+    expect(got).toEqual({ label: want.label, logits: Array.from(want.logits), macs: want.stats.totalMacs, format: "FormatError" });
+  });
+
+  it("TypeScript: strict, noUncheckedIndexedAccess, exactOptionalPropertyTypes, with node16 and bundler resolution", () => {
+    writeFileSync(join(lean, "consumer.ts"), [
+      `import { Engine, FormatError, readModel, type InferResult, type LoadOptions } from "rankgate";`,
+      `export async function top(bytes: Uint8Array, options: LoadOptions = {}): Promise<number> {`,
+      `  const engine = await Engine.load(bytes, options);`,
+      `  const r: InferResult = engine.infer(new Float32Array(engine.inputSize), { gating: false });`,
+      `  const first: number | undefined = r.logits[0];`,
+      `  if (!(new FormatError("f", 0, "a", "b") instanceof Error)) throw new Error("x");`,
+      `  return (first ?? 0) + r.label + readModel(bytes).model.layers.length;`,
+      `}`,
+    ].join("\n"));
+    const strict = { strict: true, noUncheckedIndexedAccess: true, exactOptionalPropertyTypes: true, noEmit: true, target: "ES2022", lib: ["ES2022", "DOM"], types: [], skipLibCheck: false };
+    for (const [name, resolution] of [["tsconfig.node16.json", { module: "node16", moduleResolution: "node16" }], ["tsconfig.bundler.json", { module: "ESNext", moduleResolution: "bundler" }]] as const) {
+      writeFileSync(join(lean, name), JSON.stringify({ compilerOptions: { ...strict, ...resolution }, files: ["consumer.ts"] }));
+      const r = spawnSync(process.execPath, [TSC, "-p", name], { cwd: lean, encoding: "utf8" });
+      expect(r.status, `${name}: ${r.stdout}${r.stderr}`).toBe(0);
+    }
+  });
+
+  it("npx rankgate --help, inspect, eval and sim run from the install", () => {
+    const cli = (...args: string[]) => run("npx", ["--no", "--", "rankgate", ...args], full).stdout;
+    expect(cli("--help")).toMatch(/^Usage: rankgate /);
+    expect(cli("inspect", "--model", "m.rgm")).toContain("m.rgm  3 layers");
+    const evaluated = JSON.parse(cli("eval", "--model", "m.rgm", "--samples", "50", "--json", "-q"));
+    expect(evaluated.samples).toBe(50);
+    expect(evaluated.reference_agreement).toBe(1);
+    const sim = JSON.parse(cli("sim", "--model", "m.rgm", "--target", "cortex-m4f", "--samples", "20", "--json", "-q"));
+    expect(sim.macs_per_sample.dense).toBe(784 * 24 + 24 * 12 + 12 * 10);
+    // The CLI runs on the installed runtime package, not a copy of it
+    expect(readFileSync(join(full, "node_modules", "@rankgate", "cli", "dist", "rankgate.js"), "utf8")).toMatch(/from "rankgate\/runtime"/);
+  });
+});
+
+describeWithTools(["chromium"], "the runtime in a browser bundle", () => {
+  it("esbuild bundles `import { Engine } from \"rankgate\"`; Chromium fetches rankgate.wasm beside it and runs the model", async () => {
+    const www = join(lean, "www");
+    mkdirSync(www, { recursive: true });
+    writeFileSync(join(lean, "app.js"), [
+      `import { Engine } from "rankgate";`,
+      `const bytes = new Uint8Array(await (await fetch("m.rgm")).arrayBuffer());`,
+      `const engine = await Engine.load(bytes);`,
+      `const r = engine.infer(Float32Array.from({ length: 784 }, (_, i) => (i % 13) / 13));`,
+      `window.result = { label: r.label, logits: Array.from(r.logits), macs: r.stats.totalMacs };`,
+    ].join("\n"));
+    await build({ entryPoints: [join(lean, "app.js")], outfile: join(www, "app.js"), bundle: true, format: "esm", platform: "browser", target: "es2022", absWorkingDir: lean, logLevel: "silent" });
+    copyFileSync(join(lean, "node_modules", "rankgate", "dist", "rankgate.wasm"), join(www, "rankgate.wasm"));
+    copyFileSync(join(lean, "m.rgm"), join(www, "m.rgm"));
+    writeFileSync(join(www, "index.html"), `<!doctype html><meta charset="utf-8"><script type="module" src="app.js"></script>`);
+    const server = await serveStatic(www);
+    const browser = await launchChromium();
+    try {
+      const page = await browser.context.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(e.message));
+      await page.goto(`${server.url}index.html`);
+      await page.waitForFunction(() => "result" in window, undefined, { timeout: 30_000 });
+      const got = await page.evaluate(() => (window as unknown as { result: unknown }).result);
+      const want = (await Engine.load(model)).infer(input);
+      expect(errors).toEqual([]);
+      expect(got).toEqual({ label: want.label, logits: Array.from(want.logits), macs: want.stats.totalMacs });
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  });
+});
