@@ -126,7 +126,7 @@ describe("rankgate quantize / eval", () => {
       [["quantize", "--float", floatPath, "-o", "x.rgm", "--ranks", "5,3", "--budget", "0.1"], /exclude each other/],
       [["quantize", "--float", "nope.safetensors", "-o", "x.rgm"], /nope\.safetensors: no such file/],
       [["eval", "--model", "nope.rgm"], /nope\.rgm: no such file/],
-      [["eval", "--model", floatPath], /magic/],
+      [["eval", "--model", floatPath], /is a float checkpoint \(safetensors\); --model takes a rankgate model/],
       [["eval", "--model", "m.rgm", "--data", "mnist:nope"], /mnist:train/],
       [["eval", "--model", "m.rgm", "--samples", "0"], /--samples must be a positive integer/],
     ];
