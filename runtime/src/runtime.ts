@@ -125,6 +125,11 @@ function loadOptionsArg(v: unknown, name: string): LoadOptions {
   const wasm = v === undefined ? undefined : (v as LoadOptions).wasm;
   if (wasm !== undefined && !(wasm instanceof WebAssembly.Module)) throw new InputError(`${name}.wasm must be a WebAssembly.Module, got ${describeArg(wasm)}`);
   if (wasm !== undefined) o.wasm = wasm;
+  const module = v === undefined ? undefined : (v as LoadOptions).module;
+  if (module !== undefined) {
+    if (module !== "auto" && module !== "simd" && module !== "mvp") throw new InputError(`${name}.module must be "auto", "simd" or "mvp", got ${describeArg(module)}`);
+    o.module = module;
+  }
   return o;
 }
 
