@@ -8,9 +8,8 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeNpy } from "../ts/data/index.ts";
 import { floatTop1 } from "../ts/float.ts";
-import { checkpointTensors } from "../ts/import/checkpoint.ts";
+import { checkpointBytes } from "../ts/train/checkpoint.ts";
 import { Rng } from "../ts/random.ts";
-import { writeSafetensors } from "../ts/safetensors.ts";
 import { buildSynthetic, syntheticFloat, syntheticInputs } from "../ts/synthetic.ts";
 
 const BIN = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));
@@ -30,7 +29,7 @@ const x = syntheticInputs(rng, N, 20);
 const y = floatTop1(float, x, N);
 
 beforeAll(() => {
-  writeFileSync(join(dir, "f20.safetensors"), writeSafetensors(checkpointTensors(float)));
+  writeFileSync(join(dir, "f20.safetensors"), checkpointBytes(float));
   writeFileSync(join(dir, "x.npy"), writeNpy(x, [N, 20], "f4"));
   writeFileSync(join(dir, "x-be.npy"), writeNpy(x, [N, 20], "f8", false));
   writeFileSync(join(dir, "y.npy"), writeNpy(y, [N], "i8"));
@@ -104,7 +103,7 @@ describe("a 20-input MLP on .npy/.csv data", () => {
   it("eval says when gating does not pay (one line and gating_pays: false)", () => {
     const r = cli("eval", "--model", "costly.rgm", "--data", "x8.npy", "--float", "nope.safetensors", "-q");
     expect(r.code).toBe(1);
-    writeFileSync(join(dir, "f8.safetensors"), writeSafetensors(checkpointTensors(syntheticFloat(new Rng(2), [8, 8, 3]))));
+    writeFileSync(join(dir, "f8.safetensors"), checkpointBytes(syntheticFloat(new Rng(2), [8, 8, 3])));
     const j = cli("eval", "--model", "costly.rgm", "--data", "x8.npy", "--float", "f8.safetensors", "--json", "-q");
     expect(j.code, j.stderr).toBe(0);
     expect(JSON.parse(j.stdout).gating_pays).toBe(false);
@@ -132,7 +131,7 @@ describe("train-policy and learn-estimator on data files", () => {
     const p = cli("train-policy", "--data", npz, "--val-data", csv, "--sizes", "64,16,10", "--block-size", "8", "--epochs", "1", "--train-limit", "200", "-o", "p.safetensors", "-q");
     expect(p.code, p.stderr).toBe(0);
     expect(p.stdout).toContain("val thresholded: error");
-    writeFileSync(join(dir, "d64.safetensors"), writeSafetensors(checkpointTensors(syntheticFloat(new Rng(5), [64, 16, 10]))));
+    writeFileSync(join(dir, "d64.safetensors"), checkpointBytes(syntheticFloat(new Rng(5), [64, 16, 10])));
     const l = cli("learn-estimator", "--float", "d64.safetensors", "--data", npz, "--val-data", csv, "--ranks", "4", "--epochs", "1", "--train-limit", "200", "-o", "l.safetensors", "-q");
     expect(l.code, l.stderr).toBe(0);
     expect(l.stdout).toContain("val learned: error");

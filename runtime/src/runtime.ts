@@ -8,7 +8,7 @@ import { optionsArg, quantModelArg, typedArrayArg, describeArg } from "./args.ts
 import { EngineError, InputError } from "./errors.ts";
 import { readModel, writeModel, type ParsedModel } from "./format.ts";
 import { activationRange, type QuantModel } from "./model.ts";
-import { buildOf, instantiateKernels, type KernelExports, type WasmBuild, type WasmChoice } from "./wasm.ts";
+import { buildOf, checkChoice, instantiateKernels, type KernelExports, type WasmBuild, type WasmChoice } from "./wasm.ts";
 
 // Plan record fields, int32 index (mirrors assembly/network.ts)
 export const F = {
@@ -126,10 +126,7 @@ function loadOptionsArg(v: unknown, name: string): LoadOptions {
   if (wasm !== undefined && !(wasm instanceof WebAssembly.Module)) throw new InputError(`${name}.wasm must be a WebAssembly.Module, got ${describeArg(wasm)}`);
   if (wasm !== undefined) o.wasm = wasm;
   const module = v === undefined ? undefined : (v as LoadOptions).module;
-  if (module !== undefined) {
-    if (module !== "auto" && module !== "simd" && module !== "mvp") throw new InputError(`${name}.module must be "auto", "simd" or "mvp", got ${describeArg(module)}`);
-    o.module = module;
-  }
+  if (module !== undefined) o.module = checkChoice(module);
   return o;
 }
 
