@@ -9,15 +9,14 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { beforeAll, expect, it } from "vitest";
 import { cModelFiles } from "../ts/c-header.ts";
-import { crc32 } from "../runtime/src/crc32.ts";
 import { FormatError } from "../runtime/src/errors.ts";
-import { ALIGN, ENTRY_BYTES, ENTRY_BYTES_V1, HEADER_BYTES, readModel, SECTIONS, writeModel } from "../runtime/src/format.ts";
+import { readModel, writeModel } from "../runtime/src/format.ts";
 import type { QuantModel } from "../runtime/src/model.ts";
 import { INT32_MAX, INT32_MIN, quantizeInput } from "../runtime/src/quant.ts";
 import { Rng } from "../ts/random.ts";
 import { requantize_s32, run_s8, RUN_DENSE, RUN_ZERO_SKIP } from "../runtime/src/reference.ts";
 import { Engine } from "../runtime/src/runtime.ts";
-import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
+import { buildSynthetic, syntheticInputs, toV1 } from "../ts/synthetic.ts";
 import { caseModel } from "../tools/fuzz-core.ts";
 import { loadData } from "../tools/data.ts";
 import { rowsCase } from "./helpers/arbitraries.ts";
@@ -150,31 +149,6 @@ function compare(model: QuantModel, q: Int8Array[], flags: number, got: SampleAn
   return bad;
 }
 
-/** The same file in format v1 (80-byte entries, no gates), as test/format.test.ts builds it. */
-function toV1(v2: Uint8Array): Uint8Array {
-  const src = new DataView(v2.buffer, v2.byteOffset, v2.byteLength);
-  const n = src.getUint32(16, true);
-  const align = (x: number) => Math.ceil(x / ALIGN) * ALIGN;
-  const delta = align(HEADER_BYTES + n * ENTRY_BYTES) - align(HEADER_BYTES + n * ENTRY_BYTES_V1);
-  const out = new Uint8Array(v2.length - delta);
-  const dv = new DataView(out.buffer);
-  out.set(v2.subarray(0, HEADER_BYTES));
-  dv.setUint16(4, 1, true);
-  dv.setUint32(8, out.length, true);
-  dv.setUint32(20, ENTRY_BYTES_V1, true);
-  dv.setUint32(28, align(HEADER_BYTES + n * ENTRY_BYTES_V1), true);
-  for (let l = 0; l < n; l++) {
-    const from = HEADER_BYTES + l * ENTRY_BYTES, to = HEADER_BYTES + l * ENTRY_BYTES_V1;
-    out.set(v2.subarray(from, from + ENTRY_BYTES_V1), to);
-    for (const s of SECTIONS.filter((x) => x.entryOffset < ENTRY_BYTES_V1)) {
-      const off = src.getUint32(from + s.entryOffset, true);
-      dv.setUint32(to + s.entryOffset, off ? off - delta : 0, true);
-    }
-  }
-  out.set(v2.subarray(align(HEADER_BYTES + n * ENTRY_BYTES)), align(HEADER_BYTES + n * ENTRY_BYTES_V1));
-  dv.setUint32(12, crc32(out, 16), true);
-  return out;
-}
 
 /** Random networks: odd sizes, estimators of any rank, block gates, zero points calibrated, at either end or random; v1 files when ungated. */
 function randomCases(count: number, seed: number) {

@@ -2,9 +2,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { crc32 } from "../runtime/src/crc32.ts";
 import { FormatError } from "../runtime/src/errors.ts";
-import { ALIGN, ENTRY_BYTES, ENTRY_BYTES_V1, HEADER_BYTES, readModel, SECTIONS, writeModel } from "../runtime/src/format.ts";
+import { ENTRY_BYTES, ENTRY_BYTES_V1, HEADER_BYTES, readModel, SECTIONS, writeModel } from "../runtime/src/format.ts";
 import type { QuantModel } from "../runtime/src/model.ts";
-import { buildSynthetic } from "../ts/synthetic.ts";
+import { buildSynthetic, toV1 } from "../ts/synthetic.ts";
 import { thrown } from "./helpers/errors.ts";
 
 const { bytes: good, model } = buildSynthetic({ sizes: [6, 5, 4, 3], ranks: [2, 3], seed: 11, calibration: 16 });
@@ -175,31 +175,6 @@ describe("model format v2", () => {
   });
 });
 
-/** The same file in format v1 (80-byte entries, no gates): what rankgate 0.1 wrote. */
-function toV1(v2: Uint8Array): Uint8Array {
-  const src = new DataView(v2.buffer, v2.byteOffset, v2.byteLength);
-  const n = src.getUint32(16, true);
-  const align = (x: number) => Math.ceil(x / ALIGN) * ALIGN;
-  const delta = align(HEADER_BYTES + n * ENTRY_BYTES) - align(HEADER_BYTES + n * ENTRY_BYTES_V1);
-  const out = new Uint8Array(v2.length - delta);
-  const dv = new DataView(out.buffer);
-  out.set(v2.subarray(0, HEADER_BYTES));
-  dv.setUint16(4, 1, true);
-  dv.setUint32(8, out.length, true);
-  dv.setUint32(20, ENTRY_BYTES_V1, true);
-  dv.setUint32(28, align(HEADER_BYTES + n * ENTRY_BYTES_V1), true);
-  for (let l = 0; l < n; l++) {
-    const from = HEADER_BYTES + l * ENTRY_BYTES, to = HEADER_BYTES + l * ENTRY_BYTES_V1;
-    out.set(v2.subarray(from, from + ENTRY_BYTES_V1), to);
-    for (const s of SECTIONS.filter((x) => x.entryOffset < ENTRY_BYTES_V1)) {
-      const off = src.getUint32(from + s.entryOffset, true);
-      dv.setUint32(to + s.entryOffset, off ? off - delta : 0, true);
-    }
-  }
-  out.set(v2.subarray(align(HEADER_BYTES + n * ENTRY_BYTES)), align(HEADER_BYTES + n * ENTRY_BYTES_V1));
-  dv.setUint32(12, crc32(out, 16), true);
-  return out;
-}
 
 describe("model format v1 files", () => {
   it("still load, to the same model, and are rewritten as v2", () => {

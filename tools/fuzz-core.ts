@@ -7,14 +7,14 @@
 // single-byte corruption that loads, or a case slower than the time budget.
 import { crc32 } from "../runtime/src/crc32.ts";
 import { FormatError, InputError, UserError } from "../runtime/src/errors.ts";
-import { ALIGN, ENTRY_BYTES, ENTRY_BYTES_V1, HEADER_BYTES, readModel, SECTIONS, writeModel } from "../runtime/src/format.ts";
+import { HEADER_BYTES, readModel, SECTIONS, writeModel } from "../runtime/src/format.ts";
 import { fileCase, FILE_KINDS, type FileKind } from "./fuzz-files.ts";
 import type { QuantLayer, QuantModel } from "../runtime/src/model.ts";
 import { INT32_MAX, INT32_MIN, Q31_MIN_NORMAL, quantizeInput } from "../runtime/src/quant.ts";
 import { Rng } from "../ts/random.ts";
 import { run_s8, RUN_DENSE } from "../runtime/src/reference.ts";
 import { argmax, Engine, type InferStats, type RunOptions } from "../runtime/src/runtime.ts";
-import { buildSynthetic } from "../ts/synthetic.ts";
+import { buildSynthetic, toV1 } from "../ts/synthetic.ts";
 
 /** Per-case time budget: a slower case is reported as a (possible) hang. */
 export const CASE_BUDGET_MS = 2000;
@@ -56,31 +56,6 @@ const BASES = [
   { sizes: [1, 1, 1], ranks: [1] },
 ].map((o, i) => buildSynthetic({ ...o, seed: 101 + i, calibration: 16 }).bytes);
 
-/** A v2 file rewritten as version 1 (80-byte entries, no gates), as older writers wrote it. */
-function toV1(v2: Uint8Array): Uint8Array {
-  const src = new DataView(v2.buffer, v2.byteOffset, v2.byteLength);
-  const n = src.getUint32(16, true);
-  const align = (x: number) => Math.ceil(x / ALIGN) * ALIGN;
-  const delta = align(HEADER_BYTES + n * ENTRY_BYTES) - align(HEADER_BYTES + n * ENTRY_BYTES_V1);
-  const out = new Uint8Array(v2.length - delta);
-  const dv = new DataView(out.buffer);
-  out.set(v2.subarray(0, HEADER_BYTES));
-  dv.setUint16(4, 1, true);
-  dv.setUint32(8, out.length, true);
-  dv.setUint32(20, ENTRY_BYTES_V1, true);
-  dv.setUint32(28, align(HEADER_BYTES + n * ENTRY_BYTES_V1), true);
-  for (let l = 0; l < n; l++) {
-    const from = HEADER_BYTES + l * ENTRY_BYTES, to = HEADER_BYTES + l * ENTRY_BYTES_V1;
-    out.set(v2.subarray(from, from + ENTRY_BYTES_V1), to);
-    for (const s of SECTIONS.filter((x) => x.entryOffset < ENTRY_BYTES_V1)) {
-      const off = src.getUint32(from + s.entryOffset, true);
-      dv.setUint32(to + s.entryOffset, off ? off - delta : 0, true);
-    }
-  }
-  out.set(v2.subarray(align(HEADER_BYTES + n * ENTRY_BYTES)), align(HEADER_BYTES + n * ENTRY_BYTES_V1));
-  dv.setUint32(12, crc32(out, 16), true);
-  return out;
-}
 
 const BASES_V1 = BASES.map(toV1);
 // Block-gated bases: odd block sizes, a gate beside an estimator layer, one block of one unit

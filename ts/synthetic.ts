@@ -1,5 +1,6 @@
 // Random float MLPs, quantized and written as .rgm: core tests need no data set.
-import { writeModel } from "../runtime/src/format.ts";
+import { crc32 } from "../runtime/src/crc32.ts";
+import { ALIGN, ENTRY_BYTES, ENTRY_BYTES_V1, HEADER_BYTES, SECTIONS, writeModel } from "../runtime/src/format.ts";
 import type { FloatModel, QuantModel } from "../runtime/src/model.ts";
 import { quantizeInput } from "../runtime/src/quant.ts";
 import { run_s8 } from "../runtime/src/reference.ts";
@@ -81,4 +82,30 @@ export function addGates(model: QuantModel, rng: Rng, blockSizes: number[], samp
     a = run_s8({ layers: [layer] }, a).output;
   });
   return model;
+}
+
+/** A v2 file rewritten as version 1 (80-byte entries, no gates), as rankgate 0.1 wrote it. */
+export function toV1(v2: Uint8Array): Uint8Array {
+  const src = new DataView(v2.buffer, v2.byteOffset, v2.byteLength);
+  const n = src.getUint32(16, true);
+  const align = (x: number) => Math.ceil(x / ALIGN) * ALIGN;
+  const delta = align(HEADER_BYTES + n * ENTRY_BYTES) - align(HEADER_BYTES + n * ENTRY_BYTES_V1);
+  const out = new Uint8Array(v2.length - delta);
+  const dv = new DataView(out.buffer);
+  out.set(v2.subarray(0, HEADER_BYTES));
+  dv.setUint16(4, 1, true);
+  dv.setUint32(8, out.length, true);
+  dv.setUint32(20, ENTRY_BYTES_V1, true);
+  dv.setUint32(28, align(HEADER_BYTES + n * ENTRY_BYTES_V1), true);
+  for (let l = 0; l < n; l++) {
+    const from = HEADER_BYTES + l * ENTRY_BYTES, to = HEADER_BYTES + l * ENTRY_BYTES_V1;
+    out.set(v2.subarray(from, from + ENTRY_BYTES_V1), to);
+    for (const s of SECTIONS.filter((x) => x.entryOffset < ENTRY_BYTES_V1)) {
+      const off = src.getUint32(from + s.entryOffset, true);
+      dv.setUint32(to + s.entryOffset, off ? off - delta : 0, true);
+    }
+  }
+  out.set(v2.subarray(align(HEADER_BYTES + n * ENTRY_BYTES)), align(HEADER_BYTES + n * ENTRY_BYTES_V1));
+  dv.setUint32(12, crc32(out, 16), true);
+  return out;
 }
