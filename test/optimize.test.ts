@@ -8,6 +8,9 @@ import type { FloatModel } from "../runtime/src/model.ts";
 import { Rng } from "../ts/random.ts";
 import { syntheticFloat, syntheticInputs } from "../ts/synthetic.ts";
 import { JsCompute, softmaxCrossEntropy, distillGrad } from "../ts/train/compute.ts";
+import { featureRange } from "../ts/data/index.ts";
+import { Quantizer } from "../ts/quantize.ts";
+import { gatedRun } from "../ts/rank-search.ts";
 import { chooseTrial, optimizeModel, paretoFront, preActivationSigmas, softTargets, type Trial } from "../ts/train/optimize.ts";
 import { initTf, TfCompute } from "../ts/train/tfjs.ts";
 import { trainMlp, type Samples } from "../ts/train/trainer.ts";
@@ -28,7 +31,7 @@ function data(count: number, seed: number): Samples {
 const train = data(1500, 11), val = data(600, 12);
 /** The user's model: trained dense elsewhere. */
 const teacher = (await trainMlp({ sizes: SIZES, train, val, epochs: 6, lr: 0.05, seed: 3, compute: "js" })).model;
-const base = { model: teacher, train, val, ranks: [4, 3], epochs: 2, lr: 0.01, l1: [1e-3, 1e-3], budgetPp: 1, calibration: 200, margins: [-0.5, 0, 0.5] };
+const base = { model: teacher, train, val, ranks: [4, 3], epochs: 2, lr: 0.01, l1: [1e-3, 1e-3], budgetPp: 3, calibration: 200, margins: [-0.5, 0, 0.5] };
 const dirs: string[] = [];
 const tmp = () => {
   const d = mkdtempSync(join(tmpdir(), "rankgate-optimize-"));
@@ -37,7 +40,7 @@ const tmp = () => {
 };
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-const trial = (macsRatio: number, error: number): Trial => ({ source: "input", estimator: "svd", ranks: [1], marginSigmas: [0], margins: [0], error, macsRatio });
+const trial = (macsRatio: number, error: number, bound = error): Trial => ({ source: "input", estimator: "svd", ranks: [1], marginSigmas: [0], margins: [0], error, macsRatio, flips: 0, bound });
 
 describe("optimize: pieces", () => {
   it("paretoFront keeps exactly the non-dominated trials, by MACs", () => {
@@ -50,6 +53,9 @@ describe("optimize: pieces", () => {
     expect(chooseTrial(ts, 0.02)).toBe(ts[4]);
     expect(chooseTrial(ts, 0.005)).toBeNull();
     expect(chooseTrial(ts, 0.5)).toBe(ts[2]);
+    // The bound, not the error, must be within the target
+    const noisy = [trial(1, 0.01), trial(0.3, 0.012, 0.025), trial(0.5, 0.015, 0.019)];
+    expect(chooseTrial(noisy, 0.02)).toBe(noisy[2]);
   });
 
   it("distillation: js and TF.js wasm agree, and the gradient matches finite differences", async () => {
@@ -108,10 +114,13 @@ describe("optimizeModel on a small synthetic net", () => {
     first = await optimizeModel({ ...base, workDir: tmp() });
     const { best, target, trials, front, history } = first;
     expect(history.map((h) => h.epoch)).toEqual([1, 2]);
-    expect(best.error).toBeLessThanOrEqual(target);
+    expect(best.bound).toBeLessThanOrEqual(target);
     expect(best.macsRatio).toBeLessThan(1);
     expect(best.ranks.every((k) => k > 0)).toBe(true);
-    expect(Math.min(...trials.filter((t) => t.error <= target && t.macsRatio <= 1).map((t) => t.macsRatio))).toBe(best.macsRatio);
+    expect(Math.min(...trials.filter((t) => t.bound <= target && t.macsRatio <= 1).map((t) => t.macsRatio))).toBe(best.macsRatio);
+    // Each bound charges 1.645 standard errors of the trial's flips against its source's dense model
+    for (const t of trials) expect(t.bound).toBeCloseTo(t.error + (1.645 * Math.sqrt(t.flips)) / val.count, 12);
+    expect(trials.some((t) => t.flips > 0)).toBe(true);
     for (const t of trials) expect(front.some((f) => f.error <= t.error && f.macsRatio <= t.macsRatio)).toBe(true);
     // The .rgm is the chosen trial: its ranks, and the margins in σ scaled by each layer's σ
     const parsed = readModel(first.rgm, "best.rgm").model;
@@ -140,6 +149,22 @@ describe("optimizeModel on a small synthetic net", () => {
     expect(tight.best.macsRatio).toBeLessThanOrEqual(1);
     expect(tight.best.error).toBeLessThanOrEqual(tight.target);
     if (tight.best.ranks.every((k) => k === 0)) expect(readModel(tight.rgm, "d.rgm").model.layers.every((l) => !l.estimator)).toBe(true);
+  });
+
+  it("flips are the validation samples a trial gets right or wrong unlike the dense model; safety 0 compares the error", async () => {
+    const r = await optimizeModel({ ...base, epochs: 0, safety: 0, budgetPp: 5 });
+    const calib = val.images.subarray(0, 200 * SIZES[0]) as Float32Array;
+    const q = new Quantizer(teacher, calib, 200, featureRange(calib));
+    const dense = await gatedRun(q, { gates: false }, val.images as Float32Array, val.labels, val.count);
+    const gated = r.trials.filter((t) => t.ranks.some((k) => k > 0));
+    expect(gated.length).toBeGreaterThan(2);
+    for (const t of gated) {
+      const g = await gatedRun(q, { ranks: t.ranks, margins: t.margins, gates: false }, val.images as Float32Array, val.labels, val.count);
+      expect(t.flips).toBe(g.wrong.reduce((n, w, i) => n + (w !== dense.wrong[i] ? 1 : 0), 0));
+      expect(t.bound).toBe(t.error);
+    }
+    expect(gated.some((t) => t.flips > 0)).toBe(true);
+    await expect(optimizeModel({ ...base, safety: -1 })).rejects.toThrow(/safety must be a number ≥ 0, got -1/);
   });
 
   it("learned estimators in the loop produce a learned-estimator model", async () => {

@@ -33,14 +33,21 @@ export interface RankSearchOptions {
 
 /** Gated error and MAC ratio of the quantizer's model with `options` on (images, labels). */
 export async function gatedError(q: Quantizer, options: ModelOptions, images: Float32Array, labels: ArrayLike<number>, count: number): Promise<RankTrial> {
+  const { ranks, error, macsRatio } = await gatedRun(q, options, images, labels, count);
+  return { ranks, error, macsRatio };
+}
+
+/** gatedError plus, per sample, 1 where the model's label is wrong. */
+export async function gatedRun(q: Quantizer, options: ModelOptions, images: Float32Array, labels: ArrayLike<number>, count: number): Promise<RankTrial & { wrong: Uint8Array }> {
   const ranks = options.ranks ?? q.maxRanks.map(() => 0);
   // Whole-row counters, the "gated" schedule of rankgate eval
   const engine = await Engine.load(writeModel(q.model(options)), { zeroSkip: false });
   const gated = engine.inferBatch(images.subarray(0, count * engine.inputSize));
-  let wrong = 0;
-  for (let i = 0; i < count; i++) if (gated.labels[i] !== labels[i]) wrong++;
+  const wrong = new Uint8Array(count);
+  let errors = 0;
+  for (let i = 0; i < count; i++) if (gated.labels[i] !== labels[i]) { wrong[i] = 1; errors++; }
   const dense = engine.model.layers.reduce((t, l) => t + l.nIn * l.nOut, 0);
-  return { ranks: [...ranks], error: wrong / count, macsRatio: gated.stats.totalMacs / count / dense };
+  return { ranks: [...ranks], error: errors / count, macsRatio: gated.stats.totalMacs / count / dense, wrong };
 }
 
 /**

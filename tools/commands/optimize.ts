@@ -35,6 +35,7 @@ interface OptimizeFlags {
   distill: number;
   temperature: number;
   margins?: number[];
+  safety: number;
   calibration: number;
   estimatorEpochs: number;
   seed: number;
@@ -60,7 +61,7 @@ async function loadModel(path: string): Promise<FloatModel> {
 export const defaultRanks = (m: FloatModel) => m.layers.slice(0, -1).map((l) => Math.max(2, Math.ceil(0.05 * Math.min(l.nIn, l.nOut))));
 
 const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
-const show = (t: Trial) => `${t.source} ${t.estimator} ranks ${t.ranks.join("-")} margins ${t.marginSigmas.join("/")} σ: ${pct(t.error)} at ${t.macsRatio.toFixed(3)}×`;
+const show = (t: Trial) => `${t.source} ${t.estimator} ranks ${t.ranks.join("-")} margins ${t.marginSigmas.join("/")} σ: ${pct(t.error)} (bound ${pct(t.bound)}, ${t.flips} flips) at ${t.macsRatio.toFixed(3)}×`;
 
 export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   const log = (s: string) => { if (!flags.quiet) process.stderr.write(s + "\n"); };
@@ -81,7 +82,7 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   const t0 = Date.now();
   const result = await optimizeModel({
     model, train, val, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1,
-    distill: { alpha: flags.distill, temperature: flags.temperature }, budgetPp: flags.budget, margins: flags.margins,
+    distill: { alpha: flags.distill, temperature: flags.temperature }, budgetPp: flags.budget, margins: flags.margins, safety: flags.safety,
     calibration: flags.calibration, estimatorEpochs: flags.estimatorEpochs, seed: flags.seed, workDir: flags.work,
     onEvent: (e) => {
       if (e.stage === "reference") log(`int8 dense validation error ${pct(e.denseError)}; budget ${flags.budget} pp → target ${pct(e.target)}`);
@@ -97,9 +98,9 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
     },
   });
   const stem = flags.output.replace(/\.rgm$/, "");
-  const { tensors, metadata } = checkpointFile(result.float, { optimize: { float: flags.float, data: flags.data, valData: flags.valData, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1, distill: flags.distill, temperature: flags.temperature, seed: flags.seed, bestEpoch: result.bestEpoch }, chosen: result.best });
+  const { tensors, metadata } = checkpointFile(result.float, { optimize: { float: flags.float, data: flags.data, valData: flags.valData, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1, distill: flags.distill, temperature: flags.temperature, seed: flags.seed, safety: flags.safety, bestEpoch: result.bestEpoch }, chosen: result.best });
   const report = {
-    float: flags.float, output: flags.output, data: flags.data, val_data: flags.valData, budget_pp: flags.budget,
+    float: flags.float, output: flags.output, data: flags.data, val_data: flags.valData, budget_pp: flags.budget, safety: flags.safety,
     dense_error: result.denseError, target: result.target, chosen: result.best, best_epoch: result.bestEpoch, history: result.history,
     front: result.front, trials: result.trials, seconds: (Date.now() - t0) / 1000,
   };
@@ -130,6 +131,7 @@ export function registerOptimize(program: Command): void {
     .option("--distill <alpha>", "weight of the distillation loss on the input model's logits (0: off)", num("--distill", 0, 1), 0.5)
     .option("--temperature <T>", "distillation temperature", num("--temperature", 1e-3, 100), 2)
     .option("--margins <list>", "margins to try per layer, in standard deviations of the layer's pre-activation", numberList("--margins", false))
+    .option("--safety <z>", "standard errors of the gating's flips (validation samples it changes from right to wrong or back) added to a trial's error before it is compared with the target; 0: the error itself", num("--safety", 0, 10), 1.645)
     .option("--calibration <n>", "calibration samples, the first of --val-data", positiveInt("--calibration"), 1000)
     .option("--estimator-epochs <n>", "epochs per layer of each learned-estimator refresh", positiveInt("--estimator-epochs"), 1)
     .option("--seed <n>", "seed of shuffles and SVD sketches", positiveInt("--seed"), 1)

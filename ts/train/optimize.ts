@@ -14,7 +14,7 @@ import { writeModel } from "../../runtime/src/format.ts";
 import type { FloatModel } from "../../runtime/src/model.ts";
 import { Quantizer, type EstimatorKind } from "../quantize.ts";
 import { Rng } from "../random.ts";
-import { gatedError, RANK_CANDIDATES } from "../rank-search.ts";
+import { gatedRun, RANK_CANDIDATES } from "../rank-search.ts";
 import { crc32 } from "../../runtime/src/crc32.ts";
 import { featureRange } from "../data/index.ts";
 import type { EstimatorFactors } from "./compute.ts";
@@ -53,6 +53,11 @@ export interface OptimizeOptions {
   distill?: { alpha: number; temperature: number };
   /** Allowed int8 gated error over the input model's int8 dense error on `val`, in percentage points. */
   budgetPp: number;
+  /**
+   * Standard errors charged on each trial's gating cost before it is compared with the target (see
+   * Trial.bound). Default 1.645 (one-sided 95 %); 0 compares the validation error itself.
+   */
+  safety?: number;
   /** Margins to try, in σ of each layer's pre-activation. Default MARGIN_CANDIDATES. */
   margins?: number[];
   /** Calibration samples (the first of `val`). Default 1000. */
@@ -84,6 +89,13 @@ export interface Trial {
   margins: number[];
   error: number;
   macsRatio: number;
+  /** Validation samples whose correctness differs from the same source's int8 dense model. */
+  flips: number;
+  /**
+   * error + safety·√flips / n: the error with the gating's sampling noise charged (the gated and dense
+   * models are compared on the same samples, so only the flips carry noise). Compared with the target.
+   */
+  bound: number;
 }
 
 export interface EpochRecord {
@@ -181,11 +193,11 @@ export function paretoFront(trials: Trial[]): Trial[] {
   return front;
 }
 
-/** Fewest MACs within `target` and at most dense MACs; ties to the lower error, then the earlier trial. */
+/** Fewest MACs with `bound` within `target` and at most dense MACs; ties to the lower error, then the earlier trial. */
 export function chooseTrial(trials: Trial[], target: number): Trial | null {
   let best: Trial | null = null;
   for (const t of trials) {
-    if (t.error > target || t.macsRatio > 1) continue;
+    if (t.bound > target || t.macsRatio > 1) continue;
     if (!best || t.macsRatio < best.macsRatio || (t.macsRatio === best.macsRatio && t.error < best.error)) best = t;
   }
   return best;
@@ -221,6 +233,7 @@ function validate(o: OptimizeOptions, hidden: number, sizes: number[]): void {
   if (d && !(d.alpha >= 0 && d.alpha <= 1 && d.temperature > 0 && Number.isFinite(d.temperature))) throw new UserError(`distillation needs alpha in [0, 1] and a temperature > 0, got ${d.alpha} and ${d.temperature}`);
   const epochs = o.epochs ?? 3;
   if (!(Number.isInteger(epochs) && epochs >= 0)) throw new UserError(`epochs must be an integer ≥ 0, got ${epochs}`);
+  if (o.safety !== undefined && !(o.safety >= 0 && Number.isFinite(o.safety))) throw new UserError(`safety must be a number ≥ 0, got ${o.safety}`);
   if (o.margins && (!o.margins.length || !o.margins.every(Number.isFinite))) throw new UserError(`margins must be a non-empty list of numbers`);
   for (const [what, d2] of [["train", o.train], ["val", o.val]] as const) {
     if (!(d2.count > 0) || d2.images.length < d2.count * sizes[0] || d2.labels.length < d2.count) throw new UserError(`${what}: ${d2.count} samples need ${d2.count * sizes[0]} inputs and ${d2.count} labels`);
@@ -258,7 +271,8 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   const inputRange = featureRange(calibX);
   const quantizerOf = (m: FloatModel) => new Quantizer(m, calibX, calib.count, inputRange);
   const qInput = quantizerOf(input);
-  const dense = await gatedError(qInput, { gates: false }, valX, o.val.labels, o.val.count);
+  const dense = await gatedRun(qInput, { gates: false }, valX, o.val.labels, o.val.count);
+  const safety = o.safety ?? 1.645;
   const denseError = dense.error, target = denseError + o.budgetPp / 100;
   emit({ stage: "reference", denseError, target });
 
@@ -339,9 +353,10 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   // Search
   const trialsPath = work ? join(work, "trials.json") : null;
   const cached = new Map<string, Trial>();
-  if (trialsPath && existsSync(trialsPath)) for (const t of JSON.parse(readFileSync(trialsPath, "utf8")) as Trial[]) cached.set(`${t.source}/${t.estimator}/${t.ranks}/${t.marginSigmas}`, t);
+  // Trials cached before they carried flips are run again
+  if (trialsPath && existsSync(trialsPath)) for (const t of JSON.parse(readFileSync(trialsPath, "utf8")) as Trial[]) if (typeof t.flips === "number") cached.set(`${t.source}/${t.estimator}/${t.ranks}/${t.marginSigmas}`, t);
   const trials: Trial[] = [];
-  const denseTrial: Trial = { source: "input", estimator: "svd", ranks: Array(hidden).fill(0), marginSigmas: Array(hidden).fill(0), margins: Array(hidden).fill(0), error: denseError, macsRatio: dense.macsRatio };
+  const denseTrial: Trial = { source: "input", estimator: "svd", ranks: Array(hidden).fill(0), marginSigmas: Array(hidden).fill(0), margins: Array(hidden).fill(0), error: denseError, macsRatio: dense.macsRatio, flips: 0, bound: denseError };
   trials.push(denseTrial);
   const floats = new Map<Trial["source"], FloatModel>([["input", input]]);
   const quantizers = new Map<Trial["source"], Quantizer>([["input", qInput]]);
@@ -351,6 +366,8 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     const q = source === "input" ? qInput : quantizerOf(float);
     quantizers.set(source, q);
     const sigmas = preActivationSigmas(float, calibX, calib.count, kind === "learned");
+    // Flips are counted against this source's own dense int8 model
+    const denseWrong = source === "input" ? dense.wrong : (await gatedRun(q, { gates: false }, valX, o.val.labels, o.val.count)).wrong;
     const zero = marginSet.indexOf(0) >= 0 ? marginSet.indexOf(0) : marginSet.findIndex((m) => m >= 0) >= 0 ? marginSet.findIndex((m) => m >= 0) : marginSet.length - 1;
     const run = async (ri: number[], mi: number[]) => {
       const ranks = ri.map((r, l) => rankSets[l][r]), marginSigmas = mi.map((m) => marginSet[m]);
@@ -361,8 +378,9 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
       const hit = !!t;
       if (!t) {
         const margins = marginSigmas.map((m, l) => Math.fround(m * sigmas[l]));
-        const r = await gatedError(q, { ranks, margins, estimator: kind, gates: false }, valX, o.val.labels, o.val.count);
-        t = { source, estimator: kind, ranks, marginSigmas, margins, error: r.error, macsRatio: r.macsRatio };
+        const r = await gatedRun(q, { ranks, margins, estimator: kind, gates: false }, valX, o.val.labels, o.val.count);
+        const flips = r.wrong.reduce((n, w, i) => n + (w !== denseWrong[i] ? 1 : 0), 0);
+        t = { source, estimator: kind, ranks, marginSigmas, margins, error: r.error, macsRatio: r.macsRatio, flips, bound: r.error + (safety * Math.sqrt(flips)) / o.val.count };
       }
       trials.push(t);
       if (trialsPath) writeFileForUser(trialsPath, JSON.stringify(trials.slice(1)));
@@ -372,20 +390,20 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     const ri = rankSets.map((s) => s.length - 1), mi = Array<number>(hidden).fill(zero);
     let cur = await run(ri, mi);
     // Too inaccurate: compute more (lower margins), the most helpful layer first
-    while (cur.error > target) {
+    while (cur.bound > target) {
       let pick: { l: number; t: Trial } | null = null;
       for (let l = 0; l < hidden; l++) {
         if (mi[l] === 0) continue;
         const m2 = [...mi];
         m2[l]--;
         const t = await run(ri, m2);
-        if (!pick || t.error < pick.t.error) pick = { l, t };
+        if (!pick || t.bound < pick.t.bound) pick = { l, t };
       }
-      if (!pick || pick.t.error >= cur.error) break;
+      if (!pick || pick.t.bound >= cur.bound) break;
       mi[pick.l]--;
       cur = pick.t;
     }
-    if (cur.error > target) return;
+    if (cur.bound > target) return;
     // Within budget: make each layer cheaper while the error stays within it
     for (let pass = 0, changed = true; changed && pass < 4; pass++) {
       changed = false;
@@ -397,7 +415,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
           let pick: { r: number[]; m: number[]; t: Trial } | null = null;
           for (const [r, m] of moves) {
             const t = await run(r, m);
-            if (t.error <= target && t.macsRatio < cur.macsRatio && (!pick || t.macsRatio < pick.t.macsRatio)) pick = { r, m, t };
+            if (t.bound <= target && t.macsRatio < cur.macsRatio && (!pick || t.macsRatio < pick.t.macsRatio)) pick = { r, m, t };
           }
           if (!pick) break;
           ri.splice(0, hidden, ...pick.r);
