@@ -84,6 +84,20 @@ describe("learnEstimators", () => {
     expect(hi.computed[1]).toBe(1);
   }, 30_000);
 
+  it("continues from init estimators of the same rank (warm start); others start from the SVD", async () => {
+    const m = net();
+    const first = await learnEstimators({ model: m, ranks: [4, 3], epochs: 1, batchSize: 50, lr: 3e-3, match: "none", train, seed: 1 });
+    // With a learning rate too small to move anything, the result is the start: init's layer 0, SVD for layer 1 (rank differs)
+    const init = { layers: first.model.layers.map((l, i) => (i === 1 ? { ...l, estimator: svdEstimators(m, [0, 2]).layers[1].estimator } : l)) };
+    const still = await learnEstimators({ model: m, ranks: [4, 3], epochs: 1, batchSize: 500, lr: 1e-30, match: "none", train, seed: 2, init });
+    const e0 = still.model.layers[0].estimator!, f0 = first.model.layers[0].estimator!;
+    expect([...e0.at]).toEqual([...f0.at]);
+    expect([...e0.bt]).toEqual([...f0.bt]);
+    expect([...e0.offset]).toEqual([...f0.offset]);
+    expect(f0.offset.some((v) => v !== 0)).toBe(true);
+    expect([...still.model.layers[1].estimator!.at]).toEqual([...first.svdModel.layers[1].estimator!.at]);
+  }, 30_000);
+
   it("rejects bad options", async () => {
     await expect(learnEstimators({ model: net(), ranks: [4], train })).rejects.toThrow(UserError);
     await expect(learnEstimators({ model: net(), ranks: [4, 100], train })).rejects.toThrow(/ranks\[1\]/);

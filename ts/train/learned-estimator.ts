@@ -39,6 +39,12 @@ export interface LearnEstimatorOptions {
   backend?: TfBackend;
   /** Default MNIST "train". */
   train?: Samples;
+  /**
+   * Estimators to continue from (warm start), e.g. those of the previous epoch when the net is being
+   * fine-tuned: a layer whose `init` estimator has the requested rank starts from its A, B and offsets
+   * instead of the truncated SVD. The layers' weights and biases are still those of `model`.
+   */
+  init?: FloatModel;
   onBatch?: (p: { layer: number; epoch: number; batch: number; batches: number; loss: number }) => void;
   onLayer?: (p: { layer: number; seconds: number; shift: number; computedTarget: number | null; loss: number }) => void;
 }
@@ -151,8 +157,10 @@ export async function learnEstimators(opts: LearnEstimatorOptions): Promise<Lear
   const batches = Math.ceil(train.count / batchSize);
 
   for (let li = 0; li < last; li++) {
-    const init = svdModel.layers[li].estimator;
-    if (!init) continue;
+    const svdInit = svdModel.layers[li].estimator;
+    if (!svdInit) continue;
+    const warm = opts.init?.layers[li]?.estimator;
+    const init = warm && warm.rank === svdInit.rank && warm.at.length === svdInit.at.length && warm.bt.length === svdInit.bt.length ? warm : svdInit;
     const t0 = performance.now();
     const layer = net.layers[li], k = init.rank;
     const frozen = current.layers.slice(0, li + 1).map(frozenLayer);
@@ -160,7 +168,7 @@ export async function learnEstimators(opts: LearnEstimatorOptions): Promise<Lear
     const id = `est${variableCount++}_${li}`;
     const a = tf.tidy(() => tf.variable(tf.tensor2d(transpose32(init.at, k, layer.nIn), [layer.nIn, k]), true, `${id}_a`));
     const b = tf.tidy(() => tf.variable(tf.tensor2d(transpose32(init.bt, layer.nOut, k), [k, layer.nOut]), true, `${id}_b`));
-    const c = tf.tidy(() => tf.variable(tf.zeros([layer.nOut]), true, `${id}_c`));
+    const c = tf.tidy(() => tf.variable(tf.tensor1d(init.offset.slice()), true, `${id}_c`));
     const bias = tf.tensor1d(layer.bias.slice());
     const opt = tf.train.adam(lr);
     let lossSum = 0, lossCount = 0;

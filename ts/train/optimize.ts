@@ -204,8 +204,8 @@ export function chooseTrial(trials: Trial[], target: number): Trial | null {
 }
 
 /** Learned estimators of `model` at `ranks` as compute factors (offset included), plus the model carrying them. */
-async function learnedFactors(model: FloatModel, ranks: number[], train: Samples, epochs: number, seed: number) {
-  const { model: withEst } = await learnEstimators({ model, ranks, epochs, match: "none", seed, train });
+async function learnedFactors(model: FloatModel, ranks: number[], train: Samples, epochs: number, seed: number, init?: FloatModel) {
+  const { model: withEst } = await learnEstimators({ model, ranks, epochs, match: "none", seed, train, init });
   const factors: (EstimatorFactors | null)[] = withEst.layers.slice(0, -1).map((l) => (l.estimator ? { at: l.estimator.at, bt: l.estimator.bt, offset: l.estimator.offset } : null));
   return { factors, model: withEst };
 }
@@ -218,6 +218,8 @@ function fingerprint(o: OptimizeOptions, model: FloatModel, train: Samples, val:
     train: [train.count, h(train.images), h(train.labels)], val: [val.count, h(val.images), h(val.labels)],
     ranks: o.ranks, estimator: o.estimator ?? "svd", lr: o.lr ?? 0.01, lrDecay: o.lrDecay ?? 0.8, momentum: o.momentum ?? 0.9,
     batchSize: o.batchSize ?? 100, l1: o.l1 ?? null, distill: o.distill ?? null, estimatorEpochs: o.estimatorEpochs ?? 1, seed: o.seed ?? 1,
+    // Learned estimators continue from the previous epoch's (runs before this trained each from the SVD)
+    ...((o.estimator ?? "svd") === "learned" ? { estimatorStart: "previous" } : {}),
   });
 }
 
@@ -291,11 +293,13 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
       const batches = Math.ceil(o.train.count / batchSize);
       // Epoch e trains with the factors of the weights it starts from, seeded by e; the same factors
       // validate epoch e − 1, so they are computed once (and again, identically, on resume)
-      let carried: { epoch: number; factors: (EstimatorFactors | null)[]; model: FloatModel } | null = null;
-      const factorsOf = async (m: FloatModel, epoch: number) => {
+      type Carried = { epoch: number; factors: (EstimatorFactors | null)[]; model: FloatModel };
+      let carried = null as Carried | null;
+      // Learned estimators continue from the previous epoch's (warm start), so they train across epochs
+      const factorsOf = async (m: FloatModel, epoch: number, previous?: FloatModel) => {
         if (estimator === "svd") return { factors: estimatorFactors(m, o.ranks, new Rng((seed ^ 0x27d4eb2f) + epoch)), model: m };
         const t0 = performance.now();
-        const r = await learnedFactors(m, o.ranks, o.train, o.estimatorEpochs ?? 1, seed + epoch);
+        const r = await learnedFactors(m, o.ranks, o.train, o.estimatorEpochs ?? 1, seed + epoch, previous);
         emit({ stage: "estimator", epoch, seconds: (performance.now() - t0) / 1000 });
         return r;
       };
@@ -316,7 +320,9 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
         const t0 = performance.now();
         // Each epoch starts from saved weights with zero momentum and its own rngs, so a resumed run is identical
         compute.load(model);
-        compute.setFactors(carried?.epoch === epoch ? carried.factors : (await factorsOf(model, epoch)).factors);
+        const start: Carried = carried && carried.epoch === epoch ? carried : { epoch, ...(await factorsOf(model, epoch, carried?.model)) };
+        carried = start;
+        compute.setFactors(start.factors);
         for (let i = 0; i < order.length; i++) order[i] = i;
         shuffle(order, new Rng((seed ^ 0x5bd1e995) + epoch));
         const lr = lr0 * lrDecay ** (epoch - 1);
@@ -332,7 +338,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
         }
         model = compute.save();
         // Validate with the estimator of the new weights, as deployed
-        const next = await factorsOf(model, epoch + 1);
+        const next = await factorsOf(model, epoch + 1, carried?.model);
         carried = { epoch: epoch + 1, ...next };
         compute.setFactors(next.factors);
         const v = summarize(evaluateCounts(compute, o.val, nIn, hidden), model, o.ranks);
