@@ -52,8 +52,8 @@ export interface LearnEstimatorOptions {
 export interface LearnEstimatorResult {
   /** The net with a learned `estimator` on every hidden layer of rank > 0. */
   model: FloatModel;
-  /** The same net with the plain SVD estimators (offset 0), for comparison. */
-  svdModel: FloatModel;
+  /** The same net with the plain SVD estimators (offset 0), for comparison (computed when first read). */
+  readonly svdModel: FloatModel;
   /** Per hidden layer: the constant added to the trained offsets by `match` (0 with "none"). */
   shifts: number[];
 }
@@ -146,10 +146,17 @@ export async function learnEstimators(opts: LearnEstimatorOptions): Promise<Lear
   const train = opts.train ?? mnistSamples(loadMnist("train"));
   await initTf(opts.backend ?? "wasm");
 
-  const svdModel = svdEstimators(net, ranks);
+  // The full SVDs cost seconds per layer, so they are made only for what needs them: a layer without a
+  // warm start, the "svd" match, or a caller reading svdModel
+  let svdCache: FloatModel | null = null;
+  const svdModel = () => (svdCache ??= svdEstimators(net, ranks));
+  const warmOf = (li: number) => {
+    const w = opts.init?.layers[li]?.estimator, l = net.layers[li];
+    return w && w.rank === ranks[li] && w.at.length === ranks[li] * l.nIn && w.bt.length === l.nOut * ranks[li] && w.offset.length === l.nOut ? w : null;
+  };
   const matchSet: Samples = { images: train.images.subarray(0, Math.min(matchSamples, train.count) * nIn), labels: train.labels.subarray(0, Math.min(matchSamples, train.count)), count: Math.min(matchSamples, train.count) };
-  const target = match === "svd" ? (await evaluateConditional(svdModel, matchSet, { backend: opts.backend })).computed : null;
-  const current: FloatModel = { layers: svdModel.layers.map(({ estimator: _e, ...l }) => ({ ...l })) };
+  const target = match === "svd" ? (await evaluateConditional(svdModel(), matchSet, { backend: opts.backend })).computed : null;
+  const current: FloatModel = { layers: net.layers.map(({ gate: _g, estimator: _e, ...l }) => ({ ...l })) };
   const shifts = Array<number>(last).fill(0);
   const rng = new Rng(opts.seed ?? 1);
   const order = Int32Array.from({ length: train.count }, (_, i) => i);
@@ -157,10 +164,8 @@ export async function learnEstimators(opts: LearnEstimatorOptions): Promise<Lear
   const batches = Math.ceil(train.count / batchSize);
 
   for (let li = 0; li < last; li++) {
-    const svdInit = svdModel.layers[li].estimator;
-    if (!svdInit) continue;
-    const warm = opts.init?.layers[li]?.estimator;
-    const init = warm && warm.rank === svdInit.rank && warm.at.length === svdInit.at.length && warm.bt.length === svdInit.bt.length ? warm : svdInit;
+    if (!(ranks[li] > 0)) continue;
+    const init = warmOf(li) ?? svdModel().layers[li].estimator!;
     const t0 = performance.now();
     const layer = net.layers[li], k = init.rank;
     const frozen = current.layers.slice(0, li + 1).map(frozenLayer);
@@ -225,7 +230,7 @@ export async function learnEstimators(opts: LearnEstimatorOptions): Promise<Lear
       opt.dispose();
     }
   }
-  return { model: current, svdModel, shifts };
+  return { model: current, get svdModel() { return svdModel(); }, shifts };
 }
 
 /** Every estimator logit (Σ_r (s·at_r)·bt[j, r] + bias_j + offset_j) of layer `li` over `data`, gated inputs. */
