@@ -11,7 +11,7 @@ import { JsCompute, softmaxCrossEntropy, distillGrad } from "../ts/train/compute
 import { featureRange } from "../ts/data/index.ts";
 import { Quantizer } from "../ts/quantize.ts";
 import { gatedRun } from "../ts/rank-search.ts";
-import { chooseTrial, optimizeModel, paretoFront, preActivationSigmas, softTargets, type Trial } from "../ts/train/optimize.ts";
+import { chooseTrial, frontSvg, optimizeModel, paretoFront, preActivationSigmas, softTargets, type Trial } from "../ts/train/optimize.ts";
 import { initTf, TfCompute } from "../ts/train/tfjs.ts";
 import { trainMlp, type Samples } from "../ts/train/trainer.ts";
 
@@ -56,6 +56,15 @@ describe("optimize: pieces", () => {
     // The bound, not the error, must be within the target
     const noisy = [trial(1, 0.01), trial(0.3, 0.012, 0.025), trial(0.5, 0.015, 0.019)];
     expect(chooseTrial(noisy, 0.02)).toBe(noisy[2]);
+  });
+
+  it("frontSvg draws every trial, a whisker up to each bound above its error, the front and the chosen ring", () => {
+    const ts = [trial(1, 0.01), trial(0.5, 0.015, 0.019), trial(0.3, 0.021, 0.03)];
+    const svg = frontSvg(ts, paretoFront(ts), ts[1], 0.02, "a <model> & \"its\" front");
+    expect(svg.match(/<circle /g)?.length).toBe(ts.length + 1);
+    expect(svg.match(/<line /g)?.length).toBe(2 + 1 + 2);
+    expect(svg).toContain("a &#60;model&#62; &#38; &#34;its&#34; front");
+    expect(svg).not.toContain("<model>");
   });
 
   it("distillation: js and TF.js wasm agree, and the gradient matches finite differences", async () => {

@@ -458,7 +458,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   return { best, rgm, float: floats.get(best.source)!, denseError, target, trials, front: paretoFront(trials), history, bestEpoch };
 }
 
-/** A small SVG scatter of the trials (grey), the front (line) and the chosen point (ring), error against MACs. */
+/** A small SVG scatter of the trials (grey: input, blue: fine-tuned; whiskers up to each bound), the front (line) and the chosen point (ring), error against MACs. */
 export function frontSvg(trials: Trial[], front: Trial[], best: Trial, target: number, title: string): string {
   const W = 640, H = 400, L = 64, R = 16, T = 32, B = 48;
   const xs = trials.map((t) => t.macsRatio), ys = trials.map((t) => t.error * 100);
@@ -477,7 +477,12 @@ export function frontSvg(trials: Trial[], front: Trial[], best: Trial, target: n
   parts.push(`<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">MACs per sample, × dense</text>`,
     `<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${(T + H - B) / 2})" text-anchor="middle">validation error, %</text>`,
     `<line x1="${L}" y1="${py(target * 100)}" x2="${W - R}" y2="${py(target * 100)}" stroke="#c33" stroke-dasharray="4 3"/>`);
-  for (const t of trials) parts.push(`<circle cx="${px(t.macsRatio).toFixed(1)}" cy="${py(t.error * 100).toFixed(1)}" r="2.5" fill="${t.source === "finetuned" ? "#38c" : "#999"}"/>`);
+  for (const t of trials) {
+    const colour = t.source === "finetuned" ? "#38c" : "#999", x = px(t.macsRatio).toFixed(1);
+    // The whisker reaches the bound the choice compares with the target
+    if (t.bound > t.error) parts.push(`<line x1="${x}" y1="${py(t.error * 100).toFixed(1)}" x2="${x}" y2="${py(t.bound * 100).toFixed(1)}" stroke="${colour}" stroke-width="1"/>`);
+    parts.push(`<circle cx="${x}" cy="${py(t.error * 100).toFixed(1)}" r="2.5" fill="${colour}"/>`);
+  }
   parts.push(`<polyline fill="none" stroke="#138" points="${front.map((t) => `${px(t.macsRatio).toFixed(1)},${py(t.error * 100).toFixed(1)}`).join(" ")}"/>`,
     `<circle cx="${px(best.macsRatio).toFixed(1)}" cy="${py(best.error * 100).toFixed(1)}" r="7" fill="none" stroke="#c33" stroke-width="2"/>`, "</svg>\n");
   return parts.join("\n");
