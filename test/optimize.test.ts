@@ -182,6 +182,9 @@ describe("optimizeModel on a small synthetic net", () => {
     expect(tuned.length).toBeGreaterThan(0);
     expect(tuned.every((t) => t.estimator === "learned" && t.ranks.join() === "4,3")).toBe(true);
     if (r.best.source === "finetuned") expect(r.float.layers[0].estimator?.rank).toBe(4);
+    // wPos reaches the estimators: a lighter weight on positives computes fewer units in training
+    const [lo, hi] = await Promise.all([0.5, 8].map((wPos) => optimizeModel({ ...base, epochs: 1, estimator: "learned", budgetPp: 3, wPos })));
+    expect(lo.history[0].computed[0]).toBeLessThan(hi.history[0].computed[0]);
   });
 
   it("rejects bad options with one clear line", async () => {
@@ -189,5 +192,6 @@ describe("optimizeModel on a small synthetic net", () => {
     await expect(optimizeModel({ ...base, ranks: [0, 5] })).rejects.toThrow(/ranks\[0\] must be an integer in \[1, 64\]/);
     await expect(optimizeModel({ ...base, train: { ...train, labels: Uint8Array.from(train.labels, () => 7) } })).rejects.toThrow(/train: label 7 at sample 0 exceeds the model's 4 outputs/);
     await expect(optimizeModel({ ...base, distill: { alpha: 2, temperature: 1 } })).rejects.toThrow(/alpha in \[0, 1\]/);
+    await expect(optimizeModel({ ...base, estimator: "learned", wPos: 0 })).rejects.toThrow(/wPos must be a number > 0, got 0/);
   });
 });

@@ -38,6 +38,7 @@ interface OptimizeFlags {
   safety: number;
   calibration: number;
   estimatorEpochs: number;
+  wPos: number;
   seed: number;
   work?: string;
   quiet?: boolean;
@@ -83,7 +84,7 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   const result = await optimizeModel({
     model, train, val, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1,
     distill: { alpha: flags.distill, temperature: flags.temperature }, budgetPp: flags.budget, margins: flags.margins, safety: flags.safety,
-    calibration: flags.calibration, estimatorEpochs: flags.estimatorEpochs, seed: flags.seed, workDir: flags.work,
+    calibration: flags.calibration, estimatorEpochs: flags.estimatorEpochs, wPos: flags.wPos, seed: flags.seed, workDir: flags.work,
     onEvent: (e) => {
       if (e.stage === "reference") log(`int8 dense validation error ${pct(e.denseError)}; budget ${flags.budget} pp → target ${pct(e.target)}`);
       else if (e.stage === "batch") {
@@ -98,7 +99,7 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
     },
   });
   const stem = flags.output.replace(/\.rgm$/, "");
-  const { tensors, metadata } = checkpointFile(result.float, { optimize: { float: flags.float, data: flags.data, valData: flags.valData, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1, distill: flags.distill, temperature: flags.temperature, seed: flags.seed, safety: flags.safety, bestEpoch: result.bestEpoch }, chosen: result.best });
+  const { tensors, metadata } = checkpointFile(result.float, { optimize: { float: flags.float, data: flags.data, valData: flags.valData, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1, distill: flags.distill, temperature: flags.temperature, wPos: flags.wPos, seed: flags.seed, safety: flags.safety, bestEpoch: result.bestEpoch }, chosen: result.best });
   const report = {
     float: flags.float, output: flags.output, data: flags.data, val_data: flags.valData, budget_pp: flags.budget, safety: flags.safety,
     dense_error: result.denseError, target: result.target, chosen: result.best, best_epoch: result.bestEpoch, history: result.history,
@@ -134,6 +135,7 @@ export function registerOptimize(program: Command): void {
     .option("--safety <z>", "standard errors of the gating's flips (validation samples it changes from right to wrong or back) added to a trial's error before it is compared with the target; 0: the error itself", num("--safety", 0, 10), 1.645)
     .option("--calibration <n>", "calibration samples, the first of --val-data", positiveInt("--calibration"), 1000)
     .option("--estimator-epochs <n>", "epochs per layer of each learned-estimator refresh", positiveInt("--estimator-epochs"), 1)
+    .option("--w-pos <w>", "learned estimators: weight of a positive unit in their loss (higher computes more units and misses fewer)", num("--w-pos", 1e-3, 1000), 4)
     .option("--seed <n>", "seed of shuffles and SVD sketches", positiveInt("--seed"), 1)
     .option("--work <dir>", "checkpoint every epoch and every trial here; rerunning with the same settings resumes")
     .option("-q, --quiet", "no progress output");
