@@ -11,7 +11,7 @@ import { JsCompute, softmaxCrossEntropy, distillGrad } from "../ts/train/compute
 import { featureRange } from "../ts/data/index.ts";
 import { Quantizer } from "../ts/quantize.ts";
 import { gatedRun } from "../ts/rank-search.ts";
-import { chooseTrial, frontSvg, optimizeModel, paretoFront, preActivationSigmas, softTargets, type Trial } from "../ts/train/optimize.ts";
+import { chooseTrial, chooseWithinMacs, frontSvg, optimizeModel, paretoFront, preActivationSigmas, softTargets, type Trial } from "../ts/train/optimize.ts";
 import { initTf, TfCompute } from "../ts/train/tfjs.ts";
 import { trainMlp, type Samples } from "../ts/train/trainer.ts";
 
@@ -56,6 +56,14 @@ describe("optimize: pieces", () => {
     // The bound, not the error, must be within the target
     const noisy = [trial(1, 0.01), trial(0.3, 0.012, 0.025), trial(0.5, 0.015, 0.019)];
     expect(chooseTrial(noisy, 0.02)).toBe(noisy[2]);
+  });
+
+  it("chooseWithinMacs takes the lowest bound within the MAC cap; ties to fewer MACs", () => {
+    const ts = [trial(1, 0.01), trial(0.5, 0.015, 0.019), trial(0.3, 0.021, 0.03), trial(0.4, 0.016, 0.019), trial(0.6, 0.012, 0.014)];
+    expect(chooseWithinMacs(ts, 0.5)).toBe(ts[3]);
+    expect(chooseWithinMacs(ts, 0.35)).toBe(ts[2]);
+    expect(chooseWithinMacs(ts, 0.2)).toBeNull();
+    expect(chooseWithinMacs(ts, 1)).toBe(ts[0]);
   });
 
   it("frontSvg draws every trial, a whisker up to each bound above its error, the front and the chosen ring", () => {
@@ -174,6 +182,18 @@ describe("optimizeModel on a small synthetic net", () => {
     }
     expect(gated.some((t) => t.flips > 0)).toBe(true);
     await expect(optimizeModel({ ...base, safety: -1 })).rejects.toThrow(/safety must be a number ≥ 0, got -1/);
+  });
+
+  it("maxMacs: the most accurate trial within the MAC cap, searched for; a cap nothing meets is a clear error", async () => {
+    const r = await optimizeModel({ ...base, epochs: 1, maxMacs: 0.6 });
+    const within = r.trials.filter((t) => t.macsRatio <= 0.6);
+    expect(within.length).toBeGreaterThan(1);
+    expect(r.best.macsRatio).toBeLessThanOrEqual(0.6);
+    expect(r.best.bound).toBe(Math.min(...within.map((t) => t.bound)));
+    // The search moved from its start (training ranks, margin 0) when that was over the cap or could be bettered
+    expect(readModel(r.rgm, "cap.rgm").model.layers.slice(0, -1).map((l) => l.estimator?.rank ?? 0)).toEqual(r.best.ranks);
+    await expect(optimizeModel({ ...base, epochs: 0, maxMacs: 0.01 })).rejects.toThrow(/no trial within 0.01× dense MACs: the cheapest of \d+ is 0\.\d+×/);
+    await expect(optimizeModel({ ...base, maxMacs: 1.5 })).rejects.toThrow(/maxMacs must be a fraction of dense MACs in \(0, 1\], got 1.5/);
   });
 
   it("learned estimators in the loop produce a learned-estimator model", async () => {

@@ -26,6 +26,7 @@ interface OptimizeFlags {
   valLabelColumn?: string;
   trainLimit?: number;
   budget: number;
+  maxMacs?: number;
   ranks?: number[];
   estimator: "svd" | "learned";
   epochs: number;
@@ -83,10 +84,10 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   const t0 = Date.now();
   const result = await optimizeModel({
     model, train, val, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1,
-    distill: { alpha: flags.distill, temperature: flags.temperature }, budgetPp: flags.budget, margins: flags.margins, safety: flags.safety,
+    distill: { alpha: flags.distill, temperature: flags.temperature }, budgetPp: flags.budget, maxMacs: flags.maxMacs, margins: flags.margins, safety: flags.safety,
     calibration: flags.calibration, estimatorEpochs: flags.estimatorEpochs, wPos: flags.wPos, seed: flags.seed, workDir: flags.work,
     onEvent: (e) => {
-      if (e.stage === "reference") log(`int8 dense validation error ${pct(e.denseError)}; budget ${flags.budget} pp → target ${pct(e.target)}`);
+      if (e.stage === "reference") log(`int8 dense validation error ${pct(e.denseError)}; ${flags.maxMacs !== undefined ? `the most accurate model within ${flags.maxMacs}× dense MACs` : `budget ${flags.budget} pp → target ${pct(e.target)}`}`);
       else if (e.stage === "batch") {
         if (e.batch === 1) bar = progress(`epoch ${e.epoch}/${e.epochs}`, e.batches, flags.quiet);
         bar?.update(e.batch, `loss ${e.loss.toFixed(4)}`);
@@ -101,7 +102,7 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   const stem = flags.output.replace(/\.rgm$/, "");
   const { tensors, metadata } = checkpointFile(result.float, { optimize: { float: flags.float, data: flags.data, valData: flags.valData, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1, distill: flags.distill, temperature: flags.temperature, wPos: flags.wPos, seed: flags.seed, safety: flags.safety, bestEpoch: result.bestEpoch }, chosen: result.best });
   const report = {
-    float: flags.float, output: flags.output, data: flags.data, val_data: flags.valData, budget_pp: flags.budget, safety: flags.safety,
+    float: flags.float, output: flags.output, data: flags.data, val_data: flags.valData, budget_pp: flags.budget, max_macs: flags.maxMacs ?? null, safety: flags.safety,
     dense_error: result.denseError, target: result.target, chosen: result.best, best_epoch: result.bestEpoch, history: result.history,
     front: result.front, trials: result.trials, seconds: (Date.now() - t0) / 1000,
   };
@@ -109,7 +110,8 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   await writeUserFile(`${stem}-float.safetensors`, writeSafetensors(tensors, metadata));
   await writeUserFile(`${stem}.front.json`, JSON.stringify(report, null, 2) + "\n");
   await writeUserFile(`${stem}.front.svg`, frontSvg(result.trials, result.front, result.best, result.target, `${flags.float}: validation error against MACs (${result.trials.length} trials)`));
-  console.log(`${flags.output}: ${show(result.best)} on ${flags.valData} (int8 dense ${pct(result.denseError)}, target ${pct(result.target)}); ${stem}-float.safetensors, ${stem}.front.json, ${stem}.front.svg`);
+  const goal = flags.maxMacs !== undefined ? `within ${flags.maxMacs}× dense MACs` : `target ${pct(result.target)}`;
+  console.log(`${flags.output}: ${show(result.best)} on ${flags.valData} (int8 dense ${pct(result.denseError)}, ${goal}); ${stem}-float.safetensors, ${stem}.front.json, ${stem}.front.svg`);
 }
 
 export function registerOptimize(program: Command): void {
@@ -120,6 +122,7 @@ export function registerOptimize(program: Command): void {
     .requiredOption("-o, --output <file>", "the .rgm to write; <stem>-float.safetensors, <stem>.front.json and <stem>.front.svg go beside it")
     .option("--train-limit <n>", "train on the first n samples only", positiveInt("--train-limit"))
     .option("--budget <pp>", "allowed int8 gated error over the input model's int8 dense error on --val-data, in percentage points", num("--budget", 0, 100), 0.1)
+    .option("--max-macs <fraction>", "a compute budget instead: the most accurate model within this fraction of dense MACs (e.g. 0.2)", num("--max-macs", 1e-6, 1))
     .option("--ranks <list>", "estimator rank per hidden layer in training; the search tries these and smaller (default 5 % of min(n_in, n_out))", numberList("--ranks", true))
     .option("--estimator <kind>", "svd (top-k SVD refreshed every epoch) or learned (sign-trained, relearned every epoch)", (v) => {
       if (v !== "svd" && v !== "learned") throw new UserError(`--estimator must be svd or learned, got '${v}'`);

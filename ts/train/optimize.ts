@@ -54,6 +54,11 @@ export interface OptimizeOptions {
   /** Allowed int8 gated error over the input model's int8 dense error on `val`, in percentage points. */
   budgetPp: number;
   /**
+   * A compute budget instead: choose the most accurate trial (lowest bound) whose MACs are at most this
+   * fraction of dense, and search for it. `budgetPp` then only sets the reported target.
+   */
+  maxMacs?: number;
+  /**
    * Standard errors charged on each trial's gating cost before it is compared with the target (see
    * Trial.bound). Default 1.645 (one-sided 95 %); 0 compares the validation error itself.
    */
@@ -208,6 +213,16 @@ export function chooseTrial(trials: Trial[], target: number): Trial | null {
   return best;
 }
 
+/** Lowest bound with MACs at most `cap` × dense; ties to fewer MACs, then the earlier trial. */
+export function chooseWithinMacs(trials: Trial[], cap: number): Trial | null {
+  let best: Trial | null = null;
+  for (const t of trials) {
+    if (t.macsRatio > cap) continue;
+    if (!best || t.bound < best.bound || (t.bound === best.bound && t.macsRatio < best.macsRatio)) best = t;
+  }
+  return best;
+}
+
 /** Learned estimators of `model` at `ranks` as compute factors (offset included), plus the model carrying them. */
 async function learnedFactors(model: FloatModel, ranks: number[], train: Samples, epochs: number, seed: number, wPos: number, init?: FloatModel) {
   const { model: withEst } = await learnEstimators({ model, ranks, epochs, match: "none", seed, train, init, wPos });
@@ -241,6 +256,7 @@ function validate(o: OptimizeOptions, hidden: number, sizes: number[]): void {
   const epochs = o.epochs ?? 3;
   if (!(Number.isInteger(epochs) && epochs >= 0)) throw new UserError(`epochs must be an integer ≥ 0, got ${epochs}`);
   if (o.wPos !== undefined && !(o.wPos > 0 && Number.isFinite(o.wPos))) throw new UserError(`wPos must be a number > 0, got ${o.wPos}`);
+  if (o.maxMacs !== undefined && !(o.maxMacs > 0 && o.maxMacs <= 1)) throw new UserError(`maxMacs must be a fraction of dense MACs in (0, 1], got ${o.maxMacs}`);
   if (o.safety !== undefined && !(o.safety >= 0 && Number.isFinite(o.safety))) throw new UserError(`safety must be a number ≥ 0, got ${o.safety}`);
   if (o.margins && (!o.margins.length || !o.margins.every(Number.isFinite))) throw new UserError(`margins must be a non-empty list of numbers`);
   for (const [what, d2] of [["train", o.train], ["val", o.val]] as const) {
@@ -401,6 +417,45 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     };
     const ri = rankSets.map((s) => s.length - 1), mi = Array<number>(hidden).fill(zero);
     let cur = await run(ri, mi);
+    if (o.maxMacs !== undefined) {
+      const cap = o.maxMacs;
+      // One step per layer: rank down or up, margin up or down
+      const steps = (cheaper: boolean) => {
+        const out: [number[], number[]][] = [];
+        for (let l = 0; l < hidden; l++) {
+          if (ri[l] > 0) out.push([ri.map((r, k) => (k === l ? r - 1 : r)), mi]);
+          if (mi[l] < marginSet.length - 1) out.push([ri, mi.map((m, k) => (k === l ? m + 1 : m))]);
+          if (cheaper) continue;
+          if (ri[l] < rankSets[l].length - 1) out.push([ri.map((r, k) => (k === l ? r + 1 : r)), mi]);
+          if (mi[l] > 0) out.push([ri, mi.map((m, k) => (k === l ? m - 1 : m))]);
+        }
+        return out;
+      };
+      // Over the cap: the cheaper step that keeps the bound lowest, until within it
+      while (cur.macsRatio > cap) {
+        let pick: { r: number[]; m: number[]; t: Trial } | null = null;
+        for (const [r, m] of steps(true)) {
+          const t = await run(r, m);
+          if (t.macsRatio < cur.macsRatio && (!pick || t.bound < pick.t.bound || (t.bound === pick.t.bound && t.macsRatio < pick.t.macsRatio))) pick = { r, m, t };
+        }
+        if (!pick) return;
+        ri.splice(0, hidden, ...pick.r);
+        mi.splice(0, hidden, ...pick.m);
+        cur = pick.t;
+      }
+      // Within it: any step that lowers the bound and stays within the cap
+      for (;;) {
+        let pick: { r: number[]; m: number[]; t: Trial } | null = null;
+        for (const [r, m] of steps(false)) {
+          const t = await run(r, m);
+          if (t.macsRatio <= cap && t.bound < (pick ?? { t: cur }).t.bound) pick = { r, m, t };
+        }
+        if (!pick) return;
+        ri.splice(0, hidden, ...pick.r);
+        mi.splice(0, hidden, ...pick.m);
+        cur = pick.t;
+      }
+    }
     // Too inaccurate: compute more (lower margins), the most helpful layer first
     while (cur.bound > target) {
       let pick: { l: number; t: Trial } | null = null;
@@ -458,7 +513,15 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   }
   await search("input", "svd", input, rankSets(o.ranks));
 
-  const best = chooseTrial(trials, target) ?? denseTrial;
+  let best: Trial;
+  if (o.maxMacs !== undefined) {
+    const within = chooseWithinMacs(trials, o.maxMacs);
+    if (!within) {
+      const cheapest = trials.reduce((a, t) => (t.macsRatio < a.macsRatio ? t : a));
+      throw new UserError(`no trial within ${o.maxMacs}× dense MACs: the cheapest of ${trials.length} is ${cheapest.macsRatio.toFixed(3)}× (${cheapest.source} ${cheapest.estimator} ranks ${cheapest.ranks.join("-")}); allow more MACs or lower --ranks`);
+    }
+    best = within;
+  } else best = chooseTrial(trials, target) ?? denseTrial;
   const q = quantizers.get(best.source)!;
   const rgm = writeModel(q.model({ ranks: best.ranks, margins: best.margins, estimator: best.estimator, gates: false }));
   return { best, rgm, float: floats.get(best.source)!, denseError, target, trials, front: paretoFront(trials), history, bestEpoch };
