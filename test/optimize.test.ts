@@ -73,6 +73,10 @@ describe("optimize: pieces", () => {
     expect(svg.match(/<line /g)?.length).toBe(2 + 1 + 2);
     expect(svg).toContain("a &#60;model&#62; &#38; &#34;its&#34; front");
     expect(svg).not.toContain("<model>");
+    // With a MAC cap the dashed goal is vertical, at the cap
+    const capped = frontSvg(ts, paretoFront(ts), ts[1], 0.02, "t", 0.5);
+    const dashed = capped.match(/<line x1="([\d.]+)" y1="[\d.]+" x2="([\d.]+)" y2="[\d.]+" stroke="#c33" stroke-dasharray/);
+    expect(dashed?.[1]).toBe(dashed?.[2]);
   });
 
   it("distillation: js and TF.js wasm agree, and the gradient matches finite differences", async () => {

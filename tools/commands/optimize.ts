@@ -109,7 +109,7 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   await writeUserFile(flags.output, result.rgm);
   await writeUserFile(`${stem}-float.safetensors`, writeSafetensors(tensors, metadata));
   await writeUserFile(`${stem}.front.json`, JSON.stringify(report, null, 2) + "\n");
-  await writeUserFile(`${stem}.front.svg`, frontSvg(result.trials, result.front, result.best, result.target, `${flags.float}: validation error against MACs (${result.trials.length} trials)`));
+  await writeUserFile(`${stem}.front.svg`, frontSvg(result.trials, result.front, result.best, result.target, `${flags.float}: validation error against MACs (${result.trials.length} trials)`, flags.maxMacs));
   const goal = flags.maxMacs !== undefined ? `within ${flags.maxMacs}× dense MACs` : `target ${pct(result.target)}`;
   console.log(`${flags.output}: ${show(result.best)} on ${flags.valData} (int8 dense ${pct(result.denseError)}, ${goal}); ${stem}-float.safetensors, ${stem}.front.json, ${stem}.front.svg`);
 }

@@ -527,12 +527,15 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   return { best, rgm, float: floats.get(best.source)!, denseError, target, trials, front: paretoFront(trials), history, bestEpoch };
 }
 
-/** A small SVG scatter of the trials (grey: input, blue: fine-tuned; whiskers up to each bound), the front (line) and the chosen point (ring), error against MACs. */
-export function frontSvg(trials: Trial[], front: Trial[], best: Trial, target: number, title: string): string {
+/**
+ * A small SVG scatter of the trials (grey: input, blue: fine-tuned; whiskers up to each bound), the front
+ * (line), the chosen point (ring) and the goal (dashed): the error target, or with `maxMacs` the MAC cap.
+ */
+export function frontSvg(trials: Trial[], front: Trial[], best: Trial, target: number, title: string, maxMacs?: number): string {
   const W = 640, H = 400, L = 64, R = 16, T = 32, B = 48;
   const xs = trials.map((t) => t.macsRatio), ys = trials.map((t) => t.error * 100);
   const x0 = 0, x1 = Math.max(1, ...xs) * 1.02;
-  const y0 = Math.max(0, Math.min(...ys) - 0.2), y1 = Math.min(Math.max(...ys, target * 100) + 0.2, Math.min(...ys) + 10);
+  const y0 = Math.max(0, Math.min(...ys) - 0.2), y1 = Math.min(Math.max(...ys, maxMacs === undefined ? target * 100 : 0) + 0.2, Math.min(...ys) + 10);
   const px = (v: number) => L + ((v - x0) / (x1 - x0)) * (W - L - R);
   const py = (v: number) => T + (1 - (Math.min(v, y1) - y0) / (y1 - y0)) * (H - T - B);
   const esc = (s: string) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -545,7 +548,9 @@ export function frontSvg(trials: Trial[], front: Trial[], best: Trial, target: n
   }
   parts.push(`<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">MACs per sample, × dense</text>`,
     `<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${(T + H - B) / 2})" text-anchor="middle">validation error, %</text>`,
-    `<line x1="${L}" y1="${py(target * 100)}" x2="${W - R}" y2="${py(target * 100)}" stroke="#c33" stroke-dasharray="4 3"/>`);
+    maxMacs === undefined
+      ? `<line x1="${L}" y1="${py(target * 100)}" x2="${W - R}" y2="${py(target * 100)}" stroke="#c33" stroke-dasharray="4 3"/>`
+      : `<line x1="${px(maxMacs)}" y1="${T}" x2="${px(maxMacs)}" y2="${H - B}" stroke="#c33" stroke-dasharray="4 3"/>`);
   for (const t of trials) {
     const colour = t.source === "finetuned" ? "#38c" : "#999", x = px(t.macsRatio).toFixed(1);
     // The whisker reaches the bound the choice compares with the target
