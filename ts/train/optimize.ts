@@ -417,43 +417,46 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     };
     const ri = rankSets.map((s) => s.length - 1), mi = Array<number>(hidden).fill(zero);
     let cur = await run(ri, mi);
+    type Pick = { r: number[]; m: number[]; t: Trial };
+    // Single steps on the given layers: rank down and margin up (cheaper), with `both` also rank up and margin down
+    const steps = (layers: number[], both: boolean) => {
+      const out: [number[], number[]][] = [];
+      for (const l of layers) {
+        if (ri[l] > 0) out.push([ri.map((r, k) => (k === l ? r - 1 : r)), mi]);
+        if (mi[l] < marginSet.length - 1) out.push([ri, mi.map((m, k) => (k === l ? m + 1 : m))]);
+        if (!both) continue;
+        if (ri[l] < rankSets[l].length - 1) out.push([ri.map((r, k) => (k === l ? r + 1 : r)), mi]);
+        if (mi[l] > 0) out.push([ri, mi.map((m, k) => (k === l ? m - 1 : m))]);
+      }
+      return out;
+    };
+    const take = (pick: Pick) => {
+      ri.splice(0, hidden, ...pick.r);
+      mi.splice(0, hidden, ...pick.m);
+      cur = pick.t;
+    };
+    const allLayers = Array.from({ length: hidden }, (_, l) => l);
     if (o.maxMacs !== undefined) {
       const cap = o.maxMacs;
-      // One step per layer: rank down or up, margin up or down
-      const steps = (cheaper: boolean) => {
-        const out: [number[], number[]][] = [];
-        for (let l = 0; l < hidden; l++) {
-          if (ri[l] > 0) out.push([ri.map((r, k) => (k === l ? r - 1 : r)), mi]);
-          if (mi[l] < marginSet.length - 1) out.push([ri, mi.map((m, k) => (k === l ? m + 1 : m))]);
-          if (cheaper) continue;
-          if (ri[l] < rankSets[l].length - 1) out.push([ri.map((r, k) => (k === l ? r + 1 : r)), mi]);
-          if (mi[l] > 0) out.push([ri, mi.map((m, k) => (k === l ? m - 1 : m))]);
-        }
-        return out;
-      };
       // Over the cap: the cheaper step that keeps the bound lowest, until within it
       while (cur.macsRatio > cap) {
-        let pick: { r: number[]; m: number[]; t: Trial } | null = null;
-        for (const [r, m] of steps(true)) {
+        let pick: Pick | null = null;
+        for (const [r, m] of steps(allLayers, false)) {
           const t = await run(r, m);
           if (t.macsRatio < cur.macsRatio && (!pick || t.bound < pick.t.bound || (t.bound === pick.t.bound && t.macsRatio < pick.t.macsRatio))) pick = { r, m, t };
         }
         if (!pick) return;
-        ri.splice(0, hidden, ...pick.r);
-        mi.splice(0, hidden, ...pick.m);
-        cur = pick.t;
+        take(pick);
       }
       // Within it: any step that lowers the bound and stays within the cap
       for (;;) {
-        let pick: { r: number[]; m: number[]; t: Trial } | null = null;
-        for (const [r, m] of steps(false)) {
+        let pick: Pick | null = null;
+        for (const [r, m] of steps(allLayers, true)) {
           const t = await run(r, m);
           if (t.macsRatio <= cap && t.bound < (pick ?? { t: cur }).t.bound) pick = { r, m, t };
         }
         if (!pick) return;
-        ri.splice(0, hidden, ...pick.r);
-        mi.splice(0, hidden, ...pick.m);
-        cur = pick.t;
+        take(pick);
       }
     }
     // Too inaccurate: compute more (lower margins), the most helpful layer first
@@ -476,18 +479,13 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
       changed = false;
       for (let l = 0; l < hidden; l++) {
         for (;;) {
-          const moves: [number[], number[]][] = [];
-          if (ri[l] > 0) moves.push([ri.map((r, k) => (k === l ? r - 1 : r)), mi]);
-          if (mi[l] < marginSet.length - 1) moves.push([ri, mi.map((m, k) => (k === l ? m + 1 : m))]);
-          let pick: { r: number[]; m: number[]; t: Trial } | null = null;
-          for (const [r, m] of moves) {
+          let pick: Pick | null = null;
+          for (const [r, m] of steps([l], false)) {
             const t = await run(r, m);
             if (t.bound <= target && t.macsRatio < cur.macsRatio && (!pick || t.macsRatio < pick.t.macsRatio)) pick = { r, m, t };
           }
           if (!pick) break;
-          ri.splice(0, hidden, ...pick.r);
-          mi.splice(0, hidden, ...pick.m);
-          cur = pick.t;
+          take(pick);
           changed = true;
         }
       }
