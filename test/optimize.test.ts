@@ -11,7 +11,7 @@ import { JsCompute, softmaxCrossEntropy, distillGrad } from "../ts/train/compute
 import { featureRange } from "../ts/data/index.ts";
 import { Quantizer } from "../ts/quantize.ts";
 import { gatedRun } from "../ts/rank-search.ts";
-import { chooseTrial, chooseWithinMacs, frontSvg, optimizeModel, paretoFront, preActivationSigmas, softTargets, type Trial } from "../ts/train/optimize.ts";
+import { chooseTrial, chooseWithinMacs, frontSvg, optimizeModel, paretoFront, preActivationSigmas, softTargets, Teacher, type Trial } from "../ts/train/optimize.ts";
 import { initTf, TfCompute } from "../ts/train/tfjs.ts";
 import { trainMlp, type Samples } from "../ts/train/trainer.ts";
 
@@ -121,6 +121,17 @@ describe("optimize: pieces", () => {
     for (const cmp of cs) cmp.dispose();
   });
 
+  it("Teacher.soften on a batch equals softTargets over the data", async () => {
+    const all = await softTargets(teacher, val, 2);
+    const t = await Teacher.create(teacher);
+    try {
+      const x = (val.images as Float32Array).slice(37 * SIZES[0], 137 * SIZES[0]);
+      expect(Buffer.from(t.soften(x, 100, 2).buffer).equals(Buffer.from(all.slice(37 * 4, 137 * 4).buffer))).toBe(true);
+    } finally {
+      t.dispose();
+    }
+  });
+
   it("preActivationSigmas: the standard deviation of each hidden layer's z", () => {
     const m: FloatModel = { layers: [{ nIn: 1, nOut: 1, weight: Float32Array.of(2), bias: Float32Array.of(-1) }, { nIn: 1, nOut: 1, weight: Float32Array.of(1), bias: Float32Array.of(0) }] };
     // z = 2x − 1 over x = 0, 1: −1, 1 → σ = 1
@@ -209,6 +220,22 @@ describe("optimizeModel on a small synthetic net", () => {
     // wPos reaches the estimators: a lighter weight on positives computes fewer units in training
     const [lo, hi] = await Promise.all([0.5, 8].map((wPos) => optimizeModel({ ...base, epochs: 1, estimator: "learned", budgetPp: 3, wPos })));
     expect(lo.history[0].computed[0]).toBeLessThan(hi.history[0].computed[0]);
+  });
+
+  it("augment: distils on the shifted samples; deterministic, resumable, and a work directory keeps to its setting", async () => {
+    const aug = { height: 8, width: 8, channels: 1, shift: 1 };
+    // Shift 0 moves nothing: the per-batch teacher gives the bytes of the precomputed targets
+    const still = await optimizeModel({ ...base, augment: { ...aug, shift: 0 } });
+    expect(Buffer.from(still.rgm).equals(Buffer.from(first.rgm))).toBe(true);
+    const work = tmp();
+    await optimizeModel({ ...base, epochs: 1, augment: aug, workDir: work });
+    const resumed = await optimizeModel({ ...base, augment: aug, workDir: work });
+    const fresh = await optimizeModel({ ...base, augment: aug });
+    expect(Buffer.from(resumed.rgm).equals(Buffer.from(fresh.rgm))).toBe(true);
+    expect(resumed.history[1].loss).toBe(fresh.history[1].loss);
+    expect(fresh.history[1].loss).not.toBe(first.history[1].loss);
+    await expect(optimizeModel({ ...base, workDir: work })).rejects.toThrow(/other settings/);
+    await expect(optimizeModel({ ...base, augment: { ...aug, width: 7 } })).rejects.toThrow(/8×7×1 = 56 values does not match the 64 features/);
   });
 
   it("rejects bad options with one clear line", async () => {

@@ -8,6 +8,7 @@ import type { FloatModel } from "../runtime/src/model.ts";
 import { UserError } from "../runtime/src/errors.ts";
 import { readUserFile } from "./cli-io.ts";
 import { expectKind } from "./file-kind.ts";
+import { checkShiftAugment, type ShiftAugment } from "../ts/train/augment.ts";
 
 export type { Dataset } from "../ts/data/index.ts";
 
@@ -133,4 +134,44 @@ export function loadTrainVal(f: TrainDataFlags, purpose: string): { train: Datas
     trainSamples: { images: train.features, labels: labelsU8(train, purpose), count: train.count },
     valSamples: { images: val.features, labels: labelsU8(val, purpose), count: val.count },
   };
+}
+
+/** An integer flag value ≥ 0, or a UserError naming the flag. */
+export const nonNegativeInt = (flag: string) => (v: string): number => {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new UserError(`${flag} must be an integer ≥ 0, got '${v}'`);
+  return n;
+};
+
+/**
+ * The --shift augmentation for samples of `features` values: --image H,W[,C] if given, else a square
+ * single-channel image when `features` is a perfect square; anything else is a UserError.
+ */
+export function shiftAugment(f: { shift?: number; image?: number[]; data: string }, features: number): ShiftAugment | undefined {
+  if (f.shift === undefined) {
+    if (f.image) throw new UserError("--image describes the samples for --shift; give --shift too");
+    return undefined;
+  }
+  const shift = f.shift, data = f.data;
+  let dims = f.image;
+  if (!dims) {
+    const side = Math.round(Math.sqrt(features));
+    if (side * side !== features) throw new UserError(`--shift needs --image H,W[,C]: the ${features} features per sample of ${JSON.stringify(data)} are not a square image`);
+    dims = [side, side];
+  }
+  if (dims.length < 2 || dims.length > 3) throw new UserError(`--image takes H,W or H,W,C, got ${dims.join(",")}`);
+  const aug: ShiftAugment = { height: dims[0], width: dims[1], channels: dims[2] ?? 1, shift };
+  try {
+    checkShiftAugment(aug, features);
+  } catch (e) {
+    throw e instanceof UserError ? new UserError(`--shift/--image: ${e.message.replace(/^augment: /, "")}`) : e;
+  }
+  return aug;
+}
+
+/** --shift and --image (read back with shiftAugment). */
+export function addShiftOptions(cmd: Command): Command {
+  return cmd
+    .option("--shift <n>", "augment: translate each training sample by up to n pixels per axis (random, every epoch; zero fill)", nonNegativeInt("--shift"))
+    .option("--image <list>", "the samples' image shape for --shift: H,W or H,W,C, channels last (default: square, one channel)", numberList("--image", true));
 }

@@ -10,7 +10,7 @@ import { checkpointFile } from "../../ts/train/checkpoint.ts";
 import { frontSvg, optimizeModel, type Trial } from "../../ts/train/optimize.ts";
 import type { Samples } from "../../ts/train/trainer.ts";
 import { writeSafetensors } from "../../ts/safetensors.ts";
-import { addDataOptions, loadDataFor, numberList, positiveInt, type DataFlags } from "../data.ts";
+import { addDataOptions, addShiftOptions, loadDataFor, numberList, positiveInt, shiftAugment, type DataFlags } from "../data.ts";
 import { readUserFile, writeUserFile } from "../cli-io.ts";
 import { progress, type Progress } from "../progress.ts";
 import { num } from "./learn-estimator.ts";
@@ -42,6 +42,8 @@ interface OptimizeFlags {
   wPos: number;
   seed: number;
   work?: string;
+  shift?: number;
+  image?: number[];
   quiet?: boolean;
 }
 
@@ -76,16 +78,17 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   const nIn = model.layers[0].nIn;
   const train = loadSamples({ data: flags.data, labels: flags.labels, labelColumn: flags.labelColumn, samples: flags.trainLimit }, nIn, flags.float, "training");
   const val = loadSamples({ data: flags.valData, labels: flags.valLabels, labelColumn: flags.valLabelColumn }, nIn, flags.float, "validation");
+  const augment = shiftAugment(flags, nIn);
   const ranks = flags.ranks ?? defaultRanks(model);
   const l1 = flags.l1 ? (flags.l1.length === 1 ? Array<number>(hidden).fill(flags.l1[0]) : flags.l1) : Array<number>(hidden).fill(0);
-  log(`optimize ${flags.float} (${[model.layers[0].nIn, ...model.layers.map((l) => l.nOut)].join("-")}): train ${train.count} of ${flags.data}, validate on ${val.count} of ${flags.valData}, ranks ${ranks.join("-")}, ${flags.estimator} estimator, ${flags.epochs} epochs`);
+  log(`optimize ${flags.float} (${[model.layers[0].nIn, ...model.layers.map((l) => l.nOut)].join("-")}): train ${train.count} of ${flags.data}, validate on ${val.count} of ${flags.valData}, ranks ${ranks.join("-")}, ${flags.estimator} estimator, ${flags.epochs} epochs${augment ? `, inputs shifted by up to ${augment.shift} px` : ""}`);
   let bar: Progress | null = null;
   let trialCount = 0;
   const t0 = Date.now();
   const result = await optimizeModel({
     model, train, val, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1,
     distill: { alpha: flags.distill, temperature: flags.temperature }, budgetPp: flags.budget, maxMacs: flags.maxMacs, margins: flags.margins, safety: flags.safety,
-    calibration: flags.calibration, estimatorEpochs: flags.estimatorEpochs, wPos: flags.wPos, seed: flags.seed, workDir: flags.work,
+    calibration: flags.calibration, estimatorEpochs: flags.estimatorEpochs, wPos: flags.wPos, seed: flags.seed, workDir: flags.work, augment,
     onEvent: (e) => {
       if (e.stage === "reference") log(`int8 dense validation error ${pct(e.denseError)}; ${flags.maxMacs !== undefined ? `the most accurate model within ${flags.maxMacs}× dense MACs` : `budget ${flags.budget} pp → target ${pct(e.target)}`}`);
       else if (e.stage === "batch") {
@@ -100,7 +103,7 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
     },
   });
   const stem = flags.output.replace(/\.rgm$/, "");
-  const { tensors, metadata } = checkpointFile(result.float, { optimize: { float: flags.float, data: flags.data, valData: flags.valData, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1, distill: flags.distill, temperature: flags.temperature, wPos: flags.wPos, seed: flags.seed, safety: flags.safety, bestEpoch: result.bestEpoch }, chosen: result.best });
+  const { tensors, metadata } = checkpointFile(result.float, { optimize: { float: flags.float, data: flags.data, valData: flags.valData, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1, distill: flags.distill, temperature: flags.temperature, wPos: flags.wPos, seed: flags.seed, safety: flags.safety, ...(augment && { augment }), bestEpoch: result.bestEpoch }, chosen: result.best });
   const report = {
     float: flags.float, output: flags.output, data: flags.data, val_data: flags.valData, budget_pp: flags.budget, max_macs: flags.maxMacs ?? null, safety: flags.safety,
     dense_error: result.denseError, target: result.target, chosen: result.best, best_epoch: result.bestEpoch, history: result.history,
@@ -140,8 +143,8 @@ export function registerOptimize(program: Command): void {
     .option("--estimator-epochs <n>", "epochs per layer of each learned-estimator refresh", positiveInt("--estimator-epochs"), 1)
     .option("--w-pos <w>", "learned estimators: weight of a positive unit in their loss (higher computes more units and misses fewer)", num("--w-pos", 1e-3, 1000), 4)
     .option("--seed <n>", "seed of shuffles and SVD sketches", positiveInt("--seed"), 1)
-    .option("--work <dir>", "checkpoint every epoch and every trial here; rerunning with the same settings resumes")
-    .option("-q, --quiet", "no progress output");
+    .option("--work <dir>", "checkpoint every epoch and every trial here; rerunning with the same settings resumes");
+  addShiftOptions(cmd).option("-q, --quiet", "no progress output");
   addDataOptions(cmd, "mnist:train", "training data");
   addDataOptions(cmd, "mnist:val", "validation data: epoch choice, calibration (its min/max set the input range), search and the budget's reference", "val");
   cmd.action((flags: OptimizeFlags) => {

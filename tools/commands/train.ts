@@ -6,7 +6,7 @@ import { saveCheckpoint } from "../../ts/train/checkpoint.ts";
 import { COMPUTE_NAMES, type ComputeName } from "../../ts/train/compute.ts";
 import { evaluateFloat, trainMlp, type FloatEval } from "../../ts/train/trainer.ts";
 import { classCount } from "../../ts/data/index.ts";
-import { addDataOptions, loadTrainVal, numberList, positiveInt, VAL_EVERY, type TrainDataFlags } from "../data.ts";
+import { addDataOptions, addShiftOptions, loadTrainVal, numberList, positiveInt, shiftAugment, VAL_EVERY, type TrainDataFlags } from "../data.ts";
 import { progress } from "../progress.ts";
 import { checkOutputPath } from "../cli-io.ts";
 
@@ -25,6 +25,8 @@ interface TrainFlags extends TrainDataFlags {
   compute: ComputeName;
   svdOversample?: number;
   svdIters?: number;
+  shift?: number;
+  image?: number[];
   quiet?: boolean;
 }
 
@@ -45,13 +47,14 @@ export async function trainCommand(f: TrainFlags): Promise<void> {
   const l1 = f.l1.length === 1 ? Array<number>(hidden).fill(f.l1[0]) : f.l1;
   if (l1.length !== hidden) throw new UserError(`--l1 takes one value or one per hidden layer (${hidden}), got ${f.l1.length}`);
   if (f.ranks && f.ranks.length !== hidden) throw new UserError(`--ranks needs ${hidden} values (one per hidden layer), got ${f.ranks.length}`);
+  const augment = shiftAugment(f, width);
   const t0 = Date.now();
   const train = data.trainSamples;
-  log(`training ${sizes.join("-")} on ${train.count} samples of ${data.train.description} (validation: ${data.val.count} samples)${f.ranks ? `, estimator ranks ${f.ranks.join("-")} in the loop` : ""}, L1 ${l1.join(",")}, seed ${f.seed}`);
+  log(`training ${sizes.join("-")} on ${train.count} samples of ${data.train.description} (validation: ${data.val.count} samples)${f.ranks ? `, estimator ranks ${f.ranks.join("-")} in the loop` : ""}${augment ? `, shifted by up to ${augment.shift} px as ${augment.height}×${augment.width}×${augment.channels} images` : ""}, L1 ${l1.join(",")}, seed ${f.seed}`);
   let bar = progress(`epoch 1/${f.epochs}`, 1, true);
   const result = await trainMlp({
     sizes, epochs: f.epochs, batchSize: f.batch, lr: f.lr, lrDecay: f.lrDecay, momentum: f.momentum, l1, ranks: f.ranks,
-    seed: f.seed, compute: f.compute, patience: f.patience, train, val: data.valSamples,
+    seed: f.seed, compute: f.compute, patience: f.patience, train, val: data.valSamples, augment,
     svd: { oversample: f.svdOversample, powerIters: f.svdIters },
     onBatch: (b) => {
       if (b.batch === 1) bar = progress(`epoch ${b.epoch}/${f.epochs}`, b.batches, f.quiet);
@@ -72,7 +75,7 @@ export async function trainCommand(f: TrainFlags): Promise<void> {
   saveCheckpoint(result.model, f.output, {
     ranks: f.ranks ?? [], seed: f.seed, epochs: f.epochs, bestEpoch: result.bestEpoch, l1, lr: f.lr, lrDecay: f.lrDecay,
     momentum: f.momentum, batchSize: f.batch, compute: f.compute, trainSamples: train.count, data: f.data, valData: f.valData ?? (f.data === "mnist:train" ? "mnist:val" : `every ${VAL_EVERY}th sample of ${f.data}`),
-    svd: { oversample: f.svdOversample, powerIters: f.svdIters },
+    svd: { oversample: f.svdOversample, powerIters: f.svdIters }, ...(augment && { augment }),
     valError: dense.error, ...(gated && { valErrorGated: gated.error, valMacFraction: gated.macFraction }),
   });
   console.log(`${f.output}: best epoch ${result.bestEpoch} of ${f.epochs}, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
@@ -112,7 +115,8 @@ export function registerTrain(program: Command): void {
     }, "wasm")
     .option("--svd-oversample <n>", "extra columns of the per-epoch randomized SVD (default max(10, rank))", positiveInt("--svd-oversample"))
     .option("--svd-iters <n>", "power iterations of the per-epoch randomized SVD (default 4)", positiveInt("--svd-iters"))
-    .option("--train-limit <n>", "train on the first n training samples only (quick runs)", positiveInt("--train-limit"))
+    .option("--train-limit <n>", "train on the first n training samples only (quick runs)", positiveInt("--train-limit"));
+  addShiftOptions(cmd)
     .option("-q, --quiet", "no progress output")
     .action((flags: TrainFlags) => trainCommand(flags));
 }

@@ -22,6 +22,7 @@ import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { transpose32 } from "./condnet.ts";
 import { learnEstimators } from "./learned-estimator.ts";
 import { initTf } from "./tfjs.ts";
+import { checkShiftAugment, shiftBatch, type ShiftAugment } from "./augment.ts";
 import { createCompute, estimatorFactors, evaluateCounts, fillInputs, shuffle, summarize, type Samples } from "./trainer.ts";
 
 /** Margins tried per layer, in standard deviations of the layer's pre-activation (negative: compute more). */
@@ -74,6 +75,11 @@ export interface OptimizeOptions {
    * computes more units with fewer misses, in training as in the search. Default 4.
    */
   wPos?: number;
+  /**
+   * Translate every training sample by a random offset each time it is used; the distillation targets
+   * are then the input model's on the translated sample. Default: none.
+   */
+  augment?: ShiftAugment;
   /** Default 1. */
   seed?: number;
   /** Checkpoints after every epoch and the search's trials; a rerun with the same settings resumes. */
@@ -148,29 +154,53 @@ const toFloat = (d: Samples, nIn: number): Float32Array => {
   return x;
 };
 
+/** A float model held as TF.js wasm tensors that gives softmax(logits / T) for batches of inputs. */
+export class Teacher {
+  private readonly w: { wt: tf.Tensor2D; b: tf.Tensor1D }[];
+  readonly nIn: number;
+  readonly classes: number;
+  private constructor(model: FloatModel) {
+    this.nIn = model.layers[0].nIn;
+    this.classes = model.layers[model.layers.length - 1].nOut;
+    this.w = model.layers.map((l) => ({ wt: tf.tensor2d(transpose32(l.weight, l.nOut, l.nIn), [l.nIn, l.nOut]), b: tf.tensor1d(l.bias) }));
+  }
+  static async create(model: FloatModel): Promise<Teacher> {
+    await initTf("wasm");
+    return new Teacher(model);
+  }
+  /** softmax(logits / T) of the first `n` inputs of `x` (n × nIn floats), n × classes. */
+  soften(x: Float32Array, n: number, temperature: number): Float32Array {
+    const w = this.w, nIn = this.nIn;
+    const p = tf.tidy(() => {
+      let a: tf.Tensor2D = tf.tensor2d(x.subarray(0, n * nIn), [n, nIn]);
+      w.forEach((l, i) => {
+        a = i < w.length - 1 ? (tf.fused.matMul({ a, b: l.wt, bias: l.b, activation: "relu" }) as tf.Tensor2D) : tf.add(tf.matMul(a, l.wt), l.b);
+      });
+      return tf.softmax(tf.div(a, temperature));
+    });
+    const out = p.dataSync() as Float32Array;
+    p.dispose();
+    return out;
+  }
+  dispose(): void {
+    for (const l of this.w) tf.dispose([l.wt, l.b]);
+  }
+}
+
 /** softmax(logits / T) of `model` on every sample of `data` (TF.js wasm). */
 export async function softTargets(model: FloatModel, data: Samples, temperature: number): Promise<Float32Array> {
-  await initTf("wasm");
-  const nIn = model.layers[0].nIn, nCls = model.layers[model.layers.length - 1].nOut;
-  const w = model.layers.map((l) => ({ wt: tf.tensor2d(transpose32(l.weight, l.nOut, l.nIn), [l.nIn, l.nOut]), b: tf.tensor1d(l.bias) }));
+  const teacher = await Teacher.create(model);
+  const nIn = teacher.nIn, nCls = teacher.classes;
   const out = new Float32Array(data.count * nCls);
   const chunk = 1000, x = new Float32Array(chunk * nIn), labels = new Uint8Array(chunk);
   try {
     for (let from = 0; from < data.count; from += chunk) {
       const n = Math.min(chunk, data.count - from);
       fillInputs(data, nIn, x, labels, from, n);
-      const p = tf.tidy(() => {
-        let a: tf.Tensor2D = tf.tensor2d(x.subarray(0, n * nIn), [n, nIn]);
-        w.forEach((l, i) => {
-          a = i < w.length - 1 ? (tf.fused.matMul({ a, b: l.wt, bias: l.b, activation: "relu" }) as tf.Tensor2D) : tf.add(tf.matMul(a, l.wt), l.b);
-        });
-        return tf.softmax(tf.div(a, temperature));
-      });
-      out.set(p.dataSync() as Float32Array, from * nCls);
-      p.dispose();
+      out.set(teacher.soften(x, n, temperature), from * nCls);
     }
   } finally {
-    for (const l of w) tf.dispose([l.wt, l.b]);
+    teacher.dispose();
   }
   return out;
 }
@@ -239,6 +269,7 @@ function fingerprint(o: OptimizeOptions, model: FloatModel, train: Samples, val:
     ranks: o.ranks, estimator: o.estimator ?? "svd", lr: o.lr ?? 0.01, lrDecay: o.lrDecay ?? 0.8, momentum: o.momentum ?? 0.9,
     batchSize: o.batchSize ?? 100, l1: o.l1 ?? null, distill: o.distill ?? null, estimatorEpochs: o.estimatorEpochs ?? 1, seed: o.seed ?? 1,
     // Learned estimators continue from the previous epoch's (runs before this trained each from the SVD)
+    ...(o.augment ? { augment: o.augment } : {}),
     ...((o.estimator ?? "svd") === "learned" ? { estimatorStart: "previous", ...(o.wPos !== undefined && o.wPos !== 4 ? { wPos: o.wPos } : {}) } : {}),
   });
 }
@@ -258,6 +289,7 @@ function validate(o: OptimizeOptions, hidden: number, sizes: number[]): void {
   if (o.wPos !== undefined && !(o.wPos > 0 && Number.isFinite(o.wPos))) throw new UserError(`wPos must be a number > 0, got ${o.wPos}`);
   if (o.maxMacs !== undefined && !(o.maxMacs > 0 && o.maxMacs <= 1)) throw new UserError(`maxMacs must be a fraction of dense MACs in (0, 1], got ${o.maxMacs}`);
   if (o.safety !== undefined && !(o.safety >= 0 && Number.isFinite(o.safety))) throw new UserError(`safety must be a number ≥ 0, got ${o.safety}`);
+  if (o.augment) checkShiftAugment(o.augment, sizes[0]);
   if (o.margins && (!o.margins.length || !o.margins.every(Number.isFinite))) throw new UserError(`margins must be a non-empty list of numbers`);
   for (const [what, d2] of [["train", o.train], ["val", o.val]] as const) {
     if (!(d2.count > 0) || d2.images.length < d2.count * sizes[0] || d2.labels.length < d2.count) throw new UserError(`${what}: ${d2.count} samples need ${d2.count * sizes[0]} inputs and ${d2.count} labels`);
@@ -304,14 +336,17 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   const history: EpochRecord[] = [];
   let tuned: FloatModel | null = null, tunedWithEstimators: FloatModel | null = null, bestEpoch = 0;
   if (epochs > 0) {
-    const soft = distill.alpha > 0 ? await softTargets(input, o.train, distill.temperature) : null;
+    // Without augmentation the targets are computed once; with it, per batch on the translated inputs
+    const teacher = distill.alpha > 0 && o.augment ? await Teacher.create(input) : null;
+    const soft = distill.alpha > 0 && !o.augment ? await softTargets(input, o.train, distill.temperature) : null;
     const nCls = sizes[sizes.length - 1];
     const compute = await createCompute("wasm");
     let model = input;
     let best: { error: number; model: FloatModel; epoch: number; withEstimators?: FloatModel } = { error: Infinity, model: input, epoch: 0 };
     try {
       const order = new Int32Array(o.train.count);
-      const x = new Float32Array(batchSize * nIn), labels = new Uint8Array(batchSize), batchSoft = new Float32Array(batchSize * nCls);
+      const x = new Float32Array(batchSize * nIn), labels = new Uint8Array(batchSize), scratch = new Float32Array(nIn);
+      let batchSoft: Float32Array = new Float32Array(batchSize * nCls);
       const batches = Math.ceil(o.train.count / batchSize);
       // Epoch e trains with the factors of the weights it starts from, seeded by e; the same factors
       // validate epoch e − 1, so they are computed once (and again, identically, on resume)
@@ -347,13 +382,16 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
         compute.setFactors(start.factors);
         for (let i = 0; i < order.length; i++) order[i] = i;
         shuffle(order, new Rng((seed ^ 0x5bd1e995) + epoch));
+        const augRng = new Rng((seed ^ 0x165667b1) + epoch);
         const lr = lr0 * lrDecay ** (epoch - 1);
         let lossSum = 0;
         for (let b = 0; b < batches; b++) {
           const from = b * batchSize, n = Math.min(batchSize, o.train.count - from);
           fillInputs(o.train, nIn, x, labels, from, n, order);
+          if (o.augment) shiftBatch(x, n, o.augment, augRng, scratch);
           if (soft) for (let s = 0; s < n; s++) batchSoft.set(soft.subarray(order[from + s] * nCls, (order[from + s] + 1) * nCls), s * nCls);
-          const loss = compute.step(x, labels, n, { lr, momentum, l1, distill: soft ? { soft: batchSoft, alpha: distill.alpha, temperature: distill.temperature } : undefined });
+          if (teacher) batchSoft = teacher.soften(x, n, distill.temperature);
+          const loss = compute.step(x, labels, n, { lr, momentum, l1, distill: soft || teacher ? { soft: batchSoft, alpha: distill.alpha, temperature: distill.temperature } : undefined });
           if (!Number.isFinite(loss)) throw new UserError(`fine-tuning diverged at epoch ${epoch}, batch ${b + 1} (loss ${loss}); lower the learning rate`);
           lossSum += loss * n;
           emit({ stage: "batch", epoch, epochs, batch: b + 1, batches, loss });
@@ -372,6 +410,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
       }
     } finally {
       compute.dispose();
+      teacher?.dispose();
     }
     tuned = best.model;
     tunedWithEstimators = best.withEstimators ?? null;

@@ -9,6 +9,7 @@ import { Rng } from "../random.ts";
 import { addCounts, emptyCounts, JsCompute, type ComputeName, type EstimatorFactors, type EvalCounts, type MlpCompute } from "./compute.ts";
 import { topKSvd, type LowRankFactors, type TopKSvdOptions } from "./svd.ts";
 import { initTf, TfCompute } from "./tfjs.ts";
+import { checkShiftAugment, shiftBatch, type ShiftAugment } from "./augment.ts";
 
 export const DEFAULT_SIZES: readonly number[] = [784, 1000, 600, 400, 10];
 /** Samples per forward pass when evaluating. */
@@ -78,6 +79,8 @@ export interface TrainOptions {
   /** Stop after this many epochs without a new best validation error. Default: never. */
   patience?: number;
   svd?: TopKSvdOptions;
+  /** Translate every training sample by a random offset each time it is used (validation: never). */
+  augment?: ShiftAugment;
   onEpoch?: (stats: EpochStats) => void;
   onBatch?: (progress: BatchProgress) => void;
 }
@@ -232,7 +235,7 @@ export const mnistSamples = (m: MnistSet): Samples => ({ images: m.images, label
  */
 export async function trainMlp(opts: TrainOptions = {}): Promise<TrainResult> {
   const seed = opts.seed ?? 1;
-  const initRng = new Rng(seed), shuffleRng = new Rng(seed ^ 0x5bd1e995), svdRng = new Rng(seed ^ 0x27d4eb2f);
+  const initRng = new Rng(seed), shuffleRng = new Rng(seed ^ 0x5bd1e995), svdRng = new Rng(seed ^ 0x27d4eb2f), augRng = new Rng(seed ^ 0x165667b1);
   const start = opts.initial ?? initModel(opts.sizes ?? DEFAULT_SIZES, initRng);
   const sizes = [start.layers[0].nIn, ...start.layers.map((l) => l.nOut)];
   const hidden = sizes.length - 2, nIn = sizes[0];
@@ -259,6 +262,7 @@ export async function trainMlp(opts: TrainOptions = {}): Promise<TrainResult> {
   const val = opts.val ?? mnistSamples(loadMnist("val"));
   checkSamples(train, nIn, "train");
   checkSamples(val, nIn, "val");
+  if (opts.augment) checkShiftAugment(opts.augment, nIn);
   const classes = sizes[sizes.length - 1];
   for (const d of [train, val]) {
     const bad = d.labels.subarray(0, d.count).findIndex((y) => y >= classes);
@@ -275,7 +279,7 @@ export async function trainMlp(opts: TrainOptions = {}): Promise<TrainResult> {
     };
     let { factors, seconds: pendingSvd } = svdTimed(start);
     const order = Int32Array.from({ length: train.count }, (_, i) => i);
-    const x = new Float32Array(batchSize * nIn), labels = new Uint8Array(batchSize);
+    const x = new Float32Array(batchSize * nIn), labels = new Uint8Array(batchSize), scratch = new Float32Array(nIn);
     const batches = Math.ceil(train.count / batchSize);
     const history: EpochStats[] = [];
     let best = { epoch: 0, error: Infinity, model: start, factors };
@@ -289,6 +293,7 @@ export async function trainMlp(opts: TrainOptions = {}): Promise<TrainResult> {
       for (let b = 0; b < batches; b++) {
         const from = b * batchSize, n = Math.min(batchSize, train.count - from);
         fillInputs(train, nIn, x, labels, from, n, order);
+        if (opts.augment) shiftBatch(x, n, opts.augment, augRng, scratch);
         const loss = compute.step(x, labels, n, { lr, momentum, l1 });
         if (!Number.isFinite(loss)) throw new UserError(`training diverged at epoch ${epoch}, batch ${b + 1} (loss ${loss}); lower the learning rate`);
         lossSum += loss * n;
