@@ -8,7 +8,7 @@ import { writeModel } from "../runtime/src/format.ts";
 import type { FloatModel } from "../runtime/src/model.ts";
 import { Quantizer } from "../ts/quantize.ts";
 import { Rng } from "../ts/random.ts";
-import { searchRanks } from "../ts/rank-search.ts";
+import { countFlips, gatedRun, searchRanks } from "../ts/rank-search.ts";
 import { Engine } from "../runtime/src/runtime.ts";
 import { syntheticFloat, syntheticInputs } from "../ts/synthetic.ts";
 import { loadCheckpoint } from "../ts/train/checkpoint.ts";
@@ -59,6 +59,32 @@ describe("normalized inputs", () => {
 });
 
 describe("--budget and MACs", () => {
+  it("compares each trial's bound (error + safety·√flips/n) with the target; flips counted against int8 dense", async () => {
+    const rng = new Rng(7);
+    const float = syntheticFloat(rng, [32, 48, 24, 5]);
+    const x = syntheticInputs(rng, 300, 32);
+    const labels = floatTop1(float, x, 300);
+    // Labels that the float model gets wrong now and then, so errors and flips are not all zero
+    for (let i = 0; i < 300; i += 7) labels[i] = (labels[i] + 1) % 5;
+    const q = new Quantizer(float, x, 300);
+    const dense = await gatedRun(q, { gates: false }, x, labels, 300);
+    const r = await searchRanks(q, x, labels, 300, { budgetPp: 2 });
+    expect(r.trials.length).toBeGreaterThan(3);
+    for (const t of r.trials) {
+      const g = await gatedRun(q, { ranks: t.ranks, gates: false }, x, labels, 300);
+      expect(t.flips).toBe(countFlips(g.wrong, dense.wrong));
+      expect(t.flips).toBe([...g.wrong].filter((w, i) => w !== dense.wrong[i]).length);
+      expect(t.bound).toBeCloseTo(t.error + (1.645 * Math.sqrt(t.flips)) / 300, 12);
+    }
+    expect(r.trials.some((t) => t.flips > 0)).toBe(true);
+    const chosen = r.trials.find((t) => t.ranks.join() === r.ranks.join())!;
+    if (!r.gatingDoesNotPay) expect(chosen.bound).toBeLessThanOrEqual(r.target);
+    // safety 0 compares the error itself
+    const loose = await searchRanks(q, x, labels, 300, { budgetPp: 2, safety: 0 });
+    for (const t of loose.trials) expect(t.bound).toBe(t.error);
+    await expect(searchRanks(q, x, labels, 300, { budgetPp: 2, safety: -1 })).rejects.toThrow(/safety must be a number ≥ 0, got -1/);
+  });
+
   it("never returns gated ranks whose MACs reach dense MACs (small layers: any useful rank costs more)", async () => {
     for (const seed of [1, 2, 3]) {
       const rng = new Rng(seed);

@@ -13,11 +13,18 @@ export interface RankTrial {
   macsRatio: number;
 }
 
+/** A search trial: its validation samples judged unlike int8 dense (flips) and its bound (compared with the target). */
+export interface SearchTrial extends RankTrial {
+  flips: number;
+  /** error + safety·√flips / n (see ts/train/optimize.ts, Trial.bound). */
+  bound: number;
+}
+
 export interface RankSearchResult {
   ranks: number[];
   denseError: number;
   target: number;
-  trials: RankTrial[];
+  trials: SearchTrial[];
   /** True when the best gated ranks cost at least dense MACs, so the search returned all-zero ranks (dense). */
   gatingDoesNotPay: boolean;
 }
@@ -28,7 +35,20 @@ export interface RankSearchOptions {
   margins?: number[];
   /** Estimator kind (default SVD). */
   estimator?: ModelOptions["estimator"];
-  onTrial?: (t: RankTrial) => void;
+  /**
+   * Standard errors of the trial's flips (samples it gets right where int8 dense errs, or the
+   * reverse) added to its error before it is compared with the target. Default 1.645 (one-sided
+   * 95 %); 0 compares the error itself.
+   */
+  safety?: number;
+  onTrial?: (t: SearchTrial) => void;
+}
+
+/** The number of samples on which two runs' per-sample `wrong` flags differ. */
+export function countFlips(a: Uint8Array, b: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) n++;
+  return n;
 }
 
 /** Gated error and MAC ratio of the quantizer's model with `options` on (images, labels). */
@@ -52,18 +72,23 @@ export async function gatedRun(q: Quantizer, options: ModelOptions, images: Floa
 
 /**
  * Greedy per layer, in order: with the other layers at their current ranks, the smallest
- * candidate rank whose error is within the target (a binary search that assumes error falls
+ * candidate rank whose bound is within the target (a binary search that assumes error falls
  * as rank grows); then, while the combination misses the target, raise the rank of the layer
- * whose step up helps most. If the result's gated MACs are not below dense MACs, returns ranks 0 (dense).
+ * whose step up lowers the bound most. If the result's gated MACs are not below dense MACs, returns ranks 0 (dense).
  */
 export async function searchRanks(q: Quantizer, images: Float32Array, labels: ArrayLike<number>, count: number, options: RankSearchOptions): Promise<RankSearchResult> {
-  const trials: RankTrial[] = [];
-  const cache = new Map<string, RankTrial>();
+  const safety = options.safety ?? 1.645;
+  if (!(safety >= 0 && Number.isFinite(safety))) throw new RangeError(`safety must be a number ≥ 0, got ${safety}`);
+  const trials: SearchTrial[] = [];
+  const cache = new Map<string, SearchTrial>();
+  const dense = await gatedRun(q, { gates: false }, images, labels, count);
   const trial = async (ranks: number[]) => {
     const key = ranks.join(",");
     let t = cache.get(key);
     if (!t) {
-      t = await gatedError(q, { ranks, margins: options.margins, estimator: options.estimator, gates: false }, images, labels, count);
+      const { wrong, ...r } = ranks.every((k) => k === 0) ? dense : await gatedRun(q, { ranks, margins: options.margins, estimator: options.estimator, gates: false }, images, labels, count);
+      const flips = countFlips(wrong, dense.wrong);
+      t = { ...r, flips, bound: r.error + (safety * Math.sqrt(flips)) / count };
       cache.set(key, t);
       trials.push(t);
       options.onTrial?.(t);
@@ -84,20 +109,20 @@ export async function searchRanks(q: Quantizer, images: Float32Array, labels: Ar
       const mid = (lo + hi) >> 1;
       const probe = [...idx];
       probe[l] = mid;
-      if ((await trial(ranksAt(probe))).error <= target) hi = mid;
+      if ((await trial(ranksAt(probe))).bound <= target) hi = mid;
       else lo = mid + 1;
     }
     idx[l] = lo;
   }
   let current = await trial(ranksAt(idx));
-  while (current.error > target) {
-    let best: { l: number; t: RankTrial } | null = null;
+  while (current.bound > target) {
+    let best: { l: number; t: SearchTrial } | null = null;
     for (let l = 0; l < idx.length; l++) {
       if (idx[l] + 1 >= candidates[l].length) continue;
       const probe = [...idx];
       probe[l]++;
       const t = await trial(ranksAt(probe));
-      if (!best || t.error < best.t.error) best = { l, t };
+      if (!best || t.bound < best.t.bound) best = { l, t };
     }
     if (!best) break;
     idx[best.l]++;

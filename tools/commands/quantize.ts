@@ -17,6 +17,7 @@ interface QuantizeFlags extends DataFlags {
   output: string;
   ranks?: number[];
   budget?: number;
+  safety?: number;
   margins?: number[];
   estimator?: "svd" | "learned";
   gates: boolean;
@@ -77,13 +78,13 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
     const bar = progress("rank search", 40, flags.quiet);
     let n = 0;
     const result = await searchRanks(q, val.features, labels, val.count, {
-      budgetPp: flags.budget, margins: flags.margins,
-      onTrial: (t) => bar.update(Math.min(++n, 40), `ranks ${t.ranks.join("-")}: error ${(t.error * 100).toFixed(2)} %, MACs ${t.macsRatio.toFixed(3)}×`),
+      budgetPp: flags.budget, margins: flags.margins, safety: flags.safety,
+      onTrial: (t) => bar.update(Math.min(++n, 40), `ranks ${t.ranks.join("-")}: error ${(t.error * 100).toFixed(2)} % (bound ${(t.bound * 100).toFixed(2)} %), MACs ${t.macsRatio.toFixed(3)}×`),
     });
     bar.stop();
     ranks = result.ranks;
     if (result.gatingDoesNotPay) log(`gating does not pay: the smallest ranks within the budget cost at least dense MACs; keeping the dense model (ranks ${ranks.join("-")})`);
-    search = { budget_pp: flags.budget, dense_error: result.denseError, target: result.target, trials: result.trials, gating_does_not_pay: result.gatingDoesNotPay };
+    search = { budget_pp: flags.budget, safety: flags.safety ?? 1.645, dense_error: result.denseError, target: result.target, trials: result.trials, gating_does_not_pay: result.gatingDoesNotPay };
   }
   const options: ModelOptions = { ranks, margins: flags.margins, estimator, gates: flags.gates };
   if (estimator === "svd" && flags.budget === undefined) {
@@ -130,11 +131,16 @@ export function registerQuantize(program: Command): void {
     .requiredOption("--float <file>", "float checkpoint (.safetensors, see rankgate import)")
     .requiredOption("-o, --output <file>", "the .rgm to write (C model files .h and .c and a .report.json are written beside it)")
     .option("--ranks <list>", "estimator rank per hidden layer, e.g. 50,35,25 (0: none)", numberList("--ranks", true))
-    .option("--budget <pp>", "choose the smallest ranks whose validation error stays within this many percentage points of int8 dense (dense when no gated ranks cost fewer MACs)", (v) => {
+    .option("--budget <pp>", "choose the smallest ranks whose validation error, plus --safety standard errors of its flips, stays within this many percentage points of int8 dense (dense when no gated ranks cost fewer MACs)", (v) => {
       const n = Number(v);
       if (!Number.isFinite(n) || n < 0) throw new UserError(`--budget must be a number ≥ 0, got '${v}'`);
       return n;
     })
+    .option("--safety <z>", "with --budget: standard errors of a trial's flips (validation samples it changes from right to wrong or back) added to its error before it is compared with the target; 0: the error itself", (v) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0 || n > 10) throw new UserError(`--safety must be a number in [0, 10], got '${v}'`);
+      return n;
+    }, 1.645)
     .option("--margins <list>", "real margin per hidden layer: a unit is computed when its estimate exceeds it (default 0)", numberList("--margins", false))
     .option("--estimator <kind>", "svd (truncated SVD of the weights) or learned (the checkpoint's layers.{i}.est.*); default learned when the checkpoint has them", (v) => {
       if (v !== "svd" && v !== "learned") throw new UserError(`--estimator must be svd or learned, got '${v}'`);

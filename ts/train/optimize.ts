@@ -14,7 +14,7 @@ import { writeModel } from "../../runtime/src/format.ts";
 import type { FloatModel } from "../../runtime/src/model.ts";
 import { Quantizer, type EstimatorKind } from "../quantize.ts";
 import { Rng } from "../random.ts";
-import { gatedRun, RANK_CANDIDATES } from "../rank-search.ts";
+import { countFlips, gatedRun, RANK_CANDIDATES } from "../rank-search.ts";
 import { crc32 } from "../../runtime/src/crc32.ts";
 import { featureRange } from "../data/index.ts";
 import type { EstimatorFactors } from "./compute.ts";
@@ -446,7 +446,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
       if (!t) {
         const margins = marginSigmas.map((m, l) => Math.fround(m * sigmas[l]));
         const r = await gatedRun(q, { ranks, margins, estimator: kind, gates: false }, valX, o.val.labels, o.val.count);
-        const flips = r.wrong.reduce((n, w, i) => n + (w !== denseWrong[i] ? 1 : 0), 0);
+        const flips = countFlips(r.wrong, denseWrong);
         t = { source, estimator: kind, ranks, marginSigmas, margins, error: r.error, macsRatio: r.macsRatio, flips, bound: r.error + (safety * Math.sqrt(flips)) / o.val.count };
       }
       trials.push(t);
