@@ -11,7 +11,7 @@ import { JsCompute, softmaxCrossEntropy, distillGrad } from "../ts/train/compute
 import { featureRange } from "../ts/data/index.ts";
 import { Quantizer } from "../ts/quantize.ts";
 import { gatedRun } from "../ts/rank-search.ts";
-import { chooseTrial, chooseWithinMacs, frontSvg, optimizeModel, paretoFront, preActivationSigmas, softTargets, Teacher, type Trial } from "../ts/train/optimize.ts";
+import { chooseEpoch, chooseTrial, chooseWithinMacs, frontSvg, optimizeModel, paretoFront, preActivationSigmas, softTargets, Teacher, type EpochRecord, type Trial } from "../ts/train/optimize.ts";
 import { initTf, TfCompute } from "../ts/train/tfjs.ts";
 import { trainMlp, type Samples } from "../ts/train/trainer.ts";
 
@@ -64,6 +64,19 @@ describe("optimize: pieces", () => {
     expect(chooseWithinMacs(ts, 0.35)).toBe(ts[2]);
     expect(chooseWithinMacs(ts, 0.2)).toBeNull();
     expect(chooseWithinMacs(ts, 1)).toBe(ts[0]);
+  });
+
+  it("chooseEpoch: fewest MACs within the target (else the lowest error); lowest error within a MAC cap (else the fewest MACs)", () => {
+    const rec = (epoch: number, valError: number, macFraction: number): EpochRecord => ({ epoch, loss: 0, valError, macFraction, density: [], computed: [], seconds: 0 });
+    const h = [rec(1, 0.010, 0.30), rec(2, 0.012, 0.25), rec(3, 0.011, 0.22), rec(4, 0.014, 0.21), rec(5, 0.011, 0.22)];
+    expect(chooseEpoch(h, { target: 0.0115 })).toBe(3); // 3 and 5 tie on MACs and error: the earlier
+    expect(chooseEpoch(h, { target: 0.02 })).toBe(4);
+    expect(chooseEpoch(h, { target: 0.005 })).toBe(1);
+    expect(chooseEpoch(h, { maxMacs: 0.25 })).toBe(3);
+    expect(chooseEpoch(h, { maxMacs: 0.215 })).toBe(4);
+    expect(chooseEpoch(h, { maxMacs: 0.2 })).toBe(4);
+    expect(chooseEpoch(h, { maxMacs: 1 })).toBe(1);
+    expect(() => chooseEpoch([], { maxMacs: 1 })).toThrow(RangeError);
   });
 
   it("frontSvg draws every trial, a whisker up to each bound above its error, the front and the chosen ring", () => {
@@ -150,6 +163,11 @@ describe("optimizeModel on a small synthetic net", () => {
     expect(best.macsRatio).toBeLessThan(1);
     expect(best.ranks.every((k) => k > 0)).toBe(true);
     expect(Math.min(...trials.filter((t) => t.bound <= target && t.macsRatio <= 1).map((t) => t.macsRatio))).toBe(best.macsRatio);
+    // The search ran the epoch chooseEpoch takes, and every fine-tuned trial names it
+    expect(first.bestEpoch).toBe(chooseEpoch(history, { target }));
+    const tunedTrials = trials.filter((t) => t.source === "finetuned");
+    expect(tunedTrials.length).toBeGreaterThan(0);
+    for (const t of tunedTrials) expect(t.epoch).toBe(first.bestEpoch);
     // Each bound charges 1.645 standard errors of the trial's flips against its source's dense model
     for (const t of trials) expect(t.bound).toBeCloseTo(t.error + (1.645 * Math.sqrt(t.flips)) / val.count, 12);
     expect(trials.some((t) => t.flips > 0)).toBe(true);

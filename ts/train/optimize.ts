@@ -97,6 +97,8 @@ export type OptimizeEvent =
 export interface Trial {
   /** "input": the given model; "finetuned": after fine-tuning. */
   source: "input" | "finetuned";
+  /** For "finetuned": the epoch whose weights it ran (1-based). */
+  epoch?: number;
   estimator: EstimatorKind;
   ranks: number[];
   /** Per layer, in σ of the pre-activation. */
@@ -260,6 +262,25 @@ async function learnedFactors(model: FloatModel, ranks: number[], train: Samples
   return { factors, model: withEst };
 }
 
+/**
+ * The epoch the search starts from, by the same rule as the final choice applied to each epoch's float
+ * gated validation point (margin 0): with a target, the fewest MACs among epochs whose error is within
+ * it (none: the lowest error); with a MAC cap, the lowest error among epochs within the cap (none: the
+ * fewest MACs, the least margin to add). Ties go to the earlier epoch. 1-based.
+ */
+export function chooseEpoch(history: readonly EpochRecord[], goal: { target: number } | { maxMacs: number }): number {
+  if (!history.length) throw new RangeError("chooseEpoch: no epochs");
+  const byError = (a: EpochRecord, b: EpochRecord) => a.valError - b.valError || a.macFraction - b.macFraction || a.epoch - b.epoch;
+  const byMacs = (a: EpochRecord, b: EpochRecord) => a.macFraction - b.macFraction || a.valError - b.valError || a.epoch - b.epoch;
+  const pick = (rs: EpochRecord[], order: (a: EpochRecord, b: EpochRecord) => number) => [...rs].sort(order)[0].epoch;
+  if ("target" in goal) {
+    const within = history.filter((r) => r.valError <= goal.target);
+    return within.length ? pick(within, byMacs) : pick([...history], byError);
+  }
+  const within = history.filter((r) => r.macFraction <= goal.maxMacs);
+  return within.length ? pick(within, byError) : pick([...history], byMacs);
+}
+
 /** A fingerprint of everything that determines the fine-tuned weights (epochs excluded: more epochs extend a run). */
 function fingerprint(o: OptimizeOptions, model: FloatModel, train: Samples, val: Samples): string {
   const h = (a: ArrayBufferView) => crc32(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), 0);
@@ -342,7 +363,8 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     const nCls = sizes[sizes.length - 1];
     const compute = await createCompute("wasm");
     let model = input;
-    let best: { error: number; model: FloatModel; epoch: number; withEstimators?: FloatModel } = { error: Infinity, model: input, epoch: 0 };
+    // Every epoch's weights (and learned estimators) until the choice after the last one
+    const kept: { model: FloatModel; withEstimators?: FloatModel }[] = [];
     try {
       const order = new Int32Array(o.train.count);
       const x = new Float32Array(batchSize * nIn), labels = new Uint8Array(batchSize), scratch = new Float32Array(nIn);
@@ -370,7 +392,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
           if (withEstimators) carried = { epoch: epoch + 1, model: withEstimators, factors: withEstimators.layers.slice(0, -1).map((l) => (l.estimator ? { at: l.estimator.at, bt: l.estimator.bt, offset: l.estimator.offset } : null)) };
           const rec = metadata.record as EpochRecord;
           history.push(rec);
-          if (rec.valError < best.error) best = { error: rec.valError, model, epoch, withEstimators };
+          kept.push({ model, withEstimators });
           emit({ stage: "epoch", epochs, ...rec, resumed: true });
           continue;
         }
@@ -405,23 +427,25 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
         const rec: EpochRecord = { epoch, loss: lossSum / o.train.count, valError: v.error, macFraction: v.macFraction, density: v.density, computed: v.computed, seconds: (performance.now() - t0) / 1000 };
         history.push(rec);
         if (ckpt) saveCheckpoint(estimator === "learned" ? next.model : model, ckpt, { record: rec });
-        if (v.error < best.error) best = { error: v.error, model, epoch, withEstimators: next.model };
+        kept.push({ model, withEstimators: estimator === "learned" ? next.model : undefined });
         emit({ stage: "epoch", epochs, ...rec, resumed: false });
       }
     } finally {
       compute.dispose();
       teacher?.dispose();
     }
-    tuned = best.model;
-    tunedWithEstimators = best.withEstimators ?? null;
-    bestEpoch = best.epoch;
+    bestEpoch = chooseEpoch(history, o.maxMacs !== undefined ? { maxMacs: o.maxMacs } : { target });
+    tuned = kept[bestEpoch - 1].model;
+    tunedWithEstimators = kept[bestEpoch - 1].withEstimators ?? null;
   }
 
   // Search
   const trialsPath = work ? join(work, "trials.json") : null;
   const cached = new Map<string, Trial>();
   // Trials cached before they carried flips are run again
-  if (trialsPath && existsSync(trialsPath)) for (const t of JSON.parse(readFileSync(trialsPath, "utf8")) as Trial[]) if (typeof t.flips === "number") cached.set(`${t.source}/${t.estimator}/${t.ranks}/${t.marginSigmas}`, t);
+  // (and fine-tuned trials of another epoch than this run's choice, or cached before they named it, are not used)
+  const keyOf = (t: Pick<Trial, "source" | "epoch" | "estimator" | "ranks" | "marginSigmas">) => `${t.source}@${t.epoch ?? 0}/${t.estimator}/${t.ranks}/${t.marginSigmas}`;
+  if (trialsPath && existsSync(trialsPath)) for (const t of JSON.parse(readFileSync(trialsPath, "utf8")) as Trial[]) if (typeof t.flips === "number") cached.set(keyOf(t), t);
   const trials: Trial[] = [];
   const denseTrial: Trial = { source: "input", estimator: "svd", ranks: Array(hidden).fill(0), marginSigmas: Array(hidden).fill(0), margins: Array(hidden).fill(0), error: denseError, macsRatio: dense.macsRatio, flips: 0, bound: denseError };
   trials.push(denseTrial);
@@ -438,8 +462,9 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     const zero = marginSet.indexOf(0) >= 0 ? marginSet.indexOf(0) : marginSet.findIndex((m) => m >= 0) >= 0 ? marginSet.findIndex((m) => m >= 0) : marginSet.length - 1;
     const run = async (ri: number[], mi: number[]) => {
       const ranks = ri.map((r, l) => rankSets[l][r]), marginSigmas = mi.map((m) => marginSet[m]);
-      const key = `${source}/${kind}/${ranks}/${marginSigmas}`;
-      let t = trials.find((u) => `${u.source}/${u.estimator}/${u.ranks}/${u.marginSigmas}` === key);
+      const epoch = source === "finetuned" ? bestEpoch : undefined;
+      const key = keyOf({ source, epoch, estimator: kind, ranks, marginSigmas });
+      let t = trials.find((u) => keyOf(u) === key);
       if (t) return t;
       t = cached.get(key);
       const hit = !!t;
@@ -447,7 +472,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
         const margins = marginSigmas.map((m, l) => Math.fround(m * sigmas[l]));
         const r = await gatedRun(q, { ranks, margins, estimator: kind, gates: false }, valX, o.val.labels, o.val.count);
         const flips = countFlips(r.wrong, denseWrong);
-        t = { source, estimator: kind, ranks, marginSigmas, margins, error: r.error, macsRatio: r.macsRatio, flips, bound: r.error + (safety * Math.sqrt(flips)) / o.val.count };
+        t = { source, ...(epoch !== undefined && { epoch }), estimator: kind, ranks, marginSigmas, margins, error: r.error, macsRatio: r.macsRatio, flips, bound: r.error + (safety * Math.sqrt(flips)) / o.val.count };
       }
       trials.push(t);
       if (trialsPath) writeFileForUser(trialsPath, JSON.stringify(trials.slice(1)));
