@@ -3,6 +3,8 @@
 
 /** docs/RESULTS.md's section written by tools/pareto.ts. */
 export const PARETO_SECTION = "pareto";
+/** docs/RESULTS.md's section written by tools/frontier.ts. */
+export const FRONTIER_SECTION = "frontier";
 
 const marks = (name: string) => [`<!-- ${name}:start -->`, `<!-- ${name}:end -->`] as const;
 
