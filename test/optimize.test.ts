@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
+import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { readModel } from "../runtime/src/format.ts";
 import type { FloatModel } from "../runtime/src/model.ts";
@@ -77,6 +78,19 @@ describe("optimize: pieces", () => {
     expect(chooseEpoch(h, { maxMacs: 0.2 })).toBe(4);
     expect(chooseEpoch(h, { maxMacs: 1 })).toBe(1);
     expect(() => chooseEpoch([], { maxMacs: 1 })).toThrow(RangeError);
+    // Online: the choice among epochs 1..e+1 is the choice among 1..e or epoch e + 1 (optimize keeps only it)
+    const arb = fc.array(fc.record({ e: fc.integer({ min: 0, max: 6 }), m: fc.integer({ min: 0, max: 6 }) }), { minLength: 1, maxLength: 12 });
+    fc.assert(fc.property(arb, fc.integer({ min: 0, max: 6 }), fc.boolean(), (pts, limit, byCap) => {
+      const hist = pts.map((p, i) => rec(i + 1, p.e / 100, p.m / 10));
+      const goal = byCap ? { maxMacs: limit / 10 } : { target: limit / 100 };
+      let online = 1;
+      for (let e = 2; e <= hist.length; e++) {
+        const c = chooseEpoch(hist.slice(0, e), goal);
+        expect([online, e]).toContain(c);
+        online = c;
+      }
+      expect(online).toBe(chooseEpoch(hist, goal));
+    }), { numRuns: 500 });
   });
 
   it("frontSvg draws every trial, a whisker up to each bound above its error, the front and the chosen ring", () => {

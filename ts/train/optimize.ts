@@ -266,19 +266,21 @@ async function learnedFactors(model: FloatModel, ranks: number[], train: Samples
  * The epoch the search starts from, by the same rule as the final choice applied to each epoch's float
  * gated validation point (margin 0): with a target, the fewest MACs among epochs whose error is within
  * it (none: the lowest error); with a MAC cap, the lowest error among epochs within the cap (none: the
- * fewest MACs, the least margin to add). Ties go to the earlier epoch. 1-based.
+ * fewest MACs, the least margin to add). Ties go to the earlier epoch. 1-based. Each epoch is ranked on
+ * its own record, so the choice among epochs 1..e+1 is the choice among 1..e or epoch e+1: a caller can
+ * drop every other epoch's weights as it goes.
  */
 export function chooseEpoch(history: readonly EpochRecord[], goal: { target: number } | { maxMacs: number }): number {
   if (!history.length) throw new RangeError("chooseEpoch: no epochs");
   const byError = (a: EpochRecord, b: EpochRecord) => a.valError - b.valError || a.macFraction - b.macFraction || a.epoch - b.epoch;
   const byMacs = (a: EpochRecord, b: EpochRecord) => a.macFraction - b.macFraction || a.valError - b.valError || a.epoch - b.epoch;
-  const pick = (rs: EpochRecord[], order: (a: EpochRecord, b: EpochRecord) => number) => [...rs].sort(order)[0].epoch;
+  const pick = (rs: readonly EpochRecord[], order: (a: EpochRecord, b: EpochRecord) => number) => [...rs].sort(order)[0].epoch;
   if ("target" in goal) {
     const within = history.filter((r) => r.valError <= goal.target);
-    return within.length ? pick(within, byMacs) : pick([...history], byError);
+    return within.length ? pick(within, byMacs) : pick(history, byError);
   }
   const within = history.filter((r) => r.macFraction <= goal.maxMacs);
-  return within.length ? pick(within, byError) : pick([...history], byMacs);
+  return within.length ? pick(within, byError) : pick(history, byMacs);
 }
 
 /** A fingerprint of everything that determines the fine-tuned weights (epochs excluded: more epochs extend a run). */
@@ -289,8 +291,8 @@ function fingerprint(o: OptimizeOptions, model: FloatModel, train: Samples, val:
     train: [train.count, h(train.images), h(train.labels)], val: [val.count, h(val.images), h(val.labels)],
     ranks: o.ranks, estimator: o.estimator ?? "svd", lr: o.lr ?? 0.01, lrDecay: o.lrDecay ?? 0.8, momentum: o.momentum ?? 0.9,
     batchSize: o.batchSize ?? 100, l1: o.l1 ?? null, distill: o.distill ?? null, estimatorEpochs: o.estimatorEpochs ?? 1, seed: o.seed ?? 1,
-    // Learned estimators continue from the previous epoch's (runs before this trained each from the SVD)
     ...(o.augment ? { augment: o.augment } : {}),
+    // Learned estimators continue from the previous epoch's (runs before this trained each from the SVD)
     ...((o.estimator ?? "svd") === "learned" ? { estimatorStart: "previous", ...(o.wPos !== undefined && o.wPos !== 4 ? { wPos: o.wPos } : {}) } : {}),
   });
 }
@@ -363,8 +365,13 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     const nCls = sizes[sizes.length - 1];
     const compute = await createCompute("wasm");
     let model = input;
-    // Every epoch's weights (and learned estimators) until the choice after the last one
-    const kept: { model: FloatModel; withEstimators?: FloatModel }[] = [];
+    // The weights (and learned estimators) of the epoch chosen so far: only it can still be chosen
+    const goal = o.maxMacs !== undefined ? { maxMacs: o.maxMacs } : { target };
+    type Chosen = { epoch: number; model: FloatModel; withEstimators?: FloatModel };
+    let chosen = null as Chosen | null;
+    const keep = (epoch: number, model: FloatModel, withEstimators?: FloatModel) => {
+      if (chooseEpoch(history, goal) === epoch) chosen = { epoch, model, withEstimators };
+    };
     try {
       const order = new Int32Array(o.train.count);
       const x = new Float32Array(batchSize * nIn), labels = new Uint8Array(batchSize), scratch = new Float32Array(nIn);
@@ -392,7 +399,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
           if (withEstimators) carried = { epoch: epoch + 1, model: withEstimators, factors: withEstimators.layers.slice(0, -1).map((l) => (l.estimator ? { at: l.estimator.at, bt: l.estimator.bt, offset: l.estimator.offset } : null)) };
           const rec = metadata.record as EpochRecord;
           history.push(rec);
-          kept.push({ model, withEstimators });
+          keep(epoch, model, withEstimators);
           emit({ stage: "epoch", epochs, ...rec, resumed: true });
           continue;
         }
@@ -427,16 +434,17 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
         const rec: EpochRecord = { epoch, loss: lossSum / o.train.count, valError: v.error, macFraction: v.macFraction, density: v.density, computed: v.computed, seconds: (performance.now() - t0) / 1000 };
         history.push(rec);
         if (ckpt) saveCheckpoint(estimator === "learned" ? next.model : model, ckpt, { record: rec });
-        kept.push({ model, withEstimators: estimator === "learned" ? next.model : undefined });
+        keep(epoch, model, estimator === "learned" ? next.model : undefined);
         emit({ stage: "epoch", epochs, ...rec, resumed: false });
       }
     } finally {
       compute.dispose();
       teacher?.dispose();
     }
-    bestEpoch = chooseEpoch(history, o.maxMacs !== undefined ? { maxMacs: o.maxMacs } : { target });
-    tuned = kept[bestEpoch - 1].model;
-    tunedWithEstimators = kept[bestEpoch - 1].withEstimators ?? null;
+    if (!chosen) throw new Error("optimize: no epoch kept");
+    bestEpoch = chosen.epoch;
+    tuned = chosen.model;
+    tunedWithEstimators = chosen.withEstimators ?? null;
   }
 
   // Search
