@@ -1,0 +1,28 @@
+// The committed models/mnist-best.rgm against what docs/TRAINING.md ("models/mnist-best.rgm") says of it
+// and issue 16's acceptance: `rankgate eval --data mnist:test --json`, exact counts.
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const root = join(import.meta.dirname, "..");
+
+describe("models/mnist-best.rgm", () => {
+  it("makes 114 errors on the 10,000 test digits at 0.199× dense MACs, 0.049× with zero skip", () => {
+    const r = spawnSync(process.execPath, [join(root, "bin/rankgate.js"), "eval", "--model", "models/mnist-best.rgm", "--data", "mnist:test", "--json", "-q"], { cwd: root, encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const e = JSON.parse(r.stdout);
+    expect(e.samples).toBe(10000);
+    expect(Math.round(e.error.int8_gated * 10000)).toBe(114);
+    expect(Math.round(e.error.int8_dense * 10000)).toBe(112);
+    const m = e.macs_per_sample;
+    expect(m.dense).toBe(1628000);
+    expect(Math.round(m.gated * 10000)).toBe(3238775920);
+    expect((m.gated / m.dense).toFixed(3)).toBe("0.199");
+    expect((m.gated_zero_skip / m.dense).toFixed(3)).toBe("0.049");
+    // issue 16's acceptance
+    expect(e.error.int8_gated).toBeLessThanOrEqual(0.015);
+    expect(m.gated).toBeLessThanOrEqual(0.2 * m.dense);
+    expect(m.gated_zero_skip).toBeLessThanOrEqual(0.05 * m.dense);
+  }, 120_000);
+});
