@@ -29,7 +29,7 @@ const ROWS = [
   { ranks: "10,10,5", paper: 2.28 },
 ] as const;
 
-interface Result { name: string; paper: number | null; steps: Step[]; report: EvalReport; chosen?: { error: number; bound: number; macsRatio: number; marginSigmas: number[] } }
+interface Result { name: string; paper: number | null; steps: Step[]; report: EvalReport; chosen?: { source: "input" | "finetuned"; estimator: string; error: number; bound: number; macsRatio: number; marginSigmas: number[] } }
 
 async function row(r: (typeof ROWS)[number]): Promise<Result> {
   const name = r.ranks.replaceAll(",", "-"), base = `${OUT}/${name}`;
@@ -61,7 +61,7 @@ const ratio = (r: EvalReport, k: keyof EvalReport["macs_per_sample"]) => (r.macs
 const ordered = [results[ROWS.length], ...results.slice(0, ROWS.length), results[ROWS.length + 1]];
 const table = ordered.map((x) => {
   const r = x.report, c = x.chosen;
-  return `| ${x.name} | ${x.paper === null ? "–" : x.paper.toFixed(2)} | ${pct(r.error.int8_dense)} | **${pct(r.error.int8_gated)}** | ${ratio(r, "gated")} | ${ratio(r, "gated_zero_skip")} | ${ratio(r, "oracle")} | ${c ? `${pct(c.error)} (${pct(c.bound)}), ${c.marginSigmas.join("/")}` : "–"} | ${minutes(x.steps.reduce((t, s) => t + s.seconds, 0))} |`;
+  return `| ${x.name} | ${x.paper === null ? "–" : x.paper.toFixed(2)} | ${pct(r.error.int8_dense)} | **${pct(r.error.int8_gated)}** | ${ratio(r, "gated")} | ${ratio(r, "gated_zero_skip")} | ${ratio(r, "oracle")} | ${c ? `${c.source === "input" ? "input" : "fine-tuned"}, ${c.estimator}: ${pct(c.error)} (${pct(c.bound)}), ${c.marginSigmas.join("/")}` : "–"} | ${minutes(x.steps.reduce((t, s) => t + s.seconds, 0))} |`;
 });
 const layers = ordered.filter((x) => x.name !== "full").map((x) => `| ${x.name} | ${x.report.layers.slice(0, -1).map((l) => `${pct(l.density)} / ${pct(l.computed)} / ${pct(l.recall)}`).join(" | ")} |`);
 const commands = ordered.map((x) => `# ${x.name}\n${x.steps.map((s) => `${s.command}   # ${minutes(s.seconds)}`).join("\n")}`);
@@ -95,12 +95,14 @@ ranks and margins searched on mnist:val, and the fewest MACs chosen whose bound 
 docs/TRAINING.md) is within 0.3 pp of the dense net's int8 validation error. Every error is on the
 10,000 test digits, which no step before \`eval\` looked at.
 
-| ranks | paper error % | int8 dense % | int8 gated % | MACs gated | gated + zero skip | oracle | chosen on val: error (bound), margins σ | wall time |
+| ranks | paper error % | int8 dense % | int8 gated % | MACs gated | gated + zero skip | oracle | chosen on val: source, estimator: error (bound), margins σ | wall time |
 |---|---:|---:|---:|---:|---:|---:|---|---:|
 ${table.join("\n")}
 
 - "int8 dense" is the row's own network without the estimator; "full" is the dense start itself.
   MACs as in the table above (exact engine counts, as a fraction of 1,628,000 per digit).
+- A row whose choice is "input" is the dense start with an SVD estimator at that rank: no fine-tuned
+  trial's bound was within the budget, and the search's cheapest trial that was is the input's.
 - The last row is \`${BEST}\`, chosen with \`--max-macs 0.2\` instead of a budget (docs/TRAINING.md has
   its command).
 
