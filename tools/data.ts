@@ -137,7 +137,7 @@ export function loadTrainVal(f: TrainDataFlags, purpose: string): { train: Datas
 }
 
 /** An integer flag value ≥ 0, or a UserError naming the flag. */
-export const nonNegativeInt = (flag: string) => (v: string): number => {
+const nonNegativeInt = (flag: string) => (v: string): number => {
   const n = Number(v);
   if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new UserError(`${flag} must be an integer ≥ 0, got '${v}'`);
   return n;
