@@ -44,6 +44,12 @@ export interface RankSearchOptions {
   onTrial?: (t: SearchTrial) => void;
 }
 
+/** Standard errors charged on a trial's flips by default: one-sided 95 %. */
+export const DEFAULT_SAFETY = 1.645;
+
+/** error + safety·√flips / n: a trial's error with the gating's sampling noise charged (flips alone carry it). */
+export const trialBound = (error: number, flips: number, n: number, safety: number): number => error + (safety * Math.sqrt(flips)) / n;
+
 /** The number of samples on which two runs' per-sample `wrong` flags differ. */
 export function countFlips(a: Uint8Array, b: Uint8Array): number {
   let n = 0;
@@ -77,7 +83,7 @@ export async function gatedRun(q: Quantizer, options: ModelOptions, images: Floa
  * whose step up lowers the bound most. If the result's gated MACs are not below dense MACs, returns ranks 0 (dense).
  */
 export async function searchRanks(q: Quantizer, images: Float32Array, labels: ArrayLike<number>, count: number, options: RankSearchOptions): Promise<RankSearchResult> {
-  const safety = options.safety ?? 1.645;
+  const safety = options.safety ?? DEFAULT_SAFETY;
   if (!(safety >= 0 && Number.isFinite(safety))) throw new RangeError(`safety must be a number ≥ 0, got ${safety}`);
   const trials: SearchTrial[] = [];
   const cache = new Map<string, SearchTrial>();
@@ -88,7 +94,7 @@ export async function searchRanks(q: Quantizer, images: Float32Array, labels: Ar
     if (!t) {
       const { wrong, ...r } = ranks.every((k) => k === 0) ? dense : await gatedRun(q, { ranks, margins: options.margins, estimator: options.estimator, gates: false }, images, labels, count);
       const flips = countFlips(wrong, dense.wrong);
-      t = { ...r, flips, bound: r.error + (safety * Math.sqrt(flips)) / count };
+      t = { ...r, flips, bound: trialBound(r.error, flips, count, safety) };
       cache.set(key, t);
       trials.push(t);
       options.onTrial?.(t);

@@ -8,6 +8,7 @@ import { importSafetensors } from "../../ts/import/safetensors.ts";
 import type { FloatModel } from "../../runtime/src/model.ts";
 import { checkpointFile } from "../../ts/train/checkpoint.ts";
 import { frontSvg, optimizeModel, type Trial } from "../../ts/train/optimize.ts";
+import { DEFAULT_SAFETY } from "../../ts/rank-search.ts";
 import type { Samples } from "../../ts/train/trainer.ts";
 import { writeSafetensors } from "../../ts/safetensors.ts";
 import { addDataOptions, addShiftOptions, loadDataFor, numberList, positiveInt, shiftAugment, type DataFlags } from "../data.ts";
@@ -138,7 +139,7 @@ export function registerOptimize(program: Command): void {
     .option("--distill <alpha>", "weight of the distillation loss on the input model's logits (0: off)", num("--distill", 0, 1), 0.5)
     .option("--temperature <T>", "distillation temperature", num("--temperature", 1e-3, 100), 2)
     .option("--margins <list>", "margins to try per layer, in standard deviations of the layer's pre-activation", numberList("--margins", false))
-    .option("--safety <z>", "standard errors of the gating's flips (validation samples it changes from right to wrong or back) added to a trial's error before it is compared with the target; 0: the error itself", num("--safety", 0, 10), 1.645)
+    .option("--safety <z>", "standard errors of the gating's flips (validation samples it changes from right to wrong or back) added to a trial's error before it is compared with the target; 0: the error itself", num("--safety", 0, 10), DEFAULT_SAFETY)
     .option("--calibration <n>", "calibration samples, the first of --val-data", positiveInt("--calibration"), 1000)
     .option("--estimator-epochs <n>", "epochs per layer of each learned-estimator refresh", positiveInt("--estimator-epochs"), 1)
     .option("--w-pos <w>", "learned estimators: weight of a positive unit in their loss (higher computes more units and misses fewer)", num("--w-pos", 1e-3, 1000), 4)

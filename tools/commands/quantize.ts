@@ -5,7 +5,8 @@ import { crc32 } from "../../runtime/src/crc32.ts";
 import { UserError } from "../../runtime/src/errors.ts";
 import { writeModel } from "../../runtime/src/format.ts";
 import { Quantizer, svdFactors, type EstimatorKind, type ModelOptions } from "../../ts/quantize.ts";
-import { gatedError, searchRanks } from "../../ts/rank-search.ts";
+import { DEFAULT_SAFETY, gatedError, searchRanks } from "../../ts/rank-search.ts";
+import { num } from "./learn-estimator.ts";
 import { floatTop1 } from "../../ts/float.ts";
 import { featureRange } from "../../ts/data/index.ts";
 import { addDataOptions, loadDataFor, loadFloat, numberList, positiveInt, type DataFlags } from "../data.ts";
@@ -84,7 +85,7 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
     bar.stop();
     ranks = result.ranks;
     if (result.gatingDoesNotPay) log(`gating does not pay: the smallest ranks within the budget cost at least dense MACs; keeping the dense model (ranks ${ranks.join("-")})`);
-    search = { budget_pp: flags.budget, safety: flags.safety ?? 1.645, dense_error: result.denseError, target: result.target, trials: result.trials, gating_does_not_pay: result.gatingDoesNotPay };
+    search = { budget_pp: flags.budget, safety: flags.safety ?? DEFAULT_SAFETY, dense_error: result.denseError, target: result.target, trials: result.trials, gating_does_not_pay: result.gatingDoesNotPay };
   }
   const options: ModelOptions = { ranks, margins: flags.margins, estimator, gates: flags.gates };
   if (estimator === "svd" && flags.budget === undefined) {
@@ -136,11 +137,7 @@ export function registerQuantize(program: Command): void {
       if (!Number.isFinite(n) || n < 0) throw new UserError(`--budget must be a number ≥ 0, got '${v}'`);
       return n;
     })
-    .option("--safety <z>", "with --budget: standard errors of a trial's flips (validation samples it changes from right to wrong or back) added to its error before it is compared with the target; 0: the error itself", (v) => {
-      const n = Number(v);
-      if (!Number.isFinite(n) || n < 0 || n > 10) throw new UserError(`--safety must be a number in [0, 10], got '${v}'`);
-      return n;
-    }, 1.645)
+    .option("--safety <z>", "with --budget: standard errors of a trial's flips (validation samples it changes from right to wrong or back) added to its error before it is compared with the target; 0: the error itself", num("--safety", 0, 10), DEFAULT_SAFETY)
     .option("--margins <list>", "real margin per hidden layer: a unit is computed when its estimate exceeds it (default 0)", numberList("--margins", false))
     .option("--estimator <kind>", "svd (truncated SVD of the weights) or learned (the checkpoint's layers.{i}.est.*); default learned when the checkpoint has them", (v) => {
       if (v !== "svd" && v !== "learned") throw new UserError(`--estimator must be svd or learned, got '${v}'`);

@@ -14,7 +14,7 @@ import { writeModel } from "../../runtime/src/format.ts";
 import type { FloatModel } from "../../runtime/src/model.ts";
 import { Quantizer, type EstimatorKind } from "../quantize.ts";
 import { Rng } from "../random.ts";
-import { countFlips, gatedRun, RANK_CANDIDATES } from "../rank-search.ts";
+import { countFlips, DEFAULT_SAFETY, gatedRun, RANK_CANDIDATES, trialBound } from "../rank-search.ts";
 import { crc32 } from "../../runtime/src/crc32.ts";
 import { featureRange } from "../data/index.ts";
 import type { EstimatorFactors } from "./compute.ts";
@@ -351,7 +351,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   const quantizerOf = (m: FloatModel) => new Quantizer(m, calibX, calib.count, inputRange);
   const qInput = quantizerOf(input);
   const dense = await gatedRun(qInput, { gates: false }, valX, o.val.labels, o.val.count);
-  const safety = o.safety ?? 1.645;
+  const safety = o.safety ?? DEFAULT_SAFETY;
   const denseError = dense.error, target = denseError + o.budgetPp / 100;
   emit({ stage: "reference", denseError, target });
 
@@ -480,7 +480,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
         const margins = marginSigmas.map((m, l) => Math.fround(m * sigmas[l]));
         const r = await gatedRun(q, { ranks, margins, estimator: kind, gates: false }, valX, o.val.labels, o.val.count);
         const flips = countFlips(r.wrong, denseWrong);
-        t = { source, ...(epoch !== undefined && { epoch }), estimator: kind, ranks, marginSigmas, margins, error: r.error, macsRatio: r.macsRatio, flips, bound: r.error + (safety * Math.sqrt(flips)) / o.val.count };
+        t = { source, ...(epoch !== undefined && { epoch }), estimator: kind, ranks, marginSigmas, margins, error: r.error, macsRatio: r.macsRatio, flips, bound: trialBound(r.error, flips, o.val.count, safety) };
       }
       trials.push(t);
       if (trialsPath) writeFileForUser(trialsPath, JSON.stringify(trials.slice(1)));
