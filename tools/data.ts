@@ -17,6 +17,8 @@ export interface DataFlags {
   data: string;
   labels?: string;
   labelColumn?: string;
+  /** --csv-header (true) / --no-csv-header (false); left out: decided from the first row. */
+  csvHeader?: boolean;
   samples?: number;
 }
 
@@ -31,14 +33,26 @@ export function addDataOptions(cmd: Command, defaultData: string | undefined, wh
   else cmd.option(data, dataHelp, defaultData);
   return cmd
     .option(`${flag("labels")} <file>`, `labels for a .npy or IDX ${flag("data")} file (.npy [N] integers, or IDX ubyte)`)
-    .option(`${flag("label-column")} <name|index>`, `the label column of a .csv ${flag("data")} (a header name or a 0-based index; default: a column named "label", else no labels)`);
+    .option(`${flag("label-column")} <name|index>`, `the label column of a .csv ${flag("data")} (a header name or a 0-based index; default: a column named "label", else no labels)`)
+    .option(flag("csv-header"), `the first row of a .csv ${flag("data")} is a header (default: decided from the row; unclear is an error)`)
+    .option(`--no-${flag("csv-header").slice(2)}`, `the first row of a .csv ${flag("data")} is data`);
 }
 
-/** Loads the data the flags name; `samples` overrides flags.samples. */
-export function loadData(flags: DataFlags | string, samples?: number): Dataset {
-  const spec: DataSpec = typeof flags === "string" ? { data: flags } : { data: flags.data, labels: flags.labels, labelColumn: flags.labelColumn, samples: flags.samples };
+/** What the data's consumer takes: features per sample, classes, and its name for messages. */
+export interface DataExpect {
+  features?: number;
+  classes?: number;
+  consumer?: string;
+}
+
+/**
+ * Loads the data the flags name; `samples` overrides flags.samples. `expect` (the consumer's input count,
+ * output count and name) reaches the reader, which checks it before converting.
+ */
+export function loadData(flags: DataFlags | string, samples?: number, expect: DataExpect = {}): Dataset {
+  const spec: DataSpec = typeof flags === "string" ? { data: flags } : { data: flags.data, labels: flags.labels, labelColumn: flags.labelColumn, header: flags.csvHeader, samples: flags.samples };
   if (samples !== undefined) spec.samples = samples;
-  return loadDataset(spec);
+  return loadDataset({ ...spec, ...expect });
 }
 
 export async function loadFloat(path: string): Promise<FloatModel> {
@@ -53,7 +67,7 @@ const sizesOf = (layers: { nIn: number; nOut: number }[]) => [layers[0].nIn, ...
  * An .rgm (and optionally its float checkpoint), validated before any data loads: a FormatError names the file,
  * a float checkpoint of another shape is a UserError. Any input size.
  */
-export async function loadRgmModel(path: string, floatPath?: string): Promise<{ bytes: Uint8Array; parsed: ParsedModel; float?: FloatModel; inputs: number }> {
+export async function loadRgmModel(path: string, floatPath?: string): Promise<{ bytes: Uint8Array; parsed: ParsedModel; float?: FloatModel; inputs: number; outputs: number }> {
   const bytes = await readUserFile(path);
   expectKind(bytes, path, "model");
   const parsed = readModel(bytes, path);
@@ -62,12 +76,15 @@ export async function loadRgmModel(path: string, floatPath?: string): Promise<{ 
   if (float && sizesOf(float.layers).join("-") !== sizes.join("-")) {
     throw new UserError(`${floatPath}: layer sizes ${sizesOf(float.layers).join("-")} differ from ${path}'s ${sizes.join("-")}`);
   }
-  return { bytes, parsed, float, inputs: sizes[0] };
+  return { bytes, parsed, float, inputs: sizes[0], outputs: sizes[sizes.length - 1] };
 }
 
-/** Data for a model: a UserError unless every sample has the model's input count. */
-export function loadDataFor(flags: DataFlags | string, inputs: number, model: string, samples?: number): Dataset {
-  const d = loadData(flags, samples);
+/**
+ * Data for a model: a UserError unless every sample has the model's input count (checked from the file's
+ * header, before converting) and, given `outputs`, every label lies in [0, outputs).
+ */
+export function loadDataFor(flags: DataFlags | string, inputs: number, model: string, samples?: number, outputs?: number): Dataset {
+  const d = loadData(flags, samples, { features: inputs, classes: outputs, consumer: model });
   checkWidth(d, inputs, model);
   return d;
 }
@@ -100,6 +117,7 @@ export interface TrainDataFlags extends DataFlags {
   valData?: string;
   valLabels?: string;
   valLabelColumn?: string;
+  valCsvHeader?: boolean;
   trainLimit?: number;
 }
 
@@ -111,18 +129,20 @@ export const VAL_EVERY = 10;
  * any other --data without --val-data is split, every 10th sample to validation. --train-limit keeps the
  * first n training samples.
  */
-export function loadTrainVal(f: TrainDataFlags, purpose: string): { train: Dataset; val: Dataset; trainSamples: Samples; valSamples: Samples } {
+export function loadTrainVal(f: TrainDataFlags, purpose: string, expect: DataExpect = {}): { train: Dataset; val: Dataset; trainSamples: Samples; valSamples: Samples } {
   let train: Dataset, val: Dataset;
   if (f.valData !== undefined) {
-    train = loadData({ data: f.data, labels: f.labels, labelColumn: f.labelColumn, samples: f.trainLimit });
-    val = loadData({ data: f.valData, labels: f.valLabels, labelColumn: f.valLabelColumn });
-    checkWidth(val, train.width, `${f.data} (${train.width} features)`);
+    train = loadData({ data: f.data, labels: f.labels, labelColumn: f.labelColumn, csvHeader: f.csvHeader, samples: f.trainLimit }, undefined, expect);
+    const consumer = `${f.data} (${train.width} features)`;
+    val = loadData({ data: f.valData, labels: f.valLabels, labelColumn: f.valLabelColumn, csvHeader: f.valCsvHeader }, undefined, { ...expect, features: train.width, consumer: expect.consumer ?? consumer });
+    checkWidth(val, train.width, consumer);
   } else if (f.data === "mnist:train") {
-    train = loadData({ data: f.data, samples: f.trainLimit });
-    val = loadData("mnist:val");
+    if (f.csvHeader !== undefined) throw new UserError(`--csv-header / --no-csv-header go with a .csv file, not ${f.data}`);
+    train = loadData({ data: f.data, samples: f.trainLimit }, undefined, expect);
+    val = loadData("mnist:val", undefined, expect);
   } else {
-    if (f.valLabels !== undefined || f.valLabelColumn !== undefined) throw new UserError("--val-labels and --val-label-column go with --val-data");
-    const all = loadData({ data: f.data, labels: f.labels, labelColumn: f.labelColumn });
+    if (f.valLabels !== undefined || f.valLabelColumn !== undefined || f.valCsvHeader !== undefined) throw new UserError("--val-labels, --val-label-column and --val-csv-header go with --val-data");
+    const all = loadData({ data: f.data, labels: f.labels, labelColumn: f.labelColumn, csvHeader: f.csvHeader }, undefined, expect);
     ({ train, val } = splitEvery(all, VAL_EVERY));
     if (f.trainLimit !== undefined && f.trainLimit < train.count) {
       train = { ...train, count: f.trainLimit, features: train.features.slice(0, f.trainLimit * train.width), labels: train.labels!.slice(0, f.trainLimit) };

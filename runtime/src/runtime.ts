@@ -6,6 +6,7 @@
 import { planArena, PLAN_RECORD_BYTES, type ArenaPlan } from "./arena.ts";
 import { optionsArg, quantModelArg, typedArrayArg, describeArg } from "./args.ts";
 import { EngineError, InputError } from "./errors.ts";
+import { showName } from "./show.ts";
 import { readModel, writeModel, type ParsedModel } from "./format.ts";
 import { activationRange, type QuantModel } from "./model.ts";
 import { buildOf, checkChoice, instantiateKernels, type KernelExports, type WasmBuild, type WasmChoice } from "./wasm.ts";
@@ -124,10 +125,30 @@ function loadOptionsArg(v: unknown, name: string): LoadOptions {
   const o: LoadOptions = optionsArg(v, [...RUN_KEYS, "trace"], name);
   const wasm = v === undefined ? undefined : (v as LoadOptions).wasm;
   if (wasm !== undefined && !(wasm instanceof WebAssembly.Module)) throw new InputError(`${name}.wasm must be a WebAssembly.Module, got ${describeArg(wasm)}`);
-  if (wasm !== undefined) o.wasm = wasm;
+  if (wasm !== undefined) o.wasm = kernelModuleArg(wasm, `${name}.wasm`);
   const module = v === undefined ? undefined : (v as LoadOptions).module;
   if (module !== undefined) o.module = checkChoice(module);
   return o;
+}
+
+// Every export the engine and its profile use, with its kind (FEATURE_SIMD is optional: builds before it are "simd")
+const KERNEL_EXPORTS: Record<string, WebAssembly.ImportExportKind> = {
+  memory: "memory", heapBase: "function", run_batch_s8: "function", run_s8: "function", run_s8_scratchBytes: "function",
+  sparseInput_s8: "function", requantizeRows_s32: "function", denseRows_s8: "function", gatedRows_s8: "function", estimateSign_s8: "function",
+  blockGate_s8: "function", quantize_f32: "function", requantize_s32: "function", maskCount: "function",
+  PLAN_RECORD_BYTES: "global", RUN_SCALAR: "global", RUN_DENSE: "global", RUN_TRACE: "global",
+};
+
+/** A WebAssembly.Module that is a rankgate build: no imports and every kernel export; else an InputError naming what differs. */
+function kernelModuleArg(m: WebAssembly.Module, name: string): WebAssembly.Module {
+  const imports = WebAssembly.Module.imports(m);
+  if (imports.length > 0) throw new InputError(`${name} is not a rankgate build: it imports ${showName(`${imports[0].module}.${imports[0].name}`)} (rankgate's module imports nothing)`);
+  const kinds = new Map(WebAssembly.Module.exports(m).map((e) => [e.name, e.kind]));
+  for (const [key, kind] of Object.entries(KERNEL_EXPORTS)) {
+    const got = kinds.get(key);
+    if (got !== kind) throw new InputError(`${name} is not a rankgate build: export ${key} ${got === undefined ? "is missing" : `is a ${got}, expected a ${kind}`}`);
+  }
+  return m;
 }
 
 export class Engine {

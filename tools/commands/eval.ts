@@ -52,8 +52,8 @@ export function formatReport(r: EvalReport, model: string, data: string): string
 }
 
 export async function evalCommand(flags: EvalFlags): Promise<void> {
-  const { bytes, float, inputs } = await loadRgmModel(flags.model, flags.float);
-  const data = loadDataFor(flags, inputs, flags.model);
+  const { bytes, float, inputs, outputs } = await loadRgmModel(flags.model, flags.float);
+  const data = loadDataFor(flags, inputs, flags.model, undefined, outputs);
   if (!data.labels && !float) throw new UserError(`${data.source} has no labels: pass --float <checkpoint> to measure agreement with the float model (or give labels: npz y, --labels, --label-column)`);
   // The float pass (with --float) runs first, then the engine's: one bar each, in that order
   let bar: ReturnType<typeof progress> | undefined, floatBar: ReturnType<typeof progress> | undefined;

@@ -49,7 +49,7 @@ export async function learnEstimatorCommand(f: EstimatorFlags): Promise<void> {
   });
   if (f.test && !f.data.startsWith("mnist:")) throw new UserError(`--test reports mnist:test; for ${f.data}, evaluate the checkpoint with rankgate quantize and eval`);
   const t0 = Date.now();
-  const data = loadTrainVal(f, "learn-estimator");
+  const data = loadTrainVal(f, "learn-estimator", { features: model.layers[0].nIn, classes: model.layers[model.layers.length - 1].nOut, consumer: f.float });
   checkWidth(data.train, model.layers[0].nIn, f.float);
   const train = data.trainSamples;
   log(`learning estimators of ranks ${f.ranks.join("-")} for ${f.float} on ${train.count} samples of ${f.data} (w_pos ${f.wPos}, match ${f.match}), seed ${f.seed}`);

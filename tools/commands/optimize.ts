@@ -12,7 +12,7 @@ import { DEFAULT_SAFETY } from "../../ts/rank-search.ts";
 import type { Samples } from "../../ts/train/trainer.ts";
 import { writeSafetensors } from "../../ts/safetensors.ts";
 import { addDataOptions, addShiftOptions, loadDataFor, numberList, positiveInt, shiftAugment, type DataFlags } from "../data.ts";
-import { readUserFile, writeUserFile } from "../cli-io.ts";
+import { checkOutputPath, readUserFile, writeUserFile } from "../cli-io.ts";
 import { progress, type Progress } from "../progress.ts";
 import { num } from "./learn-estimator.ts";
 
@@ -22,9 +22,11 @@ interface OptimizeFlags {
   data: string;
   labels?: string;
   labelColumn?: string;
+  csvHeader?: boolean;
   valData: string;
   valLabels?: string;
   valLabelColumn?: string;
+  valCsvHeader?: boolean;
   trainLimit?: number;
   budget: number;
   maxMacs?: number;
@@ -49,8 +51,8 @@ interface OptimizeFlags {
 }
 
 /** The one place the command reads data: data flags → labelled samples of the model's width. */
-export function loadSamples(flags: DataFlags, inputs: number, model: string, what: string): Samples {
-  const d = loadDataFor(flags, inputs, model);
+export function loadSamples(flags: DataFlags, inputs: number, model: string, what: string, outputs?: number): Samples {
+  const d = loadDataFor(flags, inputs, model, undefined, outputs);
   if (!d.labels) throw new UserError(`${flags.data}: ${what} needs labels (see --help for how to name them)`);
   const bad = d.labels.findIndex((y) => y > 255);
   if (bad >= 0) throw new UserError(`${flags.data}: label ${d.labels[bad]} at sample ${bad}: optimize trains on at most 256 classes`);
@@ -77,8 +79,10 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
     if (list && list.length !== hidden && !(flag === "--l1" && list.length === 1)) throw new UserError(`${flag} needs ${hidden} values (one per hidden layer), got ${list.length}`);
   }
   const nIn = model.layers[0].nIn;
-  const train = loadSamples({ data: flags.data, labels: flags.labels, labelColumn: flags.labelColumn, samples: flags.trainLimit }, nIn, flags.float, "training");
-  const val = loadSamples({ data: flags.valData, labels: flags.valLabels, labelColumn: flags.valLabelColumn }, nIn, flags.float, "validation");
+  const nOut = model.layers[hidden].nOut, stem = flags.output.replace(/\.rgm$/, "");
+  for (const p of [flags.output, `${stem}-float.safetensors`, `${stem}.front.json`, `${stem}.front.svg`]) checkOutputPath(p);
+  const train = loadSamples({ data: flags.data, labels: flags.labels, labelColumn: flags.labelColumn, csvHeader: flags.csvHeader, samples: flags.trainLimit }, nIn, flags.float, "training", nOut);
+  const val = loadSamples({ data: flags.valData, labels: flags.valLabels, labelColumn: flags.valLabelColumn, csvHeader: flags.valCsvHeader }, nIn, flags.float, "validation", nOut);
   const augment = shiftAugment(flags, nIn);
   const ranks = flags.ranks ?? defaultRanks(model);
   const l1 = flags.l1 ? (flags.l1.length === 1 ? Array<number>(hidden).fill(flags.l1[0]) : flags.l1) : Array<number>(hidden).fill(0);
@@ -103,7 +107,6 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
       else log(`trial ${++trialCount}${e.cached ? " (resumed)" : ""}: ${show(e.trial)}`);
     },
   });
-  const stem = flags.output.replace(/\.rgm$/, "");
   const { tensors, metadata } = checkpointFile(result.float, { optimize: { float: flags.float, data: flags.data, valData: flags.valData, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1, distill: flags.distill, temperature: flags.temperature, wPos: flags.wPos, seed: flags.seed, safety: flags.safety, ...(augment && { augment }), bestEpoch: result.bestEpoch }, chosen: result.best });
   const report = {
     float: flags.float, output: flags.output, data: flags.data, val_data: flags.valData, budget_pp: flags.budget, max_macs: flags.maxMacs ?? null, safety: flags.safety,

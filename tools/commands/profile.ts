@@ -31,8 +31,8 @@ export function formatProfile(p: Profile, model: string, data: string): string {
 }
 
 export async function profileCommand(flags: ProfileFlags): Promise<void> {
-  const { bytes, inputs } = await loadRgmModel(flags.model);
-  const data = loadDataFor(flags, inputs, flags.model);
+  const { bytes, inputs, outputs } = await loadRgmModel(flags.model);
+  const data = loadDataFor(flags, inputs, flags.model, undefined, outputs);
   const traced = await Engine.load(bytes, { trace: true });
   const plain = await Engine.load(bytes);
   // Warm-up: V8 tiers the module up before anything is timed

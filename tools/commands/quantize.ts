@@ -29,6 +29,23 @@ interface QuantizeFlags extends DataFlags {
   quiet?: boolean;
 }
 
+// Words the generated .h/.c cannot use as the array's name: C (C89–C23) and C++ keywords, and what stddef.h/stdint.h define
+const C_RESERVED = new Set(("auto break case char const continue default do double else enum extern float for goto if inline int long register restrict " +
+  "return short signed sizeof static struct switch typedef union unsigned void volatile while alignas alignof bool constexpr false nullptr " +
+  "static_assert thread_local true typeof typeof_unqual asm and and_eq bitand bitor catch char8_t char16_t char32_t class compl concept " +
+  "const_cast consteval constinit co_await co_return co_yield decltype delete dynamic_cast explicit export friend mutable namespace new noexcept " +
+  "not not_eq operator or or_eq private protected public reinterpret_cast requires static_cast template this throw try typeid typename using " +
+  "virtual wchar_t xor xor_eq size_t ptrdiff_t max_align_t intmax_t uintmax_t intptr_t uintptr_t NULL offsetof").split(" "));
+
+/** A UserError unless `name` can name the model array in the generated C: an identifier, not a keyword, not reserved. */
+function checkCName(name: string): void {
+  const show = JSON.stringify(name.slice(0, 60)).replace(/[^\x20-\x7e]/g, "?");
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new UserError(`--c-name must be a C identifier (letters, digits, _; not starting with a digit), got ${show}`);
+  if (C_RESERVED.has(name) || /^u?int(_least|_fast)?\d+_t$/.test(name)) throw new UserError(`--c-name ${show} is a C or C++ keyword or a name stddef.h/stdint.h define; choose another identifier`);
+  if (/^_[A-Z_]/.test(name)) throw new UserError(`--c-name ${show} is reserved for the C implementation (it starts with _ and an uppercase letter or a second _)`);
+  if (/^U?INT\w*_(MAX|MIN|C)$|^(SIZE|PTRDIFF|WCHAR|WINT|SIG_ATOMIC)_(MAX|MIN)$/.test(name)) throw new UserError(`--c-name ${show} is a macro stdint.h defines; choose another identifier`);
+}
+
 export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
   const log = (s: string) => { if (!flags.quiet) process.stderr.write(s + "\n"); };
   if (flags.ranks && flags.budget !== undefined) throw new UserError("--ranks and --budget exclude each other");
@@ -36,7 +53,7 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
   const headerPath = flags.header ?? `${stem}.h`;
   const sourcePath = headerPath.replace(/\.h$/, "") + ".c";
   const reportPath = flags.report ?? `${stem}.report.json`;
-  if (flags.cName !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(flags.cName)) throw new UserError(`--c-name must be a C identifier, got '${flags.cName}'`);
+  if (flags.cName !== undefined) checkCName(flags.cName);
   for (const p of [flags.output, headerPath, sourcePath, reportPath]) checkOutputPath(p);
   const float = await loadFloat(flags.float);
   const hidden = float.layers.length - 1;
@@ -44,7 +61,7 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
     if (list && list.length !== hidden) throw new UserError(`${flag} needs ${hidden} values (one per hidden layer), got ${list.length}`);
   }
   const nIn = float.layers[0].nIn;
-  const val = loadDataFor(flags, nIn, flags.float);
+  const val = loadDataFor(flags, nIn, flags.float, undefined, float.layers[hidden].nOut);
   const calibCount = Math.min(flags.calibration, val.count);
   const t0 = Date.now();
   // Input range: min/max of the calibration samples (every later activation's range is calibrated the same way)
@@ -148,7 +165,7 @@ export function registerQuantize(program: Command): void {
   addDataOptions(cmd, "mnist:val", "calibration and validation/rank-search data (without labels: agreement with the float model)")
     .option("--samples <n>", "use only the first n samples of --data", positiveInt("--samples"))
     .option("--header <file>", "C header path (default: <output>.h); the .c is written beside it")
-    .option("--c-name <ident>", "C identifier of the model array (default: rgm_<output file name>)")
+    .option("--c-name <ident>", "C identifier of the model array (default: rgm_<output file name>)", (v) => { checkCName(v); return v; })
     .option("--report <file>", "JSON report path (default: <output>.report.json)")
     .option("-q, --quiet", "no progress output")
     .action((flags: QuantizeFlags) => quantizeCommand(flags));

@@ -93,9 +93,9 @@ export async function simCommand(flags: SimFlags): Promise<void> {
   if (!flags.model || !flags.target) throw new UserError("--model and --target are required (or --list-targets)");
   const target = findTarget(flags.target, flags.targetsDir);
   if (flags.report) checkOutputPath(flags.report);
-  const { bytes, parsed, float, inputs } = await loadRgmModel(flags.model, flags.float);
+  const { bytes, parsed, float, inputs, outputs } = await loadRgmModel(flags.model, flags.float);
   const ranks = parsed.model.layers.slice(0, -1).map((l) => l.estimator?.rank ?? 0);
-  const data = loadDataFor(flags, inputs, flags.model);
+  const data = loadDataFor(flags, inputs, flags.model, undefined, outputs);
   if (!data.labels && !float) throw new UserError(`${data.source} has no labels: pass --float <checkpoint> (its top-1 stands in for labels) or give labels (npz y, --labels, --label-column)`);
   // Without labels the float model's top-1 stands in: errors are disagreement with it
   const labels = data.labels ?? floatTop1(float!, data.features, data.count);

@@ -1,78 +1,166 @@
-// Numeric CSV: comma-separated, an optional header row, one sample per line.
+// Numeric CSV, read as a stream of lines: comma-separated decimal numbers, a header row or none, one sample
+// per line. Nothing is converted before the first row has told the width (checked against the consumer's);
+// each line is bounded, and the output is allocated once, after the budget check.
 import { FormatError, UserError } from "../../runtime/src/errors.ts";
 import { showName } from "../../runtime/src/show.ts";
 
-export interface CsvTable {
-  /** Column names (null without a header row). */
-  header: string[] | null;
-  rows: number;
-  cols: number;
-  /** rows × cols values, row-major (NaN/±Inf already refused). */
-  values: Float64Array;
-  /** File line number (1-based) of data row r. */
-  line(r: number): number;
-}
+/** Bytes allowed for a CSV file. */
+export const CSV_MAX_BYTES = 512 * 1024 * 1024;
+/** Bytes allowed for one line (65,535 features of 60 characters each fit). */
+export const CSV_MAX_LINE_BYTES = 4 * 1024 * 1024;
+/** Values (rows × columns) a CSV may hold. */
+export const CSV_MAX_VALUES = 2 ** 30;
 
 const NONFINITE = /^[+-]?(nan|inf|infinity)$/i;
+/** A decimal number as numpy.loadtxt and float() read it; hex, binary, octal and `1_000` are not. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+/** A column name: starts with a letter, `_` or a non-ASCII character. */
+const NAME = /^[A-Za-z_\u0080-\uffff]/;
 const unquote = (s: string) => {
   const t = s.trim();
   return t.length >= 2 && t[0] === '"' && t[t.length - 1] === '"' ? t.slice(1, -1).replaceAll('""', '"') : t;
 };
-const isNumber = (s: string) => s !== "" && (NONFINITE.test(s) || Number.isFinite(Number(s)));
+const isNumber = (s: string) => DECIMAL.test(s) || NONFINITE.test(s);
 
-/** Bytes allowed for a CSV file (it is decoded as text). */
-export const CSV_MAX_BYTES = 512 * 1024 * 1024;
+export interface CsvOptions {
+  /** true: the first row is a header; false: it is data; undefined: decided from the row (an error when unclear). */
+  header?: boolean;
+  /** The label column: a header name or a 0-based index; undefined: the column named `label`, if any. */
+  labelColumn?: string;
+  /** Convert only the first `samples` rows. */
+  samples?: number;
+  /** Features per row the consumer takes, checked on the first row; `consumer` names it. */
+  features?: number;
+  consumer?: string;
+  /** Bytes the output (features and labels) may take. */
+  budget: number;
+}
 
-/** Parses a numeric CSV; every bad field is a UserError naming file, line and column (0-based) and the value. */
-export function parseCsv(bytes: Uint8Array, source: string): CsvTable {
-  if (bytes.length > CSV_MAX_BYTES) throw new FormatError("length", 0, `<= ${CSV_MAX_BYTES} bytes`, `${bytes.length} bytes`, source);
-  let text = new TextDecoder().decode(bytes);
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  const lines = text.split(/\r?\n/);
-  while (lines.length > 0 && lines[lines.length - 1].trim() === "") lines.pop();
-  if (lines.length === 0) throw new UserError(`${source}: empty CSV file (no rows)`);
-  const first = lines[0].split(",").map(unquote);
-  const header = first.every(isNumber) ? null : first;
-  const start = header ? 1 : 0;
-  const rows = lines.length - start;
-  if (rows === 0) throw new UserError(`${source}: the CSV has a header row (${showName(lines[0], 60)}) and no data rows`);
-  const cols = first.length;
-  if (rows * cols > 2 ** 30) throw new UserError(`${source}: ${rows} rows × ${cols} columns exceed ${2 ** 30} values`);
-  const values = new Float64Array(rows * cols);
-  const colName = (c: number) => (header ? ` (${showName(header[c], 40)})` : "");
-  for (let r = 0; r < rows; r++) {
-    const line = start + r + 1;
-    const fields = lines[start + r].split(",");
-    if (fields.length !== cols) {
-      throw new UserError(`${source}: line ${line} has ${fields.length} fields, expected ${cols}${header ? " (the header's)" : " (the first line's)"}`);
-    }
-    for (let c = 0; c < cols; c++) {
-      const s = unquote(fields[c]);
-      const x = s === "" ? NaN : Number(s);
-      if (s === "") throw new UserError(`${source}: line ${line}, column ${c}${colName(c)}: empty field`);
-      if (NONFINITE.test(s) || (Number.isNaN(x) === false && !Number.isFinite(x))) {
-        throw new UserError(`${source}: line ${line}, column ${c}${colName(c)}: ${showName(s, 40)} is not finite; inputs must be finite numbers`);
-      }
-      if (!Number.isFinite(x)) throw new UserError(`${source}: line ${line}, column ${c}${colName(c)}: ${showName(s, 40)} is not a number`);
-      values[r * cols + c] = x;
-    }
-  }
-  return { header, rows, cols, values, line: (r) => start + r + 1 };
+export interface CsvData {
+  /** Column names (null without a header row). */
+  header: string[] | null;
+  /** Label column index, -1 without labels. */
+  labelColumn: number;
+  count: number;
+  width: number;
+  /** count × width float32 values, row-major (only finite values within the limits). */
+  features: Float32Array;
+  /** The label column's values as read (not yet checked as class indices), or null. */
+  labels: Float64Array | null;
+  /** File line number (1-based) of data row r. */
+  line(r: number): number;
+  /** Data rows in the file (≥ count). */
+  rows: number;
 }
 
 /**
- * The label column of a CSV: `spec` is a header name or a 0-based index; without `spec`, the column
- * named `label` if there is one, else none (-1).
+ * Reads a numeric CSV; every bad field is a UserError naming file, line and column (0-based) and the value.
+ * `check(x, r, c)` sees each feature value (with its row and column) and may throw.
  */
-export function labelColumn(t: CsvTable, spec: string | undefined, source: string): number {
-  if (spec === undefined) return t.header ? t.header.indexOf("label") : -1;
+export function readCsv(bytes: Uint8Array, source: string, opts: CsvOptions, check?: (x: number, line: number, col: number) => void): CsvData {
+  if (bytes.length > CSV_MAX_BYTES) throw new FormatError("length", 0, `<= ${CSV_MAX_BYTES} bytes`, `${bytes.length} bytes`, source);
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  // Lines: [start, end) without the line break; the first pass only finds them (and bounds each)
+  const lineAt = (start: number): { end: number; next: number } => {
+    let nl = buf.indexOf(10, start);
+    if (nl < 0) nl = bytes.length;
+    if (nl - start > CSV_MAX_LINE_BYTES) {
+      throw new UserError(`${source}: line ${lineNo} is longer than ${CSV_MAX_LINE_BYTES} bytes (the most one line may have); is this a CSV file?`);
+    }
+    return { end: nl > start && bytes[nl - 1] === 13 ? nl - 1 : nl, next: nl + 1 };
+  };
+  const blank = (s: number, e: number) => {
+    for (let i = s; i < e; i++) if (bytes[i] !== 32 && bytes[i] !== 9 && bytes[i] !== 13) return false;
+    return true;
+  };
+  // Pass 1: count lines up to the last non-blank one
+  let lineNo = 1, lines = 0, pos = bom;
+  while (pos < bytes.length) {
+    const { end, next } = lineAt(pos);
+    if (!blank(pos, end)) lines = lineNo;
+    pos = next;
+    lineNo++;
+  }
+  if (lines === 0) throw new UserError(`${source}: empty CSV file (no rows)`);
+  const text = (s: number, e: number) => new TextDecoder().decode(bytes.subarray(s, e));
+
+  // The first row: header or data
+  lineNo = 1;
+  const l1 = lineAt(bom);
+  const first = text(bom, l1.end).split(",").map(unquote);
+  const cols = first.length;
+  let hasHeader = opts.header;
+  if (hasHeader === undefined) {
+    if (first.every(isNumber)) hasHeader = false;
+    else if (first.every((s) => !isNumber(s) && (s === "" || NAME.test(s))) && first.some((s) => s !== "")) hasHeader = true;
+    else {
+      const c = first.findIndex((s) => !isNumber(s) && !(s !== "" && NAME.test(s)));
+      const cell = c >= 0 ? c : first.findIndex((s) => !isNumber(s));
+      throw new UserError(`${source}: line 1 is neither a header (names) nor a data row (numbers): column ${cell} is ${showName(first[cell], 40)}; pass --csv-header or --no-csv-header`);
+    }
+  }
+  const header = hasHeader ? first : null;
+  const rows = lines - (hasHeader ? 1 : 0);
+  if (rows === 0) throw new UserError(`${source}: the CSV has a header row (${showName(text(bom, l1.end), 60)}) and no data rows`);
+  if (rows * cols > CSV_MAX_VALUES) throw new UserError(`${source}: ${rows} rows × ${cols} columns exceed ${CSV_MAX_VALUES} values`);
+  const lc = labelColumn(header, cols, opts.labelColumn, source);
+  const width = cols - (lc >= 0 ? 1 : 0);
+  if (width === 0) throw new UserError(`${source}: no feature columns (the only column is the label column)`);
+  if (opts.features !== undefined && width !== opts.features) {
+    throw new UserError(`${source} has ${width} features per sample, ${opts.consumer ?? "the model"} takes ${opts.features} inputs`);
+  }
+  const count = Math.min(rows, opts.samples ?? rows);
+  const need = count * width * 4 + (lc >= 0 ? count * 8 : 0);
+  if (need > opts.budget) {
+    throw new UserError(`${source}: ${count} rows × ${width} features need ${need} bytes, more than the ${opts.budget} this file may take (256 MiB + 4 × its size); use --samples or a smaller file`);
+  }
+
+  // Pass 2: convert the first `count` data rows
+  const features = new Float32Array(count * width);
+  const labels = lc >= 0 ? new Float64Array(count) : null;
+  const colName = (c: number) => (header ? ` (${showName(header[c], 40)})` : "");
+  const start = hasHeader ? 1 : 0;
+  pos = hasHeader ? l1.next : bom;
+  lineNo = start + 1;
+  for (let r = 0; r < count; r++, lineNo++) {
+    const { end, next } = lineAt(pos);
+    const fields = buf.toString("latin1", pos, end).split(",");
+    if (fields.length !== cols) {
+      throw new UserError(`${source}: line ${lineNo} has ${fields.length} fields, expected ${cols}${header ? " (the header's)" : " (the first line's)"}`);
+    }
+    let k = 0;
+    for (let c = 0; c < cols; c++) {
+      const s = unquote(fields[c]);
+      const where = () => `${source}: line ${lineNo}, column ${c}${colName(c)}`;
+      if (s === "") throw new UserError(`${where()}: empty field`);
+      const shown = () => showName(/[\x80-\xff]/.test(s) ? unquote(text(pos, end).split(",")[c] ?? s) : s, 40);
+      if (NONFINITE.test(s)) throw new UserError(`${where()}: ${shown()} is not finite; inputs must be finite numbers`);
+      if (!DECIMAL.test(s)) throw new UserError(`${where()}: ${shown()} is not a number${/^[+-]?0[xXbBoO]|_/.test(s) ? " (only decimal numbers are read)" : ""}`);
+      const x = Number(s);
+      if (!Number.isFinite(x)) throw new UserError(`${where()}: ${shown()} is not finite (beyond float64); inputs must be finite numbers`);
+      if (c === lc) { labels![r] = x; continue; }
+      check?.(x, lineNo, c);
+      features[r * width + k++] = x;
+    }
+    pos = next;
+  }
+  return { header, labelColumn: lc, count, width, features, labels, rows, line: (r) => start + r + 1 };
+}
+
+/**
+ * The label column: `spec` is a header name or a 0-based index; without `spec`, the column named `label`
+ * if there is one, else none (-1).
+ */
+export function labelColumn(header: string[] | null, cols: number, spec: string | undefined, source: string): number {
+  if (spec === undefined) return header ? header.indexOf("label") : -1;
   if (/^\d+$/.test(spec)) {
     const c = Number(spec);
-    if (c >= t.cols) throw new UserError(`--label-column ${c}: ${source} has columns 0..${t.cols - 1}`);
+    if (c >= cols) throw new UserError(`--label-column ${c}: ${source} has columns 0..${cols - 1}`);
     return c;
   }
-  if (!t.header) throw new UserError(`--label-column ${showName(spec, 40)}: ${source} has no header row; give a 0-based column index`);
-  const c = t.header.indexOf(spec);
-  if (c < 0) throw new UserError(`--label-column ${showName(spec, 40)}: no such column in ${source}; its columns are ${t.header.slice(0, 12).map((h) => showName(h, 24)).join(", ")}${t.header.length > 12 ? `, … (${t.header.length})` : ""}`);
+  if (!header) throw new UserError(`--label-column ${showName(spec, 40)}: ${source} has no header row; give a 0-based column index`);
+  const c = header.indexOf(spec);
+  if (c < 0) throw new UserError(`--label-column ${showName(spec, 40)}: no such column in ${source}; its columns are ${header.slice(0, 12).map((h) => showName(h, 24)).join(", ")}${header.length > 12 ? `, … (${header.length})` : ""}`);
   return c;
 }

