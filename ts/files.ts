@@ -116,7 +116,9 @@ export function readFileForUser(path: string, maxBytes = Infinity): Uint8Array {
       const size = statSync(path).size;
       if (size > maxBytes) throw new UserError(`${path}: ${size} bytes, more than the ${maxBytes} this file may have`);
     }
-    const bytes = new Uint8Array(readFileSync(path));
+    const buf = readFileSync(path);
+    // A view, not a copy, when the Buffer owns its memory alone (a pooled small Buffer is copied)
+    const bytes = buf.byteOffset === 0 && buf.buffer.byteLength === buf.length ? new Uint8Array(buf.buffer, 0, buf.length) : new Uint8Array(buf);
     noteInput(path);
     return bytes;
   } catch (err) {

@@ -34,6 +34,8 @@ export interface CsvOptions {
   consumer?: string;
   /** Bytes the output (features and labels) may take. */
   budget: number;
+  /** Feature values with |x| above this (default: float32's largest) go to `check`, which throws. */
+  maxAbs?: number;
 }
 
 export interface CsvData {
@@ -55,7 +57,7 @@ export interface CsvData {
 
 /**
  * Reads a numeric CSV; every bad field is a UserError naming file, line and column (0-based) and the value.
- * `check(x, r, c)` sees each feature value (with its row and column) and may throw.
+ * `check(x, line, c)` sees each feature value beyond `opts.maxAbs` (with its line and column) and throws.
  */
 export function readCsv(bytes: Uint8Array, source: string, opts: CsvOptions, check?: (x: number, line: number, col: number) => void): CsvData {
   if (bytes.length > CSV_MAX_BYTES) throw new FormatError("length", 0, `<= ${CSV_MAX_BYTES} bytes`, `${bytes.length} bytes`, source);
@@ -74,15 +76,8 @@ export function readCsv(bytes: Uint8Array, source: string, opts: CsvOptions, che
     for (let i = s; i < e; i++) if (bytes[i] !== 32 && bytes[i] !== 9 && bytes[i] !== 13) return false;
     return true;
   };
-  // Pass 1: count lines up to the last non-blank one
-  let lineNo = 1, lines = 0, pos = bom;
-  while (pos < bytes.length) {
-    const { end, next } = lineAt(pos);
-    if (!blank(pos, end)) lines = lineNo;
-    pos = next;
-    lineNo++;
-  }
-  if (lines === 0) throw new UserError(`${source}: empty CSV file (no rows)`);
+  let lineNo = 1, pos = bom;
+  if (blank(bom, lineAt(bom).end) && bytes.subarray(bom).every((b) => b === 32 || b === 9 || b === 13 || b === 10)) throw new UserError(`${source}: empty CSV file (no rows)`);
   const text = (s: number, e: number) => new TextDecoder().decode(bytes.subarray(s, e));
 
   // The first row: header or data
@@ -101,15 +96,26 @@ export function readCsv(bytes: Uint8Array, source: string, opts: CsvOptions, che
     }
   }
   const header = hasHeader ? first : null;
-  const rows = lines - (hasHeader ? 1 : 0);
-  if (rows === 0) throw new UserError(`${source}: the CSV has a header row (${showName(text(bom, l1.end), 60)}) and no data rows`);
-  if (rows * cols > CSV_MAX_VALUES) throw new UserError(`${source}: ${rows} rows × ${cols} columns exceed ${CSV_MAX_VALUES} values`);
   const lc = labelColumn(header, cols, opts.labelColumn, source);
   const width = cols - (lc >= 0 ? 1 : 0);
   if (width === 0) throw new UserError(`${source}: no feature columns (the only column is the label column)`);
   if (opts.features !== undefined && width !== opts.features) {
     throw new UserError(`${source} has ${width} features per sample, ${opts.consumer ?? "the model"} takes ${opts.features} inputs`);
   }
+  // Pass 1: count lines up to the last non-blank one
+  let lines = 0;
+  lineNo = 1;
+  pos = bom;
+  while (pos < bytes.length) {
+    const { end, next } = lineAt(pos);
+    if (!blank(pos, end)) lines = lineNo;
+    pos = next;
+    lineNo++;
+  }
+  if (lines === 0) throw new UserError(`${source}: empty CSV file (no rows)`);
+  const rows = lines - (hasHeader ? 1 : 0);
+  if (rows === 0) throw new UserError(`${source}: the CSV has a header row (${showName(text(bom, l1.end), 60)}) and no data rows`);
+  if (rows * cols > CSV_MAX_VALUES) throw new UserError(`${source}: ${rows} rows × ${cols} columns exceed ${CSV_MAX_VALUES} values`);
   const count = Math.min(rows, opts.samples ?? rows);
   const need = count * width * 4 + (lc >= 0 ? count * 8 : 0);
   if (need > opts.budget) {
@@ -119,33 +125,93 @@ export function readCsv(bytes: Uint8Array, source: string, opts: CsvOptions, che
   // Pass 2: convert the first `count` data rows
   const features = new Float32Array(count * width);
   const labels = lc >= 0 ? new Float64Array(count) : null;
+  const maxAbs = opts.maxAbs ?? 3.4028234663852886e38;
   const colName = (c: number) => (header ? ` (${showName(header[c], 40)})` : "");
   const start = hasHeader ? 1 : 0;
-  pos = hasHeader ? l1.next : bom;
-  lineNo = start + 1;
-  for (let r = 0; r < count; r++, lineNo++) {
-    const { end, next } = lineAt(pos);
-    const fields = buf.toString("latin1", pos, end).split(",");
+  // A row with a cell the fast path does not take: every cell parsed from its text, errors named
+  const slowRow = (r: number, from: number, end: number) => {
+    const fields = buf.toString("latin1", from, end).split(",");
     if (fields.length !== cols) {
       throw new UserError(`${source}: line ${lineNo} has ${fields.length} fields, expected ${cols}${header ? " (the header's)" : " (the first line's)"}`);
     }
     let k = 0;
     for (let c = 0; c < cols; c++) {
       const s = unquote(fields[c]);
-      const where = () => `${source}: line ${lineNo}, column ${c}${colName(c)}`;
-      if (s === "") throw new UserError(`${where()}: empty field`);
-      const shown = () => showName(/[\x80-\xff]/.test(s) ? unquote(text(pos, end).split(",")[c] ?? s) : s, 40);
-      if (NONFINITE.test(s)) throw new UserError(`${where()}: ${shown()} is not finite; inputs must be finite numbers`);
-      if (!DECIMAL.test(s)) throw new UserError(`${where()}: ${shown()} is not a number${/^[+-]?0[xXbBoO]|_/.test(s) ? " (only decimal numbers are read)" : ""}`);
+      const where = `${source}: line ${lineNo}, column ${c}${colName(c)}`;
+      const shown = () => showName(/[\x80-\xff]/.test(s) ? unquote(text(from, end).split(",")[c] ?? s) : s, 40);
+      if (s === "") throw new UserError(`${where}: empty field`);
+      if (NONFINITE.test(s)) throw new UserError(`${where}: ${shown()} is not finite; inputs must be finite numbers`);
+      if (!DECIMAL.test(s)) throw new UserError(`${where}: ${shown()} is not a number${/^[+-]?0[xXbBoO]|_/.test(s) ? " (only decimal numbers are read)" : ""}`);
       const x = Number(s);
-      if (!Number.isFinite(x)) throw new UserError(`${where()}: ${shown()} is not finite (beyond float64); inputs must be finite numbers`);
+      if (!Number.isFinite(x)) throw new UserError(`${where}: ${shown()} is not finite (beyond float64); inputs must be finite numbers`);
       if (c === lc) { labels![r] = x; continue; }
-      check?.(x, lineNo, c);
+      if (!(Math.abs(x) <= maxAbs)) check?.(x, lineNo, c);
       features[r * width + k++] = x;
     }
+  };
+  pos = hasHeader ? l1.next : bom;
+  lineNo = start + 1;
+  for (let r = 0; r < count; r++, lineNo++) {
+    const { end, next } = lineAt(pos);
+    // Fast path: plain decimal cells straight from the bytes; anything else goes through slowRow
+    let c = 0, k = 0, p = pos, ok = true;
+    for (; ok; c++) {
+      let q = p;
+      while (q < end && bytes[q] !== 44) q++;
+      if (c >= cols) { ok = false; break; }
+      const x = plainDecimal(bytes, p, q);
+      if (x === undefined) { ok = false; break; }
+      if (c === lc) labels![r] = x;
+      else {
+        if (!(Math.abs(x) <= maxAbs)) check?.(x, lineNo, c);
+        features[r * width + k++] = x;
+      }
+      if (q === end) { c++; break; }
+      p = q + 1;
+    }
+    if (!ok || c !== cols) slowRow(r, pos, end);
     pos = next;
   }
   return { header, labelColumn: lc, count, width, features, labels, rows, line: (r) => start + r + 1 };
+}
+
+const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
+
+/**
+ * The value of the cell bytes[s, e) when it is a plain decimal (spaces or tabs around it, at most 15 significant
+ * digits, |exponent − fraction digits| ≤ 22): then one exact integer times or divided by an exact power of ten,
+ * correctly rounded, so the same number as Number(text). Anything else (quotes, other forms, errors): undefined.
+ */
+function plainDecimal(b: Uint8Array, s: number, e: number): number | undefined {
+  while (s < e && (b[s] === 32 || b[s] === 9)) s++;
+  while (e > s && (b[e - 1] === 32 || b[e - 1] === 9)) e--;
+  let i = s, neg = false;
+  if (b[i] === 45) { neg = true; i++; } else if (b[i] === 43) i++;
+  let m = 0, digits = 0, frac = 0, any = false;
+  for (; i < e && b[i] >= 48 && b[i] <= 57; i++, any = true) {
+    if (m !== 0 || b[i] !== 48) digits++;
+    m = m * 10 + (b[i] - 48);
+  }
+  if (i < e && b[i] === 46) {
+    for (i++; i < e && b[i] >= 48 && b[i] <= 57; i++, any = true, frac++) {
+      if (m !== 0 || b[i] !== 48) digits++;
+      m = m * 10 + (b[i] - 48);
+    }
+  }
+  if (!any || digits > 15) return undefined;
+  let exp = 0;
+  if (i < e && (b[i] === 101 || b[i] === 69)) {
+    i++;
+    let eneg = false, ed = 0;
+    if (b[i] === 45) { eneg = true; i++; } else if (b[i] === 43) i++;
+    for (; i < e && b[i] >= 48 && b[i] <= 57 && ed < 4; i++, ed++) exp = exp * 10 + (b[i] - 48);
+    if (ed === 0) return undefined;
+    if (eneg) exp = -exp;
+  }
+  if (i !== e) return undefined;
+  const k = exp - frac;
+  const v = k === 0 ? m : k > 0 && k <= 22 ? m * POW10[k] : k < 0 && k >= -22 ? m / POW10[-k] : undefined;
+  return v === undefined ? undefined : neg ? -v : v;
 }
 
 /**

@@ -79,7 +79,7 @@ const checkSamples = (n: number | undefined) => {
 function feature(x: number, where: () => string): number {
   const f = Math.fround(x);
   if (!Number.isFinite(f)) throw new UserError(`${where()} is ${x}${Number.isFinite(x) ? " (beyond float32)" : ""}; inputs must be finite numbers`);
-  if (Math.abs(x) > MAX_FEATURE_ABS) throw new UserError(`${where()} is ${x}; features must lie within ±${MAX_FEATURE_ABS} (larger values overflow the quantization scales): rescale the data`);
+  if (Math.abs(x) > MAX_FEATURE_ABS) throw new UserError(`${where()} is ${x}; features must lie within ±1e15 (larger values overflow the quantization scales): rescale the data`);
   return f;
 }
 
@@ -91,9 +91,9 @@ function checkFeatures(source: string, width: number, spec: DataSpec): void {
 }
 
 /** A UserError when reading needs more than the file's budget. */
-function checkBudget(source: string, need: number, fileBytes: number, what: string): void {
+function checkBudget(source: string, need: number, fileBytes: number, what: string, hint = "use --samples or a smaller file"): void {
   const budget = dataBudget(fileBytes);
-  if (need > budget) throw new UserError(`${source}: ${what} need ${need} bytes, more than the ${budget} this file may take (256 MiB + 4 × its ${fileBytes} bytes); use --samples or a smaller file`);
+  if (need > budget) throw new UserError(`${source}: ${what} need ${need} bytes, more than the ${budget} this file may take (256 MiB + 4 × its ${fileBytes} bytes); ${hint}`);
 }
 
 /** Samples and features per sample of an array [N, …], from its header. */
@@ -208,7 +208,9 @@ export function loadDataset(spec: DataSpec): Dataset {
     checkFeatures(src, width, spec);
     const count = take(n);
     if (ye) checkLabelShape(npzHeader(bytes, ye, src, `${src}:y`), n, `${src}:y`);
-    checkBudget(src, zipReadBytes(x) + (ye ? zipReadBytes(ye) : 0) + count * width * 4 + count * 4, bytes.length, `${count} samples × ${width} features (inflated and converted)`);
+    const inflated = zipReadBytes(x) + (ye ? zipReadBytes(ye) : 0);
+    checkBudget(src, inflated + count * width * 4 + count * 4, bytes.length, `${count} samples × ${width} features (${inflated} bytes inflated, then converted to float32)`,
+      inflated > dataBudget(bytes.length) / 2 ? "the deflated members alone inflate to that much (store the archive uncompressed: np.savez)" : "use --samples or a smaller file");
     const xa = parseNpy(zipRead(bytes, x, src), `${src}:x`);
     const features = npyFeatures(xa, count, width, `${src}:x`);
     let labels: Int32Array | null = null;
@@ -239,7 +241,7 @@ export function loadDataset(spec: DataSpec): Dataset {
   }
   // csv
   if (spec.labels !== undefined) throw new UserError(`--labels goes with a .npy or IDX file; a CSV's labels are a column (--label-column)`);
-  const t = readCsv(bytes, src, { header: spec.header, labelColumn: spec.labelColumn, samples: spec.samples, features: spec.features, consumer: spec.consumer, budget: dataBudget(bytes.length) },
+  const t = readCsv(bytes, src, { header: spec.header, labelColumn: spec.labelColumn, samples: spec.samples, features: spec.features, consumer: spec.consumer, budget: dataBudget(bytes.length), maxAbs: MAX_FEATURE_ABS },
     (x, line, c) => feature(x, () => `${src}: line ${line}, column ${c}`));
   const lc = t.labelColumn;
   const labels = t.labels ? checkLabels(t.labels, src, spec, (i) => `line ${t.line(i)}, column ${lc} (label)`) : null;
