@@ -73,7 +73,7 @@ describe("npy", () => {
     expect(Array.from(d.labels!)).toEqual([2, 0, 1]);
     expect(classCount(d)).toBe(3);
     expectError(() => loadDataset({ data: f("cube-f4.npy"), labels: f("labels-i8.npy") }), ["labels-i8.npy", "3 labels for 2 samples"]);
-    expectError(() => loadDataset({ data: f("f4.npy"), labels: f("labels-f4.npy") }), ["labels-f4.npy", "label 1 is 0.5", "integer"]);
+    expectError(() => loadDataset({ data: f("f4.npy"), labels: f("labels-f4.npy") }), ["labels-f4.npy", "label at row 1 is 0.5", "integer"]);
   });
   it("NaN, ±Inf and values beyond float32 name the file, sample and feature", () => {
     expectError(() => loadDataset({ data: f("nan-f4.npy") }), ["nan-f4.npy", "sample 1, feature 1 is NaN"]);

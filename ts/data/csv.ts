@@ -3,6 +3,7 @@
 // each line is bounded, and the output is allocated once, after the budget check.
 import { FormatError, UserError } from "../../runtime/src/errors.ts";
 import { showName } from "../../runtime/src/show.ts";
+import { readerStats } from "./stats.ts";
 
 /** Bytes allowed for a CSV file. */
 export const CSV_MAX_BYTES = 512 * 1024 * 1024;
@@ -109,6 +110,7 @@ export function readCsv(bytes: Uint8Array, source: string, opts: CsvOptions, che
   while (pos < bytes.length) {
     const { end, next } = lineAt(pos);
     if (!blank(pos, end)) lines = lineNo;
+    readerStats.csvLinesCounted++;
     pos = next;
     lineNo++;
   }
@@ -170,6 +172,7 @@ export function readCsv(bytes: Uint8Array, source: string, opts: CsvOptions, che
       p = q + 1;
     }
     if (!ok || c !== cols) slowRow(r, pos, end);
+    readerStats.csvRowsParsed++;
     pos = next;
   }
   return { header, labelColumn: lc, count, width, features, labels, rows, line: (r) => start + r + 1 };
@@ -182,7 +185,7 @@ const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
  * digits, |exponent − fraction digits| ≤ 22): then one exact integer times or divided by an exact power of ten,
  * correctly rounded, so the same number as Number(text). Anything else (quotes, other forms, errors): undefined.
  */
-function plainDecimal(b: Uint8Array, s: number, e: number): number | undefined {
+export function plainDecimal(b: Uint8Array, s: number, e: number): number | undefined {
   while (s < e && (b[s] === 32 || b[s] === 9)) s++;
   while (e > s && (b[e - 1] === 32 || b[e - 1] === 9)) e--;
   let i = s, neg = false;

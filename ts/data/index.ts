@@ -10,11 +10,13 @@ import { loadMnist, MNIST_PIXELS, MNIST_SPLITS, type MnistSplit } from "../mnist
 import { showName } from "../../runtime/src/show.ts";
 import { readCsv } from "./csv.ts";
 import { elementReader, isNpy, NPY_HEAD_BYTES, parseNpy, parseNpyHeader, storageIndex, type NpyArray, type NpyHeader } from "./npy.ts";
+import { readerStats } from "./stats.ts";
 import { isZip, zipEntries, zipRead, zipReadBytes, zipReadHead, type ZipEntry } from "./zip.ts";
 
 export { readCsv, labelColumn, CSV_MAX_BYTES, CSV_MAX_LINE_BYTES, CSV_MAX_VALUES } from "./csv.ts";
 export { parseNpy, parseNpyHeader, writeNpy, halfToFloat, floatToHalf, NPY_DTYPES, MAX_ELEMENTS, type NpyDtype } from "./npy.ts";
 export { zipEntries, zipRead, zipReadHead, isZip } from "./zip.ts";
+export { readerStats, resetReaderStats } from "./stats.ts";
 
 export interface DataSpec {
   /** `mnist:train|val|test` or a file: .npz, .npy, .csv or IDX. */
@@ -109,6 +111,7 @@ function npyShape(a: NpyHeader, what: string): { n: number; width: number } {
 function npyFeatures(a: NpyArray, count: number, width: number, what: string): Float32Array {
   const read = elementReader(a), at = storageIndex(a.shape, a.fortranOrder);
   const features = new Float32Array(count * width);
+  readerStats.valuesConverted += features.length;
   for (let i = 0; i < features.length; i++) {
     features[i] = feature(read(at(i)), () => `${what}: sample ${Math.floor(i / width)}, feature ${i % width}`);
   }
@@ -130,7 +133,7 @@ function npyLabels(a: NpyArray, expected: number, count: number, what: string, s
 }
 
 /** Class indices in [0, classes) (the consumer's outputs) or [0, MAX_LABEL]; a UserError names file, row and value. */
-function checkLabels(values: ArrayLike<number>, what: string, spec: DataSpec, where = (i: number) => `label ${i}`): Int32Array {
+function checkLabels(values: ArrayLike<number>, what: string, spec: DataSpec, where = (i: number) => `label at row ${i}`): Int32Array {
   const max = spec.classes !== undefined ? spec.classes - 1 : MAX_LABEL;
   const out = new Int32Array(values.length);
   for (let i = 0; i < values.length; i++) {
@@ -235,6 +238,7 @@ export function loadDataset(spec: DataSpec): Dataset {
     checkFeatures(src, width, spec);
     checkBudget(src, count * width * 4 + count * 4, bytes.length, `${count} samples × ${width} features`);
     const features = new Float32Array(count * width);
+    readerStats.valuesConverted += features.length;
     for (let i = 0; i < features.length; i++) features[i] = a.data[i];
     const labels = spec.labels !== undefined ? readLabelsFile(spec.labels, n, count, spec) : null;
     return { source: src, features, count, width, labels, description: `${src}: ${count} samples × ${width} features (ubyte, as stored), ${classes(labels)}` };

@@ -5,6 +5,7 @@ import { constants as zlib, inflateRawSync } from "node:zlib";
 import { crc32 } from "../../runtime/src/crc32.ts";
 import { FormatError } from "../../runtime/src/errors.ts";
 import { showName } from "../../runtime/src/show.ts";
+import { readerStats } from "./stats.ts";
 
 export interface ZipEntry {
   name: string;
@@ -136,6 +137,7 @@ export function zipReadHead(bytes: Uint8Array, e: ZipEntry, source: string, want
     } catch {
       throw new FormatError(`member ${showName(e.name)} data`, e.localOffset, "deflate data", "invalid deflate data", source);
     }
+    readerStats.bytesInflated += out.length;
     if (out.length >= want || k === raw.length) return out.subarray(0, Math.min(want, out.length));
   }
 }
@@ -158,6 +160,7 @@ export function zipRead(bytes: Uint8Array, e: ZipEntry, source: string): Uint8Ar
       const code = (err as NodeJS.ErrnoException).code ?? "";
       return fail("data", start, `deflate data of ${e.size} bytes`, code === "ERR_BUFFER_TOO_LARGE" ? "more bytes" : "invalid deflate data");
     }
+    readerStats.bytesInflated += out.length;
     if (out.length !== e.size) fail("data", start, `${e.size} bytes after inflate`, `${out.length} bytes`);
   }
   const c = crc32(out);
