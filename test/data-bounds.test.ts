@@ -4,15 +4,19 @@
 // [0, outputs) for every reader, |b1 read as numpy reads it, duplicate npz members, the CSV header rule and
 // decimal-only cells. Each bomb is generated here (a few hundred KB at most); "fails fast" is asserted on
 // the readers' own counters (ts/data/stats.ts), never on wall time.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { constants, crc32, deflateRawSync } from "node:zlib";
 import fc from "fast-check";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { InputError, UserError } from "../runtime/src/errors.ts";
 import { Engine } from "../runtime/src/runtime.ts";
-import { buildSynthetic } from "../ts/synthetic.ts";
+import { buildSynthetic, syntheticFloat } from "../ts/synthetic.ts";
+import { Rng } from "../ts/random.ts";
+import { checkpointBytes } from "../ts/train/checkpoint.ts";
 import { CSV_MAX_LINE_BYTES, DATA_BUDGET_BASE, loadDataset, MAX_FEATURE_ABS, readerStats, resetReaderStats, writeNpy, type DataSpec } from "../ts/data/index.ts";
 import { plainDecimal } from "../ts/data/csv.ts";
 import { thrown } from "./helpers/errors.ts";
@@ -253,5 +257,52 @@ describe("Engine.load with a foreign wasm module", () => {
     const e = await Engine.load(model, { wasm: imports }).then(() => null, (err: unknown) => err);
     expect(e).toBeInstanceOf(InputError);
     expect((e as Error).message).toContain('it imports "env.f"');
+  });
+});
+
+describe("through the CLI: one line, exit 1, nothing written", () => {
+  const BIN = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));
+  const cli = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "" } });
+    return { code: r.status, stdout: r.stdout, lines: r.stderr.split("\n").filter((l) => l.trim()) };
+  };
+  const expectLine = (r: ReturnType<typeof cli>, parts: string[]) => {
+    expect(r.code, r.lines.join("\n")).toBe(1);
+    expect(r.lines.length, r.lines.join("\n")).toBe(1);
+    for (const p of parts) expect(r.lines[0]).toContain(p);
+  };
+  const big = X.slice();
+  big[11] = 3e38;
+  beforeAll(() => {
+    writeFileSync(join(dir, "small.rgm"), buildSynthetic({ sizes: [8, 16, 4], ranks: [2], seed: 3 }).bytes);
+    writeFileSync(join(dir, "small.safetensors"), checkpointBytes(syntheticFloat(new Rng(4), [8, 16, 4])));
+    writeFileSync(join(dir, "big.npy"), writeNpy(big, [3, 8], "f8"));
+    writeFileSync(join(dir, "x8.npy"), writeNpy(X, [3, 8]));
+    writeFileSync(join(dir, "y5.npy"), writeNpy([0, 4, 1], [3], "i8"));
+    writeFileSync(join(dir, "bomb.npz"), zip([bomb("x.npy", [1024, 262_144])]));
+    writeFileSync(join(dir, "typo.csv"), "-0..37,1,2,3,4,5,6,7\n" + [0, 1, 2].map((r) => X.slice(r * 8, r * 8 + 8).join(",")).join("\n") + "\n");
+    writeFileSync(join(dir, "q.c"), "0,1,2,3,4,5,6,7\n");
+  });
+  it("eval on the deflate bomb", () => expectLine(cli("eval", "--model", "small.rgm", "--data", "bomb.npz", "-q"), ["bomb.npz has 262144 features per sample, small.rgm takes 8 inputs"]));
+  it("quantize and optimize on a feature of 3e38", () => {
+    expectLine(cli("quantize", "--float", "small.safetensors", "--data", "big.npy", "-o", "q1.rgm", "-q"), ["big.npy: sample 1, feature 3 is 3e+38", "±1e15"]);
+    expectLine(cli("optimize", "--float", "small.safetensors", "--data", "big.npy", "--labels", "y5.npy", "-o", "o.rgm", "-q"), ["big.npy: sample 1, feature 3 is 3e+38"]);
+    expect(existsSync(join(dir, "q1.rgm")) || existsSync(join(dir, "o.rgm"))).toBe(false);
+  });
+  it("eval and quantize on a label ≥ the model's outputs", () => {
+    expectLine(cli("eval", "--model", "small.rgm", "--data", "x8.npy", "--labels", "y5.npy", "-q"), ["y5.npy: label at row 1 is 4; small.rgm has 4 outputs"]);
+    expectLine(cli("quantize", "--float", "small.safetensors", "--data", "x8.npy", "--labels", "y5.npy", "-o", "q2.rgm", "-q"), ["y5.npy: label at row 1 is 4; small.safetensors has 4 outputs"]);
+  });
+  it("a CSV whose first row is a typo: an error, or what --csv-header / --no-csv-header say", () => {
+    expectLine(cli("eval", "--model", "small.rgm", "--data", "typo.csv", "--float", "small.safetensors", "-q"), ["typo.csv: line 1 is neither a header"]);
+    expectLine(cli("eval", "--model", "small.rgm", "--data", "typo.csv", "--no-csv-header", "--float", "small.safetensors", "-q"), ['typo.csv: line 1, column 0', '"-0..37" is not a number']);
+    const r = cli("eval", "--model", "small.rgm", "--data", "typo.csv", "--csv-header", "--float", "small.safetensors", "--json", "-q");
+    expect(r.code, r.lines.join("\n")).toBe(0);
+    expect(JSON.parse(r.stdout).samples).toBe(3);
+  });
+  it("--c-name must not be a keyword; an output that is an input is refused before the first byte", () => {
+    expectLine(cli("quantize", "--float", "small.safetensors", "--data", "x8.npy", "-o", "k.rgm", "--c-name", "int", "-q"), ['--c-name "int" is a C or C++ keyword']);
+    expectLine(cli("quantize", "--float", "small.safetensors", "--data", "q.c", "-o", "q.rgm", "-q"), ["q.c: is also an output of this command"]);
+    expect([existsSync(join(dir, "k.rgm")), existsSync(join(dir, "q.rgm")), existsSync(join(dir, "q.h")), existsSync(join(dir, "q.report.json"))]).toEqual([false, false, false, false]);
   });
 });
