@@ -6,12 +6,12 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { deflateRawSync } from "node:zlib";
+import { constants as zlibConstants, crc32 as zcrc32, deflateRawSync } from "node:zlib";
 import onnxProto from "onnx-proto";
 import type { onnx } from "onnx-proto";
 import { readProfile } from "../firmware-sim/profile.ts";
 import { crc32 } from "../runtime/src/crc32.ts";
-import { loadDataset, MAX_LABEL, writeNpy, type NpyDtype } from "../ts/data/index.ts";
+import { CSV_MAX_LINE_BYTES, loadDataset, MAX_LABEL, readerStats, resetReaderStats, writeNpy, type DataSpec, type NpyDtype } from "../ts/data/index.ts";
 import { checkpointTensors } from "../ts/import/checkpoint.ts";
 import { importOnnx } from "../ts/import/onnx.ts";
 import { importSafetensors } from "../ts/import/safetensors.ts";
@@ -21,7 +21,7 @@ import { writeSafetensors } from "../ts/safetensors.ts";
 import { syntheticFloat } from "../ts/synthetic.ts";
 
 const { ModelProto } = onnxProto.onnx;
-export const FILE_KINDS = ["safetensors", "onnx", "onnx-external", "profile", "npy", "npz", "csv", "idx"] as const;
+export const FILE_KINDS = ["safetensors", "onnx", "onnx-external", "profile", "npy", "npz", "csv", "idx", "data-bomb", "labels"] as const;
 export type FileKind = (typeof FILE_KINDS)[number];
 
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[rng.int(0, xs.length - 1)];
@@ -356,23 +356,28 @@ function mutateNpyHeader(rng: Rng, b: Uint8Array): { bytes: Uint8Array; what: st
   return { bytes: out, what: `npy header ${k}` };
 }
 
+/** A member given by its compressed body (a bomb is never materialised): size and CRC as declared. */
+interface RawMember { name: string; body: Uint8Array; size: number; crc: number; deflate: true }
+
 /** A zip of .npy members (stored or deflated), as np.savez writes. */
-function zip(members: { name: string; data: Uint8Array; deflate: boolean }[]): Uint8Array {
+function zip(members: ({ name: string; data: Uint8Array; deflate: boolean } | RawMember)[]): Uint8Array {
   const parts: Uint8Array[] = [], central: Uint8Array[] = [];
   let offset = 0;
   for (const m of members) {
     const name = new TextEncoder().encode(m.name);
-    const body = m.deflate ? new Uint8Array(deflateRawSync(m.data)) : m.data;
-    const crc = crc32(m.data, 0);
+    const raw = "body" in m;
+    const body = raw ? m.body : m.deflate ? new Uint8Array(deflateRawSync(m.data)) : m.data;
+    const crc = raw ? m.crc : crc32(m.data, 0);
+    const size = raw ? m.size : m.data.length;
     const local = new Uint8Array(30 + name.length);
     const lv = new DataView(local.buffer);
     lv.setUint32(0, 0x04034b50, true); lv.setUint16(4, 20, true); lv.setUint16(8, m.deflate ? 8 : 0, true);
-    lv.setUint32(14, crc, true); lv.setUint32(18, body.length, true); lv.setUint32(22, m.data.length, true); lv.setUint16(26, name.length, true);
+    lv.setUint32(14, crc, true); lv.setUint32(18, body.length, true); lv.setUint32(22, size, true); lv.setUint16(26, name.length, true);
     local.set(name, 30);
     const c = new Uint8Array(46 + name.length);
     const cv = new DataView(c.buffer);
     cv.setUint32(0, 0x02014b50, true); cv.setUint16(4, 20, true); cv.setUint16(6, 20, true); cv.setUint16(10, m.deflate ? 8 : 0, true);
-    cv.setUint32(16, crc, true); cv.setUint32(20, body.length, true); cv.setUint32(24, m.data.length, true); cv.setUint16(28, name.length, true);
+    cv.setUint32(16, crc, true); cv.setUint32(20, body.length, true); cv.setUint32(24, size, true); cv.setUint16(28, name.length, true);
     cv.setUint32(42, offset, true);
     c.set(name, 46);
     parts.push(local, body);
@@ -389,6 +394,143 @@ function zip(members: { name: string; data: Uint8Array; deflate: boolean }[]): U
   let at = 0;
   for (const p of all) { out.set(p, at); at += p.length; }
   return out;
+}
+
+/** A .npy header for `shape` (any dtype descr), padded as numpy pads it. */
+function npyHeader(shape: number[], descr: string): Uint8Array {
+  let h = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
+  h = h.padEnd(h.length + ((64 - ((10 + h.length + 1) % 64)) % 64), " ") + "\n";
+  const out = new Uint8Array(10 + h.length);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+  new DataView(out.buffer).setUint16(8, h.length, true);
+  for (let i = 0; i < h.length; i++) out[10 + i] = h.charCodeAt(i);
+  return out;
+}
+
+const BOMB_CHUNK = 1 << 24;
+let bombChunk: Uint8Array | null = null;
+/**
+ * A deflated member that inflates to a .npy header for `shape` and zeros: the header's block, then one
+ * deflated 16 MiB block of zeros (~16 KB) repeated, then an empty final block; a few hundred KB declare up
+ * to gigabytes. The CRC is the true one only for members up to 256 MiB (a reader must refuse the others
+ * before inflating them, and a wrong CRC would then show).
+ */
+function bombMember(name: string, shape: number[], dtype: "u1" | "f4" | "f8"): RawMember {
+  const item = dtype === "u1" ? 1 : dtype === "f4" ? 4 : 8;
+  const head = npyHeader(shape, dtype === "u1" ? "|u1" : `<${dtype}`);
+  const size = head.length + shape.reduce((a, b) => a * b, 1) * item;
+  const sync = { finishFlush: zlibConstants.Z_SYNC_FLUSH, level: 9 };
+  bombChunk ??= deflateRawSync(new Uint8Array(BOMB_CHUNK), sync);
+  const exact = size <= 256 << 20;
+  const parts: Uint8Array[] = [deflateRawSync(head, sync)];
+  let crc = zcrc32(head), left = size - head.length;
+  const zeros = exact ? new Uint8Array(Math.min(left, BOMB_CHUNK)) : null;
+  for (; left >= BOMB_CHUNK; left -= BOMB_CHUNK) { parts.push(bombChunk); if (zeros) crc = zcrc32(zeros, crc); }
+  if (left > 0) { const z = new Uint8Array(left); parts.push(deflateRawSync(z, sync)); if (zeros) crc = zcrc32(z, crc); }
+  parts.push(Uint8Array.from([3, 0]));
+  return { name, body: Buffer.concat(parts), size, crc: exact ? crc : 0, deflate: true };
+}
+
+/** The model a data case is read for (half the cases: none, as train reads data). */
+const FUZZ_MODEL = { features: 8, classes: 4, consumer: "fuzz.rgm" };
+
+/** Deflate bombs (npz, shapes that fit the model, do not, or sit at the element limit) and CSV line bombs. */
+function dataBombCase(rng: Rng): FileCase {
+  const expect = rng.next() < 0.5;
+  const k = rng.int(0, 9);
+  let bytes: Uint8Array, file = "bomb.npz", what: string;
+  if (k < 6) {
+    const shape = pick(rng, [[1024, 262_144], [2 ** 27, 8], [2 ** 30, 1], [1 << 20, 8], [4096, 8], [rng.int(1, 2000), 8], [rng.int(1, 50), rng.int(1, 4000)], [2 ** 24, 8, 8]]);
+    const dtype = pick(rng, ["u1", "f4", "f8"] as const);
+    const members: (RawMember | { name: string; data: Uint8Array; deflate: boolean })[] = [bombMember("x.npy", shape, dtype)];
+    if (rng.next() < 0.3) members.push(rng.next() < 0.5 ? bombMember("y.npy", [pick(rng, [shape[0], 2 ** 26])], "u1") : { name: "y.npy", data: writeNpy(Array.from({ length: Math.min(shape[0], 4096) }, (_, i) => i % 4), [Math.min(shape[0], 4096)], "u1"), deflate: true });
+    bytes = zip(members);
+    what = `npz bomb ${shape.join("×")} ${dtype}`;
+  } else {
+    file = "bomb.csv";
+    const kind = rng.int(0, 3);
+    const width = pick(rng, [2, 8, 9]);
+    const row = Array.from({ length: width }, (_, i) => (i === width - 1 && width === 9 ? "1" : "0.5")).join(",") + "\n";
+    const text = kind === 0 ? "1,".repeat(CSV_MAX_LINE_BYTES / 2 + rng.int(1, 100)) + "1\n"
+      : kind === 1 ? row.repeat(rng.int(1, 200_000))
+      : kind === 2 ? row.repeat(rng.int(1, 1000)) + "2,".repeat(CSV_MAX_LINE_BYTES / 2 + 8) + "\n"
+      : (width === 9 ? Array.from({ length: 8 }, (_, i) => `f${i}`).join(",") + ",label\n" : "") + row.repeat(rng.int(1, 50_000));
+    bytes = new TextEncoder().encode(text);
+    what = `csv bomb ${kind} width ${width}`;
+  }
+  return {
+    what: `${what}${expect ? " for fuzz.rgm" : ""}`, bytes: bytes.length,
+    run: () => {
+      const p = join(dir(), file);
+      writeFileSync(p, bytes);
+      resetReaderStats();
+      let d;
+      try {
+        d = loadDataset({ data: p, ...(expect ? FUZZ_MODEL : {}) });
+      } catch (e) {
+        // Refused: before the work (a bomb is never inflated whole on the way to a refusal)
+        if (readerStats.bytesInflated > 16 << 20) return `refused after inflating ${readerStats.bytesInflated} bytes`;
+        throw e;
+      }
+      return checkDataset(d, expect ? FUZZ_MODEL : {});
+    },
+  };
+}
+
+/** Labels through every reader: in range, ≥ the model's outputs, negative, fractional, |b1 bytes, huge. */
+function labelsCase(rng: Rng): FileCase {
+  const n = rng.int(1, 12), width = rng.int(1, 5);
+  const spec: Partial<DataSpec> = rng.next() < 0.7 ? { classes: rng.int(1, 12), consumer: "fuzz.rgm" } : {};
+  const x = Array.from({ length: n * width }, () => rng.int(-50, 50) / 4);
+  const pool = [0, 1, 2, 3, 9, 10, 11, 255, 256, 65_535, 65_536, -1, 0.5, 2 ** 31, 1e300];
+  const y = Array.from({ length: n }, () => (rng.next() < 0.85 ? rng.int(0, 11) : pick(rng, pool)));
+  const reader = pick(rng, ["npz", "npy", "idx", "csv", "b1"] as const);
+  const files: [string, Uint8Array][] = [];
+  let data: DataSpec;
+  let expected = y;
+  if (reader === "npz") {
+    const dt = y.every(Number.isInteger) && y.every((v) => Math.abs(v) < 2 ** 31) ? pick(rng, ["i8", "i4"] as const) : "f8";
+    files.push(["l.npz", zip([{ name: "x.npy", data: writeNpy(x, [n, width]), deflate: rng.next() < 0.5 }, { name: "y.npy", data: writeNpy(y, [n], dt), deflate: rng.next() < 0.5 }])]);
+    data = { data: "l.npz" };
+  } else if (reader === "npy" || reader === "b1") {
+    let yb: Uint8Array;
+    if (reader === "b1") {
+      expected = y.map((v) => (v & 0xff) === 0 ? 0 : 1);
+      yb = writeNpy(y.map((v) => (Number.isInteger(v) ? v & 0xff : 1)), [n], "u1");
+      const at = new TextDecoder("latin1").decode(yb).indexOf("|u1");
+      yb.set(new TextEncoder().encode("|b1"), at);
+      expected = y.map((v) => (Number.isInteger(v) ? v & 0xff : 1) === 0 ? 0 : 1);
+    } else yb = writeNpy(y, [n], y.every(Number.isInteger) && y.every((v) => Math.abs(v) < 2 ** 31) ? "i8" : "f8");
+    files.push(["x.npy", writeNpy(x, [n, width])], ["y.npy", yb]);
+    data = { data: "x.npy", labels: "y.npy" };
+  } else if (reader === "idx") {
+    const idx = (dims: number[], v: number[]) => {
+      const b = new Uint8Array(4 + 4 * dims.length + v.length);
+      b[2] = 8; b[3] = dims.length;
+      dims.forEach((d, i) => new DataView(b.buffer).setUint32(4 + 4 * i, d, false));
+      b.set(v.map((t) => t & 0xff), 4 + 4 * dims.length);
+      return b;
+    };
+    expected = y.map((v) => (Number.isInteger(v) ? v & 0xff : 0));
+    files.push(["x-idx", idx([n, width], x.map((v) => Math.abs(Math.round(v))))], ["y-idx", idx([n], expected)]);
+    data = { data: "x-idx", labels: "y-idx" };
+  } else {
+    const rows = y.map((v, r) => [...x.slice(r * width, (r + 1) * width), v].join(","));
+    files.push(["l.csv", new TextEncoder().encode([...Array.from({ length: width }, (_, i) => `f${i}`), "label"].join(",") + "\n" + rows.join("\n") + "\n")]);
+    data = { data: "l.csv" };
+  }
+  const max = spec.classes !== undefined ? spec.classes - 1 : MAX_LABEL;
+  const allowed = expected.every((v) => Number.isInteger(v) && v >= 0 && v <= max);
+  return {
+    what: `labels via ${reader} [${y.join(",")}] for ${spec.classes ?? "no"} classes`, bytes: files.reduce((t, [, b]) => t + b.length, 0),
+    run: () => {
+      for (const [name, b] of files) writeFileSync(join(dir(), name), b);
+      const d = loadDataset({ ...spec, data: join(dir(), data.data), ...(data.labels && { labels: join(dir(), data.labels) }) });
+      if (!allowed) return `accepted labels [${expected.join(",")}] outside 0..${max}`;
+      if (!d.labels || d.labels.join(",") !== expected.join(",")) return `labels read as [${d.labels?.join(",")}], written [${expected.join(",")}]`;
+      return checkDataset(d, spec);
+    },
+  };
 }
 
 function csvSeed(rng: Rng): string {
@@ -421,9 +563,11 @@ function idxSeed(rng: Rng): Uint8Array {
   return b;
 }
 
-/** Invariants of an accepted dataset. */
-function checkDataset(d: ReturnType<typeof loadDataset>): string | null {
+/** Invariants of an accepted dataset (with `expect`: the model's width and label range). */
+function checkDataset(d: ReturnType<typeof loadDataset>, expect: Partial<DataSpec> = {}): string | null {
   if (!(d.width >= 1 && Number.isInteger(d.width)) || !(d.count >= 0 && Number.isInteger(d.count))) return `count ${d.count} width ${d.width}`;
+  if (expect.features !== undefined && d.width !== expect.features) return `accepted width ${d.width} for a model of ${expect.features} inputs`;
+  if (expect.classes !== undefined && d.labels?.some((v) => v >= expect.classes!)) return `accepted a label ≥ ${expect.classes} outputs`;
   if (d.features.length !== d.count * d.width) return `features length ${d.features.length} ≠ ${d.count}×${d.width}`;
   if (!d.features.every(Number.isFinite)) return "non-finite feature";
   if (d.labels && (d.labels.length !== d.count || d.labels.some((v) => !(v >= 0 && v <= MAX_LABEL)))) return "labels";
@@ -559,6 +703,10 @@ export function fileCase(kind: FileKind, rng: Rng): FileCase {
       if (mutate && rng.next() < 0.2) bytes = mutateBytes(rng, bytes).bytes;
       return dataCase(bytes, "d.csv", "csv", null);
     }
+    case "data-bomb":
+      return dataBombCase(rng);
+    case "labels":
+      return labelsCase(rng);
     case "idx": {
       let bytes = idxSeed(rng), what = "idx";
       if (mutate) {

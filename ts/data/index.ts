@@ -113,7 +113,9 @@ function npyFeatures(a: NpyArray, count: number, width: number, what: string): F
   const features = new Float32Array(count * width);
   readerStats.valuesConverted += features.length;
   for (let i = 0; i < features.length; i++) {
-    features[i] = feature(read(at(i)), () => `${what}: sample ${Math.floor(i / width)}, feature ${i % width}`);
+    const x = read(at(i));
+    // Finite within the limit: the usual case, no check object made
+    features[i] = Math.abs(x) <= MAX_FEATURE_ABS ? x : feature(x, () => `${what}: sample ${Math.floor(i / width)}, feature ${i % width}`);
   }
   return features;
 }
