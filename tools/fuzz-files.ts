@@ -440,7 +440,7 @@ function dataBombCase(rng: Rng): FileCase {
   const k = rng.int(0, 9);
   let bytes: Uint8Array, file = "bomb.npz", what: string;
   if (k < 6) {
-    const shape = pick(rng, [[1024, 262_144], [2 ** 27, 8], [2 ** 30, 1], [1 << 20, 8], [4096, 8], [rng.int(1, 2000), 8], [rng.int(1, 50), rng.int(1, 4000)], [2 ** 24, 8, 8]]);
+    const shape = pick(rng, [[1024, 262_144], [2 ** 27, 8], [2 ** 30, 1], [1 << 18, 8], [4096, 8], [rng.int(1, 2000), 8], [rng.int(1, 50), rng.int(1, 4000)], [2 ** 24, 8, 8]]);
     const dtype = pick(rng, ["u1", "f4", "f8"] as const);
     const members: (RawMember | { name: string; data: Uint8Array; deflate: boolean })[] = [bombMember("x.npy", shape, dtype)];
     if (rng.next() < 0.3) members.push(rng.next() < 0.5 ? bombMember("y.npy", [pick(rng, [shape[0], 2 ** 26])], "u1") : { name: "y.npy", data: writeNpy(Array.from({ length: Math.min(shape[0], 4096) }, (_, i) => i % 4), [Math.min(shape[0], 4096)], "u1"), deflate: true });
