@@ -98,7 +98,7 @@ export function zipEntries(bytes: Uint8Array, source: string): ZipEntry[] {
   return entries;
 }
 
-/** Bytes a member's head may inflate to while looking for `want` bytes (deflate expands at most ~1032:1). */
+/** Compressed bytes added per step while looking for a member's first bytes (each step inflates ≤ 1032 × this). */
 const HEAD_STEP = 4096;
 
 /** A member's compressed (or stored) bytes, every offset and size checked against the file. */
