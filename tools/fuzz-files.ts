@@ -1,5 +1,6 @@
 // The fuzzer's file kinds other than .rgm (tools/fuzz-core.ts runs them): safetensors checkpoints and state_dicts,
-// ONNX graphs (with external data), target profiles, .npy/.npz/.csv/IDX data files, and the public API. Each case
+// ONNX graphs (with external data), target profiles, .npy/.npz/.csv/IDX data files, data bombs (deflated npz
+// members declaring gigabytes, CSV line bombs) and labels through every reader, read for a model or not. Each case
 // builds a valid seed, mutates it (bytes, or the structure: JSON header, protobuf graph, zip fields) and runs the
 // real entry point. It must end in a UserError of one printable line, or an accepted value that passes the
 // kind's oracle (an independent decode where one exists, else invariants the consumers rely on).

@@ -1,6 +1,6 @@
 // npm run fuzz [-- --cases N --seed S --only I --kinds K,… --hang-seconds T]: mutated .rgm files (v2, v1,
 // block gates) through Engine, the public API with disguised arguments, and safetensors, ONNX (with external
-// data), target profiles and .npy/.npz/.csv/IDX data files through their readers (tools/fuzz-core.ts,
+// data), target profiles, .npy/.npz/.csv/IDX data files, data bombs and labels through their readers (tools/fuzz-core.ts,
 // tools/fuzz-files.ts), 100,000 cases by default, case i of kind i mod (number of kinds). The cases run in
 // a worker thread with a heap limit that reports each case it starts; a case that runs past --hang-seconds
 // is a hang, one that exhausts the worker's memory a bomb: the worker is stopped and the case reported.
