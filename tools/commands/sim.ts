@@ -106,7 +106,7 @@ export async function simCommand(flags: SimFlags): Promise<void> {
   let sweep: SweepPoint[] | null = null;
   if (float) {
     const calibSpec = flags.calibrationData ?? (flags.data.startsWith("mnist:") ? "mnist:val" : flags.data);
-    const calib = calibSpec === flags.data ? { features: data.features, count: Math.min(data.count, flags.calibration), width: data.width } : loadData(calibSpec, flags.calibration);
+    const calib = calibSpec === flags.data ? { features: data.features, count: Math.min(data.count, flags.calibration), width: data.width } : loadData(calibSpec, flags.calibration, { features: inputs, consumer: flags.model });
     if (calib.width !== inputs) throw new UserError(`${calibSpec} has ${calib.width} features per sample, ${flags.model} takes ${inputs} inputs`);
     const ranks = flags.sweepRanks ?? DEFAULT_SWEEP_RANKS;
     const log = (s: string) => { if (!flags.quiet) process.stderr.write(`rank sweep: ${s} …\n`); };
