@@ -202,12 +202,15 @@ describe("archives and CSV cells", () => {
   });
   it("a first row that is neither names nor numbers is an error, never a dropped data row", () => {
     const p = tmp("typo.csv", "-0..37,1,2\n4,5,6\n");
-    expectError(() => loadDataset({ data: p }), ["typo.csv: line 1 is neither a header", 'column 0 is "-0..37"', "--csv-header or --no-csv-header"]);
+    expectError(() => loadDataset({ data: p }), ["typo.csv: line 1 is neither a header", 'column 0 is "-0..37"', "--csv-header if it is a header, --no-csv-header if it is data"]);
     expectError(() => loadDataset({ data: p, header: false }), ["typo.csv: line 1, column 0", '"-0..37" is not a number']);
     const d = loadDataset({ data: p, header: true });
     expect([d.count, Array.from(d.features)]).toEqual([1, [4, 5, 6]]);
     // A one-column file of a typo: not a name either
     expectError(() => loadDataset({ data: tmp("one.csv", "-0..37\n1\n") }), ["line 1 is neither"]);
+    // Names and numbers (pandas' integer column names): not clearly a header, so an error naming both kinds
+    expectError(() => loadDataset({ data: tmp("pd.csv", "0,1,label\n4,5,1\n") }), ['it mixes names and numbers (column 2 is "label", column 0 is "0")', "--csv-header if it is a header"]);
+    expect(loadDataset({ data: tmp("pd.csv", "0,1,label\n4,5,1\n"), header: true }).labels).toEqual(Int32Array.from([1]));
     // Names stay a header; numbers stay data
     expect(loadDataset({ data: tmp("h.csv", "x,_y,é\n1,2,3\n") }).count).toBe(1);
     expect(loadDataset({ data: tmp("n.csv", "1,2,3\n4,5,6\n") }).count).toBe(2);

@@ -92,8 +92,9 @@ export function readCsv(bytes: Uint8Array, source: string, opts: CsvOptions, che
     else if (first.every((s) => !isNumber(s) && (s === "" || NAME.test(s))) && first.some((s) => s !== "")) hasHeader = true;
     else {
       const c = first.findIndex((s) => !isNumber(s) && !(s !== "" && NAME.test(s)));
-      const cell = c >= 0 ? c : first.findIndex((s) => !isNumber(s));
-      throw new UserError(`${source}: line 1 is neither a header (names) nor a data row (numbers): column ${cell} is ${showName(first[cell], 40)}; pass --csv-header or --no-csv-header`);
+      const name = first.findIndex((s) => !isNumber(s)), num = first.findIndex(isNumber);
+      const why = c >= 0 ? `column ${c} is ${showName(first[c], 40)}` : `it mixes names and numbers (column ${name} is ${showName(first[name], 40)}, column ${num} is ${showName(first[num], 40)})`;
+      throw new UserError(`${source}: line 1 is neither a header (names) nor a data row (numbers): ${why}; pass --csv-header if it is a header, --no-csv-header if it is data`);
     }
   }
   const header = hasHeader ? first : null;
