@@ -5,7 +5,7 @@
 // decimal-only cells. Each bomb is generated here (a few hundred KB at most); "fails fast" is asserted on
 // the readers' own counters (ts/data/stats.ts), never on wall time.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,7 +17,7 @@ import { Engine } from "../runtime/src/runtime.ts";
 import { buildSynthetic, syntheticFloat } from "../ts/synthetic.ts";
 import { Rng } from "../ts/random.ts";
 import { checkpointBytes } from "../ts/train/checkpoint.ts";
-import { CSV_MAX_LINE_BYTES, DATA_BUDGET_BASE, loadDataset, MAX_FEATURE_ABS, readerStats, resetReaderStats, writeNpy, type DataSpec } from "../ts/data/index.ts";
+import { CSV_MAX_BYTES, CSV_MAX_LINE_BYTES, DATA_BUDGET_BASE, loadDataset, MAX_FEATURE_ABS, readerStats, resetReaderStats, writeNpy, type DataSpec } from "../ts/data/index.ts";
 import { plainDecimal } from "../ts/data/csv.ts";
 import { thrown } from "./helpers/errors.ts";
 
@@ -139,6 +139,13 @@ describe("bombs end in one line before the work they would cost", () => {
     const p = tmp("late.csv", "1,2\n3,4\n" + "5,".repeat(CSV_MAX_LINE_BYTES / 2 + 8) + "6\n");
     expectError(() => loadDataset({ data: p }), ["late.csv: line 3 is longer than"]);
     expect(readerStats.csvRowsParsed).toBe(0);
+  });
+  it("a CSV over CSV_MAX_BYTES is refused by its size before it is read (a sparse file: no disk used)", () => {
+    const p = join(dir, "huge.csv");
+    closeSync(openSync(p, "w"));
+    truncateSync(p, CSV_MAX_BYTES + 1);
+    expectError(() => loadDataset({ data: p }), [`huge.csv: ${CSV_MAX_BYTES + 1} bytes, more than the ${CSV_MAX_BYTES} this file may have`]);
+    rmSync(p);
   });
   it("the budget is 256 MiB + 4 × the file, and it is what a plain file converts within", () => {
     expect(DATA_BUDGET_BASE).toBe(256 * 1024 * 1024);

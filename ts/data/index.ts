@@ -8,7 +8,7 @@ import { readFileForUser } from "../files.ts";
 import { parseIdx } from "../idx.ts";
 import { loadMnist, MNIST_PIXELS, MNIST_SPLITS, type MnistSplit } from "../mnist.ts";
 import { showName } from "../../runtime/src/show.ts";
-import { readCsv } from "./csv.ts";
+import { CSV_MAX_BYTES, readCsv } from "./csv.ts";
 import { elementReader, isNpy, NPY_HEAD_BYTES, parseNpy, parseNpyHeader, storageIndex, type NpyArray, type NpyHeader } from "./npy.ts";
 import { readerStats } from "./stats.ts";
 import { isZip, zipEntries, zipRead, zipReadBytes, zipReadHead, type ZipEntry } from "./zip.ts";
@@ -53,6 +53,8 @@ export interface Dataset {
   description: string;
 }
 
+/** Largest data file read (Node reads at most 2 GiB into one buffer). */
+export const DATA_MAX_FILE_BYTES = 2 ** 31 - 1;
 /** Largest class label accepted (labels are class indices into the model's outputs). */
 export const MAX_LABEL = 65_535;
 /** Largest |feature| accepted: beyond it the quantizer's scales (and a float32 forward pass) overflow. */
@@ -196,7 +198,8 @@ export function loadDataset(spec: DataSpec): Dataset {
     for (let i = 0; i < features.length; i++) features[i] = m.images[i] / 255;
     return { source: src, features, count: m.count, width: MNIST_PIXELS, labels, description: `${src}: ${m.count} samples × ${MNIST_PIXELS} features (pixels / 255), labels 0..9` };
   }
-  const bytes = readFileForUser(src);
+  // A CSV's size limit (by its extension) and Node's file size limit are checked before reading
+  const bytes = readFileForUser(src, /\.(csv|txt)$/i.test(src) ? CSV_MAX_BYTES : DATA_MAX_FILE_BYTES);
   const kind = kindOf(src, bytes);
   if (spec.labelColumn !== undefined && kind !== "csv") throw new UserError(`--label-column goes with a .csv file, not ${src}`);
 
