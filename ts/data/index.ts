@@ -154,7 +154,7 @@ function checkLabels(values: ArrayLike<number>, what: string, spec: DataSpec, wh
 const classes = (y: Int32Array | null) => (y ? `labels 0..${y.reduce((m, v) => Math.max(m, v), 0)}` : "no labels");
 
 function readLabelsFile(path: string, expected: number, count: number, spec: DataSpec): Int32Array {
-  const bytes = readFileForUser(path);
+  const bytes = readFileForUser(path, DATA_MAX_FILE_BYTES);
   if (isNpy(bytes)) return npyLabels(parseNpy(bytes, path), expected, count, path, spec);
   if (bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0) {
     const idx = parseIdx(bytes, path);
