@@ -45,6 +45,8 @@ interface OptimizeFlags {
   work?: string;
   shift?: number;
   image?: number[];
+  standardize: boolean;
+  json?: boolean;
   quiet?: boolean;
 }
 
@@ -61,6 +63,8 @@ async function loadModel(path: string): Promise<FloatModel> {
   const bytes = await readUserFile(path);
   return extname(path).toLowerCase() === ".onnx" ? importOnnx(bytes, path) : importSafetensors(bytes, path);
 }
+
+const minutes = (s: number) => (s < 90 ? `${Math.ceil(s)} s` : `${Math.round(s / 60)} min`);
 
 /** Default training ranks: 5 % of each hidden layer's min(n_in, n_out), at least 2. */
 export const defaultRanks = (m: FloatModel) => m.layers.slice(0, -1).map((l) => Math.max(2, Math.ceil(0.05 * Math.min(l.nIn, l.nOut))));
@@ -84,12 +88,14 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   const l1 = flags.l1 ? (flags.l1.length === 1 ? Array<number>(hidden).fill(flags.l1[0]) : flags.l1) : Array<number>(hidden).fill(0);
   log(`optimize ${flags.float} (${[model.layers[0].nIn, ...model.layers.map((l) => l.nOut)].join("-")}): train ${train.count} of ${flags.data}, validate on ${val.count} of ${flags.valData}, ranks ${ranks.join("-")}, ${flags.estimator} estimator, ${flags.epochs} epochs${augment ? `, inputs shifted by up to ${augment.shift} px` : ""}`);
   let bar: Progress | null = null;
-  let trialCount = 0;
+  let trialCount = 0, timed = false;
+  // Warnings are shown even with --quiet or --json (on stderr)
+  const warn = (s: string) => process.stderr.write(s + "\n");
   const t0 = Date.now();
   const result = await optimizeModel({
     model, train, val, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1,
     distill: { alpha: flags.distill, temperature: flags.temperature }, budgetPp: flags.budget, maxMacs: flags.maxMacs, margins: flags.margins, safety: flags.safety,
-    calibration: flags.calibration, estimatorEpochs: flags.estimatorEpochs, wPos: flags.wPos, seed: flags.seed, workDir: flags.work, augment,
+    calibration: flags.calibration, estimatorEpochs: flags.estimatorEpochs, wPos: flags.wPos, seed: flags.seed, workDir: flags.work, augment, standardize: flags.standardize,
     onEvent: (e) => {
       if (e.stage === "reference") log(`int8 dense validation error ${pct(e.denseError)}; ${flags.maxMacs !== undefined ? `the most accurate model within ${flags.maxMacs}× dense MACs` : `budget ${flags.budget} pp → target ${pct(e.target)}`}`);
       else if (e.stage === "batch") {
@@ -99,7 +105,13 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
         bar?.stop();
         bar = null;
         log(`epoch ${e.epoch}/${e.epochs}${e.resumed ? " (resumed)" : ""}: loss ${e.loss.toFixed(4)}, val error (float, gated) ${pct(e.valError)} at ${e.macFraction.toFixed(3)}× MACs, computed ${e.computed.map((c) => (c * 100).toFixed(1)).join("/")} %, ${e.seconds.toFixed(0)} s`);
+        // The first epoch run here times the rest
+        if (!e.resumed && !timed && e.epoch < e.epochs) {
+          timed = true;
+          log(`time estimate: about ${minutes(e.seconds * (e.epochs - e.epoch))} for the ${e.epochs - e.epoch} remaining epochs (${e.seconds.toFixed(1)} s each), then the search`);
+        }
       } else if (e.stage === "estimator") log(`  learned estimators: ${e.seconds.toFixed(0)} s`);
+      else if (e.stage === "warning") warn(`warning: ${e.message}`);
       else log(`trial ${++trialCount}${e.cached ? " (resumed)" : ""}: ${show(e.trial)}`);
     },
   });
@@ -107,7 +119,7 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   const { tensors, metadata } = checkpointFile(result.float, { optimize: { float: flags.float, data: flags.data, valData: flags.valData, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1, distill: flags.distill, temperature: flags.temperature, wPos: flags.wPos, seed: flags.seed, safety: flags.safety, ...(augment && { augment }), bestEpoch: result.bestEpoch }, chosen: result.best });
   const report = {
     float: flags.float, output: flags.output, data: flags.data, val_data: flags.valData, budget_pp: flags.budget, max_macs: flags.maxMacs ?? null, safety: flags.safety,
-    dense_error: result.denseError, target: result.target, chosen: result.best, best_epoch: result.bestEpoch, history: result.history,
+    dense_error: result.denseError, target: result.target, chosen: result.best, no_trial_met: result.unmet, warnings: result.warnings, best_epoch: result.bestEpoch, history: result.history,
     front: result.front, trials: result.trials, seconds: (Date.now() - t0) / 1000,
   };
   await writeUserFile(flags.output, result.rgm);
@@ -115,6 +127,14 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   await writeUserFile(`${stem}.front.json`, JSON.stringify(report, null, 2) + "\n");
   await writeUserFile(`${stem}.front.svg`, frontSvg(result.trials, result.front, result.best, result.target, `${flags.float}: validation error against MACs (${result.trials.length} trials)`, flags.maxMacs));
   const goal = flags.maxMacs !== undefined ? `within ${flags.maxMacs}× dense MACs` : `target ${pct(result.target)}`;
+  const u = result.unmet;
+  const unmetLine = u && `no trial met the target (budget ${flags.budget} pp → ${pct(result.target)}): best trial ${pct(u.error)} at ${u.macsRatio.toFixed(3)}× (bound ${pct(u.bound)}; ${u.source} ${u.estimator} ranks ${u.ranks.join("-")}); wrote the input's dense int8 model`;
+  if (flags.json) {
+    if (unmetLine) warn(unmetLine);
+    console.log(JSON.stringify(report, null, 2));
+    return;
+  }
+  if (unmetLine) console.log(unmetLine);
   console.log(`${flags.output}: ${show(result.best)} on ${flags.valData} (int8 dense ${pct(result.denseError)}, ${goal}); ${stem}-float.safetensors, ${stem}.front.json, ${stem}.front.svg`);
 }
 
@@ -145,7 +165,8 @@ export function registerOptimize(program: Command): void {
     .option("--w-pos <w>", "learned estimators: weight of a positive unit in their loss (higher computes more units and misses fewer)", num("--w-pos", 1e-3, 1000), 4)
     .option("--seed <n>", "seed of shuffles and SVD sketches", positiveInt("--seed"), 1)
     .option("--work <dir>", "checkpoint every epoch and every trial here; rerunning with the same settings resumes");
-  addShiftOptions(cmd).option("-q, --quiet", "no progress output");
+  cmd.option("--no-standardize", "fine-tune on the inputs as given instead of standardized per feature (folded back into the first layer)");
+  addShiftOptions(cmd).option("--json", "print the report (<stem>.front.json) instead of the summary line").option("-q, --quiet", "no progress output");
   addDataOptions(cmd, "mnist:train", "training data");
   addDataOptions(cmd, "mnist:val", "validation data: epoch choice, calibration (its min/max set the input range), search and the budget's reference", "val");
   cmd.action((flags: OptimizeFlags) => {
