@@ -7,7 +7,7 @@ import { importOnnx } from "../../ts/import/onnx.ts";
 import { importSafetensors } from "../../ts/import/safetensors.ts";
 import type { FloatModel } from "../../runtime/src/model.ts";
 import { checkpointFile } from "../../ts/train/checkpoint.ts";
-import { frontSvg, optimizeModel, type Trial } from "../../ts/train/optimize.ts";
+import { defaultRanks, frontSvg, OPTIMIZE_RECIPE, optimizeModel, type Trial } from "../../ts/train/optimize.ts";
 import { DEFAULT_SAFETY } from "../../ts/rank-search.ts";
 import type { Samples } from "../../ts/train/trainer.ts";
 import { writeSafetensors } from "../../ts/safetensors.ts";
@@ -33,7 +33,7 @@ interface OptimizeFlags {
   epochs: number;
   lr: number;
   lrDecay: number;
-  l1?: number[];
+  l1: number[];
   distill: number;
   temperature: number;
   margins?: number[];
@@ -66,8 +66,6 @@ async function loadModel(path: string): Promise<FloatModel> {
 
 const minutes = (s: number) => (s < 90 ? `${Math.ceil(s)} s` : `${Math.round(s / 60)} min`);
 
-/** Default training ranks: 5 % of each hidden layer's min(n_in, n_out), at least 2. */
-export const defaultRanks = (m: FloatModel) => m.layers.slice(0, -1).map((l) => Math.max(2, Math.ceil(0.05 * Math.min(l.nIn, l.nOut))));
 
 const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
 const show = (t: Trial) => `${t.source} ${t.estimator} ranks ${t.ranks.join("-")} margins ${t.marginSigmas.join("/")} σ: ${pct(t.error)} (bound ${pct(t.bound)}, ${t.flips} flips) at ${t.macsRatio.toFixed(3)}×`;
@@ -85,7 +83,7 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   const val = loadSamples({ data: flags.valData, labels: flags.valLabels, labelColumn: flags.valLabelColumn }, nIn, flags.float, "validation");
   const augment = shiftAugment(flags, nIn);
   const ranks = flags.ranks ?? defaultRanks(model);
-  const l1 = flags.l1 ? (flags.l1.length === 1 ? Array<number>(hidden).fill(flags.l1[0]) : flags.l1) : Array<number>(hidden).fill(0);
+  const l1 = flags.l1.length === 1 ? Array<number>(hidden).fill(flags.l1[0]) : flags.l1;
   log(`optimize ${flags.float} (${[model.layers[0].nIn, ...model.layers.map((l) => l.nOut)].join("-")}): train ${train.count} of ${flags.data}, validate on ${val.count} of ${flags.valData}, ranks ${ranks.join("-")}, ${flags.estimator} estimator, ${flags.epochs} epochs${augment ? `, inputs shifted by up to ${augment.shift} px` : ""}`);
   let bar: Progress | null = null;
   let trialCount = 0, timed = false;
@@ -147,17 +145,17 @@ export function registerOptimize(program: Command): void {
     .option("--train-limit <n>", "train on the first n samples only", positiveInt("--train-limit"))
     .option("--budget <pp>", "allowed int8 gated error over the input model's int8 dense error on --val-data, in percentage points", num("--budget", 0, 100), 0.1)
     .option("--max-macs <fraction>", "a compute budget instead: the most accurate model within this fraction of dense MACs (e.g. 0.2)", num("--max-macs", 1e-6, 1))
-    .option("--ranks <list>", "estimator rank per hidden layer in training; the search tries these and smaller (default 5 % of min(n_in, n_out))", numberList("--ranks", true))
+    .option("--ranks <list>", "estimator rank per hidden layer in training; the search tries these and smaller, and on the input model also the ranks quantize --budget would choose (default 5 % of min(n_in, n_out), at least 8)", numberList("--ranks", true))
     .option("--estimator <kind>", "svd (top-k SVD refreshed every epoch) or learned (sign-trained, relearned every epoch)", (v) => {
       if (v !== "svd" && v !== "learned") throw new UserError(`--estimator must be svd or learned, got '${v}'`);
       return v;
-    }, "svd")
-    .option("--epochs <n>", "fine-tuning epochs (0: search the given model as it is)", num("--epochs", 0, 1000), 3)
-    .option("--lr <x>", "initial SGD learning rate", num("--lr", 1e-9, 10), 0.01)
-    .option("--lr-decay <x>", "learning-rate factor per epoch", num("--lr-decay", 1e-9, 1), 0.8)
-    .option("--l1 <list>", "L1 penalty on hidden activations: one value or one per hidden layer", numberList("--l1", false))
-    .option("--distill <alpha>", "weight of the distillation loss on the input model's logits (0: off)", num("--distill", 0, 1), 0.5)
-    .option("--temperature <T>", "distillation temperature", num("--temperature", 1e-3, 100), 2)
+    }, OPTIMIZE_RECIPE.estimator)
+    .option("--epochs <n>", "fine-tuning epochs (0: search the given model as it is)", num("--epochs", 0, 1000), OPTIMIZE_RECIPE.epochs)
+    .option("--lr <x>", "initial SGD learning rate", num("--lr", 1e-9, 10), OPTIMIZE_RECIPE.lr)
+    .option("--lr-decay <x>", "learning-rate factor per epoch", num("--lr-decay", 1e-9, 1), OPTIMIZE_RECIPE.lrDecay)
+    .option("--l1 <list>", "L1 penalty on hidden activations: one value or one per hidden layer", numberList("--l1", false), [OPTIMIZE_RECIPE.l1])
+    .option("--distill <alpha>", "weight of the distillation loss on the input model's logits (0: off)", num("--distill", 0, 1), OPTIMIZE_RECIPE.distill.alpha)
+    .option("--temperature <T>", "distillation temperature", num("--temperature", 1e-3, 100), OPTIMIZE_RECIPE.distill.temperature)
     .option("--margins <list>", "margins to try per layer, in standard deviations of the layer's pre-activation", numberList("--margins", false))
     .option("--safety <z>", "standard errors of the gating's flips (validation samples it changes from right to wrong or back) added to a trial's error before it is compared with the target; 0: the error itself", num("--safety", 0, 10), DEFAULT_SAFETY)
     .option("--calibration <n>", "calibration samples, the first of --val-data", positiveInt("--calibration"), 1000)

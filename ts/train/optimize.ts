@@ -26,6 +26,19 @@ import { checkShiftAugment, shiftBatch, type ShiftAugment } from "./augment.ts";
 import { createCompute, estimatorFactors, evaluateCounts, fillInputs, shuffle, summarize, type Samples } from "./trainer.ts";
 import { inputStandard, moveEstimators, standardFactors, standardizeInputs, standardizeModel, standardizeSamples, unstandardizeModel } from "./standardize.ts";
 
+/**
+ * The defaults of `rankgate optimize`: the recipe measured on small nets (8×8 digits, breast_cancer) and on
+ * MNIST (docs/TRAINING.md, "optimize"); the README's command adds only the data and the budget.
+ */
+export const OPTIMIZE_RECIPE = { estimator: "learned", epochs: 20, l1: 1e-3, lr: 0.01, lrDecay: 0.8, distill: { alpha: 0.5, temperature: 2 } } as const;
+
+/** Training ranks by default: 5 % of each hidden layer's min(n_in, n_out), at least 8 (or that minimum, if smaller). */
+export const defaultRanks = (m: FloatModel): number[] =>
+  m.layers.slice(0, -1).map((l) => {
+    const min = Math.min(l.nIn, l.nOut);
+    return Math.max(Math.min(8, min), Math.ceil(0.05 * min));
+  });
+
 /** Margins tried per layer, in standard deviations of the layer's pre-activation (negative: compute more). */
 export const MARGIN_CANDIDATES = [-1, -0.5, -0.25, -0.1, 0, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2];
 
