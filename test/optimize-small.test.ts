@@ -131,13 +131,17 @@ describe("optimize on 8×8 digits (1078 train, 359 val, 360 test)", () => {
     expect(on.history[0].valError).toBeLessThan(off.history[0].valError / 3);
   });
 
-  it("warns under 1000 validation samples, in the result and as an event; not at 1000", async () => {
+  it("warns under 1000 validation samples, in the result and as an event, not at 1000; and when int8 quantization alone loses accuracy", async () => {
     const events: string[] = [];
-    const small = await optimizeModel({ ...recipe(digitsGraph, digits.graph), epochs: 0, onEvent: (e) => { if (e.stage === "warning") events.push(e.message); } });
+    const small = await optimizeModel({ ...recipe(digitsGraph, digits.graph), epochs: 0, estimator: "svd", onEvent: (e) => { if (e.stage === "warning") events.push(e.message); } });
     expect(small.warnings).toEqual([expect.stringMatching(/^only 359 validation samples \(under 1000\): the choice may not hold on unseen data/)]);
     expect(events).toEqual(small.warnings);
     const [train] = digits.graph, val1000: Samples = { images: train.images.subarray(0, 1000 * 64), labels: train.labels.subarray(0, 1000), count: 1000 };
-    expect((await optimizeModel({ ...recipe(digitsGraph, [train, val1000]), epochs: 0 })).warnings).toEqual([]);
+    expect((await optimizeModel({ ...recipe(digitsGraph, [train, val1000]), epochs: 0, estimator: "svd" })).warnings).toEqual([]);
+    // breast_cancer's raw features share one int8 input scale: quantizing alone loses the float net's accuracy
+    const raw = await optimizeModel({ ...recipe(cancerGraph, cancerRaw), epochs: 0, estimator: "svd" });
+    expect(raw.warnings).toEqual([expect.stringMatching(/^only 113 validation samples/), expect.stringMatching(/^the input's int8 dense validation error \(\d+\.\d\d %\) is far above its float error \(\d\.\d\d %\)/)]);
+    expect((await optimizeModel({ ...recipe(cancerNet, cancerData), epochs: 0, estimator: "svd" })).warnings).toEqual([expect.stringMatching(/^only 113 validation samples/)]);
   });
 
   it("the ranks quantize --budget chooses on the input are candidates: optimize's MACs are never more than quantize's", async () => {

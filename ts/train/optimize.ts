@@ -9,7 +9,7 @@ import { performance } from "node:perf_hooks";
 import * as tf from "@tensorflow/tfjs-core";
 import { UserError } from "../../runtime/src/errors.ts";
 import { writeFileForUser } from "../files.ts";
-import { linear } from "../float.ts";
+import { floatTop1, linear } from "../float.ts";
 import { writeModel } from "../../runtime/src/format.ts";
 import type { FloatModel } from "../../runtime/src/model.ts";
 import { Quantizer, type EstimatorKind } from "../quantize.ts";
@@ -117,6 +117,8 @@ export type OptimizeEvent =
 
 /** Under this many validation samples optimize warns that its choice may not hold on unseen data. */
 export const SMALL_VALIDATION = 1000;
+/** optimize warns when the input's int8 dense validation error exceeds its float error by more than this. */
+export const INT8_LOSS_WARNING = 0.02;
 
 export interface Trial {
   /** "input": the given model; "finetuned": after fine-tuning. */
@@ -404,6 +406,14 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   const warnings: string[] = [];
   if (o.val.count < SMALL_VALIDATION) {
     const message = `only ${o.val.count} validation samples (under ${SMALL_VALIDATION}): the choice may not hold on unseen data; a larger validation split, or a larger budget, makes it safer`;
+    warnings.push(message);
+    emit({ stage: "warning", message });
+  }
+  // The budget is relative to the int8 dense error: say so when quantizing the input already costs much
+  const top1 = floatTop1(input, valX, o.val.count);
+  const floatError = top1.reduce((n, y, i) => n + (y !== o.val.labels[i] ? 1 : 0), 0) / o.val.count;
+  if (denseError - floatError > INT8_LOSS_WARNING) {
+    const message = `the input's int8 dense validation error (${(denseError * 100).toFixed(2)} %) is far above its float error (${(floatError * 100).toFixed(2)} %): int8 quantization loses it before any gating (inputs in very different units share one input scale?); the budget is relative to the int8 error`;
     warnings.push(message);
     emit({ stage: "warning", message });
   }
