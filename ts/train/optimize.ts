@@ -662,9 +662,10 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
       await search("finetuned", "svd", tuned, rankSets(o.ranks));
     }
   }
-  // The ranks quantize --budget tries on the input (no fine-tuning) are candidates, and the input's search
-  // starts from the higher of its choice and the training ranks: optimize never returns less than quantize
-  const posthoc = await searchRanks(qInput, valX, o.val.labels, o.val.count, { budgetPp: o.budgetPp, safety });
+  // With a budget, the ranks quantize --budget tries on the input (no fine-tuning) are candidates, and the
+  // input's search starts from the higher of its choice and the training ranks: optimize never returns
+  // more MACs than quantize (which has no MAC cap to compare with)
+  const posthoc = o.maxMacs === undefined ? await searchRanks(qInput, valX, o.val.labels, o.val.count, { budgetPp: o.budgetPp, safety }) : { trials: [], ranks: o.ranks };
   for (const r of posthoc.trials) {
     if (!r.ranks.some((k) => k > 0)) continue;
     const t: Trial = { source: "input", estimator: "svd", ranks: r.ranks, marginSigmas: Array(hidden).fill(0), margins: Array(hidden).fill(0), error: r.error, macsRatio: r.macsRatio, flips: r.flips, bound: r.bound };
