@@ -1,7 +1,7 @@
 // rankgate optimize: a float MLP and data → the gated int8 .rgm with the fewest MACs within an accuracy
 // budget, its float checkpoint, and the Pareto front it explored (JSON and SVG). ts/train/optimize.ts.
 import { extname } from "node:path";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { UserError } from "../../runtime/src/errors.ts";
 import { importOnnx } from "../../ts/import/onnx.ts";
 import { importSafetensors } from "../../ts/import/safetensors.ts";
@@ -153,7 +153,7 @@ export function registerOptimize(program: Command): void {
     .option("--epochs <n>", "fine-tuning epochs (0: search the given model as it is)", num("--epochs", 0, 1000), OPTIMIZE_RECIPE.epochs)
     .option("--lr <x>", "initial SGD learning rate", num("--lr", 1e-9, 10), OPTIMIZE_RECIPE.lr)
     .option("--lr-decay <x>", "learning-rate factor per epoch", num("--lr-decay", 1e-9, 1), OPTIMIZE_RECIPE.lrDecay)
-    .option("--l1 <list>", "L1 penalty on hidden activations: one value or one per hidden layer", numberList("--l1", false), [OPTIMIZE_RECIPE.l1])
+    .addOption(new Option("--l1 <list>", "L1 penalty on hidden activations: one value or one per hidden layer").argParser(numberList("--l1", false)).default([OPTIMIZE_RECIPE.l1], String(OPTIMIZE_RECIPE.l1)))
     .option("--distill <alpha>", "weight of the distillation loss on the input model's logits (0: off)", num("--distill", 0, 1), OPTIMIZE_RECIPE.distill.alpha)
     .option("--temperature <T>", "distillation temperature", num("--temperature", 1e-3, 100), OPTIMIZE_RECIPE.distill.temperature)
     .option("--margins <list>", "margins to try per layer, in standard deviations of the layer's pre-activation", numberList("--margins", false))
