@@ -9,7 +9,7 @@ import { performance } from "node:perf_hooks";
 import * as tf from "@tensorflow/tfjs-core";
 import { UserError } from "../../runtime/src/errors.ts";
 import { writeFileForUser } from "../files.ts";
-import { floatTop1, linear } from "../float.ts";
+import { linear } from "../float.ts";
 import { writeModel } from "../../runtime/src/format.ts";
 import type { FloatModel } from "../../runtime/src/model.ts";
 import { Quantizer, type EstimatorKind } from "../quantize.ts";
@@ -410,8 +410,14 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     emit({ stage: "warning", message });
   }
   // The budget is relative to the int8 dense error: say so when quantizing the input already costs much
-  const top1 = floatTop1(input, valX, o.val.count);
-  const floatError = top1.reduce((n, y, i) => n + (y !== o.val.labels[i] ? 1 : 0), 0) / o.val.count;
+  const probs = await softTargets(input, o.val, 1), classes = sizes[sizes.length - 1];
+  let floatWrong = 0;
+  for (let i = 0; i < o.val.count; i++) {
+    let top = 0;
+    for (let c = 1; c < classes; c++) if (probs[i * classes + c] > probs[i * classes + top]) top = c;
+    if (top !== o.val.labels[i]) floatWrong++;
+  }
+  const floatError = floatWrong / o.val.count;
   if (denseError - floatError > INT8_LOSS_WARNING) {
     const message = `the input's int8 dense validation error (${(denseError * 100).toFixed(2)} %) is far above its float error (${(floatError * 100).toFixed(2)} %): int8 quantization loses it before any gating (inputs in very different units share one input scale?); the budget is relative to the int8 error`;
     warnings.push(message);
