@@ -66,7 +66,6 @@ async function loadModel(path: string): Promise<FloatModel> {
 
 const minutes = (s: number) => (s < 90 ? `${Math.ceil(s)} s` : `${Math.round(s / 60)} min`);
 
-
 const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
 const show = (t: Trial) => `${t.source} ${t.estimator} ranks ${t.ranks.join("-")} margins ${t.marginSigmas.join("/")} σ: ${pct(t.error)} (bound ${pct(t.bound)}, ${t.flips} flips) at ${t.macsRatio.toFixed(3)}×`;
 
@@ -114,7 +113,7 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
     },
   });
   const stem = flags.output.replace(/\.rgm$/, "");
-  const { tensors, metadata } = checkpointFile(result.float, { optimize: { float: flags.float, data: flags.data, valData: flags.valData, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1, distill: flags.distill, temperature: flags.temperature, wPos: flags.wPos, seed: flags.seed, safety: flags.safety, ...(augment && { augment }), bestEpoch: result.bestEpoch }, chosen: result.best });
+  const { tensors, metadata } = checkpointFile(result.float, { optimize: { float: flags.float, data: flags.data, valData: flags.valData, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1, distill: flags.distill, temperature: flags.temperature, wPos: flags.wPos, seed: flags.seed, safety: flags.safety, standardize: flags.standardize, ...(augment && { augment }), bestEpoch: result.bestEpoch }, chosen: result.best });
   const report = {
     float: flags.float, output: flags.output, data: flags.data, val_data: flags.valData, budget_pp: flags.budget, max_macs: flags.maxMacs ?? null, safety: flags.safety,
     dense_error: result.denseError, target: result.target, chosen: result.best, no_trial_met: result.unmet, warnings: result.warnings, best_epoch: result.bestEpoch, history: result.history,
@@ -157,7 +156,7 @@ export function registerOptimize(program: Command): void {
     .option("--distill <alpha>", "weight of the distillation loss on the input model's logits (0: off)", num("--distill", 0, 1), OPTIMIZE_RECIPE.distill.alpha)
     .option("--temperature <T>", "distillation temperature", num("--temperature", 1e-3, 100), OPTIMIZE_RECIPE.distill.temperature)
     .option("--margins <list>", "margins to try per layer, in standard deviations of the layer's pre-activation", numberList("--margins", false))
-    .option("--safety <z>", "standard errors of the gating's flips (validation samples it changes from right to wrong or back) added to a trial's error before it is compared with the target; 0: the error itself", num("--safety", 0, 10), DEFAULT_SAFETY)
+    .option("--safety <z>", "standard errors of a trial's flips (validation samples it gets right where the input's int8 dense model errs, or the reverse: what fine-tuning and the gate changed together) added to its error before it is compared with the target; 0: the error itself", num("--safety", 0, 10), DEFAULT_SAFETY)
     .option("--calibration <n>", "calibration samples, the first of --val-data", positiveInt("--calibration"), 1000)
     .option("--estimator-epochs <n>", "epochs per layer of each learned-estimator refresh", positiveInt("--estimator-epochs"), 1)
     .option("--w-pos <w>", "learned estimators: weight of a positive unit in their loss (higher computes more units and misses fewer)", num("--w-pos", 1e-3, 1000), 4)
