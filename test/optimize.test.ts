@@ -182,7 +182,7 @@ describe("optimizeModel on a small synthetic net", () => {
     const tunedTrials = trials.filter((t) => t.source === "finetuned");
     expect(tunedTrials.length).toBeGreaterThan(0);
     for (const t of tunedTrials) expect(t.epoch).toBe(first.bestEpoch);
-    // Each bound charges 1.645 standard errors of the trial's flips against its source's dense model
+    // Each bound charges 1.645 standard errors of the trial's flips against the input's dense int8 model
     for (const t of trials) expect(t.bound).toBeCloseTo(t.error + (1.645 * Math.sqrt(t.flips)) / val.count, 12);
     expect(trials.some((t) => t.flips > 0)).toBe(true);
     for (const t of trials) expect(front.some((f) => f.error <= t.error && f.macsRatio <= t.macsRatio)).toBe(true);

@@ -1,13 +1,13 @@
 // rankgate optimize: a float MLP and data → the gated int8 .rgm with the fewest MACs within an accuracy
 // budget, its float checkpoint, and the Pareto front it explored (JSON and SVG). ts/train/optimize.ts.
 import { extname } from "node:path";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { UserError } from "../../runtime/src/errors.ts";
 import { importOnnx } from "../../ts/import/onnx.ts";
 import { importSafetensors } from "../../ts/import/safetensors.ts";
 import type { FloatModel } from "../../runtime/src/model.ts";
 import { checkpointFile } from "../../ts/train/checkpoint.ts";
-import { frontSvg, optimizeModel, type Trial } from "../../ts/train/optimize.ts";
+import { defaultRanks, frontSvg, OPTIMIZE_RECIPE, optimizeModel, type Trial } from "../../ts/train/optimize.ts";
 import { DEFAULT_SAFETY } from "../../ts/rank-search.ts";
 import type { Samples } from "../../ts/train/trainer.ts";
 import { writeSafetensors } from "../../ts/safetensors.ts";
@@ -35,7 +35,7 @@ interface OptimizeFlags {
   epochs: number;
   lr: number;
   lrDecay: number;
-  l1?: number[];
+  l1: number[];
   distill: number;
   temperature: number;
   margins?: number[];
@@ -47,6 +47,8 @@ interface OptimizeFlags {
   work?: string;
   shift?: number;
   image?: number[];
+  standardize: boolean;
+  json?: boolean;
   quiet?: boolean;
 }
 
@@ -64,8 +66,7 @@ async function loadModel(path: string): Promise<FloatModel> {
   return extname(path).toLowerCase() === ".onnx" ? importOnnx(bytes, path) : importSafetensors(bytes, path);
 }
 
-/** Default training ranks: 5 % of each hidden layer's min(n_in, n_out), at least 2. */
-export const defaultRanks = (m: FloatModel) => m.layers.slice(0, -1).map((l) => Math.max(2, Math.ceil(0.05 * Math.min(l.nIn, l.nOut))));
+const minutes = (s: number) => (s < 90 ? `${Math.ceil(s)} s` : `${Math.round(s / 60)} min`);
 
 const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
 const show = (t: Trial) => `${t.source} ${t.estimator} ranks ${t.ranks.join("-")} margins ${t.marginSigmas.join("/")} σ: ${pct(t.error)} (bound ${pct(t.bound)}, ${t.flips} flips) at ${t.macsRatio.toFixed(3)}×`;
@@ -85,15 +86,17 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   const val = loadSamples({ data: flags.valData, labels: flags.valLabels, labelColumn: flags.valLabelColumn, csvHeader: flags.valCsvHeader }, nIn, flags.float, "validation", nOut);
   const augment = shiftAugment(flags, nIn);
   const ranks = flags.ranks ?? defaultRanks(model);
-  const l1 = flags.l1 ? (flags.l1.length === 1 ? Array<number>(hidden).fill(flags.l1[0]) : flags.l1) : Array<number>(hidden).fill(0);
+  const l1 = flags.l1.length === 1 ? Array<number>(hidden).fill(flags.l1[0]) : flags.l1;
   log(`optimize ${flags.float} (${[model.layers[0].nIn, ...model.layers.map((l) => l.nOut)].join("-")}): train ${train.count} of ${flags.data}, validate on ${val.count} of ${flags.valData}, ranks ${ranks.join("-")}, ${flags.estimator} estimator, ${flags.epochs} epochs${augment ? `, inputs shifted by up to ${augment.shift} px` : ""}`);
   let bar: Progress | null = null;
-  let trialCount = 0;
+  let trialCount = 0, timed = false;
+  // Warnings are shown even with --quiet or --json (on stderr)
+  const warn = (s: string) => process.stderr.write(s + "\n");
   const t0 = Date.now();
   const result = await optimizeModel({
     model, train, val, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1,
     distill: { alpha: flags.distill, temperature: flags.temperature }, budgetPp: flags.budget, maxMacs: flags.maxMacs, margins: flags.margins, safety: flags.safety,
-    calibration: flags.calibration, estimatorEpochs: flags.estimatorEpochs, wPos: flags.wPos, seed: flags.seed, workDir: flags.work, augment,
+    calibration: flags.calibration, estimatorEpochs: flags.estimatorEpochs, wPos: flags.wPos, seed: flags.seed, workDir: flags.work, augment, standardize: flags.standardize,
     onEvent: (e) => {
       if (e.stage === "reference") log(`int8 dense validation error ${pct(e.denseError)}; ${flags.maxMacs !== undefined ? `the most accurate model within ${flags.maxMacs}× dense MACs` : `budget ${flags.budget} pp → target ${pct(e.target)}`}`);
       else if (e.stage === "batch") {
@@ -103,14 +106,20 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
         bar?.stop();
         bar = null;
         log(`epoch ${e.epoch}/${e.epochs}${e.resumed ? " (resumed)" : ""}: loss ${e.loss.toFixed(4)}, val error (float, gated) ${pct(e.valError)} at ${e.macFraction.toFixed(3)}× MACs, computed ${e.computed.map((c) => (c * 100).toFixed(1)).join("/")} %, ${e.seconds.toFixed(0)} s`);
+        // The first epoch run here times the rest
+        if (!e.resumed && !timed && e.epoch < e.epochs) {
+          timed = true;
+          log(`time estimate: about ${minutes(e.seconds * (e.epochs - e.epoch))} for the ${e.epochs - e.epoch} remaining epochs (${e.seconds.toFixed(1)} s each), then the search`);
+        }
       } else if (e.stage === "estimator") log(`  learned estimators: ${e.seconds.toFixed(0)} s`);
+      else if (e.stage === "warning") warn(`warning: ${e.message}`);
       else log(`trial ${++trialCount}${e.cached ? " (resumed)" : ""}: ${show(e.trial)}`);
     },
   });
-  const { tensors, metadata } = checkpointFile(result.float, { optimize: { float: flags.float, data: flags.data, valData: flags.valData, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1, distill: flags.distill, temperature: flags.temperature, wPos: flags.wPos, seed: flags.seed, safety: flags.safety, ...(augment && { augment }), bestEpoch: result.bestEpoch }, chosen: result.best });
+  const { tensors, metadata } = checkpointFile(result.float, { optimize: { float: flags.float, data: flags.data, valData: flags.valData, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1, distill: flags.distill, temperature: flags.temperature, wPos: flags.wPos, seed: flags.seed, safety: flags.safety, standardize: flags.standardize, ...(augment && { augment }), bestEpoch: result.bestEpoch }, chosen: result.best });
   const report = {
     float: flags.float, output: flags.output, data: flags.data, val_data: flags.valData, budget_pp: flags.budget, max_macs: flags.maxMacs ?? null, safety: flags.safety,
-    dense_error: result.denseError, target: result.target, chosen: result.best, best_epoch: result.bestEpoch, history: result.history,
+    dense_error: result.denseError, target: result.target, chosen: result.best, no_trial_met: result.unmet, warnings: result.warnings, best_epoch: result.bestEpoch, history: result.history,
     front: result.front, trials: result.trials, seconds: (Date.now() - t0) / 1000,
   };
   await writeUserFile(flags.output, result.rgm);
@@ -118,6 +127,14 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   await writeUserFile(`${stem}.front.json`, JSON.stringify(report, null, 2) + "\n");
   await writeUserFile(`${stem}.front.svg`, frontSvg(result.trials, result.front, result.best, result.target, `${flags.float}: validation error against MACs (${result.trials.length} trials)`, flags.maxMacs));
   const goal = flags.maxMacs !== undefined ? `within ${flags.maxMacs}× dense MACs` : `target ${pct(result.target)}`;
+  const u = result.unmet;
+  const unmetLine = u && `no trial met the target (budget ${flags.budget} pp → ${pct(result.target)}): best trial ${pct(u.error)} at ${u.macsRatio.toFixed(3)}× (bound ${pct(u.bound)}; ${u.source} ${u.estimator} ranks ${u.ranks.join("-")}); wrote the input's dense int8 model`;
+  if (flags.json) {
+    if (unmetLine) warn(unmetLine);
+    console.log(JSON.stringify(report, null, 2));
+    return;
+  }
+  if (unmetLine) console.log(unmetLine);
   console.log(`${flags.output}: ${show(result.best)} on ${flags.valData} (int8 dense ${pct(result.denseError)}, ${goal}); ${stem}-float.safetensors, ${stem}.front.json, ${stem}.front.svg`);
 }
 
@@ -130,25 +147,26 @@ export function registerOptimize(program: Command): void {
     .option("--train-limit <n>", "train on the first n samples only", positiveInt("--train-limit"))
     .option("--budget <pp>", "allowed int8 gated error over the input model's int8 dense error on --val-data, in percentage points", num("--budget", 0, 100), 0.1)
     .option("--max-macs <fraction>", "a compute budget instead: the most accurate model within this fraction of dense MACs (e.g. 0.2)", num("--max-macs", 1e-6, 1))
-    .option("--ranks <list>", "estimator rank per hidden layer in training; the search tries these and smaller (default 5 % of min(n_in, n_out))", numberList("--ranks", true))
+    .option("--ranks <list>", "estimator rank per hidden layer in training; the search tries these and smaller, and on the input model also the ranks quantize --budget would choose (default 5 % of min(n_in, n_out), at least 8)", numberList("--ranks", true))
     .option("--estimator <kind>", "svd (top-k SVD refreshed every epoch) or learned (sign-trained, relearned every epoch)", (v) => {
       if (v !== "svd" && v !== "learned") throw new UserError(`--estimator must be svd or learned, got '${v}'`);
       return v;
-    }, "svd")
-    .option("--epochs <n>", "fine-tuning epochs (0: search the given model as it is)", num("--epochs", 0, 1000), 3)
-    .option("--lr <x>", "initial SGD learning rate", num("--lr", 1e-9, 10), 0.01)
-    .option("--lr-decay <x>", "learning-rate factor per epoch", num("--lr-decay", 1e-9, 1), 0.8)
-    .option("--l1 <list>", "L1 penalty on hidden activations: one value or one per hidden layer", numberList("--l1", false))
-    .option("--distill <alpha>", "weight of the distillation loss on the input model's logits (0: off)", num("--distill", 0, 1), 0.5)
-    .option("--temperature <T>", "distillation temperature", num("--temperature", 1e-3, 100), 2)
+    }, OPTIMIZE_RECIPE.estimator)
+    .option("--epochs <n>", "fine-tuning epochs (0: search the given model as it is)", num("--epochs", 0, 1000), OPTIMIZE_RECIPE.epochs)
+    .option("--lr <x>", "initial SGD learning rate", num("--lr", 1e-9, 10), OPTIMIZE_RECIPE.lr)
+    .option("--lr-decay <x>", "learning-rate factor per epoch", num("--lr-decay", 1e-9, 1), OPTIMIZE_RECIPE.lrDecay)
+    .addOption(new Option("--l1 <list>", "L1 penalty on hidden activations: one value or one per hidden layer").argParser(numberList("--l1", false)).default([OPTIMIZE_RECIPE.l1], String(OPTIMIZE_RECIPE.l1)))
+    .option("--distill <alpha>", "weight of the distillation loss on the input model's logits (0: off)", num("--distill", 0, 1), OPTIMIZE_RECIPE.distill.alpha)
+    .option("--temperature <T>", "distillation temperature", num("--temperature", 1e-3, 100), OPTIMIZE_RECIPE.distill.temperature)
     .option("--margins <list>", "margins to try per layer, in standard deviations of the layer's pre-activation", numberList("--margins", false))
-    .option("--safety <z>", "standard errors of the gating's flips (validation samples it changes from right to wrong or back) added to a trial's error before it is compared with the target; 0: the error itself", num("--safety", 0, 10), DEFAULT_SAFETY)
+    .option("--safety <z>", "standard errors of a trial's flips (validation samples it gets right where the input's int8 dense model errs, or the reverse: what fine-tuning and the gate changed together) added to its error before it is compared with the target; 0: the error itself", num("--safety", 0, 10), DEFAULT_SAFETY)
     .option("--calibration <n>", "calibration samples, the first of --val-data", positiveInt("--calibration"), 1000)
     .option("--estimator-epochs <n>", "epochs per layer of each learned-estimator refresh", positiveInt("--estimator-epochs"), 1)
     .option("--w-pos <w>", "learned estimators: weight of a positive unit in their loss (higher computes more units and misses fewer)", num("--w-pos", 1e-3, 1000), 4)
     .option("--seed <n>", "seed of shuffles and SVD sketches", positiveInt("--seed"), 1)
     .option("--work <dir>", "checkpoint every epoch and every trial here; rerunning with the same settings resumes");
-  addShiftOptions(cmd).option("-q, --quiet", "no progress output");
+  cmd.option("--no-standardize", "fine-tune on the inputs as given instead of standardized per feature (folded back into the first layer)");
+  addShiftOptions(cmd).option("--json", "print the report (<stem>.front.json) instead of the summary line").option("-q, --quiet", "no progress output");
   addDataOptions(cmd, "mnist:train", "training data");
   addDataOptions(cmd, "mnist:val", "validation data: epoch choice, calibration (its min/max set the input range), search and the budget's reference", "val");
   cmd.action((flags: OptimizeFlags) => {

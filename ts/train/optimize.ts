@@ -14,7 +14,7 @@ import { writeModel } from "../../runtime/src/format.ts";
 import type { FloatModel } from "../../runtime/src/model.ts";
 import { Quantizer, type EstimatorKind } from "../quantize.ts";
 import { Rng } from "../random.ts";
-import { countFlips, DEFAULT_SAFETY, gatedRun, RANK_CANDIDATES, trialBound } from "../rank-search.ts";
+import { countFlips, DEFAULT_SAFETY, gatedRun, RANK_CANDIDATES, searchRanks, trialBound } from "../rank-search.ts";
 import { crc32 } from "../../runtime/src/crc32.ts";
 import { featureRange } from "../data/index.ts";
 import type { EstimatorFactors } from "./compute.ts";
@@ -24,6 +24,20 @@ import { learnEstimators } from "./learned-estimator.ts";
 import { initTf } from "./tfjs.ts";
 import { checkShiftAugment, shiftBatch, type ShiftAugment } from "./augment.ts";
 import { createCompute, estimatorFactors, evaluateCounts, fillInputs, shuffle, summarize, type Samples } from "./trainer.ts";
+import { inputStandard, moveEstimators, standardFactors, standardizeInputs, standardizeModel, standardizeSamples, unstandardizeModel } from "./standardize.ts";
+
+/**
+ * The defaults of `rankgate optimize`: the recipe measured on small nets (8×8 digits, breast_cancer) and on
+ * MNIST (docs/TRAINING.md, "optimize"); the README's command adds only the data and the budget.
+ */
+export const OPTIMIZE_RECIPE = { estimator: "learned", epochs: 20, l1: 1e-3, lr: 0.01, lrDecay: 0.8, distill: { alpha: 0.5, temperature: 2 } } as const;
+
+/** Training ranks by default: 5 % of each hidden layer's min(n_in, n_out), at least 8 (or that minimum, if smaller). */
+export const defaultRanks = (m: FloatModel): number[] =>
+  m.layers.slice(0, -1).map((l) => {
+    const min = Math.min(l.nIn, l.nOut);
+    return Math.max(Math.min(8, min), Math.ceil(0.05 * min));
+  });
 
 /** Margins tried per layer, in standard deviations of the layer's pre-activation (negative: compute more). */
 export const MARGIN_CANDIDATES = [-1, -0.5, -0.25, -0.1, 0, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2];
@@ -80,6 +94,12 @@ export interface OptimizeOptions {
    * are then the input model's on the translated sample. Default: none.
    */
   augment?: ShiftAugment;
+  /**
+   * Fine-tune (and learn estimators) on per-feature standardized inputs, the first layer rewritten to
+   * match and folded back into every model written (ts/train/standardize.ts), so the inputs' units do not
+   * matter. Default true.
+   */
+  standardize?: boolean;
   /** Default 1. */
   seed?: number;
   /** Checkpoints after every epoch and the search's trials; a rerun with the same settings resumes. */
@@ -92,7 +112,13 @@ export type OptimizeEvent =
   | { stage: "batch"; epoch: number; epochs: number; batch: number; batches: number; loss: number }
   | { stage: "epoch"; epoch: number; epochs: number; loss: number; valError: number; macFraction: number; density: number[]; computed: number[]; seconds: number; resumed: boolean }
   | { stage: "estimator"; epoch: number; seconds: number }
-  | { stage: "trial"; trial: Trial; cached: boolean };
+  | { stage: "trial"; trial: Trial; cached: boolean }
+  | { stage: "warning"; message: string };
+
+/** Under this many validation samples optimize warns that its choice may not hold on unseen data. */
+export const SMALL_VALIDATION = 1000;
+/** optimize warns when the input's int8 dense validation error exceeds its float error by more than this. */
+export const INT8_LOSS_WARNING = 0.02;
 
 export interface Trial {
   /** "input": the given model; "finetuned": after fine-tuning. */
@@ -107,11 +133,15 @@ export interface Trial {
   margins: number[];
   error: number;
   macsRatio: number;
-  /** Validation samples whose correctness differs from the same source's int8 dense model. */
+  /**
+   * Validation samples whose correctness differs from the INPUT model's int8 dense model (for a fine-tuned
+   * trial: what fine-tuning changed and what the gate changed, together).
+   */
   flips: number;
   /**
-   * error + safety·√flips / n: the error with the gating's sampling noise charged (the gated and dense
-   * models are compared on the same samples, so only the flips carry noise). Compared with the target.
+   * error + safety·√flips / n: the error with the sampling noise of its difference from the input's dense
+   * int8 error charged (both are measured on the same samples, so only the flips carry noise). Compared
+   * with the target (the input's dense int8 error + the budget).
    */
   bound: number;
 }
@@ -129,6 +159,13 @@ export interface EpochRecord {
 export interface OptimizeResult {
   /** The chosen trial: the fewest MACs within the budget (the input's dense int8 model if nothing else is). */
   best: Trial;
+  /**
+   * With a budget, when no gated trial met the target (best is the input's dense model): the gated trial
+   * with the lowest bound (fewest MACs on ties); else null.
+   */
+  unmet: Trial | null;
+  /** Lines the caller should show, e.g. that validation is small (also sent as "warning" events). */
+  warnings: string[];
   /** Its .rgm bytes. */
   rgm: Uint8Array;
   /** Its float model (with learned estimators when it uses them). */
@@ -255,6 +292,16 @@ export function chooseWithinMacs(trials: Trial[], cap: number): Trial | null {
   return best;
 }
 
+/** The gated trial below dense MACs with the lowest bound (fewest MACs, then the earlier, on ties); null if there is none. */
+export function nearestTrial(trials: Trial[]): Trial | null {
+  let best: Trial | null = null;
+  for (const t of trials) {
+    if (!t.ranks.some((k) => k > 0) || t.macsRatio >= 1) continue;
+    if (!best || t.bound < best.bound || (t.bound === best.bound && t.macsRatio < best.macsRatio)) best = t;
+  }
+  return best;
+}
+
 /** Learned estimators of `model` at `ranks` as compute factors (offset included), plus the model carrying them. */
 async function learnedFactors(model: FloatModel, ranks: number[], train: Samples, epochs: number, seed: number, wPos: number, init?: FloatModel) {
   const { model: withEst } = await learnEstimators({ model, ranks, epochs, match: "none", seed, train, init, wPos });
@@ -292,6 +339,8 @@ function fingerprint(o: OptimizeOptions, model: FloatModel, train: Samples, val:
     ranks: o.ranks, estimator: o.estimator ?? "svd", lr: o.lr ?? 0.01, lrDecay: o.lrDecay ?? 0.8, momentum: o.momentum ?? 0.9,
     batchSize: o.batchSize ?? 100, l1: o.l1 ?? null, distill: o.distill ?? null, estimatorEpochs: o.estimatorEpochs ?? 1, seed: o.seed ?? 1,
     ...(o.augment ? { augment: o.augment } : {}),
+    // Inputs standardized per feature (or not); flips counted against the input's dense int8 model
+    standardize: o.standardize ?? true, flips: "input",
     // Learned estimators continue from the previous epoch's (runs before this trained each from the SVD)
     ...((o.estimator ?? "svd") === "learned" ? { estimatorStart: "previous", ...(o.wPos !== undefined && o.wPos !== 4 ? { wPos: o.wPos } : {}) } : {}),
   });
@@ -354,6 +403,41 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   const safety = o.safety ?? DEFAULT_SAFETY;
   const denseError = dense.error, target = denseError + o.budgetPp / 100;
   emit({ stage: "reference", denseError, target });
+  const warnings: string[] = [];
+  if (o.val.count < SMALL_VALIDATION) {
+    const message = `only ${o.val.count} validation samples (under ${SMALL_VALIDATION}): the choice may not hold on unseen data; a larger validation split, or a larger budget, makes it safer`;
+    warnings.push(message);
+    emit({ stage: "warning", message });
+  }
+  // The budget is relative to the int8 dense error: say so when quantizing the input already costs much
+  const probs = await softTargets(input, o.val, 1), classes = sizes[sizes.length - 1];
+  let floatWrong = 0;
+  for (let i = 0; i < o.val.count; i++) {
+    let top = 0;
+    for (let c = 1; c < classes; c++) if (probs[i * classes + c] > probs[i * classes + top]) top = c;
+    if (top !== o.val.labels[i]) floatWrong++;
+  }
+  const floatError = floatWrong / o.val.count;
+  if (denseError - floatError > INT8_LOSS_WARNING) {
+    const message = `the input's int8 dense validation error (${(denseError * 100).toFixed(2)} %) is far above its float error (${(floatError * 100).toFixed(2)} %): int8 quantization loses it before any gating (inputs in very different units share one input scale?); the budget is relative to the int8 error`;
+    warnings.push(message);
+    emit({ stage: "warning", message });
+  }
+
+  // Fine-tuning and estimator learning see standardized inputs; every model kept is on raw inputs
+  const st = (o.standardize ?? true) ? inputStandard(o.train, nIn) : null;
+  const toStd = (m: FloatModel) => (st ? standardizeModel(m, st) : m);
+  let trainStd: Samples | null = null;
+  /** `m` with learned estimators (warm start: `previous`'s), learned on standardized inputs. */
+  const learnRaw = async (m: FloatModel, learnSeed: number, previous?: FloatModel): Promise<FloatModel> => {
+    if (!st) return (await learnedFactors(m, o.ranks, o.train, o.estimatorEpochs ?? 1, learnSeed, o.wPos ?? 4, previous)).model;
+    trainStd ??= standardizeSamples(o.train, st);
+    const r = await learnedFactors(toStd(m), o.ranks, trainStd, o.estimatorEpochs ?? 1, learnSeed, o.wPos ?? 4, previous && toStd(previous));
+    return moveEstimators(m, r.model, st);
+  };
+  /** Estimator factors of the raw model `m` as the (standardized) compute takes them. */
+  const factorsFor = (m: FloatModel, f: (EstimatorFactors | null)[]) => (st ? standardFactors(m, f, st) : f);
+  const estimatorsOf = (m: FloatModel): (EstimatorFactors | null)[] => m.layers.slice(0, -1).map((l) => (l.estimator ? { at: l.estimator.at, bt: l.estimator.bt, offset: l.estimator.offset } : null));
 
   // Fine-tune
   const history: EpochRecord[] = [];
@@ -383,12 +467,13 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
       let carried = null as Carried | null;
       // Learned estimators continue from the previous epoch's (warm start), so they train across epochs
       const factorsOf = async (m: FloatModel, epoch: number, previous?: FloatModel) => {
-        if (estimator === "svd") return { factors: estimatorFactors(m, o.ranks, new Rng((seed ^ 0x27d4eb2f) + epoch)), model: m };
+        if (estimator === "svd") return { factors: factorsFor(m, estimatorFactors(m, o.ranks, new Rng((seed ^ 0x27d4eb2f) + epoch))), model: m };
         const t0 = performance.now();
-        const r = await learnedFactors(m, o.ranks, o.train, o.estimatorEpochs ?? 1, seed + epoch, o.wPos ?? 4, previous);
+        const withEst = await learnRaw(m, seed + epoch, previous);
         emit({ stage: "estimator", epoch, seconds: (performance.now() - t0) / 1000 });
-        return r;
+        return { factors: factorsFor(withEst, estimatorsOf(withEst)), model: withEst };
       };
+      const valSeen = st ? standardizeSamples(o.val, st) : o.val;
       for (let epoch = 1; epoch <= epochs; epoch++) {
         const ckpt = work ? join(work, `epoch-${epoch}.safetensors`) : null;
         if (ckpt && existsSync(ckpt)) {
@@ -396,7 +481,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
           // A learned run's checkpoint carries the estimators that validated it (and train the next epoch)
           model = strip(m);
           const withEstimators = m.layers.some((l) => l.estimator) ? m : undefined;
-          if (withEstimators) carried = { epoch: epoch + 1, model: withEstimators, factors: withEstimators.layers.slice(0, -1).map((l) => (l.estimator ? { at: l.estimator.at, bt: l.estimator.bt, offset: l.estimator.offset } : null)) };
+          if (withEstimators) carried = { epoch: epoch + 1, model: withEstimators, factors: factorsFor(withEstimators, estimatorsOf(withEstimators)) };
           const rec = metadata.record as EpochRecord;
           history.push(rec);
           keep(epoch, model, withEstimators);
@@ -405,7 +490,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
         }
         const t0 = performance.now();
         // Each epoch starts from saved weights with zero momentum and its own rngs, so a resumed run is identical
-        compute.load(model);
+        compute.load(toStd(model));
         const start: Carried = carried && carried.epoch === epoch ? carried : { epoch, ...(await factorsOf(model, epoch, carried?.model)) };
         carried = start;
         compute.setFactors(start.factors);
@@ -420,17 +505,18 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
           if (o.augment) shiftBatch(x, n, o.augment, augRng, scratch);
           if (soft) for (let s = 0; s < n; s++) batchSoft.set(soft.subarray(order[from + s] * nCls, (order[from + s] + 1) * nCls), s * nCls);
           if (teacher) batchSoft = teacher.soften(x, n, distill.temperature);
+          if (st) standardizeInputs(x, n, st);
           const loss = compute.step(x, labels, n, { lr, momentum, l1, distill: soft || teacher ? { soft: batchSoft, alpha: distill.alpha, temperature: distill.temperature } : undefined });
           if (!Number.isFinite(loss)) throw new UserError(`fine-tuning diverged at epoch ${epoch}, batch ${b + 1} (loss ${loss}); lower the learning rate`);
           lossSum += loss * n;
           emit({ stage: "batch", epoch, epochs, batch: b + 1, batches, loss });
         }
-        model = compute.save();
+        model = st ? unstandardizeModel(compute.save(), st) : compute.save();
         // Validate with the estimator of the new weights, as deployed
         const next = await factorsOf(model, epoch + 1, carried?.model);
         carried = { epoch: epoch + 1, ...next };
         compute.setFactors(next.factors);
-        const v = summarize(evaluateCounts(compute, o.val, nIn, hidden), model, o.ranks);
+        const v = summarize(evaluateCounts(compute, valSeen, nIn, hidden), model, o.ranks);
         const rec: EpochRecord = { epoch, loss: lossSum / o.train.count, valError: v.error, macFraction: v.macFraction, density: v.density, computed: v.computed, seconds: (performance.now() - t0) / 1000 };
         history.push(rec);
         if (ckpt) saveCheckpoint(estimator === "learned" ? next.model : model, ckpt, { record: rec });
@@ -465,8 +551,9 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     const q = source === "input" ? qInput : quantizerOf(float);
     quantizers.set(source, q);
     const sigmas = preActivationSigmas(float, calibX, calib.count, kind === "learned");
-    // Flips are counted against this source's own dense int8 model
-    const denseWrong = source === "input" ? dense.wrong : (await gatedRun(q, { gates: false }, valX, o.val.labels, o.val.count)).wrong;
+    // Flips are counted against the input's dense int8 model: a fine-tuned trial is charged for what
+    // fine-tuning changed as well as for what its gate changed
+    const denseWrong = dense.wrong;
     const zero = marginSet.indexOf(0) >= 0 ? marginSet.indexOf(0) : marginSet.findIndex((m) => m >= 0) >= 0 ? marginSet.findIndex((m) => m >= 0) : marginSet.length - 1;
     const run = async (ri: number[], mi: number[]) => {
       const ranks = ri.map((r, l) => rankSets[l][r]), marginSigmas = mi.map((m) => marginSet[m]);
@@ -572,7 +659,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
       tunedFloat = tunedWithEstimators;
       if (!tunedFloat) {
         // The estimators epoch bestEpoch + 1 would train with; kept in its checkpoint for the next rerun
-        tunedFloat = (await learnedFactors(tuned, o.ranks, o.train, o.estimatorEpochs ?? 1, seed + bestEpoch + 1, o.wPos ?? 4)).model;
+        tunedFloat = await learnRaw(tuned, seed + bestEpoch + 1);
         if (work && bestEpoch > 0) saveCheckpoint(tunedFloat, join(work, `epoch-${bestEpoch}.safetensors`), { record: history[bestEpoch - 1] });
       }
       await search("finetuned", "learned", tunedFloat, o.ranks.map((k) => [k]));
@@ -581,7 +668,18 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
       await search("finetuned", "svd", tuned, rankSets(o.ranks));
     }
   }
-  await search("input", "svd", input, rankSets(o.ranks));
+  // With a budget, the ranks quantize --budget tries on the input (no fine-tuning) are candidates, and the
+  // input's search starts from the higher of its choice and the training ranks: optimize never returns
+  // more MACs than quantize (which has no MAC cap to compare with)
+  const posthoc = o.maxMacs === undefined ? await searchRanks(qInput, valX, o.val.labels, o.val.count, { budgetPp: o.budgetPp, safety }) : { trials: [], ranks: o.ranks };
+  for (const r of posthoc.trials) {
+    if (!r.ranks.some((k) => k > 0)) continue;
+    const t: Trial = { source: "input", estimator: "svd", ranks: r.ranks, marginSigmas: Array(hidden).fill(0), margins: Array(hidden).fill(0), error: r.error, macsRatio: r.macsRatio, flips: r.flips, bound: r.bound };
+    if (trials.some((u) => keyOf(u) === keyOf(t))) continue;
+    trials.push(t);
+    emit({ stage: "trial", trial: t, cached: false });
+  }
+  await search("input", "svd", input, rankSets(o.ranks.map((k, l) => Math.max(k, posthoc.ranks[l]))));
 
   let best: Trial;
   if (o.maxMacs !== undefined) {
@@ -592,9 +690,10 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     }
     best = within;
   } else best = chooseTrial(trials, target) ?? denseTrial;
+  const unmet = o.maxMacs === undefined && best === denseTrial ? nearestTrial(trials) : null;
   const q = quantizers.get(best.source)!;
   const rgm = writeModel(q.model({ ranks: best.ranks, margins: best.margins, estimator: best.estimator, gates: false }));
-  return { best, rgm, float: floats.get(best.source)!, denseError, target, trials, front: paretoFront(trials), history, bestEpoch };
+  return { best, unmet, warnings, rgm, float: floats.get(best.source)!, denseError, target, trials, front: paretoFront(trials), history, bestEpoch };
 }
 
 /**
