@@ -6,7 +6,7 @@
 import { forwardFloat } from "./float.ts";
 import type { FloatModel } from "../runtime/src/model.ts";
 import { quantizeInput, roundHalfAway } from "../runtime/src/quant.ts";
-import { run_s8 } from "../runtime/src/reference.ts";
+import { quantizeModelInput, run_s8 } from "../runtime/src/reference.ts";
 import { InputError } from "../runtime/src/errors.ts";
 import { addStats, argmax, emptyStats, Engine, type InferStats } from "../runtime/src/runtime.ts";
 
@@ -151,7 +151,7 @@ export async function evaluateModel(bytes: Uint8Array, images: Float32Array, lab
     if (labels && gated.label !== labels[s]) wrongGated++;
     compare(s, gated.logits, gated.label, "gated");
     if (checkReference) {
-      quantizeInput(x, engine.inputScale, engine.inputZeroPoint, q);
+      quantizeModelInput(model, x, q);
       const ref = run_s8(model, q).output;
       if (ref.every((v, j) => v === gated.logits[j])) agree++;
     }

@@ -9,11 +9,21 @@ rg_status rg_quantize_input_f32(const rg_model *m, const float *x, int8_t *q) {
   memcpy(&scale_f, &m->in_scale_bits, 4);
   scale = (double)scale_f;
   for (i = 0; i < m->n_in; i++) {
-    double y;
+    double y, s = scale, o = 0.0;
     int32_t r;
     memcpy(&bits, &x[i], 4);
     if ((bits & 0x7f800000u) == 0x7f800000u) return RG_NOT_FINITE;
-    y = (double)x[i] / scale;
+    if (m->in_scales_ != 0) {
+      /* v3: feature i's f32 scale and offset, read from the file in place */
+      float f;
+      uint32_t w = rg_u32(m->rgm + m->in_scales_ + 4u * i);
+      memcpy(&f, &w, 4);
+      s = (double)f;
+      w = rg_u32(m->rgm + m->in_offsets_ + 4u * i);
+      memcpy(&f, &w, 4);
+      o = (double)f;
+    }
+    y = ((double)x[i] - o) / s;
     /* |y| ≥ 256 clamps whatever the zero point; else t = trunc(y) fits an int32 */
     if (y >= 256.0) {
       r = 127;
