@@ -215,8 +215,9 @@ export interface InputQuantChoice {
   /** The per-feature parameters (also when per-tensor was chosen: what it was compared with). */
   features: InputFeatures;
   /**
-   * Predicted first-layer noise of each way: mean over calibration samples of Σ_j (Σ_i W_ji·(x_i − x̂_i))², x̂ the
-   * dequantized int8 input (rounding and clamping included), relative to the mean Σ_j (Σ_i W_ji·x_i + b_j)².
+   * Predicted layer-0 quantization noise of each way: mean over calibration samples of Σ_j (z_j − ẑ_j)², z the float
+   * pre-activation and ẑ the one from the int8 input and the int8 weights (input rounding, clamping and per-row weight
+   * rounding of W or of the folded W' = W·diag(s)), relative to the mean Σ_j z_j².
    */
   noise: { per_tensor: number; per_feature: number };
 }
@@ -224,38 +225,50 @@ export interface InputQuantChoice {
 /** Calibration samples the noise prediction uses (the first ones). */
 const NOISE_SAMPLES = 512;
 
+/** Per-row symmetric int8 weights, dequantized (what the rows really multiply by). */
+function dequantRows(w: ArrayLike<number>, rows: number, cols: number): Float64Array {
+  const { q, scale } = quantizeRows(w, rows, cols);
+  return Float64Array.from(q, (v, k) => v * scale[Math.floor(k / cols)]);
+}
+
 /**
- * Predicts layer 0's input quantization noise per tensor (range → activationParams) and per feature on the
- * calibration data and the float weights, and picks per-feature only when it at least halves it (3 dB): when every
- * feature spans the same range (MNIST pixels in [0, 1]) both are about equal and the file stays per-tensor (v2).
+ * Predicts layer 0's quantization noise per tensor (range → activationParams, weights W) and per feature (inputs
+ * (x − o)/s, weights W·diag(s)) on the calibration data, and picks per-feature only when it at least halves it (3 dB).
+ * Both input rounding and weight rounding count: a feature with a small range and a large folded weight (a
+ * normalization folded into layer 0) spoils the whole row's int8 scale per tensor, not per feature. When every
+ * feature spans the same range (MNIST pixels in [0, 1]) both ways are about equal and the file stays per-tensor (v2).
  */
 export function chooseInputQuant(float: FloatModel, x: Float32Array, count: number, range: { min: number; max: number }): InputQuantChoice {
   const { nIn, nOut, weight, bias } = float.layers[0];
   const features = featureParams(x, count, nIn);
   const pt = activationParams(range.min, range.max);
   const ptScale = Math.fround(pt.scale);
+  const wT = dequantRows(weight, nOut, nIn);
+  const wF = dequantRows(Float32Array.from(weight, (v, k) => v * features.scale[k % nIn]), nOut, nIn);
+  const bF = Float64Array.from(bias, (b, j) => {
+    let t = b;
+    for (let i = 0; i < nIn; i++) t += weight[j * nIn + i] * features.offset[i];
+    return t;
+  });
   const m = Math.min(count, NOISE_SAMPLES);
   let signal = 0, nT = 0, nF = 0;
-  const eT = new Float64Array(nIn), eF = new Float64Array(nIn);
+  const xT = new Float64Array(nIn), uF = new Float64Array(nIn);
   for (let s = 0; s < m; s++) {
     for (let i = 0; i < nIn; i++) {
       const v = x[s * nIn + i];
-      const qt = clamp(roundHalfAway(v / ptScale) + pt.zeroPoint, -128, 127);
-      eT[i] = v - (qt - pt.zeroPoint) * ptScale;
-      const qf = clamp(roundHalfAway((v - features.offset[i]) / features.scale[i]) - 128, -128, 127);
-      eF[i] = v - ((qf + 128) * features.scale[i] + features.offset[i]);
+      xT[i] = (clamp(roundHalfAway(v / ptScale) + pt.zeroPoint, -128, 127) - pt.zeroPoint) * ptScale;
+      uF[i] = clamp(roundHalfAway((v - features.offset[i]) / features.scale[i]) - 128, -128, 127) + 128;
     }
     for (let j = 0; j < nOut; j++) {
-      let z = bias[j], dt = 0, df = 0;
+      let z = bias[j], zt = bias[j], zf = bF[j];
       for (let i = 0; i < nIn; i++) {
-        const w = weight[j * nIn + i];
-        z += w * x[s * nIn + i];
-        dt += w * eT[i];
-        df += w * eF[i];
+        z += weight[j * nIn + i] * x[s * nIn + i];
+        zt += wT[j * nIn + i] * xT[i];
+        zf += wF[j * nIn + i] * uF[i];
       }
       signal += z * z;
-      nT += dt * dt;
-      nF += df * df;
+      nT += (z - zt) ** 2;
+      nF += (z - zf) ** 2;
     }
   }
   const rel = (v: number) => (signal > 0 ? v / signal : v);

@@ -26,6 +26,9 @@ export const gatingDoesNotPay = (r: EvalReport) =>
 export function clampWarning(r: EvalReport): string | null {
   const i = r.inputs;
   if (i.clamped_fraction <= CLAMP_WARN_FRACTION) return null;
+  if (i.quantization === "per-feature") {
+    return `warning: ${(i.clamped_fraction * 100).toFixed(1)} % of input values (${i.clamped.toLocaleString("en")} of ${i.values.toLocaleString("en")}) clamp, in ${i.features_clamped} of the model's per-feature input ranges (calibrated on other data); quantize with --data like this data`;
+  }
   return `warning: ${(i.clamped_fraction * 100).toFixed(1)} % of input values (${i.clamped.toLocaleString("en")} of ${i.values.toLocaleString("en")}) clamp: the data spans [${g(i.seen.min)}, ${g(i.seen.max)}], the model was calibrated for [${g(i.calibrated.min)}, ${g(i.calibrated.max)}]; quantize with --data like this data`;
 }
 
@@ -72,6 +75,7 @@ export async function evalCommand(flags: EvalFlags): Promise<void> {
   const warning = clampWarning(report);
   if (warning) process.stderr.write(`rankgate: ${warning}
 `);
+  if (report.guard?.warning) process.stderr.write(`rankgate: ${report.guard.warning}\n`);
   if (flags.json && report.gating_pays === false) process.stderr.write(`rankgate: ${gatingDoesNotPay(report)}
 `);
   if (flags.json) console.log(JSON.stringify(report));

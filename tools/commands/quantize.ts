@@ -9,6 +9,7 @@ import { DEFAULT_SAFETY, gatedError, searchRanks } from "../../ts/rank-search.ts
 import { num } from "./learn-estimator.ts";
 import { floatTop1 } from "../../ts/float.ts";
 import { featureRange } from "../../ts/data/index.ts";
+import { int8Guard } from "../../ts/evaluate.ts";
 import { addDataOptions, loadDataFor, loadFloat, numberList, positiveInt, type DataFlags } from "../data.ts";
 import { progress } from "../progress.ts";
 import { checkOutputPath, writeUserFile } from "../cli-io.ts";
@@ -54,7 +55,7 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
   log(`calibrating on ${calibCount} samples of ${flags.data} (inputs in [${inputRange.min}, ${inputRange.max}]) …`);
   const q = new Quantizer(float, calibration, calibCount, inputRange, flags.inputQuant ?? "auto");
   const inputQuant = inputQuantReport(q, flags.inputQuant ?? "auto");
-  log(`input quantization: ${inputQuant.mode}${inputQuant.noise ? ` (auto: predicted layer-0 input noise per tensor ${db(inputQuant.noise.per_tensor)}, per feature ${db(inputQuant.noise.per_feature)})` : ""}`);
+  log(`input quantization: ${inputQuant.mode}${inputQuant.noise ? ` (auto: predicted layer-0 noise per tensor ${db(inputQuant.noise.per_tensor)}, per feature ${db(inputQuant.noise.per_feature)})` : ""}`);
   // Without labels, the float model's top-1 stands in for them (errors become disagreement with it)
   const labels = val.labels ?? floatTop1(float, val.features, val.count);
   const labelSource = val.labels ? "data" : "float model top-1";
@@ -105,13 +106,15 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
   const dense = await gatedError(q, { gates: false }, val.features, labels, val.count);
   log(`validating int8 gated on ${val.count} samples of ${flags.data} …`);
   const gatedRun = await gatedError(q, options, val.features, labels, val.count);
+  // The int8 guard: int8 dense against float on the validation data
+  const guard = await int8Guard(writeModel(q.model({ gates: false })), float, val.features, val.labels ?? null, val.count);
   const cName = flags.cName ?? cModelName(flags.output);
   const report = {
     float: flags.float, output: flags.output, bytes: bytes.length, crc32: crc32(bytes, 16),
     sizes: [float.layers[0].nIn, ...float.layers.map((l) => l.nOut)], ranks, margins: flags.margins ?? ranks.map(() => 0),
     estimator, gates: model.layers.slice(0, -1).map((l) => (l.gate ? { block_size: l.gate.blockSize, blocks: l.gate.blocks } : null)),
     calibration: { data: flags.data, samples: calibCount, input_range: inputRange, input_quant: inputQuant },
-    validation: { data: flags.data, samples: val.count, labels: labelSource, int8_dense_error: dense.error, int8_gated_error: gatedRun.error, macs_ratio: gatedRun.macsRatio },
+    validation: { data: flags.data, samples: val.count, labels: labelSource, int8_dense_error: dense.error, int8_gated_error: gatedRun.error, macs_ratio: gatedRun.macsRatio, guard },
     search: search ?? null,
     layers: model.layers.map((l) => ({
       n_in: l.nIn, n_out: l.nOut, activation: l.activation, rank: l.estimator?.rank ?? 0, t_max: l.estimator?.tMax ?? 0, block_size: l.gate?.blockSize ?? 0,
@@ -125,6 +128,7 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
   await writeUserFile(headerPath, c.header);
   await writeUserFile(sourcePath, c.source);
   await writeUserFile(reportPath, JSON.stringify(report, null, 2) + "\n");
+  if (guard.warning) process.stderr.write(`rankgate: ${guard.warning}\n`);
   console.log(`${flags.output}: ${report.sizes.join("-")}, ${what}, ${bytes.length.toLocaleString("en")} bytes; validation error int8 dense ${(dense.error * 100).toFixed(2)} %, gated ${(gatedRun.error * 100).toFixed(2)} % at ${gatedRun.macsRatio.toFixed(3)}× dense MACs (${headerPath}, ${sourcePath}, ${reportPath})`);
 }
 
