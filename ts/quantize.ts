@@ -191,10 +191,11 @@ export function foldInputFeatures(float: FloatModel, f: InputFeatures): FloatMod
   }
   if (l0.estimator) {
     const e = l0.estimator;
-    // t_r = Σ_i x_i·at_ri = Σ_i u_i·s_i·at_ri + c_r: the constants c_r reach unit j as Σ_r c_r·bt_jr, a shift of its offset
+    // t_r = Σ_i x_i·at_ri = Σ_i u_i·s_i·at_ri + c_r: the constants c_r reach unit j as Σ_r c_r·bt_jr; the decision
+    // also adds the layer's bias, which grew by Σ_i W_ji·o_i: the offset takes the one and gives back the other
     const c = Array.from({ length: e.rank }, (_, r) => shiftOf(e.at, r));
     const offset = Float32Array.from(e.offset, (o, j) => {
-      let t = o;
+      let t = o - shiftOf(l0.weight, j);
       for (let r = 0; r < e.rank; r++) t += c[r] * e.bt[j * e.rank + r];
       return t;
     });
