@@ -5,7 +5,7 @@
 // re-runs every sample and must produce the same logits.
 import { forwardFloat } from "./float.ts";
 import type { FloatModel, QuantModel } from "../runtime/src/model.ts";
-import { quantizeModelInput, run_s8 } from "../runtime/src/reference.ts";
+import { featureY, quantizeModelInput, run_s8 } from "../runtime/src/reference.ts";
 import { InputError } from "../runtime/src/errors.ts";
 import { addStats, argmax, emptyStats, Engine, type InferStats } from "../runtime/src/runtime.ts";
 
@@ -140,7 +140,7 @@ export function inputClamps(x: Float32Array, model: QuantModel): InputReport {
     if (v < fmin[i]) fmin[i] = v;
     if (v > fmax[i]) fmax[i] = v;
     // The engine's arithmetic (reference twin), without the clamp
-    const y = (v - o(i)) / s(i), t = Math.trunc(y);
+    const y = f ? featureY(v, f.offset[i], f.scale[i]) : v / l0.inScale, t = Math.trunc(y);
     const q = t + (Math.abs(y - t) >= 0.5 ? (y < 0 ? -1 : 1) : 0) + zp;
     if (q < -128 || q > 127) {
       clamped++;

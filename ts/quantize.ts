@@ -7,6 +7,7 @@ import type { FloatGate, FloatLayer, FloatModel, InputFeatures, QuantEstimator, 
 import {
   activationParams, clamp, estimatorTMax, INT32_MAX, INT32_MIN, quantizeBias, quantizeMultiplier, quantizeRows, roundHalfAway,
 } from "../runtime/src/quant.ts";
+import { featureY } from "../runtime/src/reference.ts";
 
 export type EstimatorKind = "svd" | "identity" | "learned";
 
@@ -258,7 +259,7 @@ export function chooseInputQuant(float: FloatModel, x: Float32Array, count: numb
     for (let i = 0; i < nIn; i++) {
       const v = x[s * nIn + i];
       xT[i] = (clamp(roundHalfAway(v / ptScale) + pt.zeroPoint, -128, 127) - pt.zeroPoint) * ptScale;
-      uF[i] = clamp(roundHalfAway((v - features.offset[i]) / features.scale[i]) - 128, -128, 127) + 128;
+      uF[i] = clamp(roundHalfAway(featureY(v, features.offset[i], features.scale[i])) - 128, -128, 127) + 128;
     }
     for (let j = 0; j < nOut; j++) {
       let z = bias[j], zt = bias[j], zf = bF[j];

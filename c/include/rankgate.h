@@ -127,9 +127,9 @@ size_t rg_arena_bytes(const rg_model *m);
 rg_status rg_infer_s8(const rg_model *m, void *arena, const int8_t *input, int8_t *logits, rg_stats *stats);
 
 /**
- * float → int8 with the model's input quantization: q = clamp(round_half_away((x − o) / s) + zp, −128, 127),
- * subtraction and division in double (bit-exact with assembly/quantize.ts and runtime/src/reference.ts); s = in_scale
- * and o = 0 (v1, v2), or feature i's own f32 scale and offset (v3). The only floating point in the runtime.
+ * float → int8 with the model's input quantization: q = clamp(round_half_away(y) + zp, −128, 127) with
+ * y = x / in_scale in double (v1, v2), or y = (x − o_i) / s_i in float with feature i's own scale and offset (v3);
+ * bit-exact with assembly/quantize.ts and runtime/src/reference.ts. The only floating point in the runtime.
  * @param x m->n_in floats; q: m->n_in int8 written
  * @return RG_OK, RG_NOT_FINITE at the first NaN / ±Inf (q is then partial), RG_BAD_ARG
  */

@@ -114,16 +114,24 @@ export function maskCount(mask: Uint32Array, n: number): number {
 }
 
 /**
- * Twin of assembly quantize_f32: q = clamp(t + (|y − t| ≥ 0.5 ? sign(y) : 0) + zp, −128, 127) with
- * y = (x − o) / s in f64 and t = trunc(y), i.e. round half away from zero (ts/quant.ts quantizeInput).
- * Per tensor (features null): s = scale, o = 0 (x − 0 is x exactly, −0 included). Per feature (format v3):
- * s = features.scale[i], o = features.offset[i].
+ * y_i for one feature per feature (format v3): (x − o) then / s, each an f32 operation (IEEE binary32, round to
+ * nearest even; a binary32 result computed in f64 and rounded once is exactly the binary32 operation). Finite
+ * x, o and s > 0 give a finite or ±Inf y, never NaN.
+ */
+export function featureY(x: number, o: number, s: number): number {
+  return Math.fround(Math.fround(x - o) / s);
+}
+
+/**
+ * Twin of assembly quantize_f32: q = clamp(t + (|y − t| ≥ 0.5 ? sign(y) : 0) + zp, −128, 127) with t = trunc(y),
+ * i.e. round half away from zero. Per tensor (features null): y = x / scale in f64 (ts/quant.ts quantizeInput).
+ * Per feature (format v3): y = featureY(x, features.offset[i], features.scale[i]), in f32.
  * @returns 0, or −3 (STATUS_NOT_FINITE) at the first NaN / ±Inf input (out is then partial)
  */
 export function quantize_f32(x: ArrayLike<number>, scale: number, zp: number, out: Int8Array, features: InputFeatures | null = null): number {
   for (let i = 0; i < x.length; i++) {
     if (!Number.isFinite(x[i])) return -3;
-    const y = features ? (x[i] - features.offset[i]) / features.scale[i] : (x[i] - 0) / scale;
+    const y = features ? featureY(x[i], features.offset[i], features.scale[i]) : x[i] / scale;
     const t = Math.trunc(y);
     let r = t + zp;
     if (Math.abs(y - t) >= 0.5) r += y < 0 ? -1 : 1;

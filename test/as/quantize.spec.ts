@@ -37,7 +37,7 @@ describe("quantize_f32 per feature", () => {
     }
   });
 
-  test("scales equal and offsets 0 give the per-tensor bytes; half a scale or offset pointer is BAD_ARG", () => {
+  test("a power-of-two scale and offsets ±0 give the per-tensor bytes (both divisions exact); half a pointer pair is BAD_ARG", () => {
     const p = buffers();
     for (let i = 0; i < N; i++) {
       store<f32>(p[0] + (<usize>i << 2), <f32>(<f64>(i * i) * 0.37 - 40.0));
