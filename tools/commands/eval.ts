@@ -43,6 +43,7 @@ export function formatReport(r: EvalReport, model: string, data: string): string
       ["output SNR int8 dense", db(a.int8_dense.snr_db)], ["output SNR int8 gated", db(a.int8_gated.snr_db)]);
   }
   summary.push(
+    ["input quantization", r.inputs.quantization],
     ["inputs clamped", `${pct(r.inputs.clamped_fraction)} (${r.inputs.clamped.toLocaleString("en")})`],
     ["MACs dense", Math.round(m.dense).toLocaleString("en")], ["MACs gated", ratio(m.gated)], ["MACs gated + zero skip", ratio(m.gated_zero_skip)],
     ["MACs oracle", ratio(m.oracle)], ["MACs oracle + zero skip", ratio(m.oracle_zero_skip)],

@@ -123,7 +123,7 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
     seconds: (Date.now() - t0) / 1000,
   };
   await writeUserFile(flags.output, bytes);
-  const what = `${estimator === "learned" ? "learned " : ""}ranks ${ranks.join("-")}${model.layers.some((l) => l.gate) ? `, block gates ${model.layers.slice(0, -1).map((l) => (l.gate ? `${l.gate.blocks}×${l.gate.blockSize}` : "-")).join("/")}` : ""}`;
+  const what = `${model.inputFeatures ? "per-feature input, " : ""}${estimator === "learned" ? "learned " : ""}ranks ${ranks.join("-")}${model.layers.some((l) => l.gate) ? `, block gates ${model.layers.slice(0, -1).map((l) => (l.gate ? `${l.gate.blocks}×${l.gate.blockSize}` : "-")).join("/")}` : ""}`;
   const c = cModelFiles(bytes, cName, `${report.sizes.join("-")}, ${what}, crc32 0x${report.crc32.toString(16).padStart(8, "0")}`, headerPath.split(/[\\/]/).pop());
   await writeUserFile(headerPath, c.header);
   await writeUserFile(sourcePath, c.source);
