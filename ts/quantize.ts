@@ -137,8 +137,8 @@ export function quantizeGate(gate: FloatGate, nIn: number, nOut: number, inScale
  * "per-tensor": one scale over the calibration range, offset 0 (format v2, byte-identical to before v3).
  * "per-feature": feature i at scale s_i = (max_i − min_i) / 255, offset o_i = min_i (its calibrated minimum maps
  * to the zero point −128, so zero-input skipping still sees a sparse input as sparse); folded into layer 0.
- * "auto": per-feature when it predicts at most half the first layer's input quantization noise of per-tensor
- * ({@link chooseInputQuant}). Given InputFeatures: exactly those.
+ * "auto": per-feature when it predicts at most half of per-tensor's layer-0 quantization noise (input and weight
+ * rounding; {@link chooseInputQuant}). Given InputFeatures: exactly those.
  */
 export type InputQuant = "auto" | "per-tensor" | "per-feature" | InputFeatures;
 
