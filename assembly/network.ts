@@ -3,7 +3,7 @@ import { maskCount, checkRows, requantizeRows } from "./fully-connected";
 import { signFromProjection, checkEstimate } from "./estimate";
 import { blockMask, checkGate } from "./gate";
 import { listInput, sparseInput_s8_scratchBytes, chunkRows, S_CHUNK_ELEMS } from "./sparse";
-import { quantizeImpl } from "./quantize";
+import { quantizeImpl, featuresStatus } from "./quantize";
 
 // One plan record per layer, int32 fields, written by ts/runtime.ts after the
 // model has been validated. Field indices are mirrored in ts/runtime.ts (F).
@@ -17,6 +17,8 @@ const F_EST_MACS = 24, F_ROW_MACS = 25, F_ROWS_COMPUTED = 26, F_ROWS_SKIPPED = 2
 const F_NONZERO_IN = 28, F_POSITIVE = 29, F_POSITIVE_COMPUTED = 30;
 // Block gate
 const F_GATE_W = 31, F_GATE_THR = 32;
+// Layer 0 of a v3 model: the per-feature input scales and offsets (0: per tensor)
+const F_IN_SCALES = 33, F_IN_OFFSETS = 34;
 // run_batch_s8: the seven counters above summed over the batch, int64 each (fields 40..53)
 const F_SUMS = 40;
 export const PLAN_RECORD_BYTES: i32 = 256;
@@ -162,7 +164,7 @@ export function run_s8(planPtr: usize, layers: i32, flags: i32): i32 {
 /**
  * `count` samples in one call, layer by layer (each layer's weights stay in cache across the batch):
  * sample s is read from src + s·srcStride (float32 quantized with the first layer's zero point and
- * `scale` when flags has RUN_F32_INPUT, else int8), its logits are written to out + s·nOut and the
+ * `scale`, or per feature with the first record's IN_SCALES / IN_OFFSETS when set, when flags has RUN_F32_INPUT, else int8), its logits are written to out + s·nOut and the
  * index of its largest logit (first on ties) to labels[s]; each layer's seven counters are summed,
  * int64, into record fields 40..53. The batch's int8 activations live in act: [count][nIn] inputs,
  * then two [count][widest nOut] buffers; while a layer runs, its record's IN and OUT point into them.
@@ -184,6 +186,11 @@ export function run_batch_s8(
   const f32 = (flags & RUN_F32_INPUT) != 0;
   if (nIn < 1 || nIn > MAX_DIM || widest > MAX_DIM || nOut < 1 || zp < -128 || zp > 127) return STATUS_BAD_ARG;
   if (f32 && !(scale > 0 && isFinite<f64>(scale))) return STATUS_BAD_ARG;
+  const scales = <usize>field(first, F_IN_SCALES), offsets = <usize>field(first, F_IN_OFFSETS);
+  if (f32) {
+    const status = featuresStatus(nIn, scales, offsets);
+    if (status != STATUS_OK) return status;
+  }
   const inBytes = f32 ? nIn << 2 : nIn;
   const q = actPtr != 0 ? actPtr : <usize>field(first, F_IN);
   const act = actPtr + <usize>count * nIn;
@@ -195,7 +202,7 @@ export function run_batch_s8(
   for (let s = 0; s < count; s++) {
     const src = srcPtr + <usize>s * srcStride, dst = q + <usize>s * nIn;
     if (f32) {
-      const status = quantizeImpl(src, nIn, scale, zp, dst, (flags & RUN_SCALAR) == 0);
+      const status = quantizeImpl(src, nIn, scale, zp, dst, (flags & RUN_SCALAR) == 0, scales, offsets);
       if (status != STATUS_OK) return status;
     } else {
       memory.copy(dst, src, nIn);

@@ -14,7 +14,8 @@ import { readModel, writeModel } from "../runtime/src/format.ts";
 import type { QuantModel } from "../runtime/src/model.ts";
 import { INT32_MAX, INT32_MIN, quantizeInput } from "../runtime/src/quant.ts";
 import { Rng } from "../ts/random.ts";
-import { requantize_s32, run_s8, RUN_DENSE, RUN_ZERO_SKIP } from "../runtime/src/reference.ts";
+import { quantize_f32, requantize_s32, run_s8, RUN_DENSE, RUN_ZERO_SKIP } from "../runtime/src/reference.ts";
+import { crc32 } from "../runtime/src/crc32.ts";
 import { Engine } from "../runtime/src/runtime.ts";
 import { buildSynthetic, syntheticInputs, toV1 } from "../ts/synthetic.ts";
 import { caseModel } from "../tools/fuzz-core.ts";
@@ -287,6 +288,105 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
       expect(bad.slice(0, 5)).toEqual([]);
     }
   });
+
+  it("v3 per-feature input quantization: rg_quantize_input_f32 equals quantize_f32 in Wasm (SIMD, MVP) and the TS twin on random scales, offsets and edge inputs", async () => {
+    // A one-layer identity model (W = I, bias 0, requantize by 1.0, same zero points) outputs its int8 input: the logits are q
+    const rng = new Rng(21);
+    const edgeScales = [2 ** -149, 2 ** -126, 1e-30, 1 / 255, 0.5, 1, 3, 1e30, 3.4028234663852886e38];
+    const cases = Array.from({ length: 40 }, (_, c) => {
+      const n = [1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 33][c % 11] + (c >= 11 ? rng.int(0, 40) : 0);
+      const zp = [-128, 127, 0][c % 3] ?? 0;
+      const scale = Float32Array.from({ length: n }, () => (rng.next() < 0.3 ? edgeScales[rng.int(0, edgeScales.length - 1)] : Math.exp(rng.next() * 20 - 10)));
+      const offset = Float32Array.from({ length: n }, () => (rng.next() < 0.3 ? [0, -0, 1e30, -2.5][rng.int(0, 3)] : (rng.next() - 0.5) * 1000));
+      const model: QuantModel = {
+        inputFeatures: { scale, offset },
+        layers: [{
+          nIn: n, nOut: n, activation: "none", inScale: 1, inZeroPoint: zp, outScale: 1, outZeroPoint: zp,
+          weights: Int8Array.from({ length: n * n }, (_, k) => (k % (n + 1) === 0 ? 1 : 0)), bias: new Int32Array(n),
+          multiplier: new Int32Array(n).fill(2 ** 30), shift: new Int32Array(n).fill(1), estimator: null, gate: null,
+        }],
+      };
+      // Ties (x = o + s·k/2), both ends of the clamp, −0, and any float
+      const x = new Float32Array(4 * n);
+      for (let i = 0; i < x.length; i++) {
+        const f = i % n, r = rng.next();
+        x[i] = r < 0.4 ? offset[f] + scale[f] * (rng.int(-600, 600) / 2) : r < 0.5 ? -0 : r < 0.6 ? (rng.next() - 0.5) * 1e38 : (rng.next() - 0.5) * 2000;
+        if (!Number.isFinite(x[i])) x[i] = offset[f];
+      }
+      return { model, bytes: writeModel(model), n, x };
+    });
+    const job = new Job();
+    for (const c of cases) job.model(c.bytes).run(PORTABLE, c.x, c.n);
+    for (const b of ["plain", "asan"] as const) {
+      const answers = execute(b, job);
+      const bad: string[] = [];
+      for (const [i, c] of cases.entries()) {
+        const m = answers[2 * i] as ModelAnswer;
+        expect(m.status, `${b} case ${i}: ${m.field}`).toBe(0);
+        const got = answers[2 * i + 1] as SampleAnswer[];
+        const engines = await Promise.all((["simd", "mvp"] as const).map((module) => Engine.fromModel(c.model, { module })));
+        const wasm = engines.map((e) => e.inferBatch(c.x, { simd: true }).logits);
+        const scalar = engines[0].inferBatch(c.x, { simd: false }).logits;
+        for (let s = 0; s < 4; s++) {
+          const want = new Int8Array(c.n);
+          expect(quantize_f32(c.x.subarray(s * c.n, (s + 1) * c.n), 1, c.model.layers[0].inZeroPoint, want, c.model.inputFeatures)).toBe(0);
+          const have = { c: got[s].logits, simd: wasm[0].subarray(s * c.n, (s + 1) * c.n), mvp: wasm[1].subarray(s * c.n, (s + 1) * c.n), scalar: scalar.subarray(s * c.n, (s + 1) * c.n) };
+          for (const [who, v] of Object.entries(have)) if (!v.every((q, j) => q === want[j])) bad.push(`${b} case ${i} sample ${s} ${who}: ${Array.from(v)} ≠ ${Array.from(want)}`);
+        }
+      }
+      expect(bad.slice(0, 5)).toEqual([]);
+    }
+  }, 60_000);
+
+  it("v3: the C reader names the same field and offset as ts/format.ts on damaged input sections and entries", () => {
+    const { model } = buildSynthetic({ sizes: [9, 7, 4], ranks: [2], seed: 8, calibration: 16 });
+    const n = 9;
+    const good = writeModel({ ...model, inputFeatures: { scale: Float32Array.from({ length: n }, (_, i) => 0.25 * (i + 1)), offset: Float32Array.from({ length: n }, (_, i) => i - 4) } });
+    const dv = new DataView(good.buffer);
+    const e0 = 64, e1 = 64 + 96, sAt = dv.getUint32(e0 + 88, true), oAt = dv.getUint32(e0 + 92, true);
+    const rng = new Rng(3);
+    const edits: ((d: DataView) => void)[] = [
+      (d) => d.setFloat32(sAt, 0, true), (d) => d.setFloat32(sAt + 4, -1, true), (d) => d.setFloat32(sAt + 8, Number.NaN, true),
+      (d) => d.setFloat32(sAt + 32, Infinity, true), (d) => d.setUint32(sAt, 0x80000000, true), (d) => d.setFloat32(oAt + 4, Number.NaN, true),
+      (d) => d.setFloat32(oAt + 32, -Infinity, true), (d) => d.setUint32(e0 + 88, 0, true), (d) => d.setUint32(e0 + 92, 8, true),
+      (d) => d.setUint32(e0 + 88, good.length - 16, true), (d) => d.setUint32(e0 + 92, d.getUint32(e0 + 40, true), true),
+      (d) => d.setUint32(e1 + 88, sAt, true), (d) => d.setUint32(e1 + 92, 16, true), (d) => d.setUint16(4, 2, true), (d) => d.setUint16(4, 4, true),
+      ...Array.from({ length: 200 }, () => {
+        const at = rng.next() < 0.5 ? rng.int(sAt, oAt + 4 * n - 1) : rng.int(e0 + 80, e1 + 95);
+        const bit = rng.int(0, 7);
+        return (d: DataView) => d.setUint8(at, d.getUint8(at) ^ (1 << bit));
+      }),
+    ];
+    const files = [good, ...edits.map((f) => {
+      const b = good.slice();
+      const d = new DataView(b.buffer);
+      f(d);
+      d.setUint32(12, crc32(b, 16), true);
+      return b;
+    })];
+    const job = new Job();
+    const want = files.map((b) => {
+      job.model(b);
+      try {
+        readModel(b);
+        return null;
+      } catch (e) {
+        if (!(e instanceof FormatError)) throw e;
+        return { field: e.field, offset: e.offset };
+      }
+    });
+    expect(want[0]).toBeNull();
+    expect(want.filter((w) => w !== null).length).toBeGreaterThan(100);
+    for (const b of ["plain", "asan"] as const) {
+      const answers = execute(b, job) as ModelAnswer[];
+      const bad = answers.flatMap((m, i) => {
+        const w = want[i];
+        if (w === null) return m.status === 0 ? [] : [`file ${i}: C rejects ${m.field} at ${m.offset}`];
+        return m.status === -2 && m.field === w.field && m.offset === w.offset ? [] : [`file ${i}: C ${m.status} ${m.field} at ${m.offset}, ts ${w.field} at ${w.offset}`];
+      });
+      expect(bad.slice(0, 8)).toEqual([]);
+    }
+  }, 60_000);
 
   it("the C reader rejects exactly what ts/format.ts rejects, naming the same field and offset (fuzz corpus, seed 7); loaded files run as the reference", () => {
     const CASES = 2500;

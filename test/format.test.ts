@@ -54,9 +54,11 @@ describe("model format v2", () => {
   it("names header fields: magic, version, sizes, counts, reserved, checksum", () => {
     expectError(good.slice(0, 40), "file_bytes", 0);
     expectError(edited((_, b) => (b[0] = 0x50)), "magic", 0);
-    const v = expectError(edited((dv) => dv.setUint16(4, 3, true)), "version", 4);
-    expect(v.expected).toBe("1 or 2");
-    expect(v.actual).toBe("3");
+    const v = expectError(edited((dv) => dv.setUint16(4, 4, true)), "version", 4);
+    expect(v.expected).toBe("1, 2 or 3");
+    expect(v.actual).toBe("4");
+    // A v2 file relabelled v3 lacks layer 0's input sections
+    expectError(edited((dv) => dv.setUint16(4, 3, true)), "layers[0].in_scales_offset", entry(0) + 88);
     expectError(edited((dv) => dv.setUint16(6, 48, true)), "header_bytes", 6);
     expectError(good.slice(0, good.length - 16), "file_bytes", 8);
     const longer = new Uint8Array(good.length + 16);
@@ -233,3 +235,65 @@ describe("block gates", () => {
   });
 });
 
+
+describe("model format v3: per-feature input quantization", () => {
+  const n0 = model.layers[0].nIn;
+  const features = { scale: Float32Array.from({ length: n0 }, (_, i) => 0.5 + i), offset: Float32Array.from({ length: n0 }, (_, i) => i - 2.5) };
+  const v3: QuantModel = { ...model, inputFeatures: features };
+  const bytes = writeModel(v3);
+  const dv3 = new DataView(bytes.buffer);
+  const e0 = HEADER_BYTES, e1 = HEADER_BYTES + ENTRY_BYTES;
+  const scalesAt = dv3.getUint32(e0 + 88, true), offsetsAt = dv3.getUint32(e0 + 92, true);
+  const edit = (f: (dv: DataView) => void, fixCrc = true) => {
+    const b = bytes.slice();
+    const dv = new DataView(b.buffer);
+    f(dv);
+    if (fixCrc) dv.setUint32(12, crc32(b, 16), true);
+    return b;
+  };
+
+  it("is written only for a model with inputFeatures: version 3, two sections after layer 0's, round-trips", () => {
+    expect(dv3.getUint16(4, true)).toBe(3);
+    expect(new DataView(good.buffer).getUint16(4, true)).toBe(2);
+    const parsed = readModel(bytes);
+    expect(Array.from(parsed.model.inputFeatures!.scale)).toEqual(Array.from(features.scale));
+    expect(Array.from(parsed.model.inputFeatures!.offset)).toEqual(Array.from(features.offset));
+    expect(parsed.sections.filter((s) => s.name.startsWith("in_")).map((s) => [s.layer, s.name, s.bytes])).toEqual([[0, "in_scales", 4 * n0], [0, "in_offsets", 4 * n0]]);
+    expect(dv3.getUint32(32, true)).toBe(new DataView(good.buffer).getUint32(32, true) + 2);
+    expect(writeModel(parsed.model)).toEqual(bytes);
+    // Without the sections the same layers are the v2 file, byte for byte
+    expect(writeModel({ layers: parsed.model.layers })).toEqual(good);
+    expect(readModel(good).model.inputFeatures).toBeUndefined();
+  });
+
+  it("names a bad scale or offset element, a section out of bounds, and input offsets on another layer", () => {
+    for (const [v, what] of [[0, "> 0"], [-0, "> 0"], [-1, "> 0"], [Number.NaN, "> 0"], [Infinity, "> 0"]] as const) {
+      const e = expectError(edit((dv) => dv.setFloat32(scalesAt + 8, v, true)), "layers[0].in_scales[2]", scalesAt + 8);
+      expect(e.expected).toContain(what);
+    }
+    // A positive subnormal scale is finite and > 0: it loads
+    expect(readModel(edit((dv) => dv.setUint32(scalesAt, 1, true))).model.inputFeatures!.scale[0]).toBeGreaterThan(0);
+    for (const v of [Number.NaN, -Infinity]) expectError(edit((dv) => dv.setFloat32(offsetsAt + 4 * (n0 - 1), v, true)), `layers[0].in_offsets[${n0 - 1}]`, offsetsAt + 4 * (n0 - 1));
+    expectError(edit((dv) => dv.setUint32(e0 + 88, bytes.length - 16, true)), "layers[0].in_scales_offset", e0 + 88);
+    expectError(edit((dv) => dv.setUint32(e0 + 92, offsetsAt + 4, true)), "layers[0].in_offsets_offset", e0 + 92);
+    expectError(edit((dv) => dv.setUint32(e0 + 92, 0, true)), "layers[0].in_offsets_offset", e0 + 92);
+    expectError(edit((dv) => dv.setUint32(e1 + 88, scalesAt, true)), "layers[1].in_scales_offset", e1 + 88);
+    expectError(edit((dv) => dv.setUint32(e1 + 92, 16, true)), "layers[1].in_offsets_offset", e1 + 92);
+    // Overlap with layer 0's weights
+    expectError(edit((dv) => dv.setUint32(e0 + 88, dv.getUint32(e0 + 40, true), true)), "layers[0].in_scales_offset", e0 + 88);
+  });
+
+  it("the writer refuses what the reader would", () => {
+    expect(() => writeModel({ ...model, inputFeatures: { ...features, scale: features.scale.map((v, i) => (i === 1 ? 0 : v)) } })).toThrow(/in_scales\[1\] is 0/);
+    expect(() => writeModel({ ...model, inputFeatures: { ...features, offset: features.offset.map((v, i) => (i === 0 ? Number.NaN : v)) } })).toThrow(/in_offsets\[0\] is NaN/);
+    expect(() => writeModel({ ...model, inputFeatures: { scale: features.scale.subarray(1), offset: features.offset } })).toThrow(/in_scales: 5 elements, expected 6/);
+  });
+
+  it("flipping any bit of a v3 file is rejected", () => {
+    for (let i = 0; i < bytes.length * 8; i += 7) {
+      const b = bytes.slice();
+      b[i >> 3] ^= 1 << (i & 7);
+      expect(() => readModel(b)).toThrow(FormatError);
+    }
+  });
+});

@@ -4,7 +4,11 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { FormatError } from "../runtime/src/errors.ts";
-import { readModel } from "../runtime/src/format.ts";
+import { readModel, writeModel } from "../runtime/src/format.ts";
+import { crc32 } from "../runtime/src/crc32.ts";
+import { quantizeModelInput, run_s8 } from "../runtime/src/reference.ts";
+import { Engine } from "../runtime/src/runtime.ts";
+import { Rng } from "../ts/random.ts";
 import { buildSynthetic } from "../ts/synthetic.ts";
 import { formatCounts, KINDS, runCase, runFuzz, type Kind } from "../tools/fuzz-core.ts";
 
@@ -75,4 +79,44 @@ describe("fuzz", () => {
     expect(bad.status).toBe(1);
     expect(bad.stderr).toBe("fuzz: --cases must be an integer ≥ 1, got '0'\n");
   });
+});
+
+describe("fuzz: format v3 (per-feature input sections)", () => {
+  it("random corruption of a v3 file (CRC fixed) is a FormatError or a model whose float path equals the reference", async () => {
+    const { model } = buildSynthetic({ sizes: [11, 9, 4], ranks: [3], seed: 6, calibration: 16 });
+    const n = 11;
+    const good = writeModel({ ...model, inputFeatures: { scale: Float32Array.from({ length: n }, (_, i) => 0.01 * (i + 1)), offset: Float32Array.from({ length: n }, (_, i) => i - 5) } });
+    const rng = new Rng(17);
+    let valid = 0, rejected = 0;
+    for (let c = 0; c < 600; c++) {
+      const b = good.slice();
+      const edits = 1 + rng.int(0, 3);
+      for (let e = 0; e < edits; e++) {
+        // Mostly the layer-0 entry and the input sections, sometimes anywhere
+        const at = rng.next() < 0.7 ? (rng.next() < 0.5 ? rng.int(64, 64 + 95) : rng.int(b.length - 240, b.length - 1)) : rng.int(16, b.length - 1);
+        b[at] = rng.next() < 0.5 ? b[at] ^ (1 << rng.int(0, 7)) : rng.int(0, 255);
+      }
+      new DataView(b.buffer).setUint32(12, crc32(b, 16), true);
+      let parsed;
+      try {
+        parsed = readModel(b);
+      } catch (e) {
+        expect(e).toBeInstanceOf(FormatError);
+        expect((e as Error).message).not.toContain("\n");
+        rejected++;
+        continue;
+      }
+      valid++;
+      const engine = await Engine.load(b);
+      const x = Float32Array.from({ length: 3 * n }, () => (rng.next() < 0.2 ? (rng.next() - 0.5) * 1e30 : (rng.next() - 0.5) * 20));
+      const got = engine.inferBatch(x).logits;
+      for (let s = 0; s < 3; s++) {
+        const q = new Int8Array(n);
+        expect(quantizeModelInput(parsed.model, x.subarray(s * n, (s + 1) * n), q)).toBe(0);
+        expect(Array.from(got.subarray(s * engine.outputSize, (s + 1) * engine.outputSize))).toEqual(Array.from(run_s8(parsed.model, q).output));
+      }
+    }
+    expect(rejected).toBeGreaterThan(300);
+    expect(valid).toBeGreaterThan(20);
+  }, 60_000);
 });

@@ -1,9 +1,10 @@
 // Wasm kernels against their TS twins, byte for byte, on random shapes and edge values.
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { denseRows_s8, estimateSign_s8, gatedRows_s8, maskCount, type RowsParams } from "../runtime/src/reference.ts";
+import { denseRows_s8, estimateSign_s8, gatedRows_s8, maskCount, quantize_f32, type RowsParams } from "../runtime/src/reference.ts";
 import { denseRows_s8_scratchBytes, estimateSign_s8_scratchBytes, gatedRows_s8_scratchBytes, run_s8_scratchBytes, sparseInput_s8_scratchBytes } from "../runtime/src/arena.ts";
-import { estimatorTMax } from "../runtime/src/quant.ts";
+import { clamp, estimatorTMax, roundHalfAway } from "../runtime/src/quant.ts";
+import { instantiateKernels } from "../runtime/src/wasm.ts";
 import { KernelHarness } from "./helpers/kernels.ts";
 import { int32s, int8s, maskWords, multiplier, rowsCase, shift, size, zeroPoint } from "./helpers/arbitraries.ts";
 import { STATUS_NAMES } from "../runtime/src/errors.ts";
@@ -197,5 +198,70 @@ describe("kernel argument checks return a status, never trap", () => {
         && h.k.run_s8_scratchBytes(n, k, Math.min(n, k)) === run_s8_scratchBytes(n, k, Math.min(n, k))),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("quantize_f32 per feature (format v3): Wasm SIMD, Wasm scalar, MVP build and the TS twin agree byte for byte", () => {
+  const f32 = (x: Float32Array) => new Int32Array(x.buffer, x.byteOffset, x.length);
+  /** Scales from tiny (subnormal) to huge, offsets anywhere, inputs at ties, at the clamp and −0. */
+  const scaleArb = fc.oneof(
+    fc.constantFrom(1, 0.5, 1 / 255, 3, 2 ** -149, 2 ** -126, 3.4028234663852886e38, 1e-30, 1e30),
+    fc.float({ min: Math.fround(1e-6), max: Math.fround(1e6), noNaN: true }),
+  ).map(Math.fround);
+  const finite = fc.float({ noNaN: true, noDefaultInfinity: true });
+  const caseArb = size().chain((n) => fc.record({
+    n: fc.constant(n),
+    zp: zeroPoint(),
+    scale: fc.array(scaleArb, { minLength: n, maxLength: n }),
+    offset: fc.array(fc.oneof(fc.constantFrom(0, -0, 0.5, -1.5, 1e30), finite), { minLength: n, maxLength: n }),
+    // k: x = o + s·(k/2): ties (up to the f32 rounding of x) and the ends of the clamp, or any float
+    raw: fc.array(fc.oneof(fc.integer({ min: -600, max: 600 }).map((k) => ({ k })), finite.map((v) => ({ v })), fc.constant({ v: -0 })), { minLength: n, maxLength: n }),
+  }));
+  let mvp: KernelHarness;
+  beforeAll(async () => {
+    const k = await instantiateKernels(undefined, "mvp");
+    k.memory.grow(64);
+    mvp = new KernelHarness(k);
+  });
+
+  it("random per-feature scales and offsets, edge values included", () => {
+    fc.assert(fc.property(caseArb, (c) => {
+      const scale = Float32Array.from(c.scale), offset = Float32Array.from(c.offset);
+      const x = Float32Array.from(c.raw, (r, i) => ("k" in r ? offset[i] + scale[i] * (r.k / 2) : r.v));
+      for (let i = 0; i < c.n; i++) if (!Number.isFinite(x[i])) x[i] = offset[i];
+      const want = new Int8Array(c.n);
+      expect(quantize_f32(x, 1, c.zp, want, { scale, offset })).toBe(0);
+      // The definition, independently: round half away from zero of the f32 (x − o) / s (two binary32 operations: a
+      // Float32Array holds each rounded result), plus zp, clamped
+      const d = Float32Array.from(x, (v, i) => v - offset[i]), y = Float32Array.from(d, (v, i) => v / scale[i]);
+      for (let i = 0; i < c.n; i++) expect(want[i]).toBe(clamp(roundHalfAway(y[i]) + c.zp, -128, 127));
+      for (const [harness, simds] of [[h, [1, 0]], [mvp, [1]]] as const) {
+        for (const simd of simds) {
+          harness.reset();
+          const inp = harness.put(f32(x)), s = harness.put(f32(scale)), o = harness.put(f32(offset)), out = harness.reserve(c.n, 0x5a);
+          expect(harness.k.quantize_f32(inp, c.n, 1, c.zp, out, simd, s, o)).toBe(0);
+          sameBytes(harness.i8(out, c.n), want, `quantize_f32 per feature n=${c.n} simd=${simd}`);
+        }
+      }
+    }), { numRuns: 300 });
+  });
+
+  it("a power-of-two scale and offset 0 give the per-tensor bytes (both divisions exact); statuses for bad arguments", () => {
+    fc.assert(fc.property(size(), fc.integer({ min: -20, max: 20 }), zeroPoint(), (n, e, zp) => {
+      const s = 2 ** e;
+      const x = Float32Array.from({ length: n }, (_, i) => (i % 7) * s * 0.25 - 3 * s + (i % 3 === 0 ? -0 : 0));
+      const a = new Int8Array(n), b = new Int8Array(n);
+      quantize_f32(x, s, zp, a);
+      quantize_f32(x, 1, zp, b, { scale: new Float32Array(n).fill(s), offset: new Float32Array(n) });
+      expect(Array.from(b)).toEqual(Array.from(a));
+    }), { numRuns: 200 });
+    h.reset();
+    const inp = h.reserve(64), out = h.reserve(16), s = h.put(f32(new Float32Array(4).fill(1)));
+    expect(h.k.quantize_f32(inp, 4, 1, 0, out, 1, s, 0)).toBe(-1);
+    expect(h.k.quantize_f32(inp, 4, 1, 0, out, 1, 0, s)).toBe(-1);
+    expect(h.k.quantize_f32(inp, 4, 1, 0, out, 1, h.memoryBytes - 8, s)).toBe(-2);
+    const nan = Float32Array.from([0, Number.NaN, 0, 0]);
+    expect(quantize_f32(nan, 1, 0, new Int8Array(4), { scale: new Float32Array(4).fill(1), offset: new Float32Array(4) })).toBe(-3);
+    for (const simd of [1, 0]) expect(h.k.quantize_f32(h.put(f32(nan)), 4, 1, 0, out, simd, s, s)).toBe(-3);
   });
 });

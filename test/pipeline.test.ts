@@ -92,7 +92,9 @@ describe("rankgate quantize / eval", () => {
     expect(Buffer.from(arr).equals(bytes)).toBe(true);
     const report = JSON.parse(readFileSync(join(dir, "m.report.json"), "utf8"));
     expect(report.ranks).toEqual([5, 3]);
-    expect(report.calibration).toEqual({ data: "mnist:val", samples: 300, input_range: { min: 0, max: 1 } });
+    expect(report.calibration).toMatchObject({ data: "mnist:val", samples: 300, input_range: { min: 0, max: 1 }, input_quant: { asked: "auto", mode: "per-tensor" } });
+    expect(Object.keys(report.calibration).sort()).toEqual(["data", "input_quant", "input_range", "samples"]);
+    expect(bytes[4]).toBe(2); // MNIST pixels share [0, 1]: auto keeps per-tensor, format v2
     expect(report.validation.samples).toBe(5000);
 
     const e = cli("eval", "--model", "m.rgm", "--data", "mnist:test", "--samples", "200", "--json", "-q");

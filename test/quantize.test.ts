@@ -1,9 +1,12 @@
 // The quantizer's block gates and learned estimators: integer decisions against their real meaning.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { forwardFloat } from "../ts/float.ts";
+import { floatTop1, forwardFloat } from "../ts/float.ts";
+import { writeModel } from "../runtime/src/format.ts";
+import { quantize_f32, quantizeModelInput, run_s8 } from "../runtime/src/reference.ts";
+import { Engine } from "../runtime/src/runtime.ts";
 import type { FloatModel } from "../runtime/src/model.ts";
-import { Quantizer, quantizeGate, svdFactors } from "../ts/quantize.ts";
+import { applyInputFeatures, featureParams, foldInputFeatures, Quantizer, quantizeGate, svdFactors } from "../ts/quantize.ts";
 import { Rng } from "../ts/random.ts";
 import { syntheticFloat, syntheticInputs } from "../ts/synthetic.ts";
 
@@ -124,5 +127,115 @@ describe("forwardFloat with a block policy", () => {
     }
     expect(off).toBeGreaterThan(0);
     expect(off).toBeLessThan(20 * l0.nOut);
+  });
+});
+
+describe("per-feature input quantization (format v3)", () => {
+  /** Features whose ranges differ by orders of magnitude, one constant, one sparse (mostly 0), one negative. */
+  const n = 12;
+  const ranges = [[0, 3000], [0.05, 0.16], [-5, -4.5], [7, 7], [0, 1], [100, 101], [-1e-3, 1e-3], [0, 20], [1, 2], [0, 0.01], [-300, 300], [0.5, 0.6]];
+  const raw = (r: Rng, count: number) => Float32Array.from({ length: count * n }, (_, k) => {
+    const [lo, hi] = ranges[k % n];
+    if (k % n === 4 && r.next() < 0.8) return 0;
+    return lo + (hi - lo) * r.next();
+  });
+  const rr = new Rng(5);
+  const x = raw(rr, 200), xt = raw(rr, 100);
+  const net = syntheticFloat(rr, [n, 16, 8, 4]);
+  // Make layer 0 see each feature in its own units, as a folded normalization does: W_ji / width_i
+  const float: FloatModel = { layers: [{ ...net.layers[0], weight: Float32Array.from(net.layers[0].weight, (w, k) => w / Math.max(ranges[k % n][1] - ranges[k % n][0], 1e-3)) }, ...net.layers.slice(1)] };
+
+  it("featureParams: o = min, s = range / 255 (f32); a constant feature gets a finite scale > 0; min → zero point, max → 127", () => {
+    const f = featureParams(x, 200, n);
+    for (let i = 0; i < n; i++) {
+      let lo = Infinity, hi = -Infinity;
+      for (let s = 0; s < 200; s++) { lo = Math.min(lo, x[s * n + i]); hi = Math.max(hi, x[s * n + i]); }
+      expect(f.offset[i]).toBe(lo);
+      expect(f.scale[i] > 0 && Number.isFinite(f.scale[i])).toBe(true);
+      if (hi > lo) expect(f.scale[i]).toBe(Math.fround((hi - lo) / 255));
+      const q = new Int8Array(2);
+      quantize_f32(Float32Array.of(lo, hi), 1, -128, q, { scale: new Float32Array(2).fill(f.scale[i]), offset: new Float32Array(2).fill(f.offset[i]) });
+      expect(q[0]).toBe(-128);
+      expect(q[1]).toBe(hi > lo ? 127 : -128);
+    }
+    expect(f.scale[3]).toBe(Math.fround(7 / 255));
+    // All-zero and empty calibration: still a sane scale, never NaN
+    const z = featureParams(new Float32Array(3 * 2), 3, 2);
+    expect(Array.from(z.scale)).toEqual([Math.fround(1 / 255), Math.fround(1 / 255)]);
+    expect(Array.from(featureParams(new Float32Array(0), 0, 2).scale).every((v) => v > 0 && Number.isFinite(v))).toBe(true);
+  });
+
+  it("foldInputFeatures: the folded model on u = (x − o)/s computes the float model on x (weights, block policy, learned estimator)", () => {
+    const f = featureParams(x, 200, n);
+    const withParts: FloatModel = { layers: [{ ...float.layers[0], gate: { blockSize: 4, weight: vec(4 * n), bias: vec(4) },
+      estimator: { rank: 3, at: vec(3 * n), bt: vec(16 * 3), offset: vec(16) } }, ...float.layers.slice(1)] };
+    const folded = foldInputFeatures(withParts, f);
+    const u = applyInputFeatures(xt, 100, f);
+    const a = forwardFloat(withParts, xt, 100), b = forwardFloat(folded, u, 100);
+    for (let l = 0; l < a.length; l++) for (let k = 0; k < a[l].length; k++) expect(Math.abs(b[l][k] - a[l][k])).toBeLessThanOrEqual(1e-3 * (1 + Math.abs(a[l][k])));
+    // The learned estimator's decision Σ_r (Σ_i x_i·at_ri)·bt_jr + b_j + offset_j, both ways
+    const e = withParts.layers[0].estimator!, fe = folded.layers[0].estimator!;
+    for (let s = 0; s < 20; s++) {
+      for (let j = 0; j < 16; j++) {
+        const est = (m: FloatModel, ee: typeof e, v: Float32Array) => {
+          let z = m.layers[0].bias[j] + ee.offset[j];
+          for (let r = 0; r < 3; r++) {
+            let t = 0;
+            for (let i = 0; i < n; i++) t += v[s * n + i] * ee.at[r * n + i];
+            z += t * ee.bt[j * 3 + r];
+          }
+          return z;
+        };
+        const want = est(withParts, e, xt);
+        expect(Math.abs(est(folded, fe, u) - want)).toBeLessThanOrEqual(1e-3 * (1 + Math.abs(want)));
+      }
+    }
+  });
+
+  it("per-feature int8 dense follows float more closely than per-tensor; the engine, the reference and quantizeModelInput agree", async () => {
+    const pf = new Quantizer(float, x, 200, undefined, "per-feature"), pt = new Quantizer(float, x, 200);
+    const top1 = floatTop1(float, xt, 100);
+    const fl = forwardFloat(float, xt, 100)[2];
+    const run = async (q: Quantizer) => {
+      const engine = await Engine.load(writeModel(q.model({ ranks: [4, 3] })));
+      const dense = engine.inferBatch(xt, { gating: false });
+      const model = engine.model;
+      for (let s = 0; s < 100; s++) {
+        const qi = new Int8Array(n);
+        expect(quantizeModelInput(model, xt.subarray(s * n, (s + 1) * n), qi)).toBe(0);
+        expect(Array.from(run_s8(model, qi).output)).toEqual(Array.from(engine.infer(xt.subarray(s * n, (s + 1) * n)).logits));
+      }
+      let noise = 0;
+      dense.logits.forEach((v, k) => (noise += ((v - engine.outputZeroPoint) * engine.outputScale - fl[k]) ** 2));
+      return { agree: dense.labels.filter((v, s) => v === top1[s]).length, noise };
+    };
+    const [a, b] = [await run(pf), await run(pt)];
+    expect(a.agree).toBeGreaterThanOrEqual(98);
+    expect(a.noise * 4).toBeLessThan(b.noise);
+    expect(pf.inputFeatures).not.toBeNull();
+    expect(pf.model().layers[0]).toMatchObject({ inScale: 1, inZeroPoint: -128 });
+  });
+
+  it("auto: per-tensor (byte-identical to the default) when features share a range; per-feature on mixed ranges", () => {
+    const r = new Rng(9);
+    const pixels = Float32Array.from({ length: 300 * n }, () => (r.next() < 0.7 ? 0 : r.next()));
+    pixels[0] = 1; // every run sees the full [0, 1]
+    const auto = new Quantizer(net, pixels, 300, { min: 0, max: 1 }, "auto");
+    expect(auto.inputChoice!.mode).toBe("per-tensor");
+    expect(writeModel(auto.model({ ranks: [3, 2] }))).toEqual(writeModel(new Quantizer(net, pixels, 300, { min: 0, max: 1 }).model({ ranks: [3, 2] })));
+    const mixed = new Quantizer(float, x, 200, undefined, "auto");
+    expect(mixed.inputChoice!.mode).toBe("per-feature");
+    expect(mixed.inputChoice!.noise.per_feature * 2).toBeLessThanOrEqual(mixed.inputChoice!.noise.per_tensor);
+  });
+
+  it("a sparse feature's zeros map to the zero point, so zero-input skipping still skips them", async () => {
+    const q = new Quantizer(float, x, 200, undefined, "per-feature");
+    const m = q.model();
+    expect(m.inputFeatures!.offset[4]).toBe(0);
+    const engine = await Engine.load(writeModel(m), { trace: true });
+    const sample = xt.slice(0, n);
+    sample[4] = 0;
+    engine.infer(sample);
+    expect(engine.lastTrace().inputs[0][4]).toBe(m.layers[0].inZeroPoint);
   });
 });

@@ -11,7 +11,8 @@ import { fileURLToPath } from "node:url";
 import { crc32 } from "../runtime/src/crc32.ts";
 import { HEADER_BYTES, readModel, writeModel } from "../runtime/src/format.ts";
 import type { QuantModel } from "../runtime/src/model.ts";
-import { INT32_MAX } from "../runtime/src/quant.ts";
+import { INT32_MAX, quantizeInput } from "../runtime/src/quant.ts";
+import { loadDataset } from "../ts/data/index.ts";
 import { requantize_s32, run_s8, RUN_DENSE } from "../runtime/src/reference.ts";
 import { Engine } from "../runtime/src/runtime.ts";
 import { buildSynthetic } from "../ts/synthetic.ts";
@@ -169,3 +170,27 @@ describe("docs/FORMAT.md's loose ends, as numbers", () => {
 });
 
 const SECTIONS_WEIGHTS_AT = (file: Uint8Array) => new DataView(file.buffer, file.byteOffset).getUint32(HEADER_BYTES + 40, true);
+
+describe("format v3 leaves older files alone", () => {
+  const models = ["paper", "condnet-mnist", "mnist-best", "mcu"].map((name) => ({ name, bytes: new Uint8Array(readFileSync(fileURLToPath(new URL(`../models/${name}.rgm`, import.meta.url)))) }));
+  const test = loadDataset({ data: "mnist:test", samples: 64 });
+
+  it("committed models: v2 files are rewritten byte for byte (v1 as v2); float inputs give the logits of the pre-v3 definition (ts/quant.ts quantizeInput, one scale)", async () => {
+    for (const { name, bytes } of models) {
+      const version = new DataView(bytes.buffer, bytes.byteOffset).getUint16(4, true);
+      expect(version, name).toBeLessThanOrEqual(2);
+      const parsed = readModel(bytes);
+      expect(parsed.model.inputFeatures, name).toBeUndefined();
+      if (version === 2) expect(writeModel(parsed.model), name).toEqual(bytes);
+      const l0 = parsed.model.layers[0];
+      for (const module of ["simd", "mvp"] as const) {
+        const engine = await Engine.load(bytes, { module });
+        const got = engine.inferBatch(test.features).logits;
+        for (let s = 0; s < test.count; s++) {
+          const q = quantizeInput(test.features.subarray(s * 784, (s + 1) * 784), l0.inScale, l0.inZeroPoint, new Int8Array(784));
+          expect(Array.from(got.subarray(s * engine.outputSize, (s + 1) * engine.outputSize)), `${name} ${module} sample ${s}`).toEqual(Array.from(run_s8(parsed.model, q).output));
+        }
+      }
+    }
+  });
+});

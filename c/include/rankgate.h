@@ -49,10 +49,11 @@ typedef struct rg_model {
   /** The .rgm bytes (not copied). */
   const uint8_t *rgm;
   uint32_t bytes;
-  /** File version (1 or 2) and number of layers. */
+  /** File version (1, 2 or 3) and number of layers. */
   uint32_t version;
   uint32_t layers;
-  /** Model input: n_in int8 values at in_scale (IEEE-754 binary32 bits) and in_zero_point. */
+  /** Model input: n_in int8 values at in_scale (IEEE-754 binary32 bits) and in_zero_point (v3: the folded layer 0's
+      input scale; rg_quantize_input_f32 then quantizes each feature with its own scale and offset from the file). */
   uint32_t n_in;
   int32_t in_zero_point;
   uint32_t in_scale_bits;
@@ -76,6 +77,9 @@ typedef struct rg_model {
   uint32_t max_hidden_;
   uint32_t max_gated_out_;
   uint32_t max_rank_;
+  /* v3: file offsets of the per-feature input scales and offsets (0: per tensor) */
+  uint32_t in_scales_;
+  uint32_t in_offsets_;
   uint32_t valid_;
 } rg_model;
 
@@ -102,7 +106,7 @@ typedef struct rg_stats {
 } rg_stats;
 
 /**
- * Validates a v1 or v2 .rgm in place with ts/format.ts's rules (the same checks in the same order,
+ * Validates a v1, v2 or v3 .rgm in place with ts/format.ts's rules (the same checks in the same order,
  * so the same failing field), then plans the arena. The bytes are read, never written or copied.
  * @param rgm 4-byte aligned (the generated model .c aligns to 16); the host must be little-endian
  * @return RG_OK; RG_BAD_FORMAT with m->field / m->offset; RG_BAD_ARG (NULL, misaligned)
@@ -123,9 +127,9 @@ size_t rg_arena_bytes(const rg_model *m);
 rg_status rg_infer_s8(const rg_model *m, void *arena, const int8_t *input, int8_t *logits, rg_stats *stats);
 
 /**
- * float → int8 with the model's input scale and zero point: q = clamp(round_half_away(x / scale) + zp,
- * −128, 127), division in double (bit-exact with assembly/quantize.ts and ts/quant.ts). The only
- * floating point in the runtime.
+ * float → int8 with the model's input quantization: q = clamp(round_half_away(y) + zp, −128, 127) with
+ * y = x / in_scale in double (v1, v2), or y = (x − o_i) / s_i in float with feature i's own scale and offset (v3);
+ * bit-exact with assembly/quantize.ts and runtime/src/reference.ts. The only floating point in the runtime.
  * @param x m->n_in floats; q: m->n_in int8 written
  * @return RG_OK, RG_NOT_FINITE at the first NaN / ±Inf (q is then partial), RG_BAD_ARG
  */

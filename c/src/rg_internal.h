@@ -95,6 +95,9 @@ static inline int32_t rg_asr(int32_t v, uint32_t n) { return v >= 0 ? v >> n : ~
 #define RG_E_GATE_W 80u
 #define RG_E_GATE_THR 84u
 #define RG_E_RESERVED 88u
+/* v3, layer 0: the per-feature input sections (v2: reserved) */
+#define RG_E_IN_SCALES 88u
+#define RG_E_IN_OFFSETS 92u
 
 static inline uint32_t rg_pad8(uint32_t n) { return (n + 7u) & ~7u; }
 

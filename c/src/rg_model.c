@@ -19,20 +19,22 @@ uint32_t rg_crc32(const uint8_t *p, size_t n) {
 }
 
 /* Sections of a layer in the writer's order (ts/format.ts SECTIONS) */
-enum { K_I8, K_I32, K_Q31, K_SHIFT };
-enum { O_LAYER, O_EST, O_GATE };
+enum { K_I8, K_I32, K_Q31, K_SHIFT, K_F32, K_F32POS };
+enum { O_LAYER, O_EST, O_GATE, O_INPUT };
+#define N_SECTIONS 13u
 typedef struct section_spec {
   const char *name;
   uint32_t entry_offset;
   uint8_t kind, owner;
 } section_spec;
-static const section_spec SECTIONS[11] = {
+static const section_spec SECTIONS[N_SECTIONS] = {
   {"weights", RG_E_WEIGHTS, K_I8, O_LAYER},           {"bias", RG_E_BIAS, K_I32, O_LAYER},
   {"multiplier", RG_E_MULT, K_Q31, O_LAYER},          {"shift", RG_E_SHIFT, K_SHIFT, O_LAYER},
   {"est_a", RG_E_EST_A, K_I8, O_EST},                 {"est_t_multiplier", RG_E_T_MULT, K_Q31, O_EST},
   {"est_t_shift", RG_E_T_SHIFT, K_SHIFT, O_EST},      {"est_b", RG_E_EST_B, K_I8, O_EST},
   {"est_threshold", RG_E_THRESHOLD, K_I32, O_EST},    {"gate_weights", RG_E_GATE_W, K_I8, O_GATE},
-  {"gate_threshold", RG_E_GATE_THR, K_I32, O_GATE},
+  {"gate_threshold", RG_E_GATE_THR, K_I32, O_GATE},  {"in_scales", RG_E_IN_SCALES, K_F32POS, O_INPUT},
+  {"in_offsets", RG_E_IN_OFFSETS, K_F32, O_INPUT},
 };
 
 static uint32_t sec_elements(uint32_t s, uint32_t n_in, uint32_t n_out, uint32_t rank, uint32_t blocks) {
@@ -44,7 +46,8 @@ static uint32_t sec_elements(uint32_t s, uint32_t n_in, uint32_t n_out, uint32_t
     case 7: return n_out * rank;
     case 8: return n_out;
     case 9: return blocks * n_in;
-    default: return blocks;
+    case 10: return blocks;
+    default: return n_in;
   }
 }
 
@@ -95,6 +98,12 @@ typedef struct placed {
   uint32_t layer, spec, index, offset, bytes;
 } placed;
 
+/* Whether section spec s has an offset word in an entry: v1 entries end at 80; the input sections' words are v3's */
+static int has_word(const rg_model *m, uint32_t s) {
+  if (SECTIONS[s].entry_offset >= m->entry_bytes_) return 0;
+  return SECTIONS[s].owner != O_INPUT || m->version >= 3u;
+}
+
 /* Walks the sections of a validated table in the reader's push order: layer by layer, spec order */
 typedef struct iter {
   uint32_t l, s, i, n_in, n_out, rank, blocks;
@@ -119,15 +128,15 @@ static void it_start(const rg_model *m, iter *it) {
 static int it_next(const rg_model *m, iter *it, placed *out) {
   while (it->l < m->layers) {
     const uint32_t s = it->s;
-    if (s == 11) {
+    if (s == N_SECTIONS) {
       it->l++;
       it->s = 0;
       it_load(m, it);
       continue;
     }
     it->s++;
-    if (SECTIONS[s].entry_offset >= m->entry_bytes_) continue;
-    if ((SECTIONS[s].owner == O_EST && it->rank == 0) || (SECTIONS[s].owner == O_GATE && it->blocks == 0)) continue;
+    if (!has_word(m, s)) continue;
+    if ((SECTIONS[s].owner == O_EST && it->rank == 0) || (SECTIONS[s].owner == O_GATE && it->blocks == 0) || (SECTIONS[s].owner == O_INPUT && it->l > 0)) continue;
     out->layer = it->l;
     out->spec = s;
     out->index = it->i++;
@@ -239,7 +248,7 @@ rg_status rg_model_init(rg_model *m, const uint8_t *rgm, size_t bytes) {
   if (bytes < RG_HEADER_BYTES) return fail(m, -1, "file_bytes", NO_INDEX, 0, "at least 64 bytes", (uint32_t)bytes);
   if (memcmp(b, "RGMF", 4) != 0) return fail(m, -1, "magic", NO_INDEX, 0, "\"RGMF\"", rg_u32(b));
   version = rg_u16(b + 4);
-  if (version != 1 && version != 2) return fail(m, -1, "version", NO_INDEX, 4, "1 or 2", version);
+  if (version < 1 || version > 3) return fail(m, -1, "version", NO_INDEX, 4, "1, 2 or 3", version);
   entry = version == 1 ? RG_ENTRY_BYTES_V1 : RG_ENTRY_BYTES_V2;
   if (rg_u16(b + 6) != RG_HEADER_BYTES) return fail(m, -1, "header_bytes", NO_INDEX, 6, "64", rg_u16(b + 6));
   if ((size_t)rg_u32(b + 8) != bytes) return fail(m, -1, "file_bytes", NO_INDEX, 8, "the file's length", rg_u32(b + 8));
@@ -301,7 +310,8 @@ rg_status rg_model_init(rg_model *m, const uint8_t *rgm, size_t bytes) {
       if (bs > n_out) return fail(m, L, "block_size", NO_INDEX, e + RG_E_BLOCK_SIZE, "[0, n_out]", bs);
       if (bs > 0 && rank > 0) return fail(m, L, "block_size", NO_INDEX, e + RG_E_BLOCK_SIZE, "0 for a layer with an estimator (rank > 0)", bs);
       if (bs > 0 && act != 1) return fail(m, L, "activation", NO_INDEX, e + RG_E_ACTIVATION, "1 (relu) for a layer with a block gate", act);
-      for (o = RG_E_RESERVED; o < entry; o += 4) {
+      /* v3: these words are the input sections' offsets (layer 0; 0 elsewhere) */
+      for (o = RG_E_RESERVED; version == 2 && o < entry; o += 4) {
         if (rg_u32(p + o) != 0) return fail(m, L, "reserved", NO_INDEX, e + o, "0", rg_u32(p + o));
       }
     }
@@ -313,12 +323,12 @@ rg_status rg_model_init(rg_model *m, const uint8_t *rgm, size_t bytes) {
     }
 
     /* Sections: aligned, inside the payload */
-    for (s = 0; s < 11; s++) {
+    for (s = 0; s < N_SECTIONS; s++) {
       const uint32_t at = e + SECTIONS[s].entry_offset;
       uint32_t offset, sec_bytes;
-      if (SECTIONS[s].entry_offset >= entry) continue;
+      if (!has_word(m, s)) continue;
       offset = rg_u32(b + at);
-      if ((SECTIONS[s].owner == O_EST && rank == 0) || (SECTIONS[s].owner == O_GATE && blocks == 0)) {
+      if ((SECTIONS[s].owner == O_EST && rank == 0) || (SECTIONS[s].owner == O_GATE && blocks == 0) || (SECTIONS[s].owner == O_INPUT && l > 0)) {
         if (offset != 0) return check_section_offset(m, l, s, at, offset, "0");
         continue;
       }
@@ -363,10 +373,15 @@ rg_status rg_model_init(rg_model *m, const uint8_t *rgm, size_t bytes) {
     while (it_next(m, &it, &c)) {
       uint32_t kind, k;
       kind = SECTIONS[c.spec].kind;
-      if (kind != K_Q31 && kind != K_SHIFT) continue;
+      if (kind == K_I8 || kind == K_I32) continue;
+      if (kind == K_F32POS) m->in_scales_ = c.offset;
+      if (kind == K_F32) m->in_offsets_ = c.offset;
       for (k = 0; k < c.bytes / 4u; k++) {
         const uint32_t at = c.offset + 4u * k;
         const int32_t v = rg_s32(rg_u32(b + at));
+        if (kind == K_F32POS && !positive_finite(rg_u32(b + at))) return fail(m, (int32_t)c.layer, SECTIONS[c.spec].name, k, at, "a finite float > 0", rg_u32(b + at));
+        if (kind == K_F32 && !finite_bits(rg_u32(b + at))) return fail(m, (int32_t)c.layer, SECTIONS[c.spec].name, k, at, "a finite float", rg_u32(b + at));
+        if (kind == K_F32POS || kind == K_F32) continue;
         if (kind == K_Q31 && v != 0 && v < 0x40000000) return fail(m, (int32_t)c.layer, SECTIONS[c.spec].name, k, at, "0 or [1073741824, 2147483647]", (uint32_t)rg_u32(b + at));
         if (kind == K_SHIFT && (v < -31 || v > 30)) return fail(m, (int32_t)c.layer, SECTIONS[c.spec].name, k, at, "[-31, 30]", rg_u32(b + at));
       }

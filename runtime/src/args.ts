@@ -156,5 +156,8 @@ export function quantModelArg(model: unknown, name = "model"): QuantModel {
       estimator, gate,
     });
   }
-  return { layers };
+  const f = field(model, "inputFeatures", name);
+  if (f === null || f === undefined) return { layers };
+  const n0 = layers[0].nIn, q = `${name}.inputFeatures`;
+  return { layers, inputFeatures: { scale: arrayField(f, "scale", q, "Float32Array", n0), offset: arrayField(f, "offset", q, "Float32Array", n0) } };
 }

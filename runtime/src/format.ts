@@ -1,15 +1,18 @@
-// Model format v2 (.rgm; v1 files still load): see docs/FORMAT.md. Little-endian, 16-byte aligned sections,
+// Model format v3 (.rgm; v1 and v2 files still load; a model without per-feature input quantization is written as v2): see docs/FORMAT.md. Little-endian, 16-byte aligned sections,
 // CRC-32 over everything after the checksum field. The reader validates every field and
 // throws FormatError(field, offset, expected, actual); kernels only ever see its output.
 import { typedArrayArg } from "./args.ts";
 import { crc32 } from "./crc32.ts";
 import { showName } from "./show.ts";
 import { FormatError, hex } from "./errors.ts";
-import { ACTIVATION_CODES, type Activation, type QuantGate, type QuantLayer, type QuantModel } from "./model.ts";
+import { ACTIVATION_CODES, type Activation, type InputFeatures, type QuantGate, type QuantLayer, type QuantModel } from "./model.ts";
 import { Q31_MIN_NORMAL, SHIFT_MIN, SHIFT_MAX, INT32_MAX } from "./quant.ts";
 
 export const MAGIC = "RGMF";
-export const VERSION = 2;
+/** The newest version: v3 = v2 + layer 0's per-feature input sections. The writer writes v3 only for a model with them. */
+export const VERSION = 3;
+/** What the writer writes for a model without per-feature input quantization (byte-identical to before v3). */
+export const VERSION_PER_TENSOR = 2;
 export const HEADER_BYTES = 64;
 /** v2 layer entries; v1 entries are {@link ENTRY_BYTES_V1} (no block gate). */
 export const ENTRY_BYTES = 96;
@@ -26,9 +29,12 @@ const H_MAGIC = 0, H_VERSION = 4, H_HEADER_BYTES = 6, H_FILE_BYTES = 8, H_CRC = 
 const E_N_IN = 0, E_N_OUT = 4, E_RANK = 8, E_ACTIVATION = 12, E_IN_ZP = 16, E_OUT_ZP = 20, E_IN_SCALE = 24,
   E_OUT_SCALE = 28, E_T_MAX = 32, E_MARGIN = 36, E_BLOCK_SIZE = 76, E_RESERVED = 88;
 
-type SectionKind = "i8" | "i32" | "q31" | "shift";
-/** Which part of a layer a section belongs to: present always, with an estimator (rank > 0) or with a gate (block_size > 0). */
-type SectionOwner = "layer" | "estimator" | "gate";
+type SectionKind = "i8" | "i32" | "q31" | "shift" | "f32" | "f32pos";
+/**
+ * Which part of a layer a section belongs to: present always, with an estimator (rank > 0), with a gate
+ * (block_size > 0), or (v3, layer 0 only) the per-feature input quantization.
+ */
+type SectionOwner = "layer" | "estimator" | "gate" | "input";
 interface SectionSpec {
   name: string;
   entryOffset: number;
@@ -51,6 +57,9 @@ export const SECTIONS: readonly SectionSpec[] = [
   // v2
   { name: "gate_weights", entryOffset: 80, kind: "i8", owner: "gate", elements: (i, _, __, b) => b * i },
   { name: "gate_threshold", entryOffset: 84, kind: "i32", owner: "gate", elements: (_, __, ___, b) => b },
+  // v3, layer 0: the words v2 reserves
+  { name: "in_scales", entryOffset: 88, kind: "f32pos", owner: "input", elements: (i) => i },
+  { name: "in_offsets", entryOffset: 92, kind: "f32", owner: "input", elements: (i) => i },
 ];
 
 const elementBytes = (kind: SectionKind) => (kind === "i8" ? 1 : 4);
@@ -70,22 +79,41 @@ export interface ParsedModel {
   sections: SectionInfo[];
 }
 
-function layerArrays(layer: QuantLayer): Record<string, Int8Array | Int32Array> {
+type SectionArray = Int8Array | Int32Array | Float32Array;
+
+function layerArrays(layer: QuantLayer, features: InputFeatures | null): Record<string, SectionArray> {
   const e = layer.estimator, g = layer.gate;
   return {
     weights: layer.weights, bias: layer.bias, multiplier: layer.multiplier, shift: layer.shift,
     ...(e ? { est_a: e.a, est_t_multiplier: e.tMultiplier, est_t_shift: e.tShift, est_b: e.b, est_threshold: e.threshold } : {}),
     ...(g ? { gate_weights: g.weights, gate_threshold: g.threshold } : {}),
+    ...(features ? { in_scales: features.scale, in_offsets: features.offset } : {}),
   };
+}
+
+/** Why a per-feature input section element is invalid, or null: scales finite and > 0, offsets finite. */
+function featureProblem(kind: SectionKind, v: number): string | null {
+  if (kind === "f32pos" && !(v > 0 && Number.isFinite(v))) return "a finite float > 0";
+  if (kind === "f32" && !Number.isFinite(v)) return "a finite float";
+  return null;
 }
 
 /** Serialises a quantized model; the output always passes {@link readModel}. */
 export function writeModel(model: QuantModel): Uint8Array {
   const n = model.layers.length;
+  const features = model.inputFeatures ?? null;
+  const version = features ? VERSION : VERSION_PER_TENSOR;
+  if (features) {
+    for (const [name, kind, data] of [["in_scales", "f32pos", features.scale], ["in_offsets", "f32", features.offset]] as const) {
+      if (!(data instanceof Float32Array)) throw new RangeError(`inputFeatures.${name}: a Float32Array`);
+      const bad = data.findIndex((v) => featureProblem(kind, v) !== null);
+      if (bad >= 0) throw new RangeError(`inputFeatures.${name}[${bad}] is ${data[bad]}, expected ${featureProblem(kind, data[bad])}`);
+    }
+  }
   const payload = align(HEADER_BYTES + n * ENTRY_BYTES);
   let end = payload;
   let sectionCount = 0, sectionBytes = 0;
-  const placed: { offset: number; data: Int8Array | Int32Array }[] = [];
+  const placed: { offset: number; data: SectionArray }[] = [];
   const entries: Map<string, number>[] = [];
   model.layers.forEach((layer, l) => {
     const g = layer.gate;
@@ -93,7 +121,7 @@ export function writeModel(model: QuantModel): Uint8Array {
     if (g && (g.blockSize < 1 || g.blockSize > layer.nOut || g.blocks !== Math.ceil(layer.nOut / g.blockSize))) {
       throw new RangeError(`layers[${l}].gate: ${g.blocks} blocks of ${g.blockSize} for ${layer.nOut} units`);
     }
-    const arrays = layerArrays(layer);
+    const arrays = layerArrays(layer, l === 0 ? features : null);
     const offsets = new Map<string, number>();
     for (const s of SECTIONS) {
       const data = arrays[s.name];
@@ -111,7 +139,7 @@ export function writeModel(model: QuantModel): Uint8Array {
   const bytes = new Uint8Array(end);
   const dv = new DataView(bytes.buffer);
   for (let i = 0; i < 4; i++) bytes[H_MAGIC + i] = MAGIC.charCodeAt(i);
-  dv.setUint16(H_VERSION, VERSION, true);
+  dv.setUint16(H_VERSION, version, true);
   dv.setUint16(H_HEADER_BYTES, HEADER_BYTES, true);
   dv.setUint32(H_FILE_BYTES, end, true);
   dv.setUint32(H_LAYERS, n, true);
@@ -168,9 +196,9 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
   const magic = String.fromCharCode(...image.subarray(0, 4));
   if (magic !== MAGIC) fail("magic", H_MAGIC, showName(MAGIC), showName(magic));
   const version = dv.getUint16(H_VERSION, true);
-  if (version !== 1 && version !== VERSION) fail("version", H_VERSION, `1 or ${VERSION}`, version);
+  if (version < 1 || version > VERSION) fail("version", H_VERSION, `1, 2 or ${VERSION}`, version);
   const entryBytes = version === 1 ? ENTRY_BYTES_V1 : ENTRY_BYTES;
-  const entrySections = SECTIONS.filter((s) => s.entryOffset < entryBytes);
+  const entrySections = SECTIONS.filter((s) => s.entryOffset < entryBytes && (s.owner !== "input" || version >= 3));
   if (dv.getUint16(H_HEADER_BYTES, true) !== HEADER_BYTES) fail("header_bytes", H_HEADER_BYTES, String(HEADER_BYTES), dv.getUint16(H_HEADER_BYTES, true));
   expectU32("file_bytes", H_FILE_BYTES, input.length);
   if (input.length % ALIGN !== 0) fail("file_bytes", H_FILE_BYTES, `a multiple of ${ALIGN}`, input.length);
@@ -187,6 +215,7 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
   // Layer table
   const layers: QuantLayer[] = [];
   const sections: SectionInfo[] = [];
+  const inputArrays: Record<string, Float32Array> = {};
   for (let l = 0; l < n; l++) {
     const e = HEADER_BYTES + l * entryBytes;
     const name = (f: string) => `layers[${l}].${f}`;
@@ -220,7 +249,8 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
       inRange(name("block_size"), e + E_BLOCK_SIZE, blockSize, 0, nOut);
       if (blockSize > 0 && rank > 0) fail(name("block_size"), e + E_BLOCK_SIZE, "0 for a layer with an estimator (rank > 0)", blockSize);
       if (blockSize > 0 && activation !== "relu") fail(name("activation"), e + E_ACTIVATION, "1 (relu) for a layer with a block gate", act);
-      for (let o = E_RESERVED; o < entryBytes; o += 4) expectU32(name("reserved"), e + o, 0);
+      // v3: these words are the input sections' offsets (layer 0; 0 elsewhere)
+      if (version === 2) for (let o = E_RESERVED; o < entryBytes; o += 4) expectU32(name("reserved"), e + o, 0);
     }
     const blocks = blockSize > 0 ? Math.ceil(nOut / blockSize) : 0;
     if (l > 0) {
@@ -231,11 +261,11 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
     }
 
     // Sections: aligned, inside the payload; overlap is checked below
-    const arrays: Record<string, Int8Array | Int32Array> = {};
+    const arrays: Record<string, SectionArray> = {};
     for (const s of entrySections) {
       const at = e + s.entryOffset;
       const offset = u32(at);
-      if ((s.owner === "estimator" && rank === 0) || (s.owner === "gate" && blocks === 0)) {
+      if ((s.owner === "estimator" && rank === 0) || (s.owner === "gate" && blocks === 0) || (s.owner === "input" && l > 0)) {
         expectU32(name(`${s.name}_offset`), at, 0);
         continue;
       }
@@ -246,7 +276,9 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
         fail(name(`${s.name}_offset`), at, `a ${bytes}-byte section inside [${payload}, ${input.length})`, offset);
       }
       sections.push({ layer: l, name: s.name, offset, bytes });
-      arrays[s.name] = s.kind === "i8" ? new Int8Array(image.buffer, offset, count) : new Int32Array(image.buffer, offset, count);
+      arrays[s.name] = s.kind === "i8" ? new Int8Array(image.buffer, offset, count)
+        : s.owner === "input" ? new Float32Array(image.buffer, offset, count) : new Int32Array(image.buffer, offset, count);
+      if (s.owner === "input") inputArrays[s.name] = arrays[s.name] as Float32Array;
     }
     layers.push({
       nIn, nOut, activation: activation!, inScale, inZeroPoint, outScale, outZeroPoint,
@@ -279,10 +311,15 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
   // Element values the kernels rely on
   for (const s of sections) {
     const spec = SECTIONS.find((x) => x.name === s.name)!;
-    if (spec.kind !== "q31" && spec.kind !== "shift") continue;
+    if (spec.kind === "i8" || spec.kind === "i32") continue;
     for (let o = s.offset; o < s.offset + s.bytes; o += 4) {
       const v = i32(o);
       const field = `layers[${s.layer}].${s.name}[${(o - s.offset) / 4}]`;
+      if (spec.owner === "input") {
+        const problem = featureProblem(spec.kind, f32(o));
+        if (problem) fail(field, o, problem, f32(o));
+        continue;
+      }
       if (spec.kind === "q31" && v !== 0 && v < Q31_MIN_NORMAL) fail(field, o, `0 or [${Q31_MIN_NORMAL}, ${INT32_MAX}]`, v);
       if (spec.kind === "shift") inRange(field, o, v, SHIFT_MIN, SHIFT_MAX);
     }
@@ -291,5 +328,6 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
   const stored = u32(H_CRC);
   const actual = crc32(image, H_CRC + 4);
   if (stored !== actual) fail("crc32", H_CRC, `${hex(actual)} (CRC-32 of bytes ${H_CRC + 4}..${input.length})`, hex(stored));
-  return { model: { layers }, image, sections };
+  const inputFeatures = version >= 3 ? { scale: inputArrays.in_scales, offset: inputArrays.in_offsets } : null;
+  return { model: inputFeatures ? { layers, inputFeatures } : { layers }, image, sections };
 }

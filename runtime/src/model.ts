@@ -97,8 +97,22 @@ export interface QuantLayer {
   gate?: QuantGate | null;
 }
 
+/**
+ * Per-feature input quantization (format v3, docs/FORMAT.md "Input quantization"): feature i of a float
+ * input is q_i = clamp(round_half_away((x_i − offset[i]) / scale[i]) + layers[0].inZeroPoint, −128, 127),
+ * in f64. Without it (v1, v2) every feature uses layers[0].inScale and offset 0.
+ */
+export interface InputFeatures {
+  /** [nIn] f32, finite, > 0. */
+  scale: Float32Array;
+  /** [nIn] f32, finite. */
+  offset: Float32Array;
+}
+
 export interface QuantModel {
   layers: QuantLayer[];
+  /** Per-feature input quantization (v3); absent or null: one scale, layers[0].inScale, offset 0. */
+  inputFeatures?: InputFeatures | null;
 }
 
 /** Clamp range of a layer's int8 output: ReLU clamps at the zero point (real 0). */

@@ -1,7 +1,7 @@
 // Bit-exact TypeScript twins of the Wasm kernels in assembly/, under the same names.
 // Plain typed arrays instead of offsets; int32 arithmetic wraps exactly as in Wasm.
 import { INT32_MIN, INT32_MAX } from "./quant.ts";
-import { activationRange, type QuantModel } from "./model.ts";
+import { activationRange, type InputFeatures, type QuantModel } from "./model.ts";
 
 const TWO15 = 32768;
 const TWO31 = 2147483648;
@@ -114,20 +114,36 @@ export function maskCount(mask: Uint32Array, n: number): number {
 }
 
 /**
- * Twin of assembly quantize_f32: q = clamp(t + (|y − t| ≥ 0.5 ? sign(y) : 0) + zp, −128, 127) with
- * y = x / scale in f64 and t = trunc(y), i.e. round half away from zero (ts/quant.ts quantizeInput).
+ * y_i for one feature per feature (format v3): (x − o) then / s, each an f32 operation (IEEE binary32, round to
+ * nearest even; a binary32 result computed in f64 and rounded once is exactly the binary32 operation). Finite
+ * x, o and s > 0 give a finite or ±Inf y, never NaN.
+ */
+export function featureY(x: number, o: number, s: number): number {
+  return Math.fround(Math.fround(x - o) / s);
+}
+
+/**
+ * Twin of assembly quantize_f32: q = clamp(t + (|y − t| ≥ 0.5 ? sign(y) : 0) + zp, −128, 127) with t = trunc(y),
+ * i.e. round half away from zero. Per tensor (features null): y = x / scale in f64 (ts/quant.ts quantizeInput).
+ * Per feature (format v3): y = featureY(x, features.offset[i], features.scale[i]), in f32.
  * @returns 0, or −3 (STATUS_NOT_FINITE) at the first NaN / ±Inf input (out is then partial)
  */
-export function quantize_f32(x: ArrayLike<number>, scale: number, zp: number, out: Int8Array): number {
+export function quantize_f32(x: ArrayLike<number>, scale: number, zp: number, out: Int8Array, features: InputFeatures | null = null): number {
   for (let i = 0; i < x.length; i++) {
     if (!Number.isFinite(x[i])) return -3;
-    const y = x[i] / scale;
+    const y = features ? featureY(x[i], features.offset[i], features.scale[i]) : x[i] / scale;
     const t = Math.trunc(y);
     let r = t + zp;
     if (Math.abs(y - t) >= 0.5) r += y < 0 ? -1 : 1;
     out[i] = r < -128 ? -128 : r > 127 ? 127 : r;
   }
   return 0;
+}
+
+/** A float sample quantized as the engine quantizes it for `model` (per feature when it has inputFeatures). Returns 0 or −3. */
+export function quantizeModelInput(model: QuantModel, x: ArrayLike<number>, out: Int8Array): number {
+  const l0 = model.layers[0];
+  return quantize_f32(x, l0.inScale, l0.inZeroPoint, out, model.inputFeatures ?? null);
 }
 
 export interface GateParams {

@@ -8,7 +8,7 @@ import { optionsArg, quantModelArg, typedArrayArg, describeArg } from "./args.ts
 import { EngineError, InputError } from "./errors.ts";
 import { showName } from "./show.ts";
 import { readModel, writeModel, type ParsedModel } from "./format.ts";
-import { activationRange, type QuantModel } from "./model.ts";
+import { activationRange, type InputFeatures, type QuantModel } from "./model.ts";
 import { buildOf, checkChoice, instantiateKernels, type KernelExports, type WasmBuild, type WasmChoice } from "./wasm.ts";
 
 // Plan record fields, int32 index (mirrors assembly/network.ts)
@@ -17,6 +17,8 @@ export const F = {
   IN: 8, OUT: 9, W: 10, BIAS: 11, MULT: 12, SHIFT: 13, A: 14, T_MULT: 15, T_SHIFT: 16, B: 17, THR: 18,
   MASK: 19, SCRATCH: 20, SHADOW: 21, GATE_BLOCKS: 22, GATE_SIZE: 23, EST_MACS: 24, ROW_MACS: 25, ROWS_COMPUTED: 26, ROWS_SKIPPED: 27,
   NONZERO_IN: 28, POSITIVE: 29, POSITIVE_COMPUTED: 30, GATE_W: 31, GATE_THR: 32,
+  /** Layer 0 of a v3 model: absolute offsets of the per-feature input scales and offsets (0: per tensor). */
+  IN_SCALES: 33, IN_OFFSETS: 34,
   /** run_batch_s8's int64 sums of EST_MACS … POSITIVE_COMPUTED, two int32 fields each. */
   SUMS: 40,
 } as const;
@@ -218,8 +220,13 @@ export class Engine {
   get outputSize(): number {
     return this.model.layers[this.model.layers.length - 1].nOut;
   }
+  /** Layer 0's input scale; with per-feature input quantization (inputFeatures) the scale of the folded layer 0's input. */
   get inputScale(): number {
     return this.model.layers[0].inScale;
+  }
+  /** Per-feature input scales and offsets (format v3), or null: every feature at inputScale, offset 0. */
+  get inputFeatures(): InputFeatures | null {
+    return this.model.inputFeatures ?? null;
   }
   get inputZeroPoint(): number {
     return this.model.layers[0].inZeroPoint;
@@ -327,7 +334,7 @@ export class Engine {
     };
   }
 
-  /** One sample: Float32Array of real values (quantized in Wasm with the model's input scale) or Int8Array. */
+  /** One sample: Float32Array of real values (quantized in Wasm with the model's input scale, or per feature) or Int8Array (already quantized). */
   infer(input: Float32Array | Int8Array, options: RunOptions = {}): InferResult {
     input = this.checkInput(input, true, "infer: input");
     options = optionsArg(options, RUN_KEYS, "infer: options");
@@ -400,6 +407,7 @@ export function planRecords(parsed: ParsedModel, arena: ArenaPlan): Int32Array {
       [F.MASK, arena.masks[l].offset], [F.SCRATCH, arena.scratch.offset], [F.SHADOW, arena.shadow?.offset ?? 0],
       [F.GATE_BLOCKS, layer.gate?.blocks ?? 0], [F.GATE_SIZE, layer.gate?.blockSize ?? 0],
       [F.GATE_W, at("gate_weights")], [F.GATE_THR, at("gate_threshold")],
+      [F.IN_SCALES, at("in_scales")], [F.IN_OFFSETS, at("in_offsets")],
     ];
     for (const [f, v] of fields) i32[r + f] = v;
   });

@@ -12,7 +12,8 @@ export interface KernelExports {
   estimateSign_s8(inPtr: number, nIn: number, inZp: number, aPtr: number, tMultPtr: number, tShiftPtr: number, rank: number,
     tMax: number, bPtr: number, thrPtr: number, nOut: number, maskPtr: number, scratchPtr: number, simd: number): number;
   maskCount(maskPtr: number, n: number): number;
-  quantize_f32(inPtr: number, n: number, scale: number, zp: number, outPtr: number, simd: number): number;
+  /** scalesPtr, offsetsPtr: per-feature f32 parameters (format v3); omitted (0): per tensor. */
+  quantize_f32(inPtr: number, n: number, scale: number, zp: number, outPtr: number, simd: number, scalesPtr?: number, offsetsPtr?: number): number;
   blockGate_s8(inPtr: number, nIn: number, inZp: number, gPtr: number, thrPtr: number, blocks: number, blockSize: number, nOut: number,
     maskPtr: number, scratchPtr: number, simd: number): number;
   blockGate_s8_scratchBytes(nIn: number, blocks: number): number;

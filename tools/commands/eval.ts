@@ -26,6 +26,9 @@ export const gatingDoesNotPay = (r: EvalReport) =>
 export function clampWarning(r: EvalReport): string | null {
   const i = r.inputs;
   if (i.clamped_fraction <= CLAMP_WARN_FRACTION) return null;
+  if (i.quantization === "per-feature") {
+    return `warning: ${(i.clamped_fraction * 100).toFixed(1)} % of input values (${i.clamped.toLocaleString("en")} of ${i.values.toLocaleString("en")}) clamp, in ${i.features_clamped} of the model's per-feature input ranges (calibrated on other data); quantize with --data like this data`;
+  }
   return `warning: ${(i.clamped_fraction * 100).toFixed(1)} % of input values (${i.clamped.toLocaleString("en")} of ${i.values.toLocaleString("en")}) clamp: the data spans [${g(i.seen.min)}, ${g(i.seen.max)}], the model was calibrated for [${g(i.calibrated.min)}, ${g(i.calibrated.max)}]; quantize with --data like this data`;
 }
 
@@ -40,6 +43,7 @@ export function formatReport(r: EvalReport, model: string, data: string): string
       ["output SNR int8 dense", db(a.int8_dense.snr_db)], ["output SNR int8 gated", db(a.int8_gated.snr_db)]);
   }
   summary.push(
+    ["input quantization", r.inputs.quantization],
     ["inputs clamped", `${pct(r.inputs.clamped_fraction)} (${r.inputs.clamped.toLocaleString("en")})`],
     ["MACs dense", Math.round(m.dense).toLocaleString("en")], ["MACs gated", ratio(m.gated)], ["MACs gated + zero skip", ratio(m.gated_zero_skip)],
     ["MACs oracle", ratio(m.oracle)], ["MACs oracle + zero skip", ratio(m.oracle_zero_skip)],
@@ -72,6 +76,7 @@ export async function evalCommand(flags: EvalFlags): Promise<void> {
   const warning = clampWarning(report);
   if (warning) process.stderr.write(`rankgate: ${warning}
 `);
+  if (report.guard?.warning) process.stderr.write(`rankgate: ${report.guard.warning}\n`);
   if (flags.json && report.gating_pays === false) process.stderr.write(`rankgate: ${gatingDoesNotPay(report)}
 `);
   if (flags.json) console.log(JSON.stringify(report));

@@ -9,6 +9,7 @@ import { DEFAULT_SAFETY, gatedError, searchRanks } from "../../ts/rank-search.ts
 import { num } from "./learn-estimator.ts";
 import { floatTop1 } from "../../ts/float.ts";
 import { featureRange } from "../../ts/data/index.ts";
+import { int8Guard } from "../../ts/evaluate.ts";
 import { addDataOptions, loadDataFor, loadFloat, numberList, positiveInt, type DataFlags } from "../data.ts";
 import { progress } from "../progress.ts";
 import { checkOutputPath, writeUserFile } from "../cli-io.ts";
@@ -27,6 +28,7 @@ interface QuantizeFlags extends DataFlags {
   cName?: string;
   report?: string;
   quiet?: boolean;
+  inputQuant?: "auto" | "per-tensor" | "per-feature";
 }
 
 // Words the generated .h/.c cannot use as the array's name: C (C89–C23) and C++ keywords, and what stddef.h/stdint.h define
@@ -68,7 +70,9 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
   const calibration = val.features.subarray(0, calibCount * nIn);
   const inputRange = featureRange(calibration);
   log(`calibrating on ${calibCount} samples of ${flags.data} (inputs in [${inputRange.min}, ${inputRange.max}]) …`);
-  const q = new Quantizer(float, calibration, calibCount, inputRange);
+  const q = new Quantizer(float, calibration, calibCount, inputRange, flags.inputQuant ?? "auto");
+  const inputQuant = inputQuantReport(q, flags.inputQuant ?? "auto");
+  log(`input quantization: ${inputQuant.mode}${inputQuant.noise ? ` (auto: predicted layer-0 noise per tensor ${db(inputQuant.noise.per_tensor)}, per feature ${db(inputQuant.noise.per_feature)})` : ""}`);
   // Without labels, the float model's top-1 stands in for them (errors become disagreement with it)
   const labels = val.labels ?? floatTop1(float, val.features, val.count);
   const labelSource = val.labels ? "data" : "float model top-1";
@@ -119,13 +123,15 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
   const dense = await gatedError(q, { gates: false }, val.features, labels, val.count);
   log(`validating int8 gated on ${val.count} samples of ${flags.data} …`);
   const gatedRun = await gatedError(q, options, val.features, labels, val.count);
+  // The int8 guard: int8 dense against float on the validation data
+  const guard = await int8Guard(writeModel(q.model({ gates: false })), float, val.features, val.labels ?? null, val.count);
   const cName = flags.cName ?? cModelName(flags.output);
   const report = {
     float: flags.float, output: flags.output, bytes: bytes.length, crc32: crc32(bytes, 16),
     sizes: [float.layers[0].nIn, ...float.layers.map((l) => l.nOut)], ranks, margins: flags.margins ?? ranks.map(() => 0),
     estimator, gates: model.layers.slice(0, -1).map((l) => (l.gate ? { block_size: l.gate.blockSize, blocks: l.gate.blocks } : null)),
-    calibration: { data: flags.data, samples: calibCount, input_range: inputRange },
-    validation: { data: flags.data, samples: val.count, labels: labelSource, int8_dense_error: dense.error, int8_gated_error: gatedRun.error, macs_ratio: gatedRun.macsRatio },
+    calibration: { data: flags.data, samples: calibCount, input_range: inputRange, input_quant: inputQuant },
+    validation: { data: flags.data, samples: val.count, labels: labelSource, int8_dense_error: dense.error, int8_gated_error: gatedRun.error, macs_ratio: gatedRun.macsRatio, guard },
     search: search ?? null,
     layers: model.layers.map((l) => ({
       n_in: l.nIn, n_out: l.nOut, activation: l.activation, rank: l.estimator?.rank ?? 0, t_max: l.estimator?.tMax ?? 0, block_size: l.gate?.blockSize ?? 0,
@@ -134,12 +140,21 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
     seconds: (Date.now() - t0) / 1000,
   };
   await writeUserFile(flags.output, bytes);
-  const what = `${estimator === "learned" ? "learned " : ""}ranks ${ranks.join("-")}${model.layers.some((l) => l.gate) ? `, block gates ${model.layers.slice(0, -1).map((l) => (l.gate ? `${l.gate.blocks}×${l.gate.blockSize}` : "-")).join("/")}` : ""}`;
+  const what = `${model.inputFeatures ? "per-feature input, " : ""}${estimator === "learned" ? "learned " : ""}ranks ${ranks.join("-")}${model.layers.some((l) => l.gate) ? `, block gates ${model.layers.slice(0, -1).map((l) => (l.gate ? `${l.gate.blocks}×${l.gate.blockSize}` : "-")).join("/")}` : ""}`;
   const c = cModelFiles(bytes, cName, `${report.sizes.join("-")}, ${what}, crc32 0x${report.crc32.toString(16).padStart(8, "0")}`, headerPath.split(/[\\/]/).pop());
   await writeUserFile(headerPath, c.header);
   await writeUserFile(sourcePath, c.source);
   await writeUserFile(reportPath, JSON.stringify(report, null, 2) + "\n");
+  if (guard.warning) process.stderr.write(`rankgate: ${guard.warning}\n`);
   console.log(`${flags.output}: ${report.sizes.join("-")}, ${what}, ${bytes.length.toLocaleString("en")} bytes; validation error int8 dense ${(dense.error * 100).toFixed(2)} %, gated ${(gatedRun.error * 100).toFixed(2)} % at ${gatedRun.macsRatio.toFixed(3)}× dense MACs (${headerPath}, ${sourcePath}, ${reportPath})`);
+}
+
+/** Relative noise power in dB (10·log10), for the log line. */
+const db = (x: number) => (x > 0 ? `${(10 * Math.log10(x)).toFixed(1)} dB` : "0");
+
+/** What the report says about the input quantization: the mode used and, with auto, the predicted noise of both. */
+function inputQuantReport(q: Quantizer, asked: string): { asked: string; mode: "per-tensor" | "per-feature"; noise: { per_tensor: number; per_feature: number } | null } {
+  return { asked, mode: q.inputFeatures ? "per-feature" : "per-tensor", noise: q.inputChoice?.noise ?? null };
 }
 
 export function registerQuantize(program: Command): void {
@@ -161,7 +176,11 @@ export function registerQuantize(program: Command): void {
       return v;
     })
     .option("--no-gates", "ignore the checkpoint's block policies (layers.{i}.gate.*)")
-    .option("--calibration <n>", "calibration samples, the first of --data (their min/max set the input range)", positiveInt("--calibration"), 1000);
+    .option("--calibration <n>", "calibration samples, the first of --data (their min/max set the input range)", positiveInt("--calibration"), 1000)
+    .option("--input-quant <how>", "input quantization: per-tensor (one scale), per-feature (a scale and offset per feature from the calibration min/max, folded into layer 0; format v3), or auto (per-feature when it predicts at most half the layer-0 input noise)", (v) => {
+      if (v !== "auto" && v !== "per-tensor" && v !== "per-feature") throw new UserError(`--input-quant must be auto, per-tensor or per-feature, got '${v}'`);
+      return v;
+    }, "auto");
   addDataOptions(cmd, "mnist:val", "calibration and validation/rank-search data (without labels: agreement with the float model)")
     .option("--samples <n>", "use only the first n samples of --data", positiveInt("--samples"))
     .option("--header <file>", "C header path (default: <output>.h); the .c is written beside it")
