@@ -39,7 +39,7 @@ export function cycleLine(r: EvalReport): string | null {
   const c = r.gating_pays_cycles;
   if (!c) return null;
   const verdict = c.pays === null ? "no estimator or gate" : c.pays ? "gating pays" : "gating does not pay";
-  return `cycles on ${c.target} (${c.schedule}, first ${c.samples} samples): ${int(c.gated)} per inference, dense model ${int(c.dense)} (${(c.gated / c.dense).toFixed(3)}×): ${verdict}`;
+  return `cycles on ${c.target} (${c.schedule}, ${c.samples < r.samples ? `first ${c.samples} of ${r.samples}` : c.samples} samples): ${int(c.gated)} per inference, dense model ${int(c.dense)} (${(c.gated / c.dense).toFixed(3)}×): ${verdict}`;
 }
 
 /** The warning `eval` prints when more than 1 % of input values clamp; null below that. */
