@@ -52,9 +52,9 @@ export interface RankSearchOptions {
   safety?: number;
   onTrial?: (t: SearchTrial) => void;
   /**
-   * Minimize the target's predicted cycles instead of MACs: after the MAC search, steps of one rank
+   * Minimize the target's predicted cycles instead of MACs: after the MAC search, descents of one rank
    * candidate up or down, or to rank 0 (the layer dense), per layer, while the cycles fall within the
-   * budget; never a model slower than dense on the target.
+   * budget (see cycleDescent); never a model slower than dense on the target.
    */
   meter?: CycleMeter;
 }
@@ -159,29 +159,41 @@ export async function searchRanks(q: Quantizer, images: Float32Array, labels: Ar
 }
 
 /**
- * From the MAC search's ranks (dense if they miss the budget): while a step lowers the target's cycles
- * with the bound within the budget, take the step that lowers them most; a step moves one layer's rank
- * one candidate up or down, or to 0. Dense unless the result takes fewer cycles than dense.
+ * Descents on the target's cycles from the MAC search's ranks, from the same with one layer dense, and from
+ * them with only one layer gated (a single step can miss dropping a layer whose removal leaves the others
+ * room for smaller ranks): while a step lowers the cycles with the bound within the budget, take the step
+ * that lowers them most; a step moves one layer's rank one candidate up or down, or to 0. The fewest cycles
+ * of the descents; dense unless that takes fewer cycles than dense.
  */
 async function cycleDescent(q: Quantizer, meter: CycleMeter, start: SearchTrial, target: number, candidates: number[][], trial: (ranks: number[]) => Promise<SearchTrial>, denseError: number, trials: SearchTrial[]): Promise<RankSearchResult> {
   const zero = q.maxRanks.map(() => 0);
   const steps = candidates.map((c) => [0, ...c]);
-  let cur = start.bound <= target ? start : await trial(zero);
-  for (;;) {
-    let best: SearchTrial | null = null;
-    for (let l = 0; l < steps.length; l++) {
-      const at = steps[l].indexOf(cur.ranks[l]);
-      for (const to of new Set([0, at - 1, at + 1])) {
-        if (to < 0 || to >= steps[l].length || to === at) continue;
-        const t = await trial(cur.ranks.map((k, j) => (j === l ? steps[l][to] : k)));
-        if (t.bound <= target && t.cyclesRatio! < (best ?? cur).cyclesRatio!) best = t;
+  const descend = async (from: SearchTrial) => {
+    let cur = from;
+    for (;;) {
+      let best: SearchTrial | null = null;
+      for (let l = 0; l < steps.length; l++) {
+        const at = steps[l].indexOf(cur.ranks[l]);
+        for (const to of new Set([0, at - 1, at + 1])) {
+          if (to < 0 || to >= steps[l].length || to === at) continue;
+          const t = await trial(cur.ranks.map((k, j) => (j === l ? steps[l][to] : k)));
+          if (t.bound <= target && t.cyclesRatio! < (best ?? cur).cyclesRatio!) best = t;
+        }
       }
+      if (!best) return cur;
+      cur = best;
     }
-    if (!best) break;
-    cur = best;
+  };
+  const r = start.ranks;
+  const starts = [r, ...r.map((_, l) => r.map((k, j) => (j === l ? 0 : k))), ...r.map((_, l) => r.map((k, j) => (j === l ? k : 0)))];
+  let chosen = await trial(zero);
+  for (const key of new Set(starts.map((s) => s.join(",")))) {
+    const from = await trial(key.split(",").map(Number));
+    if (from.bound > target) continue;
+    const end = await descend(from);
+    if (end.cyclesRatio! < chosen.cyclesRatio!) chosen = end;
   }
-  const pays = cur.cyclesRatio! < 1;
-  const chosen = pays ? cur : await trial(zero);
+  const pays = chosen.cyclesRatio! < 1;
   const cycles = { target: meter.target.name, samples: meter.samples, dense: meter.denseCycles, chosen: chosen.cycles!, ratio: chosen.cyclesRatio! };
   return { ranks: [...chosen.ranks], denseError, target, trials, gatingDoesNotPay: !pays, cycles };
 }
