@@ -52,8 +52,8 @@ export interface RankSearchOptions {
   safety?: number;
   onTrial?: (t: SearchTrial) => void;
   /**
-   * Minimize the target's predicted cycles instead of MACs: after the MAC search, descents of one rank
-   * candidate up or down, or to rank 0 (the layer dense), per layer, while the cycles fall within the
+   * Minimize the target's predicted cycles instead of MACs: after the MAC search, descents by rank
+   * candidate steps up or down, or to rank 0 (the layer dense), per layer, while the cycles fall within the
    * budget (see cycleDescent); never a model slower than dense on the target.
    */
   meter?: CycleMeter;
@@ -162,8 +162,9 @@ export async function searchRanks(q: Quantizer, images: Float32Array, labels: Ar
  * Descents on the target's cycles from the MAC search's ranks, from the same with one layer dense, and from
  * them with only one layer gated (a single step can miss dropping a layer whose removal leaves the others
  * room for smaller ranks): while a step lowers the cycles with the bound within the budget, take the step
- * that lowers them most; a step moves one layer's rank one candidate up or down, or to 0. The fewest cycles
- * of the descents; dense unless that takes fewer cycles than dense.
+ * that lowers them most; a step moves one layer's rank one candidate up, one, two or four down, or to 0
+ * (cycles are not monotone in rank: a weaker estimator can compute more rows). The fewest cycles of the
+ * descents; dense unless that takes fewer cycles than dense.
  */
 async function cycleDescent(q: Quantizer, meter: CycleMeter, start: SearchTrial, target: number, candidates: number[][], trial: (ranks: number[]) => Promise<SearchTrial>, denseError: number, trials: SearchTrial[]): Promise<RankSearchResult> {
   const zero = q.maxRanks.map(() => 0);
@@ -174,7 +175,7 @@ async function cycleDescent(q: Quantizer, meter: CycleMeter, start: SearchTrial,
       let best: SearchTrial | null = null;
       for (let l = 0; l < steps.length; l++) {
         const at = steps[l].indexOf(cur.ranks[l]);
-        for (const to of new Set([0, at - 1, at + 1])) {
+        for (const to of new Set([0, at - 4, at - 2, at - 1, at + 1])) {
           if (to < 0 || to >= steps[l].length || to === at) continue;
           const t = await trial(cur.ranks.map((k, j) => (j === l ? steps[l][to] : k)));
           if (t.bound <= target && t.cyclesRatio! < (best ?? cur).cyclesRatio!) best = t;
