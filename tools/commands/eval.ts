@@ -78,13 +78,13 @@ export function formatReport(r: EvalReport, model: string, data: string): string
 }
 
 export async function evalCommand(flags: EvalFlags): Promise<void> {
+  const { bytes, float, inputs } = await loadRgmModel(flags.model, flags.float);
+  const data = loadDataFor(flags, inputs, flags.model);
+  if (!data.labels && !float) throw new UserError(`${data.source} has no labels: pass --float <checkpoint> to measure agreement with the float model (or give labels: npz y, --labels, --label-column)`);
   if (flags.targetsDir !== undefined && flags.target === undefined) throw new UserError("--targets-dir needs --target <name>");
   // With --target cycles on it decide gating_pays; without, MACs do and the cortex-m4f verdict is printed beside
   const device = flags.target !== undefined ? findTarget(flags.target, flags.targetsDir) : undefined;
   const verdict = device ? undefined : findTarget(DEFAULT_VERDICT_TARGET);
-  const { bytes, float, inputs } = await loadRgmModel(flags.model, flags.float);
-  const data = loadDataFor(flags, inputs, flags.model);
-  if (!data.labels && !float) throw new UserError(`${data.source} has no labels: pass --float <checkpoint> to measure agreement with the float model (or give labels: npz y, --labels, --label-column)`);
   // The float pass (with --float) runs first, then the engine's: one bar each, in that order
   let bar: ReturnType<typeof progress> | undefined, floatBar: ReturnType<typeof progress> | undefined;
   const report = await evaluateModel(bytes, data.features, data.labels, data.count, {
