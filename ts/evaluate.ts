@@ -8,6 +8,9 @@ import type { FloatModel, QuantModel } from "../runtime/src/model.ts";
 import { featureY, quantizeModelInput, run_s8 } from "../runtime/src/reference.ts";
 import { InputError } from "../runtime/src/errors.ts";
 import { addStats, argmax, emptyStats, Engine, type InferStats } from "../runtime/src/runtime.ts";
+import type { TargetProfile } from "../firmware-sim/profile.ts";
+import type { PerSchedule } from "../firmware-sim/cost.ts";
+import { cycleVerdict, type CycleVerdict } from "./target-cost.ts";
 
 export interface LayerReport {
   n_in: number;
@@ -97,8 +100,15 @@ export interface EvalReport {
   /** Agreement with the float model (null without one). */
   agreement: { int8_dense: Agreement; int8_gated: Agreement } | null;
   inputs: InputReport;
-  /** Gated MACs below dense MACs (null when the model has no estimator or gate). */
+  /**
+   * Gated MACs below dense MACs, or with `options.target` gated cycles below the dense model's on it
+   * (gating_pays_cycles.pays); null when the model has no estimator or gate.
+   */
   gating_pays: boolean | null;
+  /** Cycles per inference on a target (options.target, else options.verdictTarget) against the dense model's; null without either. */
+  gating_pays_cycles?: CycleVerdict | null;
+  /** With options.target: predicted cycles per inference on it per schedule (firmware-sim, as `rankgate sim`). */
+  cycles_per_sample?: PerSchedule | null;
   macs_per_sample: { dense: number; gated: number; gated_zero_skip: number; oracle: number; oracle_zero_skip: number };
   layers: LayerReport[];
   /** Fraction of samples whose gated logits from Wasm equal the TS reference's (null if not checked). */
@@ -117,6 +127,12 @@ export interface EvalOptions {
   onProgress?: (done: number, total: number) => void;
   /** Progress of the float pass (with `float`), before the engine's. */
   onFloatProgress?: (done: number, total: number) => void;
+  /** Decide gating_pays by predicted cycles on this target (ts/target-cost.ts) and report cycles per schedule. */
+  target?: TargetProfile;
+  /** Without `target`: report this target's cycle verdict beside gating_pays (which MACs decide). */
+  verdictTarget?: TargetProfile;
+  /** Samples (the first) the cycle verdict prices. Default all. */
+  cycleSamples?: number;
 }
 
 /** Fraction of input values above which `rankgate eval` warns about clamping. */
@@ -357,6 +373,8 @@ export async function evaluateModel(bytes: Uint8Array, images: Float32Array, lab
     };
   });
   const gatedModel = layers.some((l) => l.estimator || l.gate);
+  const device = options.target ?? options.verdictTarget;
+  const cycles = device ? await cycleVerdict(bytes, device, images, labels, Math.min(count, options.cycleSamples ?? count)) : null;
   return {
     samples: count,
     error: { float: floatError, int8_dense: labels ? wrongDense / count : null, int8_gated: labels ? wrongGated / count : null },
@@ -368,7 +386,9 @@ export async function evaluateModel(bytes: Uint8Array, images: Float32Array, lab
         }
       : null,
     inputs: inputClamps(images.subarray(0, count * n), model),
-    gating_pays: gatedModel ? macs.gated < macs.dense : null,
+    gating_pays: options.target ? cycles!.verdict.pays : gatedModel ? macs.gated < macs.dense : null,
+    gating_pays_cycles: cycles?.verdict ?? null,
+    cycles_per_sample: options.target ? cycles!.sim.cycles_per_sample : null,
     macs_per_sample: macs,
     layers: report,
     reference_agreement: checkReference ? agree / count : null,

@@ -3,6 +3,7 @@
 import { writeModel } from "../runtime/src/format.ts";
 import type { ModelOptions, Quantizer } from "./quantize.ts";
 import { Engine } from "../runtime/src/runtime.ts";
+import type { CycleMeter } from "./target-cost.ts";
 
 /** Ranks tried per layer, capped at min(n_in, n_out). */
 export const RANK_CANDIDATES = [1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 35, 40, 50, 60, 75, 100, 125, 150, 200, 250, 300, 400, 500];
@@ -11,6 +12,9 @@ export interface RankTrial {
   ranks: number[];
   error: number;
   macsRatio: number;
+  /** With a target (CycleMeter): predicted cycles per inference of the deployed schedule, and their ratio to the dense model's. */
+  cycles?: number;
+  cyclesRatio?: number;
 }
 
 /** A search trial: its validation samples judged unlike int8 dense (flips) and its bound (compared with the target). */
@@ -25,8 +29,13 @@ export interface RankSearchResult {
   denseError: number;
   target: number;
   trials: SearchTrial[];
-  /** True when the best gated ranks cost at least dense MACs, so the search returned all-zero ranks (dense). */
+  /**
+   * True when the best gated ranks cost at least dense MACs (with a target: no gated ranks within the budget
+   * take fewer cycles than dense on it), so the search returned all-zero ranks (dense).
+   */
   gatingDoesNotPay: boolean;
+  /** With a target: the dense model's and the chosen ranks' cycles per inference on it. */
+  cycles?: { target: string; samples: number; dense: number; chosen: number; ratio: number };
 }
 
 export interface RankSearchOptions {
@@ -42,6 +51,12 @@ export interface RankSearchOptions {
    */
   safety?: number;
   onTrial?: (t: SearchTrial) => void;
+  /**
+   * Minimize the target's predicted cycles instead of MACs: after the MAC search, descents by rank
+   * candidate steps up or down, or to rank 0 (the layer dense), per layer, while the cycles fall within the
+   * budget (see cycleDescent); never a model slower than dense on the target.
+   */
+  meter?: CycleMeter;
 }
 
 /** Standard errors charged on a trial's flips by default: one-sided 95 %. */
@@ -64,16 +79,18 @@ export async function gatedError(q: Quantizer, options: ModelOptions, images: Fl
 }
 
 /** gatedError plus, per sample, 1 where the model's label is wrong. */
-export async function gatedRun(q: Quantizer, options: ModelOptions, images: Float32Array, labels: ArrayLike<number>, count: number): Promise<RankTrial & { wrong: Uint8Array }> {
+export async function gatedRun(q: Quantizer, options: ModelOptions, images: Float32Array, labels: ArrayLike<number>, count: number, meter?: CycleMeter): Promise<RankTrial & { wrong: Uint8Array }> {
   const ranks = options.ranks ?? q.maxRanks.map(() => 0);
+  const bytes = writeModel(q.model(options));
   // Whole-row counters, the "gated" schedule of rankgate eval
-  const engine = await Engine.load(writeModel(q.model(options)), { zeroSkip: false });
+  const engine = await Engine.load(bytes, { zeroSkip: false });
   const gated = engine.inferBatch(images.subarray(0, count * engine.inputSize));
   const wrong = new Uint8Array(count);
   let errors = 0;
   for (let i = 0; i < count; i++) if (gated.labels[i] !== labels[i]) { wrong[i] = 1; errors++; }
   const dense = engine.model.layers.reduce((t, l) => t + l.nIn * l.nOut, 0);
-  return { ranks: [...ranks], error: errors / count, macsRatio: gated.stats.totalMacs / count / dense, wrong };
+  const priced = meter ? await meter.price(bytes) : null;
+  return { ranks: [...ranks], error: errors / count, macsRatio: gated.stats.totalMacs / count / dense, ...(priced && { cycles: priced.cycles, cyclesRatio: priced.ratio }), wrong };
 }
 
 /**
@@ -87,12 +104,13 @@ export async function searchRanks(q: Quantizer, images: Float32Array, labels: Ar
   if (!(safety >= 0 && Number.isFinite(safety))) throw new RangeError(`safety must be a number ≥ 0, got ${safety}`);
   const trials: SearchTrial[] = [];
   const cache = new Map<string, SearchTrial>();
-  const dense = await gatedRun(q, { gates: false }, images, labels, count);
+  const meter = options.meter;
+  const dense = await gatedRun(q, { gates: false }, images, labels, count, meter);
   const trial = async (ranks: number[]) => {
     const key = ranks.join(",");
     let t = cache.get(key);
     if (!t) {
-      const { wrong, ...r } = ranks.every((k) => k === 0) ? dense : await gatedRun(q, { ranks, margins: options.margins, estimator: options.estimator, gates: false }, images, labels, count);
+      const { wrong, ...r } = ranks.every((k) => k === 0) ? dense : await gatedRun(q, { ranks, margins: options.margins, estimator: options.estimator, gates: false }, images, labels, count, meter);
       const flips = countFlips(wrong, dense.wrong);
       t = { ...r, flips, bound: trialBound(r.error, flips, count, safety) };
       cache.set(key, t);
@@ -134,7 +152,49 @@ export async function searchRanks(q: Quantizer, images: Float32Array, labels: Ar
     idx[best.l]++;
     current = best.t;
   }
+  if (meter) return cycleDescent(q, meter, current, target, candidates, trial, denseError, trials);
   // Never a gated model that costs more than the dense one
   if (current.macsRatio >= 1) return { ranks: q.maxRanks.map(() => 0), denseError, target, trials, gatingDoesNotPay: true };
   return { ranks: ranksAt(idx), denseError, target, trials, gatingDoesNotPay: false };
+}
+
+/**
+ * Descents on the target's cycles from the MAC search's ranks, from the same with one layer dense, and from
+ * them with only one layer gated (a single step can miss dropping a layer whose removal leaves the others
+ * room for smaller ranks): while a step lowers the cycles with the bound within the budget, take the step
+ * that lowers them most; a step moves one layer's rank one candidate up, one, two or four down, or to 0
+ * (cycles are not monotone in rank: a weaker estimator can compute more rows). The fewest cycles of the
+ * descents; dense unless that takes fewer cycles than dense.
+ */
+async function cycleDescent(q: Quantizer, meter: CycleMeter, start: SearchTrial, target: number, candidates: number[][], trial: (ranks: number[]) => Promise<SearchTrial>, denseError: number, trials: SearchTrial[]): Promise<RankSearchResult> {
+  const zero = q.maxRanks.map(() => 0);
+  const steps = candidates.map((c) => [0, ...c]);
+  const descend = async (from: SearchTrial) => {
+    let cur = from;
+    for (;;) {
+      let best: SearchTrial | null = null;
+      for (let l = 0; l < steps.length; l++) {
+        const at = steps[l].indexOf(cur.ranks[l]);
+        for (const to of new Set([0, at - 4, at - 2, at - 1, at + 1])) {
+          if (to < 0 || to >= steps[l].length || to === at) continue;
+          const t = await trial(cur.ranks.map((k, j) => (j === l ? steps[l][to] : k)));
+          if (t.bound <= target && t.cyclesRatio! < (best ?? cur).cyclesRatio!) best = t;
+        }
+      }
+      if (!best) return cur;
+      cur = best;
+    }
+  };
+  const r = start.ranks;
+  const starts = [r, ...r.map((_, l) => r.map((k, j) => (j === l ? 0 : k))), ...r.map((_, l) => r.map((k, j) => (j === l ? k : 0)))];
+  let chosen = await trial(zero);
+  for (const key of new Set(starts.map((s) => s.join(",")))) {
+    const from = await trial(key.split(",").map(Number));
+    if (from.bound > target) continue;
+    const end = await descend(from);
+    if (end.cyclesRatio! < chosen.cyclesRatio!) chosen = end;
+  }
+  const pays = chosen.cyclesRatio! < 1;
+  const cycles = { target: meter.target.name, samples: meter.samples, dense: meter.denseCycles, chosen: chosen.cycles!, ratio: chosen.cyclesRatio! };
+  return { ranks: [...chosen.ranks], denseError, target, trials, gatingDoesNotPay: !pays, cycles };
 }

@@ -5,22 +5,42 @@ import { CLAMP_WARN_FRACTION, evaluateModel, type EvalReport } from "../../ts/ev
 import { addDataOptions, loadDataFor, loadRgmModel, positiveInt, type DataFlags } from "../data.ts";
 import { progress } from "../progress.ts";
 import { table } from "../table.ts";
+import { findTarget } from "../../firmware-sim/profile.ts";
+import { DEFAULT_VERDICT_TARGET } from "../../ts/target-cost.ts";
 
 interface EvalFlags extends DataFlags {
   model: string;
   float?: string;
   json?: boolean;
   reference: boolean;
+  target?: string;
+  targetsDir?: string;
+  cycleSamples?: number;
   quiet?: boolean;
 }
+
+/** Samples the cycle verdict prices by default (the first of --data). */
+export const EVAL_CYCLE_SAMPLES = 1000;
+const int = (x: number) => Math.round(x).toLocaleString("en");
 
 const pct = (x: number | null) => (x === null ? "-" : `${(x * 100).toFixed(2)} %`);
 const g = (x: number) => Number(x.toPrecision(4)).toString();
 const db = (x: number | null) => (x === null ? "exact" : `${x.toFixed(1)} dB`);
 
-/** The one line `eval` prints when the gated model costs at least as many MACs as the dense one. */
-export const gatingDoesNotPay = (r: EvalReport) =>
-  `gating does not pay: gated ${Math.round(r.macs_per_sample.gated).toLocaleString("en")} MACs per sample ≥ dense ${Math.round(r.macs_per_sample.dense).toLocaleString("en")}; ship the dense model (quantize --ranks 0,…) or lower the ranks`;
+/** The one line `eval` prints when the gated model costs at least as many MACs (with --target: cycles on it) as the dense one. */
+export const gatingDoesNotPay = (r: EvalReport) => {
+  const c = r.gating_pays_cycles;
+  if (r.cycles_per_sample && c) return `gating does not pay on ${c.target}: gated ${int(c.gated)} cycles per inference ≥ the dense model's ${int(c.dense)}; ship the dense model (quantize --ranks 0,…) or quantize with --target ${c.target}`;
+  return `gating does not pay: gated ${int(r.macs_per_sample.gated)} MACs per sample ≥ dense ${int(r.macs_per_sample.dense)}; ship the dense model (quantize --ranks 0,…) or lower the ranks`;
+};
+
+/** The cycle verdict line: the deployed schedule's cycles on the target against the dense model's (null without one). */
+export function cycleLine(r: EvalReport): string | null {
+  const c = r.gating_pays_cycles;
+  if (!c) return null;
+  const verdict = c.pays === null ? "no estimator or gate" : c.pays ? "gating pays" : "gating does not pay";
+  return `cycles on ${c.target} (${c.schedule}, ${c.samples < r.samples ? `first ${c.samples} of ${r.samples}` : c.samples} samples): ${int(c.gated)} per inference, dense model ${int(c.dense)} (${(c.gated / c.dense).toFixed(3)}×): ${verdict}`;
+}
 
 /** The warning `eval` prints when more than 1 % of input values clamp; null below that. */
 export function clampWarning(r: EvalReport): string | null {
@@ -49,9 +69,15 @@ export function formatReport(r: EvalReport, model: string, data: string): string
     ["MACs oracle", ratio(m.oracle)], ["MACs oracle + zero skip", ratio(m.oracle_zero_skip)],
     ["Wasm = TS reference", r.reference_agreement === null ? "not checked" : pct(r.reference_agreement)],
   );
+  const cyc = r.cycles_per_sample;
+  if (cyc) {
+    const c = (x: number) => `${int(x)} (${(x / cyc.dense).toFixed(3)}×)`;
+    summary.push([`cycles dense (${r.gating_pays_cycles!.target})`, int(cyc.dense)], ["cycles gated", c(cyc.gated)], ["cycles gated + zero skip", c(cyc.gated_zero_skip)], ["cycles oracle", c(cyc.oracle)], ["cycles oracle + zero skip", c(cyc.oracle_zero_skip)]);
+  }
   const layers = table(["layer", "n_in → n_out", "gating", "density", "recall", "computed", "inputs ≠ 0", "MACs dense", "MACs gated"], ["right", "left", "right", "right", "right", "right", "right", "right", "right"]);
   r.layers.forEach((l, i) => layers.push([i, `${l.n_in} → ${l.n_out}`, l.rank ? `rank ${l.rank}` : l.blocks ? `${l.blocks}×${l.block_size} blocks` : "-", pct(l.density), pct(l.recall), pct(l.computed), pct(l.input_nonzero), l.macs_dense.toLocaleString("en"), Math.round(l.macs_gated).toLocaleString("en")]));
-  const tail = r.gating_pays === false ? `\n${gatingDoesNotPay(r)}` : "";
+  const line = cycleLine(r);
+  const tail = `${line ? `\n${line}` : ""}${r.gating_pays === false ? `\n${gatingDoesNotPay(r)}` : ""}`;
   return `${model} on ${data}, ${r.samples} samples${r.labelled ? "" : " (no labels: agreement with the float model)"}\n${summary.toString()}\n${layers.toString()}${tail}`;
 }
 
@@ -59,10 +85,14 @@ export async function evalCommand(flags: EvalFlags): Promise<void> {
   const { bytes, float, inputs, outputs } = await loadRgmModel(flags.model, flags.float);
   const data = loadDataFor(flags, inputs, flags.model, undefined, outputs);
   if (!data.labels && !float) throw new UserError(`${data.source} has no labels: pass --float <checkpoint> to measure agreement with the float model (or give labels: npz y, --labels, --label-column)`);
+  if (flags.targetsDir !== undefined && flags.target === undefined) throw new UserError("--targets-dir needs --target <name>");
+  // With --target cycles on it decide gating_pays; without, MACs do and the cortex-m4f verdict is printed beside
+  const device = flags.target !== undefined ? findTarget(flags.target, flags.targetsDir) : undefined;
+  const verdict = device ? undefined : findTarget(DEFAULT_VERDICT_TARGET);
   // The float pass (with --float) runs first, then the engine's: one bar each, in that order
   let bar: ReturnType<typeof progress> | undefined, floatBar: ReturnType<typeof progress> | undefined;
   const report = await evaluateModel(bytes, data.features, data.labels, data.count, {
-    float, reference: flags.reference,
+    float, reference: flags.reference, target: device, verdictTarget: verdict, cycleSamples: flags.cycleSamples,
     onProgress: (d) => {
       if (!bar) { floatBar?.stop(); bar = progress("eval", data.count, flags.quiet); }
       bar.update(d);
@@ -97,6 +127,9 @@ export function registerEval(program: Command): void {
     .option("--samples <n>", "only the first n samples", positiveInt("--samples"))
     .option("--json", "print exactly one JSON object")
     .option("--no-reference", "skip re-running every sample through the TS reference")
+    .option("--target <name>", "decide gating_pays by predicted cycles per inference on this target (rankgate sim --list-targets; gated rows without zero skip, as the C runtime and Engine run by default) against the dense model, and print cycles per schedule; without it MACs decide and the cortex-m4f verdict is printed beside")
+    .option("--targets-dir <dir>", "with --target: read target profiles from this folder instead of firmware-sim/targets")
+    .option("--cycle-samples <n>", "the first n samples price the cycle verdict", positiveInt("--cycle-samples"), EVAL_CYCLE_SAMPLES)
     .option("-q, --quiet", "no progress output")
     .action((flags: EvalFlags) => evalCommand(flags));
 }

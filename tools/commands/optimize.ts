@@ -15,6 +15,8 @@ import { addDataOptions, addShiftOptions, loadDataFor, numberList, positiveInt, 
 import { checkOutputPath, readUserFile, writeUserFile } from "../cli-io.ts";
 import { progress, type Progress } from "../progress.ts";
 import { num } from "./learn-estimator.ts";
+import { findTarget } from "../../firmware-sim/profile.ts";
+import { DEFAULT_CYCLE_SAMPLES, DEPLOYED_SCHEDULE } from "../../ts/target-cost.ts";
 
 interface OptimizeFlags {
   float: string;
@@ -30,6 +32,10 @@ interface OptimizeFlags {
   trainLimit?: number;
   budget: number;
   maxMacs?: number;
+  maxCycles?: number;
+  target?: string;
+  targetsDir?: string;
+  cycleSamples?: number;
   ranks?: number[];
   estimator: "svd" | "learned";
   epochs: number;
@@ -69,11 +75,15 @@ async function loadModel(path: string): Promise<FloatModel> {
 const minutes = (s: number) => (s < 90 ? `${Math.ceil(s)} s` : `${Math.round(s / 60)} min`);
 
 const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
-const show = (t: Trial) => `${t.source} ${t.estimator} ranks ${t.ranks.join("-")} margins ${t.marginSigmas.join("/")} σ: ${pct(t.error)} (bound ${pct(t.bound)}, ${t.flips} flips) at ${t.macsRatio.toFixed(3)}×`;
+const show = (t: Trial) => `${t.source} ${t.estimator} ranks ${t.ranks.join("-")} margins ${t.marginSigmas.join("/")} σ: ${pct(t.error)} (bound ${pct(t.bound)}, ${t.flips} flips) at ${t.macsRatio.toFixed(3)}×${t.cyclesRatio !== undefined ? `, ${t.cyclesRatio.toFixed(3)}× cycles` : ""}`;
 
 export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   const log = (s: string) => { if (!flags.quiet) process.stderr.write(s + "\n"); };
   if (!flags.output.endsWith(".rgm")) throw new UserError(`--output must name an .rgm file, got '${flags.output}'`);
+  if (flags.maxCycles !== undefined && flags.target === undefined) throw new UserError("--max-cycles is a fraction of dense cycles on a target: give --target <name> (rankgate sim --list-targets)");
+  if (flags.maxCycles !== undefined && flags.maxMacs !== undefined) throw new UserError("--max-cycles and --max-macs exclude each other");
+  if (flags.targetsDir !== undefined && flags.target === undefined) throw new UserError("--targets-dir needs --target <name>");
+  const device = flags.target !== undefined ? findTarget(flags.target, flags.targetsDir) : undefined;
   const model = await loadModel(flags.float);
   const hidden = model.layers.length - 1;
   for (const [flag, list] of [["--ranks", flags.ranks], ["--l1", flags.l1]] as const) {
@@ -97,8 +107,9 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
     model, train, val, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1,
     distill: { alpha: flags.distill, temperature: flags.temperature }, budgetPp: flags.budget, maxMacs: flags.maxMacs, margins: flags.margins, safety: flags.safety,
     calibration: flags.calibration, estimatorEpochs: flags.estimatorEpochs, wPos: flags.wPos, seed: flags.seed, workDir: flags.work, augment, standardize: flags.standardize,
+    target: device, maxCycles: flags.maxCycles, cycleSamples: flags.cycleSamples,
     onEvent: (e) => {
-      if (e.stage === "reference") log(`int8 dense validation error ${pct(e.denseError)}; ${flags.maxMacs !== undefined ? `the most accurate model within ${flags.maxMacs}× dense MACs` : `budget ${flags.budget} pp → target ${pct(e.target)}`}`);
+      if (e.stage === "reference") log(`int8 dense validation error ${pct(e.denseError)}; ${flags.maxMacs !== undefined ? `the most accurate model within ${flags.maxMacs}× dense MACs` : flags.maxCycles !== undefined ? `the most accurate model within ${flags.maxCycles}× dense cycles on ${device!.name}` : `budget ${flags.budget} pp → target ${pct(e.target)}`}`);
       else if (e.stage === "batch") {
         if (e.batch === 1) bar = progress(`epoch ${e.epoch}/${e.epochs}`, e.batches, flags.quiet);
         bar?.update(e.batch, `loss ${e.loss.toFixed(4)}`);
@@ -119,6 +130,8 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   const { tensors, metadata } = checkpointFile(result.float, { optimize: { float: flags.float, data: flags.data, valData: flags.valData, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1, distill: flags.distill, temperature: flags.temperature, wPos: flags.wPos, seed: flags.seed, safety: flags.safety, standardize: flags.standardize, ...(augment && { augment }), bestEpoch: result.bestEpoch }, chosen: result.best });
   const report = {
     float: flags.float, output: flags.output, data: flags.data, val_data: flags.valData, budget_pp: flags.budget, max_macs: flags.maxMacs ?? null, safety: flags.safety,
+    cycles: device ? { target: device.name, schedule: DEPLOYED_SCHEDULE, samples: result.best.cyclesSamples, max_cycles: flags.maxCycles ?? null, dense: result.best.cycles! / result.best.cyclesRatio!, chosen: result.best.cycles, ratio: result.best.cyclesRatio } : null,
+    gating_does_not_pay: result.gatingDoesNotPay ?? null,
     dense_error: result.denseError, target: result.target, chosen: result.best, no_trial_met: result.unmet, warnings: result.warnings, best_epoch: result.bestEpoch, history: result.history,
     front: result.front, trials: result.trials, seconds: (Date.now() - t0) / 1000,
   };
@@ -126,7 +139,8 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   await writeUserFile(`${stem}-float.safetensors`, writeSafetensors(tensors, metadata));
   await writeUserFile(`${stem}.front.json`, JSON.stringify(report, null, 2) + "\n");
   await writeUserFile(`${stem}.front.svg`, frontSvg(result.trials, result.front, result.best, result.target, `${flags.float}: validation error against MACs (${result.trials.length} trials)`, flags.maxMacs));
-  const goal = flags.maxMacs !== undefined ? `within ${flags.maxMacs}× dense MACs` : `target ${pct(result.target)}`;
+  if (result.gatingDoesNotPay) process.stderr.write(`rankgate: gating does not pay on ${device!.name}: no trial within the budget takes fewer cycles than dense; writing the input's dense int8 model\n`);
+  const goal = flags.maxMacs !== undefined ? `within ${flags.maxMacs}× dense MACs` : flags.maxCycles !== undefined ? `within ${flags.maxCycles}× dense cycles on ${device!.name}` : `target ${pct(result.target)}${device ? `, fewest cycles on ${device.name}` : ""}`;
   const u = result.unmet;
   const unmetLine = u && `no trial met the target (budget ${flags.budget} pp → ${pct(result.target)}): best trial ${pct(u.error)} at ${u.macsRatio.toFixed(3)}× (bound ${pct(u.bound)}; ${u.source} ${u.estimator} ranks ${u.ranks.join("-")}); wrote the input's dense int8 model`;
   if (flags.json) {
@@ -147,6 +161,10 @@ export function registerOptimize(program: Command): void {
     .option("--train-limit <n>", "train on the first n samples only", positiveInt("--train-limit"))
     .option("--budget <pp>", "allowed int8 gated error over the input model's int8 dense error on --val-data, in percentage points", num("--budget", 0, 100), 0.1)
     .option("--max-macs <fraction>", "a compute budget instead: the most accurate model within this fraction of dense MACs (e.g. 0.2)", num("--max-macs", 1e-6, 1))
+    .option("--target <name>", "price trials in predicted cycles per inference on this target (rankgate sim --list-targets): gated rows without zero skip, as the C runtime and Engine run by default, against the dense model; the budget search then minimizes cycles (a layer may go to rank 0) and never returns a model slower than dense")
+    .option("--max-cycles <fraction>", "with --target, a cycle budget instead: the most accurate model within this fraction of dense cycles on it", num("--max-cycles", 1e-6, 1))
+    .option("--targets-dir <dir>", "with --target: read target profiles from this folder instead of firmware-sim/targets")
+    .option("--cycle-samples <n>", "with --target: the first n samples of --val-data price every trial", positiveInt("--cycle-samples"), DEFAULT_CYCLE_SAMPLES)
     .option("--ranks <list>", "estimator rank per hidden layer in training; the search tries these and smaller, and on the input model also the ranks quantize --budget would choose (default 5 % of min(n_in, n_out), at least 8)", numberList("--ranks", true))
     .option("--estimator <kind>", "svd (top-k SVD refreshed every epoch) or learned (sign-trained, relearned every epoch)", (v) => {
       if (v !== "svd" && v !== "learned") throw new UserError(`--estimator must be svd or learned, got '${v}'`);

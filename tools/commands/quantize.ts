@@ -13,6 +13,8 @@ import { int8Guard } from "../../ts/evaluate.ts";
 import { addDataOptions, loadDataFor, loadFloat, numberList, positiveInt, type DataFlags } from "../data.ts";
 import { progress } from "../progress.ts";
 import { checkOutputPath, writeUserFile } from "../cli-io.ts";
+import { findTarget } from "../../firmware-sim/profile.ts";
+import { CycleMeter, DEFAULT_CYCLE_SAMPLES, DEPLOYED_SCHEDULE } from "../../ts/target-cost.ts";
 
 interface QuantizeFlags extends DataFlags {
   float: string;
@@ -27,6 +29,9 @@ interface QuantizeFlags extends DataFlags {
   header?: string;
   cName?: string;
   report?: string;
+  target?: string;
+  targetsDir?: string;
+  cycleSamples?: number;
   quiet?: boolean;
   inputQuant?: "auto" | "per-tensor" | "per-feature";
 }
@@ -57,6 +62,8 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
   const reportPath = flags.report ?? `${stem}.report.json`;
   if (flags.cName !== undefined) checkCName(flags.cName);
   for (const p of [flags.output, headerPath, sourcePath, reportPath]) checkOutputPath(p);
+  if (flags.targetsDir !== undefined && flags.target === undefined) throw new UserError("--targets-dir needs --target <name>");
+  const device = flags.target !== undefined ? findTarget(flags.target, flags.targetsDir) : null;
   const float = await loadFloat(flags.float);
   const hidden = float.layers.length - 1;
   for (const [flag, list] of [["--ranks", flags.ranks], ["--margins", flags.margins]] as const) {
@@ -95,18 +102,23 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
     if (r > 0 && gated[l]) throw new UserError(`--ranks: layer ${l} has a block policy; give it rank 0 or pass --no-gates`);
   });
   let search: unknown = undefined;
+  // With --target: candidates and the dense model priced in cycles on the same first samples of --data
+  const meter = device ? await CycleMeter.create(device, q.model({ gates: false }), val.features, labels, val.count, flags.cycleSamples) : undefined;
   if (flags.budget !== undefined) {
-    log(`searching ranks on ${val.count} digits of ${flags.data}: error within ${flags.budget} pp of int8 dense …`);
+    log(`searching ranks on ${val.count} samples of ${flags.data}: error within ${flags.budget} pp of int8 dense${device ? `, fewest ${device.name} cycles (${meter!.samples} samples)` : ""} …`);
     const bar = progress("rank search", 40, flags.quiet);
     let n = 0;
     const result = await searchRanks(q, val.features, labels, val.count, {
       budgetPp: flags.budget, margins: flags.margins, safety: flags.safety,
-      onTrial: (t) => bar.update(Math.min(++n, 40), `ranks ${t.ranks.join("-")}: error ${(t.error * 100).toFixed(2)} % (bound ${(t.bound * 100).toFixed(2)} %), MACs ${t.macsRatio.toFixed(3)}×`),
+      meter,
+      onTrial: (t) => bar.update(Math.min(++n, 40), `ranks ${t.ranks.join("-")}: error ${(t.error * 100).toFixed(2)} % (bound ${(t.bound * 100).toFixed(2)} %), MACs ${t.macsRatio.toFixed(3)}×${t.cyclesRatio !== undefined ? `, cycles ${t.cyclesRatio.toFixed(3)}×` : ""}`),
     });
     bar.stop();
     ranks = result.ranks;
-    if (result.gatingDoesNotPay) log(`gating does not pay: the smallest ranks within the budget cost at least dense MACs; keeping the dense model (ranks ${ranks.join("-")})`);
-    search = { budget_pp: flags.budget, safety: flags.safety ?? DEFAULT_SAFETY, dense_error: result.denseError, target: result.target, trials: result.trials, gating_does_not_pay: result.gatingDoesNotPay };
+    // One line, also with --quiet: the model written is the dense one
+    if (result.gatingDoesNotPay && device) process.stderr.write(`rankgate: gating does not pay on ${device.name}: no ranks within the budget take fewer cycles than dense (${Math.round(meter!.denseCycles).toLocaleString("en")} per inference); writing the dense model\n`);
+    else if (result.gatingDoesNotPay) log(`gating does not pay: the smallest ranks within the budget cost at least dense MACs; keeping the dense model (ranks ${ranks.join("-")})`);
+    search = { budget_pp: flags.budget, safety: flags.safety ?? DEFAULT_SAFETY, dense_error: result.denseError, target: result.target, trials: result.trials, gating_does_not_pay: result.gatingDoesNotPay, cycles: result.cycles ?? null };
   }
   const options: ModelOptions = { ranks, margins: flags.margins, estimator, gates: flags.gates };
   if (estimator === "svd" && flags.budget === undefined) {
@@ -125,13 +137,15 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
   const gatedRun = await gatedError(q, options, val.features, labels, val.count);
   // The int8 guard: int8 dense against float on the validation data
   const guard = await int8Guard(writeModel(q.model({ gates: false })), float, val.features, val.labels ?? null, val.count);
+  const priced = meter ? await meter.price(bytes) : null;
+  const cycles = priced && device ? { target: device.name, schedule: DEPLOYED_SCHEDULE, samples: meter!.samples, gated: priced.cycles, dense: meter!.denseCycles, ratio: priced.ratio } : null;
   const cName = flags.cName ?? cModelName(flags.output);
   const report = {
     float: flags.float, output: flags.output, bytes: bytes.length, crc32: crc32(bytes, 16),
     sizes: [float.layers[0].nIn, ...float.layers.map((l) => l.nOut)], ranks, margins: flags.margins ?? ranks.map(() => 0),
     estimator, gates: model.layers.slice(0, -1).map((l) => (l.gate ? { block_size: l.gate.blockSize, blocks: l.gate.blocks } : null)),
     calibration: { data: flags.data, samples: calibCount, input_range: inputRange, input_quant: inputQuant },
-    validation: { data: flags.data, samples: val.count, labels: labelSource, int8_dense_error: dense.error, int8_gated_error: gatedRun.error, macs_ratio: gatedRun.macsRatio, guard },
+    validation: { data: flags.data, samples: val.count, labels: labelSource, int8_dense_error: dense.error, int8_gated_error: gatedRun.error, macs_ratio: gatedRun.macsRatio, cycles, guard },
     search: search ?? null,
     layers: model.layers.map((l) => ({
       n_in: l.nIn, n_out: l.nOut, activation: l.activation, rank: l.estimator?.rank ?? 0, t_max: l.estimator?.tMax ?? 0, block_size: l.gate?.blockSize ?? 0,
@@ -146,7 +160,7 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
   await writeUserFile(sourcePath, c.source);
   await writeUserFile(reportPath, JSON.stringify(report, null, 2) + "\n");
   if (guard.warning) process.stderr.write(`rankgate: ${guard.warning}\n`);
-  console.log(`${flags.output}: ${report.sizes.join("-")}, ${what}, ${bytes.length.toLocaleString("en")} bytes; validation error int8 dense ${(dense.error * 100).toFixed(2)} %, gated ${(gatedRun.error * 100).toFixed(2)} % at ${gatedRun.macsRatio.toFixed(3)}× dense MACs (${headerPath}, ${sourcePath}, ${reportPath})`);
+  console.log(`${flags.output}: ${report.sizes.join("-")}, ${what}, ${bytes.length.toLocaleString("en")} bytes; validation error int8 dense ${(dense.error * 100).toFixed(2)} %, gated ${(gatedRun.error * 100).toFixed(2)} % at ${gatedRun.macsRatio.toFixed(3)}× dense MACs${cycles ? `, ${cycles.ratio.toFixed(3)}× dense cycles on ${cycles.target}` : ""} (${headerPath}, ${sourcePath}, ${reportPath})`);
 }
 
 /** Relative noise power in dB (10·log10), for the log line. */
@@ -164,7 +178,7 @@ export function registerQuantize(program: Command): void {
     .requiredOption("--float <file>", "float checkpoint (.safetensors, see rankgate import)")
     .requiredOption("-o, --output <file>", "the .rgm to write (C model files .h and .c and a .report.json are written beside it)")
     .option("--ranks <list>", "estimator rank per hidden layer, e.g. 50,35,25 (0: none)", numberList("--ranks", true))
-    .option("--budget <pp>", "choose the smallest ranks whose validation error, plus --safety standard errors of its flips, stays within this many percentage points of int8 dense (dense when no gated ranks cost fewer MACs)", (v) => {
+    .option("--budget <pp>", "choose the smallest ranks whose validation error, plus --safety standard errors of its flips, stays within this many percentage points of int8 dense (dense when no gated ranks cost fewer MACs; with --target: the ranks with the fewest cycles on it, per layer down to 0, dense when none is faster)", (v) => {
       const n = Number(v);
       if (!Number.isFinite(n) || n < 0) throw new UserError(`--budget must be a number ≥ 0, got '${v}'`);
       return n;
@@ -180,7 +194,10 @@ export function registerQuantize(program: Command): void {
     .option("--input-quant <how>", "input quantization: per-tensor (one scale), per-feature (a scale and offset per feature from the calibration min/max, folded into layer 0; format v3), or auto (per-feature when it predicts at most half the layer-0 input noise)", (v) => {
       if (v !== "auto" && v !== "per-tensor" && v !== "per-feature") throw new UserError(`--input-quant must be auto, per-tensor or per-feature, got '${v}'`);
       return v;
-    }, "auto");
+    }, "auto")
+    .option("--target <name>", "price models in predicted cycles per inference on this target (rankgate sim --list-targets), gated rows without zero skipping as the C runtime and Engine run by default, against the dense model; --budget then minimizes cycles")
+    .option("--targets-dir <dir>", "with --target: read target profiles from this folder instead of firmware-sim/targets")
+    .option("--cycle-samples <n>", "with --target: the first n samples of --data price every candidate", positiveInt("--cycle-samples"), DEFAULT_CYCLE_SAMPLES);
   addDataOptions(cmd, "mnist:val", "calibration and validation/rank-search data (without labels: agreement with the float model)")
     .option("--samples <n>", "use only the first n samples of --data", positiveInt("--samples"))
     .option("--header <file>", "C header path (default: <output>.h); the .c is written beside it")

@@ -23,6 +23,8 @@ import { transpose32 } from "./condnet.ts";
 import { learnEstimators } from "./learned-estimator.ts";
 import { initTf } from "./tfjs.ts";
 import { checkShiftAugment, shiftBatch, type ShiftAugment } from "./augment.ts";
+import { CycleMeter } from "../target-cost.ts";
+import type { TargetProfile } from "../../firmware-sim/profile.ts";
 import { createCompute, estimatorFactors, evaluateCounts, fillInputs, shuffle, summarize, type Samples } from "./trainer.ts";
 import { inputStandard, moveEstimators, standardFactors, standardizeInputs, standardizeModel, standardizeSamples, unstandardizeModel } from "./standardize.ts";
 
@@ -102,6 +104,15 @@ export interface OptimizeOptions {
   standardize?: boolean;
   /** Default 1. */
   seed?: number;
+  /**
+   * Price trials in predicted cycles per inference on this target (ts/target-cost.ts): the budget search
+   * minimizes them instead of MACs, may set a layer's rank to 0, and never chooses a trial slower than dense.
+   */
+  target?: TargetProfile;
+  /** A cycle budget (needs `target`): the most accurate trial within this fraction of dense cycles on it. */
+  maxCycles?: number;
+  /** Validation samples (the first) that price every trial on `target`. Default DEFAULT_CYCLE_SAMPLES. */
+  cycleSamples?: number;
   /** Checkpoints after every epoch and the search's trials; a rerun with the same settings resumes. */
   workDir?: string;
   onEvent?: (e: OptimizeEvent) => void;
@@ -144,6 +155,11 @@ export interface Trial {
    * with the target (the input's dense int8 error + the budget).
    */
   bound: number;
+  /** With a target: predicted cycles per inference on it, their ratio to the dense model's, the target and the samples priced. */
+  cycles?: number;
+  cyclesRatio?: number;
+  cyclesTarget?: string;
+  cyclesSamples?: number;
 }
 
 export interface EpochRecord {
@@ -177,6 +193,8 @@ export interface OptimizeResult {
   front: Trial[];
   history: EpochRecord[];
   bestEpoch: number;
+  /** With a target and no cycle or MAC cap: no trial within the budget takes fewer cycles than dense, so `best` is dense. */
+  gatingDoesNotPay?: boolean;
 }
 
 const strip = (m: FloatModel): FloatModel => ({ layers: m.layers.map(({ gate: _g, estimator: _e, ...l }) => ({ ...l })) });
@@ -272,22 +290,22 @@ export function paretoFront(trials: Trial[]): Trial[] {
   return front;
 }
 
-/** Fewest MACs with `bound` within `target` and at most dense MACs; ties to the lower error, then the earlier trial. */
-export function chooseTrial(trials: Trial[], target: number): Trial | null {
+/** Fewest MACs (or `cost`, e.g. cycles) with `bound` within `target` and at most dense; ties to the lower error, then the earlier trial. */
+export function chooseTrial(trials: Trial[], target: number, cost: (t: Trial) => number = macsOf): Trial | null {
   let best: Trial | null = null;
   for (const t of trials) {
-    if (t.bound > target || t.macsRatio > 1) continue;
-    if (!best || t.macsRatio < best.macsRatio || (t.macsRatio === best.macsRatio && t.error < best.error)) best = t;
+    if (t.bound > target || cost(t) > 1) continue;
+    if (!best || cost(t) < cost(best) || (cost(t) === cost(best) && t.error < best.error)) best = t;
   }
   return best;
 }
 
-/** Lowest bound with MACs at most `cap` × dense; ties to fewer MACs, then the earlier trial. */
-export function chooseWithinMacs(trials: Trial[], cap: number): Trial | null {
+/** Lowest bound with MACs (or `cost`) at most `cap` × dense; ties to fewer of them, then the earlier trial. */
+export function chooseWithinMacs(trials: Trial[], cap: number, cost: (t: Trial) => number = macsOf): Trial | null {
   let best: Trial | null = null;
   for (const t of trials) {
-    if (t.macsRatio > cap) continue;
-    if (!best || t.bound < best.bound || (t.bound === best.bound && t.macsRatio < best.macsRatio)) best = t;
+    if (cost(t) > cap) continue;
+    if (!best || t.bound < best.bound || (t.bound === best.bound && cost(t) < cost(best))) best = t;
   }
   return best;
 }
@@ -301,6 +319,12 @@ export function nearestTrial(trials: Trial[]): Trial | null {
   }
   return best;
 }
+const macsOf = (t: Trial) => t.macsRatio;
+/** A trial's cycles on the search's target, × dense (the trial must have been priced). */
+export const cyclesOf = (t: Trial): number => {
+  if (t.cyclesRatio === undefined) throw new Error("optimize: a trial without cycles on the target: a bug, please report it");
+  return t.cyclesRatio;
+};
 
 /** Learned estimators of `model` at `ranks` as compute factors (offset included), plus the model carrying them. */
 async function learnedFactors(model: FloatModel, ranks: number[], train: Samples, epochs: number, seed: number, wPos: number, init?: FloatModel) {
@@ -360,6 +384,9 @@ function validate(o: OptimizeOptions, hidden: number, sizes: number[]): void {
   if (!(Number.isInteger(epochs) && epochs >= 0)) throw new UserError(`epochs must be an integer ≥ 0, got ${epochs}`);
   if (o.wPos !== undefined && !(o.wPos > 0 && Number.isFinite(o.wPos))) throw new UserError(`wPos must be a number > 0, got ${o.wPos}`);
   if (o.maxMacs !== undefined && !(o.maxMacs > 0 && o.maxMacs <= 1)) throw new UserError(`maxMacs must be a fraction of dense MACs in (0, 1], got ${o.maxMacs}`);
+  if (o.maxCycles !== undefined && !o.target) throw new UserError("maxCycles is a fraction of dense cycles on a target: give the target (--target <name>)");
+  if (o.maxCycles !== undefined && !(o.maxCycles > 0 && o.maxCycles <= 1)) throw new UserError(`maxCycles must be a fraction of dense cycles in (0, 1], got ${o.maxCycles}`);
+  if (o.maxCycles !== undefined && o.maxMacs !== undefined) throw new UserError("maxMacs and maxCycles exclude each other");
   if (o.safety !== undefined && !(o.safety >= 0 && Number.isFinite(o.safety))) throw new UserError(`safety must be a number ≥ 0, got ${o.safety}`);
   if (o.augment) checkShiftAugment(o.augment, sizes[0]);
   if (o.margins && (!o.margins.length || !o.margins.every(Number.isFinite))) throw new UserError(`margins must be a non-empty list of numbers`);
@@ -539,9 +566,21 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   // Trials cached before they carried flips are run again
   // (and fine-tuned trials of another epoch than this run's choice, or cached before they named it, are not used)
   const keyOf = (t: Pick<Trial, "source" | "epoch" | "estimator" | "ranks" | "marginSigmas">) => `${t.source}@${t.epoch ?? 0}/${t.estimator}/${t.ranks}/${t.marginSigmas}`;
-  if (trialsPath && existsSync(trialsPath)) for (const t of JSON.parse(readFileSync(trialsPath, "utf8")) as Trial[]) if (typeof t.flips === "number") cached.set(keyOf(t), t);
+  // With a target every trial is priced on it: the same first validation samples for all, against the dense model
+  const meter = o.target ? await CycleMeter.create(o.target, qInput.model({ gates: false }), valX, o.val.labels, o.val.count, o.cycleSamples) : null;
+  const priced = meter ? { cyclesTarget: meter.target.name, cyclesSamples: meter.samples } : null;
+  // Trials cached without cycles on this target and samples are run again
+  const usable = (t: Trial) => typeof t.flips === "number" && (!priced || (t.cyclesTarget === priced.cyclesTarget && t.cyclesSamples === priced.cyclesSamples));
+  if (trialsPath && existsSync(trialsPath)) for (const t of JSON.parse(readFileSync(trialsPath, "utf8")) as Trial[]) if (usable(t)) cached.set(keyOf(t), t);
   const trials: Trial[] = [];
-  const denseTrial: Trial = { source: "input", estimator: "svd", ranks: Array(hidden).fill(0), marginSigmas: Array(hidden).fill(0), margins: Array(hidden).fill(0), error: denseError, macsRatio: dense.macsRatio, flips: 0, bound: denseError };
+  const denseTrial: Trial = {
+    source: "input", estimator: "svd", ranks: Array(hidden).fill(0), marginSigmas: Array(hidden).fill(0), margins: Array(hidden).fill(0), error: denseError, macsRatio: dense.macsRatio, flips: 0, bound: denseError,
+    ...(meter && priced && { cycles: meter.denseCycles, cyclesRatio: 1, ...priced }),
+  };
+  // The search's objective: cycles on the target, else MACs; a cap on cycles or on MACs
+  const cost = meter ? cyclesOf : macsOf;
+  const capCost = o.maxCycles !== undefined ? cyclesOf : macsOf;
+  const cap = o.maxCycles ?? o.maxMacs;
   trials.push(denseTrial);
   const floats = new Map<Trial["source"], FloatModel>([["input", input]]);
   const quantizers = new Map<Trial["source"], Quantizer>([["input", qInput]]);
@@ -565,9 +604,10 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
       const hit = !!t;
       if (!t) {
         const margins = marginSigmas.map((m, l) => Math.fround(m * sigmas[l]));
-        const r = await gatedRun(q, { ranks, margins, estimator: kind, gates: false }, valX, o.val.labels, o.val.count);
+        const r = await gatedRun(q, { ranks, margins, estimator: kind, gates: false }, valX, o.val.labels, o.val.count, meter ?? undefined);
         const flips = countFlips(r.wrong, denseWrong);
-        t = { source, ...(epoch !== undefined && { epoch }), estimator: kind, ranks, marginSigmas, margins, error: r.error, macsRatio: r.macsRatio, flips, bound: trialBound(r.error, flips, o.val.count, safety) };
+        t = { source, ...(epoch !== undefined && { epoch }), estimator: kind, ranks, marginSigmas, margins, error: r.error, macsRatio: r.macsRatio, flips, bound: trialBound(r.error, flips, o.val.count, safety),
+          ...(priced && { cycles: r.cycles, cyclesRatio: r.cyclesRatio, ...priced }) };
       }
       trials.push(t);
       if (trialsPath) writeFileForUser(trialsPath, JSON.stringify(trials.slice(1)));
@@ -577,15 +617,19 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     const ri = rankSets.map((s) => s.length - 1), mi = Array<number>(hidden).fill(zero);
     let cur = await run(ri, mi);
     type Pick = { r: number[]; m: number[]; t: Trial };
-    // Single steps on the given layers: rank down and margin up (cheaper), with `both` also rank up and margin down
+    // Single steps on the given layers: rank down and margin up (cheaper), with `both` also rank up and margin down;
+    // with a target also further down and to rank 0 at once (the layer dense), and no margin steps on a layer without estimator
     const steps = (layers: number[], both: boolean) => {
       const out: [number[], number[]][] = [];
       for (const l of layers) {
         if (ri[l] > 0) out.push([ri.map((r, k) => (k === l ? r - 1 : r)), mi]);
-        if (mi[l] < marginSet.length - 1) out.push([ri, mi.map((m, k) => (k === l ? m + 1 : m))]);
+        // Cycles are not monotone in rank (a weaker estimator computes more rows): also 2 and 4 ranks down, and 0
+        if (meter) for (const to of new Set([ri[l] - 2, ri[l] - 4, 0])) if (to >= 0 && to < ri[l] - 1) out.push([ri.map((r, k) => (k === l ? to : r)), mi]);
+        const margins = !meter || rankSets[l][ri[l]] > 0;
+        if (margins && mi[l] < marginSet.length - 1) out.push([ri, mi.map((m, k) => (k === l ? m + 1 : m))]);
         if (!both) continue;
         if (ri[l] < rankSets[l].length - 1) out.push([ri.map((r, k) => (k === l ? r + 1 : r)), mi]);
-        if (mi[l] > 0) out.push([ri, mi.map((m, k) => (k === l ? m - 1 : m))]);
+        if (margins && mi[l] > 0) out.push([ri, mi.map((m, k) => (k === l ? m - 1 : m))]);
       }
       return out;
     };
@@ -595,14 +639,13 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
       cur = pick.t;
     };
     const allLayers = Array.from({ length: hidden }, (_, l) => l);
-    if (o.maxMacs !== undefined) {
-      const cap = o.maxMacs;
+    if (cap !== undefined) {
       // Over the cap: the cheaper step that keeps the bound lowest, until within it
-      while (cur.macsRatio > cap) {
+      while (capCost(cur) > cap) {
         let pick: Pick | null = null;
         for (const [r, m] of steps(allLayers, false)) {
           const t = await run(r, m);
-          if (t.macsRatio < cur.macsRatio && (!pick || t.bound < pick.t.bound || (t.bound === pick.t.bound && t.macsRatio < pick.t.macsRatio))) pick = { r, m, t };
+          if (capCost(t) < capCost(cur) && (!pick || t.bound < pick.t.bound || (t.bound === pick.t.bound && capCost(t) < capCost(pick.t)))) pick = { r, m, t };
         }
         if (!pick) return;
         take(pick);
@@ -612,7 +655,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
         let pick: Pick | null = null;
         for (const [r, m] of steps(allLayers, true)) {
           const t = await run(r, m);
-          if (t.macsRatio <= cap && t.bound < (pick ?? { t: cur }).t.bound) pick = { r, m, t };
+          if (capCost(t) <= cap && t.bound < (pick ?? { t: cur }).t.bound) pick = { r, m, t };
         }
         if (!pick) return;
         take(pick);
@@ -641,7 +684,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
           let pick: Pick | null = null;
           for (const [r, m] of steps([l], false)) {
             const t = await run(r, m);
-            if (t.bound <= target && t.macsRatio < cur.macsRatio && (!pick || t.macsRatio < pick.t.macsRatio)) pick = { r, m, t };
+            if (t.bound <= target && cost(t) < cost(cur) && (!pick || cost(t) < cost(pick.t))) pick = { r, m, t };
           }
           if (!pick) break;
           take(pick);
@@ -650,7 +693,8 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
       }
     }
   };
-  const rankSets = (top: number[]) => top.map((k) => [...RANK_CANDIDATES.filter((r) => r < k), k]);
+  // With a target a layer may also go to rank 0 (no estimator) when its gating costs more cycles than it saves
+  const rankSets = (top: number[]) => top.map((k) => [...(meter ? [0] : []), ...RANK_CANDIDATES.filter((r) => r < k), k]);
   // Without fine-tuning, learned estimators are still learned on the input model
   if (!tuned && estimator === "learned") tuned = input;
   let tunedFloat: FloatModel | null = null;
@@ -662,7 +706,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
         tunedFloat = await learnRaw(tuned, seed + bestEpoch + 1);
         if (work && bestEpoch > 0) saveCheckpoint(tunedFloat, join(work, `epoch-${bestEpoch}.safetensors`), { record: history[bestEpoch - 1] });
       }
-      await search("finetuned", "learned", tunedFloat, o.ranks.map((k) => [k]));
+      await search("finetuned", "learned", tunedFloat, o.ranks.map((k) => [...(meter ? [0] : []), k]));
     } else {
       tunedFloat = tuned;
       await search("finetuned", "svd", tuned, rankSets(o.ranks));
@@ -676,24 +720,38 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     if (!r.ranks.some((k) => k > 0)) continue;
     const t: Trial = { source: "input", estimator: "svd", ranks: r.ranks, marginSigmas: Array(hidden).fill(0), margins: Array(hidden).fill(0), error: r.error, macsRatio: r.macsRatio, flips: r.flips, bound: r.bound };
     if (trials.some((u) => keyOf(u) === keyOf(t))) continue;
+    if (meter) {
+      const c = await meter.price(writeModel(qInput.model({ ranks: t.ranks, margins: t.margins, estimator: "svd", gates: false })));
+      Object.assign(t, { cycles: c.cycles, cyclesRatio: c.ratio, ...priced });
+    }
     trials.push(t);
     emit({ stage: "trial", trial: t, cached: false });
   }
   await search("input", "svd", input, rankSets(o.ranks.map((k, l) => Math.max(k, posthoc.ranks[l]))));
 
   let best: Trial;
-  if (o.maxMacs !== undefined) {
-    const within = chooseWithinMacs(trials, o.maxMacs);
+  let gatingDoesNotPay: boolean | undefined;
+  let unmet: Trial | null = null;
+  if (cap !== undefined) {
+    // With a target, never a trial slower than dense on it (a MAC cap alone does not exclude one)
+    const within = chooseWithinMacs(meter ? trials.filter((t) => cyclesOf(t) <= 1) : trials, cap, capCost);
     if (!within) {
-      const cheapest = trials.reduce((a, t) => (t.macsRatio < a.macsRatio ? t : a));
-      throw new UserError(`no trial within ${o.maxMacs}× dense MACs: the cheapest of ${trials.length} is ${cheapest.macsRatio.toFixed(3)}× (${cheapest.source} ${cheapest.estimator} ranks ${cheapest.ranks.join("-")}); allow more MACs or lower --ranks`);
+      const what = o.maxCycles !== undefined ? `dense cycles on ${meter!.target.name}` : "dense MACs";
+      const cheapest = trials.reduce((a, t) => (capCost(t) < capCost(a) ? t : a));
+      throw new UserError(`no trial within ${cap}× ${what}${meter && o.maxCycles === undefined ? ` and at most dense cycles on ${meter.target.name}` : ""}: the cheapest of ${trials.length} is ${capCost(cheapest).toFixed(3)}× (${cheapest.source} ${cheapest.estimator} ranks ${cheapest.ranks.join("-")}); allow more ${o.maxCycles !== undefined ? "cycles" : "MACs"} or lower --ranks`);
     }
     best = within;
-  } else best = chooseTrial(trials, target) ?? denseTrial;
-  const unmet = o.maxMacs === undefined && best === denseTrial ? nearestTrial(trials) : null;
+  } else {
+    const chosen = chooseTrial(trials, target, cost);
+    best = chosen ?? denseTrial;
+    if (!chosen && o.maxMacs === undefined) unmet = nearestTrial(trials);
+    if (meter) gatingDoesNotPay = !(cyclesOf(best) < 1);
+    // Dense at exactly dense cycles: the input's dense trial itself
+    if (gatingDoesNotPay) best = denseTrial;
+  }
   const q = quantizers.get(best.source)!;
   const rgm = writeModel(q.model({ ranks: best.ranks, margins: best.margins, estimator: best.estimator, gates: false }));
-  return { best, unmet, warnings, rgm, float: floats.get(best.source)!, denseError, target, trials, front: paretoFront(trials), history, bestEpoch };
+  return { best, unmet, warnings, rgm, float: floats.get(best.source)!, denseError, target, trials, front: paretoFront(trials), history, bestEpoch, ...(gatingDoesNotPay !== undefined && { gatingDoesNotPay }) };
 }
 
 /**
