@@ -7,7 +7,7 @@
 // the same files.
 //   npx tsx firmware-sim/fit.ts [--write]    # prints the fit and the errors; --write updates the three profiles and docs/SIMULATOR.md
 import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { loadData } from "../tools/data.ts";
 import { setSection } from "../tools/doc-sections.ts";
 import { COST_PARAMS, emptyCounts, layerCounts, layerWork, type CostParam, type Counts, type Schedule } from "./cost.ts";
@@ -30,8 +30,8 @@ export async function measuredTrace(root: string, run: Pick<MeasuredModel, "mode
   const key = `${run.model}:${run.data}:${run.samples}`;
   let t = traces.get(key);
   if (!t) {
-    const bytes = new Uint8Array(readFileSync(join(root, run.model)));
-    const d = loadData(run.data.startsWith("mnist:") ? run.data : join(root, run.data), run.samples);
+    const bytes = new Uint8Array(readFileSync(resolve(root, run.model)));
+    const d = loadData(run.data.startsWith("mnist:") ? run.data : resolve(root, run.data), run.samples);
     t = { bytes, trace: await collectTrace(bytes, d.features, d.labels ?? new Array<number>(d.count).fill(0), run.samples) };
     traces.set(key, t);
   }

@@ -13,10 +13,12 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { Command } from "commander";
 import { modelCrc } from "../firmware-sim/measured.ts";
-import { writeFitted } from "../firmware-sim/fit.ts";
+import { predictions, writeFitted } from "../firmware-sim/fit.ts";
+import { findTarget } from "../firmware-sim/profile.ts";
+import type { MeasuredFile } from "../firmware-sim/measured.ts";
 import { mixCycles, type TimedCore } from "../firmware-sim/timings.ts";
 import { setSection } from "./doc-sections.ts";
 import { UserError } from "../runtime/src/errors.ts";
@@ -111,7 +113,7 @@ function perInference(marks: { id: number; count: number }[], layers: number) {
 export async function benchModel(path: string, e: Omit<BenchEntry, "model">, targets = MCU_TARGETS, log = (s: string) => console.error(s), cmsis = true): Promise<ModelResult> {
   const bytes = new Uint8Array(readFileSync(path));
   const digits = e.samples;
-  const inputs = dataInputs(bytes, e.data, digits, path);
+  const inputs = dataInputs(bytes, e.data.startsWith("mnist:") ? e.data : resolve(ROOT, e.data), digits, path);
   const node = await engineChecksums(bytes, inputs, BENCH_MODES);
   const layers = node.get("dense")!.results[0].stats.layers.length;
   const maxWidth = Math.max(...node.get("dense")!.results[0].stats.layers.map((l) => l.rowsComputed));
@@ -245,6 +247,22 @@ export function markdown(results: ModelResult[], meta: { command: string; date: 
   ].join("\n");
 }
 
+/** The committed profiles' predicted compute against these measurements (as if held out): a model the user measures himself. */
+export async function simulatorErrors(results: ModelResult[], meta: MeasuredFile["meta"]): Promise<string> {
+  const file: MeasuredFile = { meta, runs: results.map((r) => ({ ...r, role: "held-out" as const })) as MeasuredFile["runs"] };
+  const pct = (e: number) => `${e >= 0 ? "+" : "−"}${Math.abs(e * 100).toFixed(1)} %`;
+  const lines = ["Simulator (committed profiles, `rankgate sim`'s compute cycles) against these derived cycles:", "", "| model | target | dense | gated | gated + zero skip |", "|---|---|---:|---:|---:|"];
+  const targets = [...new Set(results.flatMap((r) => Object.keys(r.targets)))];
+  for (const t of targets) {
+    const points = await predictions(ROOT, findTarget(t), file);
+    for (const r of results) {
+      const cell = (s: string) => { const p = points.find((x) => x.model === r.model && x.schedule === s); return p ? pct(p.error) : "-"; };
+      lines.push(`| ${r.model} | ${t} | ${cell("dense")} | ${cell("gated")} | ${cell("gated_zero_skip")} |`);
+    }
+  }
+  return lines.join("\n");
+}
+
 async function main() {
   const cmd = new Command("bench:mcu")
     .option("--manifest <file>", "the models to measure, with their data and samples (default: bench/zoo/manifest.json unless --model)")
@@ -296,7 +314,7 @@ async function main() {
   const t0 = Date.now();
   const results: ModelResult[] = [];
   for (const e of entries) {
-    const path = join(ROOT, e.model);
+    const path = resolve(ROOT, e.model);
     if (!existsSync(path)) throw new UserError(`${e.model}: no such model file`);
     results.push(await benchModel(path, e, targets, undefined, o.cmsis));
   }
@@ -309,7 +327,7 @@ async function main() {
     seconds: Math.round((Date.now() - t0) / 1000),
   };
   if (o.json) console.log(JSON.stringify({ meta, results }, null, 1));
-  else console.log(markdown(results, meta));
+  else console.log(`${markdown(results, meta)}\n\n${await simulatorErrors(results, meta)}`);
   if (o.write) {
     // One measurement replaces the whole file (the C sources' hash covers every run); wasm3's runs are kept
     const old = existsSync(measuredPath) ? JSON.parse(readFileSync(measuredPath, "utf8")) : {};
