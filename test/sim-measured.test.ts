@@ -3,7 +3,8 @@
 // of the stored counts (on the fit models only); on HELD-OUT models, which never enter the fit, the current cost
 // model predicts compute within ±10 % of measured × the cores' published timings for dense, gated and gated + zero
 // skip on every fitted target (predictions recomputed here, so a worse cost model fails).
-import { readFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { errorTable, FIT_SECTION, FIT_TARGETS, fitTarget, HELD_OUT_TOLERANCE, measuredTrace, predictions } from "../firmware-sim/fit.ts";
@@ -12,7 +13,7 @@ import { findTarget } from "../firmware-sim/profile.ts";
 import { simulate } from "../firmware-sim/simulate.ts";
 import { instructionCycles, mixCycles } from "../firmware-sim/timings.ts";
 import { getSection } from "../tools/doc-sections.ts";
-import { cSourcesHash } from "../tools/mcu.ts";
+import { C_SOURCE_DIRS, cSourcesHash } from "../tools/mcu.ts";
 import { measuredComparison, formatMeasured } from "../tools/commands/sim.ts";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -26,6 +27,27 @@ describe("firmware-sim fitted to measured MCU counts", () => {
       expect.fail(`the C runtime's sources changed since firmware-sim/measured.json was measured (stored ${file.meta.c_sources_sha256}, now ${now}): re-measure with \`${REMEASURE}\` (about ${Math.ceil((file.meta.seconds ?? 600) / 60)} minutes)`);
     }
     for (const t of FIT_TARGETS) expect(findTarget(t).fitted?.fit.c_sources_sha256, `${t}: fitted on other counts; ${REMEASURE}`).toBe(now);
+  });
+
+  it("the C sources' hash changes with any byte of c/src or c/include, and with a file added", () => {
+    const dir = mkdtempSync(join(tmpdir(), "rankgate-csrc-"));
+    try {
+      for (const d of C_SOURCE_DIRS) cpSync(join(ROOT, d), join(dir, d), { recursive: true });
+      const base = cSourcesHash(dir);
+      expect(base).toBe(cSourcesHash());
+      const f = join(dir, "c", "src", "rg_kernels.c");
+      const text = readFileSync(f);
+      text[text.length - 2] ^= 1;
+      writeFileSync(f, text);
+      expect(cSourcesHash(dir)).not.toBe(base);
+      text[text.length - 2] ^= 1;
+      writeFileSync(f, text);
+      expect(cSourcesHash(dir)).toBe(base);
+      writeFileSync(join(dir, "c", "include", "extra.h"), "");
+      expect(cSourcesHash(dir)).not.toBe(base);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("holds ≥ 8 zoo models plus paper.rgm and mcu.rgm on every fitted target, fit and held-out, matching the committed files", () => {
