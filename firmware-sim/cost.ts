@@ -55,19 +55,21 @@ export const total = (b: Breakdown) => BUCKETS.reduce((t, k) => t + b[k], 0);
  * loops (c/src/rg_kernels.c, rg_infer.c). mac_simd: per MAC in the SIMD body (the input's multiple of
  * simd_width); mac_scalar: per MAC in the scalar tail, or every MAC without SIMD; chunk: per kept 8-input chunk
  * per row on the zero-skip chunk path; row: per output row computed (dot call, bias, requantize, clamp, store);
- * rank: per estimator rank component or gate block (projection row, requantize, clamp); unit: per output of a
- * gated layer (expansion call, threshold compare, mask bit set and tested); input: per padded input (widen,
- * chunk loop); scan: per input tested against the zero point under zero skip; layer: per layer (decode, calls);
- * inference: per inference (checks, arena plan).
+ * rank: per estimator rank component (projection row, requantize, clamp); block: per gate block (policy row,
+ * compare); unit: per output of an estimator layer (expansion call, threshold compare, mask bit set, the gated
+ * rows' mask test); mask: per output of a masked layer without estimator (block gate or oracle: the gated rows'
+ * mask test, skipped outputs' zero-point store); input: per padded
+ * input (widen, chunk loop); scan: per input tested against the zero point under zero skip; layer: per layer
+ * (decode, calls); inference: per inference (checks, arena plan).
  */
-export const COST_PARAMS = ["mac_simd", "mac_scalar", "chunk", "row", "rank", "unit", "input", "scan", "layer", "inference"] as const;
+export const COST_PARAMS = ["mac_simd", "mac_scalar", "chunk", "row", "rank", "block", "unit", "mask", "input", "scan", "layer", "inference"] as const;
 export type CostParam = (typeof COST_PARAMS)[number];
 /** Units of work per parameter (what the parameters multiply). */
 export type Counts = Record<CostParam, number>;
 /** Cycles per unit; mac_simd null: the target has no SIMD body (every MAC is mac_scalar). */
 export type CostParams = Omit<Counts, "mac_simd"> & { mac_simd: number | null };
 
-export const emptyCounts = (): Counts => ({ mac_simd: 0, mac_scalar: 0, chunk: 0, row: 0, rank: 0, unit: 0, input: 0, scan: 0, layer: 0, inference: 0 });
+export const emptyCounts = (): Counts => ({ mac_simd: 0, mac_scalar: 0, chunk: 0, row: 0, rank: 0, block: 0, unit: 0, mask: 0, input: 0, scan: 0, layer: 0, inference: 0 });
 
 /**
  * The target's structural parameters: the fitted ones (`fitted.cycles`, firmware-sim/fit.ts) when the profile
@@ -78,7 +80,8 @@ export function costParams(p: TargetProfile, cited = false): CostParams {
   const c = p.cycles;
   return {
     mac_simd: c.mac_simd, mac_scalar: c.mac_scalar, chunk: c.mac_gather, row: c.row_overhead + c.requantize, rank: c.row_overhead + c.requantize,
-    unit: c.row_overhead + c.compare_unit + c.fill_per_byte + c.mask_bit, input: c.widen_per_input, scan: c.gather_per_input, layer: 0, inference: 0,
+    block: c.row_overhead + c.compare_unit, unit: c.row_overhead + c.compare_unit + c.fill_per_byte + c.mask_bit, mask: c.fill_per_byte + c.mask_bit,
+    input: c.widen_per_input, scan: c.gather_per_input, layer: 0, inference: 0,
   };
 }
 
@@ -170,9 +173,9 @@ export function layerCounts(p: TargetProfile, g: LayerGeometry, w: LayerWork): {
     estimator.unit += g.nOut;
   } else if (blocks > 0) {
     dots(estimator, blocks);
-    estimator.rank += blocks;
-    estimator.unit += g.nOut;
-  } else if (w.masked) mask.unit += g.nOut;
+    estimator.block += blocks;
+    mask.mask += g.nOut;
+  } else if (w.masked) mask.mask += g.nOut;
   dots(rowsMac, w.rows.length);
   rowsOverhead.row += w.rows.length;
   rowsOverhead.layer += 1;

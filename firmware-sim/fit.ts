@@ -6,6 +6,7 @@
 // `cycles` of a profile are never touched: the fit goes to its `fitted` block. Deterministic: rerunning gives
 // the same files.
 //   npx tsx firmware-sim/fit.ts [--write]    # prints the fit and the errors; --write updates the three profiles and docs/SIMULATOR.md
+//   npx tsx firmware-sim/fit.ts --measured other.json    # fit and errors of other stored counts (nothing written)
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loadData } from "../tools/data.ts";
@@ -259,9 +260,10 @@ export async function writeFitted(root: string, file: MeasuredFile, log: (s: str
 
 async function main() {
   const root = join(import.meta.dirname, "..");
-  const file = loadMeasured();
+  const at = process.argv.indexOf("--measured");
+  const file = loadMeasured(at > 0 ? resolve(process.argv[at + 1]) : undefined);
   if (!file) throw new Error("no firmware-sim/measured.json: run npm run bench:mcu -- --write first");
-  const fits = process.argv.includes("--write") ? await writeFitted(root, file) : await fitAll(root, file);
+  const fits = process.argv.includes("--write") && at < 0 ? await writeFitted(root, file) : await fitAll(root, file);
   console.log(errorTable(fits, file));
 }
 

@@ -140,15 +140,16 @@ describe("cost model", () => {
     expect(cost.cycles.estimator).toBe(countCycles(costParams(m4), n.estimator));
   });
 
-  it("a block gate costs one policy row per block and the mask bits, by hand", () => {
+  it("a block gate costs one policy row per block and the mask test per output, by hand", () => {
     const g = { ...geometry(bytes).layers[0], rank: 0, blocks: 3, at: { ...geometry(bytes).layers[0].at, gate_weights: 0, gate_threshold: 4096 } };
     const rows = Int32Array.of(0, 1, 2, 3, 40, 41);
     const q = costParams(m4);
     const cost = layerCost(m4, g, { estimator: true, gather: false, masked: true, rows, nz: new Int32Array(0) }, false);
-    expect(cost.cycles.estimator).toBe(3 * 784 * q.mac_simd! + 3 * q.rank + g.nOut * q.unit);
+    expect(cost.cycles.estimator).toBe(3 * 784 * q.mac_simd! + 3 * q.block);
+    expect(cost.cycles.mask).toBe(g.nOut * q.mask);
     const none = layerCost(m4, g, { estimator: false, gather: false, masked: true, rows, nz: new Int32Array(0) }, false);
     expect(none.cycles.estimator).toBe(0);
-    expect(none.cycles.mask).toBe(g.nOut * q.unit);
+    expect(none.cycles.mask).toBe(g.nOut * q.mask);
     expect(cost.flashBytes - none.flashBytes).toBe(3 * 784 + 4 * 3);
     // Each policy row reads the widened input (int16), then the mask words are written
     expect(cost.sramBytes - none.sramBytes).toBe(3 * 2 * 784 + 4 * Math.ceil(g.nOut / 32));

@@ -221,12 +221,13 @@ export function markdown(results: ModelResult[], meta: { command: string; date: 
   const layerRows = ["| model | target | run | instructions per layer |", "|---|---|---|---|"];
   for (const r of results) {
     for (const [target, t] of Object.entries(r.targets)) {
-      const c = t.runs.cmsis!, d = t.runs.dense!, g = t.runs.gated!, z = t.runs["gated+zero-skip"]!;
-      rows.push(`| ${r.model} | ${target} | ${k(c.instructions)} | ${k(d.instructions)} | ${k(g.instructions)} | ${k(z.instructions)} | ` +
-        `${(d.instructions / c.instructions).toFixed(3)} | ${(g.instructions / c.instructions).toFixed(3)} | ` +
-        `${[c, d, g, z].map((x) => k(x.cycles)).join(" / ")} | ${kib(t.runtimeCode)} / ${kib(t.cmsisCode)} | ${kib(t.arena)} | ${kib(r.bytes + t.runtimeCode)} |`);
+      const c = t.runs.cmsis, d = t.runs.dense!, g = t.runs.gated!, z = t.runs["gated+zero-skip"]!;
+      const ratio = (x: Measured) => (c ? (x.instructions / c.instructions).toFixed(3) : "-");
+      rows.push(`| ${r.model} | ${target} | ${c ? k(c.instructions) : "-"} | ${k(d.instructions)} | ${k(g.instructions)} | ${k(z.instructions)} | ` +
+        `${ratio(d)} | ${ratio(g)} | ` +
+        `${[c, d, g, z].map((x) => (x ? k(x.cycles) : "-")).join(" / ")} | ${kib(t.runtimeCode)} / ${kib(t.cmsisCode)} | ${kib(t.arena)} | ${kib(r.bytes + t.runtimeCode)} |`);
       for (const [run, m] of [["CMSIS-NN", c], ["dense", d], ["gated", g], ["gated + zero skip", z]] as const) {
-        layerRows.push(`| ${r.model} | ${target} | ${run} | ${m.layers.map(k).join(" · ")} |`);
+        if (m) layerRows.push(`| ${r.model} | ${target} | ${run} | ${m.layers.map(k).join(" · ")} |`);
       }
     }
   }

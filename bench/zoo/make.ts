@@ -21,11 +21,13 @@ export interface ZooModel {
   sizes: number[];
   ranks: number[];
   epochs: number;
+  /** Block gates instead of estimators (rankgate train-policy from the dense net, ranks ignored): units per block and target density. */
+  gates?: { blockSize: number; tau: number; epochs: number };
   /** fit: its measurements enter firmware-sim/fit.ts; held-out: only its error is reported. */
   role: "fit" | "held-out";
 }
 
-/** Shapes: narrow and wide, shallow and deep, even and odd widths (SIMD tails), 13 to 784 inputs. */
+/** Shapes: narrow and wide, shallow and deep, even and odd widths (SIMD tails), 13 to 784 inputs; estimators and block gates. */
 export const ZOO_MODELS: ZooModel[] = [
   { name: "wine-13-32-3", data: "wine", sizes: [13, 32, 3], ranks: [4], epochs: 40, role: "fit" },
   { name: "digits-64-256-10", data: "digits", sizes: [64, 256, 10], ranks: [16], epochs: 15, role: "fit" },
@@ -37,6 +39,8 @@ export const ZOO_MODELS: ZooModel[] = [
   { name: "bc-30-20-20-20-20-2", data: "breast_cancer", sizes: [30, 20, 20, 20, 20, 2], ranks: [4, 4, 4, 4], epochs: 30, role: "held-out" },
   { name: "wine-13-45-23-3", data: "wine", sizes: [13, 45, 23, 3], ranks: [5, 3], epochs: 40, role: "held-out" },
   { name: "mnist-784-200-50-10", data: "mnist", sizes: [784, 200, 50, 10], ranks: [16, 8], epochs: 3, role: "held-out" },
+  { name: "digits-gates-64-96-48-10", data: "digits", sizes: [64, 96, 48, 10], ranks: [], epochs: 10, role: "fit", gates: { blockSize: 8, tau: 0.5, epochs: 10 } },
+  { name: "bc-gates-30-48-24-2", data: "breast_cancer", sizes: [30, 48, 24, 2], ranks: [], epochs: 30, role: "held-out", gates: { blockSize: 8, tau: 0.4, epochs: 20 } },
 ];
 
 /** The repository's own models, measured beside the zoo on the first MNIST test digits. */
@@ -75,7 +79,13 @@ function main() {
     const train = m.data === "mnist" ? ["--data", "mnist:train", "--train-limit", "10000", "--val-data", "mnist:val"] : ["--data", join(TRAIN, `${m.data}-train.npz`)];
     const calib = m.data === "mnist" ? ["--data", "mnist:val", "--samples", "2000"] : ["--data", join(TRAIN, `${m.data}-train.npz`)];
     console.error(run(["train", ...train, "--sizes", m.sizes.join(","), "--epochs", String(m.epochs), "--l1", "0.0005", "--seed", "1", "-o", float, "-q"]));
-    console.error(run(["quantize", "--float", float, "--ranks", m.ranks.join(","), ...calib, "-o", join(ROOT, ZOO, `${m.name}.rgm`),
+    let quantized = float;
+    if (m.gates) {
+      quantized = join(TRAIN, `${m.name}-policy.safetensors`);
+      console.error(run(["train-policy", ...train, "--sizes", m.sizes.join(","), "--init", float, "--block-size", String(m.gates.blockSize), "--tau", String(m.gates.tau),
+        "--epochs", String(m.gates.epochs), "--seed", "1", "-o", quantized, "-q"]));
+    }
+    console.error(run(["quantize", "--float", quantized, ...(m.gates ? [] : ["--ranks", m.ranks.join(",")]), ...calib, "-o", join(ROOT, ZOO, `${m.name}.rgm`),
       "--header", join(TRAIN, `${m.name}.h`), "--report", join(TRAIN, `${m.name}.report.json`), "-q"]));
   }
   writeFileSync(join(ROOT, ZOO, "manifest.json"), `${JSON.stringify({ $comment: "written by npx tsx bench/zoo/make.ts; measured by npm run bench:mcu -- --manifest bench/zoo/manifest.json --write", models: manifest() }, null, 1)}\n`);
