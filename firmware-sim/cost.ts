@@ -62,14 +62,14 @@ export const total = (b: Breakdown) => BUCKETS.reduce((t, k) => t + b[k], 0);
  * input (widen, chunk loop); scan: per input tested against the zero point under zero skip; layer: per layer
  * (decode, calls); inference: per inference (checks, arena plan).
  */
-export const COST_PARAMS = ["mac_simd", "mac_scalar", "chunk", "row", "rank", "block", "unit", "mask", "input", "scan", "layer", "inference"] as const;
+export const COST_PARAMS = ["mac_simd", "mac_scalar", "step", "chunk", "row", "rank", "block", "unit", "mask", "input", "test", "scan", "layer", "inference"] as const;
 export type CostParam = (typeof COST_PARAMS)[number];
 /** Units of work per parameter (what the parameters multiply). */
 export type Counts = Record<CostParam, number>;
 /** Cycles per unit; mac_simd null: the target has no SIMD body (every MAC is mac_scalar). */
 export type CostParams = Omit<Counts, "mac_simd"> & { mac_simd: number | null };
 
-export const emptyCounts = (): Counts => ({ mac_simd: 0, mac_scalar: 0, chunk: 0, row: 0, rank: 0, block: 0, unit: 0, mask: 0, input: 0, scan: 0, layer: 0, inference: 0 });
+export const emptyCounts = (): Counts => ({ mac_simd: 0, mac_scalar: 0, step: 0, chunk: 0, row: 0, rank: 0, block: 0, unit: 0, mask: 0, input: 0, test: 0, scan: 0, layer: 0, inference: 0 });
 
 /**
  * The target's structural parameters: the fitted ones (`fitted.cycles`, firmware-sim/fit.ts) when the profile
@@ -79,9 +79,9 @@ export function costParams(p: TargetProfile, cited = false): CostParams {
   if (p.fitted && !cited) return { ...p.fitted.cycles, mac_simd: p.fitted.cycles.mac_simd ?? null };
   const c = p.cycles;
   return {
-    mac_simd: c.mac_simd, mac_scalar: c.mac_scalar, chunk: c.mac_gather, row: c.row_overhead + c.requantize, rank: c.row_overhead + c.requantize,
+    mac_simd: c.mac_simd, mac_scalar: c.mac_scalar, step: 0, chunk: c.mac_gather, row: c.row_overhead + c.requantize, rank: c.row_overhead + c.requantize,
     block: c.row_overhead + c.compare_unit, unit: c.row_overhead + c.compare_unit + c.fill_per_byte + c.mask_bit, mask: c.fill_per_byte + c.mask_bit,
-    input: c.widen_per_input, scan: c.gather_per_input, layer: 0, inference: 0,
+    input: c.widen_per_input, test: 0, scan: c.gather_per_input, layer: 0, inference: 0,
   };
 }
 
@@ -104,11 +104,16 @@ export interface InputPlan {
   elems: number;
   body: number;
   tail: number;
+  /** Inner-loop steps per row with SIMD: 16-input iterations and the 8-, 4- and tail pieces of each span (0 without SIMD). */
+  steps: number;
   /** Inputs tested against the zero point (zero skip; each chunk stops at its first non-zero). */
   scanned: number;
   /** The inputs each row reads, ascending (for flash lines). */
   kept: Int32Array;
 }
+
+/** Steps of one contiguous span of len inputs on a SIMD target (c/src/rg_kernels.c span2: 16 per iteration, then 8, 4, tail). */
+export const spanSteps = (len: number, width: number) => (width > 0 ? (len >> 4) + ((len & 8) ? 1 : 0) + ((len & 4) ? 1 : 0) + ((len & 3) ? 1 : 0) : 0);
 
 const split = (len: number, width: number) => {
   const body = width > 0 ? len - (len % width) : 0;
@@ -122,7 +127,7 @@ const split = (len: number, width: number) => {
 export function inputPlan(n: number, nz: Int32Array | null, simdWidth: number): InputPlan {
   const all = Math.ceil(n / CHUNK);
   const range = Int32Array.from({ length: n }, (_, i) => i);
-  const whole = (scanned: number): InputPlan => ({ all: true, chunks: 0, elems: n, ...split(n, simdWidth), scanned, kept: range });
+  const whole = (scanned: number): InputPlan => ({ all: true, chunks: 0, elems: n, ...split(n, simdWidth), steps: spanSteps(n, simdWidth), scanned, kept: range });
   if (nz === null) return whole(0);
   const starts: number[] = [];
   let scanned = 0, k = 0;
@@ -135,17 +140,18 @@ export function inputPlan(n: number, nz: Int32Array | null, simdWidth: number): 
     } else scanned += end - c;
   }
   if (starts.length * 5 >= all * 4) return whole(scanned);
-  let elems = 0, body = 0, tail = 0;
+  let elems = 0, body = 0, tail = 0, steps = 0;
   const kept: number[] = [];
   for (const c of starts) {
     const len = Math.min(CHUNK, n - c);
     const b = split(len, simdWidth);
+    if (len < CHUNK) steps += spanSteps(len, simdWidth);
     elems += len;
     body += b.body;
     tail += b.tail;
     for (let i = c; i < c + len; i++) kept.push(i);
   }
-  return { all: false, chunks: starts.length, elems, body, tail, scanned, kept: Int32Array.from(kept) };
+  return { all: false, chunks: starts.length, elems, body, tail, steps, scanned, kept: Int32Array.from(kept) };
 }
 
 /** The units of work of one layer doing `w`, per bucket (the kernels' loop trip counts). */
@@ -156,10 +162,12 @@ export function layerCounts(p: TargetProfile, g: LayerGeometry, w: LayerWork): {
   const input = emptyCounts(), estimator = emptyCounts(), rowsMac = emptyCounts(), rowsOverhead = emptyCounts(), mask = emptyCounts();
   input.input = pad8(g.nIn);
   input.scan = plan.scanned;
+  if (w.gather) input.test = Math.ceil(g.nIn / CHUNK);
   // m rows over the planned input
   const dots = (n: Counts, m: number) => {
     if (simd) n.mac_simd += m * plan.body;
     n.mac_scalar += m * (simd ? plan.tail : plan.elems);
+    n.step += m * plan.steps;
     n.chunk += m * plan.chunks;
   };
   const k = w.estimator ? g.rank : 0, blocks = w.estimator ? g.blocks : 0;
@@ -170,6 +178,7 @@ export function layerCounts(p: TargetProfile, g: LayerGeometry, w: LayerWork): {
     const e = split(k, simd ? width : 0);
     if (simd) estimator.mac_simd += g.nOut * e.body;
     estimator.mac_scalar += g.nOut * (simd ? e.tail : k);
+    estimator.step += g.nOut * spanSteps(k, simd ? width : 0);
     estimator.unit += g.nOut;
   } else if (blocks > 0) {
     dots(estimator, blocks);

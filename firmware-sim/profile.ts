@@ -45,7 +45,7 @@ export interface TargetProfile {
    * `cycles` above stay as they are. mac_simd absent: no SIMD body.
    */
   fitted?: {
-    cycles: { mac_simd?: number; mac_scalar: number; chunk: number; row: number; rank: number; block: number; unit: number; mask: number; input: number; scan: number; layer: number; inference: number };
+    cycles: { mac_simd?: number; mac_scalar: number; step: number; chunk: number; row: number; rank: number; block: number; unit: number; mask: number; input: number; test: number; scan: number; layer: number; inference: number };
     fit: { kind: "fitted"; cite: string; c_sources_sha256: string; fit_models: string[]; held_out_models: string[] };
   };
   sources: Record<string, { kind: SourceKind; cite: string }>;

@@ -116,8 +116,8 @@ describe("cost model", () => {
     const rows = Int32Array.from({ length: g.nOut }, (_, i) => i);
     const q = costParams(m4);
     const noStall = layerCost(m4, g, { estimator: false, gather: false, masked: false, rows, nz: new Int32Array(0) }, false);
-    // 784 inputs: all in the SIMD body, no tail; one row call per output; one layer
-    expect(noStall.cycles).toEqual({ input: 784 * q.input, estimator: 0, rows_mac: 48 * 784 * q.mac_simd!, rows_overhead: 48 * q.row + q.layer, mask: 0, flash_stall: 0 });
+    // 784 inputs: all in the SIMD body (49 steps of 16), no tail; one row call per output; one layer
+    expect(noStall.cycles).toEqual({ input: 784 * q.input, estimator: 0, rows_mac: 48 * 784 * q.mac_simd! + 48 * 49 * q.step, rows_overhead: 48 * q.row + q.layer, mask: 0, flash_stall: 0 });
     const stalled = layerCost(m4, g, { estimator: false, gather: false, masked: false, rows, nz: new Int32Array(0) }, true);
     // 48 rows of 784 bytes (16-byte aligned) and three 4-byte arrays of 48 units (16-byte aligned)
     expect(stalled.flashLines).toBe((48 * 784) / 16 + 3 * ((48 * 4) / 16));
@@ -133,8 +133,9 @@ describe("cost model", () => {
     const g = { ...geometry(bytes).layers[0], rank: 7 };
     const rows = Int32Array.of(0, 1, 2, 3, 40, 41);
     const n = layerCounts(m4, g, { estimator: true, gather: false, masked: true, rows, nz: new Int32Array(0) });
-    expect(n.estimator).toEqual({ ...emptyCounts(), mac_simd: 7 * 784 + 48 * 4, mac_scalar: 48 * 3, rank: 7, unit: 48 });
-    expect(n.rows_mac).toEqual({ ...emptyCounts(), mac_simd: 6 * 784 });
+    // Projection: 7 rows of 784 (49 steps each); expansion: 48 units over 7 (a 4-piece and a 3-tail: 2 steps)
+    expect(n.estimator).toEqual({ ...emptyCounts(), mac_simd: 7 * 784 + 48 * 4, mac_scalar: 48 * 3, step: 7 * 49 + 48 * 2, rank: 7, unit: 48 });
+    expect(n.rows_mac).toEqual({ ...emptyCounts(), mac_simd: 6 * 784, step: 6 * 49 });
     expect(n.mask).toEqual(emptyCounts());
     const cost = layerCost(m4, g, { estimator: true, gather: false, masked: true, rows, nz: new Int32Array(0) }, false);
     expect(cost.cycles.estimator).toBe(countCycles(costParams(m4), n.estimator));
@@ -145,7 +146,7 @@ describe("cost model", () => {
     const rows = Int32Array.of(0, 1, 2, 3, 40, 41);
     const q = costParams(m4);
     const cost = layerCost(m4, g, { estimator: true, gather: false, masked: true, rows, nz: new Int32Array(0) }, false);
-    expect(cost.cycles.estimator).toBe(3 * 784 * q.mac_simd! + 3 * q.block);
+    expect(cost.cycles.estimator).toBe(3 * 784 * q.mac_simd! + 3 * 49 * q.step + 3 * q.block);
     expect(cost.cycles.mask).toBe(g.nOut * q.mask);
     const none = layerCost(m4, g, { estimator: false, gather: false, masked: true, rows, nz: new Int32Array(0) }, false);
     expect(none.cycles.estimator).toBe(0);
@@ -158,13 +159,13 @@ describe("cost model", () => {
   it("zero skip keeps 8-input chunks with a non-zero input, by hand: the scan stops at a chunk's first non-zero; 4 chunks in 5 take every input", () => {
     // 30 inputs, chunks 0–7, 8–15, 16–23, 24–29; non-zero 0, 17, 29: 3 of 4 chunks kept (3·5 < 4·4)
     expect(inputPlan(30, Int32Array.of(0, 17, 29), 4)).toEqual({
-      all: false, chunks: 3, elems: 22, body: 20, tail: 2, scanned: 1 + 8 + 2 + 6,
+      all: false, chunks: 3, elems: 22, body: 20, tail: 2, steps: 2, scanned: 1 + 8 + 2 + 6,
       kept: Int32Array.from([...Array(8).keys()].concat([...Array(8).keys()].map((i) => 16 + i), [24, 25, 26, 27, 28, 29])),
     });
     // Every chunk kept: the all path, no per-chunk cost
-    expect(inputPlan(30, Int32Array.of(7, 8, 16, 24), 4)).toMatchObject({ all: true, chunks: 0, elems: 30, body: 28, tail: 2, scanned: 8 + 1 + 1 + 1 });
+    expect(inputPlan(30, Int32Array.of(7, 8, 16, 24), 4)).toMatchObject({ all: true, chunks: 0, elems: 30, body: 28, tail: 2, steps: 4, scanned: 8 + 1 + 1 + 1 });
     // Without SIMD all MACs are the tail's
-    expect(inputPlan(13, null, 0)).toMatchObject({ all: true, elems: 13, body: 0, tail: 13, scanned: 0 });
+    expect(inputPlan(13, null, 0)).toMatchObject({ all: true, elems: 13, body: 0, tail: 13, steps: 0, scanned: 0 });
     expect(inputPlan(16, Int32Array.of(), 4)).toMatchObject({ all: false, chunks: 0, elems: 0, scanned: 16 });
   });
 
