@@ -71,7 +71,7 @@ describeWithTools(["gcc", "arm-none-eabi-gcc", "qemu-system-arm"], "MCU: C runti
 
   it("any model and data: a zoo model on its sklearn samples (Engine's quantizer) prints Engine's checksum in every mode", async () => {
     const model = new Uint8Array(readFileSync(join(ROOT, "bench", "zoo", "bc-gates-30-48-24-2.rgm")));
-    const inputs = dataInputs(model, join(ROOT, "bench", "zoo", "data", "breast_cancer.npz"), 6);
+    const inputs = await dataInputs(model, join(ROOT, "bench", "zoo", "data", "breast_cancer.npz"), 6);
     expect(inputs.length).toBe(6 * 30);
     const modes: ModeName[] = ["dense", "gated", "gated+zero-skip"];
     const node = await engineChecksums(model, inputs, modes);
@@ -80,10 +80,10 @@ describeWithTools(["gcc", "arm-none-eabi-gcc", "qemu-system-arm"], "MCU: C runti
     for (const m of modes) expect({ m, checksum: got.get(`0 ${MODE_FLAGS[m]}`)?.checksum }).toEqual({ m, checksum: node.get(m)!.checksum });
     // mnist:test through the generic path equals the MNIST helper
     const mcu = cases[cases.length - 1].model;
-    expect(dataInputs(mcu, "mnist:test", 2)).toEqual(mnistInputs(mcu, 2));
+    expect(await dataInputs(mcu, "mnist:test", 2)).toEqual(mnistInputs(mcu, 2));
     // Data of another width, or too few samples: a UserError naming the data
-    expect(() => dataInputs(model, join(ROOT, "bench", "zoo", "data", "wine.npz"), 2)).toThrow(UserError);
-    expect(() => dataInputs(model, join(ROOT, "bench", "zoo", "data", "breast_cancer.npz"), 65)).toThrow(/64 samples/);
+    await expect(dataInputs(model, join(ROOT, "bench", "zoo", "data", "wine.npz"), 2)).rejects.toThrow(UserError);
+    await expect(dataInputs(model, join(ROOT, "bench", "zoo", "data", "breast_cancer.npz"), 65)).rejects.toThrow(/64 samples/);
   });
 
   it("a manifest entry with a wrong field is a UserError naming the entry and the field", () => {

@@ -113,7 +113,7 @@ function perInference(marks: { id: number; count: number }[], layers: number) {
 export async function benchModel(path: string, e: Omit<BenchEntry, "model">, targets = MCU_TARGETS, log = (s: string) => console.error(s), cmsis = true): Promise<ModelResult> {
   const bytes = new Uint8Array(readFileSync(path));
   const digits = e.samples;
-  const inputs = dataInputs(bytes, e.data.startsWith("mnist:") ? e.data : resolve(ROOT, e.data), digits, path);
+  const inputs = await dataInputs(bytes, e.data.startsWith("mnist:") ? e.data : resolve(ROOT, e.data), digits, path);
   const node = await engineChecksums(bytes, inputs, BENCH_MODES);
   const layers = node.get("dense")!.results[0].stats.layers.length;
   const maxWidth = Math.max(...node.get("dense")!.results[0].stats.layers.map((l) => l.rowsComputed));

@@ -296,15 +296,20 @@ export async function engineChecksums(modelBytes: Uint8Array, inputs: Int8Array,
 
 /**
  * The first `count` samples of a data spec (mnist:test, or a file tools/data.ts reads) quantized to the model's
- * input by the Engine's quantizer: one Int8Array of count · n_in. A UserError when the data has another width
- * or fewer samples.
+ * int8 input by the Engine itself (its trace's layer-0 input: whatever input quantization the model file
+ * defines): one Int8Array of count · n_in. A UserError when the data has another width or fewer samples.
  */
-export function dataInputs(modelBytes: Uint8Array, data: string, count: number, name = "model"): Int8Array {
-  const { model } = readModel(modelBytes);
-  const l0 = model.layers[0];
-  const d = loadDataFor(data, l0.nIn, name, count);
+export async function dataInputs(modelBytes: Uint8Array, data: string, count: number, name = "model"): Promise<Int8Array> {
+  const engine = await Engine.load(modelBytes, { trace: true });
+  const n = engine.inputSize;
+  const d = loadDataFor(data, n, name, count);
   if (d.count < count) throw new UserError(`${data}: ${d.count} samples, ${name} is measured on ${count}`);
-  return quantizeInput(d.features.subarray(0, count * l0.nIn), l0.inScale, l0.inZeroPoint, new Int8Array(count * l0.nIn));
+  const out = new Int8Array(count * n);
+  for (let s = 0; s < count; s++) {
+    engine.infer(d.features.subarray(s * n, (s + 1) * n));
+    out.set(engine.lastTrace().inputs[0], s * n);
+  }
+  return out;
 }
 
 /** The folders whose sources decide the C runtime's instruction counts (firmware-sim/measured.json stores their hash). */
