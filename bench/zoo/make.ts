@@ -5,6 +5,8 @@
 //
 //   npx tsx bench/zoo/make.ts            # writes bench/zoo/*.rgm, bench/zoo/data/*.npz, bench/zoo/manifest.json
 //
+// It runs the built CLI (bin/rankgate.js: npm run build first) and /usr/bin/python3 with scikit-learn; about 30 s.
+// Other models change the measurement: re-measure after it (npm run bench:mcu -- --write).
 // Training data goes to build/zoo/ (not committed); the measured samples to bench/zoo/data/.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
