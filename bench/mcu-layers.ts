@@ -1,0 +1,115 @@
+// Where the C runtime's instructions go on a model, per layer and per kernel, under QEMU (exact counts from
+// c/boards/qemu-insn.c), for dense / gated / gated + zero skip; every image's checksum must equal Engine's.
+// A developer's tool for the kernels (tools/mcu-bench.ts is the benchmark of record).
+//
+//   npx tsx bench/mcu-layers.ts MODEL[=DATA] … [--samples 20] [--targets cortex-m0plus,cortex-m4f,cortex-m7] [--json]
+//
+// DATA: any --data spec of the CLI (.npz, .csv, mnist:test …; default mnist:test), quantized to the model's input.
+// Each layer's count runs from its rg_layer_decode to the next; inside it, from each kernel's entry to the next
+// (decode = decode + loop overhead, sparseInput, estimateSign / blockGate, gatedRows / denseRows).
+import { readFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { Command } from "commander";
+import { loadData } from "../tools/data.ts";
+import { buildRankgateImage, engineChecksums, MODE_FLAGS, parseChecksums, ROOT, runImage, type BoardName, type ModeName } from "../tools/mcu.ts";
+import { readModel } from "../runtime/src/format.ts";
+import { quantizeInput } from "../runtime/src/quant.ts";
+
+const TARGETS: Record<string, BoardName> = { "cortex-m0plus": "m0plus-on-an386", "cortex-m4f": "mps2-an386", "cortex-m7": "mps2-an500" };
+const MODES: ModeName[] = ["dense", "gated", "gated+zero-skip"];
+const MARKS = ["rg_board_mark", "rg_layer_decode", "rg_sparseInput_s8", "rg_estimateSign_s8", "rg_blockGate_s8", "rg_gatedRows_s8", "rg_denseRows_s8"];
+const PART = ["", "decode", "input", "estimate", "gate", "rows", "rows"];
+
+export interface LayerCount { total: number; parts: Record<string, number> }
+export interface ModeCount { instructions: number; layers: LayerCount[] }
+
+/** Mean per inference of the marks between each pair of rg_board_mark calls (the marker's own 2 instructions off). */
+function split(marks: { id: number; count: number }[], inferences: number): ModeCount[] {
+  const out: ModeCount[] = [];
+  let start = -1, layers: LayerCount[] = [], prev = { id: -1, count: 0 };
+  for (const m of marks) {
+    if (m.id === 0) {
+      if (start < 0) { start = m.count; layers = []; prev = m; continue; }
+      if (prev.id > 0) layers[layers.length - 1].parts[PART[prev.id]] = (layers[layers.length - 1].parts[PART[prev.id]] ?? 0) + m.count - prev.count - 2;
+      out.push({ instructions: m.count - start - 2, layers: layers.map((l) => ({ ...l, total: Object.values(l.parts).reduce((a, b) => a + b, 0) })) });
+      start = -1;
+      continue;
+    }
+    if (m.id === 1) layers.push({ total: 0, parts: {} });
+    if (prev.id > 0) {
+      const l = layers[layers.length - (m.id === 1 ? 2 : 1)];
+      l.parts[PART[prev.id]] = (l.parts[PART[prev.id]] ?? 0) + m.count - prev.count;
+    }
+    prev = m;
+  }
+  if (out.length !== inferences) throw new Error(`expected ${inferences} inferences, marks gave ${out.length}`);
+  return out;
+}
+
+function mean(runs: ModeCount[]): ModeCount {
+  const n = runs.length, L = runs[0].layers.length;
+  const layers: LayerCount[] = [];
+  for (let l = 0; l < L; l++) {
+    const parts: Record<string, number> = {};
+    for (const r of runs) for (const [k, v] of Object.entries(r.layers[l].parts)) parts[k] = (parts[k] ?? 0) + v / n;
+    layers.push({ total: runs.reduce((a, r) => a + r.layers[l].total, 0) / n, parts });
+  }
+  return { instructions: runs.reduce((a, r) => a + r.instructions, 0) / n, layers };
+}
+
+export async function measure(modelPath: string, data: string, samples: number, targets: string[], log = (s: string) => console.error(s)) {
+  const bytes = new Uint8Array(readFileSync(modelPath));
+  const l0 = readModel(bytes).model.layers[0];
+  const d = loadData(data, samples);
+  const count = Math.min(samples, d.count);
+  const inputs = quantizeInput(d.features.subarray(0, count * l0.nIn), l0.inScale, l0.inZeroPoint, new Int8Array(count * l0.nIn));
+  const node = await engineChecksums(bytes, inputs, MODES);
+  const result: Record<string, Record<string, ModeCount>> = {};
+  for (const target of targets) {
+    const board = TARGETS[target];
+    if (!board) throw new Error(`unknown target ${target}`);
+    const elf = buildRankgateImage({
+      board, cases: [{ model: modelPath, inputs }], modes: MODES.map((m) => MODE_FLAGS[m]), arena: 65536,
+      out: join(ROOT, "build", "mcu-layers", target, `${basename(modelPath, ".rgm")}.elf`),
+    });
+    const r = runImage(board, elf, { count: true, marks: MARKS, timeout: 1_800_000 });
+    const sums = parseChecksums(r.stdout);
+    for (const mode of MODES) {
+      const got = sums.get(`0 ${MODE_FLAGS[mode]}`)?.checksum, want = node.get(mode)!.checksum;
+      if (r.status !== 0 || got !== want) throw new Error(`${target} ${mode}: exit ${r.status}, checksum ${got}, Engine ${want}\n${r.stdout}`);
+    }
+    const all = split(r.marks, MODES.length * count);
+    result[target] = {};
+    MODES.forEach((mode, k) => { result[target][mode] = mean(all.slice(k * count, (k + 1) * count)); });
+    log(`${basename(modelPath)} ${target}: ${MODES.map((m) => `${m} ${Math.round(result[target][m].instructions)}`).join(", ")}`);
+  }
+  return { model: modelPath, data, samples: count, result };
+}
+
+const k = (n: number) => Math.round(n).toLocaleString("en-US");
+
+async function main() {
+  const o = new Command("mcu-layers").argument("<models...>", "MODEL[=DATA]")
+    .option("--samples <n>", "inputs per model", "20")
+    .option("--targets <list>", "targets", "cortex-m0plus,cortex-m4f,cortex-m7")
+    .option("--json", "JSON on stdout").parse();
+  const opts = o.opts<{ samples: string; targets: string; json?: boolean }>();
+  const out = [];
+  for (const spec of o.args) {
+    const [model, data = "mnist:test"] = spec.split("=");
+    out.push(await measure(model, data, Number(opts.samples), opts.targets.split(",")));
+  }
+  if (opts.json) { console.log(JSON.stringify(out, null, 1)); return; }
+  for (const m of out) {
+    console.log(`\n${m.model} on ${m.samples} samples of ${m.data}`);
+    console.log("| target | mode | instructions / inference | per layer: total (decode, input, estimate|gate, rows) |\n|---|---|---:|---|");
+    for (const [t, modes] of Object.entries(m.result)) {
+      for (const [mode, c] of Object.entries(modes)) {
+        const layers = c.layers.map((l) => `${k(l.total)} (${["decode", "input", "estimate", "gate", "rows"].filter((p) => p in l.parts).map((p) => k(l.parts[p])).join(", ")})`);
+        console.log(`| ${t} | ${mode} | ${k(c.instructions)} | ${layers.join(" · ")} |`);
+      }
+    }
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) main().catch((e) => { console.error(e instanceof Error ? e.stack : e); process.exit(1); });
