@@ -6,7 +6,9 @@
 //
 // DATA: any --data spec of the CLI (.npz, .csv, mnist:test …; default mnist:test), quantized to the model's input.
 // Each layer's count runs from its rg_layer_decode to the next; inside it, from each kernel's entry to the next
-// (decode = decode + loop overhead, sparseInput, estimateSign / blockGate, gatedRows / denseRows).
+// (decode = decode + loop overhead, sparseInput, estimateSign's projection / blockGate, the estimator's second stage
+// when it is a function of its own (signs_dsp / signs_ref), gatedRows / denseRows).
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { Command } from "commander";
@@ -17,8 +19,9 @@ import { quantizeInput } from "../runtime/src/quant.ts";
 
 const TARGETS: Record<string, BoardName> = { "cortex-m0plus": "m0plus-on-an386", "cortex-m4f": "mps2-an386", "cortex-m7": "mps2-an500" };
 const MODES: ModeName[] = ["dense", "gated", "gated+zero-skip"];
-const MARKS = ["rg_board_mark", "rg_layer_decode", "rg_sparseInput_s8", "rg_estimateSign_s8", "rg_blockGate_s8", "rg_gatedRows_s8", "rg_denseRows_s8"];
-const PART = ["", "decode", "input", "estimate", "gate", "rows", "rows"];
+const MARKS = ["rg_board_mark", "rg_layer_decode", "rg_sparseInput_s8", "rg_estimateSign_s8", "rg_blockGate_s8", "rg_gatedRows_s8", "rg_denseRows_s8", "signs_dsp", "signs_ref"];
+const PART = ["", "decode", "input", "estimate", "gate", "rows", "rows", "signs", "signs"];
+const PARTS = ["decode", "input", "estimate", "signs", "gate", "rows"];
 
 export interface LayerCount { total: number; parts: Record<string, number> }
 export interface ModeCount { instructions: number; layers: LayerCount[] }
@@ -72,7 +75,11 @@ export async function measure(modelPath: string, data: string, samples: number, 
       board, cases: [{ model: modelPath, inputs }], modes: MODES.map((m) => MODE_FLAGS[m]), arena: 65536,
       out: join(ROOT, "build", "mcu-layers", target, `${basename(modelPath, ".rgm")}.elf`),
     });
-    const r = runImage(board, elf, { count: true, marks: MARKS, timeout: 1_800_000 });
+    // marks present in this image (a kernel's helpers may be inlined); ids stay MARKS' indices
+    const syms = new Set(spawnSync("arm-none-eabi-nm", [elf], { encoding: "utf8" }).stdout.split("\n").map((l) => l.split(" ")[2]));
+    const present = MARKS.filter((m) => syms.has(m));
+    const r = runImage(board, elf, { count: true, marks: present, timeout: 1_800_000 });
+    for (const m of r.marks) m.id = MARKS.indexOf(present[m.id]);
     const sums = parseChecksums(r.stdout);
     for (const mode of MODES) {
       const got = sums.get(`0 ${MODE_FLAGS[mode]}`)?.checksum, want = node.get(mode)!.checksum;
@@ -102,10 +109,10 @@ async function main() {
   if (opts.json) { console.log(JSON.stringify(out, null, 1)); return; }
   for (const m of out) {
     console.log(`\n${m.model} on ${m.samples} samples of ${m.data}`);
-    console.log("| target | mode | instructions / inference | per layer: total (decode, input, estimate|gate, rows) |\n|---|---|---:|---|");
+    console.log("| target | mode | instructions / inference | per layer: total (decode, input, estimate [signs] or gate, rows) |\n|---|---|---:|---|");
     for (const [t, modes] of Object.entries(m.result)) {
       for (const [mode, c] of Object.entries(modes)) {
-        const layers = c.layers.map((l) => `${k(l.total)} (${["decode", "input", "estimate", "gate", "rows"].filter((p) => p in l.parts).map((p) => k(l.parts[p])).join(", ")})`);
+        const layers = c.layers.map((l) => `${k(l.total)} (${PARTS.filter((p) => p in l.parts).map((p) => (p === "signs" ? `[${k(l.parts[p])}]` : k(l.parts[p]))).join(", ")})`);
         console.log(`| ${t} | ${mode} | ${k(c.instructions)} | ${layers.join(" · ")} |`);
       }
     }

@@ -88,6 +88,14 @@ uint32_t rg_dot_ref(const rg_input *s, const int8_t *w) {
   return acc;
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+#define RG_NOINLINE __attribute__((noinline))
+#define RG_INLINE inline __attribute__((always_inline))
+#else
+#define RG_NOINLINE
+#define RG_INLINE inline
+#endif
+
 /* Two uint32 sums in one return value (r0:r1 on Arm): row 0 low, row 1 high */
 #define RG_PAIR(s0, s1) ((uint64_t)(s1) << 32 | (s0))
 #define RG_LO(v) ((uint32_t)(v))
@@ -96,8 +104,9 @@ uint32_t rg_dot_ref(const rg_input *s, const int8_t *w) {
 #if RG_HAVE_DSP
 /* Fewer than four weights, zero-extended into one word (never reads past w[r − 1]) */
 static inline uint32_t ld_part(const int8_t *w, uint32_t r) {
-  uint32_t v = 0, k;
-  for (k = 0; k < r; k++) v |= (uint32_t)(uint8_t)w[k] << (8u * k);
+  uint32_t v = (uint8_t)w[0];
+  if (r > 1u) v |= (uint32_t)(uint8_t)w[1] << 8;
+  if (r > 2u) v |= (uint32_t)(uint8_t)w[2] << 16;
   return v;
 }
 
@@ -115,7 +124,7 @@ static inline uint32_t ld_part(const int8_t *w, uint32_t r) {
     s1 = RG_SMLAD(RG_SXTB16_ROR8(v), xb, s1);             \
   } while (0)
 
-static inline uint64_t span2(const uint32_t *x, const int8_t *w0, const int8_t *w1, uint32_t len, uint32_t s0, uint32_t s1) {
+static RG_INLINE uint64_t span2(const uint32_t *x, const int8_t *w0, const int8_t *w1, uint32_t len, uint32_t s0, uint32_t s1) {
   uint32_t g, v;
   for (g = len >> 4; g != 0; g--) {
     RG_GROUP2(x, w0, w1, 0);
@@ -302,6 +311,73 @@ static inline int32_t project(const rg_layer *p, uint32_t r, uint32_t a) {
   return clamp_t(rg_requantize(rg_s32(a), p->t_multiplier[r], p->t_shift[r]), (int32_t)p->t_max);
 }
 
+#if RG_HAVE_DSP
+/* Group k of four components for units w, w + rank (whole words) */
+#define RG_TGROUP(k)                                                          \
+  do {                                                                        \
+    const uint32_t xa = x[2 * (k)], xb = x[2 * (k) + 1];                      \
+    const uint32_t v0 = ld4(w + 4 * (k)), v1 = ld4(w + rank + 4 * (k));       \
+    s0 = RG_SMLAD(RG_SXTB16(v0), xa, s0);                                     \
+    s0 = RG_SMLAD(RG_SXTB16_ROR8(v0), xb, s0);                                \
+    s1 = RG_SMLAD(RG_SXTB16(v1), xa, s1);                                     \
+    s1 = RG_SMLAD(RG_SXTB16_ROR8(v1), xb, s1);                                \
+  } while (0)
+
+/* u of two units over `groups` groups of t: four groups per loop step, the rest unrolled */
+static RG_INLINE uint64_t tdot2(const uint32_t *x, const int8_t *w, uint32_t rank, uint32_t groups) {
+  uint32_t s0 = 0, s1 = 0, g;
+  for (g = groups; g > 4u; g -= 4u, x += 8, w += 16) {
+    RG_TGROUP(0);
+    RG_TGROUP(1);
+    RG_TGROUP(2);
+    RG_TGROUP(3);
+  }
+  switch (g) {
+    case 4: RG_TGROUP(3); /* fall through */
+    case 3: RG_TGROUP(2); /* fall through */
+    case 2: RG_TGROUP(1); /* fall through */
+    case 1: RG_TGROUP(0); /* fall through */
+    default: break;
+  }
+  return RG_PAIR(s0, s1);
+}
+
+/* The estimator's second stage, u = t · est_b per unit, two units at a time; a unit's bit when u > its
+   threshold, a mask word at a time. Returns the set bits. */
+static RG_NOINLINE uint32_t signs_dsp(const rg_layer *p, const uint32_t *tw, uint32_t *mask) {
+  const uint32_t rank = p->rank, n_out = p->n_out, groups = (rank + 3u) >> 2;
+  const int8_t *b = p->est_b;
+  const int32_t *th = p->threshold;
+  uint32_t j, bits = 0, computed = 0, on0, on1;
+  /* Whole groups of four: a partial group's word reads into the next row, where t is zero */
+  for (j = 0; j + 3u <= n_out; j += 2u, b += 2u * rank) {
+    const uint64_t u = tdot2(tw, b, rank, groups);
+    on0 = rg_s32(RG_LO(u)) > th[j];
+    on1 = rg_s32(RG_HI(u)) > th[j + 1u];
+    bits |= (on0 | on1 << 1) << (j & 31u);
+    computed += on0 + on1;
+    if ((j & 31u) == 30u) {
+      mask[j >> 5] = bits;
+      bits = 0;
+    }
+  }
+  /* The last one or two units read nothing past their rows */
+  if (j + 2u == n_out) {
+    const uint64_t u = span2(tw, b, b + rank, rank, 0, 0);
+    on0 = rg_s32(RG_LO(u)) > th[j];
+    on1 = rg_s32(RG_HI(u)) > th[j + 1u];
+    bits |= (on0 | on1 << 1) << (j & 31u);
+    computed += on0 + on1;
+  } else if (j < n_out) {
+    on0 = rg_s32(span1(tw, b, rank, 0)) > th[j];
+    bits |= on0 << (j & 31u);
+    computed += on0;
+  }
+  mask[(n_out - 1u) >> 5] = bits;
+  return computed;
+}
+#endif
+
 uint32_t rg_estimateSign_s8(const rg_layer *p, const rg_input *s, void *t, uint32_t *mask) {
   const uint32_t rank = p->rank, n_in = p->n_in, n_out = p->n_out;
   const int8_t *a = p->est_a;
@@ -309,8 +385,6 @@ uint32_t rg_estimateSign_s8(const rg_layer *p, const rg_input *s, void *t, uint3
   uint32_t r, j, computed = 0;
 #if RG_HAVE_DSP
   if (s->dsp) {
-    const int8_t *b = p->est_b;
-    uint32_t bits = 0;
     /* Projection four components at a time, packed as the input is (the last group zero-padded) */
     uint32_t *tw = (uint32_t *)t;
     for (r = 0; r < rank; r += 4u, a += 4u * n_in) {
@@ -328,24 +402,7 @@ uint32_t rg_estimateSign_s8(const rg_layer *p, const rg_input *s, void *t, uint3
       tw[r / 2u] = ((uint32_t)v[0] & 0xffffu) | ((uint32_t)v[2] << 16);
       tw[r / 2u + 1u] = ((uint32_t)v[1] & 0xffffu) | ((uint32_t)v[3] << 16);
     }
-    /* u two units at a time; a unit's bit when u > its threshold, a mask word at a time */
-    for (j = 0; j + 2u <= n_out; j += 2u, b += 2u * rank) {
-      const uint64_t u = span2(tw, b, b + rank, rank, 0, 0);
-      const uint32_t on0 = rg_s32(RG_LO(u)) > th[j], on1 = rg_s32(RG_HI(u)) > th[j + 1u];
-      bits |= (on0 | on1 << 1) << (j & 31u);
-      computed += on0 + on1;
-      if ((j & 31u) == 30u) {
-        mask[j >> 5] = bits;
-        bits = 0;
-      }
-    }
-    if (j < n_out) {
-      const uint32_t on0 = rg_s32(span1(tw, b, rank, 0)) > th[j];
-      bits |= on0 << (j & 31u);
-      computed += on0;
-    }
-    if (n_out & 31u) mask[n_out >> 5] = bits;
-    return computed;
+    return signs_dsp(p, tw, mask);
   }
 #endif
   {
