@@ -179,22 +179,22 @@ static inline uint32_t span1(const uint32_t *x, const int8_t *w0, uint32_t len, 
 
 /* DSP: two rows over the listed chunks */
 static uint64_t dot2_dsp(const rg_input *s, const int8_t *w0, const int8_t *w1) {
-  const uint16_t *chunks = s->chunks;
-  const uint32_t *xw = s->xw;
-  uint32_t s0 = 0, s1 = 0, v, c, n = s->n_chunks;
-  if (s->all) return span2(xw, w0, w1, s->n, 0, 0);
-  /* Full chunks; only the last one can be short */
-  if (n && chunks[n - 1u] + 8u > s->n) n--;
-  for (c = 0; c < n; c++) {
-    const uint32_t start = chunks[c];
-    const uint32_t *x = xw + start / 2u;
+  const uint16_t *chunk = s->chunks, *end = chunk + s->n_chunks;
+  const uint8_t *xb = (const uint8_t *)s->xw;
+  uint32_t s0 = 0, s1 = 0, v;
+  if (s->all) return span2(s->xw, w0, w1, s->n, 0, 0);
+  /* Full chunks; only the last one can be short. Input k's group is at byte 2k of x. */
+  if (chunk != end && end[-1] + 8u > s->n) end--;
+  for (; chunk != end; chunk++) {
+    const uint32_t start = *chunk;
+    const uint32_t *x = (const uint32_t *)(const void *)(xb + 2u * start);
     const int8_t *p0 = w0 + start, *p1 = w1 + start;
     RG_GROUP2(x, p0, p1, 0);
     RG_GROUP2(x, p0, p1, 1);
   }
-  if (n < s->n_chunks) {
-    const uint32_t start = chunks[n];
-    return span2(xw + start / 2u, w0 + start, w1 + start, s->n - start, s0, s1);
+  if (end != s->chunks + s->n_chunks) {
+    const uint32_t start = *end;
+    return span2((const uint32_t *)(const void *)(xb + 2u * start), w0 + start, w1 + start, s->n - start, s0, s1);
   }
   return RG_PAIR(s0, s1);
 }
@@ -256,14 +256,33 @@ static inline uint32_t dot1(const rg_input *s, const int8_t *w0) {
   return rg_dot_ref(s, w0);
 }
 
+/* A layer's output parameters as locals: int8 stores to out may alias anything, so reading them through p
+   would reload them after every row */
+typedef struct {
+  const int32_t *bias, *multiplier, *shift;
+  int32_t out_zp, act_min, act_max;
+} rg_rows;
+
+static inline rg_rows rows_of(const rg_layer *p) {
+  rg_rows q;
+  q.bias = p->bias;
+  q.multiplier = p->multiplier;
+  q.shift = p->shift;
+  q.out_zp = p->out_zp;
+  q.act_min = p->act_min;
+  q.act_max = p->act_max;
+  return q;
+}
+
 /* One row's output from its dot product */
-static inline int8_t finish(const rg_layer *p, uint32_t j, uint32_t dot) {
-  const int32_t r = rg_requantize(rg_s32((uint32_t)p->bias[j] + dot), p->multiplier[j], p->shift[j]);
-  const int32_t v = rg_s32((uint32_t)r + (uint32_t)p->out_zp);
-  return (int8_t)(v < p->act_min ? p->act_min : v > p->act_max ? p->act_max : v);
+static inline int8_t finish(const rg_rows *q, uint32_t j, uint32_t dot) {
+  const int32_t r = rg_requantize(rg_s32((uint32_t)q->bias[j] + dot), q->multiplier[j], q->shift[j]);
+  const int32_t v = rg_s32((uint32_t)r + (uint32_t)q->out_zp);
+  return (int8_t)(v < q->act_min ? q->act_min : v > q->act_max ? q->act_max : v);
 }
 
 void rg_denseRows_s8(const rg_layer *p, const rg_input *s, int8_t *out) {
+  const rg_rows q = rows_of(p);
   const uint32_t n_in = p->n_in;
   const int8_t *w = p->weights;
   uint32_t j = 0;
@@ -271,13 +290,14 @@ void rg_denseRows_s8(const rg_layer *p, const rg_input *s, int8_t *out) {
   for (; j + 2u <= p->n_out; j += 2u, w += 2u * n_in) {
     uint32_t a0, a1;
     dot2(s, w, w + n_in, &a0, &a1);
-    out[j] = finish(p, j, a0);
-    out[j + 1u] = finish(p, j + 1u, a1);
+    out[j] = finish(&q, j, a0);
+    out[j + 1u] = finish(&q, j + 1u, a1);
   }
-  if (j < p->n_out) out[j] = finish(p, j, dot1(s, w));
+  if (j < p->n_out) out[j] = finish(&q, j, dot1(s, w));
 }
 
 void rg_gatedRows_s8(const rg_layer *p, const rg_input *s, const uint32_t *mask, int8_t *out) {
+  const rg_rows q = rows_of(p);
   const uint32_t n_in = p->n_in, n_out = p->n_out;
   const int8_t zp = (int8_t)p->out_zp;
   uint32_t j, k, pending = 0, have = 0;
@@ -294,14 +314,14 @@ void rg_gatedRows_s8(const rg_layer *p, const rg_input *s, const uint32_t *mask,
       } else {
         uint32_t a0, a1;
         dot2(s, p->weights + pending * n_in, p->weights + k * n_in, &a0, &a1);
-        out[pending] = finish(p, pending, a0);
-        out[k] = finish(p, k, a1);
+        out[pending] = finish(&q, pending, a0);
+        out[k] = finish(&q, k, a1);
         have = 0;
       }
     }
     for (; k < end; k++) out[k] = zp;
   }
-  if (have) out[pending] = finish(p, pending, dot1(s, p->weights + pending * n_in));
+  if (have) out[pending] = finish(&q, pending, dot1(s, p->weights + pending * n_in));
 }
 
 static inline int32_t clamp_t(int32_t v, int32_t t_max) { return v < -t_max ? -t_max : v > t_max ? t_max : v; }
