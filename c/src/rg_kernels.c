@@ -367,33 +367,37 @@ static RG_INLINE uint64_t tdot2(const uint32_t *x, const int8_t *w, uint32_t ran
 static RG_NOINLINE uint32_t signs_dsp(const rg_layer *p, const uint32_t *tw, uint32_t *mask) {
   const uint32_t rank = p->rank, n_out = p->n_out, groups = (rank + 3u) >> 2;
   const int8_t *b = p->est_b;
-  const int32_t *th = p->threshold;
-  uint32_t j, bits = 0, computed = 0, on0, on1;
+  const int32_t *th = p->threshold, *th_end = th + (n_out >= 2u ? n_out - 2u : 0u);
+  uint32_t *m = mask;
+  uint32_t bits = 0, bit = 1, computed = 0, k;
   /* Whole groups of four: a partial group's word reads into the next row, where t is zero */
-  for (j = 0; j + 3u <= n_out; j += 2u, b += 2u * rank) {
+  for (; th < th_end; th += 2, b += 2u * rank) {
     const uint64_t u = tdot2(tw, b, rank, groups);
-    on0 = rg_s32(RG_LO(u)) > th[j];
-    on1 = rg_s32(RG_HI(u)) > th[j + 1u];
-    bits |= (on0 | on1 << 1) << (j & 31u);
-    computed += on0 + on1;
-    if ((j & 31u) == 30u) {
-      mask[j >> 5] = bits;
+    if (rg_s32(RG_LO(u)) > th[0]) bits |= bit;
+    if (rg_s32(RG_HI(u)) > th[1]) bits |= bit << 1;
+    bit <<= 2;
+    if (bit == 0) {
+      *m++ = bits;
       bits = 0;
+      bit = 1;
     }
   }
   /* The last one or two units read nothing past their rows */
-  if (j + 2u == n_out) {
+  if (n_out - (uint32_t)(th - p->threshold) == 2u) {
     const uint64_t u = span2(tw, b, b + rank, rank, 0, 0);
-    on0 = rg_s32(RG_LO(u)) > th[j];
-    on1 = rg_s32(RG_HI(u)) > th[j + 1u];
-    bits |= (on0 | on1 << 1) << (j & 31u);
-    computed += on0 + on1;
-  } else if (j < n_out) {
-    on0 = rg_s32(span1(tw, b, rank, 0)) > th[j];
-    bits |= on0 << (j & 31u);
-    computed += on0;
+    if (rg_s32(RG_LO(u)) > th[0]) bits |= bit;
+    if (rg_s32(RG_HI(u)) > th[1]) bits |= bit << 1;
+  } else {
+    if (rg_s32(span1(tw, b, rank, 0)) > th[0]) bits |= bit;
   }
-  mask[(n_out - 1u) >> 5] = bits;
+  *m = bits;
+  /* Set bits */
+  for (k = 0; k <= (n_out - 1u) >> 5; k++) {
+    uint32_t v = mask[k];
+    v = v - ((v >> 1) & 0x55555555u);
+    v = (v & 0x33333333u) + ((v >> 2) & 0x33333333u);
+    computed += (((v + (v >> 4)) & 0x0f0f0f0fu) * 0x01010101u) >> 24;
+  }
   return computed;
 }
 #endif
