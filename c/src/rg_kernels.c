@@ -211,23 +211,48 @@ static uint32_t dot1_dsp(const rg_input *s, const int8_t *w0) {
 }
 #endif
 
-/* Portable: two rows over the listed chunks, one x load for both (sums through pointers: on ARMv6-M a
-   returned pair costs a spilled accumulator in the chunk loop) */
+/* Portable: x·w0 and x·w1 over eight inputs from x, a, b (unrolled: constant offsets, no index register) */
+#define RG_MAC2(k)                          \
+  do {                                      \
+    const int32_t x_ = x[k];                \
+    s0 += (uint32_t)(x_ * a[k]);            \
+    s1 += (uint32_t)(x_ * b[k]);            \
+  } while (0)
+#define RG_MAC2x8()                                                                                    \
+  do {                                                                                                 \
+    RG_MAC2(0);                                                                                        \
+    RG_MAC2(1);                                                                                        \
+    RG_MAC2(2);                                                                                        \
+    RG_MAC2(3);                                                                                        \
+    RG_MAC2(4);                                                                                        \
+    RG_MAC2(5);                                                                                        \
+    RG_MAC2(6);                                                                                        \
+    RG_MAC2(7);                                                                                        \
+  } while (0)
+
+/* Portable: two rows over the listed chunks, one x load for both, a full chunk unrolled (sums through
+   pointers: on ARMv6-M a returned pair costs a spilled accumulator in the chunk loop; unrolling the
+   contiguous loop spills too) */
 static void dot2_ref(const rg_input *s, const int8_t *w0, const int8_t *w1, uint32_t *a0, uint32_t *a1) {
   uint32_t s0 = 0, s1 = 0, c, i;
+  const int16_t *x;
+  const int8_t *a, *b;
   if (s->all) {
     for (i = 0; i < s->n; i++) {
-      const int32_t x = s->x16[i];
-      s0 += (uint32_t)(x * w0[i]);
-      s1 += (uint32_t)(x * w1[i]);
+      const int32_t xi = s->x16[i];
+      s0 += (uint32_t)(xi * w0[i]);
+      s1 += (uint32_t)(xi * w1[i]);
     }
   } else {
     for (c = 0; c < s->n_chunks; c++) {
-      const uint32_t start = s->chunks[c], end = start + 8u < s->n ? start + 8u : s->n;
-      for (i = start; i < end; i++) {
-        const int32_t x = s->x16[i];
-        s0 += (uint32_t)(x * w0[i]);
-        s1 += (uint32_t)(x * w1[i]);
+      const uint32_t start = s->chunks[c];
+      x = s->x16 + start;
+      a = w0 + start;
+      b = w1 + start;
+      if (start + 8u <= s->n) {
+        RG_MAC2x8();
+      } else {
+        for (i = start; i < s->n; i++, x++, a++, b++) RG_MAC2(0);
       }
     }
   }
