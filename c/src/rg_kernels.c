@@ -177,6 +177,11 @@ static inline uint32_t span1(const uint32_t *x, const int8_t *w0, uint32_t len, 
   return s0;
 }
 
+/* span2 out of line, for the calls once per layer or per row (a short last chunk, the estimator's last pair) */
+static RG_NOINLINE uint64_t span2_once(const uint32_t *x, const int8_t *w0, const int8_t *w1, uint32_t len, uint32_t s0, uint32_t s1) {
+  return span2(x, w0, w1, len, s0, s1);
+}
+
 /* DSP: two rows over the listed chunks */
 static uint64_t dot2_dsp(const rg_input *s, const int8_t *w0, const int8_t *w1) {
   const uint16_t *chunk = s->chunks, *end = chunk + s->n_chunks;
@@ -194,7 +199,7 @@ static uint64_t dot2_dsp(const rg_input *s, const int8_t *w0, const int8_t *w1) 
   }
   if (end != s->chunks + s->n_chunks) {
     const uint32_t start = *end;
-    return span2((const uint32_t *)(const void *)(xb + 2u * start), w0 + start, w1 + start, s->n - start, s0, s1);
+    return span2_once((const uint32_t *)(const void *)(xb + 2u * start), w0 + start, w1 + start, s->n - start, s0, s1);
   }
   return RG_PAIR(s0, s1);
 }
@@ -409,7 +414,7 @@ static RG_NOINLINE uint32_t signs_dsp(const rg_layer *p, const uint32_t *tw, uin
   }
   /* The last one or two units read nothing past their rows */
   if (n_out - (uint32_t)(th - p->threshold) == 2u) {
-    const uint64_t u = span2(tw, b, b + rank, rank, 0, 0);
+    const uint64_t u = span2_once(tw, b, b + rank, rank, 0, 0);
     if (rg_s32(RG_LO(u)) > th[0]) bits |= bit;
     if (rg_s32(RG_HI(u)) > th[1]) bits |= bit << 1;
   } else {
