@@ -2,7 +2,7 @@
 // c/boards/qemu-insn.c), for dense / gated / gated + zero skip; every image's checksum must equal Engine's.
 // A developer's tool for the kernels (tools/mcu-bench.ts is the benchmark of record).
 //
-//   npx tsx bench/mcu-layers.ts MODEL[=DATA] … [--samples 20] [--targets cortex-m0plus,cortex-m4f,cortex-m7] [--json]
+//   npx tsx bench/mcu-layers.ts MODEL[=DATA] … [--samples 20] [--targets cortex-m0plus,cortex-m4f,cortex-m7] [--cycles] [--json]
 //
 // DATA: any --data spec of the CLI (.npz, .csv, mnist:test …; default mnist:test), quantized to the model's input.
 // Each layer's count runs from its rg_layer_decode to the next; inside it, from each kernel's entry to the next
@@ -13,6 +13,7 @@ import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { Command } from "commander";
 import { loadData } from "../tools/data.ts";
+import { mixCycles, type TimedCore } from "../firmware-sim/timings.ts";
 import { buildRankgateImage, engineChecksums, MODE_FLAGS, parseChecksums, ROOT, runImage, type BoardName, type ModeName } from "../tools/mcu.ts";
 import { readModel } from "../runtime/src/format.ts";
 import { quantizeInput } from "../runtime/src/quant.ts";
@@ -24,7 +25,7 @@ const PART = ["", "decode", "input", "estimate", "gate", "rows", "rows", "signs"
 const PARTS = ["decode", "input", "estimate", "signs", "gate", "rows"];
 
 export interface LayerCount { total: number; parts: Record<string, number> }
-export interface ModeCount { instructions: number; layers: LayerCount[] }
+export interface ModeCount { instructions: number; layers: LayerCount[]; cycles?: number }
 
 /** Mean per inference of the marks between each pair of rg_board_mark calls (the marker's own 2 instructions off). */
 function split(marks: { id: number; count: number }[], inferences: number): ModeCount[] {
@@ -60,34 +61,51 @@ function mean(runs: ModeCount[]): ModeCount {
   return { instructions: runs.reduce((a, r) => a + r.instructions, 0) / n, layers };
 }
 
-export async function measure(modelPath: string, data: string, samples: number, targets: string[], log = (s: string) => console.error(s)) {
+function image(modelPath: string, inputs: Int8Array, target: string, modes: ModeName[], tag: string) {
+  const board = TARGETS[target];
+  if (!board) throw new Error(`unknown target ${target}`);
+  const elf = buildRankgateImage({
+    board, cases: [{ model: modelPath, inputs }], modes: modes.map((m) => MODE_FLAGS[m]), arena: 65536,
+    out: join(ROOT, "build", "mcu-layers", target, `${basename(modelPath, ".rgm")}${tag}.elf`),
+  });
+  // marks present in this image (a kernel's helpers may be inlined); ids stay MARKS' indices
+  const syms = new Set(spawnSync("arm-none-eabi-nm", [elf], { encoding: "utf8" }).stdout.split("\n").map((l) => l.split(" ")[2]));
+  const present = MARKS.filter((m) => syms.has(m));
+  return { board, elf, present };
+}
+
+export async function measure(modelPath: string, data: string, samples: number, targets: string[], cycles = false, log = (s: string) => console.error(s)) {
   const bytes = new Uint8Array(readFileSync(modelPath));
   const l0 = readModel(bytes).model.layers[0];
   const d = loadData(data, samples);
   const count = Math.min(samples, d.count);
   const inputs = quantizeInput(d.features.subarray(0, count * l0.nIn), l0.inScale, l0.inZeroPoint, new Int8Array(count * l0.nIn));
   const node = await engineChecksums(bytes, inputs, MODES);
+  const check = (target: string, mode: ModeName, r: { status: number; stdout: string }) => {
+    const got = parseChecksums(r.stdout).get(`0 ${MODE_FLAGS[mode]}`)?.checksum, want = node.get(mode)!.checksum;
+    if (r.status !== 0 || got !== want) throw new Error(`${target} ${mode}: exit ${r.status}, checksum ${got}, Engine ${want}\n${r.stdout}`);
+  };
   const result: Record<string, Record<string, ModeCount>> = {};
   for (const target of targets) {
-    const board = TARGETS[target];
-    if (!board) throw new Error(`unknown target ${target}`);
-    const elf = buildRankgateImage({
-      board, cases: [{ model: modelPath, inputs }], modes: MODES.map((m) => MODE_FLAGS[m]), arena: 65536,
-      out: join(ROOT, "build", "mcu-layers", target, `${basename(modelPath, ".rgm")}.elf`),
-    });
-    // marks present in this image (a kernel's helpers may be inlined); ids stay MARKS' indices
-    const syms = new Set(spawnSync("arm-none-eabi-nm", [elf], { encoding: "utf8" }).stdout.split("\n").map((l) => l.split(" ")[2]));
-    const present = MARKS.filter((m) => syms.has(m));
-    const r = runImage(board, elf, { count: true, marks: present, timeout: 1_800_000 });
-    for (const m of r.marks) m.id = MARKS.indexOf(present[m.id]);
-    const sums = parseChecksums(r.stdout);
-    for (const mode of MODES) {
-      const got = sums.get(`0 ${MODE_FLAGS[mode]}`)?.checksum, want = node.get(mode)!.checksum;
-      if (r.status !== 0 || got !== want) throw new Error(`${target} ${mode}: exit ${r.status}, checksum ${got}, Engine ${want}\n${r.stdout}`);
-    }
-    const all = split(r.marks, MODES.length * count);
     result[target] = {};
-    MODES.forEach((mode, k) => { result[target][mode] = mean(all.slice(k * count, (k + 1) * count)); });
+    if (cycles) {
+      // one image per mode: its whole run's instruction mix × the core's timings (firmware-sim/timings.ts), as tools/mcu-bench.ts
+      for (const mode of MODES) {
+        const { board, elf, present } = image(modelPath, inputs, target, [mode], `-${MODE_FLAGS[mode]}`);
+        const r = runImage(board, elf, { count: true, ops: true, marks: present, timeout: 1_800_000 });
+        check(target, mode, r);
+        for (const m of r.marks) m.id = MARKS.indexOf(present[m.id]);
+        const c = mean(split(r.marks, count));
+        result[target][mode] = { ...c, cycles: (c.instructions * mixCycles(target as TimedCore, r.ops)) / r.total };
+      }
+    } else {
+      const { board, elf, present } = image(modelPath, inputs, target, MODES, "");
+      const r = runImage(board, elf, { count: true, marks: present, timeout: 1_800_000 });
+      for (const mode of MODES) check(target, mode, r);
+      for (const m of r.marks) m.id = MARKS.indexOf(present[m.id]);
+      const all = split(r.marks, MODES.length * count);
+      MODES.forEach((mode, k) => { result[target][mode] = mean(all.slice(k * count, (k + 1) * count)); });
+    }
     log(`${basename(modelPath)} ${target}: ${MODES.map((m) => `${m} ${Math.round(result[target][m].instructions)}`).join(", ")}`);
   }
   return { model: modelPath, data, samples: count, result };
@@ -99,21 +117,22 @@ async function main() {
   const o = new Command("mcu-layers").argument("<models...>", "MODEL[=DATA]")
     .option("--samples <n>", "inputs per model", "20")
     .option("--targets <list>", "targets", "cortex-m0plus,cortex-m4f,cortex-m7")
+    .option("--cycles", "one image per mode, with derived cycles (the run's instruction mix × firmware-sim/timings.ts)")
     .option("--json", "JSON on stdout").parse();
-  const opts = o.opts<{ samples: string; targets: string; json?: boolean }>();
+  const opts = o.opts<{ samples: string; targets: string; cycles?: boolean; json?: boolean }>();
   const out = [];
   for (const spec of o.args) {
     const [model, data = "mnist:test"] = spec.split("=");
-    out.push(await measure(model, data, Number(opts.samples), opts.targets.split(",")));
+    out.push(await measure(model, data, Number(opts.samples), opts.targets.split(","), opts.cycles));
   }
   if (opts.json) { console.log(JSON.stringify(out, null, 1)); return; }
   for (const m of out) {
     console.log(`\n${m.model} on ${m.samples} samples of ${m.data}`);
-    console.log("| target | mode | instructions / inference | per layer: total (decode, input, estimate [signs] or gate, rows) |\n|---|---|---:|---|");
+    console.log("| target | mode | instructions / inference | ÷ dense | derived cycles | per layer: total (decode, input, estimate [signs] or gate, rows) |\n|---|---|---:|---:|---:|---|");
     for (const [t, modes] of Object.entries(m.result)) {
       for (const [mode, c] of Object.entries(modes)) {
         const layers = c.layers.map((l) => `${k(l.total)} (${PARTS.filter((p) => p in l.parts).map((p) => (p === "signs" ? `[${k(l.parts[p])}]` : k(l.parts[p]))).join(", ")})`);
-        console.log(`| ${t} | ${mode} | ${k(c.instructions)} | ${layers.join(" · ")} |`);
+        console.log(`| ${t} | ${mode} | ${k(c.instructions)} | ${(c.instructions / modes.dense.instructions).toFixed(3)} | ${c.cycles ? k(c.cycles) : "-"} | ${layers.join(" · ")} |`);
       }
     }
   }
