@@ -400,18 +400,46 @@ static RG_NOINLINE uint32_t signs_dsp(const rg_layer *p, const uint32_t *tw, uin
   const int32_t *th = p->threshold, *th_end = th + (n_out >= 2u ? n_out - 2u : 0u);
   uint32_t *m = mask;
   uint32_t bits = 0, bit = 1, computed = 0, k;
-  /* Whole groups of four: a partial group's word reads into the next row, where t is zero */
-  for (; th < th_end; th += 2, b += 2u * rank) {
-    const uint64_t u = tdot2(tw, b, rank, groups);
-    if (rg_s32(RG_LO(u)) > th[0]) bits |= bit;
-    if (rg_s32(RG_HI(u)) > th[1]) bits |= bit << 1;
-    bit <<= 2;
-    if (bit == 0) {
-      *m++ = bits;
-      bits = 0;
-      bit = 1;
-    }
+  /* Whole groups of four: a partial group's word reads into the next row, where t is zero. One or two
+     groups (ranks up to 8) keep t in registers. */
+#define RG_SIGNS_LOOP(DOT)                                    \
+  for (; th < th_end; th += 2, b += 2u * rank) {              \
+    uint32_t s0 = 0, s1 = 0;                                  \
+    DOT;                                                      \
+    if (rg_s32(s0) > th[0]) bits |= bit;                      \
+    if (rg_s32(s1) > th[1]) bits |= bit << 1;                 \
+    bit <<= 2;                                                \
+    if (bit == 0) {                                           \
+      *m++ = bits;                                            \
+      bits = 0;                                               \
+      bit = 1;                                                \
+    }                                                         \
   }
+#define RG_TREG(k, xa, xb)                                    \
+  do {                                                        \
+    const uint32_t v0 = ld4(b + 4 * (k)), v1 = ld4(b + rank + 4 * (k)); \
+    s0 = RG_SMLAD(RG_SXTB16(v0), xa, s0);                     \
+    s0 = RG_SMLAD(RG_SXTB16_ROR8(v0), xb, s0);                \
+    s1 = RG_SMLAD(RG_SXTB16(v1), xa, s1);                     \
+    s1 = RG_SMLAD(RG_SXTB16_ROR8(v1), xb, s1);                \
+  } while (0)
+  if (groups == 1u) {
+    const uint32_t t0 = tw[0], t1 = tw[1];
+    RG_SIGNS_LOOP(RG_TREG(0, t0, t1))
+  } else if (groups == 2u) {
+    const uint32_t t0 = tw[0], t1 = tw[1], t2 = tw[2], t3 = tw[3];
+    RG_SIGNS_LOOP(RG_TREG(0, t0, t1); RG_TREG(1, t2, t3))
+  } else if (groups == 3u) {
+    const uint32_t t0 = tw[0], t1 = tw[1], t2 = tw[2], t3 = tw[3], t4 = tw[4], t5 = tw[5];
+    RG_SIGNS_LOOP(RG_TREG(0, t0, t1); RG_TREG(1, t2, t3); RG_TREG(2, t4, t5))
+  } else if (groups == 4u) {
+    const uint32_t t0 = tw[0], t1 = tw[1], t2 = tw[2], t3 = tw[3], t4 = tw[4], t5 = tw[5], t6 = tw[6], t7 = tw[7];
+    RG_SIGNS_LOOP(RG_TREG(0, t0, t1); RG_TREG(1, t2, t3); RG_TREG(2, t4, t5); RG_TREG(3, t6, t7))
+  } else {
+    RG_SIGNS_LOOP(const uint64_t u = tdot2(tw, b, rank, groups); s0 = RG_LO(u); s1 = RG_HI(u))
+  }
+#undef RG_TREG
+#undef RG_SIGNS_LOOP
   /* The last one or two units read nothing past their rows */
   if (n_out - (uint32_t)(th - p->threshold) == 2u) {
     const uint64_t u = span2_once(tw, b, b + rank, rank, 0, 0);
