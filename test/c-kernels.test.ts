@@ -1,6 +1,7 @@
 // The C kernels' edges on the host (c/test/harness.c, emulated DSP path and portable path, one build under
 // ASan + UBSan with the model in an exactly sized buffer): layer widths around the mask words (31…35, 63…66) and
-// the row pairs (1…5), estimator ranks around the groups of four (1…9, 13), inputs around the 8-input chunks;
+// the row pairs (1…5), estimator ranks around the groups of four (1…9, 13, 17, 21: t in registers up to 16), inputs
+// around the 8-input chunks;
 // logits and every counter equal ts/reference.ts run_s8, gated, dense and with zero skipping.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -31,8 +32,8 @@ function shapes(): { sizes: number[]; ranks: number[] }[] {
   const inputs = [1, 3, 8, 9, 17, 30, 33];
   let k = 0;
   for (const hidden of [1, 2, 3, 4, 5, 31, 32, 33, 34, 35, 63, 64, 65, 66]) {
-    for (const rank of [1, 2, 3, 4, 5, 7, 8, 9, 13]) {
-      const nIn = inputs[k++ % inputs.length];
+    for (const rank of [1, 2, 3, 4, 5, 7, 8, 9, 13, 17, 21]) {
+      const nIn = rank > 9 ? [30, 33][k++ % 2] : inputs[k++ % inputs.length];
       if (rank > Math.min(nIn, hidden)) continue;
       // the second hidden layer takes the other end of the rank range
       const second = Math.max(1, Math.min(hidden, 9 - Math.min(rank, 8), 5));
@@ -114,7 +115,7 @@ describeWithTools(["gcc"], "C kernels at the edges of their loops", () => {
       }
       return { model, bytes, nIn, nOut: sizes[sizes.length - 1], layers: sizes.length - 1, q, what: `sizes ${sizes.join("-")} ranks ${ranks.join("-")}` };
     });
-    expect(cases.length).toBe(74);
+    expect(cases.length).toBe(96);
     // every hidden width is gated by the estimator somewhere, and some unit is skipped and some computed
     const skipped = cases.map((c) => reference(c.model, c.q, c.nIn, 0).reduce((t, s) => t + s.counters[0][3], 0));
     expect(skipped.filter((n) => n > 0).length).toBeGreaterThan(cases.length / 2);
