@@ -392,16 +392,38 @@ static RG_INLINE uint64_t tdot2(const uint32_t *x, const int8_t *w, uint32_t ran
   return RG_PAIR(s0, s1);
 }
 
+/* The estimator's last `count` units after signs_dsp's whole-word loop, reading nothing past their rows:
+   mask bits from `bit` of `bits` on, words stored from m */
+static RG_NOINLINE void signs_tail(const uint32_t *tw, const int8_t *b, const int32_t *th, uint32_t count, uint32_t rank, uint32_t bits, uint32_t bit, uint32_t *m) {
+  for (; count >= 2u; count -= 2u, th += 2, b += 2u * rank) {
+    const uint64_t u = span2(tw, b, b + rank, rank, 0, 0);
+    if (rg_s32(RG_LO(u)) > th[0]) bits |= bit;
+    if (rg_s32(RG_HI(u)) > th[1]) bits |= bit << 1;
+    bit <<= 2;
+    if (bit == 0) {
+      *m++ = bits;
+      bits = 0;
+      bit = 1;
+    }
+  }
+  if (count) {
+    if (rg_s32(span1(tw, b, rank, 0)) > th[0]) bits |= bit;
+    bit <<= 1;
+  }
+  if (bit != 1u) *m = bits;
+}
+
 /* The estimator's second stage, u = t · est_b per unit, two units at a time; a unit's bit when u > its
    threshold, a mask word at a time. Returns the set bits. */
 static RG_NOINLINE uint32_t signs_dsp(const rg_layer *p, const uint32_t *tw, uint32_t *mask) {
-  const uint32_t rank = p->rank, n_out = p->n_out, groups = (rank + 3u) >> 2;
+  /* Unit j + 1 reads est_b up to byte (j + 1) · rank + 4 · groups: whole words while j + 1 + need ≤ n_out */
+  const uint32_t rank = p->rank, n_out = p->n_out, groups = (rank + 3u) >> 2, need = (4u * groups + rank - 1u) / rank;
   const int8_t *b = p->est_b;
-  const int32_t *th = p->threshold, *th_end = th + (n_out >= 2u ? n_out - 2u : 0u);
+  const int32_t *th = p->threshold, *th_end = th + (n_out > need ? n_out - need : 0u);
   uint32_t *m = mask;
   uint32_t bits = 0, bit = 1, computed = 0, k;
-  /* Whole groups of four: a partial group's word reads into the next row, where t is zero. One or two
-     groups (ranks up to 8) keep t in registers. */
+  /* Whole groups of four: a partial group's word reads into the next rows, where t is zero. One to four
+     groups (ranks up to 16) keep t in registers. */
 #define RG_SIGNS_LOOP(DOT)                                    \
   for (; th < th_end; th += 2, b += 2u * rank) {              \
     uint32_t s0 = 0, s1 = 0;                                  \
@@ -440,15 +462,7 @@ static RG_NOINLINE uint32_t signs_dsp(const rg_layer *p, const uint32_t *tw, uin
   }
 #undef RG_TREG
 #undef RG_SIGNS_LOOP
-  /* The last one or two units read nothing past their rows */
-  if (n_out - (uint32_t)(th - p->threshold) == 2u) {
-    const uint64_t u = span2_once(tw, b, b + rank, rank, 0, 0);
-    if (rg_s32(RG_LO(u)) > th[0]) bits |= bit;
-    if (rg_s32(RG_HI(u)) > th[1]) bits |= bit << 1;
-  } else {
-    if (rg_s32(span1(tw, b, rank, 0)) > th[0]) bits |= bit;
-  }
-  *m = bits;
+  signs_tail(tw, b, th, n_out - (uint32_t)(th - p->threshold), rank, bits, bit, m);
   /* Set bits */
   for (k = 0; k <= (n_out - 1u) >> 5; k++) {
     uint32_t v = mask[k];
