@@ -396,7 +396,7 @@ static RG_INLINE uint64_t tdot2(const uint32_t *x, const int8_t *w, uint32_t ran
    mask bits from `bit` of `bits` on, words stored from m */
 static RG_NOINLINE void signs_tail(const uint32_t *tw, const int8_t *b, const int32_t *th, uint32_t count, uint32_t rank, uint32_t bits, uint32_t bit, uint32_t *m) {
   for (; count >= 2u; count -= 2u, th += 2, b += 2u * rank) {
-    const uint64_t u = span2(tw, b, b + rank, rank, 0, 0);
+    const uint64_t u = span2_once(tw, b, b + rank, rank, 0, 0);
     if (rg_s32(RG_LO(u)) > th[0]) bits |= bit;
     if (rg_s32(RG_HI(u)) > th[1]) bits |= bit << 1;
     bit <<= 2;
