@@ -22,7 +22,7 @@
 #if RG_HAVE_DSP && !defined(RG_EMULATE_DSP)
 #include <arm_acle.h>
 /* SMLAD acc + a.lo·b.lo + a.hi·b.hi (int16 halves, wraps); SXTB16 bytes 0 and 2 sign-extended to
-   the halves; SXTB16 ROR #8: bytes 1 and 3. */
+   the halves; SXTB16 ROR #8: bytes 1 and 3; SXTAB16 a + SXTB16 b per half (wraps). */
 #define RG_SMLAD(a, b, acc) ((uint32_t)__smlad((int32_t)(a), (int32_t)(b), (int32_t)(acc)))
 #define RG_SXTB16(v) ((uint32_t)__sxtb16((int32_t)(v)))
 #if defined(__GNUC__) || defined(__clang__)
@@ -31,10 +31,18 @@ static inline uint32_t rg_sxtb16_ror8(uint32_t v) {
   __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
   return r;
 }
+static inline uint32_t rg_sxtab16_ror8(uint32_t a, uint32_t v) {
+  uint32_t r;
+  __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(v));
+  return r;
+}
 #define RG_SXTB16_ROR8(v) rg_sxtb16_ror8(v)
+#define RG_SXTAB16_ROR8(a, v) rg_sxtab16_ror8((a), (v))
 #else
 #define RG_SXTB16_ROR8(v) ((uint32_t)__sxtb16((int32_t)__ror((v), 8)))
+#define RG_SXTAB16_ROR8(a, v) ((uint32_t)__sxtab16((int32_t)(a), (int32_t)__ror((v), 8)))
 #endif
+#define RG_SXTAB16(a, v) ((uint32_t)__sxtab16((int32_t)(a), (int32_t)(v)))
 #elif RG_HAVE_DSP
 /* Host emulation, exact */
 static inline int32_t rg_lo16(uint32_t v) { return (int32_t)((v & 0xffffu) ^ 0x8000u) - 0x8000; }
@@ -50,7 +58,13 @@ static inline uint32_t rg_emu_sxtb16(uint32_t v) {
 }
 #define RG_SMLAD(a, b, acc) rg_emu_smlad((a), (b), (acc))
 #define RG_SXTB16(v) rg_emu_sxtb16(v)
+static inline uint32_t rg_emu_sxtab16(uint32_t a, uint32_t v) {
+  const uint32_t e = rg_emu_sxtb16(v);
+  return ((a + e) & 0xffffu) | (((a >> 16) + (e >> 16)) << 16);
+}
 #define RG_SXTB16_ROR8(v) rg_emu_sxtb16(((v) >> 8) | ((v) << 24))
+#define RG_SXTAB16(a, v) rg_emu_sxtab16((a), (v))
+#define RG_SXTAB16_ROR8(a, v) rg_emu_sxtab16((a), ((v) >> 8) | ((v) << 24))
 #endif
 
 /* Little-endian field reads from the file (any alignment) */

@@ -16,39 +16,56 @@ static inline uint32_t ld4(const int8_t *p) {
 }
 
 void rg_sparseInput_s8(const int8_t *in, uint32_t n, int32_t zp, int skip, rg_input *s) {
-  const uint32_t all = (n + 7u) / 8u;
+  const uint32_t all = (n + 7u) / 8u, full = n / 8u;
   uint32_t c, i, listed = 0, elems = 0;
   s->n = n;
-  /* Widen */
+  /* Widen each chunk and list it when skip is off or it holds an input other than zp */
 #if RG_HAVE_DSP
   if (s->dsp) {
-    /* Groups of four as (x0, x2), (x1, x3); the tail group zero-padded, then zero words to pad8 */
+    /* Groups of four as (x0, x2), (x1, x3): x − zp per half by SXTAB16 (|x − zp| ≤ 255 fits) */
+    const uint32_t nzp = ((uint32_t)-zp & 0xffffu) * 0x10001u, zb = ((uint32_t)zp & 0xffu) * 0x01010101u;
     uint32_t *w = s->xw;
-    for (i = 0; i < rg_pad8(n); i += 4) {
-      uint32_t h[4], k;
-      for (k = 0; k < 4; k++) h[k] = i + k < n ? (uint32_t)(in[i + k] - zp) & 0xffffu : 0u;
-      w[i / 2u] = h[0] | (h[2] << 16);
-      w[i / 2u + 1u] = h[1] | (h[3] << 16);
+    for (c = 0; c < full; c++, in += 8, w += 4) {
+      const uint32_t v0 = ld4(in), v1 = ld4(in + 4);
+      w[0] = RG_SXTAB16(nzp, v0);
+      w[1] = RG_SXTAB16_ROR8(nzp, v0);
+      w[2] = RG_SXTAB16(nzp, v1);
+      w[3] = RG_SXTAB16_ROR8(nzp, v1);
+      if (!skip || ((v0 ^ zb) | (v1 ^ zb)) != 0) s->chunks[listed++] = (uint16_t)(8u * c);
+    }
+    if (full < all) {
+      /* The short last chunk, zero-padded */
+      uint32_t h[8], any = !skip;
+      for (i = 0; i < 8u; i++) {
+        h[i] = 8u * full + i < n ? (uint32_t)(in[i] - zp) & 0xffffu : 0u;
+        any |= h[i];
+      }
+      w[0] = h[0] | (h[2] << 16);
+      w[1] = h[1] | (h[3] << 16);
+      w[2] = h[4] | (h[6] << 16);
+      w[3] = h[5] | (h[7] << 16);
+      if (any) s->chunks[listed++] = (uint16_t)(8u * full);
     }
   } else
 #endif
   {
-    for (i = 0; i < n; i++) s->x16[i] = (int16_t)(in[i] - zp);
-    for (; i < rg_pad8(n); i++) s->x16[i] = 0;
-  }
-  /* List the chunks holding a non-zero input */
-  for (c = 0; c < n; c += 8) {
-    const uint32_t end = c + 8u < n ? c + 8u : n;
-    int any = !skip;
-    for (i = c; i < end && !any; i++) any = in[i] != zp;
-    if (any) {
-      s->chunks[listed++] = (uint16_t)c;
-      elems += end - c;
+    int16_t *x = s->x16;
+    for (c = 0; c < all; c++, x += 8, in += 8) {
+      const uint32_t len = c < full ? 8u : n - 8u * full;
+      int32_t any = !skip;
+      for (i = 0; i < len; i++) {
+        const int32_t v = in[i] - zp;
+        x[i] = (int16_t)v;
+        any |= v;
+      }
+      for (; i < 8u; i++) x[i] = 0;
+      if (any) s->chunks[listed++] = (uint16_t)(8u * c);
     }
   }
-  /* Crossover: with 4 chunks in 5 kept, every chunk (contiguous rows; assembly/sparse.ts) */
+  elems = 8u * listed;
+  if (listed && s->chunks[listed - 1u] == 8u * full) elems -= 8u * all - n;
+  /* Crossover: with 4 chunks in 5 kept, every chunk (contiguous rows; assembly/sparse.ts); the list is then unused */
   if (listed * 5u >= all * 4u) {
-    for (c = 0; c < all; c++) s->chunks[c] = (uint16_t)(8u * c);
     listed = all;
     elems = n;
   }
@@ -71,11 +88,25 @@ uint32_t rg_dot_ref(const rg_input *s, const int8_t *w) {
   return acc;
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+#define RG_NOINLINE __attribute__((noinline))
+#define RG_INLINE inline __attribute__((always_inline))
+#else
+#define RG_NOINLINE
+#define RG_INLINE inline
+#endif
+
+/* Two uint32 sums in one return value (r0:r1 on Arm): row 0 low, row 1 high */
+#define RG_PAIR(s0, s1) ((uint64_t)(s1) << 32 | (s0))
+#define RG_LO(v) ((uint32_t)(v))
+#define RG_HI(v) ((uint32_t)((v) >> 32))
+
 #if RG_HAVE_DSP
 /* Fewer than four weights, zero-extended into one word (never reads past w[r − 1]) */
-static uint32_t ld_part(const int8_t *w, uint32_t r) {
-  uint32_t v = 0, k;
-  for (k = 0; k < r; k++) v |= (uint32_t)(uint8_t)w[k] << (8u * k);
+static inline uint32_t ld_part(const int8_t *w, uint32_t r) {
+  uint32_t v = (uint8_t)w[0];
+  if (r > 1u) v |= (uint32_t)(uint8_t)w[1] << 8;
+  if (r > 2u) v |= (uint32_t)(uint8_t)w[2] << 16;
   return v;
 }
 
@@ -93,8 +124,8 @@ static uint32_t ld_part(const int8_t *w, uint32_t r) {
     s1 = RG_SMLAD(RG_SXTB16_ROR8(v), xb, s1);             \
   } while (0)
 
-static inline void span2(const uint32_t *x, const int8_t *w0, const int8_t *w1, uint32_t len, uint32_t *a0, uint32_t *a1) {
-  uint32_t s0 = *a0, s1 = *a1, g, v;
+static RG_INLINE uint64_t span2(const uint32_t *x, const int8_t *w0, const int8_t *w1, uint32_t len, uint32_t s0, uint32_t s1) {
+  uint32_t g, v;
   for (g = len >> 4; g != 0; g--) {
     RG_GROUP2(x, w0, w1, 0);
     RG_GROUP2(x, w0, w1, 1);
@@ -125,8 +156,7 @@ static inline void span2(const uint32_t *x, const int8_t *w0, const int8_t *w1, 
     s1 = RG_SMLAD(RG_SXTB16(v), x[0], s1);
     s1 = RG_SMLAD(RG_SXTB16_ROR8(v), x[1], s1);
   }
-  *a0 = s0;
-  *a1 = s1;
+  return RG_PAIR(s0, s1);
 }
 
 static inline uint32_t span1(const uint32_t *x, const int8_t *w0, uint32_t len, uint32_t s0) {
@@ -147,71 +177,87 @@ static inline uint32_t span1(const uint32_t *x, const int8_t *w0, uint32_t len, 
   return s0;
 }
 
-/* DSP: two rows (w1 NULL: one) over the listed chunks */
-static void dot2_dsp(const rg_input *s, const int8_t *w0, const int8_t *w1, uint32_t *a0, uint32_t *a1) {
-  uint32_t c;
-  *a0 = 0;
-  *a1 = 0;
-  if (s->all) {
-    if (w1) span2(s->xw, w0, w1, s->n, a0, a1);
-    else *a0 = span1(s->xw, w0, s->n, 0);
-    return;
-  }
-  if (w1) {
-    const uint16_t *chunks = s->chunks;
-    const uint32_t *xw = s->xw;
-    uint32_t s0 = 0, s1 = 0, v, n = s->n_chunks;
-    /* Full chunks; only the last one can be short */
-    if (n && chunks[n - 1u] + 8u > s->n) n--;
-    for (c = 0; c < n; c++) {
-      const uint32_t start = chunks[c];
-      const uint32_t *x = xw + start / 2u;
-      const int8_t *p0 = w0 + start, *p1 = w1 + start;
-      RG_GROUP2(x, p0, p1, 0);
-      RG_GROUP2(x, p0, p1, 1);
-    }
-    *a0 = s0;
-    *a1 = s1;
-    if (n < s->n_chunks) {
-      const uint32_t start = chunks[n];
-      span2(xw + start / 2u, w0 + start, w1 + start, s->n - start, a0, a1);
-    }
-    return;
-  }
-  for (c = 0; c < s->n_chunks; c++) {
-    const uint32_t start = s->chunks[c], len = start + 8u < s->n ? 8u : s->n - start;
-    *a0 = span1(s->xw + start / 2u, w0 + start, len, *a0);
-  }
+/* span2 out of line, for the calls once per layer or per row (a short last chunk, the estimator's last pair) */
+static RG_NOINLINE uint64_t span2_once(const uint32_t *x, const int8_t *w0, const int8_t *w1, uint32_t len, uint32_t s0, uint32_t s1) {
+  return span2(x, w0, w1, len, s0, s1);
 }
 
-/* t[r] into the packed layout of rg_sparseInput_s8 (element r of group r/4) */
-static void put_packed(uint32_t *w, uint32_t r, int32_t v) {
-  const uint32_t k = r & 3u, at = (r & ~3u) / 2u + (k & 1u), sh = (k >> 1) * 16u;
-  w[at] = (w[at] & ~(0xffffu << sh)) | (((uint32_t)v & 0xffffu) << sh);
+/* DSP: two rows over the listed chunks */
+static uint64_t dot2_dsp(const rg_input *s, const int8_t *w0, const int8_t *w1) {
+  const uint16_t *chunk = s->chunks, *end = chunk + s->n_chunks;
+  const uint8_t *xb = (const uint8_t *)s->xw;
+  uint32_t s0 = 0, s1 = 0, v;
+  if (s->all) return span2(s->xw, w0, w1, s->n, 0, 0);
+  /* Full chunks; only the last one can be short. Input k's group is at byte 2k of x. */
+  if (chunk != end && end[-1] + 8u > s->n) end--;
+  for (; chunk != end; chunk++) {
+    const uint32_t start = *chunk;
+    const uint32_t *x = (const uint32_t *)(const void *)(xb + 2u * start);
+    const int8_t *p0 = w0 + start, *p1 = w1 + start;
+    RG_GROUP2(x, p0, p1, 0);
+    RG_GROUP2(x, p0, p1, 1);
+  }
+  if (end != s->chunks + s->n_chunks) {
+    const uint32_t start = *end;
+    return span2_once((const uint32_t *)(const void *)(xb + 2u * start), w0 + start, w1 + start, s->n - start, s0, s1);
+  }
+  return RG_PAIR(s0, s1);
+}
+
+/* DSP: one row over the listed chunks */
+static uint32_t dot1_dsp(const rg_input *s, const int8_t *w0) {
+  uint32_t c, a = 0;
+  if (s->all) return span1(s->xw, w0, s->n, 0);
+  for (c = 0; c < s->n_chunks; c++) {
+    const uint32_t start = s->chunks[c], len = start + 8u < s->n ? 8u : s->n - start;
+    a = span1(s->xw + start / 2u, w0 + start, len, a);
+  }
+  return a;
 }
 #endif
 
-/* Portable: two rows (w1 NULL: one) over the listed chunks, one x load for both */
+/* Portable: x·w0 and x·w1 over eight inputs from x, a, b (unrolled: constant offsets, no index register) */
+#define RG_MAC2(k)                          \
+  do {                                      \
+    const int32_t x_ = x[k];                \
+    s0 += (uint32_t)(x_ * a[k]);            \
+    s1 += (uint32_t)(x_ * b[k]);            \
+  } while (0)
+#define RG_MAC2x8()                                                                                    \
+  do {                                                                                                 \
+    RG_MAC2(0);                                                                                        \
+    RG_MAC2(1);                                                                                        \
+    RG_MAC2(2);                                                                                        \
+    RG_MAC2(3);                                                                                        \
+    RG_MAC2(4);                                                                                        \
+    RG_MAC2(5);                                                                                        \
+    RG_MAC2(6);                                                                                        \
+    RG_MAC2(7);                                                                                        \
+  } while (0)
+
+/* Portable: two rows over the listed chunks, one x load for both, a full chunk unrolled (sums through
+   pointers: on ARMv6-M a returned pair costs a spilled accumulator in the chunk loop; unrolling the
+   contiguous loop spills too) */
 static void dot2_ref(const rg_input *s, const int8_t *w0, const int8_t *w1, uint32_t *a0, uint32_t *a1) {
   uint32_t s0 = 0, s1 = 0, c, i;
-  if (w1 == NULL) {
-    *a0 = rg_dot_ref(s, w0);
-    *a1 = 0;
-    return;
-  }
+  const int16_t *x;
+  const int8_t *a, *b;
   if (s->all) {
     for (i = 0; i < s->n; i++) {
-      const int32_t x = s->x16[i];
-      s0 += (uint32_t)(x * w0[i]);
-      s1 += (uint32_t)(x * w1[i]);
+      const int32_t xi = s->x16[i];
+      s0 += (uint32_t)(xi * w0[i]);
+      s1 += (uint32_t)(xi * w1[i]);
     }
   } else {
     for (c = 0; c < s->n_chunks; c++) {
-      const uint32_t start = s->chunks[c], end = start + 8u < s->n ? start + 8u : s->n;
-      for (i = start; i < end; i++) {
-        const int32_t x = s->x16[i];
-        s0 += (uint32_t)(x * w0[i]);
-        s1 += (uint32_t)(x * w1[i]);
+      const uint32_t start = s->chunks[c];
+      x = s->x16 + start;
+      a = w0 + start;
+      b = w1 + start;
+      if (start + 8u <= s->n) {
+        RG_MAC2x8();
+      } else {
+        for (i = start; i < s->n; i++, x++, a++, b++) RG_MAC2(0);
       }
     }
   }
@@ -219,122 +265,266 @@ static void dot2_ref(const rg_input *s, const int8_t *w0, const int8_t *w1, uint
   *a1 = s1;
 }
 
-/* Two rows' dot products (w1 NULL: one) on the layer's kernel path */
+/* Two rows' dot products on the layer's kernel path */
 static inline void dot2(const rg_input *s, const int8_t *w0, const int8_t *w1, uint32_t *a0, uint32_t *a1) {
 #if RG_HAVE_DSP
   if (s->dsp) {
-    dot2_dsp(s, w0, w1, a0, a1);
+    const uint64_t a = dot2_dsp(s, w0, w1);
+    *a0 = RG_LO(a);
+    *a1 = RG_HI(a);
     return;
   }
 #endif
   dot2_ref(s, w0, w1, a0, a1);
 }
 
-/* One row's output from its dot product */
-static inline int8_t finish(const rg_layer *p, uint32_t j, uint32_t dot) {
-  const int32_t r = rg_requantize(rg_s32((uint32_t)p->bias[j] + dot), p->multiplier[j], p->shift[j]);
-  const int32_t v = rg_s32((uint32_t)r + (uint32_t)p->out_zp);
-  return (int8_t)(v < p->act_min ? p->act_min : v > p->act_max ? p->act_max : v);
+/* One row's dot product on the layer's kernel path */
+static inline uint32_t dot1(const rg_input *s, const int8_t *w0) {
+#if RG_HAVE_DSP
+  if (s->dsp) return dot1_dsp(s, w0);
+#endif
+  return rg_dot_ref(s, w0);
 }
 
-static inline int bit(const uint32_t *mask, uint32_t j) { return (int)((mask[j >> 5] >> (j & 31u)) & 1u); }
+/* A layer's output parameters as locals: int8 stores to out may alias anything, so reading them through p
+   would reload them after every row */
+typedef struct {
+  const int32_t *bias, *multiplier, *shift;
+  int32_t out_zp, act_min, act_max;
+} rg_rows;
+
+static inline rg_rows rows_of(const rg_layer *p) {
+  rg_rows q;
+  q.bias = p->bias;
+  q.multiplier = p->multiplier;
+  q.shift = p->shift;
+  q.out_zp = p->out_zp;
+  q.act_min = p->act_min;
+  q.act_max = p->act_max;
+  return q;
+}
+
+/* One row's output from its dot product */
+static inline int8_t finish(const rg_rows *q, uint32_t j, uint32_t dot) {
+  const int32_t r = rg_requantize(rg_s32((uint32_t)q->bias[j] + dot), q->multiplier[j], q->shift[j]);
+  const int32_t v = rg_s32((uint32_t)r + (uint32_t)q->out_zp);
+  return (int8_t)(v < q->act_min ? q->act_min : v > q->act_max ? q->act_max : v);
+}
 
 void rg_denseRows_s8(const rg_layer *p, const rg_input *s, int8_t *out) {
-  uint32_t j = 0, a0, a1;
+  const rg_rows q = rows_of(p);
+  const uint32_t n_in = p->n_in;
+  const int8_t *w = p->weights;
+  uint32_t j = 0;
   /* Two rows at a time */
-  for (; j + 2u <= p->n_out; j += 2u) {
-    dot2(s, p->weights + j * p->n_in, p->weights + (j + 1u) * p->n_in, &a0, &a1);
-    out[j] = finish(p, j, a0);
-    out[j + 1u] = finish(p, j + 1u, a1);
+  for (; j + 2u <= p->n_out; j += 2u, w += 2u * n_in) {
+    uint32_t a0, a1;
+    dot2(s, w, w + n_in, &a0, &a1);
+    out[j] = finish(&q, j, a0);
+    out[j + 1u] = finish(&q, j + 1u, a1);
   }
-  if (j < p->n_out) {
-    dot2(s, p->weights + j * p->n_in, NULL, &a0, &a1);
-    out[j] = finish(p, j, a0);
-  }
+  if (j < p->n_out) out[j] = finish(&q, j, dot1(s, w));
 }
 
 void rg_gatedRows_s8(const rg_layer *p, const rg_input *s, const uint32_t *mask, int8_t *out) {
-  uint32_t j, pending = 0, have = 0, a0, a1;
-  /* The set rows two at a time; the others are out_zp (real 0) */
-  for (j = 0; j < p->n_out; j++) {
-    if (!bit(mask, j)) {
-      out[j] = (int8_t)p->out_zp;
-      continue;
+  const rg_rows q = rows_of(p);
+  const uint32_t n_in = p->n_in, n_out = p->n_out;
+  const int8_t zp = (int8_t)p->out_zp;
+  uint32_t j, k, pending = 0, have = 0;
+  /* The set rows two at a time, a mask word at a time (no bit at or past n_out is set); the others are out_zp (real 0) */
+  for (j = 0; j < n_out; j += 32u) {
+    const uint32_t end = j + 32u < n_out ? j + 32u : n_out;
+    uint32_t m = mask[j >> 5];
+    for (k = j; m != 0; k++, m >>= 1) {
+      if (!(m & 1u)) {
+        out[k] = zp;
+      } else if (!have) {
+        pending = k;
+        have = 1;
+      } else {
+        uint32_t a0, a1;
+        dot2(s, p->weights + pending * n_in, p->weights + k * n_in, &a0, &a1);
+        out[pending] = finish(&q, pending, a0);
+        out[k] = finish(&q, k, a1);
+        have = 0;
+      }
     }
-    if (!have) {
-      pending = j;
-      have = 1;
-      continue;
-    }
-    dot2(s, p->weights + pending * p->n_in, p->weights + j * p->n_in, &a0, &a1);
-    out[pending] = finish(p, pending, a0);
-    out[j] = finish(p, j, a1);
-    have = 0;
+    for (; k < end; k++) out[k] = zp;
   }
-  if (have) {
-    dot2(s, p->weights + pending * p->n_in, NULL, &a0, &a1);
-    out[pending] = finish(p, pending, a0);
-  }
+  if (have) out[pending] = finish(&q, pending, dot1(s, p->weights + pending * n_in));
 }
 
-static inline int16_t clamp_t(int32_t v, int32_t t_max) { return (int16_t)(v < -t_max ? -t_max : v > t_max ? t_max : v); }
+static inline int32_t clamp_t(int32_t v, int32_t t_max) { return v < -t_max ? -t_max : v > t_max ? t_max : v; }
+
+/* t[r] = clamp(requantize(a · est_a[r])) */
+static inline int32_t project(const rg_layer *p, uint32_t r, uint32_t a) {
+  return clamp_t(rg_requantize(rg_s32(a), p->t_multiplier[r], p->t_shift[r]), (int32_t)p->t_max);
+}
+
+#if RG_HAVE_DSP
+/* Group k of four components for units w, w + rank (whole words) */
+#define RG_TGROUP(k)                                                          \
+  do {                                                                        \
+    const uint32_t xa = x[2 * (k)], xb = x[2 * (k) + 1];                      \
+    const uint32_t v0 = ld4(w + 4 * (k)), v1 = ld4(w + rank + 4 * (k));       \
+    s0 = RG_SMLAD(RG_SXTB16(v0), xa, s0);                                     \
+    s0 = RG_SMLAD(RG_SXTB16_ROR8(v0), xb, s0);                                \
+    s1 = RG_SMLAD(RG_SXTB16(v1), xa, s1);                                     \
+    s1 = RG_SMLAD(RG_SXTB16_ROR8(v1), xb, s1);                                \
+  } while (0)
+
+/* u of two units over `groups` groups of t: four groups per loop step, the rest unrolled */
+static RG_INLINE uint64_t tdot2(const uint32_t *x, const int8_t *w, uint32_t rank, uint32_t groups) {
+  uint32_t s0 = 0, s1 = 0, g;
+  for (g = groups; g > 4u; g -= 4u, x += 8, w += 16) {
+    RG_TGROUP(0);
+    RG_TGROUP(1);
+    RG_TGROUP(2);
+    RG_TGROUP(3);
+  }
+  switch (g) {
+    case 4: RG_TGROUP(3); /* fall through */
+    case 3: RG_TGROUP(2); /* fall through */
+    case 2: RG_TGROUP(1); /* fall through */
+    case 1: RG_TGROUP(0); /* fall through */
+    default: break;
+  }
+  return RG_PAIR(s0, s1);
+}
+
+/* The estimator's last `count` units after signs_dsp's whole-word loop, reading nothing past their rows:
+   mask bits from `bit` of `bits` on, words stored from m */
+static RG_NOINLINE void signs_tail(const uint32_t *tw, const int8_t *b, const int32_t *th, uint32_t count, uint32_t rank, uint32_t bits, uint32_t bit, uint32_t *m) {
+  for (; count >= 2u; count -= 2u, th += 2, b += 2u * rank) {
+    const uint64_t u = span2_once(tw, b, b + rank, rank, 0, 0);
+    if (rg_s32(RG_LO(u)) > th[0]) bits |= bit;
+    if (rg_s32(RG_HI(u)) > th[1]) bits |= bit << 1;
+    bit <<= 2;
+    if (bit == 0) {
+      *m++ = bits;
+      bits = 0;
+      bit = 1;
+    }
+  }
+  if (count) {
+    if (rg_s32(span1(tw, b, rank, 0)) > th[0]) bits |= bit;
+    bit <<= 1;
+  }
+  if (bit != 1u) *m = bits;
+}
+
+/* The estimator's second stage, u = t · est_b per unit, two units at a time; a unit's bit when u > its
+   threshold, a mask word at a time. Returns the set bits. */
+static RG_NOINLINE uint32_t signs_dsp(const rg_layer *p, const uint32_t *tw, uint32_t *mask) {
+  /* Unit j + 1 reads est_b up to byte (j + 1) · rank + 4 · groups: whole words while j + 1 + need ≤ n_out */
+  const uint32_t rank = p->rank, n_out = p->n_out, groups = (rank + 3u) >> 2, need = (4u * groups + rank - 1u) / rank;
+  const int8_t *b = p->est_b;
+  const int32_t *th = p->threshold, *th_end = th + (n_out > need ? n_out - need : 0u);
+  uint32_t *m = mask;
+  uint32_t bits = 0, bit = 1, computed = 0, k;
+  /* Whole groups of four: a partial group's word reads into the next rows, where t is zero. One to four
+     groups (ranks up to 16) keep t in registers. */
+#define RG_SIGNS_LOOP(DOT)                                    \
+  for (; th < th_end; th += 2, b += 2u * rank) {              \
+    uint32_t s0 = 0, s1 = 0;                                  \
+    DOT;                                                      \
+    if (rg_s32(s0) > th[0]) bits |= bit;                      \
+    if (rg_s32(s1) > th[1]) bits |= bit << 1;                 \
+    bit <<= 2;                                                \
+    if (bit == 0) {                                           \
+      *m++ = bits;                                            \
+      bits = 0;                                               \
+      bit = 1;                                                \
+    }                                                         \
+  }
+#define RG_TREG(k, xa, xb)                                    \
+  do {                                                        \
+    const uint32_t v0 = ld4(b + 4 * (k)), v1 = ld4(b + rank + 4 * (k)); \
+    s0 = RG_SMLAD(RG_SXTB16(v0), xa, s0);                     \
+    s0 = RG_SMLAD(RG_SXTB16_ROR8(v0), xb, s0);                \
+    s1 = RG_SMLAD(RG_SXTB16(v1), xa, s1);                     \
+    s1 = RG_SMLAD(RG_SXTB16_ROR8(v1), xb, s1);                \
+  } while (0)
+  if (groups == 1u) {
+    const uint32_t t0 = tw[0], t1 = tw[1];
+    RG_SIGNS_LOOP(RG_TREG(0, t0, t1))
+  } else if (groups == 2u) {
+    const uint32_t t0 = tw[0], t1 = tw[1], t2 = tw[2], t3 = tw[3];
+    RG_SIGNS_LOOP(RG_TREG(0, t0, t1); RG_TREG(1, t2, t3))
+  } else if (groups == 3u) {
+    const uint32_t t0 = tw[0], t1 = tw[1], t2 = tw[2], t3 = tw[3], t4 = tw[4], t5 = tw[5];
+    RG_SIGNS_LOOP(RG_TREG(0, t0, t1); RG_TREG(1, t2, t3); RG_TREG(2, t4, t5))
+  } else if (groups == 4u) {
+    const uint32_t t0 = tw[0], t1 = tw[1], t2 = tw[2], t3 = tw[3], t4 = tw[4], t5 = tw[5], t6 = tw[6], t7 = tw[7];
+    RG_SIGNS_LOOP(RG_TREG(0, t0, t1); RG_TREG(1, t2, t3); RG_TREG(2, t4, t5); RG_TREG(3, t6, t7))
+  } else {
+    RG_SIGNS_LOOP(const uint64_t u = tdot2(tw, b, rank, groups); s0 = RG_LO(u); s1 = RG_HI(u))
+  }
+#undef RG_TREG
+#undef RG_SIGNS_LOOP
+  signs_tail(tw, b, th, n_out - (uint32_t)(th - p->threshold), rank, bits, bit, m);
+  /* Set bits */
+  for (k = 0; k <= (n_out - 1u) >> 5; k++) {
+    uint32_t v = mask[k];
+    v = v - ((v >> 1) & 0x55555555u);
+    v = (v & 0x33333333u) + ((v >> 2) & 0x33333333u);
+    computed += (((v + (v >> 4)) & 0x0f0f0f0fu) * 0x01010101u) >> 24;
+  }
+  return computed;
+}
+#endif
 
 uint32_t rg_estimateSign_s8(const rg_layer *p, const rg_input *s, void *t, uint32_t *mask) {
-  const uint32_t words = (p->n_out + 31u) / 32u, rank = p->rank;
-  const int32_t t_max = (int32_t)p->t_max;
+  const uint32_t rank = p->rank, n_in = p->n_in, n_out = p->n_out;
+  const int8_t *a = p->est_a;
+  const int32_t *th = p->threshold;
   uint32_t r, j, computed = 0;
-  for (j = 0; j < words; j++) mask[j] = 0;
 #if RG_HAVE_DSP
   if (s->dsp) {
-    /* Projection two components at a time into packed t (zero-padded), then u two units at a time */
+    /* Projection four components at a time, packed as the input is (the last group zero-padded) */
     uint32_t *tw = (uint32_t *)t;
-    for (r = 0; r < rg_pad8(rank) / 2u; r++) tw[r] = 0;
-    for (r = 0; r < rank; r += 2u) {
-      uint32_t a0, a1;
-      const int8_t *w1 = r + 1u < rank ? p->est_a + (r + 1u) * p->n_in : NULL;
-      dot2_dsp(s, p->est_a + r * p->n_in, w1, &a0, &a1);
-      put_packed(tw, r, clamp_t(rg_requantize(rg_s32(a0), p->t_multiplier[r], p->t_shift[r]), t_max));
-      if (w1) put_packed(tw, r + 1u, clamp_t(rg_requantize(rg_s32(a1), p->t_multiplier[r + 1u], p->t_shift[r + 1u]), t_max));
-    }
-    for (j = 0; j + 2u <= p->n_out; j += 2u) {
-      uint32_t u0 = 0, u1 = 0;
-      span2(tw, p->est_b + j * rank, p->est_b + (j + 1u) * rank, rank, &u0, &u1);
-      if (rg_s32(u0) > p->threshold[j]) {
-        mask[j >> 5] |= 1u << (j & 31u);
-        computed++;
+    for (r = 0; r < rank; r += 4u, a += 4u * n_in) {
+      int32_t v[4] = {0, 0, 0, 0};
+      uint32_t k;
+      for (k = 0; k < 4u && r + k < rank; k += 2u) {
+        if (r + k + 1u < rank) {
+          const uint64_t d = dot2_dsp(s, a + k * n_in, a + (k + 1u) * n_in);
+          v[k] = project(p, r + k, RG_LO(d));
+          v[k + 1u] = project(p, r + k + 1u, RG_HI(d));
+        } else {
+          v[k] = project(p, r + k, dot1_dsp(s, a + k * n_in));
+        }
       }
-      if (rg_s32(u1) > p->threshold[j + 1u]) {
-        mask[(j + 1u) >> 5] |= 1u << ((j + 1u) & 31u);
-        computed++;
-      }
+      tw[r / 2u] = ((uint32_t)v[0] & 0xffffu) | ((uint32_t)v[2] << 16);
+      tw[r / 2u + 1u] = ((uint32_t)v[1] & 0xffffu) | ((uint32_t)v[3] << 16);
     }
-    if (j < p->n_out && rg_s32(span1(tw, p->est_b + j * rank, rank, 0)) > p->threshold[j]) {
-      mask[j >> 5] |= 1u << (j & 31u);
-      computed++;
-    }
-    return computed;
+    return signs_dsp(p, tw, mask);
   }
 #endif
   {
     int16_t *t16 = (int16_t *)t;
-    for (r = 0; r < rank; r += 2u) {
-      uint32_t a0, a1;
-      const int8_t *w1 = r + 1u < rank ? p->est_a + (r + 1u) * p->n_in : NULL;
-      dot2_ref(s, p->est_a + r * p->n_in, w1, &a0, &a1);
-      t16[r] = clamp_t(rg_requantize(rg_s32(a0), p->t_multiplier[r], p->t_shift[r]), t_max);
-      if (w1) t16[r + 1u] = clamp_t(rg_requantize(rg_s32(a1), p->t_multiplier[r + 1u], p->t_shift[r + 1u]), t_max);
+    for (r = 0; r < rank; r += 2u, a += 2u * n_in) {
+      if (r + 1u < rank) {
+        uint32_t d0, d1;
+        dot2_ref(s, a, a + n_in, &d0, &d1);
+        t16[r] = (int16_t)project(p, r, d0);
+        t16[r + 1u] = (int16_t)project(p, r + 1u, d1);
+      } else {
+        t16[r] = (int16_t)project(p, r, rg_dot_ref(s, a));
+      }
     }
     /* u two units at a time */
-    for (j = 0; j < p->n_out; j += 2u) {
-      const int8_t *b0 = p->est_b + j * rank, *b1 = j + 1u < p->n_out ? b0 + rank : b0;
+    for (j = 0; j < (n_out + 31u) / 32u; j++) mask[j] = 0;
+    for (j = 0; j < n_out; j += 2u) {
+      const int8_t *b0 = p->est_b + j * rank, *b1 = j + 1u < n_out ? b0 + rank : b0;
       uint32_t u0 = 0, u1 = 0, k;
       for (r = 0; r < rank; r++) {
         const int32_t tr = t16[r];
         u0 += (uint32_t)(tr * b0[r]);
         u1 += (uint32_t)(tr * b1[r]);
       }
-      for (k = 0; k < 2u && j + k < p->n_out; k++) {
-        if (rg_s32(k ? u1 : u0) > p->threshold[j + k]) {
+      for (k = 0; k < 2u && j + k < n_out; k++) {
+        if (rg_s32(k ? u1 : u0) > th[j + k]) {
           mask[(j + k) >> 5] |= 1u << ((j + k) & 31u);
           computed++;
         }
@@ -352,9 +542,10 @@ uint32_t rg_blockGate_s8(const rg_layer *p, const rg_input *s, uint32_t *mask) {
     /* Blocks two at a time (the odd block's score is kept for the next step) */
     if (b & 1u) {
       g = next;
+    } else if (b + 1u < p->blocks) {
+      dot2(s, p->gate_weights + b * p->n_in, p->gate_weights + (b + 1u) * p->n_in, &g, &next);
     } else {
-      const int8_t *w1 = b + 1u < p->blocks ? p->gate_weights + (b + 1u) * p->n_in : NULL;
-      dot2(s, p->gate_weights + b * p->n_in, w1, &g, &next);
+      g = dot1(s, p->gate_weights + b * p->n_in);
     }
     if (rg_s32(g) > p->gate_threshold[b]) {
       const uint32_t lo = b * p->block_size, hi = lo + p->block_size < p->n_out ? lo + p->block_size : p->n_out;
@@ -364,6 +555,8 @@ uint32_t rg_blockGate_s8(const rg_layer *p, const rg_input *s, uint32_t *mask) {
   }
   return computed;
 }
+
+static inline int bit(const uint32_t *mask, uint32_t j) { return (int)((mask[j >> 5] >> (j & 31u)) & 1u); }
 
 uint32_t rg_maskCount(const uint32_t *mask, uint32_t n) {
   uint32_t c = 0, j;

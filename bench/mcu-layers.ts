@@ -1,0 +1,173 @@
+// Where the C runtime's instructions go on a model, per layer and per kernel, under QEMU (exact counts from
+// c/boards/qemu-insn.c), for dense / gated / gated + zero skip; every image's checksum must equal Engine's.
+// A developer's tool for the kernels (tools/mcu-bench.ts is the benchmark of record).
+//
+//   npx tsx bench/mcu-layers.ts [MODEL[=DATA] …] [--samples 20] [--targets cortex-m0plus,cortex-m4f,cortex-m7] [--cycles] [--json]
+//   npx tsx bench/mcu-layers.ts --cycles --write   # the default models; rewrites docs/C-API.md's "kernels" section
+//
+// DATA: any --data spec of the CLI (.npz, .csv, mnist:test …; default mnist:test), quantized to the model's input.
+// Default models: bench/models/ (small, on their sklearn test splits: python3 bench/models/sklearn-data.py first),
+// models/mcu.rgm and models/paper.rgm on MNIST test digits.
+// Each layer's count runs from its rg_layer_decode to the next; inside it, from each kernel's entry to the next
+// (decode = decode + loop overhead, sparseInput, estimateSign's projection / blockGate, the estimator's second stage
+// when it is a function of its own (signs_dsp / signs_ref), gatedRows / denseRows).
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { Command } from "commander";
+import { loadData } from "../tools/data.ts";
+import { mixCycles, type TimedCore } from "../firmware-sim/timings.ts";
+import { setSection } from "../tools/doc-sections.ts";
+import { buildRankgateImage, engineChecksums, MODE_FLAGS, parseChecksums, ROOT, runImage, type BoardName, type ModeName } from "../tools/mcu.ts";
+import { readModel } from "../runtime/src/format.ts";
+import { quantizeInput } from "../runtime/src/quant.ts";
+
+const TARGETS: Record<string, BoardName> = { "cortex-m0plus": "m0plus-on-an386", "cortex-m4f": "mps2-an386", "cortex-m7": "mps2-an500" };
+const MODES: ModeName[] = ["dense", "gated", "gated+zero-skip"];
+const MARKS = ["rg_board_mark", "rg_layer_decode", "rg_sparseInput_s8", "rg_estimateSign_s8", "rg_blockGate_s8", "rg_gatedRows_s8", "rg_denseRows_s8", "signs_dsp", "signs_ref"];
+const PART = ["", "decode", "input", "estimate", "gate", "rows", "rows", "signs", "signs"];
+const PARTS = ["decode", "input", "estimate", "signs", "gate", "rows"];
+
+export interface LayerCount { total: number; parts: Record<string, number> }
+export interface ModeCount { instructions: number; layers: LayerCount[]; cycles?: number }
+
+/** Mean per inference of the marks between each pair of rg_board_mark calls (the marker's own 2 instructions off). */
+function split(marks: { id: number; count: number }[], inferences: number): ModeCount[] {
+  const out: ModeCount[] = [];
+  let start = -1, layers: LayerCount[] = [], prev = { id: -1, count: 0 };
+  for (const m of marks) {
+    if (m.id === 0) {
+      if (start < 0) { start = m.count; layers = []; prev = m; continue; }
+      if (prev.id > 0) layers[layers.length - 1].parts[PART[prev.id]] = (layers[layers.length - 1].parts[PART[prev.id]] ?? 0) + m.count - prev.count - 2;
+      out.push({ instructions: m.count - start - 2, layers: layers.map((l) => ({ ...l, total: Object.values(l.parts).reduce((a, b) => a + b, 0) })) });
+      start = -1;
+      continue;
+    }
+    if (m.id === 1) layers.push({ total: 0, parts: {} });
+    if (prev.id > 0) {
+      const l = layers[layers.length - (m.id === 1 ? 2 : 1)];
+      l.parts[PART[prev.id]] = (l.parts[PART[prev.id]] ?? 0) + m.count - prev.count;
+    }
+    prev = m;
+  }
+  if (out.length !== inferences) throw new Error(`expected ${inferences} inferences, marks gave ${out.length}`);
+  return out;
+}
+
+function mean(runs: ModeCount[]): ModeCount {
+  const n = runs.length, L = runs[0].layers.length;
+  const layers: LayerCount[] = [];
+  for (let l = 0; l < L; l++) {
+    const parts: Record<string, number> = {};
+    for (const r of runs) for (const [k, v] of Object.entries(r.layers[l].parts)) parts[k] = (parts[k] ?? 0) + v / n;
+    layers.push({ total: runs.reduce((a, r) => a + r.layers[l].total, 0) / n, parts });
+  }
+  return { instructions: runs.reduce((a, r) => a + r.instructions, 0) / n, layers };
+}
+
+function image(modelPath: string, inputs: Int8Array, target: string, modes: ModeName[], tag: string) {
+  const board = TARGETS[target];
+  if (!board) throw new Error(`unknown target ${target}`);
+  const elf = buildRankgateImage({
+    board, cases: [{ model: modelPath, inputs }], modes: modes.map((m) => MODE_FLAGS[m]), arena: 65536,
+    out: join(ROOT, "build", "mcu-layers", target, `${basename(modelPath, ".rgm")}${tag}.elf`),
+  });
+  // marks present in this image (a kernel's helpers may be inlined); ids stay MARKS' indices
+  const syms = new Set(spawnSync("arm-none-eabi-nm", [elf], { encoding: "utf8" }).stdout.split("\n").map((l) => l.split(" ")[2]));
+  const present = MARKS.filter((m) => syms.has(m));
+  return { board, elf, present };
+}
+
+export async function measure(modelPath: string, data: string, samples: number, targets: string[], cycles = false, log = (s: string) => console.error(s)) {
+  const bytes = new Uint8Array(readFileSync(modelPath));
+  const l0 = readModel(bytes).model.layers[0];
+  const d = loadData(data, samples);
+  const count = Math.min(samples, d.count);
+  const inputs = quantizeInput(d.features.subarray(0, count * l0.nIn), l0.inScale, l0.inZeroPoint, new Int8Array(count * l0.nIn));
+  const node = await engineChecksums(bytes, inputs, MODES);
+  const check = (target: string, mode: ModeName, r: { status: number; stdout: string }) => {
+    const got = parseChecksums(r.stdout).get(`0 ${MODE_FLAGS[mode]}`)?.checksum, want = node.get(mode)!.checksum;
+    if (r.status !== 0 || got !== want) throw new Error(`${target} ${mode}: exit ${r.status}, checksum ${got}, Engine ${want}\n${r.stdout}`);
+  };
+  const result: Record<string, Record<string, ModeCount>> = {};
+  for (const target of targets) {
+    result[target] = {};
+    if (cycles) {
+      // one image per mode: its whole run's instruction mix × the core's timings (firmware-sim/timings.ts), as tools/mcu-bench.ts
+      for (const mode of MODES) {
+        const { board, elf, present } = image(modelPath, inputs, target, [mode], `-${MODE_FLAGS[mode]}`);
+        const r = runImage(board, elf, { count: true, ops: true, marks: present, timeout: 1_800_000 });
+        check(target, mode, r);
+        for (const m of r.marks) m.id = MARKS.indexOf(present[m.id]);
+        const c = mean(split(r.marks, count));
+        result[target][mode] = { ...c, cycles: (c.instructions * mixCycles(target as TimedCore, r.ops)) / r.total };
+      }
+    } else {
+      const { board, elf, present } = image(modelPath, inputs, target, MODES, "");
+      const r = runImage(board, elf, { count: true, marks: present, timeout: 1_800_000 });
+      for (const mode of MODES) check(target, mode, r);
+      for (const m of r.marks) m.id = MARKS.indexOf(present[m.id]);
+      const all = split(r.marks, MODES.length * count);
+      MODES.forEach((mode, k) => { result[target][mode] = mean(all.slice(k * count, (k + 1) * count)); });
+    }
+    log(`${basename(modelPath)} ${target}: ${MODES.map((m) => `${m} ${Math.round(result[target][m].instructions)}`).join(", ")}`);
+  }
+  return { model: modelPath, data, samples: count, result };
+}
+
+const k = (n: number) => Math.round(n).toLocaleString("en-US");
+
+export const DEFAULT_MODELS = [
+  "bench/models/bc-r6-4.rgm=build/sklearn/bc-test.npz",
+  "bench/models/digits-r12-8.rgm=build/sklearn/digits-test.npz",
+  "bench/models/digits-optimize.rgm=build/sklearn/digits-test.npz",
+  "models/mcu.rgm=mnist:test",
+  "models/paper.rgm=mnist:test",
+];
+export const KERNELS_SECTION = "kernels";
+
+function markdown(out: Awaited<ReturnType<typeof measure>>[], command: string): string {
+  const lines = [
+    `Generated by \`${command}\` on ${new Date().toISOString().slice(0, 10)} (QEMU 7.2 TCG, exact counts from \`c/boards/qemu-insn.c\`; every image printed Engine's checksum). ` +
+      "Instructions per inference, mean over the samples; derived cycles = instructions × the run's instruction mix priced by `firmware-sim/timings.ts` (as `npm run bench:mcu`). " +
+      "Per layer: total (decode and loop, input widening and chunk list, estimator projection or block gate, [estimator second stage], rows with requantization).",
+    "",
+    "| model | target | mode | instructions / inference | ÷ dense | derived cycles | per layer: total (decode, input, estimate [signs] or gate, rows) |",
+    "|---|---|---|---:|---:|---:|---|",
+  ];
+  for (const m of out) {
+    for (const [t, modes] of Object.entries(m.result)) {
+      for (const [mode, c] of Object.entries(modes)) {
+        const layers = c.layers.map((l) => `${k(l.total)} (${PARTS.filter((p) => p in l.parts).map((p) => (p === "signs" ? `[${k(l.parts[p])}]` : k(l.parts[p]))).join(", ")})`);
+        lines.push(`| ${m.model.replace(/^.*?((bench\/)?models\/)/, "$1")} (${m.samples} of ${m.data.replace(/^.*\//, "")}) | ${t} | ${mode} | ${k(c.instructions)} | ${(c.instructions / modes.dense.instructions).toFixed(3)} | ${c.cycles ? k(c.cycles) : "-"} | ${layers.join(" · ")} |`);
+      }
+    }
+  }
+  return lines.join("\n");
+}
+
+async function main() {
+  const o = new Command("mcu-layers").argument("[models...]", "MODEL[=DATA] (default: DEFAULT_MODELS)")
+    .option("--samples <n>", "inputs per model", "20")
+    .option("--targets <list>", "targets", "cortex-m0plus,cortex-m4f,cortex-m7")
+    .option("--cycles", "one image per mode, with derived cycles (the run's instruction mix × firmware-sim/timings.ts)")
+    .option("--write", "rewrite docs/C-API.md's kernels section with the table")
+    .option("--json", "JSON on stdout").parse();
+  const opts = o.opts<{ samples: string; targets: string; cycles?: boolean; write?: boolean; json?: boolean }>();
+  const specs = o.args.length ? o.args : DEFAULT_MODELS;
+  const out = [];
+  for (const spec of specs) {
+    const [model, data = "mnist:test"] = spec.split("=");
+    out.push(await measure(resolve(ROOT, model), /\.(npz|npy|csv)$/.test(data) ? resolve(ROOT, data) : data, Number(opts.samples), opts.targets.split(","), opts.cycles));
+  }
+  if (opts.json) { console.log(JSON.stringify(out, null, 1)); return; }
+  const command = `npx tsx bench/mcu-layers.ts${o.args.length ? ` ${o.args.join(" ")}` : ""}${opts.samples !== "20" ? ` --samples ${opts.samples}` : ""}${opts.cycles ? " --cycles" : ""}${opts.write ? " --write" : ""}`;
+  const md = markdown(out, command);
+  console.log(md);
+  if (opts.write) {
+    const doc = join(ROOT, "docs", "C-API.md");
+    writeFileSync(doc, setSection(readFileSync(doc, "utf8"), KERNELS_SECTION, md));
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) main().catch((e) => { console.error(e instanceof Error ? e.message : e); process.exit(1); });

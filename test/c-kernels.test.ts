@@ -1,0 +1,135 @@
+// The C kernels' edges on the host (c/test/harness.c, emulated DSP path and portable path, one build under
+// ASan + UBSan with the model in an exactly sized buffer): layer widths around the mask words (31…35, 63…66) and
+// the row pairs (1…5), estimator ranks around the groups of four (1…9, 13, 17, 21: t in registers up to 16), inputs
+// around the 8-input chunks;
+// logits and every counter equal ts/reference.ts run_s8, gated, dense and with zero skipping.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { beforeAll, expect, it } from "vitest";
+import { run_s8, RUN_DENSE, RUN_ZERO_SKIP } from "../runtime/src/reference.ts";
+import type { QuantModel } from "../runtime/src/model.ts";
+import { buildSynthetic } from "../ts/synthetic.ts";
+import { describeWithTools } from "./helpers/system.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const OUT = join(ROOT, "build", "c-kernels-test");
+const SOURCES = readdirSync(join(ROOT, "c", "src")).filter((f) => f.endsWith(".c")).sort().map((f) => `c/src/${f}`);
+const BUILDS = {
+  plain: ["-O2"],
+  dsp: ["-O2", "-DRG_EMULATE_DSP"],
+  asan: ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-DRG_EMULATE_DSP"],
+} as const;
+type Build = keyof typeof BUILDS;
+const PORTABLE = 1;
+const MODES = [0, RUN_DENSE, RUN_ZERO_SKIP];
+const FLAGS: Record<Build, number[]> = { plain: MODES, dsp: [...MODES, ...MODES.map((f) => f | PORTABLE)], asan: [...MODES, ...MODES.map((f) => f | PORTABLE)] };
+
+/** Hidden widths × ranks × input widths: every rank that fits, a few input widths each. */
+function shapes(): { sizes: number[]; ranks: number[] }[] {
+  const out: { sizes: number[]; ranks: number[] }[] = [];
+  const inputs = [1, 3, 8, 9, 17, 30, 33];
+  let k = 0;
+  for (const hidden of [1, 2, 3, 4, 5, 31, 32, 33, 34, 35, 63, 64, 65, 66]) {
+    for (const rank of [1, 2, 3, 4, 5, 7, 8, 9, 13, 17, 21]) {
+      const nIn = rank > 9 ? [30, 33][k++ % 2] : inputs[k++ % inputs.length];
+      if (rank > Math.min(nIn, hidden)) continue;
+      // the second hidden layer takes the other end of the rank range
+      const second = Math.max(1, Math.min(hidden, 9 - Math.min(rank, 8), 5));
+      out.push({ sizes: [nIn, hidden, 5, 3], ranks: [rank, second, 0] });
+    }
+  }
+  return out;
+}
+
+function harness(b: Build): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const args = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", ...BUILDS[b], "-Ic/include", ...SOURCES, "c/test/harness.c", "-o", join(OUT, `harness-${b}`)];
+    const p = spawn("gcc", args, { cwd: ROOT });
+    let stderr = "";
+    p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    p.on("close", (code) => (code === 0 && stderr === "" ? resolve() : reject(new Error(`gcc ${args.join(" ")}:\n${stderr}`))));
+  });
+}
+
+/** Runs models × flags × int8 samples through a harness build: per run, per sample, logits and counters. */
+function execute(b: Build, cases: { bytes: Uint8Array; nOut: number; layers: number; q: Int8Array; nIn: number }[]) {
+  const parts: Buffer[] = [];
+  const u32 = (...v: number[]) => { const x = Buffer.alloc(4 * v.length); v.forEach((y, i) => x.writeUInt32LE(y >>> 0, 4 * i)); parts.push(x); };
+  for (const c of cases) {
+    u32(0x4d, c.bytes.length);
+    parts.push(Buffer.from(c.bytes));
+    for (const f of FLAGS[b]) { u32(0x52, f, c.q.length / c.nIn, 0); parts.push(Buffer.from(c.q.buffer, c.q.byteOffset, c.q.byteLength)); }
+  }
+  const job = join(OUT, `job-${b}.bin`), res = join(OUT, `out-${b}.bin`);
+  writeFileSync(job, Buffer.concat(parts));
+  const r = spawnSync(join(OUT, `harness-${b}`), [job, res], { encoding: "utf8" });
+  expect(r.status, `${b}: ${r.stderr}`).toBe(0);
+  expect(r.stderr).toBe("");
+  const o = readFileSync(res);
+  let at = 0;
+  const u = () => { const v = o.readUInt32LE(at); at += 4; return v; };
+  const answers = cases.map((c) => {
+    const status = u();
+    at += 8 + 48 + 16;
+    return {
+      status,
+      runs: FLAGS[b].map(() => Array.from({ length: c.q.length / c.nIn }, () => {
+        const st = u();
+        const logits = Array.from(new Int8Array(o.subarray(at, at + c.nOut)));
+        at += c.nOut;
+        const counters = Array.from({ length: c.layers }, () => [u(), u(), u(), u()]);
+        at += 12;
+        return { st, logits, counters };
+      })),
+    };
+  });
+  expect(at).toBe(o.length);
+  return answers;
+}
+
+function reference(model: QuantModel, q: Int8Array, nIn: number, flags: number) {
+  return Array.from({ length: q.length / nIn }, (_, s) => {
+    const r = run_s8(model, q.subarray(s * nIn, (s + 1) * nIn), flags & (RUN_DENSE | RUN_ZERO_SKIP));
+    return { st: 0, logits: Array.from(r.output), counters: r.counters.map((c) => [c.estimatorMacs, c.rowMacs, c.rowsComputed, c.rowsSkipped]) };
+  });
+}
+
+describeWithTools(["gcc"], "C kernels at the edges of their loops", () => {
+  beforeAll(async () => {
+    mkdirSync(OUT, { recursive: true });
+    await Promise.all((Object.keys(BUILDS) as Build[]).map(harness));
+  }, 120_000);
+
+  it("widths around mask words and row pairs, ranks around groups of four, inputs around chunks: run_s8's logits and counters", () => {
+    const cases = shapes().map(({ sizes, ranks }, i) => {
+      const { model, bytes, rng } = buildSynthetic({ sizes, ranks, seed: 100 + i, calibration: 16, margins: [-0.05 * (i % 3), 0, 0] });
+      const nIn = sizes[0], zp = model.layers[0].inZeroPoint;
+      // random; mostly the zero point (zero skipping); all the zero point
+      const q = new Int8Array(3 * nIn);
+      for (let k = 0; k < nIn; k++) {
+        q[k] = rng.int(-128, 127);
+        q[nIn + k] = rng.next() < 0.8 ? zp : rng.int(-128, 127);
+        q[2 * nIn + k] = zp;
+      }
+      return { model, bytes, nIn, nOut: sizes[sizes.length - 1], layers: sizes.length - 1, q, what: `sizes ${sizes.join("-")} ranks ${ranks.join("-")}` };
+    });
+    expect(cases.length).toBe(96);
+    // every hidden width is gated by the estimator somewhere, and some unit is skipped and some computed
+    const skipped = cases.map((c) => reference(c.model, c.q, c.nIn, 0).reduce((t, s) => t + s.counters[0][3], 0));
+    expect(skipped.filter((n) => n > 0).length).toBeGreaterThan(cases.length / 2);
+    for (const b of Object.keys(BUILDS) as Build[]) {
+      const got = execute(b, cases);
+      const bad: string[] = [];
+      cases.forEach((c, i) => {
+        if (got[i].status !== 0) return void bad.push(`${b} ${c.what}: rg_model_init ${got[i].status}`);
+        FLAGS[b].forEach((f, k) => {
+          const want = reference(c.model, c.q, c.nIn, f);
+          if (JSON.stringify(got[i].runs[k]) !== JSON.stringify(want)) bad.push(`${b} ${c.what} flags ${f}: ${JSON.stringify(got[i].runs[k])}, reference ${JSON.stringify(want)}`);
+        });
+      });
+      expect(bad.slice(0, 3)).toEqual([]);
+    }
+  }, 60_000);
+});
