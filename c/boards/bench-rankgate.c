@@ -62,7 +62,7 @@ static int run_case(uint32_t c) {
       stats.layer = layer_stats;
       stats.capacity = MAX_LAYERS;
       rg_board_mark();
-      st = rg_infer_s8(&model, arena, inputs + s * model.n_in, logits, &stats);
+      st = rg_infer_s8(&model, arena, sizeof arena, inputs + s * model.n_in, model.n_in, logits, sizeof logits, &stats);
       rg_board_mark();
       if (st != RG_OK) {
         rg_board_puts("rg_infer_s8 failed\n");

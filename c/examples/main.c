@@ -37,9 +37,9 @@ int main(void) {
   }
   /* Quantize, infer (gated; model.flags = RG_RUN_ZERO_SKIP skips zero inputs too), argmax */
   read_input(input, model.n_in);
-  if (rg_quantize_input_f32(&model, input, quantized) != RG_OK) return 1;
-  if (rg_infer_s8(&model, arena, quantized, logits, NULL) != RG_OK) return 1;
-  label = rg_argmax_s8(logits, model.n_out);
+  if (rg_quantize_input_f32(&model, input, model.n_in, quantized, sizeof quantized) != RG_OK) return 1;
+  if (rg_infer_s8(&model, arena, sizeof arena, quantized, model.n_in, logits, sizeof logits, NULL) != RG_OK) return 1;
+  if (rg_argmax_s8(logits, model.n_out, &label) != RG_OK) return 1;
   printf("label %lu logits", (unsigned long)label);
   for (j = 0; j < model.n_out; j++) printf(" %d", logits[j]);
   printf("\n");

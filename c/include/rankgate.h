@@ -6,6 +6,7 @@
  * Ownership: the caller owns the model bytes (they stay where they are, e.g. in flash, and must
  * outlive the rg_model), the rg_model struct, the arena (rg_arena_bytes(m) bytes, RG_ARENA_ALIGN
  * aligned; rewritten by every rg_infer_s8 call, free between calls), input, logits and stats.
+ * Every buffer is passed with its length (in elements) and checked before anything is read or written.
  */
 #ifndef RANKGATE_H
 #define RANKGATE_H
@@ -20,12 +21,15 @@ extern "C" {
 /** Status of every call; never an abort. */
 typedef enum rg_status {
   RG_OK = 0,
-  /** A NULL pointer, a misaligned model or arena, a stats array too small, or an uninitialised model. */
+  /** A NULL pointer, a misaligned model or arena, unknown rg_model.flags bits, or a model whose init failed. */
   RG_BAD_ARG = -1,
   /** rg_model_init: the file breaks docs/FORMAT.md; m->field, m->offset, m->expected, m->actual say where. */
   RG_BAD_FORMAT = -2,
   /** rg_quantize_input_f32: an input is NaN or infinite (the same code as the Wasm STATUS_NOT_FINITE). */
-  RG_NOT_FINITE = -3
+  RG_NOT_FINITE = -3,
+  /** A length that does not fit the model: an input length other than m->n_in; an arena, logits, q or
+      stats->layer buffer shorter than the model needs. Nothing was written. */
+  RG_BAD_SIZE = -4
 } rg_status;
 
 /** rg_model.flags (the Wasm run_s8 flag values). 0: gated, each layer's estimator or block gate skips rows. */
@@ -35,6 +39,8 @@ typedef enum rg_status {
 #define RG_RUN_DENSE 2u
 /** Zero-input skipping: dot products run only over the 8-input chunks holding a non-zero input. */
 #define RG_RUN_ZERO_SKIP 8u
+/** Every defined flag bit; rg_infer_s8 refuses any other (RG_BAD_ARG). */
+#define RG_RUN_KNOWN (RG_RUN_PORTABLE | RG_RUN_DENSE | RG_RUN_ZERO_SKIP)
 
 /** The arena's alignment, in bytes (checked by rg_infer_s8). */
 #define RG_ARENA_ALIGN 8u
@@ -61,7 +67,7 @@ typedef struct rg_model {
   uint32_t n_out;
   int32_t out_zero_point;
   uint32_t out_scale_bits;
-  /** RG_RUN_* bits for rg_infer_s8; rg_model_init sets 0 (gated, no zero skipping). */
+  /** RG_RUN_* bits for rg_infer_s8 (others: RG_BAD_ARG); rg_model_init sets 0 (gated, no zero skipping). */
   uint32_t flags;
   /** After RG_BAD_FORMAT (or RG_BAD_ARG for the model pointer): the field at fault, e.g.
       "layers[2].shift[17]", its byte offset in the file, the rule it breaks and the raw 32-bit
@@ -118,25 +124,32 @@ size_t rg_arena_bytes(const rg_model *m);
 
 /**
  * One inference: every layer in order, gated unless m->flags has RG_RUN_DENSE. Only the arena is
- * written besides logits and stats; the model is only read.
- * @param arena rg_arena_bytes(m) bytes, RG_ARENA_ALIGN aligned
- * @param input m->n_in int8 values (quantized with rg_quantize_input_f32, or already int8)
- * @param logits m->n_out int8 values written
- * @param stats NULL, or counters to write (stats->layer: NULL, or at least m->layers entries)
+ * written besides logits and stats; the model is only read. Every check runs before the first write.
+ * @param arena RG_ARENA_ALIGN aligned, arena_bytes ≥ rg_arena_bytes(m)
+ * @param input input_len = m->n_in int8 values (quantized with rg_quantize_input_f32, or already int8)
+ * @param logits logits_len ≥ m->n_out; the first m->n_out written
+ * @param stats NULL, or counters to write (stats->layer: NULL, or stats->capacity ≥ m->layers entries)
+ * @return RG_OK; RG_BAD_ARG (NULL m, arena, input or logits, misaligned arena, a model whose init failed,
+ *         m->flags outside RG_RUN_KNOWN); RG_BAD_SIZE (arena_bytes, input_len, logits_len, stats->capacity)
  */
-rg_status rg_infer_s8(const rg_model *m, void *arena, const int8_t *input, int8_t *logits, rg_stats *stats);
+rg_status rg_infer_s8(const rg_model *m, void *arena, size_t arena_bytes, const int8_t *input, size_t input_len, int8_t *logits,
+                      size_t logits_len, rg_stats *stats);
 
 /**
  * float → int8 with the model's input quantization: q = clamp(round_half_away(y) + zp, −128, 127) with
  * y = x / in_scale in double (v1, v2), or y = (x − o_i) / s_i in float with feature i's own scale and offset (v3);
  * bit-exact with assembly/quantize.ts and runtime/src/reference.ts. The only floating point in the runtime.
- * @param x m->n_in floats; q: m->n_in int8 written
- * @return RG_OK, RG_NOT_FINITE at the first NaN / ±Inf (q is then partial), RG_BAD_ARG
+ * @param x x_len = m->n_in floats; q: q_len ≥ m->n_in, the first m->n_in int8 written
+ * @return RG_OK, RG_NOT_FINITE at the first NaN / ±Inf (q is then partial), RG_BAD_ARG (NULL, a model whose
+ *         init failed), RG_BAD_SIZE (x_len ≠ m->n_in, q_len < m->n_in)
  */
-rg_status rg_quantize_input_f32(const rg_model *m, const float *x, int8_t *q);
+rg_status rg_quantize_input_f32(const rg_model *m, const float *x, size_t x_len, int8_t *q, size_t q_len);
 
-/** Index of the largest of n int8 values, the first on ties (the Engine's label). */
-uint32_t rg_argmax_s8(const int8_t *v, uint32_t n);
+/**
+ * Index of the largest of n int8 values, the first on ties (the Engine's label), into *index.
+ * @return RG_OK; RG_BAD_ARG for a NULL v or index, or n = 0 (*index, if given, is then set to 0xffffffff)
+ */
+rg_status rg_argmax_s8(const int8_t *v, size_t n, uint32_t *index);
 
 /** 1 when the Arm DSP kernels (SMLAD) are compiled in (__ARM_FEATURE_DSP, or RG_EMULATE_DSP on a host). */
 int rg_have_dsp(void);

@@ -3,15 +3,22 @@
 
 int rg_have_dsp(void) { return RG_HAVE_DSP; }
 
-uint32_t rg_argmax_s8(const int8_t *v, uint32_t n) {
-  uint32_t best = 0, j;
+rg_status rg_argmax_s8(const int8_t *v, size_t n, uint32_t *index) {
+  size_t best = 0, j;
+  if (index == NULL) return RG_BAD_ARG;
+  if (v == NULL || n == 0) {
+    *index = 0xffffffffu;
+    return RG_BAD_ARG;
+  }
   for (j = 1; j < n; j++) {
     if (v[j] > v[best]) best = j;
   }
-  return best;
+  *index = (uint32_t)best;
+  return RG_OK;
 }
 
-rg_status rg_infer_s8(const rg_model *m, void *arena, const int8_t *input, int8_t *logits, rg_stats *stats) {
+rg_status rg_infer_s8(const rg_model *m, void *arena, size_t arena_bytes, const int8_t *input, size_t input_len, int8_t *logits,
+                      size_t logits_len, rg_stats *stats) {
   uint8_t *a = (uint8_t *)arena;
   int8_t *act;
   void *t;
@@ -19,8 +26,9 @@ rg_status rg_infer_s8(const rg_model *m, void *arena, const int8_t *input, int8_
   rg_input s;
   uint32_t l, est_total = 0, row_total = 0;
   if (m == NULL || m->valid_ != RG_VALID || arena == NULL || input == NULL || logits == NULL) return RG_BAD_ARG;
-  if (((uintptr_t)arena & (RG_ARENA_ALIGN - 1u)) != 0) return RG_BAD_ARG;
-  if (stats != NULL && stats->layer != NULL && stats->capacity < m->layers) return RG_BAD_ARG;
+  if (((uintptr_t)arena & (RG_ARENA_ALIGN - 1u)) != 0 || (m->flags & ~RG_RUN_KNOWN) != 0) return RG_BAD_ARG;
+  if (arena_bytes < m->arena_bytes_ || input_len != m->n_in || logits_len < m->n_out) return RG_BAD_SIZE;
+  if (stats != NULL && stats->layer != NULL && stats->capacity < m->layers) return RG_BAD_SIZE;
   /* Arena: act int8 [pad8(max hidden)], x int16 [pad8(max n_in)], t int16 [pad8(max rank)], mask, chunks */
   act = (int8_t *)a;
   a += rg_pad8(m->max_hidden_);

@@ -10,11 +10,12 @@ static int8_t round_clamp(int32_t t, int frac_half, int negative, int32_t zp) {
   return (int8_t)r;
 }
 
-rg_status rg_quantize_input_f32(const rg_model *m, const float *x, int8_t *q) {
+rg_status rg_quantize_input_f32(const rg_model *m, const float *x, size_t x_len, int8_t *q, size_t q_len) {
   float scale_f;
   double scale;
   uint32_t i, bits = 0;
   if (m == NULL || m->valid_ != RG_VALID || x == NULL || q == NULL) return RG_BAD_ARG;
+  if (x_len != m->n_in || q_len < m->n_in) return RG_BAD_SIZE;
   memcpy(&scale_f, &m->in_scale_bits, 4);
   scale = (double)scale_f;
   for (i = 0; i < m->n_in; i++) {

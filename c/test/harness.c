@@ -109,12 +109,12 @@ int main(int argc, char **argv) {
           float *f = (float *)malloc(sample_bytes);
           if (!f) die("out of memory");
           memcpy(f, x, sample_bytes);
-          status = rg_quantize_input_f32(&m, f, q);
+          status = rg_quantize_input_f32(&m, f, m.n_in, q, m.n_in);
           free(f);
         } else {
           memcpy(q, x, m.n_in);
         }
-        if (status == RG_OK) status = rg_infer_s8(&m, arena, q, logits, &st);
+        if (status == RG_OK) status = rg_infer_s8(&m, arena, rg_arena_bytes(&m), q, m.n_in, logits, m.n_out, &st);
         put_u32((uint32_t)status);
         fwrite(logits, 1, m.n_out, out);
         for (l = 0; l < m.layers; l++) {
