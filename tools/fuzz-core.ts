@@ -9,6 +9,7 @@ import { crc32 } from "../runtime/src/crc32.ts";
 import { FormatError, InputError, UserError } from "../runtime/src/errors.ts";
 import { HEADER_BYTES, readModel, SECTIONS, writeModel } from "../runtime/src/format.ts";
 import { fileCase, FILE_KINDS, type FileKind } from "./fuzz-files.ts";
+import { CAPI_KINDS, runCapiCase, warmUpCapi } from "./fuzz-capi.ts";
 import type { QuantLayer, QuantModel } from "../runtime/src/model.ts";
 import { INT32_MAX, INT32_MIN, Q31_MIN_NORMAL, quantizeInput } from "../runtime/src/quant.ts";
 import { Rng } from "../ts/random.ts";
@@ -24,7 +25,7 @@ export const CASE_BUDGET_BYTES = 256 * 1024 * 1024;
 export const MESSAGE_MAX_CHARS = 2000;
 
 /** What a case exercises: .rgm files (v2, v1, block gates), the public API, or another file kind. */
-export const KINDS = ["rgm", "rgm-v1", "rgm-gate", "api", ...FILE_KINDS] as const;
+export const KINDS = ["rgm", "rgm-v1", "rgm-gate", "api", ...FILE_KINDS, ...CAPI_KINDS] as const;
 export type Kind = (typeof KINDS)[number];
 /** Case i of a run over `kinds` exercises kinds[i % kinds.length]. */
 export const kindOf = (index: number, kinds: readonly Kind[] = KINDS): Kind => kinds[index % kinds.length];
@@ -362,6 +363,7 @@ export async function runCase(seed: number, index: number, kinds: readonly Kind[
     : kind === "rgm-v1" ? await runModelCase(seed, index, BASES_V1)
     : kind === "rgm-gate" ? await runModelCase(seed, index, BASES_GATE)
     : kind === "api" ? await runApiCase(seed, index)
+    : kind === "c-api" ? runCapiCase(seed, index)
     : runFileCase(seed, index, kind);
   const grown = rss() - before;
   const budget = CASE_BUDGET_BYTES + 4 * (r.inputBytes ?? 0);
@@ -564,6 +566,7 @@ export async function warmUp(kinds: readonly Kind[] = KINDS): Promise<void> {
   warm = true;
   await Engine.load(BASES[0]);
   crc32(new Uint8Array(1 << 20));
+  if (kinds.includes("c-api")) warmUpCapi();
   for (const kind of kinds) if ((FILE_KINDS as readonly string[]).includes(kind)) for (let i = 0; i < 3; i++) runFileCase(0xffff, i, kind as FileKind);
 }
 
