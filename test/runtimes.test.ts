@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildRuntimes, type Runtime } from "../tools/build-runtimes.ts";
-import { buildSelftest } from "../tools/build-selftest.ts";
+import { buildSelftest, selftestCases } from "../tools/build-selftest.ts";
 import { casesFromJson, engineChecksum, MODES, moduleChecksum, type SelftestCase } from "../tools/selftest-core.ts";
 import { decodeOutput, encodeJob, engineJob, runJob } from "../tools/wasm-job.ts";
 import { readModel } from "../runtime/src/format.ts";
@@ -66,8 +66,16 @@ function sectionSizes(bytes: Uint8Array): Map<number, number> {
 
 describeWithTools(["wasm-interp", "chromium"], "every runtime, one checksum: Node, Chromium, wasm-interp", () => {
   it("the cases cover gated, partially gated and dense layers, and the checksum sees every logit", async () => {
-    expect(cases.map((c) => c.name)).toEqual(["gated-odd", "identity", "wide-rank", "dense", "block-gates"]);
-    expect(cases.map((c) => readModel(c.model).model.layers.map((l) => (l.gate ? "g" : l.estimator ? "e" : "-")).join(""))).toEqual(["ee-", "ee-", "e-", "-", "ge-"]);
+    expect(cases.map((c) => c.name)).toEqual(["gated-odd", "identity", "wide-rank", "dense", "block-gates", "per-feature"]);
+    expect(cases.map((c) => readModel(c.model).model.layers.map((l) => (l.gate ? "g" : l.estimator ? "e" : "-")).join(""))).toEqual(["ee-", "ee-", "e-", "-", "ge-", "ee-"]);
+    // One format v3 file, its random samples quantized per feature as Engine quantizes them
+    expect(cases.map((c) => c.model[4])).toEqual([2, 2, 2, 2, 2, 3]);
+    const v3 = cases[5], n3 = readModel(v3.model).model.layers[0].nIn, engine3 = await Engine.load(v3.model, { trace: true });
+    const fromFloats = selftestCases()[5].floats!;
+    for (let s = 0; s < 4; s++) {
+      engine3.infer(fromFloats.subarray(s * n3, (s + 1) * n3));
+      expect(Array.from(engine3.lastTrace().inputs[0]), `sample ${s}`).toEqual(Array.from(v3.inputs.subarray(s * n3, (s + 1) * n3)));
+    }
     expect(node.runs).toBe(cases.reduce((t, c) => t + c.samples, 0) * MODES.length);
     expect(MODES.filter((m) => "zeroSkip" in m && m.zeroSkip).length).toBe(2);
     const changed = cases.map((c) => ({ ...c, inputs: c.inputs.slice() }));
