@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { readModel, writeModel } from "../runtime/src/format.ts";
 import type { QuantModel } from "../runtime/src/model.ts";
 import { quantizeInput } from "../runtime/src/quant.ts";
@@ -15,6 +15,10 @@ import { argmax, Engine } from "../runtime/src/runtime.ts";
 import { Rng } from "../ts/random.ts";
 import { buildSynthetic } from "../ts/synthetic.ts";
 import { selftestCases } from "../tools/build-selftest.ts";
+import { quantizeCommand } from "../tools/commands/quantize.ts";
+import { loadDataset } from "../ts/data/index.ts";
+import { importOnnx } from "../ts/import/onnx.ts";
+import { checkpointBytes } from "../ts/train/checkpoint.ts";
 import { decodeOutput, encodeJob, engineJob, runJob } from "../tools/wasm-job.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -169,4 +173,39 @@ describe("argmax of the v3 reference agrees with Engine's labels", () => {
       expect(r.label).toBe(argmax(want.subarray(s * m, (s + 1) * m)));
     }
   });
+});
+
+describe("a real v3 file: breast_cancer's raw features (test/fixtures/inquant), rankgate quantize --input-quant auto", () => {
+  let dir = "";
+  afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));
+
+  it("the job of its 114 held-out samples equals the TS reference byte for byte; inspect lists its 30 features", async () => {
+    dir = mkdtempSync(join(tmpdir(), "rankgate-v3-bc-"));
+    const FIX = join(ROOT, "test", "fixtures", "inquant");
+    const float = join(dir, "bc.safetensors"), rgm = join(dir, "bc.rgm");
+    writeFileSync(float, checkpointBytes(importOnnx(new Uint8Array(readFileSync(join(FIX, "bc-norm.onnx"))), join(FIX, "bc-norm.onnx"))));
+    const err = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    const log = vi.spyOn(console, "log").mockImplementation(() => undefined);
+    try {
+      await quantizeCommand({ float, output: rgm, data: join(FIX, "bc-val.npz"), gates: true, calibration: 1000, quiet: true });
+    } finally {
+      err.mockRestore();
+      log.mockRestore();
+    }
+    const bytes = new Uint8Array(readFileSync(rgm));
+    expect(bytes[4]).toBe(3);
+    const { model } = readModel(bytes);
+    const test = loadDataset({ data: join(FIX, "bc-test.npz") });
+    expect(test.count).toBe(114);
+    const x = test.features.subarray(0, 114 * 30);
+    const engine = await Engine.load(bytes, { module: "mvp" });
+    const job = engineJob(engine, x);
+    const calls = decodeOutput(job, await runJob(new WebAssembly.Module(new Uint8Array(readFileSync(join(ROOT, "build", "rankgate-mvp.wasm")))), job));
+    expect(new Int8Array(calls.flatMap((c) => Array.from(c.logits)))).toEqual(referenceLogits(model, x));
+    const r = spawnSync(process.execPath, [join(ROOT, "bin", "rankgate.js"), "inspect", rgm, "--json"], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect([info.version, info.input.mode, info.input.features.length]).toEqual([3, "per-feature", 30]);
+    expect(info.input.features.map((f: { scale: number }) => f.scale)).toEqual(Array.from(model.inputFeatures!.scale));
+  }, 60_000);
 });
