@@ -20,7 +20,7 @@ import { mixCycles, type TimedCore } from "../firmware-sim/timings.ts";
 import { setSection } from "../tools/doc-sections.ts";
 import { buildRankgateImage, engineChecksums, MODE_FLAGS, parseChecksums, ROOT, runImage, type BoardName, type ModeName } from "../tools/mcu.ts";
 import { readModel } from "../runtime/src/format.ts";
-import { quantizeInput } from "../runtime/src/quant.ts";
+import { quantizeModelInput } from "../runtime/src/reference.ts";
 
 const TARGETS: Record<string, BoardName> = { "cortex-m0plus": "m0plus-on-an386", "cortex-m4f": "mps2-an386", "cortex-m7": "mps2-an500" };
 const MODES: ModeName[] = ["dense", "gated", "gated+zero-skip"];
@@ -80,10 +80,14 @@ function image(modelPath: string, inputs: Int8Array, target: string, modes: Mode
 
 export async function measure(modelPath: string, data: string, samples: number, targets: string[], cycles = false, log = (s: string) => console.error(s)) {
   const bytes = new Uint8Array(readFileSync(modelPath));
-  const l0 = readModel(bytes).model.layers[0];
+  const model = readModel(bytes).model, l0 = model.layers[0];
   const d = loadData(data, samples);
   const count = Math.min(samples, d.count);
-  const inputs = quantizeInput(d.features.subarray(0, count * l0.nIn), l0.inScale, l0.inZeroPoint, new Int8Array(count * l0.nIn));
+  // As Engine quantizes: per tensor, or per feature for a format v3 model
+  const inputs = new Int8Array(count * l0.nIn);
+  for (let s = 0; s < count; s++) {
+    if (quantizeModelInput(model, d.features.subarray(s * l0.nIn, (s + 1) * l0.nIn), inputs.subarray(s * l0.nIn, (s + 1) * l0.nIn)) !== 0) throw new Error(`${data}: sample ${s} has a value that is not finite`);
+  }
   const node = await engineChecksums(bytes, inputs, MODES);
   const check = (target: string, mode: ModeName, r: { status: number; stdout: string }) => {
     const got = parseChecksums(r.stdout).get(`0 ${MODE_FLAGS[mode]}`)?.checksum, want = node.get(mode)!.checksum;

@@ -82,6 +82,15 @@ describe("fuzz", () => {
 });
 
 describe("fuzz: format v3 (per-feature input sections)", () => {
+  it("the rgm-v3 kind: 400 cases of mutated and random v3 files end in a FormatError, an InputError or the reference's result (float inputs quantized per feature)", async () => {
+    const s = await runFuzz(9, 0, 400, undefined, ["rgm-v3"]);
+    expect(s.failures.filter((f) => !f.outcome.endsWith(" slow")).map((f) => `case ${f.index}: ${f.outcome}: ${f.failure} (${f.model}; ${f.input})`)).toEqual([]);
+    const count = (p: (k: string) => boolean) => [...s.counts].filter(([k]) => p(k)).reduce((t, [, n]) => t + n, 0);
+    expect(count((k) => k === "rgm-v3 valid")).toBeGreaterThan(30);
+    expect(count((k) => k.startsWith("rgm-v3 FormatError layers[].in_"))).toBeGreaterThan(0);
+    expect(count((k) => k === "rgm-v3 InputError")).toBeGreaterThan(0);
+  }, 60_000);
+
   it("random corruption of a v3 file (CRC fixed) is a FormatError or a model whose float path equals the reference", async () => {
     const { model } = buildSynthetic({ sizes: [11, 9, 4], ranks: [3], seed: 6, calibration: 16 });
     const n = 11;

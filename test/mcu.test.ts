@@ -8,7 +8,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, expect, it } from "vitest";
 import { selftestCases } from "../tools/build-selftest.ts";
-import { encodeJob, engineJob, runJob } from "../tools/wasm-job.ts";
+import { decodeOutput, encodeJob, engineJob, runJob } from "../tools/wasm-job.ts";
+import { quantizeModelInput, run_s8 } from "../runtime/src/reference.ts";
 import { readModel } from "../runtime/src/format.ts";
 import { Engine } from "../runtime/src/runtime.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -51,13 +52,14 @@ describeWithTools(["gcc", "arm-none-eabi-gcc", "qemu-system-arm"], "MCU: C runti
   });
 
   const boards: BoardName[] = ["microbit", "mps2-an386", "mps2-an500", "mps3-an547"];
-  it(`${cases.length || 6} cases: five selftest models and mcu.rgm on real digits`, () => {
-    expect(cases.map((c) => c.name)).toEqual(["gated-odd", "identity", "wide-rank", "dense", "block-gates", "mcu.rgm"]);
+  it(`${cases.length || 7} cases: six selftest models (one a format v3 file) and mcu.rgm on real digits`, () => {
+    expect(cases.map((c) => c.name)).toEqual(["gated-odd", "identity", "wide-rank", "dense", "block-gates", "per-feature", "mcu.rgm"]);
+    expect(cases.map((c) => c.model[4])).toEqual([2, 2, 2, 2, 2, 3, 2]);
   });
   for (const board of boards) {
     it(`${board}: every model and run mode prints Engine's checksum`, () => {
       const used = board === "microbit" ? cases.slice(0, SMALL) : cases;
-      expect(used.length).toBe(board === "microbit" ? 5 : 6);
+      expect(used.length).toBe(board === "microbit" ? 5 : 7);
       const elf = buildRankgateImage({ board, cases: used, modes: MODES.map((m) => MODE_FLAGS[m]), arena: 4096, out: join(OUT, `rankgate-${board}.elf`) });
       const r = runImage(board, elf);
       expect(r.status, r.stdout).toBe(0);
@@ -131,5 +133,26 @@ describeWithTools(["gcc", "arm-none-eabi-gcc", "qemu-system-arm"], "MCU: C runti
     expect(r.status, r.stdout).toBe(0);
     expect(parseChecksums(r.stdout).get("0 wasm3")).toEqual({ samples: c.inputs.length / 37, checksum: want });
     expect(r.marks.length).toBe(2 * job.calls.length);
+  }, 300_000);
+
+  it("wasm3 on the Cortex-M4: a format v3 model's float inputs, quantized per feature inside the module, give Node's bytes and the TS reference's logits", async () => {
+    const wasm = new Uint8Array(readFileSync(join(ROOT, "build", "rankgate-mvp.wasm")));
+    const v3 = selftestCases().find((c) => c.name === "per-feature")!;
+    const model = readModel(v3.model).model, n = model.layers[0].nIn, m = model.layers[model.layers.length - 1].nOut;
+    expect(model.inputFeatures).toBeTruthy();
+    const x = v3.floats!, count = x.length / n;
+    const engine = await Engine.load(v3.model, { module: "mvp" });
+    const job = engineJob(engine, x);
+    const bytes = await runJob(new WebAssembly.Module(wasm), job);
+    // Node's job output is the TS reference on per-feature quantized inputs
+    const logits = new Int8Array(decodeOutput(job, bytes).flatMap((c) => Array.from(c.logits)));
+    const q = new Int8Array(n);
+    for (let s = 0; s < count; s++) {
+      expect(quantizeModelInput(model, x.subarray(s * n, (s + 1) * n), q)).toBe(0);
+      expect(Array.from(logits.subarray(s * m, (s + 1) * m)), `sample ${s}`).toEqual(Array.from(run_s8(model, q).output));
+    }
+    const r = runImage("mps2-an386", buildWasm3Image({ board: "mps2-an386", wasm, job: encodeJob(job), out: join(OUT, "wasm3-v3-an386.elf") }));
+    expect(r.status, r.stdout).toBe(0);
+    expect(parseChecksums(r.stdout).get("0 wasm3")).toEqual({ samples: count, checksum: fnvBytes(bytes) });
   }, 300_000);
 });

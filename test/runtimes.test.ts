@@ -10,13 +10,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildRuntimes, type Runtime } from "../tools/build-runtimes.ts";
-import { buildSelftest } from "../tools/build-selftest.ts";
+import { buildSelftest, selftestCases } from "../tools/build-selftest.ts";
 import { casesFromJson, engineChecksum, MODES, moduleChecksum, type SelftestCase } from "../tools/selftest-core.ts";
 import { decodeOutput, encodeJob, engineJob, runJob } from "../tools/wasm-job.ts";
 import { readModel } from "../runtime/src/format.ts";
 import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
 import { quantizeInput } from "../runtime/src/quant.ts";
-import { run_s8 } from "../runtime/src/reference.ts";
+import { quantizeModelInput, run_s8 } from "../runtime/src/reference.ts";
 import { Engine, F, RUN } from "../runtime/src/runtime.ts";
 import { buildWeb } from "../web/build.ts";
 import { serveStatic } from "../web/serve.ts";
@@ -66,8 +66,16 @@ function sectionSizes(bytes: Uint8Array): Map<number, number> {
 
 describeWithTools(["wasm-interp", "chromium"], "every runtime, one checksum: Node, Chromium, wasm-interp", () => {
   it("the cases cover gated, partially gated and dense layers, and the checksum sees every logit", async () => {
-    expect(cases.map((c) => c.name)).toEqual(["gated-odd", "identity", "wide-rank", "dense", "block-gates"]);
-    expect(cases.map((c) => readModel(c.model).model.layers.map((l) => (l.gate ? "g" : l.estimator ? "e" : "-")).join(""))).toEqual(["ee-", "ee-", "e-", "-", "ge-"]);
+    expect(cases.map((c) => c.name)).toEqual(["gated-odd", "identity", "wide-rank", "dense", "block-gates", "per-feature"]);
+    expect(cases.map((c) => readModel(c.model).model.layers.map((l) => (l.gate ? "g" : l.estimator ? "e" : "-")).join(""))).toEqual(["ee-", "ee-", "e-", "-", "ge-", "ee-"]);
+    // One format v3 file, its random samples quantized per feature as Engine quantizes them
+    expect(cases.map((c) => c.model[4])).toEqual([2, 2, 2, 2, 2, 3]);
+    const v3 = cases[5], n3 = readModel(v3.model).model.layers[0].nIn, engine3 = await Engine.load(v3.model, { trace: true });
+    const fromFloats = selftestCases()[5].floats!;
+    for (let s = 0; s < 4; s++) {
+      engine3.infer(fromFloats.subarray(s * n3, (s + 1) * n3));
+      expect(Array.from(engine3.lastTrace().inputs[0]), `sample ${s}`).toEqual(Array.from(v3.inputs.subarray(s * n3, (s + 1) * n3)));
+    }
     expect(node.runs).toBe(cases.reduce((t, c) => t + c.samples, 0) * MODES.length);
     expect(MODES.filter((m) => "zeroSkip" in m && m.zeroSkip).length).toBe(2);
     const changed = cases.map((c) => ({ ...c, inputs: c.inputs.slice() }));
@@ -262,6 +270,42 @@ describeWithTools(["gcc", "cmake"], "wasm3 and WAMR, built from ../shared/third-
           expect(correct / e.digits).toBeGreaterThan(0.9);
         });
       }
+    }
+  });
+
+  describe("the engine through the runtimes' C APIs: a format v3 model, float inputs quantized per feature in Wasm", () => {
+    let job: ReturnType<typeof engineJob>, jobFile = "", want: Uint8Array, reference: Int8Array;
+    beforeAll(async () => {
+      // The selftest's per-feature case with float samples of its own, over two run_batch_s8 calls
+      const v3 = selftestCases().find((c) => c.name === "per-feature")!;
+      const model = readModel(v3.model).model, n = model.layers[0].nIn, m = model.layers[model.layers.length - 1].nOut, count = 70;
+      const x = Float32Array.from({ length: count * n }, (_, k) => (k * 0.6180339887) % 1.3 - 0.1);
+      const engine = await Engine.load(v3.model, { module: "mvp" });
+      job = engineJob(engine, x);
+      jobFile = join(tmp, "v3.job");
+      writeFileSync(jobFile, encodeJob(job));
+      want = await runJob(new WebAssembly.Module(readFileSync(join(ROOT, "build", "rankgate-mvp.wasm"))), job);
+      reference = new Int8Array(count * m);
+      const q = new Int8Array(n);
+      for (let s = 0; s < count; s++) {
+        expect(quantizeModelInput(model, x.subarray(s * n, (s + 1) * n), q)).toBe(0);
+        reference.set(run_s8(model, q, 0).output, s * m);
+      }
+      expect(engine.inferBatch(x).logits).toEqual(reference);
+    }, 60_000);
+
+    for (const name of ["wasm3", "wamr-classic", "wamr-fast", "wamr-fast-simd"] as const) {
+      it(`${name}: the job's output equals Node's byte for byte, and its logits the TS reference (quantizeModelInput, run_s8)`, () => {
+        const rt = list.find((r) => r.name === name)!;
+        const outFile = join(tmp, `${name}-v3.out`);
+        const r = spawnSync(rt.host, [join(ROOT, "build", "rankgate-mvp.wasm"), jobFile, outFile], { encoding: "utf8", timeout: 300_000 });
+        expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+        const got = readFileSync(outFile);
+        expect(Buffer.compare(got, want)).toBe(0);
+        const calls = decodeOutput(job, got);
+        expect(calls.map((c) => c.status)).toEqual([0, 0]);
+        expect(new Int8Array(calls.flatMap((c) => Array.from(c.logits)))).toEqual(reference);
+      });
     }
   });
 });

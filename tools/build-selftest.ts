@@ -8,9 +8,10 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { planArena } from "../runtime/src/arena.ts";
-import { readModel } from "../runtime/src/format.ts";
-import { quantizeInput } from "../runtime/src/quant.ts";
+import { readModel, writeModel } from "../runtime/src/format.ts";
+import type { InputFeatures } from "../runtime/src/model.ts";
 import { Rng } from "../ts/random.ts";
+import { quantizeModelInput } from "../runtime/src/reference.ts";
 import { planRecords } from "../runtime/src/runtime.ts";
 import { buildSynthetic, syntheticInputs, type SyntheticOptions } from "../ts/synthetic.ts";
 import { casesToJson, DESCRIPTOR_FIELDS, type SelftestCase } from "./selftest-core.ts";
@@ -20,26 +21,42 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const ARENA_BASE = 65536;
 export const SELFTEST_SEED = 20240611;
 
-const MODELS: (SyntheticOptions & { name: string })[] = [
+/** A selftest model: synthetic options, and per-feature input scales and offsets (format v3) for its nIn inputs when given. */
+export type SelftestModel = SyntheticOptions & { name: string; inputFeatures?: (nIn: number) => InputFeatures };
+
+const MODELS: SelftestModel[] = [
   { name: "gated-odd", sizes: [37, 48, 33, 10], ranks: [12, 7], margins: [0.05, -0.05], inputZeros: 0.5 },
   { name: "identity", sizes: [16, 24, 31, 5], ranks: [16, 24], estimator: "identity", inputZeros: 0.3 },
   { name: "wide-rank", sizes: [70, 96, 10], ranks: [40], margins: [0.2], inputZeros: 0.8 },
   { name: "dense", sizes: [9, 3], inputZeros: 0 },
   { name: "block-gates", sizes: [37, 48, 33, 10], ranks: [0, 7], gates: [8, 0], inputZeros: 0.7 },
+  // Format v3: per-feature input scales a factor 2 to 8 apart and offsets, so some features clamp at 127
+  {
+    name: "per-feature", sizes: [30, 24, 12, 3], ranks: [6, 4], inputZeros: 0.2,
+    inputFeatures: (n) => ({
+      scale: Float32Array.from({ length: n }, (_, i) => Math.fround(2 ** -(i % 4) / 255)),
+      offset: Float32Array.from({ length: n }, (_, i) => Math.fround(i % 3 === 0 ? 0 : -0.01 * (i % 5))),
+    }),
+  },
 ];
 
 /** The embedded cases: each model with 4 random samples and the two extreme inputs. */
-export function selftestCases(seed = SELFTEST_SEED): SelftestCase[] {
+export function selftestCases(seed = SELFTEST_SEED, models: readonly SelftestModel[] = MODELS): SelftestCase[] {
   const rng = new Rng(seed);
-  return MODELS.map(({ name, ...options }, m) => {
-    const { model, bytes } = buildSynthetic({ ...options, seed: seed + m, calibration: 32 });
+  return models.map(({ name, inputFeatures, ...options }, m) => {
+    const synthetic = buildSynthetic({ ...options, seed: seed + m, calibration: 32 });
+    const bytes = inputFeatures ? writeModel({ ...synthetic.model, inputFeatures: inputFeatures(options.sizes[0]) }) : synthetic.bytes;
+    const { model } = readModel(bytes);
     const nIn = options.sizes[0], random = 4, samples = random + 2;
     const x = syntheticInputs(rng, random, nIn, options.inputZeros);
     const inputs = new Int8Array(samples * nIn);
-    quantizeInput(x, model.layers[0].inScale, model.layers[0].inZeroPoint, inputs.subarray(0, random * nIn));
+    // As Engine quantizes a float sample: per tensor, or per feature for a v3 model
+    for (let s = 0; s < random; s++) {
+      if (quantizeModelInput(model, x.subarray(s * nIn, (s + 1) * nIn), inputs.subarray(s * nIn, (s + 1) * nIn)) !== 0) throw new Error(`selftest ${name}: sample ${s} is not finite`);
+    }
     inputs.fill(-128, random * nIn, (random + 1) * nIn);
     inputs.fill(127, (random + 1) * nIn);
-    return { name, model: bytes, inputs, samples };
+    return { name, model: bytes, inputs, samples, floats: x };
   });
 }
 

@@ -11,9 +11,9 @@ import { HEADER_BYTES, readModel, SECTIONS, writeModel } from "../runtime/src/fo
 import { fileCase, FILE_KINDS, type FileKind } from "./fuzz-files.ts";
 import { CAPI_KINDS, runCapiCase, warmUpCapi } from "./fuzz-capi.ts";
 import type { QuantLayer, QuantModel } from "../runtime/src/model.ts";
-import { INT32_MAX, INT32_MIN, Q31_MIN_NORMAL, quantizeInput } from "../runtime/src/quant.ts";
+import { INT32_MAX, INT32_MIN, Q31_MIN_NORMAL } from "../runtime/src/quant.ts";
 import { Rng } from "../ts/random.ts";
-import { run_s8, RUN_DENSE } from "../runtime/src/reference.ts";
+import { quantizeModelInput, run_s8, RUN_DENSE } from "../runtime/src/reference.ts";
 import { argmax, Engine, type InferStats, type RunOptions } from "../runtime/src/runtime.ts";
 import { buildSynthetic, toV1 } from "../ts/synthetic.ts";
 
@@ -24,8 +24,8 @@ export const CASE_BUDGET_BYTES = 256 * 1024 * 1024;
 /** Longest message a user error may have (one line). */
 export const MESSAGE_MAX_CHARS = 2000;
 
-/** What a case exercises: .rgm files (v2, v1, block gates), the public API, or another file kind. */
-export const KINDS = ["rgm", "rgm-v1", "rgm-gate", "api", ...FILE_KINDS, ...CAPI_KINDS] as const;
+/** What a case exercises: .rgm files (v2, v1, block gates, v3 per-feature input), the public API, or another file kind. */
+export const KINDS = ["rgm", "rgm-v1", "rgm-gate", "rgm-v3", "api", ...FILE_KINDS, ...CAPI_KINDS] as const;
 export type Kind = (typeof KINDS)[number];
 /** Case i of a run over `kinds` exercises kinds[i % kinds.length]. */
 export const kindOf = (index: number, kinds: readonly Kind[] = KINDS): Kind => kinds[index % kinds.length];
@@ -67,6 +67,20 @@ const BASES_GATE = [
   { sizes: [6, 1, 2], gates: [1] },
   { sizes: [17, 64, 3], gates: [16] },
 ].map((o, i) => buildSynthetic({ ...o, seed: 201 + i, calibration: 16 }).bytes);
+// Format v3 bases: per-feature input scales and offsets on layer 0, edge values among them (subnormal and huge scales, −0)
+const BASES_V3 = [
+  { sizes: [12, 10, 8, 4], ranks: [3, 2] },
+  { sizes: [9, 5, 3], gates: [5] },
+  { sizes: [5, 3] },
+  { sizes: [1, 1, 1], ranks: [1] },
+  { sizes: [17, 33, 10], ranks: [5] },
+].map((o, i) => {
+  const { model } = buildSynthetic({ ...o, seed: 301 + i, calibration: 16 });
+  const n = model.layers[0].nIn, edges = [1e-45, 3.4028234e38, 1e-30];
+  const scale = Float32Array.from({ length: n }, (_, j) => (j < edges.length && i === 4 ? edges[j] : 0.002 * (j + 1) + 0.01 * i));
+  const offset = Float32Array.from({ length: n }, (_, j) => (j === 0 ? -0 : (j % 5) - 2.5 * i));
+  return writeModel({ ...model, inputFeatures: { scale, offset } });
+});
 
 const H = { magic: 0, version: 4, header_bytes: 6, file_bytes: 8, crc32: 12, layer_count: 16, entry_bytes: 20, table_offset: 24, payload_offset: 28, section_count: 32, section_bytes: 36, reserved: 40 };
 const E = { n_in: 0, n_out: 4, rank: 8, activation: 12, in_zero_point: 16, out_zero_point: 20, in_scale: 24, out_scale: 28, t_max: 32, margin: 36, reserved: 76 };
@@ -145,8 +159,13 @@ function randomModel(rng: Rng): QuantModel {
 /** One of the model mutations; the returned file may or may not be valid. */
 function mutateModel(rng: Rng, bases: Uint8Array[] = BASES): Mutated {
   const kind = rng.int(0, 99);
-  if (kind < 14 && bases === BASES) {
+  if (kind < 14 && (bases === BASES || bases === BASES_V3)) {
     const m = randomModel(rng);
+    if (bases === BASES_V3) {
+      const n = m.layers[0].nIn, f32 = () => (rng.next() < 0.2 ? pick(rng, F32_EDGES.filter((v) => Number.isFinite(v) && v > 0)) : Math.fround(rng.next() * 0.1 + 1e-4));
+      m.inputFeatures = { scale: Float32Array.from({ length: n }, f32), offset: Float32Array.from({ length: n }, () => (rng.next() < 0.2 ? pick(rng, [0, -0, 1e30, -1e30]) : Math.fround(rng.normal()))) };
+      m.layers[0] = { ...m.layers[0], inScale: 1 };
+    }
     return { bytes: writeModel(m), what: `random-valid ${[m.layers[0].nIn, ...m.layers.map((l) => l.nOut)].join("-")} ranks ${m.layers.map((l) => l.estimator?.rank ?? 0).join("-")}`, mustFail: false };
   }
   const base = pick(rng, bases);
@@ -308,7 +327,9 @@ function checkAgainstReference(engine: Engine, q: Int8Array, logits: Int8Array, 
 /** Quantized copy of one sample, as the engine sees it. */
 function quantized(engine: Engine, x: Float32Array | Int8Array): Int8Array {
   if (x instanceof Int8Array) return x;
-  return quantizeInput(x, engine.inputScale, engine.inputZeroPoint, new Int8Array(x.length));
+  const q = new Int8Array(x.length);
+  quantizeModelInput(engine.model, x, q);
+  return q;
 }
 
 /** Runs the input through the engine gated and dense (SIMD, sometimes scalar) and checks every result. */
@@ -362,6 +383,7 @@ export async function runCase(seed: number, index: number, kinds: readonly Kind[
   const r = kind === "rgm" ? await runModelCase(seed, index, BASES)
     : kind === "rgm-v1" ? await runModelCase(seed, index, BASES_V1)
     : kind === "rgm-gate" ? await runModelCase(seed, index, BASES_GATE)
+    : kind === "rgm-v3" ? await runModelCase(seed, index, BASES_V3)
     : kind === "api" ? await runApiCase(seed, index)
     : kind === "c-api" ? runCapiCase(seed, index)
     : runFileCase(seed, index, kind);

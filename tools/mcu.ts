@@ -5,8 +5,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { readModel } from "../runtime/src/format.ts";
+import { quantizeModelInput } from "../runtime/src/reference.ts";
 import { loadMnist, MNIST_PIXELS, toFloatInputs } from "../ts/mnist.ts";
-import { quantizeInput } from "../runtime/src/quant.ts";
 import { Engine, type InferStats } from "../runtime/src/runtime.ts";
 import { createHash } from "node:crypto";
 import { UserError } from "../runtime/src/errors.ts";
@@ -333,8 +333,10 @@ export function mnistInputs(modelBytes: Uint8Array, count: number, first = 0): I
   const { model } = readModel(modelBytes);
   const set = loadMnist("test", { limit: first + count });
   const x = toFloatInputs(set.images, first + count).subarray(first * MNIST_PIXELS);
-  const l0 = model.layers[0];
-  return quantizeInput(x, l0.inScale, l0.inZeroPoint, new Int8Array(count * MNIST_PIXELS));
+  // As Engine quantizes: per tensor, or per feature for a format v3 model
+  const q = new Int8Array(count * MNIST_PIXELS);
+  for (let s = 0; s < count; s++) quantizeModelInput(model, x.subarray(s * MNIST_PIXELS, (s + 1) * MNIST_PIXELS), q.subarray(s * MNIST_PIXELS, (s + 1) * MNIST_PIXELS));
+  return q;
 }
 
 // ---- wasm3 on the MCU: the MVP module and an Engine job (tools/wasm-job.ts) ----

@@ -12,6 +12,8 @@ export interface SelftestCase {
   /** `samples` quantized inputs laid end to end. */
   inputs: Int8Array;
   samples: number;
+  /** The float samples the first inputs were quantized from (as Engine quantizes them), when known; not in the JSON. */
+  floats?: Float32Array;
 }
 
 /** Run modes in checksum order, as assembly/selftest.ts MODES. */

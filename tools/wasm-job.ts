@@ -10,6 +10,10 @@ export interface JobCall {
   input: Uint8Array;
   /** run_batch_s8's i32 arguments but scale: plan, layers, flags, src, stride, count, out, labels, act. */
   args: [number, number, number, number, number, number, number, number, number];
+  /**
+   * Layer 0's input scale (Engine.inputScale). A format v3 model's per-feature scales and offsets need nothing
+   * here: they are sections of the model image, and layer 0's plan record (in the image) holds their addresses.
+   */
   scale: number;
   /** Memory ranges [at, bytes) written out after the call. */
   dumps: [number, number][];

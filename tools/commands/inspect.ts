@@ -24,7 +24,7 @@ export interface LayerInfo {
   inZeroPoint: number;
   outScale: number;
   outZeroPoint: number;
-  /** weights, bias, multiplier and shift sections. */
+  /** weights, bias, multiplier and shift sections (and in v3 layer 0's in_scales and in_offsets). */
   weightBytes: number;
   /** est_* and gate_* sections. */
   estimatorBytes: number;
@@ -32,8 +32,22 @@ export interface LayerInfo {
   estimatorMacs: number;
 }
 
+/** How float inputs become int8: one scale (format v1, v2) or a scale and offset per feature (v3). */
+export interface InputQuantInfo {
+  mode: "per-tensor" | "per-feature";
+  /** The zero point z of layer 0's input. */
+  zeroPoint: number;
+  /** Per tensor: q = clamp(round(x / scale) + z); per feature: layer 0's folded input scale (1). */
+  scale: number;
+  /** Per feature (v3), one entry per input: q_i = clamp(round((x_i − offset) / scale) + z); min and max are the floats mapped to −128 and 127. Empty per tensor. */
+  features: { index: number; scale: number; offset: number; min: number; max: number }[];
+}
+
 export interface ModelInfo {
   path: string;
+  /** The file's format version (header bytes 4–5). */
+  version: number;
+  input: InputQuantInfo;
   layers: LayerInfo[];
   totals: {
     layers: number;
@@ -51,7 +65,7 @@ export interface ModelInfo {
   arena: ArenaPlan & { heapBase: number };
 }
 
-const ESTIMATOR_SECTIONS = new Set(SECTIONS.filter((s) => s.owner !== "layer").map((s) => s.name));
+const ESTIMATOR_SECTIONS = new Set(SECTIONS.filter((s) => s.owner === "estimator" || s.owner === "gate").map((s) => s.name));
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 export function describeModel({ model, image, sections }: ParsedModel, path: string, heapBase: number): ModelInfo {
@@ -70,8 +84,18 @@ export function describeModel({ model, image, sections }: ParsedModel, path: str
   });
   const denseParameters = sum(layers.map((l) => l.nIn * l.nOut + l.nOut));
   const estimatorParameters = sum(layers.map((l) => l.estimatorMacs));
+  const l0 = model.layers[0], f = model.inputFeatures ?? null, z = l0.inZeroPoint;
+  const input: InputQuantInfo = {
+    mode: f ? "per-feature" : "per-tensor", zeroPoint: z, scale: l0.inScale,
+    features: f ? Array.from(f.scale, (scale, index) => {
+      const offset = f.offset[index];
+      return { index, scale, offset, min: offset + (-128 - z) * scale, max: offset + (127 - z) * scale };
+    }) : [],
+  };
   return {
     path,
+    version: image[4] | (image[5] << 8),
+    input,
     layers,
     totals: {
       layers: layers.length,
@@ -104,7 +128,7 @@ function render(info: ModelInfo, showSections: boolean): string {
   for (const l of info.layers) {
     layers.push([
       l.index, l.nIn, l.nOut, l.activation, gated(l.rank, l.rank), gated(`${l.blocks}×${l.blockSize}`, l.blocks), gated(l.tMax, l.rank), gated(g(l.margin), l.rank),
-      `${g(l.inScale)} / ${l.inZeroPoint}`, `${g(l.outScale)} / ${l.outZeroPoint}`,
+      `${l.index === 0 && info.input.mode === "per-feature" ? "per feature" : g(l.inScale)} / ${l.inZeroPoint}`, `${g(l.outScale)} / ${l.outZeroPoint}`,
       n(l.weightBytes), gated(n(l.estimatorBytes), l.rank + l.blocks), n(l.denseMacs), gated(n(l.estimatorMacs), l.rank + l.blocks),
     ]);
   }
@@ -115,6 +139,16 @@ function render(info: ModelInfo, showSections: boolean): string {
     `${c.bold("parameters")} ${n(t.parameters)} (dense ${n(t.denseParameters)} + estimators/gates ${n(t.estimatorParameters)})  ` +
       `${c.bold("MACs/sample")} dense ${n(t.denseMacs)}, estimator ${n(t.estimatorMacs)}${share}`,
   );
+
+  const iq = info.input, plusZ = iq.zeroPoint < 0 ? `− ${-iq.zeroPoint}` : `+ ${iq.zeroPoint}`;
+  if (iq.mode === "per-tensor") {
+    out.push(`${c.bold("input quantization")} per tensor (format v${info.version}): q = clamp(round(x / ${g(iq.scale)}) ${plusZ}, −128, 127)`);
+  } else {
+    out.push(`${c.bold("input quantization")} per feature (format v${info.version}, ${n(iq.features.length)} features): q_i = clamp(round((x_i − offset_i) / scale_i) ${plusZ}, −128, 127)`);
+    const f = table(["feature", "scale", "offset", "min (q = −128)", "max (q = 127)"], ["right", "right", "right", "right", "right"]);
+    for (const x of iq.features) f.push([x.index, g(x.scale), g(x.offset), g(x.min), g(x.max)]);
+    out.push(f.toString());
+  }
 
   if (showSections) {
     const s = table(["layer", "section", "offset", "bytes"], ["right", "left", "right", "right"]);
