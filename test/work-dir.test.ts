@@ -115,10 +115,10 @@ describe("optimize --work: epoch checkpoints", () => {
     expect(await refused(optimizeModel({ ...base, epochs: 2, workDir: work }))).toMatch(/epoch-2\.safetensors": not a checkpoint of this run \(it is epoch 1's\)/);
   });
 
-  for (const [what, damage] of [
-    ["cut short", (b: Buffer) => b.subarray(0, b.length - 7)],
-    ["a flipped weight byte", (b: Buffer) => { const c = Buffer.from(b); c[c.length - 5] ^= 0x40; return c; }],
-    ["empty", () => Buffer.alloc(0)],
+  for (const [what, damage, reason] of [
+    ["cut short", (b: Buffer) => b.subarray(0, b.length - 7), 'tensors["layers.1.weight"].data_offsets at offset'],
+    ["a flipped weight byte", (b: Buffer) => { const c = Buffer.from(b); c[c.length - 5] ^= 0x40; return c; }, "its checksum does not match its weights and record"],
+    ["empty", () => Buffer.alloc(0), "header_length at offset 0: expected >= 8 bytes of file, got 0 bytes"],
   ] as const) {
     it(`a damaged checkpoint (${what}) is trained again, with a warning, and the result is a fresh run's`, async () => {
       const work = await completed();
@@ -126,7 +126,11 @@ describe("optimize --work: epoch checkpoints", () => {
       writeFileSync(path, damage(readFileSync(path)));
       const w = warningsOf({ ...base, workDir: work });
       same(await optimizeModel(w.opts));
-      expect(w.seen.some((m) => m.includes("epoch-1.safetensors") && m.includes("damaged") && m.includes("trained again"))).toBe(true);
+      const damaged = w.seen.filter((m) => m.includes("damaged"));
+      expect(damaged.length, w.seen.join("|")).toBe(1);
+      expect(damaged[0]).toMatch(new RegExp(`^"${path}": damaged \\(`));
+      expect(damaged[0]).toContain(reason);
+      expect(damaged[0]).toMatch(/\); epoch 1 is trained again and the file rewritten$/);
       // Rewritten whole: the next run resumes from it without a warning
       const again = warningsOf({ ...base, workDir: work });
       same(await optimizeModel(again.opts));
@@ -192,6 +196,9 @@ describe("optimize --work: trials.json", () => {
     expect(r.trials.some((t) => t.macsRatio === 0.01)).toBe(false);
     expect(w.seen.some((m) => m.includes("does not reproduce") && m.includes("cached 0.00 % at 0.010×"))).toBe(true);
     expect(r.warnings.some((m) => m.includes("does not reproduce"))).toBe(true);
+    // The search ran again after resuming the epoch; the caller heard each warning once
+    expect(w.seen.filter((m) => m.startsWith("only 120 validation samples")).length).toBe(1);
+    expect(r.warnings.filter((m) => m.startsWith("only 120 validation samples")).length).toBe(1);
     // The file now holds the honest trials only
     expect(JSON.parse(readFileSync(path, "utf8")).trials.some((t: Trial) => t.macsRatio === 0.01)).toBe(false);
   });
@@ -201,5 +208,27 @@ describe("optimize --work: trials.json", () => {
     const doc = JSON.parse(readFileSync(join(work, "trials.json"), "utf8")) as { trials: (Trial & { model: string })[] };
     expect(new Set(doc.trials.map((t) => t.model)).size).toBe(new Set(doc.trials.map((t) => t.source)).size);
     expect(existsSync(join(work, "config.json"))).toBe(true);
+  });
+});
+
+describe("optimize --work: learned estimators", () => {
+  const learned: OptimizeOptions = { ...base, estimator: "learned", ranks: [3] };
+  it("a resumed learned run, and one whose checkpoint was damaged, equal a fresh one", async () => {
+    const one = await optimizeModel({ ...learned });
+    const work = tmp();
+    const first = await optimizeModel({ ...learned, workDir: work });
+    expect(Buffer.from(first.rgm).equals(Buffer.from(one.rgm))).toBe(true);
+    // The checkpoint carries the estimators of rank 3 that validated it
+    const path = join(work, "epoch-1.safetensors");
+    expect(parseCheckpoint(readFileSync(path), path).model.layers[0].estimator?.rank).toBe(3);
+    const w = warningsOf({ ...learned, workDir: work });
+    expect(Buffer.from((await optimizeModel(w.opts)).rgm).equals(Buffer.from(one.rgm))).toBe(true);
+    expect(w.seen.filter((m) => m.includes(work))).toEqual([]);
+    const b = readFileSync(path);
+    b[b.length - 3] ^= 1;
+    writeFileSync(path, b);
+    const d = warningsOf({ ...learned, workDir: work });
+    expect(Buffer.from((await optimizeModel(d.opts)).rgm).equals(Buffer.from(one.rgm))).toBe(true);
+    expect(d.seen.some((m) => m.includes("checksum does not match"))).toBe(true);
   });
 });

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import * as tf from "@tensorflow/tfjs-core";
 import { UserError } from "../../runtime/src/errors.ts";
+import { showName } from "../../runtime/src/show.ts";
 import { linear } from "../float.ts";
 import { writeModel } from "../../runtime/src/format.ts";
 import type { FloatModel } from "../../runtime/src/model.ts";
@@ -499,7 +500,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
       for (let epoch = 1; epoch <= epochs; epoch++) {
         const saved = work ? work.readEpoch(epoch, { sizes, ranks: o.ranks, estimator }) : { kind: "missing" as const };
         if (saved.kind === "damaged") {
-          const message = `${work!.epochPath(epoch)}: damaged (${saved.reason}); epoch ${epoch} is trained again and the file rewritten`;
+          const message = `${showName(work!.epochPath(epoch))}: damaged (${saved.reason}); epoch ${epoch} is trained again and the file rewritten`;
           warnings.push(message);
           emit({ stage: "warning", message });
         }
@@ -771,14 +772,15 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     const again: Partial<Trial> = { margins, error: r.error, macsRatio: r.macsRatio, flips, bound: trialBound(r.error, flips, o.val.count, safety), ...(priced && { cycles: r.cycles, cyclesRatio: r.cyclesRatio }) };
     const keys = Object.keys(again) as (keyof Trial)[];
     if (JSON.stringify(keys.map((k) => t[k])) === JSON.stringify(keys.map((k) => again[k]))) continue;
-    const message = `${work!.trialsPath}: the cached trial ${t.source} ${t.estimator} ranks ${t.ranks.join("-")} margins ${t.marginSigmas.join("/")} σ does not reproduce (cached ${(t.error * 100).toFixed(2)} % at ${t.macsRatio.toFixed(3)}×, measured ${(r.error * 100).toFixed(2)} % at ${r.macsRatio.toFixed(3)}×); the file is not trusted and the search runs again`;
+    const message = `${showName(work!.trialsPath)}: the cached trial ${t.source} ${t.estimator} ranks ${t.ranks.join("-")} margins ${t.marginSigmas.join("/")} σ does not reproduce (cached ${(t.error * 100).toFixed(2)} % at ${t.macsRatio.toFixed(3)}×, measured ${(r.error * 100).toFixed(2)} % at ${r.macsRatio.toFixed(3)}×); the file is not trusted and the search runs again`;
     emit({ stage: "warning", message });
     work!.writeTrials([], trialSettings);
-    const rerun = { ...o };
+    // The rerun resumes every epoch; its caller hears only the search again (and warnings not heard yet)
+    const heard = new Set(warnings);
+    const rerun: OptimizeOptions = { ...o, onEvent: (e) => { if (e.stage === "trial" || (e.stage === "warning" && !heard.has(e.message))) emit(e); } };
     IGNORE_TRIAL_CACHE.add(rerun);
     const result = await optimizeModel(rerun);
-    result.warnings.unshift(message);
-    return result;
+    return { ...result, warnings: [...warnings, message, ...result.warnings.filter((m) => !heard.has(m))] };
   }
   const q = quantizers.get(best.source)!;
   const rgm = writeModel(q.model({ ranks: best.ranks, margins: best.margins, estimator: best.estimator, gates: false }));

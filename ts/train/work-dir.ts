@@ -186,7 +186,7 @@ export class WorkDir {
       parsed = parseCheckpoint(got.bytes, path);
     } catch (err) {
       if (!(err instanceof UserError)) throw err;
-      return { kind: "damaged", reason: err.message };
+      return { kind: "damaged", reason: err.message.startsWith(`${path}: `) ? err.message.slice(path.length + 2) : err.message };
     }
     const { model, metadata } = parsed;
     const foreign = (what: string) =>
