@@ -10,6 +10,7 @@ import { checkpointBytes, parseCheckpoint, saveCheckpoint } from "../ts/train/ch
 import { optimizeModel, type OptimizeOptions, type Trial } from "../ts/train/optimize.ts";
 import { trainMlp, type Samples } from "../ts/train/trainer.ts";
 import { TRIALS_FORMAT, writeAtomic } from "../ts/train/work-dir.ts";
+import { resultProblem } from "../tools/fuzz-work.ts";
 
 /** Four noisy clusters in [0, 1]^8. */
 function data(count: number, seed: number): Samples {
@@ -201,6 +202,22 @@ describe("optimize --work: trials.json", () => {
     expect(r.warnings.filter((m) => m.startsWith("only 120 validation samples")).length).toBe(1);
     // The file now holds the honest trials only
     expect(JSON.parse(readFileSync(path, "utf8")).trials.some((t: Trial) => t.macsRatio === 0.01)).toBe(false);
+  });
+
+  it("a forged entry that makes a trial look worse may steer the search, never the numbers: every result is honest", async () => {
+    const work = await completed();
+    const path = join(work, "trials.json");
+    const original = readFileSync(path, "utf8");
+    const n = JSON.parse(original).trials.length;
+    for (let i = 0; i < n; i++) {
+      const doc = JSON.parse(original) as { trials: Trial[] };
+      doc.trials[i] = { ...doc.trials[i], error: 1, bound: 1 };
+      writeFileSync(path, JSON.stringify(doc));
+      const r = await optimizeModel({ ...base, workDir: work });
+      expect(await resultProblem(r, base), `trial ${i}`).toBeNull();
+    }
+    // The check itself: a result whose chosen trial claims other numbers is caught
+    expect(await resultProblem({ ...fresh, best: { ...fresh.best, error: fresh.best.error + 0.01 } }, base)).toMatch(/^the chosen trial says/);
   });
 
   it("every cached trial names the float model it ran (a trial of other weights is not reused)", async () => {

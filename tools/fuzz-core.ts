@@ -512,6 +512,7 @@ async function runWorkCase(seed: number, index: number): Promise<CaseResult & { 
   };
   try {
     const bad = await c.run();
+    if (bad === "steered") return result("work steered valid");
     return bad ? result(c.mustFail ? "FAIL work silent acceptance" : "FAIL work silently wrong", bad) : result("work valid");
   } catch (e) {
     if (e instanceof UserError) {

@@ -5,11 +5,15 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { writeModel } from "../runtime/src/format.ts";
 import type { FloatModel } from "../runtime/src/model.ts";
+import { featureRange } from "../ts/data/index.ts";
+import { Quantizer } from "../ts/quantize.ts";
+import { gatedRun } from "../ts/rank-search.ts";
 import { Rng } from "../ts/random.ts";
 import { syntheticFloat } from "../ts/synthetic.ts";
 import { checkpointBytes, parseCheckpoint } from "../ts/train/checkpoint.ts";
-import { optimizeModel, type OptimizeOptions } from "../ts/train/optimize.ts";
+import { optimizeModel, type OptimizeOptions, type OptimizeResult } from "../ts/train/optimize.ts";
 import type { Samples } from "../ts/train/trainer.ts";
 
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[rng.int(0, xs.length - 1)];
@@ -64,11 +68,31 @@ const text = (s: string) => new TextEncoder().encode(s);
 const JUNK: unknown[] = [null, 7, "x", [], {}, true, -1e308, "\u001b[31m", { trials: null }, [[[[[]]]]]];
 const BAD_VALUES: unknown[] = [0, -1, 1e308, -0.5, 2, null, "0", [], {}, 0.01, Number.MAX_SAFE_INTEGER];
 
+/**
+ * Why the result's .rgm and chosen trial are not what they say (the trial measured again from the result's float
+ * model as optimize measures it, its bound within the target, the .rgm that trial's model), or null.
+ */
+export async function resultProblem(r: OptimizeResult, base: OptimizeOptions): Promise<string | null> {
+  const { val, calibration = 1000 } = base, nIn = base.model.layers[0].nIn;
+  const x = val.images as Float32Array, calibX = x.subarray(0, Math.min(calibration, val.count) * nIn);
+  const q = new Quantizer(r.float, calibX, calibX.length / nIn, featureRange(calibX));
+  const options = { ranks: r.best.ranks, margins: r.best.margins, estimator: r.best.estimator, gates: false };
+  const m = await gatedRun(q, options, x, val.labels, val.count);
+  if (m.error !== r.best.error || m.macsRatio !== r.best.macsRatio) return `the chosen trial says ${r.best.error} at ${r.best.macsRatio}×, measures ${m.error} at ${m.macsRatio}×`;
+  if (r.best.bound > r.target) return `the chosen trial's bound ${r.best.bound} is over the target ${r.target}`;
+  if (!Buffer.from(writeModel(q.model(options))).equals(Buffer.from(r.rgm))) return "the .rgm is not the chosen trial's model";
+  return null;
+}
+
 export interface WorkCase {
   what: string;
   /** Set when the case must end in a UserError. */
   mustFail: boolean;
   bytes: number;
+  /**
+   * null: the oracle's .rgm; "steered": another .rgm, allowed only where a cached trial's numbers were forged (they
+   * may steer the search, docs/ROBUSTNESS.md) and only when that result is honest; else the failure.
+   */
   run(): Promise<string | null>;
 }
 
@@ -78,7 +102,7 @@ export function workCase(rng: Rng, index: number): WorkCase {
   const dir = join(s.root, `case-${index}`);
   rmSync(dir, { recursive: true, force: true });
   const files: Record<string, Uint8Array | "dir"> = { ...s.files };
-  let what = "unchanged", mustFail = false, workDir = dir;
+  let what = "unchanged", mustFail = false, workDir = dir, forged = false;
   const op = rng.int(0, 15);
   const ep = "epoch-1.safetensors", tr = "trials.json", cf = "config.json";
   const trials = () => JSON.parse(new TextDecoder().decode(s.files[tr])) as { format: string; run: string; trials: Record<string, unknown>[] };
@@ -111,6 +135,7 @@ export function workCase(rng: Rng, index: number): WorkCase {
     }
     files[tr] = text(JSON.stringify(doc));
     what = `trial ${i} forged: ${changed.join(", ")}`;
+    forged = true;
   } else if (op === 10) { files[tr] = flip(rng, s.files[tr]); what = "trials bits flipped"; }
   else if (op === 11) {
     const doc = trials(), how = pick(rng, ["foreign", "drop", "duplicate", "reverse"] as const);
@@ -139,7 +164,10 @@ export function workCase(rng: Rng, index: number): WorkCase {
       try {
         const r = await optimizeModel({ ...s.base, workDir });
         if (mustFail) return `${what}: accepted`;
-        return Buffer.from(r.rgm).equals(Buffer.from(s.oracle)) ? null : `${what}: the .rgm differs from the run without a work folder`;
+        if (Buffer.from(r.rgm).equals(Buffer.from(s.oracle))) return null;
+        if (!forged) return `${what}: the .rgm differs from the run without a work folder`;
+        const why = await resultProblem(r, s.base);
+        return why ? `${what}: ${why}` : "steered";
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
