@@ -1,8 +1,10 @@
 // optimize's work folder (ts/train/work-dir.ts): the reproducers of issue 22 on tiny 8-16-4 runs. Each damaged or
 // foreign step file ends in a named UserError or in the result of a fresh run, never a crash or a trusted forgery.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { UserError } from "../runtime/src/errors.ts";
 import { Rng } from "../ts/random.ts";
@@ -66,6 +68,26 @@ describe("optimize --work: the folder itself", () => {
     expect(await refused(optimizeModel({ ...base, workDir: file }))).toBe(`--work "${file}": is a file, expected a folder (optimize keeps its checkpoints there)`);
     expect(await refused(optimizeModel({ ...base, workDir: join(file, "sub") }))).toBe(`--work "${join(file, "sub")}": a parent of this path is a file, expected a folder`);
     expect(await refused(optimizeModel({ ...base, workDir: join(file, "sub", "deeper") }))).toMatch(/a parent of this path is a file/);
+  });
+
+  it("a dangling link is one line", async () => {
+    const d = tmp(), link = join(d, "link");
+    symlinkSync(join(d, "nowhere", "x"), link);
+    expect(await refused(optimizeModel({ ...base, workDir: link }))).toBe(`--work "${link}": a link to nothing (dangling), expected a folder`);
+  });
+
+  it("the CLI: --work naming a file ends in one line and exit 1", () => {
+    const d = tmp();
+    writeFileSync(join(d, "m.safetensors"), checkpointBytes(model16));
+    const csv = (s: Samples) => ["f0,f1,f2,f3,f4,f5,f6,f7,label", ...Array.from({ length: s.count }, (_, i) => [...s.images.subarray(i * 8, i * 8 + 8)].join(",") + `,${s.labels[i]}`)].join("\n") + "\n";
+    writeFileSync(join(d, "train.csv"), csv(train));
+    writeFileSync(join(d, "val.csv"), csv(val));
+    writeFileSync(join(d, "f"), "x");
+    const bin = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));
+    const r = spawnSync(process.execPath, [bin, "optimize", "--float", "m.safetensors", "--data", "train.csv", "--val-data", "val.csv", "--epochs", "1", "--work", "f", "-o", "o.rgm", "-q"], { cwd: d, encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toBe(`rankgate: --work "f": is a file, expected a folder (optimize keeps its checkpoints there)\n`);
+    expect(r.stdout).toBe("");
   });
 
   it("a folder where a step file goes is a named error", async () => {

@@ -3,7 +3,7 @@
 // (a SHA-256 of the fingerprint) and is checked before use; writes are atomic (temporary file, fsync, rename).
 // What happens to a damaged or foreign file, per file: docs/ROBUSTNESS.md, "optimize's work folder".
 import { createHash } from "node:crypto";
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../../runtime/src/errors.ts";
 import type { FloatModel } from "../../runtime/src/model.ts";
@@ -141,6 +141,9 @@ export class WorkDir {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOTDIR") throw new UserError(`--work ${name}: a parent of this path is a file, expected a folder`);
       if (code !== "ENOENT") throw new UserError(`--work ${name}: cannot use this folder (${code ?? (err as Error).message})`);
+      let link = false;
+      try { link = lstatSync(dir).isSymbolicLink(); } catch { /* nothing there */ }
+      if (link) throw new UserError(`--work ${name}: a link to nothing (dangling), expected a folder`);
       try {
         mkdirSync(dir, { recursive: true });
       } catch (e) {
