@@ -1,5 +1,6 @@
 // The per-target tables of docs/SIMULATOR.md, generated from the profiles (a test keeps them in sync).
-// Regenerate: npx tsx firmware-sim/docs.ts > /tmp/targets.md and paste between the markers.
+// Regenerate: npx tsx firmware-sim/docs.ts --write (npm run bench:mcu -- --write and firmware-sim/fit.ts --write do it too).
+import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { loadTargets, type TargetProfile } from "./profile.ts";
 
@@ -22,8 +23,20 @@ export function targetTables(targets: TargetProfile[] = loadTargets()): string {
     "| field | value | kind | source |",
     "|---|---:|---|---|",
     ...Object.entries(t.sources).map(([f, s]) => `| \`${f}\` | ${value(t, f)} | ${s.kind} | ${cell(s.cite)} |`),
+    ...(t.fitted ? Object.entries(t.fitted.cycles).map(([f, v]) => `| \`fitted.cycles.${f}\` | ${v} | fitted | ${cell(t.fitted!.fit.cite)}; fit models: ${t.fitted!.fit.fit_models.join(", ")} |`) : []),
   ].join("\n"));
   return `${BEGIN}\n${parts.join("\n\n")}\n${END}`;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) console.log(targetTables());
+/** docs/SIMULATOR.md with its target tables rewritten from the profiles. */
+export function writeTargetTables(doc = fileURLToPath(new URL("../docs/SIMULATOR.md", import.meta.url))): void {
+  const text = readFileSync(doc, "utf8");
+  const i = text.indexOf(BEGIN), j = text.indexOf(END);
+  if (i < 0 || j < i) throw new Error(`${doc}: no ${BEGIN} … ${END} markers`);
+  writeFileSync(doc, text.slice(0, i) + targetTables() + text.slice(j + END.length));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  if (process.argv.includes("--write")) writeTargetTables();
+  else console.log(targetTables());
+}

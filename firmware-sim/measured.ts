@@ -1,8 +1,9 @@
 // Measured instruction counts (firmware-sim/measured.json, written by `npm run bench:mcu -- --write`):
-// the C runtime under QEMU on the first digits of mnist:test, per target and schedule, with the cycles
-// derived from them (firmware-sim/timings.ts). `rankgate sim` shows them beside its prediction when the
-// simulated model is one that was measured (same CRC-32 and size); test/sim-measured.test.ts keeps the
-// prediction within ±15 % of them.
+// the C runtime under QEMU on the models of bench/zoo/manifest.json, each on the first samples of its data,
+// per target, schedule and layer, with the cycles derived from them (firmware-sim/timings.ts) and the hash of
+// the C sources measured. `rankgate sim` shows them beside its prediction when the simulated model is one that
+// was measured (same CRC-32 and size); test/sim-measured.test.ts keeps held-out models' predictions within
+// ±10 % of them (firmware-sim/fit.ts).
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Schedule } from "./cost.ts";
@@ -11,8 +12,6 @@ import type { SimResult } from "./simulate.ts";
 export const MEASURED_PATH = fileURLToPath(new URL("../firmware-sim/measured.json", import.meta.url));
 /** The schedules the C runtime runs, by bench:mcu run name. */
 export const MEASURED_SCHEDULES: Record<string, Schedule> = { dense: "dense", gated: "gated", "gated+zero-skip": "gated_zero_skip" };
-/** The accepted gap between predicted compute and derived cycles (issue 12). */
-export const FIT_TOLERANCE = 0.15;
 
 export interface MeasuredRun {
   instructions: number;
@@ -25,12 +24,16 @@ export interface MeasuredModel {
   model: string;
   crc32: number;
   bytes: number;
-  digits: number;
+  /** mnist:test or a data file (repository-relative), and the samples measured (its first ones). */
+  data: string;
+  samples: number;
+  /** fit: enters firmware-sim/fit.ts; held-out: never does (absent: fit). */
+  role?: "fit" | "held-out";
   targets: Record<string, { board: string; runtimeCode: number; cmsisCode: number; arena: number; cmsisRam: number; runs: Record<string, MeasuredRun> }>;
 }
 
 export interface MeasuredFile {
-  meta: { command: string; date: string; machine: string };
+  meta: { command: string; date: string; machine: string; c_sources_sha256?: string; seconds?: number };
   runs: MeasuredModel[];
 }
 

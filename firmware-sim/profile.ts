@@ -40,6 +40,14 @@ export interface TargetProfile {
   };
   flash: { line_bytes: number; miss_cycles: number; cache_bytes: number };
   power: { active_mw: number };
+  /**
+   * Structural cycle parameters fitted by firmware-sim/fit.ts to measured counts (docs/SIMULATOR.md); the cited
+   * `cycles` above stay as they are. mac_simd absent: no SIMD body.
+   */
+  fitted?: {
+    cycles: { mac_simd?: number; mac_scalar: number; step: number; chunk: number; row: number; rank: number; block: number; unit: number; mask: number; input: number; test: number; scan: number; layer: number; inference: number };
+    fit: { kind: "fitted"; cite: string; c_sources_sha256: string; fit_models: string[]; held_out_models: string[] };
+  };
   sources: Record<string, { kind: SourceKind; cite: string }>;
 }
 

@@ -4,7 +4,7 @@ import { planArena } from "../runtime/src/arena.ts";
 import { readModel } from "../runtime/src/format.ts";
 import type { QuantModel } from "../runtime/src/model.ts";
 import {
-  breakEvenDensity, BUCKETS, emptyBreakdown, layerCost, layerWork, SCHEDULES, total,
+  breakEvenDensity, BUCKETS, costParams, emptyBreakdown, layerCost, layerWork, SCHEDULES, total,
   type Breakdown, type LayerGeometry, type PerSchedule, type Schedule,
 } from "./cost.ts";
 import type { TargetProfile } from "./profile.ts";
@@ -101,6 +101,12 @@ export function simulate(bytes: Uint8Array, trace: ModelTrace, p: TargetProfile)
   const breakdown = perSchedule(() => emptyBreakdown());
   const flashBytes = perSchedule(() => 0), sramBytes = perSchedule(() => 0);
   let wrongGated = 0, wrongDense = 0;
+  // Per inference: rg_infer_s8's checks and arena plan (on layer 0, in rows_overhead)
+  const perInference = costParams(p).inference;
+  for (const sched of SCHEDULES) {
+    cycles[0][sched] += perInference * count;
+    breakdown[sched].rows_overhead += perInference * count;
+  }
   for (const sample of trace.samples) {
     if (sample.labelGated !== sample.label) wrongGated++;
     if (sample.labelDense !== sample.label) wrongDense++;

@@ -11,8 +11,12 @@ import { selftestCases } from "../tools/build-selftest.ts";
 import { encodeJob, engineJob, runJob } from "../tools/wasm-job.ts";
 import { readModel } from "../runtime/src/format.ts";
 import { Engine } from "../runtime/src/runtime.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { readManifest } from "../tools/mcu-bench.ts";
+import { UserError } from "../runtime/src/errors.ts";
 import {
-  BOARDS_DIR, benchChecksum, buildCmsisImage, buildImage, buildRankgateImage, buildWasm3Image, engineChecksums, fnvBytes, MODE_FLAGS, mnistInputs,
+  BOARDS_DIR, benchChecksum, buildCmsisImage, buildImage, buildRankgateImage, buildWasm3Image, dataInputs, engineChecksums, fnvBytes, MODE_FLAGS, mnistInputs,
   parseChecksums, ROOT, runImage, type BenchCase, type BoardName, type ModeName,
 } from "../tools/mcu.ts";
 import { describeWithTools } from "./helpers/system.ts";
@@ -64,6 +68,36 @@ describeWithTools(["gcc", "arm-none-eabi-gcc", "qemu-system-arm"], "MCU: C runti
       }
     });
   }
+
+  it("any model and data: a zoo model on its sklearn samples (Engine's quantizer) prints Engine's checksum in every mode", async () => {
+    const model = new Uint8Array(readFileSync(join(ROOT, "bench", "zoo", "bc-gates-30-48-24-2.rgm")));
+    const inputs = await dataInputs(model, join(ROOT, "bench", "zoo", "data", "breast_cancer.npz"), 6);
+    expect(inputs.length).toBe(6 * 30);
+    const modes: ModeName[] = ["dense", "gated", "gated+zero-skip"];
+    const node = await engineChecksums(model, inputs, modes);
+    const elf = buildRankgateImage({ board: "mps2-an386", cases: [{ model, inputs }], modes: modes.map((m) => MODE_FLAGS[m]), arena: 4096, out: join(OUT, "zoo.elf") });
+    const got = parseChecksums(runImage("mps2-an386", elf).stdout);
+    for (const m of modes) expect({ m, checksum: got.get(`0 ${MODE_FLAGS[m]}`)?.checksum }).toEqual({ m, checksum: node.get(m)!.checksum });
+    // mnist:test through the generic path equals the MNIST helper
+    const mcu = cases[cases.length - 1].model;
+    expect(await dataInputs(mcu, "mnist:test", 2)).toEqual(mnistInputs(mcu, 2));
+    // Data of another width, or too few samples: a UserError naming the data
+    await expect(dataInputs(model, join(ROOT, "bench", "zoo", "data", "wine.npz"), 2)).rejects.toThrow(UserError);
+    await expect(dataInputs(model, join(ROOT, "bench", "zoo", "data", "breast_cancer.npz"), 65)).rejects.toThrow(/64 samples/);
+  });
+
+  it("a manifest entry with a wrong field is a UserError naming the entry and the field", () => {
+    const dir = mkdtempSync(join(tmpdir(), "rankgate-manifest-"));
+    try {
+      const write = (v: unknown) => { writeFileSync(join(dir, "m.json"), JSON.stringify(v)); return join(dir, "m.json"); };
+      expect(readManifest(join(ROOT, "bench", "zoo", "manifest.json")).length).toBeGreaterThanOrEqual(10);
+      expect(() => readManifest(write({ models: [{ model: "a.rgm", data: "mnist:test", samples: 0 }] }))).toThrow(/models\[0\]\.samples: expected a positive integer, got 0/);
+      expect(() => readManifest(write({ models: [{ model: "a.rgm", data: "mnist:test", samples: 2, role: "train" }] }))).toThrow(/models\[0\]\.role: expected fit or held-out/);
+      expect(() => readManifest(write({ runs: [] }))).toThrow(/models: expected an array/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it("a changed input changes the image's checksum", () => {
     const changed = cases.slice(0, 1).map((c) => ({ ...c, inputs: c.inputs.map((v, i) => (i === 3 ? v ^ 0x40 : v)) }));

@@ -7,7 +7,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dotCycles, gatherLines, layerCost, recordLines, SCHEDULES } from "../firmware-sim/cost.ts";
+import { costParams, countCycles, emptyCounts, gatherLines, inputPlan, layerCost, layerCounts, recordLines, SCHEDULES } from "../firmware-sim/cost.ts";
+import { Engine } from "../runtime/src/runtime.ts";
+import { indices } from "../firmware-sim/trace.ts";
 import { BUILTIN_TARGETS_DIR, findTarget, loadTargets, ProfileError, readProfile, validateProfile, type TargetProfile } from "../firmware-sim/profile.ts";
 import { targetTables } from "../firmware-sim/docs.ts";
 import { geometry, simulate } from "../firmware-sim/simulate.ts";
@@ -112,36 +114,81 @@ describe("cost model", () => {
   it("dense cycles of a layer are the documented sum, by hand", () => {
     const g = geometry(bytes).layers[0];
     const rows = Int32Array.from({ length: g.nOut }, (_, i) => i);
-    const c = m4.cycles;
-    const dot = Math.floor(784 / 4) * 4 * c.mac_simd! + (784 % 4) * c.mac_scalar;
-    expect(dotCycles(m4, 784)).toBe(dot);
+    const q = costParams(m4);
     const noStall = layerCost(m4, g, { estimator: false, gather: false, masked: false, rows, nz: new Int32Array(0) }, false);
-    expect(noStall.cycles).toEqual({ input: 784 * c.widen_per_input, estimator: 0, rows_mac: 48 * dot, rows_overhead: 48 * (c.row_overhead + c.requantize), mask: 0, flash_stall: 0 });
+    // 784 inputs: all in the SIMD body (49 steps of 16), no tail; one row call per output; one layer
+    expect(noStall.cycles).toEqual({ input: 784 * q.input, estimator: 0, rows_mac: 48 * 784 * q.mac_simd! + 48 * 49 * q.step, rows_overhead: 48 * q.row + q.layer, mask: 0, flash_stall: 0 });
     const stalled = layerCost(m4, g, { estimator: false, gather: false, masked: false, rows, nz: new Int32Array(0) }, true);
     // 48 rows of 784 bytes (16-byte aligned) and three 4-byte arrays of 48 units (16-byte aligned)
     expect(stalled.flashLines).toBe((48 * 784) / 16 + 3 * ((48 * 4) / 16));
     expect(stalled.cycles.flash_stall).toBe(stalled.flashLines * m4.flash.miss_cycles);
+    // Without SIMD (M0+) every MAC is scalar
+    const m0 = findTarget("cortex-m0plus");
+    const n0 = layerCounts(m0, g, { estimator: false, gather: false, masked: false, rows, nz: new Int32Array(0) });
+    expect(n0.rows_mac).toEqual({ ...emptyCounts(), mac_scalar: 48 * 784 });
+    expect(n0.rows_overhead).toEqual({ ...emptyCounts(), row: 48, layer: 1 });
   });
 
-  it("a block gate costs one policy row per block, a compare each and the mask bits, by hand", () => {
+  it("an estimator costs its projection rows, each unit's dot over the rank and a compare, by hand (odd rank: a scalar tail)", () => {
+    const g = { ...geometry(bytes).layers[0], rank: 7 };
+    const rows = Int32Array.of(0, 1, 2, 3, 40, 41);
+    const n = layerCounts(m4, g, { estimator: true, gather: false, masked: true, rows, nz: new Int32Array(0) });
+    // Projection: 7 rows of 784 (49 steps each); expansion: 48 units over 7 (a 4-piece and a 3-tail: 2 steps)
+    expect(n.estimator).toEqual({ ...emptyCounts(), mac_simd: 7 * 784 + 48 * 4, mac_scalar: 48 * 3, step: 7 * 49 + 48 * 2, rank: 7, unit: 48 });
+    expect(n.rows_mac).toEqual({ ...emptyCounts(), mac_simd: 6 * 784, step: 6 * 49 });
+    expect(n.mask).toEqual(emptyCounts());
+    const cost = layerCost(m4, g, { estimator: true, gather: false, masked: true, rows, nz: new Int32Array(0) }, false);
+    expect(cost.cycles.estimator).toBe(countCycles(costParams(m4), n.estimator));
+  });
+
+  it("a block gate costs one policy row per block and the mask test per output, by hand", () => {
     const g = { ...geometry(bytes).layers[0], rank: 0, blocks: 3, at: { ...geometry(bytes).layers[0].at, gate_weights: 0, gate_threshold: 4096 } };
     const rows = Int32Array.of(0, 1, 2, 3, 40, 41);
-    const c = m4.cycles;
+    const q = costParams(m4);
     const cost = layerCost(m4, g, { estimator: true, gather: false, masked: true, rows, nz: new Int32Array(0) }, false);
-    expect(cost.cycles.estimator).toBe(3 * (c.row_overhead + dotCycles(m4, 784) + c.compare_unit) + g.nOut * c.mask_bit);
+    expect(cost.cycles.estimator).toBe(3 * 784 * q.mac_simd! + 3 * 49 * q.step + 3 * q.block);
+    expect(cost.cycles.mask).toBe(g.nOut * q.mask);
     const none = layerCost(m4, g, { estimator: false, gather: false, masked: true, rows, nz: new Int32Array(0) }, false);
     expect(none.cycles.estimator).toBe(0);
+    expect(none.cycles.mask).toBe(g.nOut * q.mask);
     expect(cost.flashBytes - none.flashBytes).toBe(3 * 784 + 4 * 3);
     // Each policy row reads the widened input (int16), then the mask words are written
     expect(cost.sramBytes - none.sramBytes).toBe(3 * 2 * 784 + 4 * Math.ceil(g.nOut / 32));
   });
 
-  it("zero skipping gathers with scalar MACs even on SIMD targets; a huge cache hides flash", async () => {
+  it("zero skip keeps 8-input chunks with a non-zero input, by hand: the scan stops at a chunk's first non-zero; 4 chunks in 5 take every input", () => {
+    // 30 inputs, chunks 0–7, 8–15, 16–23, 24–29; non-zero 0, 17, 29: 3 of 4 chunks kept (3·5 < 4·4)
+    expect(inputPlan(30, Int32Array.of(0, 17, 29), 4)).toEqual({
+      all: false, chunks: 3, elems: 22, body: 20, tail: 2, steps: 2, scanned: 1 + 8 + 2 + 6,
+      kept: Int32Array.from([...Array(8).keys()].concat([...Array(8).keys()].map((i) => 16 + i), [24, 25, 26, 27, 28, 29])),
+    });
+    // Every chunk kept: the all path, no per-chunk cost
+    expect(inputPlan(30, Int32Array.of(7, 8, 16, 24), 4)).toMatchObject({ all: true, chunks: 0, elems: 30, body: 28, tail: 2, steps: 4, scanned: 8 + 1 + 1 + 1 });
+    // Without SIMD all MACs are the tail's
+    expect(inputPlan(13, null, 0)).toMatchObject({ all: true, elems: 13, body: 0, tail: 13, steps: 0, scanned: 0 });
+    expect(inputPlan(16, Int32Array.of(), 4)).toMatchObject({ all: false, chunks: 0, elems: 0, scanned: 16 });
+  });
+
+  it("the chunks zero skip keeps are the engine's: kept inputs × rows equal its zero-skip row MACs on every sample and layer", async () => {
+    const trace = await collectTrace(bytes, images, test.labels, 20);
+    const engine = await Engine.load(bytes);
+    const geo = geometry(bytes).layers;
+    let checked = 0;
+    trace.samples.forEach((s, i) => {
+      const r = engine.infer(images.subarray(i * 784, (i + 1) * 784), { zeroSkip: true });
+      s.layers.forEach((t, l) => {
+        const plan = inputPlan(geo[l].nIn, indices(t.nz), 4);
+        expect({ i, l, macs: plan.elems * t.rowCount }).toEqual({ i, l, macs: r.stats.layers[l].rowMacs });
+        checked++;
+      });
+    });
+    expect(checked).toBe(20 * 3);
+  });
+
+  it("a huge cache hides flash; latency and energy follow the cycles", async () => {
     const trace = await collectTrace(bytes, images, test.labels, 50);
     const r = simulate(bytes, trace, m4);
     expect(r.flash_stalls).toBe(true);
-    const bd = r.cycle_breakdown;
-    expect(bd.gated_zero_skip.rows_mac / r.macs_per_sample.gated_zero_skip).toBeGreaterThan(m4.cycles.mac_simd!);
     const cached = clone(m4);
     cached.flash.cache_bytes = 1 << 30;
     const rc = simulate(bytes, trace, cached);
@@ -150,6 +197,10 @@ describe("cost model", () => {
     expect(rc.cycles_per_sample.dense).toBeLessThan(r.cycles_per_sample.dense);
     for (const s of SCHEDULES) expect(r.latency_us[s]).toBeCloseTo((r.cycles_per_sample[s] / m4.clock_hz) * 1e6, 9);
     for (const s of SCHEDULES) expect(r.energy_uj[s]).toBeCloseTo((r.cycles_per_sample[s] / m4.clock_hz) * m4.power.active_mw * 1e3, 9);
+    // Per inference: once, in layer 0
+    const q = costParams(m4);
+    for (const s of SCHEDULES) expect(r.cycles_per_sample[s]).toBeCloseTo(r.layers.reduce((t, l) => t + l.cycles[s], 0), 6);
+    expect(q.inference).toBeGreaterThanOrEqual(0);
   });
 
   it("break-even density: gating at that density costs what dense costs", async () => {

@@ -1,26 +1,33 @@
 // npm run bench:mcu — instructions per inference of the C runtime (dense, gated, gated + zero skip) and of
 // CMSIS-NN's fully connected kernel (dense, the same layers) on Cortex-M0+, M4F and M7 under QEMU, counted
-// exactly by c/boards/qemu-insn.c on real MNIST test digits; per layer; code size, arena and flash; cycles
-// derived from the executed instruction mix and the cores' published timings (firmware-sim/timings.ts).
-// Every image's checksum must equal Engine's in Node (else the bench stops).
+// exactly by c/boards/qemu-insn.c on any model and data (inputs quantized by the Engine's quantizer); per layer;
+// code size, arena and flash; cycles derived from the executed instruction mix and the cores' published timings
+// (firmware-sim/timings.ts). Every image's checksum must equal Engine's in Node (else the bench stops).
 //
-//   npm run bench:mcu                          # models/paper.rgm and models/mcu.rgm, 100 digits
-//   npm run bench:mcu -- --digits 20 --json    # fewer digits; one JSON object on stdout
-//   npm run bench:mcu -- --write               # also update docs/BENCHMARKS.md and firmware-sim/measured.json
+//   npm run bench:mcu -- --write      # THE measurement: every model of bench/zoo/manifest.json (zoo + paper + mcu)
+//                                     # → firmware-sim/measured.json (with the C sources' hash), the fitted
+//                                     # profiles (firmware-sim/fit.ts), docs/SIMULATOR.md's error table and
+//                                     # docs/BENCHMARKS.md's Microcontrollers table
+//   npm run bench:mcu -- --model a.rgm,b.rgm --data bench/zoo/data/digits.npz --samples 20 [--json]
+//   npm run bench:mcu -- --manifest <file.json>     # {"models": [{"model", "data", "samples", "role"}]}
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { Command } from "commander";
 import { modelCrc } from "../firmware-sim/measured.ts";
+import { predictions, writeFitted } from "../firmware-sim/fit.ts";
+import { findTarget } from "../firmware-sim/profile.ts";
+import type { MeasuredFile } from "../firmware-sim/measured.ts";
 import { mixCycles, type TimedCore } from "../firmware-sim/timings.ts";
 import { setSection } from "./doc-sections.ts";
+import { UserError } from "../runtime/src/errors.ts";
 import { loadData } from "./data.ts";
 import { encodeJob, engineJob, runJob } from "./wasm-job.ts";
 import { Engine } from "../runtime/src/runtime.ts";
 import {
   berkeleySize, buildWasm3Image, fnvBytes, sectionSizes, wasm3Library,
-  benchChecksum, buildCmsisImage, buildRankgateImage, cmsisSources, codeSize, engineChecksums, MODE_FLAGS, mnistInputs,
+  benchChecksum, buildCmsisImage, buildRankgateImage, cmsisSources, codeSize, cSourcesHash, dataInputs, engineChecksums, MODE_FLAGS,
   parseChecksums, ROOT, runImage, runtimeSources, type BoardName, type ModeName,
 } from "./mcu.ts";
 
@@ -31,7 +38,26 @@ export const MCU_TARGETS: { target: TimedCore; board: BoardName; label: string }
 ];
 export const BENCH_MODES: ModeName[] = ["dense", "gated", "gated+zero-skip"];
 export const MCU_SECTION = "mcu";
-const DEFAULT_MODELS = "models/paper.rgm,models/mcu.rgm";
+export const DEFAULT_MANIFEST = "bench/zoo/manifest.json";
+
+/** One model to measure: its data (mnist:test or a file tools/data.ts reads), the samples measured, fit or held-out. */
+export interface BenchEntry { model: string; data: string; samples: number; role?: "fit" | "held-out" }
+
+/** The entries of a manifest file ({"models": [...]}); a UserError names the entry and field that is wrong. */
+export function readManifest(path: string): BenchEntry[] {
+  let json: unknown;
+  try { json = JSON.parse(readFileSync(path, "utf8")); } catch (e) { throw new UserError(`${path}: ${(e as Error).message}`); }
+  const models = (json as { models?: unknown }).models;
+  if (!Array.isArray(models)) throw new UserError(`${path}: models: expected an array of {model, data, samples}, got ${typeof models}`);
+  return models.map((m: Record<string, unknown>, i) => {
+    const bad = (f: string, want: string) => new UserError(`${path}: models[${i}].${f}: expected ${want}, got ${JSON.stringify(m?.[f])}`);
+    if (typeof m?.model !== "string") throw bad("model", "an .rgm path");
+    if (typeof m.data !== "string") throw bad("data", "mnist:test or a data file");
+    if (!Number.isInteger(m.samples) || (m.samples as number) < 1) throw bad("samples", "a positive integer");
+    if (m.role !== undefined && m.role !== "fit" && m.role !== "held-out") throw bad("role", "fit or held-out");
+    return { model: m.model, data: m.data, samples: m.samples as number, role: m.role as BenchEntry["role"] };
+  });
+}
 
 export interface Measured {
   /** Mean instructions per inference (between the marks, minus the marker's own 2). */
@@ -49,7 +75,11 @@ export interface ModelResult {
   /** The .rgm header's CRC-32, which firmware-sim/measured.ts matches models by. */
   crc32: number;
   bytes: number;
-  digits: number;
+  /** The data measured on (mnist:test or a file) and its first `samples` samples. */
+  data: string;
+  samples: number;
+  /** fit: firmware-sim/fit.ts fits on it; held-out: never enters the fit. */
+  role?: "fit" | "held-out";
   /** The command, date and machine of the measurement (in firmware-sim/measured.json). */
   meta?: { command: string; date: string; machine: string };
   targets: Record<string, {
@@ -80,14 +110,15 @@ function perInference(marks: { id: number; count: number }[], layers: number) {
   return { n, instructions: totals.reduce((a, b) => a + b, 0) / n, layers: perLayer.map((v) => v / n) };
 }
 
-export async function benchModel(path: string, digits: number, targets = MCU_TARGETS, log = (s: string) => console.error(s)): Promise<ModelResult> {
+export async function benchModel(path: string, e: Omit<BenchEntry, "model">, targets = MCU_TARGETS, log = (s: string) => console.error(s), cmsis = true): Promise<ModelResult> {
   const bytes = new Uint8Array(readFileSync(path));
-  const inputs = mnistInputs(bytes, digits);
+  const digits = e.samples;
+  const inputs = await dataInputs(bytes, e.data.startsWith("mnist:") ? e.data : resolve(ROOT, e.data), digits, path);
   const node = await engineChecksums(bytes, inputs, BENCH_MODES);
   const layers = node.get("dense")!.results[0].stats.layers.length;
   const maxWidth = Math.max(...node.get("dense")!.results[0].stats.layers.map((l) => l.rowsComputed));
   const name = path.replace(`${ROOT}/`, "");
-  const out: ModelResult = { model: name, crc32: modelCrc(bytes), bytes: bytes.length, digits, targets: {} };
+  const out: ModelResult = { model: name, crc32: modelCrc(bytes), bytes: bytes.length, data: e.data, samples: digits, ...(e.role ? { role: e.role } : {}), targets: {} };
   const dir = join(ROOT, "build", "mcu-bench");
   for (const t of targets) {
     const rt = runtimeSources(), cm = cmsisSources();
@@ -109,6 +140,7 @@ export async function benchModel(path: string, digits: number, targets = MCU_TAR
       entry.runs[mode] = { instructions: p.instructions, layers: p.layers, cycles: (p.instructions * mixCycles(t.target, r.ops)) / r.total, macs };
       log(`${name} ${t.target} ${mode}: ${Math.round(p.instructions)} instructions/inference (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
     }
+    if (!cmsis) { out.targets[t.target] = entry; continue; }
     const elf = buildCmsisImage({ board: t.board, cases: [{ model: path, inputs }], out: join(dir, t.target, "cmsis.elf") });
     const r = runImage(t.board, elf, { count: true, ops: true, marks: ["rg_board_mark", "arm_fully_connected_per_channel_s8"], timeout: 1_800_000 });
     const want = benchChecksum(node.get("dense")!.results, false), got = parseChecksums(r.stdout).get("0 cmsis")?.checksum;
@@ -189,17 +221,18 @@ export function markdown(results: ModelResult[], meta: { command: string; date: 
   const layerRows = ["| model | target | run | instructions per layer |", "|---|---|---|---|"];
   for (const r of results) {
     for (const [target, t] of Object.entries(r.targets)) {
-      const c = t.runs.cmsis!, d = t.runs.dense!, g = t.runs.gated!, z = t.runs["gated+zero-skip"]!;
-      rows.push(`| ${r.model} | ${target} | ${k(c.instructions)} | ${k(d.instructions)} | ${k(g.instructions)} | ${k(z.instructions)} | ` +
-        `${(d.instructions / c.instructions).toFixed(3)} | ${(g.instructions / c.instructions).toFixed(3)} | ` +
-        `${[c, d, g, z].map((x) => k(x.cycles)).join(" / ")} | ${kib(t.runtimeCode)} / ${kib(t.cmsisCode)} | ${kib(t.arena)} | ${kib(r.bytes + t.runtimeCode)} |`);
+      const c = t.runs.cmsis, d = t.runs.dense!, g = t.runs.gated!, z = t.runs["gated+zero-skip"]!;
+      const ratio = (x: Measured) => (c ? (x.instructions / c.instructions).toFixed(3) : "-");
+      rows.push(`| ${r.model} | ${target} | ${c ? k(c.instructions) : "-"} | ${k(d.instructions)} | ${k(g.instructions)} | ${k(z.instructions)} | ` +
+        `${ratio(d)} | ${ratio(g)} | ` +
+        `${[c, d, g, z].map((x) => (x ? k(x.cycles) : "-")).join(" / ")} | ${kib(t.runtimeCode)} / ${kib(t.cmsisCode)} | ${kib(t.arena)} | ${kib(r.bytes + t.runtimeCode)} |`);
       for (const [run, m] of [["CMSIS-NN", c], ["dense", d], ["gated", g], ["gated + zero skip", z]] as const) {
-        layerRows.push(`| ${r.model} | ${target} | ${run} | ${m.layers.map(k).join(" · ")} |`);
+        if (m) layerRows.push(`| ${r.model} | ${target} | ${run} | ${m.layers.map(k).join(" · ")} |`);
       }
     }
   }
   return [
-    `Generated by \`npm run bench:mcu -- --write\`: ${results.map((r) => `${r.model} on the first ${r.digits} MNIST test digits by \`${(r.meta ?? meta).command}\` on ${(r.meta ?? meta).date}`).join("; ")} (${meta.machine}).`,
+    `Generated by \`${meta.command}\` on ${meta.date} (${meta.machine}): each model on the first samples of its data (${results.map((r) => `${r.model}: ${r.samples} of ${r.data}`).join("; ")}).`,
     "Instructions per inference are **measured** (QEMU 7.2 TCG, exact counts from `c/boards/qemu-insn.c`; every image printed Engine's checksum). " +
       "Cycles are **derived**: the run's executed instruction mix × the core's published timings (`firmware-sim/timings.ts`: Cortex-M0+ TRM DDI 0484C, Cortex-M4 TRM DDI 0439B, " +
       "Cortex-M7 1 per instruction as an upper bound: Arm publishes no table), with no flash wait states. Code: `arm-none-eabi-size` text of `c/src/*.c` (-O2, all of it: reader, CRC, " +
@@ -215,17 +248,37 @@ export function markdown(results: ModelResult[], meta: { command: string; date: 
   ].join("\n");
 }
 
+/** The committed profiles' predicted compute against these measurements (as if held out): a model the user measures himself. */
+export async function simulatorErrors(results: ModelResult[], meta: MeasuredFile["meta"]): Promise<string> {
+  const file: MeasuredFile = { meta, runs: results.map((r) => ({ ...r, role: "held-out" as const })) as MeasuredFile["runs"] };
+  const pct = (e: number) => `${e >= 0 ? "+" : "−"}${Math.abs(e * 100).toFixed(1)} %`;
+  const lines = ["Simulator (committed profiles, `rankgate sim`'s compute cycles) against these derived cycles:", "", "| model | target | dense | gated | gated + zero skip |", "|---|---|---:|---:|---:|"];
+  const targets = [...new Set(results.flatMap((r) => Object.keys(r.targets)))];
+  for (const t of targets) {
+    const points = await predictions(ROOT, findTarget(t), file);
+    for (const r of results) {
+      const cell = (s: string) => { const p = points.find((x) => x.model === r.model && x.schedule === s); return p ? pct(p.error) : "-"; };
+      lines.push(`| ${r.model} | ${t} | ${cell("dense")} | ${cell("gated")} | ${cell("gated_zero_skip")} |`);
+    }
+  }
+  return lines.join("\n");
+}
+
 async function main() {
   const cmd = new Command("bench:mcu")
-    .option("--models <list>", "comma-separated .rgm paths", DEFAULT_MODELS)
-    .option("--digits <n>", "MNIST test digits per model", "100")
+    .option("--manifest <file>", "the models to measure, with their data and samples (default: bench/zoo/manifest.json unless --model)")
+    .option("--model <list>", "comma-separated .rgm paths, measured on --data")
+    .option("--models <list>", "the same as --model")
+    .option("--data <spec>", "with --model: mnist:test or a data file (.npz, .npy, .csv, IDX)", "mnist:test")
+    .option("--samples <n>", "with --model: samples per model", "20")
     .option("--targets <list>", "cortex-m0plus,cortex-m4f,cortex-m7 (default all)")
+    .option("--no-cmsis", "skip CMSIS-NN's dense run")
     .option("--json", "one JSON object on stdout")
-    .option("--write", "update docs/BENCHMARKS.md's Microcontrollers table and firmware-sim/measured.json")
+    .option("--write", "rewrite firmware-sim/measured.json, refit the profiles (firmware-sim/fit.ts), docs/SIMULATOR.md's error table and docs/BENCHMARKS.md's Microcontrollers table")
     .option("--doc", "only rewrite docs/BENCHMARKS.md's table from firmware-sim/measured.json")
     .option("--wasm3 <digits>", "instead: wasm3 with the MVP module on models/mcu.rgm, Cortex-M4F and M0+ (digits per target)")
     .parse();
-  const o = cmd.opts<{ models: string; digits: string; targets?: string; json?: boolean; write?: boolean; doc?: boolean; wasm3?: string }>();
+  const o = cmd.opts<{ manifest?: string; model?: string; models?: string; data: string; samples: string; targets?: string; cmsis: boolean; json?: boolean; write?: boolean; doc?: boolean; wasm3?: string }>();
   const measuredPath = join(ROOT, "firmware-sim", "measured.json");
   const doc = join(ROOT, "docs", "BENCHMARKS.md");
   if (o.wasm3) {
@@ -253,27 +306,38 @@ async function main() {
     return;
   }
   const targets = o.targets ? MCU_TARGETS.filter((t) => o.targets!.split(",").includes(t.target)) : MCU_TARGETS;
+  const samples = Number(o.samples);
+  if (!Number.isInteger(samples) || samples < 1) throw new UserError(`--samples must be a positive integer, got '${o.samples}'`);
+  const list = o.model ?? o.models;
+  const entries: BenchEntry[] = list
+    ? list.split(",").map((model) => ({ model, data: o.data, samples }))
+    : readManifest(join(ROOT, o.manifest ?? DEFAULT_MANIFEST));
+  const t0 = Date.now();
   const results: ModelResult[] = [];
-  for (const m of o.models.split(",")) {
-    const path = join(ROOT, m);
-    if (!existsSync(path)) { console.error(`${m}: missing, skipped`); continue; }
-    results.push(await benchModel(path, Number(o.digits), targets));
+  for (const e of entries) {
+    const path = resolve(ROOT, e.model);
+    if (!existsSync(path)) throw new UserError(`${e.model}: no such model file`);
+    results.push(await benchModel(path, e, targets, undefined, o.cmsis));
   }
+  const args = process.argv.slice(2).filter((a) => a !== "--json").join(" ");
   const meta = {
-    command: `npm run bench:mcu --${o.models !== DEFAULT_MODELS ? ` --models ${o.models}` : ""} --digits ${o.digits}${o.targets ? ` --targets ${o.targets}` : ""}`,
+    command: `npm run bench:mcu${args ? ` -- ${args}` : ""}`,
     date: new Date().toISOString().slice(0, 10),
     machine: `${cpus().length} × ${cpus()[0]?.model ?? "?"}, Node ${process.version}, ${readQemuVersion()}`,
+    c_sources_sha256: cSourcesHash(),
+    seconds: Math.round((Date.now() - t0) / 1000),
   };
   if (o.json) console.log(JSON.stringify({ meta, results }, null, 1));
-  else console.log(markdown(results, meta));
+  else console.log(`${markdown(results, meta)}\n\n${await simulatorErrors(results, meta)}`);
   if (o.write) {
-    // measured.json keeps other models' runs; the docs table shows every stored model
-    const old = existsSync(measuredPath) ? JSON.parse(readFileSync(measuredPath, "utf8")) : { runs: [] };
-    const runs = [...old.runs.filter((r: { model: string }) => !results.some((x) => x.model === r.model)), ...results.map((r) => ({ ...r, meta }))]
-      .sort((a, b) => DEFAULT_MODELS.indexOf(a.model) - DEFAULT_MODELS.indexOf(b.model));
-    writeFileSync(measuredPath, `${JSON.stringify({ $comment: "written by npm run bench:mcu -- --write; read by firmware-sim/measured.ts", meta, runs, wasm3: old.wasm3 ?? [] }, null, 1)}\n`);
-    writeFileSync(doc, setSection(readFileSync(doc, "utf8"), MCU_SECTION, markdown(runs, meta, old.wasm3 ?? [])));
+    // One measurement replaces the whole file (the C sources' hash covers every run); wasm3's runs are kept
+    const old = existsSync(measuredPath) ? JSON.parse(readFileSync(measuredPath, "utf8")) : {};
+    const file = { $comment: "written by npm run bench:mcu -- --write; read by firmware-sim/measured.ts", meta, runs: results, wasm3: old.wasm3 ?? [] };
+    writeFileSync(measuredPath, `${JSON.stringify(file, null, 1)}\n`);
+    writeFileSync(doc, setSection(readFileSync(doc, "utf8"), MCU_SECTION, markdown(results, meta, old.wasm3 ?? [])));
+    await writeFitted(ROOT, file, (s) => console.error(s));
   }
+  console.error(`bench:mcu: ${entries.length} models in ${Math.round((Date.now() - t0) / 1000)} s`);
 }
 
 function readQemuVersion(): string {

@@ -8,6 +8,9 @@ import { readModel } from "../runtime/src/format.ts";
 import { loadMnist, MNIST_PIXELS, toFloatInputs } from "../ts/mnist.ts";
 import { quantizeInput } from "../runtime/src/quant.ts";
 import { Engine, type InferStats } from "../runtime/src/runtime.ts";
+import { createHash } from "node:crypto";
+import { UserError } from "../runtime/src/errors.ts";
+import { loadDataFor } from "./data.ts";
 
 export const ROOT = join(import.meta.dirname, "..");
 export const BOARDS_DIR = join(ROOT, "c", "boards");
@@ -289,6 +292,40 @@ export async function engineChecksums(modelBytes: Uint8Array, inputs: Int8Array,
     out.set(mode, { checksum: benchChecksum(results, true), results });
   }
   return out;
+}
+
+/**
+ * The first `count` samples of a data spec (mnist:test, or a file tools/data.ts reads) quantized to the model's
+ * int8 input by the Engine itself (its trace's layer-0 input: whatever input quantization the model file
+ * defines): one Int8Array of count · n_in. A UserError when the data has another width or fewer samples.
+ */
+export async function dataInputs(modelBytes: Uint8Array, data: string, count: number, name = "model"): Promise<Int8Array> {
+  const engine = await Engine.load(modelBytes, { trace: true });
+  const n = engine.inputSize;
+  const d = loadDataFor(data, n, name, count);
+  if (d.count < count) throw new UserError(`${data}: ${d.count} samples, ${name} is measured on ${count}`);
+  const out = new Int8Array(count * n);
+  for (let s = 0; s < count; s++) {
+    engine.infer(d.features.subarray(s * n, (s + 1) * n));
+    out.set(engine.lastTrace().inputs[0], s * n);
+  }
+  return out;
+}
+
+/** The folders whose sources decide the C runtime's instruction counts (firmware-sim/measured.json stores their hash). */
+export const C_SOURCE_DIRS = ["c/src", "c/include"];
+
+/** SHA-256 over the C runtime's sources (C_SOURCE_DIRS): each file's path, a NUL, its bytes, a NUL, in path order. */
+export function cSourcesHash(root = ROOT): string {
+  const h = createHash("sha256");
+  for (const dir of C_SOURCE_DIRS) {
+    for (const f of readdirSync(join(root, dir)).filter((x) => /\.[ch]$/.test(x)).sort()) {
+      h.update(`${dir}/${f}\0`);
+      h.update(readFileSync(join(root, dir, f)));
+      h.update("\0");
+    }
+  }
+  return h.digest("hex");
 }
 
 /** The first `count` MNIST test digits quantized to the model's input: one Int8Array of count · 784. */

@@ -68,7 +68,7 @@ export function measuredComparison(bytes: Uint8Array, r: SimResult) {
   const m = measuredFor(bytes, r.target);
   if (!m) return null;
   return {
-    command: m.meta.command, date: m.meta.date, digits: m.model.digits,
+    command: m.meta.command, date: m.meta.date, digits: m.model.samples, data: m.model.data,
     schedules: Object.entries(MEASURED_SCHEDULES).filter(([run]) => m.target.runs[run]).map(([run, schedule]) => ({
       schedule, instructions: m.target.runs[run].instructions, derived_cycles: m.target.runs[run].cycles, predicted_compute: predictedCompute(r, schedule),
     })),
@@ -80,7 +80,7 @@ export function measuredComparison(bytes: Uint8Array, r: SimResult) {
 export function formatMeasured(c: NonNullable<ReturnType<typeof measuredComparison>>): string {
   const t = table(["schedule", "measured instructions", "derived cycles", "predicted compute", "predicted ÷ derived"], ["left", "right", "right", "right", "right"]);
   for (const x of c.schedules) t.push([x.schedule, int(x.instructions), int(x.derived_cycles), int(x.predicted_compute), (x.predicted_compute / x.derived_cycles).toFixed(3)]);
-  return `measured: the C runtime under QEMU on the first ${c.digits} digits of mnist:test (\`${c.command}\`, ${c.date}); ` +
+  return `measured: the C runtime under QEMU on the first ${c.digits} samples of ${c.data} (\`${c.command}\`, ${c.date}); ` +
     `cycles derived from the instruction mix and the core's published timings; predicted compute excludes flash stalls` +
     `${c.cmsis_nn_instructions ? `; CMSIS-NN dense: ${int(c.cmsis_nn_instructions)} instructions` : ""}\n${t.toString()}`;
 }

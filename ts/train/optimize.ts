@@ -752,10 +752,11 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     }
     best = within;
   } else {
-    const chosen = chooseTrial(trials, target, cost);
-    best = chosen ?? denseTrial;
-    if (!chosen && o.maxMacs === undefined) unmet = nearestTrial(trials);
-    if (meter) gatingDoesNotPay = !(cyclesOf(best) < 1);
+    best = chooseTrial(trials, target, cost) ?? denseTrial;
+    // No gated trial within the target: the nearest one is named; within it but none cheaper on the target: gating does not pay there
+    const met = trials.some((t) => t.ranks.some((k) => k > 0) && t.bound <= target && t.macsRatio < 1);
+    if (!met) unmet = best === denseTrial ? nearestTrial(trials) : null;
+    else if (meter) gatingDoesNotPay = !(cyclesOf(best) < 1);
     // Dense at exactly dense cycles: the input's dense trial itself
     if (gatingDoesNotPay) best = denseTrial;
   }
