@@ -68,6 +68,7 @@ describe("optimize --work: the folder itself", () => {
     expect(await refused(optimizeModel({ ...base, workDir: file }))).toBe(`--work "${file}": is a file, expected a folder (optimize keeps its checkpoints there)`);
     expect(await refused(optimizeModel({ ...base, workDir: join(file, "sub") }))).toBe(`--work "${join(file, "sub")}": a parent of this path is a file, expected a folder`);
     expect(await refused(optimizeModel({ ...base, workDir: join(file, "sub", "deeper") }))).toMatch(/a parent of this path is a file/);
+    expect(await refused(optimizeModel({ ...base, workDir: "" }))).toBe("--work: an empty path, expected a folder");
   });
 
   it("a dangling link is one line", async () => {

@@ -133,6 +133,7 @@ export class WorkDir {
 
   static open(dir: string, fingerprint: string): WorkDir {
     const name = showName(dir);
+    if (dir === "") throw new UserError("--work: an empty path, expected a folder");
     try {
       const st = statSync(dir);
       if (!st.isDirectory()) throw new UserError(`--work ${name}: is a file, expected a folder (optimize keeps its checkpoints there)`);
