@@ -7,7 +7,7 @@ import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, ren
 import { join } from "node:path";
 import { UserError } from "../../runtime/src/errors.ts";
 import type { FloatModel } from "../../runtime/src/model.ts";
-import { showName } from "../../runtime/src/show.ts";
+import { showName, showValue } from "../../runtime/src/show.ts";
 import { checkNotAnInput } from "../files.ts";
 import { checkpointBytes, parseCheckpoint } from "./checkpoint.ts";
 import type { Trial } from "./optimize.ts";
@@ -100,7 +100,7 @@ export interface WorkEpochRecord {
 export type EpochRead =
   | { kind: "missing" }
   | { kind: "ok"; model: FloatModel; record: WorkEpochRecord }
-  /** Not this run's, or not what this run would write there: never used, never overwritten. */
+  /** Cut short, unparseable, without a valid record, or its checksum off: trained again and rewritten. */
   | { kind: "damaged"; reason: string };
 
 const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
@@ -110,7 +110,7 @@ const isNums = (v: unknown, n: number): v is number[] => Array.isArray(v) && v.l
 function recordProblem(r: unknown, epoch: number, hidden: number): string | null {
   if (typeof r !== "object" || r === null || Array.isArray(r)) return "no epoch record";
   const o = r as Record<string, unknown>;
-  if (o.epoch !== epoch) return `record.epoch is ${JSON.stringify(o.epoch)?.slice(0, 20)}, expected ${epoch}`;
+  if (o.epoch !== epoch) return `record.epoch is ${showValue(o.epoch)}, expected ${epoch}`;
   for (const k of ["loss", "valError", "macFraction", "seconds"]) if (!isNum(o[k])) return `record.${k} is not a finite number`;
   for (const k of ["density", "computed"]) if (!isNums(o[k], hidden)) return `record.${k} is not ${hidden} finite numbers`;
   return null;
@@ -196,7 +196,7 @@ export class WorkDir {
     const foreign = (what: string) =>
       new UserError(`${name}: not a checkpoint of this run (${what}); optimize never uses or overwrites it: remove it or pass another --work folder`);
     if (metadata.run !== this.run) throw foreign(typeof metadata.run === "string" ? "it names another run's fingerprint" : "it carries no run fingerprint");
-    if (metadata.epoch !== epoch) throw foreign(`it is epoch ${JSON.stringify(metadata.epoch)?.slice(0, 20)}'s`);
+    if (metadata.epoch !== epoch) throw foreign(`it is epoch ${showValue(metadata.epoch)}'s`);
     const sizes = [model.layers[0].nIn, ...model.layers.map((l) => l.nOut)];
     if (sizes.join("-") !== expect.sizes.join("-")) throw foreign(`layer sizes ${sizes.join("-")}, expected ${expect.sizes.join("-")}`);
     for (let l = 0; l < model.layers.length; l++) {
