@@ -31,7 +31,7 @@ describe("fuzz", () => {
     }
   }, 120_000);
 
-  it("2,400 cases of the other kinds (v1 and block-gated .rgm, the API, safetensors, ONNX, external data, profiles, data files): none fails", async () => {
+  it("2,400 cases of the other kinds (v1 and block-gated .rgm, the API, safetensors, ONNX, external data, profiles, data files, optimize work folders): none fails", async () => {
     const kinds = KINDS.filter((k) => k !== "rgm") as Kind[];
     const s = await runFuzz(5, 0, 2400, undefined, kinds);
     console.log(`fuzz seed 5, 2,400 cases of ${kinds.length} kinds in ${s.seconds.toFixed(1)} s\n${formatCounts(s.counts)}`);

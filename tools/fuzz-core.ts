@@ -10,6 +10,7 @@ import { FormatError, InputError, UserError } from "../runtime/src/errors.ts";
 import { HEADER_BYTES, readModel, SECTIONS, writeModel } from "../runtime/src/format.ts";
 import { fileCase, FILE_KINDS, type FileKind } from "./fuzz-files.ts";
 import { CAPI_KINDS, runCapiCase, warmUpCapi } from "./fuzz-capi.ts";
+import { workCase, workSetup } from "./fuzz-work.ts";
 import type { QuantLayer, QuantModel } from "../runtime/src/model.ts";
 import { INT32_MAX, INT32_MIN, Q31_MIN_NORMAL } from "../runtime/src/quant.ts";
 import { Rng } from "../ts/random.ts";
@@ -24,8 +25,8 @@ export const CASE_BUDGET_BYTES = 256 * 1024 * 1024;
 /** Longest message a user error may have (one line). */
 export const MESSAGE_MAX_CHARS = 2000;
 
-/** What a case exercises: .rgm files (v2, v1, block gates, v3 per-feature input), the public API, or another file kind. */
-export const KINDS = ["rgm", "rgm-v1", "rgm-gate", "rgm-v3", "api", ...FILE_KINDS, ...CAPI_KINDS] as const;
+/** What a case exercises: .rgm files (v2, v1, block gates, v3 per-feature input), the public API, another file kind, optimize's work folders or the C API. */
+export const KINDS = ["rgm", "rgm-v1", "rgm-gate", "rgm-v3", "api", ...FILE_KINDS, "work", ...CAPI_KINDS] as const;
 export type Kind = (typeof KINDS)[number];
 /** Case i of a run over `kinds` exercises kinds[i % kinds.length]. */
 export const kindOf = (index: number, kinds: readonly Kind[] = KINDS): Kind => kinds[index % kinds.length];
@@ -386,6 +387,7 @@ export async function runCase(seed: number, index: number, kinds: readonly Kind[
     : kind === "rgm-v3" ? await runModelCase(seed, index, BASES_V3)
     : kind === "api" ? await runApiCase(seed, index)
     : kind === "c-api" ? runCapiCase(seed, index)
+    : kind === "work" ? await runWorkCase(seed, index)
     : runFileCase(seed, index, kind);
   const grown = rss() - before;
   const budget = CASE_BUDGET_BYTES + 4 * (r.inputBytes ?? 0);
@@ -521,6 +523,30 @@ function runFileCase(seed: number, index: number, kind: FileKind): CaseResult & 
   }
 }
 
+/** An optimize --work case (tools/fuzz-work.ts): a one-line UserError, or the .rgm of a run without a work folder. */
+async function runWorkCase(seed: number, index: number): Promise<CaseResult & { inputBytes?: number }> {
+  await workSetup();
+  const rng = caseRng(seed, index);
+  const c = workCase(rng, index);
+  const t0 = performance.now();
+  const result = (outcome: string, failure: string | null = null) => {
+    const ms = performance.now() - t0;
+    if (!failure && ms > CASE_BUDGET_MS) return { index, model: c.what, input: "", outcome: "FAIL slow", failure: `took ${ms.toFixed(0)} ms (budget ${CASE_BUDGET_MS} ms)`, ms, inputBytes: c.bytes };
+    return { index, model: c.what, input: "", outcome, failure, ms, inputBytes: c.bytes };
+  };
+  try {
+    const bad = await c.run();
+    if (bad === "steered") return result("work steered valid");
+    return bad ? result(c.mustFail ? "FAIL work silent acceptance" : "FAIL work silently wrong", bad) : result("work valid");
+  } catch (e) {
+    if (e instanceof UserError) {
+      const why = unclear(e.message);
+      return why ? result(`FAIL work unclear ${e.name}`, why) : result(`work ${e.name}`);
+    }
+    return result(`FAIL work ${e instanceof Error ? e.name : typeof e}`, e instanceof Error ? e.stack ?? e.message : String(e));
+  }
+}
+
 /** Runs an .rgm case over `bases`. */
 async function runModelCase(seed: number, index: number, bases: Uint8Array[]): Promise<CaseResult & { inputBytes?: number }> {
   const t0 = performance.now();
@@ -590,6 +616,7 @@ export async function warmUp(kinds: readonly Kind[] = KINDS): Promise<void> {
   crc32(new Uint8Array(1 << 20));
   if (kinds.includes("c-api")) warmUpCapi();
   for (const kind of kinds) if ((FILE_KINDS as readonly string[]).includes(kind)) for (let i = 0; i < 3; i++) runFileCase(0xffff, i, kind as FileKind);
+  if (kinds.includes("work")) for (let i = 0; i < 3; i++) await runWorkCase(0xffff, i);
 }
 
 export interface FuzzSummary {

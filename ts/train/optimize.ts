@@ -3,22 +3,20 @@
 // distillation from the model's own logits; then search ranks and per-layer margins (in units of each
 // layer's pre-activation standard deviation) on validation; quantize; keep every trial for the Pareto
 // front. docs/TRAINING.md, "optimize".
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import * as tf from "@tensorflow/tfjs-core";
 import { UserError } from "../../runtime/src/errors.ts";
-import { writeFileForUser } from "../files.ts";
+import { showName } from "../../runtime/src/show.ts";
 import { linear } from "../float.ts";
 import { writeModel } from "../../runtime/src/format.ts";
 import type { FloatModel } from "../../runtime/src/model.ts";
 import { Quantizer, type EstimatorKind } from "../quantize.ts";
 import { Rng } from "../random.ts";
 import { countFlips, DEFAULT_SAFETY, gatedRun, RANK_CANDIDATES, searchRanks, trialBound } from "../rank-search.ts";
-import { crc32 } from "../../runtime/src/crc32.ts";
 import { featureRange } from "../data/index.ts";
 import type { EstimatorFactors } from "./compute.ts";
-import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { hashBytes, isTrialOf, modelHash, WorkDir } from "./work-dir.ts";
 import { transpose32 } from "./condnet.ts";
 import { learnEstimators } from "./learned-estimator.ts";
 import { initTf } from "./tfjs.ts";
@@ -356,7 +354,7 @@ export function chooseEpoch(history: readonly EpochRecord[], goal: { target: num
 
 /** A fingerprint of everything that determines the fine-tuned weights (epochs excluded: more epochs extend a run). */
 function fingerprint(o: OptimizeOptions, model: FloatModel, train: Samples, val: Samples): string {
-  const h = (a: ArrayBufferView) => crc32(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), 0);
+  const h = hashBytes;
   return JSON.stringify({
     sizes: [model.layers[0].nIn, ...model.layers.map((l) => l.nOut)], weights: model.layers.map((l) => [h(l.weight), h(l.bias)]),
     train: [train.count, h(train.images), h(train.labels)], val: [val.count, h(val.images), h(val.labels)],
@@ -398,6 +396,9 @@ function validate(o: OptimizeOptions, hidden: number, sizes: number[]): void {
   }
 }
 
+/** Options of a rerun after a cached trial did not reproduce: its search ignores trials.json. */
+const IGNORE_TRIAL_CACHE = new WeakSet<OptimizeOptions>();
+
 /** Runs the whole pipeline; see OptimizeOptions. Same options, seed and machine: the same bytes. */
 export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult> {
   const input = strip(o.model);
@@ -411,13 +412,8 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   const distill = o.distill ?? { alpha: 0.5, temperature: 2 };
   const marginSet = [...new Set(o.margins ?? MARGIN_CANDIDATES)].sort((a, b) => a - b);
   const emit = o.onEvent ?? (() => {});
-  const work = o.workDir;
-  if (work) {
-    mkdirSync(work, { recursive: true });
-    const fp = fingerprint(o, input, o.train, o.val), path = join(work, "config.json");
-    if (existsSync(path) && readFileSync(path, "utf8") !== fp) throw new UserError(`${work} holds a run with other settings or data; pass another --work directory or empty it`);
-    writeFileForUser(path, fp);
-  }
+  // The work folder: config.json checked and written, every step file checked against the run (ts/train/work-dir.ts)
+  const work = o.workDir !== undefined ? WorkDir.open(o.workDir, fingerprint(o, input, o.train, o.val)) : null;
 
   // Reference: the input model, int8 dense, on val
   const calib = slice(o.val, o.calibration ?? 1000, nIn);
@@ -502,14 +498,19 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
       };
       const valSeen = st ? standardizeSamples(o.val, st) : o.val;
       for (let epoch = 1; epoch <= epochs; epoch++) {
-        const ckpt = work ? join(work, `epoch-${epoch}.safetensors`) : null;
-        if (ckpt && existsSync(ckpt)) {
-          const { model: m, metadata } = loadCheckpoint(ckpt);
+        const saved = work ? work.readEpoch(epoch, { sizes, ranks: o.ranks, estimator }) : { kind: "missing" as const };
+        if (saved.kind === "damaged") {
+          const message = `${showName(work!.epochPath(epoch))}: damaged (${saved.reason}); epoch ${epoch} is trained again and the file rewritten`;
+          warnings.push(message);
+          emit({ stage: "warning", message });
+        }
+        if (saved.kind === "ok") {
+          const m = saved.model;
           // A learned run's checkpoint carries the estimators that validated it (and train the next epoch)
           model = strip(m);
           const withEstimators = m.layers.some((l) => l.estimator) ? m : undefined;
           if (withEstimators) carried = { epoch: epoch + 1, model: withEstimators, factors: factorsFor(withEstimators, estimatorsOf(withEstimators)) };
-          const rec = metadata.record as EpochRecord;
+          const rec: EpochRecord = saved.record;
           history.push(rec);
           keep(epoch, model, withEstimators);
           emit({ stage: "epoch", epochs, ...rec, resumed: true });
@@ -546,7 +547,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
         const v = summarize(evaluateCounts(compute, valSeen, nIn, hidden), model, o.ranks);
         const rec: EpochRecord = { epoch, loss: lossSum / o.train.count, valError: v.error, macFraction: v.macFraction, density: v.density, computed: v.computed, seconds: (performance.now() - t0) / 1000 };
         history.push(rec);
-        if (ckpt) saveCheckpoint(estimator === "learned" ? next.model : model, ckpt, { record: rec });
+        work?.writeEpoch(epoch, estimator === "learned" ? next.model : model, rec);
         keep(epoch, model, estimator === "learned" ? next.model : undefined);
         emit({ stage: "epoch", epochs, ...rec, resumed: false });
       }
@@ -561,7 +562,6 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   }
 
   // Search
-  const trialsPath = work ? join(work, "trials.json") : null;
   const cached = new Map<string, Trial>();
   // Trials cached before they carried flips are run again
   // (and fine-tuned trials of another epoch than this run's choice, or cached before they named it, are not used)
@@ -571,7 +571,17 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   const priced = meter ? { cyclesTarget: meter.target.name, cyclesSamples: meter.samples } : null;
   // Trials cached without cycles on this target and samples are run again
   const usable = (t: Trial) => typeof t.flips === "number" && (!priced || (t.cyclesTarget === priced.cyclesTarget && t.cyclesSamples === priced.cyclesSamples));
-  if (trialsPath && existsSync(trialsPath)) for (const t of JSON.parse(readFileSync(trialsPath, "utf8")) as Trial[]) if (usable(t)) cached.set(keyOf(t), t);
+  // trials.json: this run's trials (and calibration and safety), each with the hash of the float model it ran
+  const trialSettings = JSON.stringify({ calibration: calib.count, safety });
+  const fromCache = new Set<Trial>();
+  if (work && !IGNORE_TRIAL_CACHE.has(o)) {
+    const saved = work.readTrials(isTrialOf(hidden), trialSettings);
+    for (const message of saved.problems) { warnings.push(message); emit({ stage: "warning", message }); }
+    for (const { model, ...t } of saved.trials) if (usable(t)) { cached.set(`${keyOf(t)}#${model}`, t); fromCache.add(t); }
+  }
+  const hashes = new WeakMap<FloatModel, string>();
+  const hashOf = (m: FloatModel) => hashes.get(m) ?? (hashes.set(m, modelHash(m)), hashes.get(m)!);
+  const saveTrials = () => work?.writeTrials(trials.slice(1).map((t) => ({ ...t, model: hashOf(floats.get(t.source)!) })), trialSettings);
   const trials: Trial[] = [];
   const denseTrial: Trial = {
     source: "input", estimator: "svd", ranks: Array(hidden).fill(0), marginSigmas: Array(hidden).fill(0), margins: Array(hidden).fill(0), error: denseError, macsRatio: dense.macsRatio, flips: 0, bound: denseError,
@@ -600,7 +610,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
       const key = keyOf({ source, epoch, estimator: kind, ranks, marginSigmas });
       let t = trials.find((u) => keyOf(u) === key);
       if (t) return t;
-      t = cached.get(key);
+      t = cached.get(`${key}#${hashOf(float)}`);
       const hit = !!t;
       if (!t) {
         const margins = marginSigmas.map((m, l) => Math.fround(m * sigmas[l]));
@@ -610,7 +620,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
           ...(priced && { cycles: r.cycles, cyclesRatio: r.cyclesRatio, ...priced }) };
       }
       trials.push(t);
-      if (trialsPath) writeFileForUser(trialsPath, JSON.stringify(trials.slice(1)));
+      saveTrials();
       emit({ stage: "trial", trial: t, cached: hit });
       return t;
     };
@@ -704,7 +714,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
       if (!tunedFloat) {
         // The estimators epoch bestEpoch + 1 would train with; kept in its checkpoint for the next rerun
         tunedFloat = await learnRaw(tuned, seed + bestEpoch + 1);
-        if (work && bestEpoch > 0) saveCheckpoint(tunedFloat, join(work, `epoch-${bestEpoch}.safetensors`), { record: history[bestEpoch - 1] });
+        if (work && bestEpoch > 0) work.writeEpoch(bestEpoch, tunedFloat, history[bestEpoch - 1]);
       }
       await search("finetuned", "learned", tunedFloat, o.ranks.map((k) => [...(meter ? [0] : []), k]));
     } else {
@@ -750,9 +760,32 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     // Dense at exactly dense cycles: the input's dense trial itself
     if (gatingDoesNotPay) best = denseTrial;
   }
+  // A trial read from trials.json that is written or reported (chosen, nearest, on the front) is measured again
+  // first: a cached trial whose numbers do not reproduce empties the cache and the search runs again without it
+  const front = paretoFront(trials);
+  for (const t of new Set([best, ...(unmet ? [unmet] : []), ...front])) {
+    if (!fromCache.has(t)) continue;
+    const f = floats.get(t.source)!, q = quantizers.get(t.source)!;
+    const sigmas = preActivationSigmas(f, calibX, calib.count, t.estimator === "learned");
+    const margins = t.marginSigmas.map((m, l) => Math.fround(m * sigmas[l]));
+    const r = await gatedRun(q, { ranks: t.ranks, margins, estimator: t.estimator, gates: false }, valX, o.val.labels, o.val.count, meter ?? undefined);
+    const flips = countFlips(r.wrong, dense.wrong);
+    const again: Partial<Trial> = { margins, error: r.error, macsRatio: r.macsRatio, flips, bound: trialBound(r.error, flips, o.val.count, safety), ...(priced && { cycles: r.cycles, cyclesRatio: r.cyclesRatio }) };
+    const keys = Object.keys(again) as (keyof Trial)[];
+    if (JSON.stringify(keys.map((k) => t[k])) === JSON.stringify(keys.map((k) => again[k]))) continue;
+    const message = `${showName(work!.trialsPath)}: the cached trial ${t.source} ${t.estimator} ranks ${t.ranks.join("-")} margins ${t.marginSigmas.join("/")} σ does not reproduce (cached ${(t.error * 100).toFixed(2)} % at ${t.macsRatio.toFixed(3)}×, measured ${(r.error * 100).toFixed(2)} % at ${r.macsRatio.toFixed(3)}×); the file is not trusted and the search runs again`;
+    emit({ stage: "warning", message });
+    work!.writeTrials([], trialSettings);
+    // The rerun resumes every epoch; its caller hears only the search again (and warnings not heard yet)
+    const heard = new Set(warnings);
+    const rerun: OptimizeOptions = { ...o, onEvent: (e) => { if (e.stage === "trial" || (e.stage === "warning" && !heard.has(e.message))) emit(e); } };
+    IGNORE_TRIAL_CACHE.add(rerun);
+    const result = await optimizeModel(rerun);
+    return { ...result, warnings: [...warnings, message, ...result.warnings.filter((m) => !heard.has(m))] };
+  }
   const q = quantizers.get(best.source)!;
   const rgm = writeModel(q.model({ ranks: best.ranks, margins: best.margins, estimator: best.estimator, gates: false }));
-  return { best, unmet, warnings, rgm, float: floats.get(best.source)!, denseError, target, trials, front: paretoFront(trials), history, bestEpoch, ...(gatingDoesNotPay !== undefined && { gatingDoesNotPay }) };
+  return { best, unmet, warnings, rgm, float: floats.get(best.source)!, denseError, target, trials, front, history, bestEpoch, ...(gatingDoesNotPay !== undefined && { gatingDoesNotPay }) };
 }
 
 /**
