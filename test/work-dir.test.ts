@@ -7,25 +7,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { UserError } from "../runtime/src/errors.ts";
-import { Rng } from "../ts/random.ts";
 import { checkpointBytes, parseCheckpoint, saveCheckpoint } from "../ts/train/checkpoint.ts";
 import { optimizeModel, type OptimizeOptions, type Trial } from "../ts/train/optimize.ts";
 import { trainMlp, type Samples } from "../ts/train/trainer.ts";
 import { TRIALS_FORMAT, writeAtomic } from "../ts/train/work-dir.ts";
-import { resultProblem } from "../tools/fuzz-work.ts";
+import { clusters, resultProblem } from "../tools/fuzz-work.ts";
 
-/** Four noisy clusters in [0, 1]^8. */
-function data(count: number, seed: number): Samples {
-  const r = new Rng(seed), protos = new Rng(5);
-  const centre = Array.from({ length: 4 }, () => Float32Array.from({ length: 8 }, () => protos.next()));
-  const images = new Float32Array(count * 8), labels = new Uint8Array(count);
-  for (let s = 0; s < count; s++) {
-    const y = r.int(0, 3);
-    labels[s] = y;
-    for (let i = 0; i < 8; i++) images[s * 8 + i] = Math.min(1, Math.max(0, centre[y][i] + r.normal() * 0.3));
-  }
-  return { images, labels, count };
-}
+const data = clusters;
 const train = data(200, 11), val = data(120, 12);
 const model16 = (await trainMlp({ sizes: [8, 16, 4], train, val, epochs: 3, lr: 0.05, seed: 3, compute: "js" })).model;
 const model32 = (await trainMlp({ sizes: [8, 32, 4], train, val, epochs: 3, lr: 0.05, seed: 3, compute: "js" })).model;

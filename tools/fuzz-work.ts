@@ -19,7 +19,7 @@ import type { Samples } from "../ts/train/trainer.ts";
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[rng.int(0, xs.length - 1)];
 
 /** Four noisy clusters in [0, 1]^8. */
-function clusters(count: number, seed: number): Samples {
+export function clusters(count: number, seed: number): Samples {
   const r = new Rng(seed), protos = new Rng(5);
   const centre = Array.from({ length: 4 }, () => Float32Array.from({ length: 8 }, () => protos.next()));
   const images = new Float32Array(count * 8), labels = new Uint8Array(count);

@@ -16,7 +16,7 @@ import { Rng } from "../random.ts";
 import { countFlips, DEFAULT_SAFETY, gatedRun, RANK_CANDIDATES, searchRanks, trialBound } from "../rank-search.ts";
 import { featureRange } from "../data/index.ts";
 import type { EstimatorFactors } from "./compute.ts";
-import { hashBytes, isTrialOf, modelHash, WorkDir } from "./work-dir.ts";
+import { hashBytes, isTrialOf, modelHash, WorkDir, type EpochRecord } from "./work-dir.ts";
 import { transpose32 } from "./condnet.ts";
 import { learnEstimators } from "./learned-estimator.ts";
 import { initTf } from "./tfjs.ts";
@@ -160,15 +160,8 @@ export interface Trial {
   cyclesSamples?: number;
 }
 
-export interface EpochRecord {
-  epoch: number;
-  loss: number;
-  valError: number;
-  macFraction: number;
-  density: number[];
-  computed: number[];
-  seconds: number;
-}
+/** One fine-tuning epoch's record (kept in its checkpoint; defined beside the work folder that checks it). */
+export type { EpochRecord };
 
 export interface OptimizeResult {
   /** The chosen trial: the fewest MACs within the budget (the input's dense int8 model if nothing else is). */

@@ -86,8 +86,8 @@ export interface EpochCheck {
   estimator: "svd" | "learned";
 }
 
-/** An epoch checkpoint's record, as ts/train/optimize.ts's EpochRecord. */
-export interface WorkEpochRecord {
+/** An epoch checkpoint's record: one fine-tuning epoch of ts/train/optimize.ts. */
+export interface EpochRecord {
   epoch: number;
   loss: number;
   valError: number;
@@ -99,7 +99,7 @@ export interface WorkEpochRecord {
 
 export type EpochRead =
   | { kind: "missing" }
-  | { kind: "ok"; model: FloatModel; record: WorkEpochRecord }
+  | { kind: "ok"; model: FloatModel; record: EpochRecord }
   /** Cut short, unparseable, without a valid record, or its checksum off: trained again and rewritten. */
   | { kind: "damaged"; reason: string };
 
@@ -117,7 +117,7 @@ function recordProblem(r: unknown, epoch: number, hidden: number): string | null
 }
 
 /** The SHA-256 that an epoch checkpoint's metadata `sum` holds: the run, the epoch, the record and the weights. */
-const epochSum = (run: string, epoch: number, record: WorkEpochRecord, model: FloatModel) =>
+const epochSum = (run: string, epoch: number, record: EpochRecord, model: FloatModel) =>
   sha().update(`${run}\n${epoch}\n${JSON.stringify(record)}\n${modelHash(model)}`).digest("hex");
 
 /**
@@ -167,7 +167,7 @@ export class WorkDir {
   }
 
   /** Writes epoch `epoch`'s checkpoint: the model, its record, the run id and a checksum over all three. */
-  writeEpoch(epoch: number, model: FloatModel, record: WorkEpochRecord): void {
+  writeEpoch(epoch: number, model: FloatModel, record: EpochRecord): void {
     writeAtomic(this.epochPath(epoch), checkpointBytes(model, { record, run: this.run, epoch, sum: epochSum(this.run, epoch, record, model) }));
   }
 
@@ -206,7 +206,7 @@ export class WorkDir {
     }
     const problem = recordProblem(metadata.record, epoch, hidden);
     if (problem) return { kind: "damaged", reason: problem };
-    const record = metadata.record as WorkEpochRecord;
+    const record = metadata.record as EpochRecord;
     if (metadata.sum !== epochSum(this.run, epoch, record, model)) return { kind: "damaged", reason: "its checksum does not match its weights and record" };
     return { kind: "ok", model, record };
   }
