@@ -25,8 +25,6 @@ export const F = {
 /** run_s8 / run_batch_s8 flags (mirrors assembly/network.ts). */
 export const RUN = { SCALAR: 1, DENSE: 2, TRACE: 4, ZERO_SKIP: 8, MASK_ONLY: 16, F32_INPUT: 32 } as const;
 const STATUS_NOT_FINITE = -3;
-/** The counters behind F.SUMS, in record order (the last three: trace engines only). */
-const SUM_KEYS = ["estimatorMacs", "rowMacs", "rowsComputed", "rowsSkipped", "nonzeroInputs", "positive", "positiveComputed"] as const;
 
 export interface RunOptions {
   /** Use each layer's estimator or block gate to skip rows (default true); false runs the dense baseline. */
@@ -295,22 +293,39 @@ export class Engine {
     if (status !== 0) throw new EngineError(status, "run_batch_s8");
   }
 
-  /** Adds run_batch_s8's int64 counter sums to stats. */
+  /**
+   * Adds run_batch_s8's int64 counter sums to stats (a fresh InferStats without `into`). One plain loop
+   * over the records, each layer's object built whole: this runs once per infer call.
+   */
   private readStats(into?: InferStats): InferStats {
-    const stats = into ?? emptyStats(this.model.layers.length);
-    const counters = this.arena.shadow !== null ? SUM_KEYS.length : 4;
-    const sum = (i: number) => this.u32[i] + this.i32[i + 1] * 4294967296;
-    this.model.layers.forEach((_, l) => {
-      const r = ((this.arena.plan.offset + l * PLAN_RECORD_BYTES) >> 2) + F.SUMS;
-      const s = stats.layers[l];
+    const { u32, i32 } = this;
+    const trace = this.arena.shadow !== null;
+    const layers = this.parsed.model.layers.length;
+    const sum = (i: number) => u32[i] + i32[i + 1] * 4294967296;
+    const stats = into ?? { layers: new Array<LayerStats>(layers), estimatorMacs: 0, rowMacs: 0, totalMacs: 0 };
+    let r = (this.arena.plan.offset >> 2) + F.SUMS;
+    for (let l = 0; l < layers; l++, r += PLAN_RECORD_BYTES >> 2) {
       const est = sum(r), rows = sum(r + 2);
-      s.estimatorMacs += est;
-      s.rowMacs += rows;
-      for (let c = 2; c < counters; c++) s[SUM_KEYS[c]] += sum(r + 2 * c);
+      const s: LayerStats = {
+        estimatorMacs: est, rowMacs: rows, rowsComputed: sum(r + 4), rowsSkipped: sum(r + 6),
+        nonzeroInputs: trace ? sum(r + 8) : 0, positive: trace ? sum(r + 10) : 0, positiveComputed: trace ? sum(r + 12) : 0,
+      };
+      if (into) {
+        const y = into.layers[l];
+        y.estimatorMacs += s.estimatorMacs;
+        y.rowMacs += s.rowMacs;
+        y.rowsComputed += s.rowsComputed;
+        y.rowsSkipped += s.rowsSkipped;
+        y.nonzeroInputs += s.nonzeroInputs;
+        y.positive += s.positive;
+        y.positiveComputed += s.positiveComputed;
+      } else {
+        stats.layers[l] = s;
+      }
       stats.estimatorMacs += est;
       stats.rowMacs += rows;
       stats.totalMacs += est + rows;
-    });
+    }
     return stats;
   }
 
