@@ -15,6 +15,7 @@ import { ortContenders, ORT_VERSION } from "./peers/ort.ts";
 import { GATED_SCHEDULES, rankgateContenders } from "./peers/rankgate.ts";
 import { tfjsContender } from "./peers/tfjs.ts";
 import { profileEngine } from "../tools/profile-stages.ts";
+import { gatedZeroSkipMacs, macFloor } from "./floor.ts";
 import { formatProfile } from "../tools/commands/profile.ts";
 
 const BIG = 64;
@@ -120,8 +121,12 @@ async function main(): Promise<void> {
   const gatedIds = GATED_SCHEDULES.filter((id) => b1[id] !== undefined);
   const best1 = gatedIds.reduce((a, id) => (b1[id] < b1[a] ? id : a), gatedIds[0]);
   const best64 = gatedIds.reduce((a, id) => (b64[id] > b64[a] ? id : a), gatedIds[0]);
+  // The MAC floor (eval's gated + zero-skip MACs at this run's dense SIMD rate), when dense SIMD ran
+  const denseMacs = engine.model.layers.reduce((a, l) => a + l.nIn * l.nOut, 0);
+  const floor = b1.rankgate_dense_simd !== undefined ? macFloor(await gatedZeroSkipMacs(modelBytes, x), denseMacs, b1.rankgate_dense_simd) : null;
   const ratios = {
     best_gated_batch1: best1,
+    gated_zero_skip_over_floor_batch1: floor && b1.rankgate_gated_zero_skip !== undefined ? b1.rankgate_gated_zero_skip / floor.us : null,
     best_gated_batch64: best64,
     ort_f32_over_gated_batch1: ratio(b1.ort_f32, b1[best1]),
     dense_simd_over_gated_batch1: ratio(b1.rankgate_dense_simd, b1[best1]),
@@ -134,7 +139,7 @@ async function main(): Promise<void> {
   };
   if (flags.save) {
     const perRound = (mm: Map<string, number[]>) => Object.fromEntries([...mm].map(([k, v]) => [k, v]));
-    writeFileSync(flags.save, JSON.stringify({ setup, batch1_us: b1, batch64_samples_per_s: b64, predictions_agree: agree, accuracy, ratios, rounds_batch1_us: perRound(m.batch1Us), rounds_batch64_samples_per_s: perRound(m.batch64Sps), batch64_label_mismatches: Object.fromEntries(m.batchMismatch), macs_per_sample: Object.fromEntries(ran.filter((c) => c.macsPerSample !== undefined).map((c) => [c.id, c.macsPerSample])) }, null, 2) + "\n");
+    writeFileSync(flags.save, JSON.stringify({ setup, floor, batch1_us: b1, batch64_samples_per_s: b64, predictions_agree: agree, accuracy, ratios, rounds_batch1_us: perRound(m.batch1Us), rounds_batch64_samples_per_s: perRound(m.batch64Sps), batch64_label_mismatches: Object.fromEntries(m.batchMismatch), macs_per_sample: Object.fromEntries(ran.filter((c) => c.macsPerSample !== undefined).map((c) => [c.id, c.macsPerSample])) }, null, 2) + "\n");
   }
   for (const c of contenders) c.dispose?.();
   if (flags.json) {
@@ -160,8 +165,14 @@ async function main(): Promise<void> {
     console.log(`  ${v === null ? "n/a" : v.toFixed(2) + "×"}  ${what} (goal ≥ ${goal}×${v === null ? "" : v >= goal ? ", met" : ", missed"})`);
   console.log(`ratios (> 1: rankgate gated is faster; gated = best gated schedule: ${best1} at batch 1, ${best64} at batch 64):`);
   show(ratios.ort_f32_over_gated_batch1, "batch 1: ORT f32 µs / gated µs", 5);
-  show(ratios.dense_simd_over_gated_batch1, "batch 1: rankgate dense int8 SIMD µs / gated µs", 3);
-  show(ratios.gated_over_ort_int8_qdq_batch64, "batch 64: gated samples/s / ORT int8 QDQ samples/s", 2);
+  show(ratios.dense_simd_over_gated_batch1, "batch 1: rankgate dense int8 SIMD µs / gated µs", 6);
+  show(ratios.gated_over_ort_int8_qdq_batch64, "batch 64: gated samples/s / ORT int8 QDQ samples/s", 3);
+  if (floor) {
+    const r = ratios.gated_zero_skip_over_floor_batch1;
+    console.log(`floor: eval's gated + zero-skip MACs ${Math.round(floor.macs).toLocaleString("en")} per digit at this run's dense SIMD ` +
+      `${floor.denseGmacs.toFixed(1)} GMAC/s = ${floor.us.toFixed(2)} µs; gated + zero skip at batch 1 = ` +
+      `${r === null ? "n/a" : `${r.toFixed(2)}× the floor (goal ≤ 3×, ${r <= 3 ? "met" : "missed"})`}`);
+  }
   const mismatched = [...m.batchMismatch].filter(([, v]) => v > 0);
   if (mismatched.length) console.log(`batch 64 labels differing from batch 1: ${mismatched.map(([k, v]) => `${k} ${v}`).join(", ")}`);
   console.log(
