@@ -92,13 +92,18 @@ export function sparseInput_s8(inPtr: usize, nIn: i32, zp: i32, s: usize, simd: 
  * Scalar: the chunks' real inputs only.
  */
 export function chunkRows(s: usize, nIn: i32, wPtr: usize, rows: i32, maskPtr: usize, accPtr: usize, rowsPtr: usize, simd: bool): void {
-  // The rows to compute: 0..rows-1, or those of the mask gathered branch-free
+  // The rows to compute: 0..rows-1, or the mask's set bits below rows, word by word
   let count = rows;
   if (maskPtr != 0) {
     count = 0;
-    for (let r = 0; r < rows; r++) {
-      store<i32>(rowsPtr + (<usize>count << 2), r);
-      count += <i32>((load<u32>(maskPtr + (<usize>(r >>> 5) << 2)) >>> (r & 31)) & 1);
+    for (let base = 0; base < rows; base += 32) {
+      let bits = load<u32>(maskPtr + (<usize>(base >>> 5) << 2));
+      if (rows - base < 32) bits &= (<u32>1 << (rows - base)) - 1;
+      while (bits != 0) {
+        store<i32>(rowsPtr + (<usize>count << 2), base + <i32>ctz(bits));
+        count++;
+        bits &= bits - 1;
+      }
     }
   } else {
     for (let r = 0; r < rows; r++) store<i32>(rowsPtr + (<usize>r << 2), r);
