@@ -10,7 +10,7 @@ import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
 import type { FloatModel } from "../runtime/src/model.ts";
 import { Engine } from "../runtime/src/runtime.ts";
 import { colors, table } from "../tools/table.ts";
-import { agreement, measure, median, type Contender } from "./harness.ts";
+import { agreement, cpuMs, measure, median, type Contender } from "./harness.ts";
 import { ortContenders, ORT_VERSION } from "./peers/ort.ts";
 import { GATED_SCHEDULES, rankgateContenders } from "./peers/rankgate.ts";
 import { tfjsContender } from "./peers/tfjs.ts";
@@ -33,6 +33,7 @@ interface Flags {
   save?: string;
   warmup?: number;
   profile?: boolean;
+  cpuTime?: boolean;
 }
 
 const positiveInt = (name: string) => (v: string) => {
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
     .option("--warmup <seconds>", "warm-up time per contender at batch 1 (half that at batch 64; default 3, --quick 1)", nonNegative("--warmup"))
     .option("--only <ids>", "comma-separated contender ids to run (default all)")
     .option("--save <file>", "also write every round's figures and the run's setup as JSON")
+    .option("--cpu-time", "time the CPU this process used (user + system) instead of wall time: for a machine shared with other jobs")
     .option("--profile", "instead: rankgate's time per layer and stage (estimator, rows, requantization), as `rankgate profile`")
     .parse()
     .opts<Flags>();
@@ -109,7 +111,7 @@ async function main(): Promise<void> {
   const contenders = all.filter((c) => !only || only.has(c.id) || c.id === REFERENCE);
 
   // Rounds
-  const m = await measure(contenders, x, samples, { rounds, big: BIG, warmupSeconds: flags.warmup ?? (flags.quick ? 1 : 3), log });
+  const m = await measure(contenders, x, samples, { rounds, big: BIG, warmupSeconds: flags.warmup ?? (flags.quick ? 1 : 3), log, clock: flags.cpuTime ? cpuMs : undefined });
   const ran = contenders.filter((c) => !c.skip);
   const ref = m.labels.get(REFERENCE)!;
   const b1 = Object.fromEntries(ran.map((c) => [c.id, median(m.batch1Us.get(c.id)!)]));
@@ -135,7 +137,7 @@ async function main(): Promise<void> {
   const setup = {
     date: new Date().toISOString(), node: process.version, cpu: os.cpus()[0]?.model ?? "?", cores: os.cpus().length, loadavg: os.loadavg(),
     model: flags.model, float: flags.float, samples, rounds, batch: [1, BIG], onnxruntime_web: ORT_VERSION,
-    qdq: ortSet.qdq, command: ["tsx bench/bench.ts", ...process.argv.slice(2)].join(" "),
+    qdq: ortSet.qdq, clock: flags.cpuTime ? "cpu" : "wall", command: ["tsx bench/bench.ts", ...process.argv.slice(2)].join(" "),
   };
   if (flags.save) {
     const perRound = (mm: Map<string, number[]>) => Object.fromEntries([...mm].map(([k, v]) => [k, v]));
@@ -178,7 +180,7 @@ async function main(): Promise<void> {
   console.log(
     `${samples} mnist:test digits × ${rounds} interleaved rounds (median; range = (max − min) / median), batch 1 and ${BIG} ` +
       `(rankgate batch 64 = inferBatch: one run_batch_s8 call per 64 samples, layer by layer); "= gated": labels equal to ${REFERENCE}'s. ` +
-      `${setup.cpu}, ${setup.cores} cores, load ${setup.loadavg.map((v) => v.toFixed(2)).join(" ")}, Node ${process.version}, ${setup.date}`,
+      `${flags.cpuTime ? "CPU time of this process (--cpu-time), not wall time. " : ""}${setup.cpu}, ${setup.cores} cores, load ${setup.loadavg.map((v) => v.toFixed(2)).join(" ")}, Node ${process.version}, ${setup.date}`,
   );
 }
 
