@@ -52,6 +52,65 @@ export function requantizeRows(
   }
 }
 
+/** requantizeRows, or with SIMD the same bytes by {@link requantizeList} over the rows chunkRows listed. */
+export function requantizeListed(
+  accPtr: usize, biasPtr: usize, multPtr: usize, shiftPtr: usize, nOut: i32, outZp: i32, actMin: i32, actMax: i32,
+  maskPtr: usize, outPtr: usize, rowsPtr: usize, count: i32, simd: bool,
+): void {
+  if (ASC_FEATURE_SIMD && simd) {
+    if (maskPtr != 0) memory.fill(outPtr, <u8>outZp, nOut);
+    requantizeList(accPtr, biasPtr, multPtr, shiftPtr, rowsPtr, count, outZp, actMin, actMax, outPtr);
+  } else {
+    requantizeRows(accPtr, biasPtr, multPtr, shiftPtr, nOut, outZp, actMin, actMax, maskPtr, outPtr);
+  }
+}
+
+/**
+ * As {@link requantizeRows} for the count rows listed at rowsPtr (int32, ascending, count ≥ 1), four at a
+ * time in v128 lanes, bit for bit the scalar requantize: 2^left by the f32 exponent trick (x << left as a
+ * wrapping multiply), the doubling high multiply as i64x2 products shifted left once (bits 31..62), the
+ * saturating case selected, the rounding right shift as an exact f64 floor(hi · 2^−right) plus the same
+ * remainder test. A short last group repeats its last row (same value, stored again). Units not listed
+ * are not written.
+ */
+export function requantizeList(
+  accPtr: usize, biasPtr: usize, multPtr: usize, shiftPtr: usize, rowsPtr: usize, count: i32, outZp: i32, actMin: i32, actMax: i32,
+  outPtr: usize,
+): void {
+  const last = rowsPtr + (<usize>(count - 1) << 2);
+  const zero = i32x4.splat(0), one = i32x4.splat(1), minV = i32x4.splat(i32.MIN_VALUE);
+  for (let k = 0; k < count; k += 4) {
+    const q = rowsPtr + (<usize>k << 2);
+    const o0 = <usize>load<i32>(q) << 2, o1 = <usize>load<i32>(min(q + 4, last)) << 2;
+    const o2 = <usize>load<i32>(min(q + 8, last)) << 2, o3 = <usize>load<i32>(min(q + 12, last)) << 2;
+    const acc = i32x4.replace_lane(i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(load<i32>(accPtr + o0)), 1, load<i32>(accPtr + o1)), 2, load<i32>(accPtr + o2)), 3, load<i32>(accPtr + o3));
+    const bias = i32x4.replace_lane(i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(load<i32>(biasPtr + o0)), 1, load<i32>(biasPtr + o1)), 2, load<i32>(biasPtr + o2)), 3, load<i32>(biasPtr + o3));
+    const m = i32x4.replace_lane(i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(load<i32>(multPtr + o0)), 1, load<i32>(multPtr + o1)), 2, load<i32>(multPtr + o2)), 3, load<i32>(multPtr + o3));
+    const sh = i32x4.replace_lane(i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(load<i32>(shiftPtr + o0)), 1, load<i32>(shiftPtr + o1)), 2, load<i32>(shiftPtr + o2)), 3, load<i32>(shiftPtr + o3));
+    const left = i32x4.max_s(sh, zero), right = i32x4.max_s(i32x4.neg(sh), zero);
+    // x << left: times 2^left (left ≤ 30, exact in f32)
+    const xs = i32x4.mul(i32x4.add(acc, bias), i32x4.trunc_sat_f32x4_s(i32x4.shl(i32x4.add(left, i32x4.splat(127)), 23)));
+    // Doubling high multiply: bits 31..62 of xs·m + 2^30
+    const half = i64x2.splat(<i64>1 << 30);
+    const pLo = i64x2.shl(i64x2.add(i64x2.extmul_low_i32x4_s(xs, m), half), 1);
+    const pHi = i64x2.shl(i64x2.add(i64x2.extmul_high_i32x4_s(xs, m), half), 1);
+    const hi = v128.bitselect(i32x4.splat(i32.MAX_VALUE), i32x4.shuffle(pLo, pHi, 1, 3, 5, 7), v128.and(i32x4.eq(xs, minV), i32x4.eq(m, minV)));
+    // Rounding divide by 2^right: floor(hi / 2^right) exactly in f64, then the remainder test
+    const lo2 = i64x2.shl(i64x2.extend_low_i32x4_s(i32x4.sub(i32x4.splat(1023), right)), 52);
+    const hi2 = i64x2.shl(i64x2.extend_high_i32x4_s(i32x4.sub(i32x4.splat(1023), right)), 52);
+    const fl = i32x4.trunc_sat_f64x2_s_zero(f64x2.floor(f64x2.mul(f64x2.convert_low_i32x4_s(hi), lo2)));
+    const fh = i32x4.trunc_sat_f64x2_s_zero(f64x2.floor(f64x2.mul(f64x2.convert_low_i32x4_s(i32x4.shuffle(hi, hi, 2, 3, 2, 3)), hi2)));
+    const mask = i32x4.sub(i32x4.trunc_sat_f32x4_u(i32x4.shl(i32x4.add(right, i32x4.splat(127)), 23)), one);
+    const threshold = i32x4.sub(i32x4.shr_s(mask, 1), i32x4.lt_s(hi, zero));
+    const r = i32x4.sub(i32x4.shuffle(fl, fh, 0, 1, 4, 5), i32x4.gt_s(v128.and(hi, mask), threshold));
+    const v = i32x4.min_s(i32x4.max_s(i32x4.add(r, i32x4.splat(outZp)), i32x4.splat(actMin)), i32x4.splat(actMax));
+    store<i8>(outPtr + (o0 >>> 2), <i8>i32x4.extract_lane(v, 0));
+    store<i8>(outPtr + (o1 >>> 2), <i8>i32x4.extract_lane(v, 1));
+    store<i8>(outPtr + (o2 >>> 2), <i8>i32x4.extract_lane(v, 2));
+    store<i8>(outPtr + (o3 >>> 2), <i8>i32x4.extract_lane(v, 3));
+  }
+}
+
 /**
  * out[j] = clamp(outZp + requantize(bias[j] + acc[j], mult[j], shift[j]), actMin, actMax) from int32 sums
  * acc[j], for the units whose mask bit is set (every unit when maskPtr is 0); the others get outZp.
@@ -77,8 +136,9 @@ function rowsKernel(
 ): void {
   const acc = scratchPtr + sparseInput_s8_scratchBytes(nIn);
   listInput(inPtr, nIn, inZp, scratchPtr, false, simd != 0);
-  chunkRows(scratchPtr, nIn, wPtr, nOut, maskPtr, acc, acc + scratchVec32(pad8(nOut)), simd != 0);
-  requantizeRows(acc, biasPtr, multPtr, shiftPtr, nOut, outZp, actMin, actMax, maskPtr, outPtr);
+  const rows = acc + scratchVec32(pad8(nOut));
+  const count = chunkRows(scratchPtr, nIn, wPtr, nOut, maskPtr, acc, rows, simd != 0);
+  requantizeListed(acc, biasPtr, multPtr, shiftPtr, nOut, outZp, actMin, actMax, maskPtr, outPtr, rows, count, simd != 0);
 }
 
 /**

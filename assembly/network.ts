@@ -1,5 +1,5 @@
 import { STATUS_OK, STATUS_OUT_OF_BOUNDS, STATUS_BAD_ARG, MAX_DIM, inMemory, scratchVec16, scratchVec32, pad8 } from "./status";
-import { maskCount, checkRows, requantizeRows } from "./fully-connected";
+import { maskCount, checkRows, requantizeRows, requantizeListed } from "./fully-connected";
 import { signFromProjection, checkEstimate } from "./estimate";
 import { blockMask, checkGate } from "./gate";
 import { listInput, sparseInput_s8_scratchBytes, chunkRows, S_CHUNK_ELEMS } from "./sparse";
@@ -126,9 +126,9 @@ function runLayer(rec: usize, flags: i32): i32 {
   const w = field(rec, F_W), bias = field(rec, F_BIAS), mult = field(rec, F_MULT), shift = field(rec, F_SHIFT);
   const outZp = field(rec, F_OUT_ZP), actMin = field(rec, F_ACT_MIN), actMax = field(rec, F_ACT_MAX);
   const mask = gated ? maskPtr : 0;
-  chunkRows(s, nIn, w, nOut, mask, acc, rowsPtr, simd);
+  const count = chunkRows(s, nIn, w, nOut, mask, acc, rowsPtr, simd);
   setField(rec, F_ROW_MACS, computed * chunkElems);
-  requantizeRows(acc, bias, mult, shift, nOut, outZp, actMin, actMax, mask, field(rec, F_OUT));
+  requantizeListed(acc, bias, mult, shift, nOut, outZp, actMin, actMax, mask, field(rec, F_OUT), rowsPtr, count, simd);
   if ((flags & RUN_TRACE) != 0) {
     let exact = field(rec, F_OUT);
     if (gated) {

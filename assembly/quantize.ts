@@ -4,7 +4,8 @@ import { STATUS_OK, STATUS_BAD_ARG, STATUS_OUT_OF_BOUNDS, STATUS_NOT_FINITE, MAX
  * q = clamp(t + (|y − t| ≥ 0.5 ? sign(y) : 0) + zp, −128, 127), t = trunc(y) (y = ±Inf clamps to the end of the
  * range): round half away from zero. Per tensor (scalesPtr = 0): y = f64(x[i]) / scale in f64, exactly ts/quant.ts
  * quantizeInput (the f32 input promoted to f64 is exact). Per feature (format v3): y = (x[i] − offsets[i]) / scales[i]
- * in f32, two f32 operations (reference.ts featureY), then promoted. SIMD: two inputs per step, same operations.
+ * in f32, two f32 operations (reference.ts featureY), then promoted. SIMD: two inputs per step, same operations; per tensor,
+ * four +0.0 inputs (all bits zero) in one step: four zero points.
  * @returns STATUS_OK, or STATUS_NOT_FINITE at the first NaN / ±Inf input (out is then partial)
  */
 export function quantizeImpl(inPtr: usize, n: i32, scale: f64, zp: i32, outPtr: usize, simd: bool, scalesPtr: usize, offsetsPtr: usize): i32 {
@@ -12,7 +13,14 @@ export function quantizeImpl(inPtr: usize, n: i32, scale: f64, zp: i32, outPtr: 
   if (ASC_FEATURE_SIMD && simd) {
     const s = f64x2.splat(scale), z = f64x2.splat(<f64>zp), half = f64x2.splat(0.5), one = f64x2.splat(1.0), sign = f64x2.splat(-0.0);
     const lo = f64x2.splat(-128.0), hi = f64x2.splat(127.0);
+    const zq = i8x16.splat(<i8>zp);
     for (; i + 2 <= n; i += 2) {
+      // Four +0.0 inputs (sparse inputs: most of them) are four zero points
+      if (scalesPtr == 0 && i + 4 <= n && !v128.any_true(v128.load(inPtr + (<usize>i << 2)))) {
+        v128.store32_lane(outPtr + i, zq, 0);
+        i += 2;
+        continue;
+      }
       const x32 = v128.load64_zero(inPtr + (<usize>i << 2));
       const x = f64x2.promote_low_f32x4(x32);
       // x − x is 0 for finite x, NaN otherwise

@@ -89,16 +89,21 @@ export function sparseInput_s8(inPtr: usize, nIn: i32, zp: i32, s: usize, simd: 
  * SIMD with skipped chunks: four rows at a time, one x load per chunk for the four; with every chunk
  * listed: one row at a time in contiguous 16-input steps (measured faster there: no chunk offsets).
  * x is zero-padded, so a partial last step reads up to 7 bytes of w past a row (times 0).
- * Scalar: the chunks' real inputs only.
+ * Scalar: the chunks' real inputs only. Returns the number of rows computed (listed at rowsPtr).
  */
-export function chunkRows(s: usize, nIn: i32, wPtr: usize, rows: i32, maskPtr: usize, accPtr: usize, rowsPtr: usize, simd: bool): void {
-  // The rows to compute: 0..rows-1, or those of the mask gathered branch-free
+export function chunkRows(s: usize, nIn: i32, wPtr: usize, rows: i32, maskPtr: usize, accPtr: usize, rowsPtr: usize, simd: bool): i32 {
+  // The rows to compute: 0..rows-1, or the mask's set bits below rows, word by word
   let count = rows;
   if (maskPtr != 0) {
     count = 0;
-    for (let r = 0; r < rows; r++) {
-      store<i32>(rowsPtr + (<usize>count << 2), r);
-      count += <i32>((load<u32>(maskPtr + (<usize>(r >>> 5) << 2)) >>> (r & 31)) & 1);
+    for (let base = 0; base < rows; base += 32) {
+      let bits = load<u32>(maskPtr + (<usize>(base >>> 5) << 2));
+      if (rows - base < 32) bits &= (<u32>1 << (rows - base)) - 1;
+      while (bits != 0) {
+        store<i32>(rowsPtr + (<usize>count << 2), base + <i32>ctz(bits));
+        count++;
+        bits &= bits - 1;
+      }
     }
   } else {
     for (let r = 0; r < rows; r++) store<i32>(rowsPtr + (<usize>r << 2), r);
@@ -147,6 +152,7 @@ export function chunkRows(s: usize, nIn: i32, wPtr: usize, rows: i32, maskPtr: u
     }
     store<i32>(accPtr + (<usize>r << 2), sum);
   }
+  return count;
 }
 
 /** Σ x[i]·w[i] for i < n (a multiple of 8), SIMD: 16 inputs per step on two accumulators, then 8. */

@@ -10,11 +10,12 @@ import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
 import type { FloatModel } from "../runtime/src/model.ts";
 import { Engine } from "../runtime/src/runtime.ts";
 import { colors, table } from "../tools/table.ts";
-import { agreement, measure, median, type Contender } from "./harness.ts";
+import { agreement, cpuMs, measure, median, type Contender } from "./harness.ts";
 import { ortContenders, ORT_VERSION } from "./peers/ort.ts";
 import { GATED_SCHEDULES, rankgateContenders } from "./peers/rankgate.ts";
 import { tfjsContender } from "./peers/tfjs.ts";
 import { profileEngine } from "../tools/profile-stages.ts";
+import { gatedZeroSkipMacs, macFloor } from "./floor.ts";
 import { formatProfile } from "../tools/commands/profile.ts";
 
 const BIG = 64;
@@ -32,6 +33,7 @@ interface Flags {
   save?: string;
   warmup?: number;
   profile?: boolean;
+  cpuTime?: boolean;
 }
 
 const positiveInt = (name: string) => (v: string) => {
@@ -71,6 +73,7 @@ async function main(): Promise<void> {
     .option("--warmup <seconds>", "warm-up time per contender at batch 1 (half that at batch 64; default 3, --quick 1)", nonNegative("--warmup"))
     .option("--only <ids>", "comma-separated contender ids to run (default all)")
     .option("--save <file>", "also write every round's figures and the run's setup as JSON")
+    .option("--cpu-time", "time the CPU this process used (user + system) instead of wall time: for a machine shared with other jobs")
     .option("--profile", "instead: rankgate's time per layer and stage (estimator, rows, requantization), as `rankgate profile`")
     .parse()
     .opts<Flags>();
@@ -108,7 +111,7 @@ async function main(): Promise<void> {
   const contenders = all.filter((c) => !only || only.has(c.id) || c.id === REFERENCE);
 
   // Rounds
-  const m = await measure(contenders, x, samples, { rounds, big: BIG, warmupSeconds: flags.warmup ?? (flags.quick ? 1 : 3), log });
+  const m = await measure(contenders, x, samples, { rounds, big: BIG, warmupSeconds: flags.warmup ?? (flags.quick ? 1 : 3), log, clock: flags.cpuTime ? cpuMs : undefined });
   const ran = contenders.filter((c) => !c.skip);
   const ref = m.labels.get(REFERENCE)!;
   const b1 = Object.fromEntries(ran.map((c) => [c.id, median(m.batch1Us.get(c.id)!)]));
@@ -120,8 +123,12 @@ async function main(): Promise<void> {
   const gatedIds = GATED_SCHEDULES.filter((id) => b1[id] !== undefined);
   const best1 = gatedIds.reduce((a, id) => (b1[id] < b1[a] ? id : a), gatedIds[0]);
   const best64 = gatedIds.reduce((a, id) => (b64[id] > b64[a] ? id : a), gatedIds[0]);
+  // The MAC floor (eval's gated + zero-skip MACs at this run's dense SIMD rate), when dense SIMD ran
+  const denseMacs = engine.model.layers.reduce((a, l) => a + l.nIn * l.nOut, 0);
+  const floor = b1.rankgate_dense_simd !== undefined ? macFloor(await gatedZeroSkipMacs(modelBytes, x), denseMacs, b1.rankgate_dense_simd) : null;
   const ratios = {
     best_gated_batch1: best1,
+    gated_zero_skip_over_floor_batch1: floor && b1.rankgate_gated_zero_skip !== undefined ? b1.rankgate_gated_zero_skip / floor.us : null,
     best_gated_batch64: best64,
     ort_f32_over_gated_batch1: ratio(b1.ort_f32, b1[best1]),
     dense_simd_over_gated_batch1: ratio(b1.rankgate_dense_simd, b1[best1]),
@@ -130,11 +137,11 @@ async function main(): Promise<void> {
   const setup = {
     date: new Date().toISOString(), node: process.version, cpu: os.cpus()[0]?.model ?? "?", cores: os.cpus().length, loadavg: os.loadavg(),
     model: flags.model, float: flags.float, samples, rounds, batch: [1, BIG], onnxruntime_web: ORT_VERSION,
-    qdq: ortSet.qdq, command: ["tsx bench/bench.ts", ...process.argv.slice(2)].join(" "),
+    qdq: ortSet.qdq, clock: flags.cpuTime ? "cpu" : "wall", command: ["tsx bench/bench.ts", ...process.argv.slice(2)].join(" "),
   };
   if (flags.save) {
     const perRound = (mm: Map<string, number[]>) => Object.fromEntries([...mm].map(([k, v]) => [k, v]));
-    writeFileSync(flags.save, JSON.stringify({ setup, batch1_us: b1, batch64_samples_per_s: b64, predictions_agree: agree, accuracy, ratios, rounds_batch1_us: perRound(m.batch1Us), rounds_batch64_samples_per_s: perRound(m.batch64Sps), batch64_label_mismatches: Object.fromEntries(m.batchMismatch), macs_per_sample: Object.fromEntries(ran.filter((c) => c.macsPerSample !== undefined).map((c) => [c.id, c.macsPerSample])) }, null, 2) + "\n");
+    writeFileSync(flags.save, JSON.stringify({ setup, floor, batch1_us: b1, batch64_samples_per_s: b64, predictions_agree: agree, accuracy, ratios, rounds_batch1_us: perRound(m.batch1Us), rounds_batch64_samples_per_s: perRound(m.batch64Sps), batch64_label_mismatches: Object.fromEntries(m.batchMismatch), macs_per_sample: Object.fromEntries(ran.filter((c) => c.macsPerSample !== undefined).map((c) => [c.id, c.macsPerSample])) }, null, 2) + "\n");
   }
   for (const c of contenders) c.dispose?.();
   if (flags.json) {
@@ -160,14 +167,20 @@ async function main(): Promise<void> {
     console.log(`  ${v === null ? "n/a" : v.toFixed(2) + "×"}  ${what} (goal ≥ ${goal}×${v === null ? "" : v >= goal ? ", met" : ", missed"})`);
   console.log(`ratios (> 1: rankgate gated is faster; gated = best gated schedule: ${best1} at batch 1, ${best64} at batch 64):`);
   show(ratios.ort_f32_over_gated_batch1, "batch 1: ORT f32 µs / gated µs", 5);
-  show(ratios.dense_simd_over_gated_batch1, "batch 1: rankgate dense int8 SIMD µs / gated µs", 3);
-  show(ratios.gated_over_ort_int8_qdq_batch64, "batch 64: gated samples/s / ORT int8 QDQ samples/s", 2);
+  show(ratios.dense_simd_over_gated_batch1, "batch 1: rankgate dense int8 SIMD µs / gated µs", 6);
+  show(ratios.gated_over_ort_int8_qdq_batch64, "batch 64: gated samples/s / ORT int8 QDQ samples/s", 3);
+  if (floor) {
+    const r = ratios.gated_zero_skip_over_floor_batch1;
+    console.log(`floor: eval's gated + zero-skip MACs ${Math.round(floor.macs).toLocaleString("en")} per digit at this run's dense SIMD ` +
+      `${floor.denseGmacs.toFixed(1)} GMAC/s = ${floor.us.toFixed(2)} µs; gated + zero skip at batch 1 = ` +
+      `${r === null ? "n/a" : `${r.toFixed(2)}× the floor (goal ≤ 3×, ${r <= 3 ? "met" : "missed"})`}`);
+  }
   const mismatched = [...m.batchMismatch].filter(([, v]) => v > 0);
   if (mismatched.length) console.log(`batch 64 labels differing from batch 1: ${mismatched.map(([k, v]) => `${k} ${v}`).join(", ")}`);
   console.log(
     `${samples} mnist:test digits × ${rounds} interleaved rounds (median; range = (max − min) / median), batch 1 and ${BIG} ` +
       `(rankgate batch 64 = inferBatch: one run_batch_s8 call per 64 samples, layer by layer); "= gated": labels equal to ${REFERENCE}'s. ` +
-      `${setup.cpu}, ${setup.cores} cores, load ${setup.loadavg.map((v) => v.toFixed(2)).join(" ")}, Node ${process.version}, ${setup.date}`,
+      `${flags.cpuTime ? "CPU time of this process (--cpu-time), not wall time. " : ""}${setup.cpu}, ${setup.cores} cores, load ${setup.loadavg.map((v) => v.toFixed(2)).join(" ")}, Node ${process.version}, ${setup.date}`,
   );
 }
 

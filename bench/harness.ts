@@ -52,7 +52,14 @@ async function warmUp(c: Contender, x: Float32Array, count: number, batch: numbe
  * same `count` samples at batch 1, then every contender once at batch `big`. The order of contenders rotates by
  * one each round so no contender always runs first or right after the same neighbour.
  */
-export async function measure(contenders: Contender[], x: Float32Array, count: number, opts: { rounds: number; big: number; warmupSeconds: number; log: (s: string) => void }): Promise<Measurement> {
+/** CPU time of this process (user + system, every thread), ms: what the bench times with --cpu-time. */
+export function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+export async function measure(contenders: Contender[], x: Float32Array, count: number, opts: { rounds: number; big: number; warmupSeconds: number; log: (s: string) => void; clock?: () => number }): Promise<Measurement> {
+  const now = opts.clock ?? (() => performance.now());
   const live = contenders.filter((c) => !c.skip);
   const m: Measurement = { batch1Us: new Map(), batch64Sps: new Map(), labels: new Map(), batchMismatch: new Map() };
   const scratch = new Int32Array(count);
@@ -67,14 +74,14 @@ export async function measure(contenders: Contender[], x: Float32Array, count: n
     const order = live.map((_, i) => live[(i + r) % live.length]);
     for (const c of order) {
       const out = r === 0 ? m.labels.get(c.id)! : scratch;
-      const t0 = performance.now();
+      const t0 = now();
       await c.run(x, count, 1, out);
-      m.batch1Us.get(c.id)!.push(((performance.now() - t0) * 1000) / count);
+      m.batch1Us.get(c.id)!.push(((now() - t0) * 1000) / count);
     }
     for (const c of order) {
-      const t0 = performance.now();
+      const t0 = now();
       await c.run(x, count, opts.big, scratch);
-      m.batch64Sps.get(c.id)!.push((count * 1000) / (performance.now() - t0));
+      m.batch64Sps.get(c.id)!.push((count * 1000) / (now() - t0));
       if (r === 0) {
         const ref = m.labels.get(c.id)!;
         m.batchMismatch.set(c.id, count - Math.round(agreement(ref, scratch) * count));

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { denseRows_s8, estimateSign_s8, gatedRows_s8, maskCount, quantize_f32, type RowsParams } from "../runtime/src/reference.ts";
 import { denseRows_s8_scratchBytes, estimateSign_s8_scratchBytes, gatedRows_s8_scratchBytes, run_s8_scratchBytes, sparseInput_s8_scratchBytes } from "../runtime/src/arena.ts";
-import { clamp, estimatorTMax, roundHalfAway } from "../runtime/src/quant.ts";
+import { clamp, estimatorTMax, INT32_MAX, INT32_MIN, Q31_MIN_NORMAL, roundHalfAway } from "../runtime/src/quant.ts";
 import { instantiateKernels } from "../runtime/src/wasm.ts";
 import { KernelHarness } from "./helpers/kernels.ts";
 import { int32s, int8s, maskWords, multiplier, rowsCase, shift, size, zeroPoint } from "./helpers/arbitraries.ts";
@@ -57,6 +57,29 @@ describe("denseRows_s8 / gatedRows_s8", () => {
         }
       }),
       { numRuns: 2500 },
+    );
+  });
+
+  it("requantization at the edges the models never store (v128 lanes = scalar = reference): multiplier INT32_MIN, xs = INT32_MIN, any shift", () => {
+    fc.assert(
+      fc.property(rowsCase(), fc.boolean(), (c0, zeroInput) => fc.assert(fc.property(
+        int32s(c0.nOut, fc.constantFrom(INT32_MIN, INT32_MAX, 0, 1, -1, Q31_MIN_NORMAL)),
+        int32s(c0.nOut, fc.oneof(fc.constantFrom(INT32_MIN, 1 << 30, -(1 << 30), 1 << 29, 0, 1, -1), fc.integer())),
+        int32s(c0.nOut, fc.integer({ min: -31, max: 30 })),
+        (multiplier, bias, shift) => {
+          // Zero input: acc = 0, so xs = bias << left reaches INT32_MIN (bias INT32_MIN; 2^30 << 1; 2^29 << 2)
+          const c = { ...c0, multiplier, bias, shift, input: zeroInput ? new Int8Array(c0.nIn).fill(c0.inZp) : c0.input };
+          const p = params(c);
+          const dense = new Int8Array(c.nOut), gated = new Int8Array(c.nOut);
+          denseRows_s8(p, c.input, dense);
+          gatedRows_s8(p, c.input, c.mask, gated);
+          for (const simd of [1, 0]) {
+            sameBytes(wasmRows(c, false, simd).out, dense, `denseRows_s8 simd=${simd}`);
+            sameBytes(wasmRows(c, true, simd).out, gated, `gatedRows_s8 simd=${simd}`);
+          }
+        },
+      ), { numRuns: 4 })),
+      { numRuns: 300 },
     );
   });
 

@@ -37,7 +37,11 @@ export interface LayerProfile {
   dense: number;
   /** µs: listing the layer's input (sparseInput_s8), part of every stage above. */
   list: number;
-  /** µs: requantizing the computed units from their int32 sums (requantizeRows_s32), part of "rows". */
+  /**
+   * µs: requantizing the computed units from their int32 sums with the exported requantizeRows_s32 (scalar,
+   * one unit at a time), an upper bound: inside a SIMD run the rows are requantized four at a time
+   * (requantizeList, part of "rows"), about half this.
+   */
   requantize: number;
 }
 

@@ -25,7 +25,8 @@ export function formatProfile(p: Profile, model: string, data: string): string {
     t.toString(),
     `whole inference (engine.infer, float input): gated ${i.gated.toFixed(2)} µs, gated + zero-input skipping ${i.zeroSkip.toFixed(2)} µs, ` +
       `dense ${i.dense.toFixed(2)} µs; input quantization (quantize_f32) ${i.quantize.toFixed(2)} µs`,
-    "mask = listing the input + estimator (or gate) + mask; rows = layer − mask, requantization included; layer sums leave out the",
+    "mask = listing the input + estimator (or gate) + mask; rows = layer − mask, requantization included (requant: the scalar",
+    "requantizeRows_s32 alone, an upper bound: a SIMD run requantizes four units per step); layer sums leave out the",
     "quantization and the per-call JS. Times repeat one sample's stage back to back, so caches and branch predictors are warm.",
   ].join("\n");
 }
