@@ -2,7 +2,9 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { profileEngine } from "../tools/profile-stages.ts";
+import { profileEngine, quantizeArgs } from "../tools/profile-stages.ts";
+import { writeModel } from "../runtime/src/format.ts";
+import { quantizeModelInput } from "../runtime/src/reference.ts";
 import { Engine } from "../runtime/src/runtime.ts";
 import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
 
@@ -31,6 +33,28 @@ describe("profileEngine", () => {
     });
     // The trace engine still holds the profiled sample's buffers and gives the same logits
     expect(Array.from(traced.infer(x).logits)).toEqual(Array.from(plain.infer(x).logits));
+  });
+});
+
+describe("profileEngine on a v3 model (per-feature input quantization)", () => {
+  it("times the quantize_f32 call the engine makes: its bytes are layer 0's input, per feature", async () => {
+    const { model } = buildSynthetic({ sizes: [12, 9, 4], ranks: [3], seed: 4, calibration: 16 });
+    const scale = Float32Array.from({ length: 12 }, (_, i) => Math.fround(10 ** ((i % 4) - 2) / 255));
+    const offset = Float32Array.from({ length: 12 }, (_, i) => Math.fround(i % 2 ? -(10 ** ((i % 3) - 1)) : 0));
+    const v3 = { ...model, inputFeatures: { scale, offset } };
+    const traced = await Engine.load(writeModel(v3), { trace: true });
+    const x = Float32Array.from({ length: 12 }, (_, i) => offset[i] + (37 + 13 * i) * scale[i] + 0.3 * scale[i]);
+    const want = new Int8Array(12);
+    quantizeModelInput(v3, x, want);
+    traced.infer(x);
+    expect(Array.from(traced.lastTrace().inputs[0])).toEqual(Array.from(want));
+    const { kernels: k, arena } = traced.internals;
+    new Float32Array(k.memory.buffer, arena.staging!.input.offset, 12).set(x);
+    new Int8Array(k.memory.buffer, arena.input.offset, 12).fill(0);
+    const args = quantizeArgs(traced);
+    expect(args[6]).toBeGreaterThan(0);
+    expect(k.quantize_f32(...args)).toBeGreaterThanOrEqual(0);
+    expect(Array.from(new Int8Array(k.memory.buffer, arena.input.offset, 12))).toEqual(Array.from(want));
   });
 });
 

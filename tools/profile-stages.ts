@@ -53,6 +53,16 @@ export interface Profile {
   inference: { gated: number; zeroSkip: number; dense: number; quantize: number };
 }
 
+/**
+ * The arguments of the quantize_f32 call profileEngine times: the staged float input to the arena's int8 input,
+ * per tensor, or per feature (v3) with layer 0's scales and offsets as run_batch_s8 passes them.
+ */
+export function quantizeArgs(traced: Engine): [number, number, number, number, number, number, number, number] {
+  const { kernels: k, arena } = traced.internals;
+  const i32 = new Int32Array(k.memory.buffer), r = arena.plan.offset >> 2;
+  return [arena.staging!.input.offset, traced.inputSize, traced.inputScale, traced.inputZeroPoint, arena.input.offset, 1, i32[r + F.IN_SCALES], i32[r + F.IN_OFFSETS]];
+}
+
 export const median = (v: number[]) => {
   const s = [...v].sort((a, b) => a - b);
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -88,7 +98,8 @@ export function profileEngine(traced: Engine, plain: Engine, x: Float32Array, co
     }
     const st = arena.staging!;
     new Float32Array(k.memory.buffer, st.input.offset, n).set(sample);
-    (whole.quantize ??= []).push(time(() => k.quantize_f32(st.input.offset, n, traced.inputScale, traced.inputZeroPoint, arena.input.offset, 1)));
+    const args = quantizeArgs(traced);
+    (whole.quantize ??= []).push(time(() => k.quantize_f32(...args)));
     // Every layer's real input in place (trace engine: one buffer per layer)
     traced.infer(sample);
     layers.forEach((layer, l) => {
