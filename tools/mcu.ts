@@ -38,11 +38,11 @@ export const BOARD_SOURCES = [join(BOARDS_DIR, "startup.c"), join(BOARDS_DIR, "s
 export const TOOLCHAINS = {
   arm: {
     gcc: "arm-none-eabi-gcc", nm: "arm-none-eabi-nm", size: "arm-none-eabi-size", ar: "arm-none-eabi-ar", qemu: "qemu-system-arm", qemuArgs: [] as string[],
-    ld: join(BOARDS_DIR, "board.ld"), sources: BOARD_SOURCES, libc: ["--specs=nano.specs"],
+    ld: join(BOARDS_DIR, "board.ld"), sources: BOARD_SOURCES, libc: ["--specs=nano.specs"], compile: [] as string[],
   },
   riscv: {
     gcc: "riscv64-unknown-elf-gcc", nm: "riscv64-unknown-elf-nm", size: "riscv64-unknown-elf-size", ar: "riscv64-unknown-elf-ar", qemu: "qemu-system-riscv32", qemuArgs: ["-bios", "none"],
-    ld: join(BOARDS_DIR, "board-riscv.ld"), sources: [join(BOARDS_DIR, "startup-riscv.c"), join(BOARDS_DIR, "semihost.c")], libc: ["--specs=picolibc.specs"],
+    ld: join(BOARDS_DIR, "board-riscv.ld"), sources: [join(BOARDS_DIR, "startup-riscv.c"), join(BOARDS_DIR, "semihost.c")], libc: ["--specs=picolibc.specs"], compile: ["--specs=picolibc.specs"],
   },
 };
 
@@ -123,7 +123,7 @@ export function codeSize(board: BoardName, sources: string[], includes: string[]
   mkdirSync(outDir, { recursive: true });
   const objs = sources.map((src) => {
     const obj = join(outDir, `${src.split("/").pop()!.replace(/\.c$/, "")}.o`);
-    run(toolchain(board).gcc, [...BOARDS[board].flags, ...cflags, "-std=c99", "-ffunction-sections", "-fdata-sections", "-w", ...includes.map((i) => `-I${i}`), "-c", src, "-o", obj]);
+    run(toolchain(board).gcc, [...BOARDS[board].flags, ...toolchain(board).compile, ...cflags, "-std=c99", "-ffunction-sections", "-fdata-sections", "-w", ...includes.map((i) => `-I${i}`), "-c", src, "-o", obj]);
     return obj;
   });
   return berkeleySize(objs);
