@@ -13,6 +13,7 @@ import {
   parseChecksums, ROOT, runImage, type BenchCase, type BoardName, type ModeName,
 } from "../tools/mcu.ts";
 import { describeWithTools } from "./helpers/system.ts";
+import { instructionCycles, mixCycles } from "../firmware-sim/timings.ts";
 
 const OUT = join(ROOT, "build", "riscv-test");
 const MODES = Object.keys(MODE_FLAGS) as ModeName[];
@@ -31,6 +32,14 @@ beforeAll(async () => {
     const node = await engineChecksums(c.model, c.inputs, MODES);
     for (const m of MODES) expected.set(`${k} ${MODE_FLAGS[m]}`, node.get(m)!.checksum);
   }
+});
+
+it("rv32imc derived cycles follow firmware-sim/timings.ts's labelled rules", () => {
+  expect(["add", "mv", "mul", "mulh", "c.addi", "sw", "sb"].map((k) => instructionCycles("rv32imc", k))).toEqual([1, 1, 1, 1, 1, 1, 1]);
+  expect(["lb", "lbu", "lw", "lh", "c.lw"].map((k) => instructionCycles("rv32imc", k))).toEqual([2, 2, 2, 2, 2]);
+  expect(["bnez", "bltu", "j", "jal", "ret", "jr"].map((k) => instructionCycles("rv32imc", k))).toEqual([2, 2, 2, 2, 2, 2]);
+  expect(["div", "divu", "rem", "remu"].map((k) => instructionCycles("rv32imc", k))).toEqual([35, 35, 35, 35]);
+  expect(mixCycles("rv32imc", { lw: 3, add: 4, bnez: 2, divu: 1 })).toBe(6 + 4 + 4 + 35);
 });
 
 describeWithTools(["gcc", "riscv64-unknown-elf-gcc", "qemu-system-riscv32"], "RISC-V: C runtime under QEMU", () => {
