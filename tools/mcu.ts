@@ -2,7 +2,7 @@
 // optionally counting executed instructions with the qemu-insn plugin (c/boards/qemu-insn.c).
 // Used by test/mcu.test.ts and tools/mcu-bench.ts; nothing here is in the library.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { readModel } from "../runtime/src/format.ts";
 import { quantizeModelInput } from "../runtime/src/reference.ts";
@@ -96,7 +96,10 @@ export function buildPlugin(out = join(ROOT, "build", "mcu", "qemu-insn.so")): s
   const src = join(BOARDS_DIR, "qemu-insn.c");
   if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
     mkdirSync(dirname(out), { recursive: true });
-    run("gcc", ["-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-o", out, src]);
+    // Built aside and renamed: test files running in parallel may build it at once
+    const tmp = `${out}.${process.pid}.tmp`;
+    run("gcc", ["-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-o", tmp, src]);
+    renameSync(tmp, out);
   }
   return out;
 }
@@ -189,8 +192,12 @@ export function thirdParty(name: "cmsis-nn" | "wasm3"): string {
   if (!existsSync(dir)) {
     const tarball = readdirSync(THIRD_PARTY).find((f) => f.startsWith(`${name}-`) && f.endsWith(".tar.gz"));
     if (!tarball) throw new Error(`${THIRD_PARTY}: no ${name}-*.tar.gz`);
-    mkdirSync(dirname(dir), { recursive: true });
-    run("tar", ["xzf", join(THIRD_PARTY, tarball), "-C", dirname(dir)]);
+    // Unpacked aside and renamed: test files running in parallel may unpack it at once
+    const tmp = `${dir}.${process.pid}.tmp`;
+    mkdirSync(tmp, { recursive: true });
+    run("tar", ["xzf", join(THIRD_PARTY, tarball), "-C", tmp]);
+    if (!existsSync(dir)) renameSync(join(tmp, name), dir);
+    rmSync(tmp, { recursive: true, force: true });
   }
   return dir;
 }
