@@ -1,10 +1,10 @@
 // Cycles from an executed instruction mix: QEMU counts instructions (c/boards/qemu-insn.c, ops=1 gives one
 // count per mnemonic), and the cores' published instruction timings turn them into cycles. These cycles are
 // DERIVED from measured counts, never measured: no pipeline stalls beyond the rules below, no flash wait
-// states (docs/SIMULATOR.md, "Measured counts"). Keys: "<mnemonic>" ("ldr.w", "smlad", "bne.n"), "<load>+"
+// states (docs/SIMULATOR.md, "Measured counts"). Keys: "<mnemonic>" ("ldr.w", "smlad", "bne.n"; RISC-V "lb", "mul", "bnez"), "<load>+"
 // for a load right after a load in the same block, "<op>/<registers>[/pc]" for register lists.
 
-export type TimedCore = "cortex-m0plus" | "cortex-m4f" | "cortex-m7";
+export type TimedCore = "cortex-m0plus" | "cortex-m4f" | "cortex-m7" | "rv32imc";
 
 export const TIMING_SOURCES: Record<TimedCore, string> = {
   "cortex-m0plus":
@@ -18,6 +18,13 @@ export const TIMING_SOURCES: Record<TimedCore, string> = {
   "cortex-m7":
     "Arm publishes no per-instruction cycle table for Cortex-M7 (the TRM, ARM DDI 0489, describes a dual-issue " +
     "six-stage pipeline): 1 cycle per instruction is used, an upper bound for single-issue code from zero-wait TCM",
+  rv32imc:
+    "Espressif publishes no per-instruction cycle table for the ESP32-C3's core (TRM ch. 1 'ESP-RISC-V CPU': RV32IMC, " +
+    "in-order, single issue). Used: data processing and MUL/MULH* 1 (measurement: WLED issue 4206's table, C3 at 160 MHz, " +
+    "integer multiply 120.7 MOPS/s vs addition 127.1, about 1 cycle); DIV*/REM* 35 (same table: 4.63 MOPS/s at 160 MHz); " +
+    "loads 2 (assumption: one load-use cycle); stores 1 (assumption); branches and jumps 2 (assumption: one refill " +
+    "cycle, conditional branches counted taken as for the Cortex-M rows: loops dominate). Counts are of RV32IMC code " +
+    "(c.* forms disassemble as their base mnemonic)",
 };
 
 const BRANCH = /^(b|bl|blx|bx|cbz|cbnz|tbb|tbh)(eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le|al)?(\.[nw])?$/;
@@ -27,6 +34,7 @@ const STORE = /^str/;
 /** Cycles of one execution of the instruction `key` on `core` (rules above). */
 export function instructionCycles(core: TimedCore, key: string): number {
   if (core === "cortex-m7") return 1;
+  if (core === "rv32imc") return riscvCycles(key);
   const [op, regsText, pc] = key.split("/");
   const m = op.replace(/\+$/, "");
   const regs = Number(regsText ?? 0);
@@ -44,6 +52,19 @@ export function instructionCycles(core: TimedCore, key: string): number {
   if (base === "ldrd" || base === "strd") return 3;
   if (LOAD.test(m)) return op.endsWith("+") ? 1 : 2;
   if (STORE.test(m)) return 2;
+  return 1;
+}
+
+const RV_BRANCH = /^(c\.)?(beq|bne|blt|bge|bltu|bgeu|beqz|bnez|blez|bgez|bltz|bgtz|bgt|ble|bgtu|bleu|j|jal|jr|jalr|ret|call|tail)$/;
+const RV_LOAD = /^(c\.)?(lb|lh|lw|lbu|lhu|lwsp)$/;
+const RV_DIV = /^(div|divu|rem|remu)$/;
+
+/** RV32IMC (ESP32-C3 class) rules of TIMING_SOURCES.rv32imc. */
+function riscvCycles(key: string): number {
+  const m = key.replace(/\+$/, "");
+  if (RV_DIV.test(m)) return 35;
+  if (RV_LOAD.test(m)) return 2;
+  if (RV_BRANCH.test(m)) return 2;
   return 1;
 }
 

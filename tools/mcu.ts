@@ -1,8 +1,8 @@
-// Build bare-metal images for the QEMU Cortex-M boards in c/boards/ and run them with semihosting,
+// Build bare-metal images for the QEMU Cortex-M and RISC-V (rv32imc, rv32imac on virt) boards in c/boards/ and run them with semihosting,
 // optionally counting executed instructions with the qemu-insn plugin (c/boards/qemu-insn.c).
 // Used by test/mcu.test.ts and tools/mcu-bench.ts; nothing here is in the library.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { readModel } from "../runtime/src/format.ts";
 import { quantizeModelInput } from "../runtime/src/reference.ts";
@@ -17,13 +17,15 @@ export const BOARDS_DIR = join(ROOT, "c", "boards");
 
 export interface Board {
   machine: string;
+  /** Absent: Arm (arm-none-eabi-gcc, qemu-system-arm); "riscv": riscv64-unknown-elf-gcc + picolibc, qemu-system-riscv32. */
+  arch?: "riscv";
   core: string;
   flags: string[];
   flash: [number, number];
   ram: [number, number];
 }
 
-export type BoardName = "mps2-an386" | "mps2-an500" | "microbit" | "m0plus-on-an386" | "mps3-an547";
+export type BoardName = "mps2-an386" | "mps2-an500" | "microbit" | "m0plus-on-an386" | "mps3-an547" | "rv32imc-virt" | "rv32imac-virt";
 
 export const BOARDS: Record<BoardName, Board> = (() => {
   const { $comment: _, ...boards } = JSON.parse(readFileSync(join(BOARDS_DIR, "boards.json"), "utf8"));
@@ -31,6 +33,28 @@ export const BOARDS: Record<BoardName, Board> = (() => {
 })();
 
 export const BOARD_SOURCES = [join(BOARDS_DIR, "startup.c"), join(BOARDS_DIR, "semihost.c")];
+
+/** The cross tools, linker script, startup and libc of an architecture (Debian package names in the install hints). */
+export const TOOLCHAINS = {
+  arm: {
+    gcc: "arm-none-eabi-gcc", nm: "arm-none-eabi-nm", size: "arm-none-eabi-size", ar: "arm-none-eabi-ar", qemu: "qemu-system-arm", qemuArgs: [] as string[],
+    ld: join(BOARDS_DIR, "board.ld"), sources: BOARD_SOURCES, libc: ["--specs=nano.specs"], compile: [] as string[],
+  },
+  riscv: {
+    gcc: "riscv64-unknown-elf-gcc", nm: "riscv64-unknown-elf-nm", size: "riscv64-unknown-elf-size", ar: "riscv64-unknown-elf-ar", qemu: "qemu-system-riscv32", qemuArgs: ["-bios", "none"],
+    ld: join(BOARDS_DIR, "board-riscv.ld"), sources: [join(BOARDS_DIR, "startup-riscv.c"), join(BOARDS_DIR, "semihost.c")], libc: ["--specs=picolibc.specs"], compile: ["--specs=picolibc.specs"],
+  },
+};
+
+export function toolchain(board: BoardName) {
+  return TOOLCHAINS[BOARDS[board].arch ?? "arm"];
+}
+
+/** The toolchain of an ELF file (image or object) by its e_machine: 243 is RISC-V, anything else Arm. */
+function elfToolchain(file: string) {
+  const h = readFileSync(file).subarray(0, 20);
+  return h[18] === 243 ? TOOLCHAINS.riscv : TOOLCHAINS.arm;
+}
 
 function run(cmd: string, args: string[], timeout = 120_000): string {
   const r = spawnSync(cmd, args, { encoding: "utf8", timeout, maxBuffer: 64 << 20 });
@@ -50,19 +74,19 @@ export interface ImageOptions {
   out: string;
 }
 
-/** Compile and link one image (newlib-nano only for memcpy/memset; no startup files). Returns the ELF path. */
+/** Compile and link one image (newlib-nano or picolibc only for memcpy/memset; no startup files). Returns the ELF path. */
 export function buildImage(o: ImageOptions): string {
-  const b = BOARDS[o.board];
+  const b = BOARDS[o.board], tc = toolchain(o.board);
   mkdirSync(dirname(o.out), { recursive: true });
-  run("arm-none-eabi-gcc", [
+  run(tc.gcc, [
     ...b.flags,
     ...(o.cflags ?? ["-O2"]),
     "-std=c99", "-Wall", "-Wextra", "-ffunction-sections", "-fdata-sections",
-    "-nostartfiles", "--specs=nano.specs",
+    "-nostartfiles", ...tc.libc,
     `-I${BOARDS_DIR}`, ...(o.includes ?? []).map((i) => `-I${i}`), ...(o.defines ?? []).map((d) => `-D${d}`),
-    "-T", join(BOARDS_DIR, "board.ld"),
+    "-T", tc.ld,
     `-Wl,--gc-sections,--defsym=RG_FLASH_ORIGIN=${b.flash[0]},--defsym=RG_FLASH_LENGTH=${b.flash[1]},--defsym=RG_RAM_ORIGIN=${b.ram[0]},--defsym=RG_RAM_LENGTH=${b.ram[1]}`,
-    ...BOARD_SOURCES, ...o.sources, "-o", o.out,
+    ...tc.sources, ...o.sources, "-o", o.out,
   ]);
   return o.out;
 }
@@ -72,14 +96,17 @@ export function buildPlugin(out = join(ROOT, "build", "mcu", "qemu-insn.so")): s
   const src = join(BOARDS_DIR, "qemu-insn.c");
   if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
     mkdirSync(dirname(out), { recursive: true });
-    run("gcc", ["-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-o", out, src]);
+    // Built aside and renamed: test files running in parallel may build it at once
+    const tmp = `${out}.${process.pid}.tmp`;
+    run("gcc", ["-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-o", tmp, src]);
+    renameSync(tmp, out);
   }
   return out;
 }
 
-/** Address of a symbol in an ELF (arm-none-eabi-nm). */
+/** Address of a symbol in an ELF (arm-none-eabi-nm or riscv64-unknown-elf-nm). */
 export function symbolAddress(elf: string, name: string): number {
-  const line = run("arm-none-eabi-nm", [elf]).split("\n").find((l) => l.endsWith(` ${name}`));
+  const line = run(elfToolchain(elf).nm, [elf]).split("\n").find((l) => l.endsWith(` ${name}`));
   if (!line) throw new Error(`${elf}: no symbol ${name}`);
   return parseInt(line.split(" ")[0], 16);
 }
@@ -87,7 +114,7 @@ export function symbolAddress(elf: string, name: string): number {
 /** text, data, bss (arm-none-eabi-size, Berkeley format) summed over object files or an ELF. */
 export function berkeleySize(files: string[]): { text: number; data: number; bss: number } {
   const t = { text: 0, data: 0, bss: 0 };
-  for (const line of run("arm-none-eabi-size", files).split("\n").slice(1)) {
+  for (const line of run(elfToolchain(files[0]).size, files).split("\n").slice(1)) {
     const f = line.trim().split(/\s+/);
     if (f.length >= 3 && /^\d+$/.test(f[0])) { t.text += Number(f[0]); t.data += Number(f[1]); t.bss += Number(f[2]); }
   }
@@ -99,7 +126,7 @@ export function codeSize(board: BoardName, sources: string[], includes: string[]
   mkdirSync(outDir, { recursive: true });
   const objs = sources.map((src) => {
     const obj = join(outDir, `${src.split("/").pop()!.replace(/\.c$/, "")}.o`);
-    run("arm-none-eabi-gcc", [...BOARDS[board].flags, ...cflags, "-std=c99", "-ffunction-sections", "-fdata-sections", "-w", ...includes.map((i) => `-I${i}`), "-c", src, "-o", obj]);
+    run(toolchain(board).gcc, [...BOARDS[board].flags, ...toolchain(board).compile, ...cflags, "-std=c99", "-ffunction-sections", "-fdata-sections", "-w", ...includes.map((i) => `-I${i}`), "-c", src, "-o", obj]);
     return obj;
   });
   return berkeleySize(objs);
@@ -108,7 +135,7 @@ export function codeSize(board: BoardName, sources: string[], includes: string[]
 /** Section sizes (arm-none-eabi-size -A) of an ELF, by name. */
 export function sectionSizes(elf: string): Record<string, number> {
   const sizes: Record<string, number> = {};
-  for (const line of run("arm-none-eabi-size", ["-A", elf]).split("\n")) {
+  for (const line of run(elfToolchain(elf).size, ["-A", elf]).split("\n")) {
     const m = /^(\.\S+)\s+(\d+)\s+\d+$/.exec(line.trim());
     if (m) sizes[m[1]] = Number(m[2]);
   }
@@ -126,11 +153,12 @@ export interface QemuRun {
 }
 
 /**
- * Run an image under qemu-system-arm with semihosting. With `count`, count instructions with qemu-insn, marking
+ * Run an image under qemu-system-arm (qemu-system-riscv32 for a RISC-V board) with semihosting. With `count`, count instructions with qemu-insn, marking
  * each entry of the functions `marks` (default rg_board_mark; index k in the result is marks[k]).
  */
 export function runImage(board: BoardName, elf: string, opts: { count?: boolean; ops?: boolean; marks?: string[]; timeout?: number } = {}): QemuRun {
-  const args = ["-M", BOARDS[board].machine, "-display", "none", "-monitor", "none", "-serial", "none",
+  const tc = toolchain(board);
+  const args = ["-M", BOARDS[board].machine, ...tc.qemuArgs, "-display", "none", "-monitor", "none", "-serial", "none",
     "-chardev", "stdio,id=sh0", "-semihosting-config", "enable=on,target=native,chardev=sh0", "-kernel", elf];
   let log = "";
   if (opts.count) {
@@ -138,8 +166,8 @@ export function runImage(board: BoardName, elf: string, opts: { count?: boolean;
     const addrs = (opts.marks ?? ["rg_board_mark"]).map((m) => `0x${symbolAddress(elf, m).toString(16)}`);
     args.push("-plugin", `${buildPlugin()},mark=${addrs.join(":")},out=${log}${opts.ops ? ",ops=1" : ""}`);
   }
-  const r = spawnSync("qemu-system-arm", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: opts.timeout ?? 120_000, maxBuffer: 64 << 20 });
-  if (r.error) throw new Error(`qemu-system-arm: ${r.error.message}`);
+  const r = spawnSync(tc.qemu, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: opts.timeout ?? 120_000, maxBuffer: 64 << 20 });
+  if (r.error) throw new Error(`${tc.qemu}: ${r.error.message}`);
   const marks: QemuRun["marks"] = [];
   const ops: Record<string, number> = {};
   let total = 0;
@@ -164,8 +192,12 @@ export function thirdParty(name: "cmsis-nn" | "wasm3"): string {
   if (!existsSync(dir)) {
     const tarball = readdirSync(THIRD_PARTY).find((f) => f.startsWith(`${name}-`) && f.endsWith(".tar.gz"));
     if (!tarball) throw new Error(`${THIRD_PARTY}: no ${name}-*.tar.gz`);
-    mkdirSync(dirname(dir), { recursive: true });
-    run("tar", ["xzf", join(THIRD_PARTY, tarball), "-C", dirname(dir)]);
+    // Unpacked aside and renamed: test files running in parallel may unpack it at once
+    const tmp = `${dir}.${process.pid}.tmp`;
+    mkdirSync(tmp, { recursive: true });
+    run("tar", ["xzf", join(THIRD_PARTY, tarball), "-C", tmp]);
+    if (!existsSync(dir)) renameSync(join(tmp, name), dir);
+    rmSync(tmp, { recursive: true, force: true });
   }
   return dir;
 }

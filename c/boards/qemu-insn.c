@@ -10,7 +10,8 @@
  * QEMU's disassembler, e.g. "smlad", "ldr.w", "bne.n"), loads that directly follow a load in the same
  * translation block counted apart as "<mnemonic>+", register lists as "<mnemonic>/<registers>[/pc]": the
  * instruction mix cycles are derived from (firmware-sim/timings.ts). Host side only: built with the host gcc,
- * loaded by qemu-system-arm 7.x (plugin API version 1). The few API declarations it needs are written
+ * loaded by qemu-system-arm or qemu-system-riscv32 7.x (plugin API version 1; RISC-V mnemonics such as "lb", "mul",
+ * "c.addi"). The few API declarations it needs are written
  * out below because Debian ships no qemu-plugin.h. */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -51,6 +52,7 @@ static uint64_t marks[MAX_MARKS];
 static size_t n_marks;
 static FILE *out;
 static int ops;
+static int skip_hex; /* RISC-V: QEMU's disassembly starts with the instruction's hex word */
 
 /* Executed-mnemonic counters for ops=1: a small open-addressing table, entries never move */
 #define MAX_OPS 1024
@@ -92,9 +94,11 @@ static void on_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
         qemu_plugin_register_vcpu_insn_exec_cb(insn, on_mark, QEMU_PLUGIN_CB_NO_REGS, (void *)(uintptr_t)k);
     qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &count, 1);
     if (ops) {
-      char *dis = qemu_plugin_insn_disas(insn), name[24];
+      char *text = qemu_plugin_insn_disas(insn), *dis = text, name[24];
       uint64_t *counter;
-      size_t len = strcspn(dis, " \t");
+      size_t len;
+      if (skip_hex) dis += strcspn(dis, " \t"), dis += strspn(dis, " \t");
+      len = strcspn(dis, " \t");
       if (len > 20) len = 20;
       memcpy(name, dis, len);
       name[len] = 0;
@@ -105,7 +109,7 @@ static void on_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
         for (; *c && *c != '}'; c++) regs += *c == ',';
         snprintf(name + len, sizeof name - len, "/%d%s", regs > 99 ? 99 : regs, strstr(dis, "pc}") ? "/pc" : "");
       }
-      free(dis);
+      free(text);
       if (is_load(name) && prev_load) strcat(name, "+");
       prev_load = is_load(name);
       counter = op_counter(name);
@@ -128,7 +132,7 @@ static void on_atexit(qemu_plugin_id_t id, void *udata) {
 __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
                                                                int argc, char **argv) {
   int i;
-  (void)info;
+  skip_hex = strncmp(info->target_name, "riscv", 5) == 0;
   out = stderr;
   for (i = 0; i < argc; i++) {
     if (strncmp(argv[i], "mark=", 5) == 0) {

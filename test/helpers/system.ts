@@ -1,4 +1,4 @@
-// System tools some suites drive (Chromium, wabt, gcc, the Arm toolchain, QEMU, cmake). A suite that
+// System tools some suites drive (Chromium, wabt, gcc, the Arm and RISC-V toolchains, QEMU, cmake). A suite that
 // needs one runs when it is present; otherwise it is skipped and the summary reporter prints one
 // line naming what to install. With RANKGATE_REQUIRE_SYSTEM=1 (set by .ci/run) a missing tool is
 // a failure instead, so CI never skips.
@@ -23,6 +23,8 @@ export const TOOLS = {
   cmake: { command: "cmake", install: "apt-get install -y cmake" },
   "arm-none-eabi-gcc": { command: "arm-none-eabi-gcc", install: "apt-get install -y gcc-arm-none-eabi libnewlib-arm-none-eabi" },
   "qemu-system-arm": { command: "qemu-system-arm", install: "apt-get install -y qemu-system-arm" },
+  "riscv64-unknown-elf-gcc": { command: "riscv64-unknown-elf-gcc", install: "apt-get install -y gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf" },
+  "qemu-system-riscv32": { command: "qemu-system-riscv32", install: "apt-get install -y qemu-system-misc" },
 } satisfies Record<string, SystemTool>;
 
 export type ToolName = keyof typeof TOOLS;
