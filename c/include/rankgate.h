@@ -119,6 +119,14 @@ typedef struct rg_stats {
  */
 rg_status rg_model_init(rg_model *m, const uint8_t *rgm, size_t bytes);
 
+/**
+ * rg_model_init without the CRC-32 over the file: every structural and element check still runs, in the same
+ * order, so a damaged table or section is still RG_BAD_FORMAT; only a flipped weight, bias or other payload
+ * byte goes unnoticed. For a model the build already checked (the generated model .c from rankgate quantize
+ * or optimize, linked into flash). Costs in docs/C-API.md ("Init cost").
+ */
+rg_status rg_model_init_trusted(rg_model *m, const uint8_t *rgm, size_t bytes);
+
 /** Bytes of arena rg_infer_s8 needs for this model (0 for a model that failed rg_model_init). */
 size_t rg_arena_bytes(const rg_model *m);
 
