@@ -60,9 +60,8 @@ if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename
   const i = process.argv.indexOf("--folder");
   try {
     if (i > 0) {
-      const dir = resolve(process.argv[i + 1] ?? "");
-      writeSdkFolder(dir);
-      console.log(dir);
+      // Silent: npm pack --json prints the package list on the same stdout
+      writeSdkFolder(resolve(process.argv[i + 1] ?? ""));
     } else console.log(packSdk());
   } catch (e) {
     process.stderr.write(`pack-c: ${(e as Error).message}\n`);
