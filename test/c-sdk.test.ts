@@ -188,3 +188,77 @@ describeWithTools(["gcc", "cmake"], "the packed library builds", () => {
     expect(spawnSync(join(dir, "build", "app")).status).toBe(0);
   });
 });
+
+describeWithTools(["gcc"], "rg_model_init_trusted", () => {
+  const PROGRAM = `#include <stdio.h>
+#include <stdlib.h>
+#include "rankgate.h"
+int main(int argc, char **argv) {
+  int k;
+  for (k = 1; k < argc; k++) {
+    FILE *f = fopen(argv[k], "rb");
+    long n;
+    uint8_t *b;
+    rg_model a, t;
+    rg_status sa, st;
+    if (!f || fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) return 9;
+    b = (uint8_t *)malloc((size_t)n + 16);
+    if (!b || fread(b, 1, (size_t)n, f) != (size_t)n) return 9;
+    fclose(f);
+    sa = rg_model_init(&a, b, (size_t)n);
+    st = rg_model_init_trusted(&t, b, (size_t)n);
+    printf("%d %s %lu | %d %s %lu | %lu %lu", (int)sa, a.field, (unsigned long)a.offset, (int)st, t.field, (unsigned long)t.offset,
+           (unsigned long)rg_arena_bytes(&a), (unsigned long)rg_arena_bytes(&t));
+    if (st == RG_OK) {
+      static uint64_t arena[4096];
+      static int8_t in[4096], out[256];
+      uint32_t j;
+      for (j = 0; j < t.n_in; j++) in[j] = (int8_t)(j * 37u);
+      if (rg_infer_s8(&t, arena, sizeof arena, in, t.n_in, out, sizeof out, NULL) != RG_OK) return 8;
+      printf(" |");
+      for (j = 0; j < t.n_out; j++) printf(" %d", out[j]);
+    }
+    printf("\\n");
+    free(b);
+  }
+  return 0;
+}
+`;
+
+  it("runs every check but the CRC-32: a flipped payload byte passes (rg_model_init: crc32), damaged entries and elements fail on the same field; the same arena and logits", async () => {
+    const dir = join(tmp, "trusted");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "trusted.c"), PROGRAM);
+    const sources = readdirSync(join(ROOT, "c", "src")).filter((f) => f.endsWith(".c")).map((f) => join(ROOT, "c", "src", f));
+    const exe = join(dir, "trusted");
+    run("gcc", ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", `-I${join(ROOT, "c", "include")}`, ...sources, join(dir, "trusted.c"), "-o", exe]);
+    const { bytes } = buildSynthetic({ sizes: [20, 12, 6], ranks: [3], seed: 41 });
+    const dv = new DataView(bytes.buffer, bytes.byteOffset);
+    const entry = (l: number, field: number) => 64 + 96 * l + field;
+    const weights0 = dv.getUint32(entry(0, 40), true), shift0 = dv.getUint32(entry(0, 52), true);
+    const damaged = (edit: (d: DataView) => void) => {
+      const c = bytes.slice();
+      edit(new DataView(c.buffer));
+      return c;
+    };
+    const files: [string, Uint8Array][] = [
+      ["intact", bytes],
+      ["weight", damaged((d) => d.setInt8(weights0 + 5, d.getInt8(weights0 + 5) ^ 0x40))],
+      ["n_in", damaged((d) => d.setUint32(entry(1, 0), 13, true))],
+      ["shift", damaged((d) => d.setInt32(shift0 + 4 * 7, 31, true))],
+      ["short", bytes.slice(0, bytes.length - 16)],
+    ];
+    for (const [n, b] of files) writeFileSync(join(dir, `${n}.rgm`), b);
+    const lines = run(exe, files.map(([n]) => join(dir, `${n}.rgm`))).trim().split("\n");
+    const arena = rg_arena_bytes(readModel(bytes).model);
+    const engine = await Engine.load(bytes);
+    const x = Int8Array.from({ length: 20 }, (_, j) => ((j * 37) << 24) >> 24);
+    // Trusted init runs the intact model as Engine does
+    expect(lines[0]).toBe(`0  0 | 0  0 | ${arena} ${arena} | ${Array.from(engine.infer(x).logits).join(" ")}`);
+    // The weight flip: only the CRC-32 catches it; trusted init runs the damaged model
+    expect(lines[1]).toMatch(new RegExp(`^-2 crc32 12 \\| 0  0 \\| 0 ${arena} \\| `));
+    expect(lines[2]).toBe(`-2 layers[1].n_in ${entry(1, 0)} | -2 layers[1].n_in ${entry(1, 0)} | 0 0`);
+    expect(lines[3]).toBe(`-2 layers[0].shift[7] ${shift0 + 28} | -2 layers[0].shift[7] ${shift0 + 28} | 0 0`);
+    expect(lines[4]).toBe("-2 file_bytes 8 | -2 file_bytes 8 | 0 0");
+  });
+});
