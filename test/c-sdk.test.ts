@@ -14,6 +14,7 @@ import { Engine } from "../runtime/src/runtime.ts";
 import { cModelFiles, rg_arena_bytes } from "../ts/c-header.ts";
 import { buildSynthetic } from "../ts/synthetic.ts";
 import { packSdk, sdkFiles, sdkVersion } from "../tools/pack-c.ts";
+import { caseModel } from "../tools/fuzz-core.ts";
 import { describeWithTools } from "./helpers/system.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -23,7 +24,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function run(cmd: string, args: string[], cwd = tmp) {
   const r = spawnSync(cmd, args, { cwd, encoding: "utf8", timeout: 120_000 });
-  if (r.error || r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}:\n${r.error?.message ?? ""}${r.stdout}${r.stderr}`);
+  if (r.error || r.status !== 0) throw new Error(`${cmd} ${args.slice(0, 8).join(" ")}${args.length > 8 ? " …" : ""} exited ${r.status}:\n${r.error?.message ?? ""}${r.stdout.slice(-2000)}${r.stderr.slice(-4000)}`);
   return r.stdout;
 }
 const list = (d: string, p = ""): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? list(join(d, e.name), `${p}${e.name}/`) : [`${p}${e.name}`]));
@@ -216,14 +217,16 @@ int main(int argc, char **argv) {
     st = rg_model_init_trusted(&t, b, (size_t)n);
     printf("%d %s %lu | %d %s %lu | %lu %lu", (int)sa, a.field, (unsigned long)a.offset, (int)st, t.field, (unsigned long)t.offset,
            (unsigned long)rg_arena_bytes(&a), (unsigned long)rg_arena_bytes(&t));
-    if (st == RG_OK) {
+    /* Run the small ones (the fuzz corpus has larger models) */
+    if (st == RG_OK && rg_arena_bytes(&t) <= sizeof(uint64_t) * 4096u && t.n_in <= 4096u && t.n_out <= 256u) {
       static uint64_t arena[4096];
       static int8_t in[4096], out[256];
       uint32_t j;
       for (j = 0; j < t.n_in; j++) in[j] = (int8_t)(j * 37u);
-      if (rg_infer_s8(&t, arena, sizeof arena, in, t.n_in, out, sizeof out, NULL) != RG_OK) return 8;
       printf(" |");
-      for (j = 0; j < t.n_out; j++) printf(" %d", out[j]);
+      if (rg_infer_s8(&t, arena, sizeof arena, in, t.n_in, out, sizeof out, NULL) != RG_OK) printf(" infer failed");
+      else
+        for (j = 0; j < t.n_out; j++) printf(" %d", out[j]);
     }
     printf("\\n");
     free(b);
@@ -232,7 +235,7 @@ int main(int argc, char **argv) {
 }
 `;
 
-  it("runs every check but the CRC-32: a flipped payload byte passes (rg_model_init: crc32), damaged entries and elements fail on the same field; the same arena and logits", async () => {
+  it("runs every check but the CRC-32: a flipped payload byte passes (rg_model_init: crc32), damaged entries and elements fail on the same field; the same arena and logits; rg_model_init's verdict on 400 fuzz files but for the CRC", async () => {
     const dir = join(tmp, "trusted");
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "trusted.c"), PROGRAM);
@@ -267,5 +270,31 @@ int main(int argc, char **argv) {
     expect(lines[2]).toBe(`-2 layers[1].n_in ${entry(1, 0)} | -2 layers[1].n_in ${entry(1, 0)} | 0 0`);
     expect(lines[3]).toBe(`-2 layers[0].shift[7] ${shift0 + 28} | -2 layers[0].shift[7] ${shift0 + 28} | 0 0`);
     expect(lines[4]).toBe("-2 file_bytes 8 | -2 file_bytes 8 | 0 0");
+
+    // The fuzz corpus (tools/fuzz-core.ts, seed 7, the first 400): trusted init gives rg_model_init's verdict,
+    // field and offset on every file, except that a file failing only its CRC-32 is accepted
+    const corpus = Array.from({ length: 400 }, (_, i) => {
+      const path = join(dir, `fuzz-${i}.rgm`);
+      writeFileSync(path, caseModel(7, i).bytes);
+      return path;
+    });
+    const verdicts = run(exe, corpus).trim().split("\n").map((l) => l.split(" | "));
+    let crcOnly = 0, failed = 0;
+    verdicts.forEach(([init, trusted, arenas], i) => {
+      const [sa] = init.split(" ");
+      if (init.startsWith("-2 crc32 12")) {
+        crcOnly++;
+        expect(trusted, `fuzz case ${i}`).toBe("0  0");
+        return;
+      }
+      if (sa !== "0") failed++;
+      expect(trusted, `fuzz case ${i}`).toBe(init);
+      const [x, y] = arenas.split(" ");
+      expect(y, `fuzz case ${i}`).toBe(x);
+      expect(verdicts[i].join(" | "), `fuzz case ${i}`).not.toContain("infer failed");
+    });
+    // The corpus holds both kinds
+    expect(crcOnly).toBeGreaterThan(0);
+    expect(failed).toBeGreaterThan(0);
   });
 });
