@@ -3,7 +3,8 @@
 // --omit=dev (registry dependencies of the CLI from npm's cache, --prefer-offline). Then: the runtime
 // alone has no dependencies and is ≤ 1 MB; plain Node ESM imports Engine and runs a model; tsc
 // checks a TS consumer with node16 and bundler resolution under the strictest flags; `npx rankgate`
-// --help, inspect, eval and sim run from the install; an esbuild bundle runs in Chromium.
+// --help, inspect, eval and sim run from the install; an esbuild bundle runs in Chromium; the runtime
+// package carries the C SDK (c/, made by its prepack from tools/pack-c.ts) and its sources compile.
 import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../runtime/src/runtime.ts";
 import { buildSynthetic } from "../ts/synthetic.ts";
 import { serveStatic } from "../web/serve.ts";
+import { sdkFiles } from "../tools/pack-c.ts";
 import { launchChromium } from "./helpers/chromium.ts";
 import { describeWithTools } from "./helpers/system.ts";
 
@@ -47,9 +49,10 @@ function bytesUnder(dir: string): number {
 
 let runtimeTgz = "", cliTgz = "";
 beforeAll(() => {
-  const pack = (extra: string[]) => JSON.parse(npm(["pack", "--ignore-scripts", "--json", "--pack-destination", tmp, ...extra], ROOT).stdout)[0].filename as string;
+  const pack = (extra: string[]) => JSON.parse(npm(["pack", "--json", "--pack-destination", tmp, ...extra], ROOT).stdout)[0].filename as string;
+  // The runtime's prepack copies the C SDK into runtime/c; the root's scripts (a full build) are skipped
   runtimeTgz = join(tmp, pack(["-w", "rankgate"]));
-  cliTgz = join(tmp, pack([]));
+  cliTgz = join(tmp, pack(["--ignore-scripts"]));
   project(lean);
   npm(["install", "--omit=dev", "--prefer-offline", runtimeTgz], lean);
   project(full);
@@ -116,6 +119,19 @@ describe("the rankgate packages, installed from their tarballs", () => {
     expect(sim.macs_per_sample.dense).toBe(784 * 24 + 24 * 12 + 12 * 10);
     // The CLI runs on the installed runtime package, not a copy of it
     expect(readFileSync(join(full, "node_modules", "@rankgate", "cli", "dist", "rankgate.js"), "utf8")).toMatch(/from "rankgate\/runtime"/);
+  });
+});
+
+describeWithTools(["gcc"], "the C SDK in the runtime package", () => {
+  it("node_modules/rankgate/c is the pack:c library folder, and its sources compile as C99 without a warning", () => {
+    const c = join(lean, "node_modules", "rankgate", "c");
+    const list = (d: string, p = ""): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? list(join(d, e.name), `${p}${e.name}/`) : [`${p}${e.name}`]));
+    expect(list(c).sort()).toEqual([...sdkFiles().keys()].sort());
+    expect(list(c)).toEqual(expect.arrayContaining(["src/rankgate.h", "src/rg_model.c", "src/rg_infer.c", "src/rg_kernels.c", "src/rg_quantize.c", "CMakeLists.txt"]));
+    const sources = readdirSync(join(c, "src")).filter((f) => f.endsWith(".c")).map((f) => join(c, "src", f));
+    const r = spawnSync("gcc", ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only", `-I${join(c, "src")}`, ...sources], { encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
   });
 });
 

@@ -1,20 +1,17 @@
 // rankgate on a microcontroller: copy this file into your firmware and adapt read_input().
-//   rankgate quantize --float net.safetensors -o model.rgm   (writes model.h and model.c: rgm_model)
-//   cc -std=c99 -Ic/include c/src/*.c c/examples/main.c model.c -o example
-// The model stays in flash; the arena is the only RAM the runtime uses (docs/C-API.md).
+//   rankgate quantize --float net.safetensors -o model.rgm   (writes model.h and model.c: rgm_model; optimize too)
+//   cc -std=c99 -Ic/include c/src/*.c c/examples/main.c model.c -o example     (or CMake: docs/C-API.md)
+// The model stays in flash; the arena is the only RAM the runtime uses, sized at compile time by model.h.
 #include <stdio.h>
 
 #include "model.h"
 #include "rankgate.h"
 
-/* Arena: rg_arena_bytes() of your model at most (main checks it); 8-byte aligned by its type */
-#define ARENA_BYTES 4096u
-static uint64_t arena[ARENA_BYTES / 8u];
-
-#define MAX_INPUTS 1024u
-static float input[MAX_INPUTS];
-static int8_t quantized[MAX_INPUTS];
-static int8_t logits[256];
+/* Arena: RGM_MODEL_ARENA_BYTES (a multiple of 8) = rg_arena_bytes() of this model; 8-byte aligned by its type */
+static uint64_t arena[RGM_MODEL_ARENA_BYTES / 8u];
+static float input[RGM_MODEL_INPUTS];
+static int8_t quantized[RGM_MODEL_INPUTS];
+static int8_t logits[RGM_MODEL_OUTPUTS];
 
 /* Your sensor or feature code; here a fixed ramp */
 static void read_input(float *x, uint32_t n) {
@@ -25,23 +22,18 @@ static void read_input(float *x, uint32_t n) {
 int main(void) {
   rg_model model;
   uint32_t j, label;
-  /* Init: validates the model in place */
+  /* Init: validates the model in place (rg_model_init_trusted skips the CRC-32 at boot: docs/C-API.md) */
   if (rg_model_init(&model, rgm_model, rgm_model_len) != RG_OK) {
     printf("bad model: %s at offset %lu: expected %s\n", model.field, (unsigned long)model.offset, model.expected);
     return 1;
   }
-  if (rg_arena_bytes(&model) > sizeof arena || model.n_in > MAX_INPUTS || model.n_out > sizeof logits) {
-    printf("model needs a %lu-byte arena, %lu inputs, %lu outputs\n", (unsigned long)rg_arena_bytes(&model),
-           (unsigned long)model.n_in, (unsigned long)model.n_out);
-    return 1;
-  }
   /* Quantize, infer (gated; model.flags = RG_RUN_ZERO_SKIP skips zero inputs too), argmax */
-  read_input(input, model.n_in);
-  if (rg_quantize_input_f32(&model, input, model.n_in, quantized, sizeof quantized) != RG_OK) return 1;
-  if (rg_infer_s8(&model, arena, sizeof arena, quantized, model.n_in, logits, sizeof logits, NULL) != RG_OK) return 1;
-  if (rg_argmax_s8(logits, model.n_out, &label) != RG_OK) return 1;
+  read_input(input, RGM_MODEL_INPUTS);
+  if (rg_quantize_input_f32(&model, input, RGM_MODEL_INPUTS, quantized, sizeof quantized) != RG_OK) return 1;
+  if (rg_infer_s8(&model, arena, sizeof arena, quantized, RGM_MODEL_INPUTS, logits, sizeof logits, NULL) != RG_OK) return 1;
+  if (rg_argmax_s8(logits, RGM_MODEL_OUTPUTS, &label) != RG_OK) return 1;
   printf("label %lu logits", (unsigned long)label);
-  for (j = 0; j < model.n_out; j++) printf(" %d", logits[j]);
+  for (j = 0; j < RGM_MODEL_OUTPUTS; j++) printf(" %d", logits[j]);
   printf("\n");
   return 0;
 }

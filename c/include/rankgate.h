@@ -113,11 +113,21 @@ typedef struct rg_stats {
 
 /**
  * Validates a v1, v2 or v3 .rgm in place with ts/format.ts's rules (the same checks in the same order,
- * so the same failing field), then plans the arena. The bytes are read, never written or copied.
+ * so the same failing field), then plans the arena. The bytes are read, never written or copied. The last check,
+ * a CRC-32 over the whole file, is nearly all of the cost (about 10 instructions per byte on a Cortex-M4F);
+ * rg_model_init_trusted skips only it.
  * @param rgm 4-byte aligned (the generated model .c aligns to 16); the host must be little-endian
  * @return RG_OK; RG_BAD_FORMAT with m->field / m->offset; RG_BAD_ARG (NULL, misaligned)
  */
 rg_status rg_model_init(rg_model *m, const uint8_t *rgm, size_t bytes);
+
+/**
+ * rg_model_init without the CRC-32 over the file: every structural and element check still runs, in the same
+ * order, so a damaged table or section is still RG_BAD_FORMAT; only a flipped weight, bias or other payload
+ * byte goes unnoticed. For a model the build already checked (the generated model .c from rankgate quantize
+ * or optimize, linked into flash). Costs in docs/C-API.md ("Init cost").
+ */
+rg_status rg_model_init_trusted(rg_model *m, const uint8_t *rgm, size_t bytes);
 
 /** Bytes of arena rg_infer_s8 needs for this model (0 for a model that failed rg_model_init). */
 size_t rg_arena_bytes(const rg_model *m);

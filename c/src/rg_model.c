@@ -219,7 +219,7 @@ static rg_status check_section_offset(rg_model *m, uint32_t l, uint32_t s, uint3
   return fail(m, (int32_t)l, name, NO_INDEX, at, expected, offset);
 }
 
-rg_status rg_model_init(rg_model *m, const uint8_t *rgm, size_t bytes) {
+static rg_status model_init(rg_model *m, const uint8_t *rgm, size_t bytes, int check_crc) {
   const uint8_t *b = rgm;
   uint32_t n, entry, payload, l, s, o, count = 0;
   uint32_t version;
@@ -388,8 +388,8 @@ rg_status rg_model_init(rg_model *m, const uint8_t *rgm, size_t bytes) {
     }
   }
 
-  /* Checksum */
-  {
+  /* Checksum (rg_model_init_trusted: skipped) */
+  if (check_crc) {
     const uint32_t stored = rg_u32(b + 12), actual = rg_crc32(b + 16, bytes - 16);
     if (stored != actual) return fail(m, -1, "crc32", NO_INDEX, 12, "the CRC-32 of bytes 16..file_bytes", stored);
   }
@@ -408,6 +408,10 @@ rg_status rg_model_init(rg_model *m, const uint8_t *rgm, size_t bytes) {
   m->valid_ = RG_VALID;
   return RG_OK;
 }
+
+rg_status rg_model_init(rg_model *m, const uint8_t *rgm, size_t bytes) { return model_init(m, rgm, bytes, 1); }
+
+rg_status rg_model_init_trusted(rg_model *m, const uint8_t *rgm, size_t bytes) { return model_init(m, rgm, bytes, 0); }
 
 size_t rg_arena_bytes(const rg_model *m) {
   return m != NULL && m->valid_ == RG_VALID ? m->arena_bytes_ : 0;

@@ -11,6 +11,9 @@ import { defaultRanks, frontSvg, OPTIMIZE_RECIPE, optimizeModel, type Trial } fr
 import { DEFAULT_SAFETY } from "../../ts/rank-search.ts";
 import type { Samples } from "../../ts/train/trainer.ts";
 import { writeSafetensors } from "../../ts/safetensors.ts";
+import { cModelFiles, cModelName, cModelPaths } from "../../ts/c-header.ts";
+import { readModel } from "../../runtime/src/format.ts";
+import { crc32 } from "../../runtime/src/crc32.ts";
 import { addDataOptions, addShiftOptions, loadDataFor, numberList, positiveInt, shiftAugment, type DataFlags } from "../data.ts";
 import { checkOutputPath, readUserFile, writeUserFile } from "../cli-io.ts";
 import { progress, type Progress } from "../progress.ts";
@@ -91,7 +94,8 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   }
   const nIn = model.layers[0].nIn;
   const nOut = model.layers[hidden].nOut, stem = flags.output.replace(/\.rgm$/, "");
-  for (const p of [flags.output, `${stem}-float.safetensors`, `${stem}.front.json`, `${stem}.front.svg`]) checkOutputPath(p);
+  const cPaths = cModelPaths(flags.output);
+  for (const p of [flags.output, cPaths.header, cPaths.source, `${stem}-float.safetensors`, `${stem}.front.json`, `${stem}.front.svg`]) checkOutputPath(p);
   const train = loadSamples({ data: flags.data, labels: flags.labels, labelColumn: flags.labelColumn, csvHeader: flags.csvHeader, samples: flags.trainLimit }, nIn, flags.float, "training", nOut);
   const val = loadSamples({ data: flags.valData, labels: flags.valLabels, labelColumn: flags.valLabelColumn, csvHeader: flags.valCsvHeader }, nIn, flags.float, "validation", nOut);
   const augment = shiftAugment(flags, nIn);
@@ -136,6 +140,9 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
     front: result.front, trials: result.trials, seconds: (Date.now() - t0) / 1000,
   };
   await writeUserFile(flags.output, result.rgm);
+  const c = cModelFiles(result.rgm, cModelName(flags.output), cDescription(result.rgm), cPaths.header.split(/[\\/]/).pop(), "rankgate optimize");
+  await writeUserFile(cPaths.header, c.header);
+  await writeUserFile(cPaths.source, c.source);
   await writeUserFile(`${stem}-float.safetensors`, writeSafetensors(tensors, metadata));
   await writeUserFile(`${stem}.front.json`, JSON.stringify(report, null, 2) + "\n");
   await writeUserFile(`${stem}.front.svg`, frontSvg(result.trials, result.front, result.best, result.target, `${flags.float}: validation error against MACs (${result.trials.length} trials)`, flags.maxMacs));
@@ -149,7 +156,15 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
     return;
   }
   if (unmetLine) console.log(unmetLine);
-  console.log(`${flags.output}: ${show(result.best)} on ${flags.valData} (int8 dense ${pct(result.denseError)}, ${goal}); ${stem}-float.safetensors, ${stem}.front.json, ${stem}.front.svg`);
+  console.log(`${flags.output}: ${show(result.best)} on ${flags.valData} (int8 dense ${pct(result.denseError)}, ${goal}); ${cPaths.header}, ${cPaths.source}, ${stem}-float.safetensors, ${stem}.front.json, ${stem}.front.svg`);
+}
+
+/** The C model files' one-line description, as quantize's: sizes, per-feature input, ranks, block gates, CRC-32. */
+function cDescription(bytes: Uint8Array): string {
+  const { model } = readModel(bytes);
+  const L = model.layers, hidden = L.slice(0, -1);
+  return `${[L[0].nIn, ...L.map((l) => l.nOut)].join("-")}, ${model.inputFeatures ? "per-feature input, " : ""}ranks ${hidden.map((l) => l.estimator?.rank ?? 0).join("-")}` +
+    `${hidden.some((l) => l.gate) ? `, block gates ${hidden.map((l) => (l.gate ? `${l.gate.blocks}×${l.gate.blockSize}` : "-")).join("/")}` : ""}, crc32 0x${crc32(bytes, 16).toString(16).padStart(8, "0")}`;
 }
 
 export function registerOptimize(program: Command): void {
@@ -157,7 +172,7 @@ export function registerOptimize(program: Command): void {
     .command("optimize")
     .description("fine-tune a float MLP with the estimator in the loop, search ranks and margins on validation, and write the gated .rgm with the fewest MACs within --budget")
     .requiredOption("--float <file>", "float model (.safetensors checkpoint or .onnx)")
-    .requiredOption("-o, --output <file>", "the .rgm to write; <stem>-float.safetensors, <stem>.front.json and <stem>.front.svg go beside it")
+    .requiredOption("-o, --output <file>", "the .rgm to write; the C model files <stem>.h and <stem>.c (as quantize writes them), <stem>-float.safetensors, <stem>.front.json and <stem>.front.svg go beside it")
     .option("--train-limit <n>", "train on the first n samples only", positiveInt("--train-limit"))
     .option("--budget <pp>", "allowed int8 gated error over the input model's int8 dense error on --val-data, in percentage points", num("--budget", 0, 100), 0.1)
     .option("--max-macs <fraction>", "a compute budget instead: the most accurate model within this fraction of dense MACs (e.g. 0.2)", num("--max-macs", 1e-6, 1))

@@ -1,6 +1,6 @@
 // rankgate quantize: float checkpoint → calibrated int8 .rgm, C model files (.h + .c) and JSON report.
 import type { Command } from "commander";
-import { cModelFiles, cModelName } from "../../ts/c-header.ts";
+import { cModelFiles, cModelName, cModelPaths } from "../../ts/c-header.ts";
 import { crc32 } from "../../runtime/src/crc32.ts";
 import { UserError } from "../../runtime/src/errors.ts";
 import { writeModel } from "../../runtime/src/format.ts";
@@ -57,8 +57,7 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
   const log = (s: string) => { if (!flags.quiet) process.stderr.write(s + "\n"); };
   if (flags.ranks && flags.budget !== undefined) throw new UserError("--ranks and --budget exclude each other");
   const stem = flags.output.replace(/\.rgm$/, "");
-  const headerPath = flags.header ?? `${stem}.h`;
-  const sourcePath = headerPath.replace(/\.h$/, "") + ".c";
+  const { header: headerPath, source: sourcePath } = cModelPaths(flags.output, flags.header);
   const reportPath = flags.report ?? `${stem}.report.json`;
   if (flags.cName !== undefined) checkCName(flags.cName);
   for (const p of [flags.output, headerPath, sourcePath, reportPath]) checkOutputPath(p);
