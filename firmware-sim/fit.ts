@@ -19,7 +19,7 @@ import { geometry, simulate } from "./simulate.ts";
 import { collectTrace, type ModelTrace } from "./trace.ts";
 
 /** The targets measured by npm run bench:mcu and fitted here. */
-export const FIT_TARGETS = ["cortex-m0plus", "cortex-m4f", "cortex-m7"] as const;
+export const FIT_TARGETS = ["cortex-m0plus", "cortex-m4f", "cortex-m7", "rv32imc"] as const;
 /** Acceptance (issue 21): held-out models within ±10 % for every schedule and target. */
 export const HELD_OUT_TOLERANCE = 0.1;
 export const FIT_SECTION = "fit-errors";
