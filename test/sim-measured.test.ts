@@ -66,12 +66,12 @@ describe("firmware-sim fitted to measured MCU counts", () => {
   });
 
   for (const name of FIT_TARGETS) {
-    it(`${name}: held-out models within ±${HELD_OUT_TOLERANCE * 100} % for every schedule, with the current cost model and profile`, async () => {
+    it(`${name}: held-out models within ±${HELD_OUT_TOLERANCE[name] * 100} % for every schedule, with the current cost model and profile`, async () => {
       const points = await predictions(ROOT, findTarget(name), file);
       const held = points.filter((p) => p.role === "held-out");
       expect(held.length).toBe(file.runs.filter((r) => r.role === "held-out").length * 3);
       for (const p of held) {
-        expect({ model: p.model, schedule: p.schedule, error: Math.round(p.error * 1000) / 10, ok: Math.abs(p.error) <= HELD_OUT_TOLERANCE })
+        expect({ model: p.model, schedule: p.schedule, error: Math.round(p.error * 1000) / 10, ok: Math.abs(p.error) <= HELD_OUT_TOLERANCE[name] })
           .toEqual({ model: p.model, schedule: p.schedule, error: Math.round(p.error * 1000) / 10, ok: true });
       }
     });
