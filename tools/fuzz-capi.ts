@@ -3,6 +3,7 @@
 // whose init failed. Each case is one run of c/test/misuse.c, whose buffers are heap blocks of exactly the
 // lengths passed; it must end in the status docs/C-API.md gives those arguments (and, after RG_OK, the
 // reference's logits, counters, quantized input or index), never in a sanitizer report.
+import { rg_arena_bytes } from "../ts/c-header.ts";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -35,18 +36,6 @@ interface CapiModel {
 
 let built: { bin: string; models: CapiModel[] } | null = null;
 
-const pad8 = (n: number) => (n + 7) & ~7;
-
-/** docs/C-API.md "The arena", from the model alone (not from the C code). */
-function arenaBytes(m: QuantModel): number {
-  const L = m.layers;
-  const maxIn = Math.max(...L.map((l) => l.nIn));
-  const maxHidden = Math.max(0, ...L.slice(0, -1).map((l) => l.nOut));
-  const maxRank = Math.max(...L.map((l) => l.estimator?.rank ?? 0));
-  const maxGated = Math.max(0, ...L.filter((l) => l.estimator || l.gate).map((l) => l.nOut));
-  return pad8(maxHidden) + 2 * pad8(maxIn) + 2 * pad8(maxRank) + pad8(4 * Math.ceil(maxGated / 32)) + pad8(2 * Math.ceil(maxIn / 8));
-}
-
 /** Builds c/test/misuse.c with the runtime under ASan + UBSan (once per process) and writes the models. */
 export function warmUpCapi(): { bin: string; models: CapiModel[] } {
   if (built) return built;
@@ -68,7 +57,7 @@ export function warmUpCapi(): { bin: string; models: CapiModel[] } {
     const path = join(dir, `m${i}.rgm`);
     writeFileSync(path, bytes);
     const { model } = readModel(bytes);
-    return { path, bytes, model, nIn: model.layers[0].nIn, nOut: model.layers.at(-1)!.nOut, layers: model.layers.length, arena: arenaBytes(model) };
+    return { path, bytes, model, nIn: model.layers[0].nIn, nOut: model.layers.at(-1)!.nOut, layers: model.layers.length, arena: rg_arena_bytes(model) };
   });
   built = { bin, models };
   return built;
