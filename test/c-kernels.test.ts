@@ -8,6 +8,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, expect, it } from "vitest";
+import { C_BUILDS, type CBuild } from "./helpers/c-builds.ts";
 import { run_s8, RUN_DENSE, RUN_ZERO_SKIP } from "../runtime/src/reference.ts";
 import type { QuantModel } from "../runtime/src/model.ts";
 import { buildSynthetic } from "../ts/synthetic.ts";
@@ -16,12 +17,8 @@ import { describeWithTools } from "./helpers/system.ts";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const OUT = join(ROOT, "build", "c-kernels-test");
 const SOURCES = readdirSync(join(ROOT, "c", "src")).filter((f) => f.endsWith(".c")).sort().map((f) => `c/src/${f}`);
-const BUILDS = {
-  plain: ["-O2"],
-  dsp: ["-O2", "-DRG_EMULATE_DSP"],
-  asan: ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-DRG_EMULATE_DSP"],
-} as const;
-type Build = keyof typeof BUILDS;
+const BUILDS = C_BUILDS;
+type Build = CBuild;
 const PORTABLE = 1;
 const MODES = [0, RUN_DENSE, RUN_ZERO_SKIP];
 const FLAGS: Record<Build, number[]> = { plain: MODES, dsp: [...MODES, ...MODES.map((f) => f | PORTABLE)], asan: [...MODES, ...MODES.map((f) => f | PORTABLE)] };

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { beforeAll, expect, it } from "vitest";
+import { C_BUILDS, type CBuild } from "./helpers/c-builds.ts";
 import { cModelFiles } from "../ts/c-header.ts";
 import { FormatError } from "../runtime/src/errors.ts";
 import { readModel, writeModel } from "../runtime/src/format.ts";
@@ -29,12 +30,8 @@ const OUT = join(ROOT, "build", "c-test");
 const SOURCES = readdirSync(join(ROOT, "c", "src")).filter((f) => f.endsWith(".c")).sort().map((f) => `c/src/${f}`);
 /** The warning flags of every build (docs/C-API.md). */
 const WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"];
-const BUILDS = {
-  plain: ["-O2"],
-  dsp: ["-O2", "-DRG_EMULATE_DSP"],
-  asan: ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-DRG_EMULATE_DSP"],
-} as const;
-type Build = keyof typeof BUILDS;
+const BUILDS = C_BUILDS;
+type Build = CBuild;
 const bin = (b: Build) => join(OUT, `harness-${b}`);
 
 // rg_model.flags

@@ -20,6 +20,7 @@ import { checkpointBytes } from "../ts/train/checkpoint.ts";
 import { CSV_MAX_BYTES, CSV_MAX_LINE_BYTES, DATA_BUDGET_BASE, loadDataset, MAX_FEATURE_ABS, readerStats, resetReaderStats, writeNpy, type DataSpec } from "../ts/data/index.ts";
 import { plainDecimal } from "../ts/data/csv.ts";
 import { thrown } from "./helpers/errors.ts";
+import { npyHeader } from "../tools/fuzz-files.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rankgate-data-bounds-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,16 +38,6 @@ function expectError(fn: () => unknown, parts: string[]): string {
   expect(e.message).not.toContain("\n");
   for (const p of parts) expect(e.message).toContain(p);
   return e.message;
-}
-
-function npyHeader(shape: number[], descr: string): Uint8Array {
-  let h = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
-  h = h.padEnd(h.length + ((64 - ((10 + h.length + 1) % 64)) % 64), " ") + "\n";
-  const out = new Uint8Array(10 + h.length);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
-  new DataView(out.buffer).setUint16(8, h.length, true);
-  for (let i = 0; i < h.length; i++) out[10 + i] = h.charCodeAt(i);
-  return out;
 }
 
 interface Member { name: string; body: Uint8Array; size: number; crc: number; method: number }

@@ -398,7 +398,7 @@ function zip(members: ({ name: string; data: Uint8Array; deflate: boolean } | Ra
 }
 
 /** A .npy header for `shape` (any dtype descr), padded as numpy pads it. */
-function npyHeader(shape: number[], descr: string): Uint8Array {
+export function npyHeader(shape: number[], descr: string): Uint8Array {
   let h = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
   h = h.padEnd(h.length + ((64 - ((10 + h.length + 1) % 64)) % 64), " ") + "\n";
   const out = new Uint8Array(10 + h.length);
