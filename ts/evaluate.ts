@@ -202,18 +202,24 @@ function oneLevelFeatures(x: Float32Array, model: QuantModel, max: number): numb
  * The int8 guard on `count` samples: compares int8 dense (the engine, gating off) with the float model, and when it
  * loses more than GUARD_LOSS_PP (or, labels null, agrees on top-1 below GUARD_MIN_AGREEMENT) names what it finds:
  * input features rounded to one level, clamped inputs, layers whose int8 outputs stop varying where float's vary.
+ * `known`: the float and int8 dense top-1 of the `count` samples when the caller has them (eval), so they are not run again.
  */
-export async function int8Guard(bytes: Uint8Array, float: FloatModel, x: Float32Array, labels: ArrayLike<number> | null, count: number): Promise<GuardReport> {
+export async function int8Guard(bytes: Uint8Array, float: FloatModel, x: Float32Array, labels: ArrayLike<number> | null, count: number, known?: { float: ArrayLike<number>; dense: ArrayLike<number> }): Promise<GuardReport> {
   const engine = await Engine.load(bytes, { trace: true });
   const model = engine.model, n = engine.inputSize, k = engine.outputSize;
   const m = Math.min(count, GUARD_SAMPLES);
   const outs = forwardFloat(float, x.subarray(0, m * n), m);
-  const floatLabels = new Int32Array(count), denseLabels = engine.inferBatch(x.subarray(0, count * n), { gating: false }).labels;
-  for (let s = 0; s < count; s += 500) {
-    const c = Math.min(500, count - s);
-    const o = s === 0 && c <= m ? outs : forwardFloat(float, x.subarray(s * n, (s + c) * n), c);
-    const logits = o[o.length - 1];
-    for (let t = 0; t < c; t++) floatLabels[s + t] = argmax(logits.subarray(t * k, (t + 1) * k));
+  const denseLabels = known?.dense ?? engine.inferBatch(x.subarray(0, count * n), { gating: false }).labels;
+  const floatLabels = known?.float ?? floatTop1s();
+  function floatTop1s(): Int32Array {
+    const top = new Int32Array(count);
+    for (let s = 0; s < count; s += 500) {
+      const c = Math.min(500, count - s);
+      const o = s === 0 && c <= m ? outs : forwardFloat(float, x.subarray(s * n, (s + c) * n), c);
+      const logits = o[o.length - 1];
+      for (let t = 0; t < c; t++) top[s + t] = argmax(logits.subarray(t * k, (t + 1) * k));
+    }
+    return top;
   }
   let agree = 0, wrongF = 0, wrongQ = 0;
   for (let s = 0; s < count; s++) {
@@ -324,6 +330,7 @@ export async function evaluateModel(bytes: Uint8Array, images: Float32Array, lab
       if (which === "dense") signal.v += f[j] * f[j];
     }
   };
+  const denseTop1 = new Int32Array(count);
   for (let s = 0; s < count; s++) {
     const x = images.subarray(s * n, (s + 1) * n);
     const gated = engine.infer(x);
@@ -336,6 +343,7 @@ export async function evaluateModel(bytes: Uint8Array, images: Float32Array, lab
       if (ref.every((v, j) => v === gated.logits[j])) agree++;
     }
     const dense = engine.infer(x, { gating: false });
+    denseTop1[s] = dense.label;
     add(denseStats, dense.stats);
     if (labels && dense.label !== labels[s]) wrongDense++;
     compare(s, dense.logits, dense.label, "dense");
@@ -392,7 +400,7 @@ export async function evaluateModel(bytes: Uint8Array, images: Float32Array, lab
     macs_per_sample: macs,
     layers: report,
     reference_agreement: checkReference ? agree / count : null,
-    guard: options.float ? await int8Guard(bytes, options.float, images, labels, count) : null,
+    guard: options.float ? await int8Guard(bytes, options.float, images, labels, count, { float: Int32Array.from({ length: count }, (_, s) => argmax(floatLogits!.subarray(s * k, (s + 1) * k))), dense: denseTop1 }) : null,
   };
 }
 
