@@ -1,11 +1,18 @@
 // ts/permute.ts: a hidden-unit permutation changes no logit byte (every schedule, batch 1 and batched), moves each
 // hidden activation to its new position, and the co-activation order packs co-active units into the same chunk.
-import { describe, expect, it } from "vitest";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { readModel } from "../runtime/src/format.ts";
+import { quantizeCommand } from "../tools/commands/quantize.ts";
+import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
+import { checkpointBytes } from "../ts/train/checkpoint.ts";
 import type { QuantModel } from "../runtime/src/model.ts";
 import { Engine, type RunOptions } from "../runtime/src/runtime.ts";
 import { chunksKept, coactiveOrder, permuteForZeroSkip, permuteHidden, unitActivity } from "../ts/permute.ts";
 import { Rng } from "../ts/random.ts";
-import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
+import { buildSynthetic, syntheticFloat, syntheticInputs } from "../ts/synthetic.ts";
 
 const SCHEDULES: RunOptions[] = [
   { gating: true, zeroSkip: true }, { gating: true, zeroSkip: false }, { gating: false, zeroSkip: true },
@@ -113,5 +120,35 @@ describe("coactiveOrder", () => {
     // The report's "after" is what the permuted model's activity gives in file order
     const act = await unitActivity(permuted, x, 128);
     report.layers.forEach((r, l) => expect(chunksKept(act.layers[l], model.layers[l].nOut, act.words, 128, null)).toBeCloseTo(r!.after, 12));
+  });
+});
+
+describe("rankgate quantize: the unit order", () => {
+  const dir = mkdtempSync(join(tmpdir(), "rg-permute-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("is on by default: the same logits as --no-permute on held-out digits, fewer chunks kept, both figures in the report", async () => {
+    const float = join(dir, "f.safetensors");
+    writeFileSync(float, checkpointBytes(syntheticFloat(new Rng(5), [784, 64, 32, 10])));
+    const quiet = vi.spyOn(console, "log").mockImplementation(() => {});
+    try {
+      for (const [name, permute] of [["p", undefined], ["n", false]] as const) {
+        await quantizeCommand({ float, output: join(dir, `${name}.rgm`), data: "mnist:val", samples: 500, ranks: [8, 4], gates: true, calibration: 300, quiet: true, permute });
+      }
+    } finally {
+      quiet.mockRestore();
+    }
+    const report = JSON.parse(readFileSync(join(dir, "p.report.json"), "utf8"));
+    expect(JSON.parse(readFileSync(join(dir, "n.report.json"), "utf8")).permute).toBeNull();
+    expect(report.permute).toMatchObject({ fit_samples: 300, held_out_samples: 200 });
+    expect(report.permute.chunks_kept).toHaveLength(2);
+    for (const c of report.permute.chunks_kept) {
+      expect(c.fit.after).toBeLessThan(c.fit.before);
+      expect(c.held_out.after).toBeGreaterThan(0);
+    }
+    const a = readModel(readFileSync(join(dir, "p.rgm"))).model, b = readModel(readFileSync(join(dir, "n.rgm"))).model;
+    expect(Buffer.from(a.layers[0].weights.buffer).equals(Buffer.from(b.layers[0].weights.buffer))).toBe(false);
+    const test = loadMnist("test", { limit: 64 });
+    await expectSameLogits(b, a, toFloatInputs(test.images, test.count), 4);
   });
 });
