@@ -53,7 +53,7 @@ function popcount(v: number): number {
  * A unit order (perm[k] = the unit placed at position k) that packs co-active units into chunks of 8, greedily: each
  * chunk starts with the most often active unit left and then takes, seven times, the unit with the best score
  * (samples it shares with the chunk's union) − ALPHA · (samples it adds to it); ties: the more often active one.
- * Never-active units go last, in their order.
+ * Never-active units go last, in their order. Then REFINE_PASSES passes of pairwise swaps between chunks (refineBySwaps).
  */
 export function coactiveOrder(bits: Uint32Array, units: number, words: number): Int32Array {
   const freq = new Int32Array(units);
@@ -88,7 +88,59 @@ export function coactiveOrder(bits: Uint32Array, units: number, words: number): 
       for (let w = 0; w < words; w++) union[w] |= bits[u * words + w];
     }
   }
-  return Int32Array.from([...order, ...dead]);
+  const perm = Int32Array.from([...order, ...dead]);
+  for (let pass = 0; pass < REFINE_PASSES; pass++) if (!refineBySwaps(perm, bits, order.length, words)) break;
+  return perm;
+}
+
+/**
+ * Passes of swap refinement after the greedy order (paper.rgm, fitted on 1,000 train digits, chunks kept on 2,000 test
+ * digits per hidden layer: greedy 28.6 / 43.7 / 44.6 %, one pass 27.8 / 42.3 / 42.6 %, three 27.5 / 41.9 / 42.2 % at
+ * twice one pass's time).
+ */
+const REFINE_PASSES = 1;
+
+/**
+ * One pass over every pair of the first `active` positions in different chunks; a swap is kept when the two chunks'
+ * unions (samples with any active unit) lose more samples than they gain. Returns whether any swap was kept.
+ */
+function refineBySwaps(perm: Int32Array, bits: Uint32Array, active: number, words: number): boolean {
+  const chunks = Math.ceil(active / CHUNK);
+  // Per chunk: the union (U) and the samples exactly one member is active on (E1)
+  const U = new Uint32Array(chunks * words), E1 = new Uint32Array(chunks * words);
+  const rebuild = (c: number) => {
+    const o = c * words;
+    U.fill(0, o, o + words);
+    E1.fill(0, o, o + words);
+    for (let k = c * CHUNK; k < Math.min(active, (c + 1) * CHUNK); k++) {
+      const b = perm[k] * words;
+      for (let w = 0; w < words; w++) {
+        const x = bits[b + w];
+        E1[o + w] = (E1[o + w] & ~x) | (x & ~U[o + w]);
+        U[o + w] |= x;
+      }
+    }
+  };
+  for (let c = 0; c < chunks; c++) rebuild(c);
+  let changed = false;
+  for (let i = 0; i < active; i++) {
+    const a = Math.floor(i / CHUNK);
+    for (let j = (a + 1) * CHUNK; j < active; j++) {
+      const b = Math.floor(j / CHUNK), u = perm[i] * words, v = perm[j] * words, oa = a * words, ob = b * words;
+      let delta = 0;
+      for (let w = 0; w < words; w++) {
+        const x = bits[u + w], y = bits[v + w];
+        delta += popcount(y & ~U[oa + w]) - popcount(x & E1[oa + w] & ~y) + popcount(x & ~U[ob + w]) - popcount(y & E1[ob + w] & ~x);
+      }
+      if (delta < 0) {
+        [perm[i], perm[j]] = [perm[j], perm[i]];
+        rebuild(a);
+        rebuild(b);
+        changed = true;
+      }
+    }
+  }
+  return changed;
 }
 
 /** Mean over samples of the chunks of 8 (in `perm`'s order; identity when null) holding an active unit, as a fraction of all chunks. */
