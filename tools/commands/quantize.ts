@@ -35,7 +35,7 @@ interface QuantizeFlags extends DataFlags {
   cycleSamples?: number;
   quiet?: boolean;
   inputQuant?: "auto" | "per-tensor" | "per-feature";
-  /** false (--no-permute): hidden units in the checkpoint's order; default on. */
+  /** --permute / --no-permute; left out: on, except with --target (see below). */
   permute?: boolean;
 }
 
@@ -137,7 +137,8 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
   let model = q.model(options);
   // Hidden-unit order for zero-input skipping (ts/permute.ts): fitted on the calibration samples, judged on the next ones
   let permute: unknown = null;
-  if (flags.permute !== false && model.layers.length > 1) {
+  // Default off with --target: the order is a Wasm zero-skip gain, and the cycles the rank search chose stay those priced
+  if ((flags.permute ?? !device) && model.layers.length > 1) {
     log(`ordering hidden units by co-activation on ${calibCount} calibration samples …`);
     const p = await permuteForZeroSkip(model, calibration, calibCount);
     const heldCount = Math.min(PERMUTE_HELD_OUT, val.count - calibCount);
@@ -212,7 +213,8 @@ export function registerQuantize(program: Command): void {
       return v;
     })
     .option("--no-gates", "ignore the checkpoint's block policies (layers.{i}.gate.*)")
-    .option("--no-permute", "keep the hidden units in the checkpoint's order (default: order each hidden layer's units so that units active together share the 8-input chunks Wasm zero-input skipping keeps; the logits are the same bytes)")
+    .option("--permute", "order each hidden layer's units so that units active together share the 8-input chunks Wasm zero-input skipping keeps (fewer MACs in Wasm with zeroSkip; the logits are the same bytes); the default, except with --target")
+    .option("--no-permute", "keep the hidden units in the checkpoint's order")
     .option("--calibration <n>", "calibration samples, the first of --data (their min/max set the input range)", positiveInt("--calibration"), 1000)
     .option("--input-quant <how>", "input quantization: per-tensor (one scale), per-feature (a scale and offset per feature from the calibration min/max, folded into layer 0; format v3), or auto (per-feature when it predicts at most half the layer-0 input noise)", (v) => {
       if (v !== "auto" && v !== "per-tensor" && v !== "per-feature") throw new UserError(`--input-quant must be auto, per-tensor or per-feature, got '${v}'`);
