@@ -209,18 +209,24 @@ export function permuteHidden(model: QuantModel, perms: (Int32Array | null)[]): 
   return { ...model, layers };
 }
 
+/**
+ * Widest hidden layer the pass orders: coactiveOrder takes time ∝ units² · samples (1,000 units on 1,000 samples:
+ * about 1 s), so wider layers keep their order.
+ */
+export const MAX_PERMUTE_UNITS = 4096;
+
 export interface PermuteReport {
-  /** Per hidden layer: chunks kept (fraction) before and after, on the samples the order was fitted to, or null where the layer keeps its order. */
+  /** Per hidden layer: chunks kept (fraction) before and after, on the samples the order was fitted to, or null where the layer keeps its order (block gate, wider than MAX_PERMUTE_UNITS). */
   layers: ({ before: number; after: number } | null)[];
 }
 
 /**
- * Orders every hidden layer without a block gate by co-activation on `count` samples of x (coactiveOrder) and returns the
+ * Orders every hidden layer without a block gate and of at most MAX_PERMUTE_UNITS units by co-activation on `count` samples of x (coactiveOrder) and returns the
  * permuted model and the chunks kept on those samples before and after (in-sample figures: judge on held-out data).
  */
 export async function permuteForZeroSkip(model: QuantModel, x: Float32Array, count: number): Promise<{ model: QuantModel; perms: (Int32Array | null)[]; report: PermuteReport }> {
   const act = await unitActivity(model, x, count);
-  const perms = model.layers.slice(0, -1).map((l, i) => (l.gate ? null : coactiveOrder(act.layers[i], l.nOut, act.words)));
+  const perms = model.layers.slice(0, -1).map((l, i) => (l.gate || l.nOut > MAX_PERMUTE_UNITS ? null : coactiveOrder(act.layers[i], l.nOut, act.words)));
   const report: PermuteReport = {
     layers: perms.map((p, i) => (p ? {
       before: chunksKept(act.layers[i], model.layers[i].nOut, act.words, count, null),
