@@ -20,8 +20,13 @@ import { standardizeModel, standardizeSamples, unstandardizeModel, type InputSta
 export const BLOCK_SIZES = [8, 16];
 /** Target block densities τ tried by default (the paper's MNIST net used 1/16; small nets need more). */
 export const BLOCK_TAUS = [0.25, 0.5];
-/** Std of the fresh policies' weights, × 1/√nIn (trainPolicy's default for fresh gates). */
-const POLICY_INIT_SCALE = 8;
+/**
+ * The block fine-tune's settings (trainPolicy's Adam; its λ_s = λ_v = 200 and L2 1e-4 otherwise): a net learning
+ * rate 10× trainPolicy's from-scratch default, so a trained net adapts to its policy within a few epochs, and fresh
+ * policies of standard deviation 1/√nIn instead of 8/√nIn, not saturated, so REINFORCE moves them. Chosen on the
+ * digits fixture's validation split (docs/TRAINING.md, "optimize", "Block gates").
+ */
+export const BLOCK_RECIPE = { lrNet: 1e-2, lrPolicy: 1e-2, lrDecay: 0.95, policyInitScale: 1 } as const;
 
 /** The block size a layer of `nOut` units uses for a requested `size`: at most `size` and `nOut`, read back the same from its block count. */
 export const fitBlockSize = (nOut: number, size: number): number => Math.ceil(nOut / Math.ceil(nOut / Math.min(size, nOut)));
@@ -56,7 +61,7 @@ function freshGates(model: FloatModel, c: BlockCandidate, rng: Rng): FloatModel 
     layers: model.layers.map((l, i) => {
       if (i === hidden) return { ...l, gate: undefined };
       const one: FloatModel = { layers: [{ ...l, gate: undefined }, { nIn: l.nOut, nOut: 1, weight: new Float32Array(l.nOut), bias: new Float32Array(1) }] };
-      return { ...l, gate: initGates(one, c.sizes[i], [c.tau], rng, POLICY_INIT_SCALE).layers[0].gate };
+      return { ...l, gate: initGates(one, c.sizes[i], [c.tau], rng, BLOCK_RECIPE.policyInitScale).layers[0].gate };
     }),
   };
 }
@@ -168,7 +173,7 @@ export async function tuneBlockPolicy(o: BlockTuneOptions): Promise<BlockTuned> 
   const r = await trainPolicy({
     initial, train: o.st ? standardizeSamples(o.train, o.st) : o.train, val: o.st ? standardizeSamples(o.val, o.st) : o.val,
     // Block sizes come with `initial` (one per layer); trainPolicy checks `blockSize` against every layer, which 1 always fits
-    blockSize: 1, tau: c.tau, epochs: o.epochs, seed, ...(o.distill && { distill: o.distill }),
+    blockSize: 1, tau: c.tau, epochs: o.epochs, seed, ...BLOCK_RECIPE, ...(o.distill && { distill: o.distill }),
     onBatch: o.onBatch, onEpoch: o.onEpoch,
   });
   const model = o.st ? unstandardizeGated(r.model, o.st) : r.model;

@@ -15,7 +15,7 @@ import { Quantizer, quantizeGate, type EstimatorKind } from "../quantize.ts";
 import { Rng } from "../random.ts";
 import { countFlips, DEFAULT_SAFETY, gatedRun, gatedRunModel, RANK_CANDIDATES, searchRanks, trialBound } from "../rank-search.ts";
 import type { QuantModel } from "../../runtime/src/model.ts";
-import { BLOCK_SIZES, BLOCK_TAUS, blockCandidates, blockKey, gateLogitSigmas, shiftGates, tuneBlockPolicy, type BlockCandidate } from "./block-search.ts";
+import { BLOCK_RECIPE, BLOCK_SIZES, BLOCK_TAUS, blockCandidates, blockKey, gateLogitSigmas, shiftGates, tuneBlockPolicy, type BlockCandidate } from "./block-search.ts";
 import { featureRange } from "../data/index.ts";
 import type { EstimatorFactors } from "./compute.ts";
 import { hashBytes, isTrialOf, modelHash, WorkDir, type EpochRecord } from "./work-dir.ts";
@@ -385,7 +385,7 @@ function fingerprint(o: OptimizeOptions, model: FloatModel, train: Samples, val:
     standardize: o.standardize ?? true, flips: "input",
     // Learned estimators continue from the previous epoch's (runs before this trained each from the SVD)
     // Block policies: their candidates (svd and learned runs keep the fingerprint they had)
-    ...(gate === "block" ? { gate, blockSizes: o.blockSizes ?? BLOCK_SIZES, blockTaus: o.blockTaus ?? BLOCK_TAUS, blockTrainer: "condnet/1" } : {}),
+    ...(gate === "block" ? { gate, blockSizes: o.blockSizes ?? BLOCK_SIZES, blockTaus: o.blockTaus ?? BLOCK_TAUS, blockTrainer: BLOCK_RECIPE } : {}),
     ...((o.estimator ?? "svd") === "learned" ? { estimatorStart: "previous", ...(o.wPos !== undefined && o.wPos !== 4 ? { wPos: o.wPos } : {}) } : {}),
   });
 }
@@ -721,7 +721,8 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
         const t = await run(ri, m2);
         if (!pick || t.bound < pick.t.bound) pick = { l, t };
       }
-      if (!pick || pick.t.bound >= cur.bound) break;
+      // A block policy's bound is noisy in its margins: it keeps computing more until every margin is at its lowest
+      if (!pick || (pick.t.bound >= cur.bound && !block)) break;
       mi[pick.l]--;
       cur = pick.t;
     }
