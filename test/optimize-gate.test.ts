@@ -20,7 +20,7 @@ import { writeSafetensors } from "../ts/safetensors.ts";
 import { blockCandidates, fitBlockSize, gateLogitSigmas, shiftGates, unstandardizeGated } from "../ts/train/block-search.ts";
 import { checkpointFile } from "../ts/train/checkpoint.ts";
 import { initGates } from "../ts/train/condnet.ts";
-import { isGated, optimizeModel, paretoFront, type OptimizeOptions, type OptimizeResult, type Trial } from "../ts/train/optimize.ts";
+import { frontsByGate, isGated, optimizeModel, paretoFront, type OptimizeOptions, type OptimizeResult, type Trial } from "../ts/train/optimize.ts";
 import { inputStandard, standardizeModel, standardizeSamples } from "../ts/train/standardize.ts";
 import { trainMlp, type Samples } from "../ts/train/trainer.ts";
 
@@ -120,6 +120,10 @@ describe("optimize --gate", () => {
     // One dense trial, every trial unique
     expect(r.trials.filter((t) => !isGated(t))).toHaveLength(1);
     expect(r.front).toEqual(paretoFront(r.trials));
+    // The report's front by gate: each kind's own Pareto front
+    const byGate = frontsByGate(r.trials);
+    expect(Object.keys(byGate).sort()).toEqual(["block", "learned", "svd"]);
+    for (const [g, f] of Object.entries(byGate)) expect(f.length > 0 && f.every((t) => t.gate === g)).toBe(true);
     expectCheapestWithin(r);
     expect(r.blockRuns).toEqual([expect.objectContaining({ block: "8-8/0.5", bestEpoch: expect.any(Number), resumed: false })]);
     // The bytes written run the chosen trial: its validation error measured again
@@ -202,9 +206,10 @@ describe("rankgate optimize --gate (CLI)", () => {
   it("--gate block writes a block-gated model and a front with the gate of every trial", () => {
     const r = cli("--gate", "block", "--epochs", "4", "--block-sizes", "8", "--block-tau", "0.5", "--budget", "5", "-o", "b.rgm", "-q");
     expect(r.status).toBe(0);
-    const report = JSON.parse(readFileSync(join(dir, "b.front.json"), "utf8")) as { gate: string; chosen: Trial; trials: Trial[]; block_runs: unknown[] };
+    const report = JSON.parse(readFileSync(join(dir, "b.front.json"), "utf8")) as { gate: string; chosen: Trial; trials: Trial[]; block_runs: unknown[]; front_by_gate: Record<string, Trial[]> };
     expect(report.gate).toBe("block");
     expect(report.block_runs).toHaveLength(1);
+    expect(Object.keys(report.front_by_gate)).toEqual(["block"]);
     expect(report.trials.every((t) => t.gate === "block" || t.gate === "none")).toBe(true);
     expect(r.stdout).toMatch(/^b\.rgm: finetuned block 8-8 τ 0\.5 margins /);
     const { model } = readModel(new Uint8Array(readFileSync(join(dir, "b.rgm"))));

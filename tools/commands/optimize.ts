@@ -7,7 +7,7 @@ import { importOnnx } from "../../ts/import/onnx.ts";
 import { importSafetensors } from "../../ts/import/safetensors.ts";
 import type { FloatModel } from "../../runtime/src/model.ts";
 import { checkpointFile } from "../../ts/train/checkpoint.ts";
-import { defaultRanks, frontSvg, GATE_CHOICES, OPTIMIZE_RECIPE, optimizeModel, type GateChoice, type Trial } from "../../ts/train/optimize.ts";
+import { defaultRanks, frontsByGate, frontSvg, GATE_CHOICES, OPTIMIZE_RECIPE, optimizeModel, type GateChoice, type Trial } from "../../ts/train/optimize.ts";
 import { BLOCK_SIZES, BLOCK_TAUS } from "../../ts/train/block-search.ts";
 import { DEFAULT_SAFETY } from "../../ts/rank-search.ts";
 import type { Samples } from "../../ts/train/trainer.ts";
@@ -153,7 +153,7 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
     gating_does_not_pay: result.gatingDoesNotPay ?? null,
     gate, block_runs: result.blockRuns ?? null,
     dense_error: result.denseError, target: result.target, chosen: result.best, no_trial_met: result.unmet, warnings: result.warnings, best_epoch: result.bestEpoch, history: result.history,
-    front: result.front, trials: result.trials, seconds: (Date.now() - t0) / 1000,
+    front: result.front, front_by_gate: frontsByGate(result.trials), trials: result.trials, seconds: (Date.now() - t0) / 1000,
   };
   await writeUserFile(flags.output, result.rgm);
   const c = cModelFiles(result.rgm, cModelName(flags.output), cDescription(result.rgm), cPaths.header.split(/[\\/]/).pop(), "rankgate optimize");

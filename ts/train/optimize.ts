@@ -306,6 +306,16 @@ export function paretoFront(trials: Trial[]): Trial[] {
   return front;
 }
 
+/** Per gate kind present among `trials` (svd, learned, block), the Pareto front of that kind's trials alone. */
+export function frontsByGate(trials: Trial[]): Partial<Record<GateKind, Trial[]>> {
+  const out: Partial<Record<GateKind, Trial[]>> = {};
+  for (const g of ["svd", "learned", "block"] as const) {
+    const mine = trials.filter((t) => t.gate === g);
+    if (mine.length) out[g] = paretoFront(mine);
+  }
+  return out;
+}
+
 /** Fewest MACs (or `cost`, e.g. cycles) with `bound` within `target` and at most dense; ties to the lower error, then the earlier trial. */
 export function chooseTrial(trials: Trial[], target: number, cost: (t: Trial) => number = macsOf): Trial | null {
   let best: Trial | null = null;
@@ -917,7 +927,8 @@ async function optimizeAuto(o: OptimizeOptions): Promise<OptimizeResult> {
 }
 
 /**
- * A small SVG scatter of the trials (grey: input, blue: fine-tuned estimators, orange: block policies; whiskers up to each bound), the front
+ * A small SVG scatter of the trials (grey: input, blue: fine-tuned estimators, orange: block policies; with more
+ * than one gate kind, each kind's own front dashed in its colour, svd grey, learned blue, block orange; whiskers up to each bound), the front
  * (line), the chosen point (ring) and the goal (dashed): the error target, or with `maxMacs` the MAC cap.
  */
 export function frontSvg(trials: Trial[], front: Trial[], best: Trial, target: number, title: string, maxMacs?: number): string {
@@ -945,6 +956,11 @@ export function frontSvg(trials: Trial[], front: Trial[], best: Trial, target: n
     // The whisker reaches the bound the choice compares with the target
     if (t.bound > t.error) parts.push(`<line x1="${x}" y1="${py(t.error * 100).toFixed(1)}" x2="${x}" y2="${py(t.bound * 100).toFixed(1)}" stroke="${colour}" stroke-width="1"/>`);
     parts.push(`<circle cx="${x}" cy="${py(t.error * 100).toFixed(1)}" r="2.5" fill="${colour}"/>`);
+  }
+  // With more than one gate kind, each kind's own front (thin, in its colour)
+  const kinds = frontsByGate(trials);
+  if (Object.keys(kinds).length > 1) {
+    for (const [g, f] of Object.entries(kinds)) parts.push(`<polyline fill="none" stroke="${g === "block" ? "#e80" : g === "learned" ? "#38c" : "#999"}" stroke-width="1" stroke-dasharray="2 2" points="${f.map((t) => `${px(t.macsRatio).toFixed(1)},${py(t.error * 100).toFixed(1)}`).join(" ")}"/>`);
   }
   parts.push(`<polyline fill="none" stroke="#138" points="${front.map((t) => `${px(t.macsRatio).toFixed(1)},${py(t.error * 100).toFixed(1)}`).join(" ")}"/>`,
     `<circle cx="${px(best.macsRatio).toFixed(1)}" cy="${py(best.error * 100).toFixed(1)}" r="7" fill="none" stroke="#c33" stroke-width="2"/>`, "</svg>\n");
