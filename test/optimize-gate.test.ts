@@ -172,6 +172,15 @@ describe("optimize --gate", () => {
     expect(warnings.filter((w) => w.includes('block-8-8-tau0.5.safetensors": damaged'))).toHaveLength(1);
     expect(third.blockRuns![0].resumed).toBe(false);
     expect(Buffer.from(third.rgm).equals(Buffer.from(first.rgm))).toBe(true);
+    // A cached block trial with a malformed policy is run again, not trusted (and not a crash)
+    const trialsPath = join(work, "trials.json"), doc = JSON.parse(readFileSync(trialsPath, "utf8")) as { trials: Record<string, unknown>[] };
+    const forged = doc.trials.findIndex((t) => t.block);
+    doc.trials[forged].block = { sizes: "8-8", tau: 2 };
+    writeFileSync(trialsPath, JSON.stringify(doc));
+    const runs: string[] = [];
+    const fourth = await optimizeModel({ ...base, gate: "block", workDir: work, onEvent: (e) => { if (e.stage === "trial") runs.push(e.cached ? "cached" : "run"); } });
+    expect(runs.filter((r) => r === "run")).toHaveLength(1);
+    expect(Buffer.from(fourth.rgm).equals(Buffer.from(first.rgm))).toBe(true);
   }, 60_000);
 
   it("gate and estimator: one option, the old name an alias; disagreeing or unknown values are named", async () => {

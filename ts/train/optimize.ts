@@ -609,7 +609,13 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   const meter = o.target ? await CycleMeter.create(o.target, qInput.model({ gates: false }), valX, o.val.labels, o.val.count, o.cycleSamples) : null;
   const priced = meter ? { cyclesTarget: meter.target.name, cyclesSamples: meter.samples } : null;
   // Trials cached without cycles on this target and samples are run again
-  const usable = (t: Trial) => typeof t.flips === "number" && (!priced || (t.cyclesTarget === priced.cyclesTarget && t.cyclesSamples === priced.cyclesSamples));
+  // (and a block trial's policy must be one this run trains: its sizes and τ well formed)
+  const blockOk = (b: unknown) => {
+    const c = b as BlockCandidate | null;
+    return typeof c === "object" && c !== null && Array.isArray(c.sizes) && c.sizes.length === hidden && c.sizes.every((k) => Number.isInteger(k) && k >= 1) && typeof c.tau === "number" && c.tau > 0 && c.tau < 1;
+  };
+  const usable = (t: Trial) => typeof t.flips === "number" && (!priced || (t.cyclesTarget === priced.cyclesTarget && t.cyclesSamples === priced.cyclesSamples))
+    && (t.block === undefined ? gate !== "block" || !isGated(t) : gate === "block" && blockOk(t.block));
   // trials.json: this run's trials (and calibration and safety), each with the hash of the float model it ran
   const trialSettings = JSON.stringify({ calibration: calib.count, safety });
   const fromCache = new Set<Trial>();
