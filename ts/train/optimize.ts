@@ -850,7 +850,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     const again: Partial<Trial> = { margins, error: r.error, macsRatio: r.macsRatio, flips, bound: trialBound(r.error, flips, o.val.count, safety), ...(priced && { cycles: r.cycles, cyclesRatio: r.cyclesRatio }) };
     const keys = Object.keys(again) as (keyof Trial)[];
     if (JSON.stringify(keys.map((k) => t[k])) === JSON.stringify(keys.map((k) => again[k]))) continue;
-    const message = `${showName(work!.trialsPath)}: the cached trial ${t.source} ${t.estimator} ranks ${t.ranks.join("-")} margins ${t.marginSigmas.join("/")} σ does not reproduce (cached ${(t.error * 100).toFixed(2)} % at ${t.macsRatio.toFixed(3)}×, measured ${(r.error * 100).toFixed(2)} % at ${r.macsRatio.toFixed(3)}×); the file is not trusted and the search runs again`;
+    const message = `${showName(work!.trialsPath)}: the cached trial ${t.source} ${t.block ? `block ${blockKey(t.block)}` : `${t.estimator} ranks ${t.ranks.join("-")}`} margins ${t.marginSigmas.join("/")} σ does not reproduce (cached ${(t.error * 100).toFixed(2)} % at ${t.macsRatio.toFixed(3)}×, measured ${(r.error * 100).toFixed(2)} % at ${r.macsRatio.toFixed(3)}×); the file is not trusted and the search runs again`;
     emit({ stage: "warning", message });
     work!.writeTrials([], trialSettings);
     // The rerun resumes every epoch; its caller hears only the search again (and warnings not heard yet)
