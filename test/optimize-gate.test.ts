@@ -2,7 +2,7 @@
 // with the same bound and cost as the estimators; auto keeps the cheapest trial within the budget of all
 // three kinds; the block model runs bit-exact in the Engine against the reference; the work folder resumes.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -181,6 +181,14 @@ describe("optimize --gate", () => {
     const fourth = await optimizeModel({ ...base, gate: "block", workDir: work, onEvent: (e) => { if (e.stage === "trial") runs.push(e.cached ? "cached" : "run"); } });
     expect(runs.filter((r) => r === "run")).toHaveLength(1);
     expect(Buffer.from(fourth.rgm).equals(Buffer.from(first.rgm))).toBe(true);
+    // Another run's policy checkpoint is refused; a folder in its place is one line
+    const other = tmp();
+    await optimizeModel({ ...base, gate: "block", workDir: other, seed: 2 });
+    writeFileSync(path, readFileSync(join(other, "block-8-8-tau0.5.safetensors")));
+    await expect(optimizeModel({ ...base, gate: "block", workDir: work })).rejects.toThrow(/block-8-8-tau0\.5\.safetensors": not a checkpoint of this run \(it names another run's fingerprint\)/);
+    rmSync(path);
+    mkdirSync(path);
+    await expect(optimizeModel({ ...base, gate: "block", workDir: work })).rejects.toThrow(/block-8-8-tau0\.5\.safetensors": cannot read \(not a regular file\)/);
   }, 60_000);
 
   it("gate and estimator: one option, the old name an alias; disagreeing or unknown values are named", async () => {

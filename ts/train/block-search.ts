@@ -4,7 +4,7 @@
 // (ts/train/optimize.ts). docs/TRAINING.md, "optimize", "Block gates".
 import { join } from "node:path";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { UserError } from "../../runtime/src/errors.ts";
 import { showName } from "../../runtime/src/show.ts";
 import type { FloatGate, FloatModel } from "../../runtime/src/model.ts";
@@ -154,12 +154,23 @@ export async function tuneBlockPolicy(o: BlockTuneOptions): Promise<BlockTuned> 
   const path = o.work ? blockFile(o.work, c) : null;
   if (o.work && path && existsSync(path)) {
     const name = showName(path);
-    let why: string | null = null;
+    // A checkpoint of this run's model and policies, and a header of a few KB
+    let floats = 0;
+    o.input.layers.forEach((l, i) => { floats += (l.nIn + 1) * l.nOut + (i < o.input.layers.length - 1 ? (l.nIn + 1) * Math.ceil(l.nOut / c.sizes[i]) : 0); });
+    let why: string | null = null, bytes = new Uint8Array(0);
     try {
-      const { model, metadata } = parseCheckpoint(new Uint8Array(readFileSync(path)), path);
+      const st = statSync(path);
+      if (!st.isFile()) throw new Error("not a regular file");
+      if (st.size > 4 * floats + (1 << 20)) why = `${st.size} bytes, more than a checkpoint of this run's model`;
+      else bytes = new Uint8Array(readFileSync(path));
+    } catch (err) {
+      throw new UserError(`${name}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); optimize's work folder keeps its own files there: remove it or pass another --work folder`);
+    }
+    if (!why) try {
+      const { model, metadata } = parseCheckpoint(bytes, path);
       if (metadata.run !== o.work.run) throw new UserError(`${name}: not a checkpoint of this run (${typeof metadata.run === "string" ? "it names another run's fingerprint" : "it carries no run fingerprint"}); optimize never uses or overwrites it: remove it or pass another --work folder`);
       const bestEpoch = metadata.bestEpoch as number;
-      if (metadata.sum === blockSum(o.work.run, c, bestEpoch, model) && model.layers.slice(0, -1).every((l, i) => l.gate?.blockSize === c.sizes[i])) return { model, bestEpoch, history: [], resumed: true };
+      if (Number.isInteger(bestEpoch) && bestEpoch >= 1 && metadata.sum === blockSum(o.work.run, c, bestEpoch, model) && model.layers.slice(0, -1).every((l, i) => l.gate?.blockSize === c.sizes[i])) return { model, bestEpoch, history: [], resumed: true };
       why = "its checksum does not match its weights";
     } catch (err) {
       if (!(err instanceof UserError) || err.message.includes("not a checkpoint of this run")) throw err;
