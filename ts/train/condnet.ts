@@ -62,6 +62,12 @@ export interface PolicyOptions {
   initial?: FloatModel;
   /** Stop after this many epochs without a better thresholded val error. */
   patience?: number;
+  /**
+   * Distillation on the net's loss: (1 − alpha)·NLL + alpha·T²·CE(soft, softmax(logits / T)), `soft` the
+   * teacher's softmax(logits / T) per training sample (count × classes, in `train`'s order). The policy's
+   * REINFORCE cost stays the NLL. Default: none.
+   */
+  distill?: { soft: Float32Array; alpha: number; temperature: number };
   onBatch?: (p: { epoch: number; batch: number; batches: number; loss: number; nll: number }) => void;
   onEpoch?: (s: PolicyEpochStats) => void;
 }
@@ -407,6 +413,10 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
   const tauAt = (epoch: number) => tau.map((t) => (tauStart === undefined || tauEpochs === 0 ? t : tauStart * (t / tauStart) ** Math.min(1, (epoch - 1) / tauEpochs)));
   const train = opts.train ?? mnistSamples(loadMnist("train"));
   const val = opts.val ?? mnistSamples(loadMnist("val"));
+  const distill = opts.distill && opts.distill.alpha > 0 ? opts.distill : null;
+  const nCls = sizes[sizes.length - 1];
+  if (distill) check(distill.soft.length >= train.count * nCls && distill.alpha <= 1 && distill.temperature > 0, `distill needs ${train.count * nCls} soft targets, alpha in [0, 1] and a temperature > 0`);
+  const batchSoft = new Float32Array(batchSize * nCls);
 
   await initTf(opts.backend ?? "wasm");
   const start = net.layers.slice(0, -1).every((l) => l.gate) ? net : initGates(net, blockSize, tauAt(1), gateRng, opts.policyInitScale ?? 8);
@@ -436,6 +446,7 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
         const from = bi * batchSize, n = Math.min(batchSize, train.count - from);
         if (n < 2) continue;
         fillInputs(train, nIn, x, labels, from, n, order);
+        if (distill) for (let s = 0; s < n; s++) batchSoft.set(distill.soft.subarray(order[from + s] * nCls, (order[from + s] + 1) * nCls), s * nCls);
         const uniforms = nBlocks.map((nb) => Float32Array.from({ length: n * nb }, () => maskRng.next()));
         const b0 = Number.isNaN(baseline) ? 0 : baseline;
         const out = tf.tidy(() => {
@@ -467,6 +478,12 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
           const netGrads: tf.NamedTensorMap = {}, policyGrads: tf.NamedTensorMap = {};
           const decay = (v: tf.Variable, g: tf.Tensor, lambda: number) => (lambda > 0 ? tf.add(g, tf.mul(v, 2 * lambda)) : g);
           let g = tf.div(tf.sub(tf.exp(lsm), y), n) as tf.Tensor2D;
+          if (distill) {
+            // (1 − α)(p − y) + α·T·(softmax(z / T) − soft), per sample
+            const t = distill.temperature, soft = tf.tensor2d(batchSoft.subarray(0, n * nCls), [n, nCls]);
+            const pt = tf.softmax(tf.div(tf.add(tf.matMul(ins[last], layers[last].wt), layers[last].b), t));
+            g = tf.add(tf.mul(g, 1 - distill.alpha), tf.mul(tf.sub(pt, soft), (distill.alpha * t) / n)) as tf.Tensor2D;
+          }
           for (let li = last; li >= 0; li--) {
             const l = layers[li], a = ins[li];
             netGrads[l.wt.name] = decay(l.wt, tf.matMul(tf.transpose(a), g), l2Net);
