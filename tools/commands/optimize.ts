@@ -7,13 +7,14 @@ import { importOnnx } from "../../ts/import/onnx.ts";
 import { importSafetensors } from "../../ts/import/safetensors.ts";
 import type { FloatModel } from "../../runtime/src/model.ts";
 import { checkpointFile } from "../../ts/train/checkpoint.ts";
-import { defaultRanks, frontsByGate, frontSvg, GATE_CHOICES, OPTIMIZE_RECIPE, optimizeModel, type GateChoice, type Trial } from "../../ts/train/optimize.ts";
+import { defaultRanks, frontsByGate, frontSvg, GATE_CHOICES, OPTIMIZE_RECIPE, optimizeModel, toFloat, type GateChoice, type Trial } from "../../ts/train/optimize.ts";
 import { BLOCK_SIZES, BLOCK_TAUS } from "../../ts/train/block-search.ts";
 import { DEFAULT_SAFETY } from "../../ts/rank-search.ts";
 import type { Samples } from "../../ts/train/trainer.ts";
 import { writeSafetensors } from "../../ts/safetensors.ts";
 import { cModelFiles, cModelName, cModelPaths } from "../../ts/c-header.ts";
-import { readModel } from "../../runtime/src/format.ts";
+import { readModel, writeModel } from "../../runtime/src/format.ts";
+import { permuteForZeroSkip } from "../../ts/permute.ts";
 import { crc32 } from "../../runtime/src/crc32.ts";
 import { addDataOptions, addShiftOptions, loadDataFor, numberList, positiveInt, shiftAugment, type DataFlags } from "../data.ts";
 import { checkOutputPath, readUserFile, writeUserFile } from "../cli-io.ts";
@@ -23,6 +24,8 @@ import { findTarget } from "../../firmware-sim/profile.ts";
 import { DEFAULT_CYCLE_SAMPLES, DEPLOYED_SCHEDULE } from "../../ts/target-cost.ts";
 
 interface OptimizeFlags {
+  /** --permute / --no-permute; left out: on, except with --target. */
+  permute?: boolean;
   float: string;
   output: string;
   data: string;
@@ -155,8 +158,18 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
     dense_error: result.denseError, target: result.target, chosen: result.best, no_trial_met: result.unmet, warnings: result.warnings, best_epoch: result.bestEpoch, history: result.history,
     front: result.front, front_by_gate: frontsByGate(result.trials), trials: result.trials, seconds: (Date.now() - t0) / 1000,
   };
-  await writeUserFile(flags.output, result.rgm);
-  const c = cModelFiles(result.rgm, cModelName(flags.output), cDescription(result.rgm), cPaths.header.split(/[\\/]/).pop(), "rankgate optimize");
+  // Hidden-unit order for zero-input skipping (ts/permute.ts), as in quantize: the same logits, fewer kept 8-input chunks;
+  // off by default with --target, where the cycles chosen above are those of the search's order
+  let rgm = result.rgm;
+  if ((flags.permute ?? !device) && hidden > 0) {
+    const calibCount = Math.min(flags.calibration, val.count);
+    log(`ordering hidden units by co-activation on ${calibCount} validation samples …`);
+    const p = await permuteForZeroSkip(readModel(rgm).model, toFloat({ ...val, count: calibCount }, nIn), calibCount);
+    rgm = writeModel(p.model);
+    (report as Record<string, unknown>).permute = { fit_samples: calibCount, chunks_kept: p.report.layers.map((r) => (r ? { before: r.before, after: r.after } : null)) };
+  }
+  await writeUserFile(flags.output, rgm);
+  const c = cModelFiles(rgm, cModelName(flags.output), cDescription(rgm), cPaths.header.split(/[\\/]/).pop(), "rankgate optimize");
   await writeUserFile(cPaths.header, c.header);
   await writeUserFile(cPaths.source, c.source);
   await writeUserFile(`${stem}-float.safetensors`, writeSafetensors(tensors, metadata));
@@ -215,7 +228,9 @@ export function registerOptimize(program: Command): void {
     .option("--temperature <T>", "distillation temperature", num("--temperature", 1e-3, 100), OPTIMIZE_RECIPE.distill.temperature)
     .option("--margins <list>", "margins to try per layer, in standard deviations of the layer's pre-activation", numberList("--margins", false))
     .option("--safety <z>", "standard errors of a trial's flips (validation samples it gets right where the input's int8 dense model errs, or the reverse: what fine-tuning and the gate changed together) added to its error before it is compared with the target; 0: the error itself", num("--safety", 0, 10), DEFAULT_SAFETY)
-    .option("--calibration <n>", "calibration samples, the first of --val-data", positiveInt("--calibration"), 1000)
+    .option("--calibration <n>", "calibration samples, the first of --val-data (also what orders the hidden units, --permute)", positiveInt("--calibration"), 1000)
+    .option("--permute", "order each hidden layer's units so that units active together share the 8-input chunks zero-input skipping keeps (the same logits); the default, except with --target")
+    .option("--no-permute", "keep the hidden units in the search's order")
     .option("--estimator-epochs <n>", "epochs per layer of each learned-estimator refresh", positiveInt("--estimator-epochs"), 1)
     .option("--w-pos <w>", "learned estimators: weight of a positive unit in their loss (higher computes more units and misses fewer)", num("--w-pos", 1e-3, 1000), 4)
     .option("--seed <n>", "seed of shuffles and SVD sketches", positiveInt("--seed"), 1)

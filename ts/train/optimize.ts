@@ -220,7 +220,8 @@ const slice = (d: Samples, n: number, nIn: number): Samples => {
   return { images: d.images.subarray(0, count * nIn), labels: d.labels.subarray(0, count), count };
 };
 
-const toFloat = (d: Samples, nIn: number): Float32Array => {
+/** Samples as float inputs (bytes as /255, as the MNIST loaders give them). */
+export const toFloat = (d: Samples, nIn: number): Float32Array => {
   if (d.images instanceof Float32Array) return d.images.subarray(0, d.count * nIn);
   const x = new Float32Array(d.count * nIn);
   for (let i = 0; i < x.length; i++) x[i] = d.images[i] / 255;
