@@ -48,6 +48,27 @@ void rg_sparseInput_s8(const int8_t *in, uint32_t n, int32_t zp, int skip, rg_in
     }
   } else
 #endif
+#if RG_HAVE_MVE
+  if (s->dsp) {
+    /* Eight inputs per step: VLDRB.S16 widens, x − zp, listed when a lane is non-zero (branch-free) */
+    int16_t *x = s->x16;
+    const int16_t z = (int16_t)zp;
+    for (c = 0; c < full; c++, in += 8, x += 8) {
+      const int16x8_t v = vsubq_n_s16(vldrbq_s16(in), z);
+      vst1q_s16(x, v);
+      s->chunks[listed] = (uint16_t)(8u * c);
+      listed += (uint32_t)(!skip | (vcmpneq_n_s16(v, 0) != 0));
+    }
+    if (full < all) {
+      /* The short last chunk, zero-padded */
+      const mve_pred16_t q = vctp16q(n - 8u * full);
+      const int16x8_t v = vsubq_m_n_s16(vdupq_n_s16(0), vldrbq_z_s16(in, q), z, q);
+      vst1q_s16(x, v);
+      s->chunks[listed] = (uint16_t)(8u * full);
+      listed += (uint32_t)(!skip | (vcmpneq_n_s16(v, 0) != 0));
+    }
+  } else
+#endif
   {
     int16_t *x = s->x16;
     for (c = 0; c < all; c++, x += 8, in += 8) {
@@ -216,6 +237,73 @@ static uint32_t dot1_dsp(const rg_input *s, const int8_t *w0) {
 }
 #endif
 
+#if RG_HAVE_MVE
+/* MVE: 1, 2 or 4 rows (REP) over the listed chunks of x16, one x load for every row, weights widened by
+   VLDRB.S16, VMLADAVA.S16 (8 MACs, 32-bit wrap-around sums as the portable path). The short last chunk or
+   span tail loads its weights predicated (VCTP), so nothing past a row's end is read. Uses a0…a3, p0…p3. */
+#define RG_R1(X) X(0)
+#define RG_R2(X) X(0) X(1)
+#define RG_R4(X) X(0) X(1) X(2) X(3)
+#define RG_MAC_STEP(k) \
+  a##k = vmladavaq_s16(a##k, xv, vldrbq_s16(p##k)); \
+  p##k += 8;
+#define RG_MAC_AT(k) a##k = vmladavaq_s16(a##k, xv, vldrbq_s16(p##k + start));
+#define RG_MAC_TAIL(k) a##k = vmladavaq_s16(a##k, xv, vldrbq_z_s16(p##k, q));
+#define RG_MAC_TAIL_AT(k) a##k = vmladavaq_s16(a##k, xv, vldrbq_z_s16(p##k + start, q));
+#define RG_ROWS_MVE(REP)                                                   \
+  do {                                                                     \
+    if (s->all) {                                                          \
+      const int16_t *x = s->x16;                                           \
+      uint32_t g;                                                          \
+      for (g = s->n >> 3; g != 0; g--, x += 8) {                           \
+        const int16x8_t xv = vld1q_s16(x);                                 \
+        REP(RG_MAC_STEP)                                                   \
+      }                                                                    \
+      if (s->n & 7u) {                                                     \
+        const mve_pred16_t q = vctp16q(s->n & 7u);                         \
+        const int16x8_t xv = vld1q_s16(x);                                 \
+        REP(RG_MAC_TAIL)                                                   \
+      }                                                                    \
+    } else {                                                               \
+      const uint16_t *chunk = s->chunks, *end = chunk + s->n_chunks;       \
+      /* Full chunks; only the last one can be short */                    \
+      if (chunk != end && end[-1] + 8u > s->n) end--;                      \
+      for (; chunk != end; chunk++) {                                      \
+        const uint32_t start = *chunk;                                     \
+        const int16x8_t xv = vld1q_s16(s->x16 + start);                    \
+        REP(RG_MAC_AT)                                                     \
+      }                                                                    \
+      if (end != s->chunks + s->n_chunks) {                                \
+        const uint32_t start = *end;                                       \
+        const mve_pred16_t q = vctp16q(s->n - start);                      \
+        const int16x8_t xv = vld1q_s16(s->x16 + start);                    \
+        REP(RG_MAC_TAIL_AT)                                                \
+      }                                                                    \
+    }                                                                      \
+  } while (0)
+
+static RG_NOINLINE void dot4_mve(const rg_input *s, const int8_t *p0, const int8_t *p1, const int8_t *p2, const int8_t *p3, int32_t *acc) {
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  RG_ROWS_MVE(RG_R4);
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+}
+
+static RG_NOINLINE uint64_t dot2_mve(const rg_input *s, const int8_t *p0, const int8_t *p1) {
+  int32_t a0 = 0, a1 = 0;
+  RG_ROWS_MVE(RG_R2);
+  return RG_PAIR((uint32_t)a0, (uint32_t)a1);
+}
+
+static RG_NOINLINE uint32_t dot1_mve(const rg_input *s, const int8_t *p0) {
+  int32_t a0 = 0;
+  RG_ROWS_MVE(RG_R1);
+  return (uint32_t)a0;
+}
+#endif
+
 /* Portable: x·w0 and x·w1 over eight inputs from x, a, b (unrolled: constant offsets, no index register) */
 #define RG_MAC2(k)                          \
   do {                                      \
@@ -267,6 +355,14 @@ static void dot2_ref(const rg_input *s, const int8_t *w0, const int8_t *w1, uint
 
 /* Two rows' dot products on the layer's kernel path */
 static inline void dot2(const rg_input *s, const int8_t *w0, const int8_t *w1, uint32_t *a0, uint32_t *a1) {
+#if RG_HAVE_MVE
+  if (s->dsp) {
+    const uint64_t a = dot2_mve(s, w0, w1);
+    *a0 = RG_LO(a);
+    *a1 = RG_HI(a);
+    return;
+  }
+#endif
 #if RG_HAVE_DSP
   if (s->dsp) {
     const uint64_t a = dot2_dsp(s, w0, w1);
@@ -280,6 +376,9 @@ static inline void dot2(const rg_input *s, const int8_t *w0, const int8_t *w1, u
 
 /* One row's dot product on the layer's kernel path */
 static inline uint32_t dot1(const rg_input *s, const int8_t *w0) {
+#if RG_HAVE_MVE
+  if (s->dsp) return dot1_mve(s, w0);
+#endif
 #if RG_HAVE_DSP
   if (s->dsp) return dot1_dsp(s, w0);
 #endif
@@ -316,6 +415,19 @@ void rg_denseRows_s8(const rg_layer *p, const rg_input *s, int8_t *out) {
   const uint32_t n_in = p->n_in;
   const int8_t *w = p->weights;
   uint32_t j = 0;
+#if RG_HAVE_MVE
+  /* MVE: four rows at a time */
+  if (s->dsp) {
+    for (; j + 4u <= p->n_out; j += 4u, w += 4u * n_in) {
+      int32_t a[4];
+      dot4_mve(s, w, w + n_in, w + 2u * n_in, w + 3u * n_in, a);
+      out[j] = finish(&q, j, (uint32_t)a[0]);
+      out[j + 1u] = finish(&q, j + 1u, (uint32_t)a[1]);
+      out[j + 2u] = finish(&q, j + 2u, (uint32_t)a[2]);
+      out[j + 3u] = finish(&q, j + 3u, (uint32_t)a[3]);
+    }
+  }
+#endif
   /* Two rows at a time */
   for (; j + 2u <= p->n_out; j += 2u, w += 2u * n_in) {
     uint32_t a0, a1;
@@ -326,11 +438,52 @@ void rg_denseRows_s8(const rg_layer *p, const rg_input *s, int8_t *out) {
   if (j < p->n_out) out[j] = finish(&q, j, dot1(s, w));
 }
 
+#if RG_HAVE_MVE
+/* MVE: every output out_zp first (VSTRB), then the set rows four at a time, found by CLZ/RBIT over each mask word */
+static void gatedRows_mve(const rg_layer *p, const rg_input *s, const uint32_t *mask, int8_t *out) {
+  const rg_rows q = rows_of(p);
+  const uint32_t n_in = p->n_in, n_out = p->n_out;
+  const int8_t *w = p->weights;
+  uint32_t j, r[4], have = 0;
+  int8_t *o = out;
+  for (j = n_out; j >= 16u; j -= 16u, o += 16) vst1q_s8(o, vdupq_n_s8((int8_t)p->out_zp));
+  if (j) vstrbq_p_s8(o, vdupq_n_s8((int8_t)p->out_zp), vctp8q(j));
+  for (j = 0; j < n_out; j += 32u) {
+    uint32_t m = mask[j >> 5];
+    while (m != 0) {
+      r[have++] = j + (uint32_t)__builtin_ctz(m);
+      m &= m - 1u;
+      if (have == 4u) {
+        int32_t a[4];
+        uint32_t k;
+        dot4_mve(s, w + r[0] * n_in, w + r[1] * n_in, w + r[2] * n_in, w + r[3] * n_in, a);
+        for (k = 0; k < 4u; k++) out[r[k]] = finish(&q, r[k], (uint32_t)a[k]);
+        have = 0;
+      }
+    }
+  }
+  if (have >= 2u) {
+    const uint64_t a = dot2_mve(s, w + r[0] * n_in, w + r[1] * n_in);
+    out[r[0]] = finish(&q, r[0], RG_LO(a));
+    out[r[1]] = finish(&q, r[1], RG_HI(a));
+    have -= 2u;
+    r[0] = r[2];
+  }
+  if (have) out[r[0]] = finish(&q, r[0], dot1_mve(s, w + r[0] * n_in));
+}
+#endif
+
 void rg_gatedRows_s8(const rg_layer *p, const rg_input *s, const uint32_t *mask, int8_t *out) {
   const rg_rows q = rows_of(p);
   const uint32_t n_in = p->n_in, n_out = p->n_out;
   const int8_t zp = (int8_t)p->out_zp;
   uint32_t j, k, pending = 0, have = 0;
+#if RG_HAVE_MVE
+  if (s->dsp) {
+    gatedRows_mve(p, s, mask, out);
+    return;
+  }
+#endif
   /* The set rows two at a time, a mask word at a time (no bit at or past n_out is set); the others are out_zp (real 0) */
   for (j = 0; j < n_out; j += 32u) {
     const uint32_t end = j + 32u < n_out ? j + 32u : n_out;
@@ -474,11 +627,84 @@ static RG_NOINLINE uint32_t signs_dsp(const rg_layer *p, const uint32_t *tw, uin
 }
 #endif
 
+#if RG_HAVE_MVE
+/* u of one unit over any rank: eight components per step, the last step predicated */
+static inline int32_t signs_dot_mve(const int16_t *t, const int8_t *b, uint32_t rank) {
+  int32_t u = 0;
+  for (; rank > 8u; rank -= 8u, t += 8, b += 8) u = vmladavaq_s16(u, vld1q_s16(t), vldrbq_s16(b));
+  return vmladavaq_s16(u, vld1q_s16(t), vldrbq_z_s16(b, vctp16q(rank)));
+}
+
+/* Set bits of a mask word (no popcount instruction in ARMv8.1-M's scalar ISA) */
+static inline uint32_t popcount32(uint32_t v) {
+  v = v - ((v >> 1) & 0x55555555u);
+  v = (v & 0x33333333u) + ((v >> 2) & 0x33333333u);
+  return (((v + (v >> 4)) & 0x0f0f0f0fu) * 0x01010101u) >> 24;
+}
+
+/* MVE: t = the projection four components at a time (rows of Aᵀ over the input), zero-padded to pad8(rank); then
+   u = t · est_b per unit, a unit's mask bit when u > its threshold, a mask word at a time. Ranks up to 16 keep t
+   in one or two Q registers. */
+static uint32_t estimateSign_mve(const rg_layer *p, const rg_input *s, int16_t *t, uint32_t *mask) {
+  const uint32_t rank = p->rank, n_in = p->n_in, n_out = p->n_out;
+  const int8_t *a = p->est_a, *b = p->est_b;
+  const int32_t *th = p->threshold;
+  uint32_t r = 0, j, computed = 0;
+  for (; r + 4u <= rank; r += 4u, a += 4u * n_in) {
+    int32_t d[4];
+    dot4_mve(s, a, a + n_in, a + 2u * n_in, a + 3u * n_in, d);
+    t[r] = (int16_t)project(p, r, (uint32_t)d[0]);
+    t[r + 1u] = (int16_t)project(p, r + 1u, (uint32_t)d[1]);
+    t[r + 2u] = (int16_t)project(p, r + 2u, (uint32_t)d[2]);
+    t[r + 3u] = (int16_t)project(p, r + 3u, (uint32_t)d[3]);
+  }
+  if (r + 2u <= rank) {
+    const uint64_t d = dot2_mve(s, a, a + n_in);
+    t[r] = (int16_t)project(p, r, RG_LO(d));
+    t[r + 1u] = (int16_t)project(p, r + 1u, RG_HI(d));
+    r += 2u;
+    a += 2u * n_in;
+  }
+  if (r < rank) {
+    t[r] = (int16_t)project(p, r, dot1_mve(s, a));
+    r++;
+  }
+  for (; r < rg_pad8(rank); r++) t[r] = 0;
+#define RG_SIGNS(U)                                              \
+  for (j = 0; j < n_out; j += 32u) {                             \
+    const uint32_t end = n_out - j < 32u ? n_out - j : 32u;      \
+    uint32_t bits = 0, k;                                        \
+    for (k = 0; k < end; k++, b += rank) {                       \
+      const int32_t u = (U);                                     \
+      bits |= (uint32_t)(u > th[j + k]) << k;                    \
+    }                                                            \
+    mask[j >> 5] = bits;                                         \
+    computed += popcount32(bits);                                \
+  }
+  if (rank <= 8u) {
+    const int16x8_t t0 = vld1q_s16(t);
+    const mve_pred16_t q = vctp16q(rank);
+    RG_SIGNS(vmladavq_s16(t0, vldrbq_z_s16(b, q)))
+  } else if (rank <= 16u) {
+    const int16x8_t t0 = vld1q_s16(t), t1 = vld1q_s16(t + 8);
+    const mve_pred16_t q = vctp16q(rank - 8u);
+    RG_SIGNS(vmladavaq_s16(vmladavq_s16(t0, vldrbq_s16(b)), t1, vldrbq_z_s16(b + 8, q)))
+  } else {
+    RG_SIGNS(signs_dot_mve(t, b, rank))
+  }
+#undef RG_SIGNS
+  return computed;
+}
+#endif
+
 uint32_t rg_estimateSign_s8(const rg_layer *p, const rg_input *s, void *t, uint32_t *mask) {
   const uint32_t rank = p->rank, n_in = p->n_in, n_out = p->n_out;
   const int8_t *a = p->est_a;
   const int32_t *th = p->threshold;
   uint32_t r, j, computed = 0;
+#if RG_HAVE_MVE
+  if (s->dsp) return estimateSign_mve(p, s, (int16_t *)t, mask);
+#endif
 #if RG_HAVE_DSP
   if (s->dsp) {
     /* Projection four components at a time, packed as the input is (the last group zero-padded) */
