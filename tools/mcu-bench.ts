@@ -36,6 +36,7 @@ export const MCU_TARGETS: { target: TimedCore; board: BoardName; label: string }
   { target: "cortex-m0plus", board: "m0plus-on-an386", label: "Cortex-M0+ (thumbv6m code on mps2-an386)" },
   { target: "cortex-m4f", board: "mps2-an386", label: "Cortex-M4F (mps2-an386)" },
   { target: "cortex-m7", board: "mps2-an500", label: "Cortex-M7 (mps2-an500)" },
+  { target: "cortex-m55", board: "mps3-an547", label: "Cortex-M55 with Helium/MVE (mps3-an547)" },
   { target: "rv32imc", board: "rv32imc-virt", label: "RISC-V RV32IMC, ESP32-C3 class (rv32imc code on QEMU virt)" },
 ];
 export const BENCH_MODES: ModeName[] = ["dense", "gated", "gated+zero-skip"];
@@ -274,7 +275,7 @@ async function main() {
     .option("--models <list>", "the same as --model")
     .option("--data <spec>", "with --model: mnist:test or a data file (.npz, .npy, .csv, IDX)", "mnist:test")
     .option("--samples <n>", "with --model: samples per model", "20")
-    .option("--targets <list>", "cortex-m0plus,cortex-m4f,cortex-m7,rv32imc (default all)")
+    .option("--targets <list>", "cortex-m0plus,cortex-m4f,cortex-m7,cortex-m55,rv32imc (default all)")
     .option("--no-cmsis", "skip CMSIS-NN's dense run")
     .option("--json", "one JSON object on stdout")
     .option("--write", "rewrite firmware-sim/measured.json, refit the profiles (firmware-sim/fit.ts), docs/SIMULATOR.md's error table and docs/BENCHMARKS.md's Microcontrollers table")

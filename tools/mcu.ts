@@ -208,13 +208,19 @@ export function runtimeSources(): { sources: string[]; include: string } {
   return { sources: readdirSync(src).filter((f) => f.endsWith(".c")).sort().map((f) => join(src, f)), include: join(ROOT, "c", "include") };
 }
 
-/** CMSIS-NN sources for arm_fully_connected_per_channel_s8 (all it calls is inline in its headers). */
+/**
+ * CMSIS-NN sources for arm_fully_connected_per_channel_s8 (all it calls is inline in its headers) and, as TFLite Micro
+ * links them for its Prepare step, arm_fully_connected_s8_get_buffer_size and arm_vector_sum_s8 (the kernel sums
+ * its MVE build needs).
+ */
 export function cmsisSources(): { sources: string[]; include: string } {
   const dir = thirdParty("cmsis-nn");
   return {
     sources: [
       join(dir, "Source", "FullyConnectedFunctions", "arm_fully_connected_per_channel_s8.c"),
       join(dir, "Source", "NNSupportFunctions", "arm_nn_vec_mat_mult_t_per_ch_s8.c"),
+      join(dir, "Source", "FullyConnectedFunctions", "arm_fully_connected_get_buffer_sizes_s8.c"),
+      join(dir, "Source", "FullyConnectedFunctions", "arm_vector_sum_s8.c"),
     ],
     include: join(dir, "Include"),
   };
