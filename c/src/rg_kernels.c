@@ -410,6 +410,21 @@ static inline int8_t finish(const rg_rows *q, uint32_t j, uint32_t dot) {
   return (int8_t)(v < q->act_min ? q->act_min : v > q->act_max ? q->act_max : v);
 }
 
+#if RG_HAVE_MVE
+/*
+ * Four rows' outputs from their dot products, in int32x4 lanes, bit for bit finish(): bias added with wrap-around;
+ * requantize as rg_requantize: x << left (wraps), VQRDMULH (the doubling high multiply, round half up, saturating
+ * only INT32_MIN·INT32_MIN), then a rounding shift right by -shift rounding half away from zero (negative values
+ * step down by one first, saturating, then VRSHL rounds half up); + out_zp (wraps), clamp.
+ */
+static inline int32x4_t finish4_mve(const rg_rows *q, int32x4_t dot, int32x4_t bias, int32x4_t mult, int32x4_t shift) {
+  const int32x4_t zero = vdupq_n_s32(0), right = vminq_s32(shift, zero);
+  const int32x4_t hi = vqrdmulhq_s32(vshlq_s32(vaddq_s32(dot, bias), vmaxq_s32(shift, zero)), mult);
+  const int32x4_t r = vrshlq_s32(vqaddq_s32(hi, vshrq_n_s32(vandq_s32(hi, right), 31)), right);
+  return vminq_s32(vmaxq_s32(vaddq_s32(r, vdupq_n_s32(q->out_zp)), vdupq_n_s32(q->act_min)), vdupq_n_s32(q->act_max));
+}
+#endif
+
 void rg_denseRows_s8(const rg_layer *p, const rg_input *s, int8_t *out) {
   const rg_rows q = rows_of(p);
   const uint32_t n_in = p->n_in;
@@ -421,10 +436,7 @@ void rg_denseRows_s8(const rg_layer *p, const rg_input *s, int8_t *out) {
     for (; j + 4u <= p->n_out; j += 4u, w += 4u * n_in) {
       int32_t a[4];
       dot4_mve(s, w, w + n_in, w + 2u * n_in, w + 3u * n_in, a);
-      out[j] = finish(&q, j, (uint32_t)a[0]);
-      out[j + 1u] = finish(&q, j + 1u, (uint32_t)a[1]);
-      out[j + 2u] = finish(&q, j + 2u, (uint32_t)a[2]);
-      out[j + 3u] = finish(&q, j + 3u, (uint32_t)a[3]);
+      vstrbq_s32(out + j, finish4_mve(&q, vld1q_s32(a), vld1q_s32(q.bias + j), vld1q_s32(q.multiplier + j), vld1q_s32(q.shift + j)));
     }
   }
 #endif
@@ -455,9 +467,10 @@ static void gatedRows_mve(const rg_layer *p, const rg_input *s, const uint32_t *
       m &= m - 1u;
       if (have == 4u) {
         int32_t a[4];
-        uint32_t k;
+        const uint32x4_t rows = vld1q_u32(r);
         dot4_mve(s, w + r[0] * n_in, w + r[1] * n_in, w + r[2] * n_in, w + r[3] * n_in, a);
-        for (k = 0; k < 4u; k++) out[r[k]] = finish(&q, r[k], (uint32_t)a[k]);
+        vstrbq_scatter_offset_s32(out, rows, finish4_mve(&q, vld1q_s32(a), vldrwq_gather_shifted_offset_s32(q.bias, rows),
+                                                         vldrwq_gather_shifted_offset_s32(q.multiplier, rows), vldrwq_gather_shifted_offset_s32(q.shift, rows)));
         have = 0;
       }
     }
