@@ -139,8 +139,9 @@ typedef struct rg_layer {
 void rg_layer_decode(const rg_model *m, uint32_t l, rg_layer *p);
 
 /**
- * The widened input every kernel reads, in the arena. Portable and MVE paths: x16[i] = in[i] − zp (int16),
- * zero-padded to pad8(n). DSP path: words of int16 pairs, each group of four inputs as
+ * The widened input every kernel reads, in the arena. Portable path: x16[i] = in[i] − zp (int16),
+ * zero-padded to pad8(n). MVE path: the same at the listed chunks only, or, when every chunk is listed, the raw
+ * int8 input (n bytes). DSP path: words of int16 pairs, each group of four inputs as
  * (x0, x2), (x1, x3) so one SXTB16 / SXTB16 ROR #8 pair of four weights lines up, zero-padded.
  * The chunk list: starts of the 8-input chunks used (all, or with zero skipping those holding a
  * non-zero x, unless at least 4 in 5 do), and their summed length.
@@ -154,8 +155,9 @@ typedef struct rg_input {
   uint16_t *chunks;
   uint32_t n_chunks;
   uint32_t chunk_elems;
-  /** 1 when every chunk is listed: contiguous dot products. */
+  /** 1 when every chunk is listed: contiguous dot products. (MVE: x16 then holds the raw int8 input, zp its zero point.) */
   int all;
+  int32_t zp;
 } rg_input;
 
 /**

@@ -50,24 +50,49 @@ void rg_sparseInput_s8(const int8_t *in, uint32_t n, int32_t zp, int skip, rg_in
 #endif
 #if RG_HAVE_MVE
   if (s->dsp) {
-    /* Eight inputs per step: VLDRB.S16 widens, x − zp, listed when a lane is non-zero (branch-free) */
-    int16_t *x = s->x16;
-    const int16_t z = (int16_t)zp;
-    for (c = 0; c < full; c++, in += 8, x += 8) {
-      const int16x8_t v = vsubq_n_s16(vldrbq_s16(in), z);
-      vst1q_s16(x, v);
-      s->chunks[listed] = (uint16_t)(8u * c);
-      listed += (uint32_t)(!skip | (vcmpneq_n_s16(v, 0) != 0));
+    /* List the chunks holding an input other than zp (all of them when skip is off; branch-free), then either
+       copy the raw int8 input (every chunk kept: the rows take Σ a·w − zp·Σ w in 16 lanes) or widen only the
+       listed chunks to x16 = a − zp (VLDRB.S16), the short last chunk zero-padded */
+    const int8_t *src = in;
+    s->zp = zp;
+    if (!skip) {
+      listed = all;
+    } else {
+      for (c = 0; c < full; c++, src += 8) {
+        s->chunks[listed] = (uint16_t)(8u * c);
+        listed += (uint32_t)(vcmpneq_n_s16(vldrbq_s16(src), (int16_t)zp) != 0);
+      }
+      if (full < all) {
+        s->chunks[listed] = (uint16_t)(8u * full);
+        listed += (uint32_t)(vcmpneq_m_n_s16(vldrbq_z_s16(src, vctp16q(n - 8u * full)), (int16_t)zp, vctp16q(n - 8u * full)) != 0);
+      }
     }
-    if (full < all) {
-      /* The short last chunk, zero-padded */
-      const mve_pred16_t q = vctp16q(n - 8u * full);
-      const int16x8_t v = vsubq_m_n_s16(vdupq_n_s16(0), vldrbq_z_s16(in, q), z, q);
-      vst1q_s16(x, v);
-      s->chunks[listed] = (uint16_t)(8u * full);
-      listed += (uint32_t)(!skip | (vcmpneq_n_s16(v, 0) != 0));
+    elems = 8u * listed;
+    if (listed && s->chunks[listed - 1u] == 8u * full) elems -= 8u * all - n;
+    if (listed * 5u >= all * 4u) {
+      /* Crossover (as below): every chunk, contiguous; the raw input */
+      int8_t *x8 = (int8_t *)s->x16;
+      for (i = 0; i + 16u <= n; i += 16u) vst1q_s8(x8 + i, vld1q_s8(in + i));
+      if (i < n) vstrbq_p_s8(x8 + i, vldrbq_z_s8(in + i, vctp8q(n - i)), vctp8q(n - i));
+      s->n_chunks = all;
+      s->chunk_elems = n;
+      s->all = 1;
+      return;
     }
-  } else
+    for (c = 0; c < listed; c++) {
+      const uint32_t start = s->chunks[c];
+      if (start + 8u <= n) {
+        vst1q_s16(s->x16 + start, vsubq_n_s16(vldrbq_s16(in + start), (int16_t)zp));
+      } else {
+        const mve_pred16_t q = vctp16q(n - start);
+        vst1q_s16(s->x16 + start, vsubq_m_n_s16(vdupq_n_s16(0), vldrbq_z_s16(in + start, q), (int16_t)zp, q));
+      }
+    }
+    s->n_chunks = listed;
+    s->chunk_elems = elems;
+    s->all = listed == all;
+    return;
+  }
 #endif
   {
     int16_t *x = s->x16;
@@ -244,26 +269,42 @@ static uint32_t dot1_dsp(const rg_input *s, const int8_t *w0) {
 #define RG_R1(X) X(0)
 #define RG_R2(X) X(0) X(1)
 #define RG_R4(X) X(0) X(1) X(2) X(3)
-#define RG_MAC_STEP(k) \
-  a##k = vmladavaq_s16(a##k, xv, vldrbq_s16(p##k)); \
-  p##k += 8;
 #define RG_MAC_AT(k) a##k = vmladavaq_s16(a##k, xv, vldrbq_s16(p##k + start));
-#define RG_MAC_TAIL(k) a##k = vmladavaq_s16(a##k, xv, vldrbq_z_s16(p##k, q));
 #define RG_MAC_TAIL_AT(k) a##k = vmladavaq_s16(a##k, xv, vldrbq_z_s16(p##k + start, q));
+#define RG_MAC8_STEP(k)                  \
+  {                                      \
+    const int8x16_t wv = vld1q_s8(p##k); \
+    a##k = vmladavaq_s8(a##k, xv, wv);   \
+    c##k = vaddvaq_s8(c##k, wv);         \
+    p##k += 16;                          \
+  }
+#define RG_MAC8_TAIL(k)                            \
+  {                                                \
+    const int8x16_t wv = vldrbq_z_s8(p##k, q);     \
+    a##k = vmladavaq_s8(a##k, xv, wv);             \
+    c##k = vaddvaq_s8(c##k, wv);                   \
+  }
+#define RG_MAC8_FIX(k) a##k = (int32_t)((uint32_t)a##k - (uint32_t)s->zp * (uint32_t)c##k);
 #define RG_ROWS_MVE(REP)                                                   \
   do {                                                                     \
     if (s->all) {                                                          \
-      const int16_t *x = s->x16;                                           \
+      /* The raw input a: Σ (a − zp)·w = Σ a·w − zp·Σ w (mod 2^32), 16 lanes, VMLADAVA.S8 and VADDVA.S8 */ \
+      const int8_t *x = (const int8_t *)s->x16;                            \
+      int32_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;                              \
       uint32_t g;                                                          \
-      for (g = s->n >> 3; g != 0; g--, x += 8) {                           \
-        const int16x8_t xv = vld1q_s16(x);                                 \
-        REP(RG_MAC_STEP)                                                   \
+      (void)c1;                                                            \
+      (void)c2;                                                            \
+      (void)c3;                                                            \
+      for (g = s->n >> 4; g != 0; g--, x += 16) {                          \
+        const int8x16_t xv = vld1q_s8(x);                                  \
+        REP(RG_MAC8_STEP)                                                  \
       }                                                                    \
-      if (s->n & 7u) {                                                     \
-        const mve_pred16_t q = vctp16q(s->n & 7u);                         \
-        const int16x8_t xv = vld1q_s16(x);                                 \
-        REP(RG_MAC_TAIL)                                                   \
+      if (s->n & 15u) {                                                    \
+        const mve_pred16_t q = vctp8q(s->n & 15u);                         \
+        const int8x16_t xv = vldrbq_z_s8(x, q);                            \
+        REP(RG_MAC8_TAIL)                                                  \
       }                                                                    \
+      REP(RG_MAC8_FIX)                                                     \
     } else {                                                               \
       const uint16_t *chunk = s->chunks, *end = chunk + s->n_chunks;       \
       /* Full chunks; only the last one can be short */                    \
