@@ -735,27 +735,42 @@ static uint32_t estimateSign_mve(const rg_layer *p, const rg_input *s, int16_t *
     r++;
   }
   for (; r < rg_pad8(rank); r++) t[r] = 0;
-#define RG_SIGNS(U)                                              \
-  for (j = 0; j < n_out; j += 32u) {                             \
-    const uint32_t end = n_out - j < 32u ? n_out - j : 32u;      \
-    uint32_t bits = 0, k;                                        \
-    for (k = 0; k < end; k++, b += rank) {                       \
-      const int32_t u = (U);                                     \
-      bits |= (uint32_t)(u > th[j + k]) << k;                    \
+  /* Units [0, safe) read whole 8-component steps (a partial step reads into the next row, where t is zero);
+     the rest predicated, so nothing past est_b is read. A running bit, stored a mask word at a time. */
+  {
+    const uint32_t step = 8u * ((rank + 7u) / 8u), total = n_out * rank;
+    const uint32_t safe = total >= step ? (total - step) / rank + 1u : 0u;
+    uint32_t bits = 0, bit = 1;
+    uint32_t *m = mask;
+#define RG_SIGNS(FROM, TO, U)                                    \
+  for (j = (FROM); j < (TO); j++, b += rank) {                   \
+    const int32_t u = (U);                                       \
+    if (u > th[j]) bits |= bit;                                  \
+    bit <<= 1;                                                   \
+    if (bit == 0) {                                              \
+      *m++ = bits;                                               \
+      computed += popcount32(bits);                              \
+      bits = 0;                                                  \
+      bit = 1;                                                   \
     }                                                            \
-    mask[j >> 5] = bits;                                         \
-    computed += popcount32(bits);                                \
   }
-  if (rank <= 8u) {
-    const int16x8_t t0 = vld1q_s16(t);
-    const mve_pred16_t q = vctp16q(rank);
-    RG_SIGNS(vmladavq_s16(t0, vldrbq_z_s16(b, q)))
-  } else if (rank <= 16u) {
-    const int16x8_t t0 = vld1q_s16(t), t1 = vld1q_s16(t + 8);
-    const mve_pred16_t q = vctp16q(rank - 8u);
-    RG_SIGNS(vmladavaq_s16(vmladavq_s16(t0, vldrbq_s16(b)), t1, vldrbq_z_s16(b + 8, q)))
-  } else {
-    RG_SIGNS(signs_dot_mve(t, b, rank))
+    if (rank <= 8u) {
+      const int16x8_t t0 = vld1q_s16(t);
+      const mve_pred16_t q = vctp16q(rank);
+      RG_SIGNS(0u, safe, vmladavq_s16(t0, vldrbq_s16(b)))
+      RG_SIGNS(safe, n_out, vmladavq_s16(t0, vldrbq_z_s16(b, q)))
+    } else if (rank <= 16u) {
+      const int16x8_t t0 = vld1q_s16(t), t1 = vld1q_s16(t + 8);
+      const mve_pred16_t q = vctp16q(rank - 8u);
+      RG_SIGNS(0u, safe, vmladavaq_s16(vmladavq_s16(t0, vldrbq_s16(b)), t1, vldrbq_s16(b + 8)))
+      RG_SIGNS(safe, n_out, vmladavaq_s16(vmladavq_s16(t0, vldrbq_s16(b)), t1, vldrbq_z_s16(b + 8, q)))
+    } else {
+      RG_SIGNS(0u, n_out, signs_dot_mve(t, b, rank))
+    }
+    if (bit != 1u) {
+      *m = bits;
+      computed += popcount32(bits);
+    }
   }
 #undef RG_SIGNS
   return computed;
