@@ -90,13 +90,14 @@ void rg_sparseInput_s8(const int8_t *in, uint32_t n, int32_t zp, int skip, rg_in
       s->all = 1;
       return;
     }
+    /* Listed chunk c's eight inputs at x16[8c] (packed: the rows read them in order) */
     for (c = 0; c < listed; c++) {
       const uint32_t start = s->chunks[c];
       if (start + 8u <= n) {
-        vst1q_s16(s->x16 + start, vsubq_n_s16(vldrbq_s16(in + start), (int16_t)zp));
+        vst1q_s16(s->x16 + 8u * c, vsubq_n_s16(vldrbq_s16(in + start), (int16_t)zp));
       } else {
         const mve_pred16_t q = vctp16q(n - start);
-        vst1q_s16(s->x16 + start, vsubq_m_n_s16(vdupq_n_s16(0), vldrbq_z_s16(in + start, q), (int16_t)zp, q));
+        vst1q_s16(s->x16 + 8u * c, vsubq_m_n_s16(vdupq_n_s16(0), vldrbq_z_s16(in + start, q), (int16_t)zp, q));
       }
     }
     s->n_chunks = listed;
@@ -320,15 +321,18 @@ static uint32_t dot1_dsp(const rg_input *s, const int8_t *w0) {
       const uint16_t *chunk = s->chunks, *end = chunk + s->n_chunks;       \
       /* Full chunks; only the last one can be short */                    \
       if (chunk != end && end[-1] + 8u > s->n) end--;                      \
-      for (; chunk != end; chunk++) {                                      \
-        const uint32_t start = *chunk;                                     \
-        const int16x8_t xv = vld1q_s16(s->x16 + start);                    \
+      const int16_t *x = s->x16;                                           \
+      uint32_t cnt;                                                        \
+      /* A counted loop (LE); x packed by list position */                 \
+      for (cnt = (uint32_t)(end - chunk); cnt != 0; cnt--, x += 8) {       \
+        const uint32_t start = *chunk++;                                   \
+        const int16x8_t xv = vld1q_s16(x);                                 \
         REP(RG_MAC_AT)                                                     \
       }                                                                    \
       if (end != s->chunks + s->n_chunks) {                                \
         const uint32_t start = *end;                                       \
         const mve_pred16_t q = vctp16q(s->n - start);                      \
-        const int16x8_t xv = vld1q_s16(s->x16 + start);                    \
+        const int16x8_t xv = vld1q_s16(x);                                 \
         REP(RG_MAC_TAIL_AT)                                                \
       }                                                                    \
     }                                                                      \
