@@ -748,7 +748,7 @@ static uint32_t estimateSign_mve(const rg_layer *p, const rg_input *s, int16_t *
     uint32_t *m = mask;
 #define RG_SIGNS(FROM, TO, U)                                    \
   for (j = (FROM); j < (TO); j++, b += rank) {                   \
-    const int32_t u = (U);                                       \
+    const int32_t u = U(b);                                      \
     if (u > th[j]) bits |= bit;                                  \
     bit <<= 1;                                                   \
     if (bit == 0) {                                              \
@@ -758,19 +758,44 @@ static uint32_t estimateSign_mve(const rg_layer *p, const rg_input *s, int16_t *
       bit = 1;                                                   \
     }                                                            \
   }
+/* Two units per step from unit 0 (their bits stay in one word) */
+#define RG_SIGNS2(TO, U)                                         \
+  for (j = 0; j + 2u <= (TO); j += 2u, b += 2u * rank) {         \
+    const int32_t u0 = U(b), u1 = U(b + rank);                   \
+    if (u0 > th[j]) bits |= bit;                                 \
+    if (u1 > th[j + 1u]) bits |= bit << 1;                       \
+    bit <<= 2;                                                   \
+    if (bit == 0) {                                              \
+      *m++ = bits;                                               \
+      computed += popcount32(bits);                              \
+      bits = 0;                                                  \
+      bit = 1;                                                   \
+    }                                                            \
+  }
+#define RG_U8(B) vmladavq_s16(t0, vldrbq_s16(B))
+#define RG_U8P(B) vmladavq_s16(t0, vldrbq_z_s16(B, q))
+#define RG_U16(B) vmladavaq_s16(vmladavq_s16(t0, vldrbq_s16(B)), t1, vldrbq_s16((B) + 8))
+#define RG_U16P(B) vmladavaq_s16(vmladavq_s16(t0, vldrbq_s16(B)), t1, vldrbq_z_s16((B) + 8, q))
+#define RG_UN(B) signs_dot_mve(t, B, rank)
     if (rank <= 8u) {
       const int16x8_t t0 = vld1q_s16(t);
       const mve_pred16_t q = vctp16q(rank);
-      RG_SIGNS(0u, safe, vmladavq_s16(t0, vldrbq_s16(b)))
-      RG_SIGNS(safe, n_out, vmladavq_s16(t0, vldrbq_z_s16(b, q)))
+      RG_SIGNS2(safe, RG_U8)
+      RG_SIGNS(j, n_out, RG_U8P)
     } else if (rank <= 16u) {
       const int16x8_t t0 = vld1q_s16(t), t1 = vld1q_s16(t + 8);
       const mve_pred16_t q = vctp16q(rank - 8u);
-      RG_SIGNS(0u, safe, vmladavaq_s16(vmladavq_s16(t0, vldrbq_s16(b)), t1, vldrbq_s16(b + 8)))
-      RG_SIGNS(safe, n_out, vmladavaq_s16(vmladavq_s16(t0, vldrbq_s16(b)), t1, vldrbq_z_s16(b + 8, q)))
+      RG_SIGNS2(safe, RG_U16)
+      RG_SIGNS(j, n_out, RG_U16P)
     } else {
-      RG_SIGNS(0u, n_out, signs_dot_mve(t, b, rank))
+      RG_SIGNS(0u, n_out, RG_UN)
     }
+#undef RG_U8
+#undef RG_U8P
+#undef RG_U16
+#undef RG_U16P
+#undef RG_UN
+#undef RG_SIGNS2
     if (bit != 1u) {
       *m = bits;
       computed += popcount32(bits);
