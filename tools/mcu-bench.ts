@@ -90,6 +90,8 @@ export interface ModelResult {
     runtimeCode: number;
     cmsisCode: number;
     arena: number;
+    /** Bytes of stack rg_infer_s8 used, the most over the run modes (c/boards/bench-rankgate.c RG_BENCH_STACK: painted words). */
+    stack?: number;
     cmsisRam: number;
     runs: Partial<Record<ModeName | "cmsis", Measured>>;
   }>;
@@ -133,11 +135,14 @@ export async function benchModel(path: string, e: Omit<BenchEntry, "model">, tar
     };
     for (const mode of BENCH_MODES) {
       const t0 = Date.now();
-      const elf = buildRankgateImage({ board: t.board, cases: [{ model: path, inputs }], modes: [MODE_FLAGS[mode]], arena: 65536, out: join(dir, t.target, `rankgate-${mode}.elf`) });
+      const elf = buildRankgateImage({ board: t.board, cases: [{ model: path, inputs }], modes: [MODE_FLAGS[mode]], arena: 65536, defines: ["RG_BENCH_STACK"], out: join(dir, t.target, `rankgate-${mode}.elf`) });
       const r = runImage(t.board, elf, { count: true, ops: true, marks: ["rg_board_mark", "rg_layer_decode"], timeout: 1_800_000 });
       const want = node.get(mode)!.checksum, got = parseChecksums(r.stdout).get(`0 ${MODE_FLAGS[mode]}`)?.checksum;
       if (r.status !== 0 || got !== want) throw new Error(`${t.board} ${mode}: exit ${r.status}, checksum ${got}, Engine ${want}\n${r.stdout}`);
       entry.arena = Number(/arena (\d+)/.exec(r.stdout)?.[1]);
+      const stack = /case 0 stack (over )?(\d+)/.exec(r.stdout);
+      if (!stack || stack[1]) throw new Error(`${t.board} ${mode}: no stack measurement (or deeper than painted)\n${r.stdout}`);
+      entry.stack = Math.max(entry.stack ?? 0, Number(stack[2]));
       const p = perInference(r.marks, layers);
       const macs = node.get(mode)!.results.reduce((a, x) => a + x.stats.totalMacs, 0) / digits;
       entry.runs[mode] = { instructions: p.instructions, layers: p.layers, cycles: (p.instructions * mixCycles(t.target, r.ops)) / r.total, macs };
