@@ -473,10 +473,14 @@ static inline int8_t finish(const rg_rows *q, uint32_t j, uint32_t dot) {
  * only INT32_MIN·INT32_MIN), then a rounding shift right by -shift rounding half away from zero (negative values
  * step down by one first, saturating, then VRSHL rounds half up); + out_zp (wraps), clamp.
  */
-static inline int32x4_t finish4_mve(const rg_rows *q, int32x4_t dot, int32x4_t bias, int32x4_t mult, int32x4_t shift) {
+static inline int32x4_t requantize4_mve(int32x4_t x, int32x4_t mult, int32x4_t shift) {
   const int32x4_t zero = vdupq_n_s32(0), right = vminq_s32(shift, zero);
-  const int32x4_t hi = vqrdmulhq_s32(vshlq_s32(vaddq_s32(dot, bias), vmaxq_s32(shift, zero)), mult);
-  const int32x4_t r = vrshlq_s32(vqaddq_s32(hi, vshrq_n_s32(vandq_s32(hi, right), 31)), right);
+  const int32x4_t hi = vqrdmulhq_s32(vshlq_s32(x, vmaxq_s32(shift, zero)), mult);
+  return vrshlq_s32(vqaddq_s32(hi, vshrq_n_s32(vandq_s32(hi, right), 31)), right);
+}
+
+static inline int32x4_t finish4_mve(const rg_rows *q, int32x4_t dot, int32x4_t bias, int32x4_t mult, int32x4_t shift) {
+  const int32x4_t r = requantize4_mve(vaddq_s32(dot, bias), mult, shift);
   return vminq_s32(vmaxq_s32(vaddq_s32(r, vdupq_n_s32(q->out_zp)), vdupq_n_s32(q->act_min)), vdupq_n_s32(q->act_max));
 }
 #endif
@@ -719,13 +723,12 @@ static uint32_t estimateSign_mve(const rg_layer *p, const rg_input *s, int16_t *
   const int8_t *a = p->est_a, *b = p->est_b;
   const int32_t *th = p->threshold;
   uint32_t r = 0, j, computed = 0;
+  /* Four components: requantized and clamped in int32x4 lanes (as project()), stored narrowed to int16 */
   for (; r + 4u <= rank; r += 4u, a += 4u * n_in) {
     int32_t d[4];
+    const int32x4_t t_max = vdupq_n_s32((int32_t)p->t_max);
     dot4_mve(s, a, a + n_in, a + 2u * n_in, a + 3u * n_in, d);
-    t[r] = (int16_t)project(p, r, (uint32_t)d[0]);
-    t[r + 1u] = (int16_t)project(p, r + 1u, (uint32_t)d[1]);
-    t[r + 2u] = (int16_t)project(p, r + 2u, (uint32_t)d[2]);
-    t[r + 3u] = (int16_t)project(p, r + 3u, (uint32_t)d[3]);
+    vstrhq_s32(t + r, vminq_s32(vmaxq_s32(requantize4_mve(vld1q_s32(d), vld1q_s32(p->t_multiplier + r), vld1q_s32(p->t_shift + r)), vnegq_s32(t_max)), t_max));
   }
   if (r + 2u <= rank) {
     const uint64_t d = dot2_mve(s, a, a + n_in);
