@@ -1,14 +1,16 @@
 // npm run bench:mcu — instructions per inference of the C runtime (dense, gated, gated + zero skip) and of
-// CMSIS-NN's fully connected kernel (dense, the same layers) on Cortex-M0+, M4F, M7 and RISC-V rv32imc (CMSIS-NN's
-// portable C path there: no ARM_MATH_DSP) under QEMU, counted
+// CMSIS-NN's fully connected kernel (dense, the same layers) on Cortex-M0+, M4F, M7, M55 (both sides' Helium/MVE
+// kernels; CMSIS-NN's kernel sums computed before the first inference, as TFLite Micro's Prepare) and RISC-V rv32imc
+// (CMSIS-NN's portable C path there: no ARM_MATH_DSP) under QEMU, counted
 // exactly by c/boards/qemu-insn.c on any model and data (inputs quantized by the Engine's quantizer); per layer;
 // code size, arena and flash; cycles derived from the executed instruction mix and the cores' published timings
 // (firmware-sim/timings.ts). Every image's checksum must equal Engine's in Node (else the bench stops).
 //
 //   npm run bench:mcu -- --write      # THE measurement: every model of bench/zoo/manifest.json (zoo + paper + mcu)
 //                                     # → firmware-sim/measured.json (with the C sources' hash), the fitted
-//                                     # profiles (firmware-sim/fit.ts), docs/SIMULATOR.md's error table and
-//                                     # docs/BENCHMARKS.md's Microcontrollers table
+//                                     # profiles (firmware-sim/fit.ts), docs/SIMULATOR.md's error table,
+//                                     # docs/BENCHMARKS.md's Microcontrollers table and the runtime table of
+//                                     # docs/C-API.md and docs/PORTABILITY.md
 //   npm run bench:mcu -- --model a.rgm,b.rgm --data bench/zoo/data/digits.npz --samples 20 [--json]
 //   npm run bench:mcu -- --manifest <file.json>     # {"models": [{"model", "data", "samples", "role"}]}
 import { spawnSync } from "node:child_process";
@@ -324,7 +326,7 @@ async function main() {
     .option("--no-cmsis", "skip CMSIS-NN's dense run")
     .option("--json", "one JSON object on stdout")
     .option("--write", "rewrite firmware-sim/measured.json, refit the profiles (firmware-sim/fit.ts), docs/SIMULATOR.md's error table and docs/BENCHMARKS.md's Microcontrollers table")
-    .option("--doc", "only rewrite docs/BENCHMARKS.md's table from firmware-sim/measured.json")
+    .option("--doc", "only rewrite docs/BENCHMARKS.md's table and the runtime tables of docs/C-API.md and docs/PORTABILITY.md from firmware-sim/measured.json")
     .option("--wasm3 <digits>", "instead: wasm3 with the MVP module on models/mcu.rgm, Cortex-M4F and M0+ (digits per target)")
     .parse();
   const o = cmd.opts<{ manifest?: string; model?: string; models?: string; data: string; samples: string; targets?: string; cmsis: boolean; json?: boolean; write?: boolean; doc?: boolean; wasm3?: string }>();
