@@ -153,7 +153,7 @@ function markdown(out: Awaited<ReturnType<typeof measure>>[], command: string): 
 async function main() {
   const o = new Command("mcu-layers").argument("[models...]", "MODEL[=DATA] (default: DEFAULT_MODELS)")
     .option("--samples <n>", "inputs per model", "20")
-    .option("--targets <list>", "targets", "cortex-m0plus,cortex-m4f,cortex-m7")
+    .option("--targets <list>", "targets", "cortex-m0plus,cortex-m4f,cortex-m7,cortex-m55")
     .option("--cycles", "one image per mode, with derived cycles (the run's instruction mix × firmware-sim/timings.ts)")
     .option("--write", "rewrite docs/C-API.md's kernels section with the table")
     .option("--json", "JSON on stdout").parse();
