@@ -23,12 +23,11 @@ export const FIT_TARGETS = ["cortex-m0plus", "cortex-m4f", "cortex-m55", "cortex
 /**
  * Held-out models' largest |error| per schedule that the tests accept, per target. The Arm cores: ±10 % (issue 21's
  * acceptance). rv32imc, measured since the RISC-V port: ±15 % for now, its gated + zero-skip held-out error being
- * 11.8 % (docs/SIMULATOR.md), a gap to close, not a target. cortex-m55, measured since the MVE kernels: ±30 % for
- * now (held-out gated 25.0 %, gated + zero skip 28.5 % on models/mcu.rgm): the 14 parameters describe the DSP and
- * portable loops, not the MVE ones (16-lane body, a predicated tail step, four rows requantized at once, its own
- * zero-skip crossover); a gap to close, not a target.
+ * 11.8 % (docs/SIMULATOR.md), a gap to close, not a target. cortex-m55, measured since the MVE kernels: ±20 % for
+ * now (held-out gated 15.5 %, gated + zero skip 14.4 % on models/mcu.rgm, counted as firmware-sim/cost.ts counts the
+ * MVE loops); a gap to close, not a target.
  */
-export const HELD_OUT_TOLERANCE: Record<(typeof FIT_TARGETS)[number], number> = { "cortex-m0plus": 0.1, "cortex-m4f": 0.1, "cortex-m55": 0.3, "cortex-m7": 0.1, rv32imc: 0.15 };
+export const HELD_OUT_TOLERANCE: Record<(typeof FIT_TARGETS)[number], number> = { "cortex-m0plus": 0.1, "cortex-m4f": 0.1, "cortex-m55": 0.2, "cortex-m7": 0.1, rv32imc: 0.15 };
 export const FIT_SECTION = "fit-errors";
 
 const traces = new Map<string, { bytes: Uint8Array; trace: ModelTrace }>();
