@@ -98,6 +98,20 @@ describe("trainPolicy options", () => {
     await expect(trainPolicy({ ...small, epochs: 1, train, val, seed: 2, maxBlockDensity: 1e-6 })).rejects.toThrow(/no epoch kept the validation block density/);
   }, 60_000);
 
+  it("calibrateBias: every epoch is judged after the gate-bias offset, within the density bound", async () => {
+    const r = await trainPolicy({ ...small, epochs: 2, tau: 0.1, train, val, seed: 2, calibrateBias: true });
+    for (const h of r.history) {
+      expect(h.calibration).toBeDefined();
+      expect(h.val.blockDensity[0]).toBeLessThanOrEqual(0.1);
+    }
+    const best = r.history.find((h) => h.epoch === r.bestEpoch)!;
+    const g = r.model.layers[0].gate!;
+    // The returned gate is the trained one shifted by the chosen offset: it reproduces the calibrated val
+    expect(r.val).toEqual(best.val);
+    expect(await evaluateConditional(r.model, val)).toEqual(best.val);
+    expect(g.bias.length).toBe(4);
+  }, 60_000);
+
   it("rejects option combinations that cannot work, with one-line UserErrors", async () => {
     const bad = (o: object) => expect(trainPolicy({ ...small, train, val, ...o })).rejects.toThrow(UserError);
     await bad({ policyLoss: "oracle", sizes: [784, 32, 16, 10] });

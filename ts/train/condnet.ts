@@ -465,8 +465,9 @@ export interface BiasCalibration {
 /**
  * Adds one offset c to every gate bias (all layers) and picks, on `val`, the lowest thresholded error
  * whose block density is at most `maxDensity` in every gated layer (ties: the lower density, then the
- * smaller |c|). Offsets: −3..3 in steps of 0.25, then ±0.2 in steps of 0.05 around the best. c = 0 is
- * always a candidate, so an eligible model is never made worse on `val`.
+ * smaller |c|). The density falls as c falls, so c* (the largest feasible offset) is found by bisection
+ * (bracketed by doubling, as the logits' scale is the policy's); every offset evaluated on the way is a
+ * candidate, and so is c = 0, so an eligible model is never made worse on `val`.
  */
 export async function calibrateGateBias(model: FloatModel, val: Samples, maxDensity: number, opts: { backend?: TfBackend } = {}): Promise<BiasCalibration> {
   const shifted = (c: number): FloatModel => ({
@@ -474,27 +475,28 @@ export async function calibrateGateBias(model: FloatModel, val: Samples, maxDens
   });
   const tried: BiasCalibration["tried"] = [];
   let best: { offset: number; val: GatedEval } | null = null;
-  const better = (c: number, v: GatedEval) => {
-    if (!v.blockDensity.every((b) => b <= maxDensity)) return false;
-    if (!best) return true;
-    const d = (e: GatedEval) => e.blockDensity.reduce((a, b) => a + b, 0);
-    if (v.error !== best.val.error) return v.error < best.val.error;
-    if (d(v) !== d(best.val)) return d(v) < d(best.val);
-    return Math.abs(c) < Math.abs(best.offset);
-  };
-  const tryOffset = async (c: number) => {
-    c = Math.round(c * 100) / 100;
-    if (tried.some((t) => t.offset === c)) return;
+  const sum = (e: GatedEval) => e.blockDensity.reduce((a, b) => a + b, 0);
+  const tryOffset = async (c: number): Promise<boolean> => {
     const v = await evaluateConditional(shifted(c), val, opts);
     tried.push({ offset: c, error: v.error, blockDensity: v.blockDensity });
-    if (better(c, v)) best = { offset: c, val: v };
+    const ok = v.blockDensity.every((b) => b <= maxDensity);
+    if (ok && (!best || v.error < best.val.error || (v.error === best.val.error && (sum(v) < sum(best.val) || (sum(v) === sum(best.val) && Math.abs(c) < Math.abs(best.offset)))))) best = { offset: c, val: v };
+    return ok;
   };
-  await tryOffset(0);
-  for (let c = -3; c <= 3; c += 0.25) await tryOffset(c);
-  const mid: number = best ? (best as { offset: number }).offset : 0;
-  for (let c = mid - 0.2; c <= mid + 0.2 + 1e-9; c += 0.05) await tryOffset(c);
-  if (!best) throw new UserError(`no gate-bias offset in [−3.2, 3.2] keeps the validation block density at most ${maxDensity}`);
-  const b = best as { offset: number; val: GatedEval };
+  let lo: number, hi: number;
+  if (await tryOffset(0)) {
+    lo = 0;
+    for (hi = 1; await tryOffset(hi); hi *= 2) if (hi >= 1 << 16) break;
+  } else {
+    hi = 0;
+    for (lo = -1; !(await tryOffset(lo)); lo *= 2) if (lo <= -(1 << 16)) throw new UserError(`no gate-bias offset down to −${1 << 16} keeps the validation block density at most ${maxDensity}`);
+  }
+  for (let it = 0; it < 16 && hi - lo > 1e-3 * Math.max(1, Math.abs(lo)); it++) {
+    const mid = (lo + hi) / 2;
+    if (await tryOffset(mid)) lo = mid;
+    else hi = mid;
+  }
+  const b = best as unknown as { offset: number; val: GatedEval };
   return { offset: b.offset, model: shifted(b.offset), val: b.val, tried };
 }
 
