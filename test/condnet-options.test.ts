@@ -120,6 +120,7 @@ describe("trainPolicy options", () => {
     await bad({ distill: 0.5 });
     await bad({ teacher: initModel([784, 16, 7], new Rng(1)) });
     await bad({ maxBlockDensity: 0 });
+    await bad({ calibrateInLoop: true });
     await bad({ augment: { height: 27, width: 28, channels: 1, shift: 1 } });
   });
 });

@@ -45,7 +45,9 @@ interface PolicyFlags extends TrainDataFlags {
   maxBlockDensity?: number;
   oraclePosWeight: number;
   oracleCostWeight?: number;
+  oracleBalance: number;
   calibrateBias?: boolean;
+  calibrateInLoop?: boolean;
   test?: boolean;
   report?: string;
   quiet?: boolean;
@@ -84,7 +86,7 @@ export async function trainPolicyCommand(f: PolicyFlags): Promise<void> {
     lambdaS: f.lambdaS, lambdaV: f.lambdaV, l2Net: f.l2Net, l2Policy: f.l2Policy, regNorm: f.regNorm, policyInitScale: f.policyInitScale,
     baselineDecay: f.baselineDecay, seed: f.seed, patience: f.patience, train, val: data.valSamples,
     augment, teacher, distill: f.distill, temperature: f.temperature, freezeNetEpochs: f.freezeNetEpochs, normalizeAdvantage: f.normalizeAdvantage,
-    policyLoss: f.policyLoss, netMask: f.netMask, maxBlockDensity: f.maxBlockDensity, calibrateBias: f.calibrateBias, oraclePosWeight: f.oraclePosWeight, oracleCostWeight: f.oracleCostWeight,
+    policyLoss: f.policyLoss, netMask: f.netMask, maxBlockDensity: f.maxBlockDensity, calibrateBias: f.calibrateBias, calibrateInLoop: f.calibrateInLoop, oraclePosWeight: f.oraclePosWeight, oracleCostWeight: f.oracleCostWeight, oracleBalance: f.oracleBalance,
     onBatch: (b) => {
       if (b.batch === 1) bar = progress(`epoch ${b.epoch}/${f.epochs}`, b.batches, f.quiet);
       bar.update(b.batch, `nll ${b.nll.toFixed(4)}`);
@@ -115,8 +117,10 @@ export async function trainPolicyCommand(f: PolicyFlags): Promise<void> {
     ...(f.maxBlockDensity !== undefined && { maxBlockDensity: f.maxBlockDensity }),
     ...(f.oraclePosWeight !== 1 && { oraclePosWeight: f.oraclePosWeight }),
     ...(f.oracleCostWeight !== undefined && { oracleCostWeight: f.oracleCostWeight }),
+    ...(f.oracleBalance !== 0 && { oracleBalance: f.oracleBalance }),
     ...(calibration && { gateBiasOffset: calibration.offset }),
     ...(f.calibrateBias && !calibration && { gateBiasOffset: 0 }),
+    ...(f.calibrateInLoop && { calibrateInLoop: true }),
   };
   saveCheckpoint(result.model, f.output, {
     seed: f.seed, epochs: f.epochs, bestEpoch: result.bestEpoch, batchSize: f.batch, trainSamples: train.count, init: f.init ?? null,
@@ -189,7 +193,9 @@ export function registerTrainPolicy(program: Command): void {
     }, "sampled")
     .option("--oracle-pos-weight <x>", "--policy-loss oracle: weight of the target block in the logistic loss", num("--oracle-pos-weight", 1e-6, 1e6), 1)
     .option("--oracle-cost-weight <x>", "--policy-loss oracle: target = argmax(policy logit − x·cost) instead of the cheapest block (keeps the policy's regions separable)", num("--oracle-cost-weight", 0))
+    .option("--oracle-balance <x>", "--policy-loss oracle: step η of the per-block routing bias that keeps the targets spread over the blocks (0: off)", num("--oracle-balance", 0), 0)
     .option("--calibrate-bias", "after every epoch, add the one offset to every gate bias that gives the lowest validation error with the block density at most --max-block-density (default: τ); epochs are judged and saved calibrated")
+    .option("--calibrate-in-loop", "with --calibrate-bias: training goes on from the calibrated gate biases")
     .option("--max-block-density <x>", "only epochs whose thresholded val block density is at most x (every gated layer) can be chosen", num("--max-block-density", 1e-6, 1))
     .option("--train-limit <n>", "train on the first n training samples only (quick runs)", positiveInt("--train-limit"))
     .option("--test", "also report mnist:test (never used for a choice; MNIST data only)")

@@ -90,6 +90,13 @@ export interface PolicyOptions {
    * regions stay linearly separable (each sample then has one block with logit > 0). Default: ∞ (cost only).
    */
   oracleCostWeight?: number;
+  /**
+   * policyLoss "oracle": balance the targets across blocks. Each block k has a routing bias r_k added to
+   * its target score (never to the policy); after each batch r_k += η·sign(τ − share of the batch's
+   * targets in k), so an over-used block loses targets and a starved one gains them (the routing never
+   * collapses onto a few blocks, which L_b cannot prevent once σ saturates). This is η. Default 0 (off).
+   */
+  oracleBalance?: number;
   /** policyLoss "oracle": weight of the target block's term in the logistic loss (above 1 opens more blocks). Default 1. */
   oraclePosWeight?: number;
   /** The mask the net trains through: "sampled" (Bernoulli(σ), default), "threshold" (inference's, Z·s + d > 0), "oracle" (the oracle target; policyLoss "oracle" only). */
@@ -99,9 +106,11 @@ export interface PolicyOptions {
   /**
    * After each epoch, shift every gate bias by the offset that gives the lowest val error within
    * `maxBlockDensity` (default: the largest τ), `calibrateGateBias`; the epoch is judged, and returned,
-   * calibrated (training goes on from the uncalibrated weights). Default false.
+   * calibrated. Default false.
    */
   calibrateBias?: boolean;
+  /** With `calibrateBias`: training goes on from the calibrated gate biases (the net then trains through the routing inference runs). Default false: from the uncalibrated ones. */
+  calibrateInLoop?: boolean;
   onBatch?: (p: { epoch: number; batch: number; batches: number; loss: number; nll: number }) => void;
   onEpoch?: (s: PolicyEpochStats) => void;
 }
@@ -537,7 +546,8 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
   const policyLoss = opts.policyLoss ?? "reinforce", netMask = opts.netMask ?? "sampled";
   const freezeNetEpochs = opts.freezeNetEpochs ?? 0, maxBlockDensity = opts.maxBlockDensity, oraclePosWeight = opts.oraclePosWeight ?? 1;
   check(pos(oraclePosWeight), `oraclePosWeight must be positive, got ${oraclePosWeight}`);
-  const oracleCostWeight = opts.oracleCostWeight;
+  const oracleCostWeight = opts.oracleCostWeight, oracleBalance = opts.oracleBalance ?? 0;
+  check(Number.isFinite(oracleBalance) && oracleBalance >= 0, `oracleBalance must be ≥ 0, got ${oracleBalance}`);
   check(oracleCostWeight === undefined || (Number.isFinite(oracleCostWeight) && oracleCostWeight >= 0), `oracleCostWeight must be ≥ 0, got ${oracleCostWeight}`);
   const teacher = opts.teacher, alpha = teacher ? opts.distill ?? 0.5 : 0, temperature = opts.temperature ?? 3;
   check(policyLoss === "reinforce" || policyLoss === "oracle", `policyLoss must be reinforce or oracle, got ${policyLoss}`);
@@ -549,6 +559,7 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
   check(Number.isInteger(freezeNetEpochs) && freezeNetEpochs >= 0, `freezeNetEpochs must be an integer ≥ 0, got ${freezeNetEpochs}`);
   check(maxBlockDensity === undefined || (maxBlockDensity > 0 && maxBlockDensity <= 1), `maxBlockDensity must be in (0, 1], got ${maxBlockDensity}`);
   check(opts.distill === undefined || teacher !== undefined, "distill needs a teacher model");
+  check(!opts.calibrateInLoop || opts.calibrateBias === true, "calibrateInLoop needs calibrateBias");
   check(alpha >= 0 && alpha <= 1, `distill must be in [0, 1], got ${alpha}`);
   check(pos(temperature), `temperature must be positive, got ${temperature}`);
   if (teacher) {
@@ -569,6 +580,7 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
   const nBlocks = layers.slice(0, last).map((l) => l.d!.shape[0]);
   const teacherLayers = teacher ? toLayers({ layers: teacher.layers.map((l) => ({ ...l, gate: undefined, estimator: undefined })) }, false, "teacher") : null;
   const augRng = new Rng(seed ^ 0x2545f491), scratch = new Float32Array(nIn);
+  const routeBias = nBlocks.map((nb) => new Float32Array(nb));
   try {
     const order = Int32Array.from({ length: train.count }, (_, i) => i);
     const x = new Float32Array(batchSize * nIn), labels = new Uint8Array(batchSize);
@@ -617,7 +629,12 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
             let mask: tf.Tensor2D;
             if (policyLoss === "oracle") {
               const costs = blockCosts(tf.relu(z) as tf.Tensor2D, layers[last].wt, layers[last].b, y, l.blockSize, soft ? { p: soft, alpha, t: temperature } : undefined);
-              const pick = oracleCostWeight === undefined ? tf.argMin(costs, 1) : tf.argMax(tf.sub(logit, tf.mul(costs, oracleCostWeight)), 1);
+              let pick: tf.Tensor;
+              if (oracleBalance === 0) pick = oracleCostWeight === undefined ? tf.argMin(costs, 1) : tf.argMax(tf.sub(logit, tf.mul(costs, oracleCostWeight)), 1);
+              else {
+                const score = oracleCostWeight === undefined ? tf.neg(costs) : tf.sub(logit, tf.mul(costs, oracleCostWeight));
+                pick = tf.argMax(tf.add(score, tf.tensor1d(routeBias[li])), 1);
+              }
               targets.push(tf.cast(tf.oneHot(pick, nBlocks[li]), "float32") as tf.Tensor2D);
             }
             if (netMask === "threshold") mask = tf.step(logit, 0) as tf.Tensor2D;
@@ -668,11 +685,19 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
           }
           if (epoch > freezeNetEpochs) optNet.applyGradients(netGrads as Record<string, tf.Variable>);
           optPolicy.applyGradients(policyGrads as Record<string, tf.Variable>);
-          return tf.stack([tf.add(meanNll, reg), ...sigmas.map((sg) => tf.mean(sg)), meanNll]);
+          const scalars = tf.stack([tf.add(meanNll, reg), ...sigmas.map((sg) => tf.mean(sg)), meanNll]);
+          return oracleBalance === 0 ? scalars : tf.concat([scalars, ...targets.map((t) => tf.mean(t, 0))]);
         });
         const s = out.dataSync();
         out.dispose();
         const loss = s[0], nll = s[1 + hidden];
+        if (oracleBalance !== 0) {
+          let o = 2 + hidden;
+          routeBias.forEach((r, li) => {
+            for (let k = 0; k < r.length; k++) r[k] += oracleBalance * Math.sign(tauE[li] - s[o + k]);
+            o += r.length;
+          });
+        }
         if (!Number.isFinite(loss)) throw new UserError(`training diverged at epoch ${epoch}, batch ${bi + 1} (loss ${loss}); lower the learning rates`);
         baseline = Number.isNaN(baseline) ? nll : beta * baseline + (1 - beta) * nll;
         nllSum += nll * n;
@@ -691,6 +716,7 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
         if (c) {
           calibration = { offset: c.offset, val: v };
           model = c.model;
+          if (opts.calibrateInLoop) for (const l of layers) if (l.d) tf.tidy(() => l.d!.assign(tf.add(l.d!, c.offset)));
           v = c.val;
         }
       }
