@@ -89,6 +89,19 @@ describe("trainPolicy options", () => {
     expect(f.model.layers[0].gate).toBeDefined();
   }, 60_000);
 
+  it("complementaryPair: block 1 stays exactly block 0 negated, the others closed, one block open per sample", async () => {
+    const initial = initModel([784, 32, 10], new Rng(8));
+    const r = await trainPolicy({ ...small, epochs: 2, lambdaS: 0, lambdaV: 0, train, val, seed: 5, initial, complementaryPair: true, policyLoss: "oracle", oracleCostWeight: 0.1, netMask: "threshold" });
+    const g = r.model.layers[0].gate!, n = 784;
+    for (let i = 0; i < n; i++) expect(g.weight[n + i]).toBe(-g.weight[i]);
+    expect(g.bias[1]).toBe(-g.bias[0]);
+    expect(g.weight.subarray(2 * n).every((v) => v === 0)).toBe(true);
+    expect([...g.bias.subarray(2)]).toEqual([-100, -100]);
+    expect(g.weight.subarray(0, n).some((v) => v !== 0)).toBe(true);
+    expect(r.val.blockDensity[0]).toBe(0.25); // one of 4 blocks for each of the 200 samples
+    await expect(trainPolicy({ ...small, train, val, complementaryPair: true, initial: r.model })).rejects.toThrow(/without gates/);
+  }, 60_000);
+
   it("maxBlockDensity: only epochs within the bound are chosen, else a UserError", async () => {
     const r = await trainPolicy({ ...small, epochs: 3, train, val, seed: 2, maxBlockDensity: 0.9 });
     const ok = r.history.filter((h) => h.val.blockDensity[0] <= 0.9);

@@ -46,6 +46,7 @@ interface PolicyFlags extends TrainDataFlags {
   oraclePosWeight: number;
   oracleCostWeight?: number;
   oracleBalance: number;
+  complementaryPair?: boolean;
   calibrateBias?: boolean;
   calibrateInLoop?: boolean;
   test?: boolean;
@@ -86,7 +87,7 @@ export async function trainPolicyCommand(f: PolicyFlags): Promise<void> {
     lambdaS: f.lambdaS, lambdaV: f.lambdaV, l2Net: f.l2Net, l2Policy: f.l2Policy, regNorm: f.regNorm, policyInitScale: f.policyInitScale,
     baselineDecay: f.baselineDecay, seed: f.seed, patience: f.patience, train, val: data.valSamples,
     augment, teacher, distill: f.distill, temperature: f.temperature, freezeNetEpochs: f.freezeNetEpochs, normalizeAdvantage: f.normalizeAdvantage,
-    policyLoss: f.policyLoss, netMask: f.netMask, maxBlockDensity: f.maxBlockDensity, calibrateBias: f.calibrateBias, calibrateInLoop: f.calibrateInLoop, oraclePosWeight: f.oraclePosWeight, oracleCostWeight: f.oracleCostWeight, oracleBalance: f.oracleBalance,
+    policyLoss: f.policyLoss, netMask: f.netMask, maxBlockDensity: f.maxBlockDensity, calibrateBias: f.calibrateBias, calibrateInLoop: f.calibrateInLoop, oraclePosWeight: f.oraclePosWeight, oracleCostWeight: f.oracleCostWeight, oracleBalance: f.oracleBalance, complementaryPair: f.complementaryPair,
     onBatch: (b) => {
       if (b.batch === 1) bar = progress(`epoch ${b.epoch}/${f.epochs}`, b.batches, f.quiet);
       bar.update(b.batch, `nll ${b.nll.toFixed(4)}`);
@@ -118,6 +119,7 @@ export async function trainPolicyCommand(f: PolicyFlags): Promise<void> {
     ...(f.oraclePosWeight !== 1 && { oraclePosWeight: f.oraclePosWeight }),
     ...(f.oracleCostWeight !== undefined && { oracleCostWeight: f.oracleCostWeight }),
     ...(f.oracleBalance !== 0 && { oracleBalance: f.oracleBalance }),
+    ...(f.complementaryPair && { complementaryPair: true }),
     ...(calibration && { gateBiasOffset: calibration.offset }),
     ...(f.calibrateBias && !calibration && { gateBiasOffset: 0 }),
     ...(f.calibrateInLoop && { calibrateInLoop: true }),
@@ -194,6 +196,7 @@ export function registerTrainPolicy(program: Command): void {
     .option("--oracle-pos-weight <x>", "--policy-loss oracle: weight of the target block in the logistic loss", num("--oracle-pos-weight", 1e-6, 1e6), 1)
     .option("--oracle-cost-weight <x>", "--policy-loss oracle: target = argmax(policy logit − x·cost) instead of the cheapest block (keeps the policy's regions separable)", num("--oracle-cost-weight", 0))
     .option("--oracle-balance <x>", "--policy-loss oracle: step η of the per-block routing bias that keeps the targets spread over the blocks (0: off)", num("--oracle-balance", 0), 0)
+    .option("--complementary-pair", "two complementary blocks per layer (Z₁ = −Z₀, d₁ = −d₀), the others closed: every sample opens exactly one of two experts")
     .option("--calibrate-bias", "after every epoch, add the one offset to every gate bias that gives the lowest validation error with the block density at most --max-block-density (default: τ); epochs are judged and saved calibrated")
     .option("--calibrate-in-loop", "with --calibrate-bias: training goes on from the calibrated gate biases")
     .option("--max-block-density <x>", "only epochs whose thresholded val block density is at most x (every gated layer) can be chosen", num("--max-block-density", 1e-6, 1))

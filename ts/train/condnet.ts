@@ -97,6 +97,14 @@ export interface PolicyOptions {
    * collapses onto a few blocks, which L_b cannot prevent once σ saturates). This is η. Default 0 (off).
    */
   oracleBalance?: number;
+  /**
+   * Two complementary blocks per gated layer: block 1's policy row is minus block 0's (Z₁ = −Z₀,
+   * d₁ = −d₀) and every other block is closed (Z = 0, d = −100), so each sample opens exactly one of
+   * two blocks (a hyperplane routes it to one of two experts; none only when Z₀·s + d₀ = 0). The tie is
+   * kept exactly: both rows get the gradient g₀ − g₁ with opposite signs. Needs an initial net without
+   * gates. Default false.
+   */
+  complementaryPair?: boolean;
   /** policyLoss "oracle": weight of the target block's term in the logistic loss (above 1 opens more blocks). Default 1. */
   oraclePosWeight?: number;
   /** The mask the net trains through: "sampled" (Bernoulli(σ), default), "threshold" (inference's, Z·s + d > 0), "oracle" (the oracle target; policyLoss "oracle" only). */
@@ -345,6 +353,8 @@ const disposeLayers = (layers: Layer[]) => {
   for (const l of layers) tf.dispose([l.wt, l.b, ...(l.zt ? [l.zt, l.d!, l.expand!] : [])]);
 };
 
+const nBlocksOf = (m: FloatModel) => m.layers.filter((l) => l.gate).map((l) => l.gate!.bias.length);
+
 /** A checkpoint stores nBlocks = ceil(nOut / blockSize) and reads blockSize back as ceil(nOut / nBlocks): they must agree. */
 export function checkBlockSize(sizes: readonly number[], blockSize: number): void {
   sizes.slice(1, -1).forEach((nOut, i) => {
@@ -571,7 +581,25 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
   const val = opts.val ?? mnistSamples(loadMnist("val"));
 
   await initTf(opts.backend ?? "wasm");
-  const start = net.layers.slice(0, -1).every((l) => l.gate) ? net : initGates(net, blockSize, tauAt(1), gateRng, opts.policyInitScale ?? 8);
+  let start = net.layers.slice(0, -1).every((l) => l.gate) ? net : initGates(net, blockSize, tauAt(1), gateRng, opts.policyInitScale ?? 8);
+  const paired = opts.complementaryPair ?? false;
+  if (paired) {
+    check(start !== net, "complementaryPair starts fresh policies: give an initial net without gates");
+    check(start.layers.slice(0, -1).every((l) => l.gate!.bias.length >= 2), "complementaryPair needs at least 2 blocks per gated layer");
+    start = {
+      layers: start.layers.map((l) => {
+        if (!l.gate) return l;
+        const w = l.gate.weight.slice(), b = new Float32Array(l.gate.bias.length).fill(-100);
+        w.fill(0, 2 * l.nIn);
+        for (let i = 0; i < l.nIn; i++) w[l.nIn + i] = -w[i];
+        b[0] = 0;
+        b[1] = 0;
+        return { ...l, gate: { ...l.gate, weight: w, bias: b } };
+      }),
+    };
+  }
+  // Complementary pair: columns 0 and 1 of the logit gradient become ±(g₀ − g₁), the rest 0
+  const pairMask = paired ? nBlocksOf(start).map((nb) => tf.tensor2d(Float32Array.from({ length: 2 * nb }, (_, i) => (i === 0 || i === nb ? 1 : i === 1 || i === nb + 1 ? -1 : 0)), [2, nb])) : [];
   const layers = toLayers(start, true, "train");
   const netVars = layers.flatMap((l) => [l.wt, l.b]);
   const policyVars = layers.flatMap((l) => (l.zt ? [l.zt, l.d!] : []));
@@ -628,7 +656,8 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
             const z = tf.add(tf.matMul(a, l.wt), l.b) as tf.Tensor2D;
             let mask: tf.Tensor2D;
             if (policyLoss === "oracle") {
-              const costs = blockCosts(tf.relu(z) as tf.Tensor2D, layers[last].wt, layers[last].b, y, l.blockSize, soft ? { p: soft, alpha, t: temperature } : undefined);
+              let costs = blockCosts(tf.relu(z) as tf.Tensor2D, layers[last].wt, layers[last].b, y, l.blockSize, soft ? { p: soft, alpha, t: temperature } : undefined);
+              if (paired) costs = tf.add(costs, tf.mul(tf.sub(1, tf.abs(tf.slice(pairMask[li], [0, 0], [1, -1]))), 1e9)) as tf.Tensor2D;
               let pick: tf.Tensor;
               if (oracleBalance === 0) pick = oracleCostWeight === undefined ? tf.argMin(costs, 1) : tf.argMax(tf.sub(logit, tf.mul(costs, oracleCostWeight)), 1);
               else {
@@ -677,9 +706,10 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
           // Backward, policy: REINFORCE + regularisers at the logits, input constant
           for (let li = 0; li < last; li++) {
             const l = layers[li];
-            const gl = policyLoss === "oracle"
+            let gl = policyLoss === "oracle"
               ? oracleLogitGrad(sigmas[li], targets[li], tauE[li], lambdaS, lambdaV, regNorm, oraclePosWeight)
               : policyLogitGrad(sigmas[li], masks[li], adv, tauE[li], lambdaS, lambdaV, regNorm);
+            if (paired) gl = tf.matMul(tf.sub(tf.slice(gl, [0, 0], [-1, 1]), tf.slice(gl, [0, 1], [-1, 1])), tf.slice(pairMask[li], [0, 0], [1, -1])) as tf.Tensor2D;
             policyGrads[l.zt!.name] = decay(l.zt!, tf.matMul(tf.transpose(ins[li]), gl), l2Policy);
             policyGrads[l.d!.name] = tf.sum(gl, 0);
           }
@@ -737,6 +767,7 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
   } finally {
     disposeLayers(layers);
     if (teacherLayers) disposeLayers(teacherLayers);
+    tf.dispose(pairMask);
     optNet.dispose();
     optPolicy.dispose();
   }
