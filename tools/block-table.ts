@@ -84,6 +84,11 @@ condnet (784-[16×16 blocks]-10) at τ = 1/16 only.
 |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 ${table.join("\n")}
 
+- **The paper's 2.3 % at τ = 1/16 is not reproduced.** Our τ = 1/16 model is ${pct(evals[2].report.error.int8_gated)} % int8 with
+  ${pct(evals[2].report.layers[0].computed)} % of blocks open. Its policy is a complementary pair: block 1 = block 0 negated, the other 14 blocks closed.
+  Each digit therefore opens exactly one of two 16-unit experts. Every policy we trained that spread the digits over more blocks
+  left digits with no block open, and those digits are nearly all errors. docs/TRAINING.md ("τ = 1/16") has
+  every variant tried and the counts.
 - MACs count the policy (16 blocks × 784 inputs = 12,544 per digit) plus the open blocks' rows; the dense row
   is the same 784-256-10 layers with no policy.
 - "measured": the C runtime (\`c/\`, gated schedule; the dense row its dense schedule) on QEMU mps2-an386, instructions
