@@ -23,5 +23,8 @@ describe("models/condnet-16.rgm (regression pin)", () => {
     expect(l.computed).toBeLessThanOrEqual(1 / 16);
     expect(e.macs_per_sample.dense).toBe(203264);
     expect(Math.round(e.macs_per_sample.gated * 200)).toBe(5529600);
+    // These two tell the complementary-pair model from any other one-block-per-digit model
+    expect(Math.round(e.macs_per_sample.gated_zero_skip * 200)).toBe(915600);
+    expect(Math.round(e.macs_per_sample.oracle * 200)).toBe(3858112);
   }, 60_000);
 });

@@ -68,6 +68,7 @@ const table = ROWS.map((r, i) => {
   return `| ${r.name} | ${r.tau} | ${r.paper === null ? "– (not reported)" : r.paper.toFixed(1)} | ${pct(e.error.float)} | **${pct(i === 0 ? e.error.int8_dense : e.error.int8_gated)}** | ${open} | ${int(i === 0 ? e.macs_per_sample.dense : gated)} | ${((i === 0 ? denseMacs : gated) / denseMacs).toFixed(3)} | ${cyc === null ? "–" : int(cyc)} | ${cyc === null || denseCycles === null ? "–" : (cyc / denseCycles).toFixed(3)} | ${zs === null || i === 0 ? "–" : int(zs)} | ${sim} |`;
 });
 const commands = [
+  "# the condnet checkpoints' training commands: docs/TRAINING.md, \"Block policy\"",
   ...(denseSteps.length ? denseSteps.map((s) => `${s.command}   # ${minutes(s.seconds)}`) : [`npx rankgate ${DENSE_MAKE.join(" ")}   # the dense start (2 min; made by this tool when missing)`]),
   ...ROWS.map((r, i) => `# ${r.name}${r.tau === "–" ? "" : `, τ = ${r.tau}`}\n${evals[i].steps.map((s) => `${s.command}   # ${minutes(s.seconds)}`).join("\n")}`),
   `# Cortex-M4F, C runtime on QEMU\n${benchCommand}   # ${minutes(benchSeconds)}`,
