@@ -35,19 +35,32 @@ export function listInput(inPtr: usize, nIn: i32, zp: i32, s: usize, skip: bool,
   const x = listX(s), chunks = listChunks(s, nIn);
   let nnz = 0, nChunks = 0, chunkElems = 0;
   for (let i = nIn; i < pad8(nIn); i++) store<i16>(x + (<usize>i << 1), 0);
-  for (let c = 0; c < nIn; c += 8) {
+  let c = 0;
+  if (ASC_FEATURE_SIMD && simd) {
+    // Two chunks per step: one 16-byte load, one compare with the zero point
+    const zp8 = i8x16.splat(<i8>zp), zp16 = i16x8.splat(<i16>zp);
+    for (; c + 16 <= nIn; c += 16) {
+      const a = v128.load(inPtr + c), xp = x + (<usize>c << 1);
+      v128.store(xp, i16x8.sub(i16x8.extend_low_i8x16_s(a), zp16));
+      v128.store(xp, i16x8.sub(i16x8.extend_high_i8x16_s(a), zp16), 16);
+      const bits = i8x16.bitmask(i8x16.ne(a, zp8));
+      const lo = (bits & 0xff) != 0 || !skip, hi = (bits >>> 8) != 0 || !skip;
+      store<i32>(chunks + (<usize>nChunks << 2), c);
+      nChunks += <i32>lo;
+      store<i32>(chunks + (<usize>nChunks << 2), c + 8);
+      nChunks += <i32>hi;
+      chunkElems += select<i32>(8, 0, lo) + select<i32>(8, 0, hi);
+      nnz += <i32>popcnt(bits);
+    }
+  }
+  for (; c < nIn; c += 8) {
     const end = min(c + 8, nIn);
     let bits = 0;
-    if (ASC_FEATURE_SIMD && simd && end - c == 8) {
-      const v = i16x8.sub(v128.load8x8_s(inPtr + c), i16x8.splat(<i16>zp));
-      v128.store(x + (<usize>c << 1), v);
-      bits = i16x8.bitmask(i16x8.ne(v, i16x8.splat(0)));
-    } else {
-      for (let i = c; i < end; i++) {
-        const v = <i32>load<i8>(inPtr + i) - zp;
-        store<i16>(x + (<usize>i << 1), <i16>v);
-        bits |= <i32>(v != 0) << (i - c);
-      }
+    // The last 15 inputs at most with SIMD
+    for (let i = c; i < end; i++) {
+      const v = <i32>load<i8>(inPtr + i) - zp;
+      store<i16>(x + (<usize>i << 1), <i16>v);
+      bits |= <i32>(v != 0) << (i - c);
     }
     // Branch-free: which chunks are listed depends on the data
     const listed = bits != 0 || !skip;

@@ -1,5 +1,7 @@
 // npx tsx bench/ab-builds.ts <base.wasm> [model.rgm] [rounds]: the engine on a saved build against
-// build/rankgate.wasm, in one process, interleaved, on the first 256 MNIST test digits. Times are CPU µs
+// build/rankgate.wasm, in one process, interleaved, on the first 256 MNIST test digits.
+// npx tsx bench/ab-builds.ts --models <base.rgm> <new.rgm> [rounds]: two models on build/rankgate.wasm, the same way
+// (e.g. a model against its hidden-unit-permuted copy, ts/permute.ts). Times are CPU µs
 // per digit (process.cpuUsage: robust to other jobs on a shared machine, unlike wall time), min and
 // quartile over rounds: gated + zero skip at batch 1 (one run_batch_s8 call per digit, no JS around it),
 // its mask stages alone (RUN_MASK_ONLY), and inferBatch of 64 digits per call.
@@ -7,17 +9,23 @@ import { readFileSync } from "node:fs";
 import { Engine, RUN } from "../runtime/src/runtime.ts";
 import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
 
-const [baseFile, model = "models/paper.rgm", roundsArg = "40"] = process.argv.slice(2);
-if (!baseFile) {
-  console.error("usage: npx tsx bench/ab-builds.ts <base.wasm> [model.rgm] [rounds]");
+const args = process.argv.slice(2);
+const models = args[0] === "--models";
+const [baseFile, model = "models/paper.rgm", roundsArg = "40"] = models ? args.slice(1) : args;
+if (!baseFile || (models && args.length < 3)) {
+  console.error("usage: npx tsx bench/ab-builds.ts <base.wasm> [model.rgm] [rounds]\n       npx tsx bench/ab-builds.ts --models <base.rgm> <new.rgm> [rounds]");
   process.exit(1);
 }
 const N = 256;
 const test = loadMnist("test", { limit: N });
 const x = toFloatInputs(test.images, test.count);
-const builds = { base: readFileSync(baseFile), new: readFileSync("build/rankgate.wasm") };
 const engines: [string, Engine][] = [];
-for (const [k, bytes] of Object.entries(builds)) engines.push([k, await Engine.load(readFileSync(model), { wasm: new WebAssembly.Module(bytes) })]);
+if (models) {
+  for (const [k, file] of [["base", baseFile], ["new", model]]) engines.push([k, await Engine.load(readFileSync(file))]);
+} else {
+  const builds = { base: readFileSync(baseFile), new: readFileSync("build/rankgate.wasm") };
+  for (const [k, bytes] of Object.entries(builds)) engines.push([k, await Engine.load(readFileSync(model), { wasm: new WebAssembly.Module(bytes) })]);
+}
 const n = engines[0][1].inputSize;
 
 function raw(e: Engine, flags: number): (i: number) => void {
@@ -50,7 +58,7 @@ for (let r = 0; r < Number(roundsArg); r++) {
     }
   }
 }
-console.log(`${model}, ${N} digits × ${roundsArg} rounds, CPU µs per digit`);
+console.log(`${models ? `base ${baseFile}, new ${model}` : model}, ${N} digits × ${roundsArg} rounds, CPU µs per digit`);
 for (const [k, v] of res) {
   v.sort((a, b) => a - b);
   console.log(`${k.padEnd(20)} min ${v[0].toFixed(2)}  q1 ${v[Math.floor(v.length / 4)].toFixed(2)}`);

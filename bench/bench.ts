@@ -17,6 +17,8 @@ import { tfjsContender } from "./peers/tfjs.ts";
 import { profileEngine } from "../tools/profile-stages.ts";
 import { gatedZeroSkipMacs, macFloor } from "./floor.ts";
 import { formatProfile } from "../tools/commands/profile.ts";
+import { permuteForZeroSkip } from "../ts/permute.ts";
+import { readModel, writeModel } from "../runtime/src/format.ts";
 
 const BIG = 64;
 const REFERENCE = "rankgate_gated";
@@ -34,7 +36,11 @@ interface Flags {
   warmup?: number;
   profile?: boolean;
   cpuTime?: boolean;
+  permute?: boolean;
 }
+
+/** mnist:train digits the --permute order is fitted on (none of them is a bench digit). */
+const PERMUTE_FIT = 1000;
 
 const positiveInt = (name: string) => (v: string) => {
   const n = Number(v);
@@ -74,6 +80,7 @@ async function main(): Promise<void> {
     .option("--only <ids>", "comma-separated contender ids to run (default all)")
     .option("--save <file>", "also write every round's figures and the run's setup as JSON")
     .option("--cpu-time", "time the CPU this process used (user + system) instead of wall time: for a machine shared with other jobs")
+    .option("--permute", `first order the model's hidden units by co-activation on ${PERMUTE_FIT} mnist:train digits (ts/permute.ts, as quantize does by default; same logits, fewer zero-skip chunks); the file is not changed`)
     .option("--profile", "instead: rankgate's time per layer and stage (estimator, rows, requantization), as `rankgate profile`")
     .parse()
     .opts<Flags>();
@@ -82,7 +89,13 @@ async function main(): Promise<void> {
   const rounds = flags.rounds ?? (flags.quick ? 5 : 7);
 
   // Model, float weights, data
-  const modelBytes = readFile(flags.model, "model");
+  let modelBytes = readFile(flags.model, "model");
+  if (flags.permute) {
+    const fit = loadMnist("train", { limit: PERMUTE_FIT });
+    const p = await permuteForZeroSkip(readModel(modelBytes).model, toFloatInputs(fit.images, fit.count), fit.count);
+    log(`--permute: chunks kept on the ${fit.count} fit digits, per hidden layer's output: ${p.report.layers.map((r) => (r ? `${(100 * r.before).toFixed(1)} → ${(100 * r.after).toFixed(1)} %` : "kept (block gate)")).join(", ")}`);
+    modelBytes = writeModel(p.model);
+  }
   const engine = await Engine.load(modelBytes);
   if (flags.profile) {
     const n = Math.min(flags.samples ?? (flags.quick ? 100 : 200), 10_000);
@@ -100,7 +113,7 @@ async function main(): Promise<void> {
   const x = toFloatInputs(test.images, test.count);
   const val = loadMnist("val", { limit: flags.calibration });
   const calibration = toFloatInputs(val.images, val.count);
-  log(`model ${flags.model} (${float.layers.map((l) => l.nIn).concat(engine.outputSize).join("-")}), float ${flags.float}, ${samples} mnist:test digits, ${rounds} rounds`);
+  log(`model ${flags.model}${flags.permute ? " (hidden units permuted)" : ""} (${float.layers.map((l) => l.nIn).concat(engine.outputSize).join("-")}), float ${flags.float}, ${samples} mnist:test digits, ${rounds} rounds`);
 
   // Contenders
   const only = flags.only ? new Set(flags.only.split(",").map((s) => s.trim())) : null;
@@ -136,7 +149,7 @@ async function main(): Promise<void> {
   };
   const setup = {
     date: new Date().toISOString(), node: process.version, cpu: os.cpus()[0]?.model ?? "?", cores: os.cpus().length, loadavg: os.loadavg(),
-    model: flags.model, float: flags.float, samples, rounds, batch: [1, BIG], onnxruntime_web: ORT_VERSION,
+    model: flags.model, permuted: !!flags.permute, float: flags.float, samples, rounds, batch: [1, BIG], onnxruntime_web: ORT_VERSION,
     qdq: ortSet.qdq, clock: flags.cpuTime ? "cpu" : "wall", command: ["tsx bench/bench.ts", ...process.argv.slice(2)].join(" "),
   };
   if (flags.save) {

@@ -2,7 +2,7 @@
 // c/boards/qemu-insn.c), for dense / gated / gated + zero skip; every image's checksum must equal Engine's.
 // A developer's tool for the kernels (tools/mcu-bench.ts is the benchmark of record).
 //
-//   npx tsx bench/mcu-layers.ts [MODEL[=DATA] …] [--samples 20] [--targets cortex-m0plus,cortex-m4f,cortex-m7] [--cycles] [--json]
+//   npx tsx bench/mcu-layers.ts [MODEL[=DATA] …] [--samples 20] [--targets cortex-m0plus,cortex-m4f,cortex-m7,cortex-m55] [--cycles] [--json]
 //   npx tsx bench/mcu-layers.ts --cycles --write   # the default models; rewrites docs/C-API.md's "kernels" section
 //
 // DATA: any --data spec of the CLI (.npz, .csv, mnist:test …; default mnist:test), quantized to the model's input.
@@ -10,7 +10,7 @@
 // models/mcu.rgm and models/paper.rgm on MNIST test digits.
 // Each layer's count runs from its rg_layer_decode to the next; inside it, from each kernel's entry to the next
 // (decode = decode + loop overhead, sparseInput, estimateSign's projection / blockGate, the estimator's second stage
-// when it is a function of its own (signs_dsp / signs_ref), gatedRows / denseRows).
+// when it is a function of its own (signs_dsp / signs_ref; the MVE path's is inside estimateSign), gatedRows / denseRows).
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
@@ -22,7 +22,7 @@ import { buildRankgateImage, engineChecksums, MODE_FLAGS, parseChecksums, ROOT, 
 import { readModel } from "../runtime/src/format.ts";
 import { quantizeModelInput } from "../runtime/src/reference.ts";
 
-const TARGETS: Record<string, BoardName> = { "cortex-m0plus": "m0plus-on-an386", "cortex-m4f": "mps2-an386", "cortex-m7": "mps2-an500" };
+const TARGETS: Record<string, BoardName> = { "cortex-m0plus": "m0plus-on-an386", "cortex-m4f": "mps2-an386", "cortex-m7": "mps2-an500", "cortex-m55": "mps3-an547" };
 const MODES: ModeName[] = ["dense", "gated", "gated+zero-skip"];
 const MARKS = ["rg_board_mark", "rg_layer_decode", "rg_sparseInput_s8", "rg_estimateSign_s8", "rg_blockGate_s8", "rg_gatedRows_s8", "rg_denseRows_s8", "signs_dsp", "signs_ref"];
 const PART = ["", "decode", "input", "estimate", "gate", "rows", "rows", "signs", "signs"];
@@ -153,7 +153,7 @@ function markdown(out: Awaited<ReturnType<typeof measure>>[], command: string): 
 async function main() {
   const o = new Command("mcu-layers").argument("[models...]", "MODEL[=DATA] (default: DEFAULT_MODELS)")
     .option("--samples <n>", "inputs per model", "20")
-    .option("--targets <list>", "targets", "cortex-m0plus,cortex-m4f,cortex-m7")
+    .option("--targets <list>", "targets", "cortex-m0plus,cortex-m4f,cortex-m7,cortex-m55")
     .option("--cycles", "one image per mode, with derived cycles (the run's instruction mix × firmware-sim/timings.ts)")
     .option("--write", "rewrite docs/C-API.md's kernels section with the table")
     .option("--json", "JSON on stdout").parse();

@@ -60,7 +60,10 @@ export const total = (b: Breakdown) => BUCKETS.reduce((t, k) => t + b[k], 0);
  * rows' mask test); mask: per output of a masked layer without estimator (block gate or oracle: the gated rows'
  * mask test, skipped outputs' zero-point store); input: per padded
  * input (widen, chunk loop); scan: per input tested against the zero point under zero skip; layer: per layer
- * (decode, calls); inference: per inference (checks, arena plan).
+ * (decode, calls); inference: per inference (checks, arena plan). A profile with `cycles.vector_kernels: "mve"`
+ * counts the Helium kernels' loops instead (layerCounts): mac_simd per MAC of the 16-lane steps over every input,
+ * step per predicated tail (and per 8-component step of the estimator's second stage beyond rank 16, plus its call),
+ * chunk per listed chunk and row, no scalar MACs.
  */
 export const COST_PARAMS = ["mac_simd", "mac_scalar", "step", "chunk", "row", "rank", "block", "unit", "mask", "input", "test", "scan", "layer", "inference"] as const;
 export type CostParam = (typeof COST_PARAMS)[number];
@@ -124,7 +127,7 @@ const split = (len: number, width: number) => {
  * rg_sparseInput_s8's chunk list for n inputs whose non-zero ones are `nz` (null: no zero skip, every chunk):
  * a chunk is kept when any input in it is non-zero; with 4 kept chunks in 5 or more, every chunk (the all path).
  */
-export function inputPlan(n: number, nz: Int32Array | null, simdWidth: number): InputPlan {
+export function inputPlan(n: number, nz: Int32Array | null, simdWidth: number, mve = false): InputPlan {
   const all = Math.ceil(n / CHUNK);
   const range = Int32Array.from({ length: n }, (_, i) => i);
   const whole = (scanned: number): InputPlan => ({ all: true, chunks: 0, elems: n, ...split(n, simdWidth), steps: spanSteps(n, simdWidth), scanned, kept: range });
@@ -139,7 +142,8 @@ export function inputPlan(n: number, nz: Int32Array | null, simdWidth: number): 
       starts.push(c);
     } else scanned += end - c;
   }
-  if (starts.length * 5 >= all * 4) return whole(scanned);
+  // The MVE kernels compute every chunk from 9 listed in 17 (c/src/rg_kernels.c; the counters keep 4 in 5)
+  if (mve ? starts.length * 17 >= all * 9 : starts.length * 5 >= all * 4) return whole(scanned);
   let elems = 0, body = 0, tail = 0, steps = 0;
   const kept: number[] = [];
   for (const c of starts) {
@@ -158,13 +162,22 @@ export function inputPlan(n: number, nz: Int32Array | null, simdWidth: number): 
 export function layerCounts(p: TargetProfile, g: LayerGeometry, w: LayerWork): { input: Counts; estimator: Counts; rows_mac: Counts; rows_overhead: Counts; mask: Counts; plan: InputPlan } {
   const width = p.cycles.simd_width;
   const simd = costParams(p).mac_simd !== null && width > 0;
-  const plan = inputPlan(g.nIn, w.gather ? w.nz : null, simd ? width : 0);
+  const mve = p.cycles.vector_kernels === "mve";
+  const plan = inputPlan(g.nIn, w.gather ? w.nz : null, simd ? width : 0, mve);
   const input = emptyCounts(), estimator = emptyCounts(), rowsMac = emptyCounts(), rowsOverhead = emptyCounts(), mask = emptyCounts();
   input.input = pad8(g.nIn);
   input.scan = plan.scanned;
   if (w.gather) input.test = Math.ceil(g.nIn / CHUNK);
   // m rows over the planned input
   const dots = (n: Counts, m: number) => {
+    if (mve) {
+      // Every input: width-lane steps and one predicated tail step; listed chunks: a cost per chunk and row
+      if (plan.all) {
+        n.mac_simd += m * plan.body;
+        n.step += m * (plan.tail > 0 ? 1 : 0);
+      } else n.chunk += m * plan.chunks;
+      return;
+    }
     if (simd) n.mac_simd += m * plan.body;
     n.mac_scalar += m * (simd ? plan.tail : plan.elems);
     n.step += m * plan.steps;
@@ -175,10 +188,16 @@ export function layerCounts(p: TargetProfile, g: LayerGeometry, w: LayerWork): {
     // Projection rows, then each unit's dot product over the rank and its compare
     dots(estimator, k);
     estimator.rank += k;
-    const e = split(k, simd ? width : 0);
-    if (simd) estimator.mac_simd += g.nOut * e.body;
-    estimator.mac_scalar += g.nOut * (simd ? e.tail : k);
-    estimator.step += g.nOut * spanSteps(k, simd ? width : 0);
+    if (mve) {
+      // u per unit: t in registers up to rank 16 (two units per step, in the unit cost); beyond, a call per unit
+      // looping over 8-component steps
+      if (k > 2 * CHUNK) estimator.step += g.nOut * (Math.ceil(k / CHUNK) + 1);
+    } else {
+      const e = split(k, simd ? width : 0);
+      if (simd) estimator.mac_simd += g.nOut * e.body;
+      estimator.mac_scalar += g.nOut * (simd ? e.tail : k);
+      estimator.step += g.nOut * spanSteps(k, simd ? width : 0);
+    }
     estimator.unit += g.nOut;
   } else if (blocks > 0) {
     dots(estimator, blocks);

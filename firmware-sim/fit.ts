@@ -5,7 +5,7 @@
 // squares on relative error. HELD-OUT models never enter the fit; their error is reported apart. The cited
 // `cycles` of a profile are never touched: the fit goes to its `fitted` block. Deterministic: rerunning gives
 // the same files.
-//   npx tsx firmware-sim/fit.ts [--write]    # prints the fit and the errors; --write updates the three profiles and docs/SIMULATOR.md
+//   npx tsx firmware-sim/fit.ts [--write]    # prints the fit and the errors; --write updates the measured targets' profiles and docs/SIMULATOR.md
 //   npx tsx firmware-sim/fit.ts --measured other.json    # fit and errors of other stored counts (nothing written)
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -19,13 +19,15 @@ import { geometry, simulate } from "./simulate.ts";
 import { collectTrace, type ModelTrace } from "./trace.ts";
 
 /** The targets measured by npm run bench:mcu and fitted here. */
-export const FIT_TARGETS = ["cortex-m0plus", "cortex-m4f", "cortex-m7", "rv32imc"] as const;
+export const FIT_TARGETS = ["cortex-m0plus", "cortex-m4f", "cortex-m55", "cortex-m7", "rv32imc"] as const;
 /**
  * Held-out models' largest |error| per schedule that the tests accept, per target. The Arm cores: ±10 % (issue 21's
  * acceptance). rv32imc, measured since the RISC-V port: ±15 % for now, its gated + zero-skip held-out error being
- * 11.8 % (docs/SIMULATOR.md), a gap to close, not a target.
+ * 11.8 % (docs/SIMULATOR.md), a gap to close, not a target. cortex-m55, measured since the MVE kernels: ±20 % for
+ * now (held-out gated 15.5 %, gated + zero skip 14.4 % on models/mcu.rgm, counted as firmware-sim/cost.ts counts the
+ * MVE loops); a gap to close, not a target.
  */
-export const HELD_OUT_TOLERANCE: Record<(typeof FIT_TARGETS)[number], number> = { "cortex-m0plus": 0.1, "cortex-m4f": 0.1, "cortex-m7": 0.1, rv32imc: 0.15 };
+export const HELD_OUT_TOLERANCE: Record<(typeof FIT_TARGETS)[number], number> = { "cortex-m0plus": 0.1, "cortex-m4f": 0.1, "cortex-m55": 0.2, "cortex-m7": 0.1, rv32imc: 0.15 };
 export const FIT_SECTION = "fit-errors";
 
 const traces = new Map<string, { bytes: Uint8Array; trace: ModelTrace }>();

@@ -37,6 +37,8 @@ export interface TargetProfile {
     gather_per_input: number;
     gather_per_nonzero: number;
     fill_per_byte: number;
+    /** The C runtime's Helium (MVE) kernels (firmware-sim/cost.ts counts their loops); absent: DSP or portable. */
+    vector_kernels?: "mve";
   };
   flash: { line_bytes: number; miss_cycles: number; cache_bytes: number };
   power: { active_mw: number };

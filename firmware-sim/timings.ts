@@ -4,7 +4,7 @@
 // states (docs/SIMULATOR.md, "Measured counts"). Keys: "<mnemonic>" ("ldr.w", "smlad", "bne.n"; RISC-V "lb", "mul", "bnez"), "<load>+"
 // for a load right after a load in the same block, "<op>/<registers>[/pc]" for register lists.
 
-export type TimedCore = "cortex-m0plus" | "cortex-m4f" | "cortex-m7" | "rv32imc";
+export type TimedCore = "cortex-m0plus" | "cortex-m4f" | "cortex-m7" | "cortex-m55" | "rv32imc";
 
 export const TIMING_SOURCES: Record<TimedCore, string> = {
   "cortex-m0plus":
@@ -18,6 +18,12 @@ export const TIMING_SOURCES: Record<TimedCore, string> = {
   "cortex-m7":
     "Arm publishes no per-instruction cycle table for Cortex-M7 (the TRM, ARM DDI 0489, describes a dual-issue " +
     "six-stage pipeline): 1 cycle per instruction is used, an upper bound for single-issue code from zero-wait TCM",
+  "cortex-m55":
+    "Arm publishes no per-instruction cycle table for Cortex-M55 in its TRM (ARM 101051); used (assumption): scalar " +
+    "instructions 1 (as the M7 row), Helium/FP instructions 2 (v* mnemonics, and the coprocessor-space forms ldc, stc, " +
+    "cdp, mcr, mrc as which QEMU 7.2's disassembler shows MVE; its .byte, the low-overhead-loop LE/DLS, is 1): the M55 is dual-beat, a 128-bit " +
+    "operation takes two beats (J. Yiu, 'Blending DSP and ML features into a low-power general-purpose processor', " +
+    "Arm white paper); the overlap of consecutive vector instructions is not credited, so this is an upper bound",
   rv32imc:
     "Espressif publishes no per-instruction cycle table for the ESP32-C3's core (TRM ch. 1 'ESP-RISC-V CPU': RV32IMC, " +
     "in-order, single issue). Used: data processing and MUL/MULH* 1 (measurement: WLED issue 4206's table, C3 at 160 MHz, " +
@@ -34,6 +40,7 @@ const STORE = /^str/;
 /** Cycles of one execution of the instruction `key` on `core` (rules above). */
 export function instructionCycles(core: TimedCore, key: string): number {
   if (core === "cortex-m7") return 1;
+  if (core === "cortex-m55") return /^(v|ldc|stc|cdp|mcr|mrc)/.test(key) ? 2 : 1;
   if (core === "rv32imc") return riscvCycles(key);
   const [op, regsText, pc] = key.split("/");
   const m = op.replace(/\+$/, "");

@@ -1,5 +1,7 @@
 // npm run bench --quick --json with tiny settings prints one object of the documented shape; no timing is checked.
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -29,6 +31,27 @@ describe("bench", () => {
     expect(out.predictions_agree.rankgate_gated_scalar).toBe(1);
     expect(out.predictions_agree.rankgate_dense_zero_skip).toBe(out.predictions_agree.rankgate_dense_simd);
     for (const v of Object.values(out.predictions_agree)) expect(v).toBeLessThanOrEqual(1);
+  });
+
+  it("--permute runs a hidden-unit-permuted copy: the same labels and gated MACs, fewer zero-skip MACs (the kept chunks)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "rg-bench-"));
+    try {
+      const run = (...extra: string[]) => {
+        const save = join(dir, `${extra.length}.json`);
+        const r = bench("--samples", "64", "--rounds", "1", "--warmup", "0", "--calibration", "100", "--only", "rankgate_gated_zero_skip", "--save", save, ...extra);
+        expect(r.status, r.stderr).toBe(0);
+        return { stderr: r.stderr, out: JSON.parse(readFileSync(save, "utf8")) };
+      };
+      const plain = run(), permuted = run("--permute");
+      expect(plain.out.setup.permuted).toBe(false);
+      expect(permuted.out.setup.permuted).toBe(true);
+      expect(permuted.stderr).toMatch(/--permute: chunks kept on the 1000 fit digits, per hidden layer's output: [\d.]+ → [\d.]+ %, /);
+      expect(permuted.out.macs_per_sample.rankgate_gated).toBe(plain.out.macs_per_sample.rankgate_gated);
+      expect(permuted.out.macs_per_sample.rankgate_gated_zero_skip).toBeLessThan(plain.out.macs_per_sample.rankgate_gated_zero_skip);
+      expect(permuted.out.accuracy).toEqual(plain.out.accuracy);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("a missing model is one plain line and exit code 1", () => {

@@ -2,7 +2,9 @@
 // ASan + UBSan with the model in an exactly sized buffer): layer widths around the mask words (31…35, 63…66) and
 // the row pairs (1…5), estimator ranks around the groups of four (1…9, 13, 17, 21: t in registers up to 16), inputs
 // around the 8-input chunks;
-// logits and every counter equal ts/reference.ts run_s8, gated, dense and with zero skipping.
+// logits and every counter equal ts/reference.ts run_s8, gated, dense and with zero skipping. The same networks on
+// the Helium (MVE) path, cross-built for Cortex-M55 and run under QEMU (mps3-an547), checksum for checksum, and the
+// MVE four-lane requantization against the scalar one on edge values.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -13,6 +15,8 @@ import { run_s8, RUN_DENSE, RUN_ZERO_SKIP } from "../runtime/src/reference.ts";
 import type { QuantModel } from "../runtime/src/model.ts";
 import { buildSynthetic } from "../ts/synthetic.ts";
 import { describeWithTools } from "./helpers/system.ts";
+import { benchChecksum, BOARDS_DIR, buildImage, buildRankgateImage, parseChecksums, runImage, symbolAddress } from "../tools/mcu.ts";
+import type { InferStats } from "../runtime/src/runtime.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const OUT = join(ROOT, "build", "c-kernels-test");
@@ -93,6 +97,21 @@ function reference(model: QuantModel, q: Int8Array, nIn: number, flags: number) 
   });
 }
 
+/** The 96 networks and their three samples each (random; mostly the zero point; all the zero point). */
+function edgeCases() {
+  return shapes().map(({ sizes, ranks }, i) => {
+    const { model, bytes, rng } = buildSynthetic({ sizes, ranks, seed: 100 + i, calibration: 16, margins: [-0.05 * (i % 3), 0, 0] });
+    const nIn = sizes[0], zp = model.layers[0].inZeroPoint;
+    const q = new Int8Array(3 * nIn);
+    for (let k = 0; k < nIn; k++) {
+      q[k] = rng.int(-128, 127);
+      q[nIn + k] = rng.next() < 0.8 ? zp : rng.int(-128, 127);
+      q[2 * nIn + k] = zp;
+    }
+    return { model, bytes, nIn, nOut: sizes[sizes.length - 1], layers: sizes.length - 1, q, what: `sizes ${sizes.join("-")} ranks ${ranks.join("-")}` };
+  });
+}
+
 describeWithTools(["gcc"], "C kernels at the edges of their loops", () => {
   beforeAll(async () => {
     mkdirSync(OUT, { recursive: true });
@@ -100,18 +119,7 @@ describeWithTools(["gcc"], "C kernels at the edges of their loops", () => {
   }, 120_000);
 
   it("widths around mask words and row pairs, ranks around groups of four, inputs around chunks: run_s8's logits and counters", () => {
-    const cases = shapes().map(({ sizes, ranks }, i) => {
-      const { model, bytes, rng } = buildSynthetic({ sizes, ranks, seed: 100 + i, calibration: 16, margins: [-0.05 * (i % 3), 0, 0] });
-      const nIn = sizes[0], zp = model.layers[0].inZeroPoint;
-      // random; mostly the zero point (zero skipping); all the zero point
-      const q = new Int8Array(3 * nIn);
-      for (let k = 0; k < nIn; k++) {
-        q[k] = rng.int(-128, 127);
-        q[nIn + k] = rng.next() < 0.8 ? zp : rng.int(-128, 127);
-        q[2 * nIn + k] = zp;
-      }
-      return { model, bytes, nIn, nOut: sizes[sizes.length - 1], layers: sizes.length - 1, q, what: `sizes ${sizes.join("-")} ranks ${ranks.join("-")}` };
-    });
+    const cases = edgeCases();
     expect(cases.length).toBe(96);
     // every hidden width is gated by the estimator somewhere, and some unit is skipped and some computed
     const skipped = cases.map((c) => reference(c.model, c.q, c.nIn, 0).reduce((t, s) => t + s.counters[0][3], 0));
@@ -128,5 +136,36 @@ describeWithTools(["gcc"], "C kernels at the edges of their loops", () => {
       });
       expect(bad.slice(0, 3)).toEqual([]);
     }
+  }, 60_000);
+});
+
+describeWithTools(["arm-none-eabi-gcc", "qemu-system-arm"], "C kernels at the edges of their loops: Helium (MVE) on Cortex-M55 under QEMU", () => {
+  it("the same 96 networks on mps3-an547, MVE and portable path, gated, dense and zero skip: run_s8's checksum per network and mode", () => {
+    const cases = edgeCases();
+    const flags = [...MODES, ...MODES.map((f) => f | PORTABLE)];
+    const elf = buildRankgateImage({ board: "mps3-an547", cases: cases.map((c) => ({ model: c.bytes, inputs: c.q })), modes: flags, arena: 4096, out: join(OUT, "edges-m55.elf") });
+    // the image holds the MVE kernels (and not the DSP ones)
+    expect(symbolAddress(elf, "dot4_mve")).toBeGreaterThan(0);
+    expect(() => symbolAddress(elf, "span2_once")).toThrow(/no symbol/);
+    const r = runImage("mps3-an547", elf);
+    expect(r.status, r.stdout).toBe(0);
+    const got = parseChecksums(r.stdout);
+    expect(got.size).toBe(cases.length * flags.length);
+    const bad: string[] = [];
+    cases.forEach((c, i) => {
+      for (const f of flags) {
+        const want = reference(c.model, c.q, c.nIn, f).map((x) => ({ logits: Int8Array.from(x.logits), stats: { layers: x.counters.map(([estimatorMacs, rowMacs, rowsComputed, rowsSkipped]) => ({ estimatorMacs, rowMacs, rowsComputed, rowsSkipped })) } as unknown as InferStats }));
+        const checksum = benchChecksum(want, true);
+        if (got.get(`${i} ${f}`)?.checksum !== checksum) bad.push(`${c.what} flags ${f}: ${got.get(`${i} ${f}`)?.checksum}, run_s8 ${checksum}`);
+      }
+    });
+    expect(bad.slice(0, 3)).toEqual([]);
+  }, 120_000);
+
+  it("the four-lane requantization equals the scalar one on every shift with edge and random values (c/boards/requant-mve.c)", () => {
+    const elf = buildImage({ board: "mps3-an547", sources: [join(BOARDS_DIR, "requant-mve.c")], includes: [join(ROOT, "c", "include"), join(ROOT, "c", "src")], out: join(OUT, "requant-mve.elf") });
+    const r = runImage("mps3-an547", elf);
+    expect(r.stdout).toBe("requant checked 99200 mismatches 0\n");
+    expect(r.status).toBe(0);
   }, 60_000);
 });

@@ -75,7 +75,7 @@ describe("trainPolicy options", () => {
 
   it("oracle targets, thresholded net mask, distillation and shifts: deterministic, and a frozen net stays put", async () => {
     const teacher = initModel([784, 16, 10], new Rng(5));
-    const opts = { ...small, train, val, seed: 3, policyLoss: "oracle", netMask: "threshold", teacher, distill: 0.5, temperature: 2, oracleCostWeight: 0.1, oraclePosWeight: 4, augment: { height: 28, width: 28, channels: 1, shift: 2 } } as const;
+    const opts = { ...small, train, val, seed: 3, policyLoss: "oracle", netMask: "threshold", teacher, teacherAlpha: 0.5, teacherTemperature: 2, oracleCostWeight: 0.1, oraclePosWeight: 4, augment: { height: 28, width: 28, channels: 1, shift: 2 } } as const;
     const a = await trainPolicy(opts), b = await trainPolicy(opts);
     expect(same(a.model.layers[0].gate!.weight, b.model.layers[0].gate!.weight)).toBe(true);
     expect(same(a.model.layers[0].weight, b.model.layers[0].weight)).toBe(true);
@@ -130,7 +130,8 @@ describe("trainPolicy options", () => {
     await bad({ policyLoss: "oracle", sizes: [784, 32, 16, 10] });
     await bad({ netMask: "threshold" });
     await bad({ netMask: "oracle" });
-    await bad({ distill: 0.5 });
+    await bad({ teacherAlpha: 0.5 });
+    await bad({ teacher: initModel([784, 16, 10], new Rng(1)), distill: { soft: new Float32Array(5000), alpha: 0.5, temperature: 2 } });
     await bad({ teacher: initModel([784, 16, 7], new Rng(1)) });
     await bad({ maxBlockDensity: 0 });
     await bad({ calibrateInLoop: true });

@@ -109,11 +109,11 @@ describeWithTools(["gcc", "arm-none-eabi-gcc", "qemu-system-arm"], "MCU: C runti
     expect(got.get("0 0")?.checksum).not.toBe(expected.get("0 0"));
   });
 
-  it("CMSIS-NN arm_fully_connected_per_channel_s8 on the same layers gives Engine's dense logits (M4, M0+)", async () => {
+  it("CMSIS-NN arm_fully_connected_per_channel_s8 on the same layers gives Engine's dense logits (M4, M0+, M55 with its MVE kernel sums)", async () => {
     const c = cases[0];
     const node = await engineChecksums(c.model, c.inputs, ["dense"]);
     const want = benchChecksum(node.get("dense")!.results, false);
-    for (const board of ["mps2-an386", "microbit"] as const) {
+    for (const board of ["mps2-an386", "microbit", "mps3-an547"] as const) {
       const r = runImage(board, buildCmsisImage({ board, cases: [c], out: join(OUT, `cmsis-${board}.elf`) }));
       expect(r.status, r.stdout).toBe(0);
       expect(parseChecksums(r.stdout).get("0 cmsis")).toEqual({ samples: c.inputs.length / 37, checksum: want });

@@ -195,7 +195,7 @@ describe("optimize on 8×8 digits (1078 train, 359 val, 360 test)", () => {
     expect(nearestTrial(ts.slice(0, 2))).toBeNull();
   });
 
-  it("the CLI: one line naming the best trial, the --json fields, the warning and a time estimate; exit 0", () => {
+  it("the CLI: one line naming the best trial, the --json fields, the warning and a time estimate; hidden units ordered by default; exit 0", async () => {
     const dir = mkdtempSync(join(tmpdir(), "rankgate-optsmall-"));
     dirs.push(dir);
     const { tensors, metadata } = checkpointFile(digitsGraph);
@@ -217,6 +217,18 @@ describe("optimize on 8×8 digits (1078 train, 359 val, 360 test)", () => {
     expect(h).toContain("defined once in o.c.");
     expect(h).toContain(`#define RGM_O_ARENA_BYTES ${rg_arena_bytes(readModel(rgm).model)}u`);
     expect(plain.stdout).toContain("; o.h, o.c, o-float.safetensors, o.front.json, o.front.svg");
+    // The hidden units are ordered for zero skip by default (ts/permute.ts): --no-permute writes the search's order,
+    // another file with the same logits on every validation sample
+    const kept = cli("--epochs", "0", "--estimator", "svd", "--budget", "0", "--no-permute", "-o", "n.rgm");
+    expect(kept.status).toBe(0);
+    const nrgm = readFileSync(join(dir, "n.rgm"));
+    expect(Buffer.compare(rgm, nrgm)).not.toBe(0);
+    const permuted = await Engine.fromModel(readModel(rgm).model), inOrder = await Engine.fromModel(readModel(nrgm).model);
+    const vx = loadDataset({ data: join(FIX, "digits-val.npz") });
+    for (let s = 0; s < vx.count; s++) {
+      const x = vx.features.subarray(s * 64, (s + 1) * 64);
+      expect(permuted.infer(x)).toEqual(inOrder.infer(x));
+    }
     // --json: the report on stdout; progress, the warning, the time estimate and the line on stderr; the defaults are the recipe
     const json = cli("--epochs", "2", "--budget", "0", "--json", "-o", "j.rgm");
     expect(json.status).toBe(0);

@@ -125,6 +125,8 @@ describe("firmware-sim fitted to measured MCU counts", () => {
     expect(instructionCycles("cortex-m0plus", "pop/3/pc")).toBe(6);
     expect(instructionCycles("cortex-m0plus", "muls")).toBe(1);
     expect(mixCycles("cortex-m0plus", { ldr: 10, adds: 5 })).toBe(25);
+    // Cortex-M55: Helium/FP 2 (dual-beat), in QEMU's names too (ldc, cdp …), scalar 1, LE/DLS (.byte) 1
+    expect(mixCycles("cortex-m55", { "vmladava.s16": 1, ldc: 1, cdp: 1, "ldr.w": 1, ".byte": 1 })).toBe(8);
     // cycles per instruction of every stored run stay within the cores' possible range
     for (const r of file.runs) for (const [t, x] of Object.entries(r.targets)) for (const run of Object.values(x.runs)) {
       const cpi = run.cycles / run.instructions;

@@ -1,14 +1,16 @@
 // npm run bench:mcu — instructions per inference of the C runtime (dense, gated, gated + zero skip) and of
-// CMSIS-NN's fully connected kernel (dense, the same layers) on Cortex-M0+, M4F, M7 and RISC-V rv32imc (CMSIS-NN's
-// portable C path there: no ARM_MATH_DSP) under QEMU, counted
+// CMSIS-NN's fully connected kernel (dense, the same layers) on Cortex-M0+, M4F, M7, M55 (both sides' Helium/MVE
+// kernels; CMSIS-NN's kernel sums computed before the first inference, as TFLite Micro's Prepare) and RISC-V rv32imc
+// (CMSIS-NN's portable C path there: no ARM_MATH_DSP) under QEMU, counted
 // exactly by c/boards/qemu-insn.c on any model and data (inputs quantized by the Engine's quantizer); per layer;
 // code size, arena and flash; cycles derived from the executed instruction mix and the cores' published timings
 // (firmware-sim/timings.ts). Every image's checksum must equal Engine's in Node (else the bench stops).
 //
 //   npm run bench:mcu -- --write      # THE measurement: every model of bench/zoo/manifest.json (zoo + paper + mcu)
 //                                     # → firmware-sim/measured.json (with the C sources' hash), the fitted
-//                                     # profiles (firmware-sim/fit.ts), docs/SIMULATOR.md's error table and
-//                                     # docs/BENCHMARKS.md's Microcontrollers table
+//                                     # profiles (firmware-sim/fit.ts), docs/SIMULATOR.md's error table,
+//                                     # docs/BENCHMARKS.md's Microcontrollers table and the runtime table of
+//                                     # docs/C-API.md and docs/PORTABILITY.md
 //   npm run bench:mcu -- --model a.rgm,b.rgm --data bench/zoo/data/digits.npz --samples 20 [--json]
 //   npm run bench:mcu -- --manifest <file.json>     # {"models": [{"model", "data", "samples", "role"}]}
 import { spawnSync } from "node:child_process";
@@ -32,12 +34,18 @@ import {
   parseChecksums, ROOT, runImage, runtimeSources, type BoardName, type ModeName,
 } from "./mcu.ts";
 
-export const MCU_TARGETS: { target: TimedCore; board: BoardName; label: string }[] = [
-  { target: "cortex-m0plus", board: "m0plus-on-an386", label: "Cortex-M0+ (thumbv6m code on mps2-an386)" },
-  { target: "cortex-m4f", board: "mps2-an386", label: "Cortex-M4F (mps2-an386)" },
-  { target: "cortex-m7", board: "mps2-an500", label: "Cortex-M7 (mps2-an500)" },
-  { target: "rv32imc", board: "rv32imc-virt", label: "RISC-V RV32IMC, ESP32-C3 class (rv32imc code on QEMU virt)" },
+/** The measured targets, their QEMU board and the C runtime's kernel path there (c/src/rg_internal.h). */
+export const MCU_TARGETS: { target: TimedCore; board: BoardName; label: string; path: string }[] = [
+  { target: "cortex-m0plus", board: "m0plus-on-an386", label: "Cortex-M0+ (thumbv6m code on mps2-an386)", path: "portable C" },
+  { target: "cortex-m4f", board: "mps2-an386", label: "Cortex-M4F (mps2-an386)", path: "Arm DSP (SMLAD)" },
+  { target: "cortex-m7", board: "mps2-an500", label: "Cortex-M7 (mps2-an500)", path: "Arm DSP (SMLAD)" },
+  { target: "cortex-m55", board: "mps3-an547", label: "Cortex-M55 with Helium/MVE (mps3-an547)", path: "Helium (MVE)" },
+  { target: "rv32imc", board: "rv32imc-virt", label: "RISC-V RV32IMC, ESP32-C3 class (rv32imc code on QEMU virt)", path: "portable C" },
 ];
+/** The sections of docs/C-API.md and docs/PORTABILITY.md that runtimeTable() writes (BENCHMARKS.md has it in its mcu section). */
+export const RUNTIME_SECTION = "mcu-runtime";
+/** The models whose instructions per MAC runtimeTable() lists, when measured. */
+export const RUNTIME_TABLE_MODELS = ["models/mcu.rgm", "bench/zoo/mnist-784-200-50-10.rgm"];
 export const BENCH_MODES: ModeName[] = ["dense", "gated", "gated+zero-skip"];
 export const MCU_SECTION = "mcu";
 export const DEFAULT_MANIFEST = "bench/zoo/manifest.json";
@@ -89,6 +97,8 @@ export interface ModelResult {
     runtimeCode: number;
     cmsisCode: number;
     arena: number;
+    /** Bytes of stack rg_infer_s8 used, the most over the run modes (c/boards/bench-rankgate.c RG_BENCH_STACK: painted words). */
+    stack?: number;
     cmsisRam: number;
     runs: Partial<Record<ModeName | "cmsis", Measured>>;
   }>;
@@ -132,11 +142,14 @@ export async function benchModel(path: string, e: Omit<BenchEntry, "model">, tar
     };
     for (const mode of BENCH_MODES) {
       const t0 = Date.now();
-      const elf = buildRankgateImage({ board: t.board, cases: [{ model: path, inputs }], modes: [MODE_FLAGS[mode]], arena: 65536, out: join(dir, t.target, `rankgate-${mode}.elf`) });
+      const elf = buildRankgateImage({ board: t.board, cases: [{ model: path, inputs }], modes: [MODE_FLAGS[mode]], arena: 65536, defines: ["RG_BENCH_STACK"], out: join(dir, t.target, `rankgate-${mode}.elf`) });
       const r = runImage(t.board, elf, { count: true, ops: true, marks: ["rg_board_mark", "rg_layer_decode"], timeout: 1_800_000 });
       const want = node.get(mode)!.checksum, got = parseChecksums(r.stdout).get(`0 ${MODE_FLAGS[mode]}`)?.checksum;
       if (r.status !== 0 || got !== want) throw new Error(`${t.board} ${mode}: exit ${r.status}, checksum ${got}, Engine ${want}\n${r.stdout}`);
       entry.arena = Number(/arena (\d+)/.exec(r.stdout)?.[1]);
+      const stack = /case 0 stack (over )?(\d+)/.exec(r.stdout);
+      if (!stack || stack[1]) throw new Error(`${t.board} ${mode}: no stack measurement (or deeper than painted)\n${r.stdout}`);
+      entry.stack = Math.max(entry.stack ?? 0, Number(stack[2]));
       const p = perInference(r.marks, layers);
       const macs = node.get(mode)!.results.reduce((a, x) => a + x.stats.totalMacs, 0) / digits;
       entry.runs[mode] = { instructions: p.instructions, layers: p.layers, cycles: (p.instructions * mixCycles(t.target, r.ops)) / r.total, macs };
@@ -215,6 +228,36 @@ export function wasm3Markdown(w: Wasm3Result[], runs: ModelResult[] = []): strin
   ].join("\n");
 }
 
+/**
+ * The runtime on every measured target: kernel path, code and stack, and instructions per MAC (each run's
+ * instructions ÷ the MACs it computed) on the reference models, CMSIS-NN dense beside.
+ */
+export function runtimeTable(results: ModelResult[], meta: { command: string; date: string }): string {
+  const refs = RUNTIME_TABLE_MODELS.map((m) => results.find((r) => r.model === m)).filter((r): r is ModelResult => !!r);
+  const targets = MCU_TARGETS.filter((t) => results.some((r) => r.targets[t.target]));
+  const per = (x?: Measured) => (x && x.macs ? (x.instructions / x.macs).toFixed(3) : "-");
+  const ratio = (x?: Measured, c?: Measured) => (x && c ? `${(x.instructions / c.instructions).toFixed(3)}×` : "-");
+  const lines = [
+    `Generated by \`${meta.command}\` on ${meta.date} (the measurement of docs/BENCHMARKS.md's Microcontrollers table; \`npm run bench:mcu -- --doc\` rewrites it from firmware-sim/measured.json). ` +
+      "Code: text of `c/src/*.c` at `-O2` for the core (reader, CRC-32, kernels, float input quantizer). Stack: the most `rg_infer_s8` used over the run modes and models (painted words, c/boards/bench-rankgate.c). " +
+      "Instructions per MAC: each run's instructions per inference ÷ the MACs it computed (estimator + rows; CMSIS-NN and dense: every weight), QEMU's exact counts; in brackets gated and gated + zero skip ÷ CMSIS-NN dense.",
+    "",
+    `| target | board | kernel path | code | stack | ${refs.map((r) => `${r.model}: CMSIS-NN · dense · gated · gated + zero skip`).join(" | ")} |`,
+    `|---|---|---|---:|---:|${refs.map(() => "---|").join("")}`,
+  ];
+  for (const t of targets) {
+    const any = results.find((r) => r.targets[t.target])!.targets[t.target];
+    const stack = Math.max(...results.map((r) => r.targets[t.target]?.stack ?? 0));
+    const cells = refs.map((r) => {
+      const x = r.targets[t.target]?.runs;
+      if (!x) return "-";
+      return `${[x.cmsis, x.dense, x.gated, x["gated+zero-skip"]].map(per).join(" · ")} (${ratio(x.gated, x.cmsis)}, ${ratio(x["gated+zero-skip"], x.cmsis)})`;
+    });
+    lines.push(`| ${t.target} | ${t.board} | ${t.path} | ${kib(any.runtimeCode)} | ${stack ? `${stack} B` : "-"} | ${cells.join(" | ")} |`);
+  }
+  return lines.join("\n");
+}
+
 export function markdown(results: ModelResult[], meta: { command: string; date: string; machine: string }, wasm3: Wasm3Result[] = []): string {
   const rows = [
     "| model | target | CMSIS-NN dense | rankgate dense | gated | gated + zero skip | dense ÷ CMSIS | gated ÷ CMSIS | derived cycles: CMSIS / dense / gated / gated + zero skip | code: runtime / CMSIS-NN | arena | flash (model + runtime) |",
@@ -238,9 +281,14 @@ export function markdown(results: ModelResult[], meta: { command: string; date: 
     "Instructions per inference are **measured** (QEMU 7.2 TCG, exact counts from `c/boards/qemu-insn.c`; every image printed Engine's checksum). " +
       "Cycles are **derived**: the run's executed instruction mix × the core's published timings (`firmware-sim/timings.ts`: Cortex-M0+ TRM DDI 0484C, Cortex-M4 TRM DDI 0439B, " +
       "Cortex-M7 1 per instruction as an upper bound: Arm publishes no table; rv32imc: Espressif publishes no table, a measured throughput table and assumptions, see the file), with no flash wait states. Code: `arm-none-eabi-size` (`riscv64-unknown-elf-size`) text of `c/src/*.c` (-O2, all of it: reader, CRC, " +
-      "kernels, float input quantizer) and of CMSIS-NN's two files; arena: `rg_arena_bytes`; CMSIS-NN needs two activation buffers (not in the arena column: " +
+      "kernels, float input quantizer) and of CMSIS-NN's four files (the kernel, its support function, and the buffer-size and kernel-sum functions TFLite Micro links for Prepare); arena: `rg_arena_bytes`; CMSIS-NN needs two activation buffers (not in the arena column: " +
       `${results.map((r) => `${r.model} ${Object.values(r.targets)[0]?.cmsisRam ?? 0} B`).join(", ")}). M0+ code runs on the M4 machine (the micro:bit's 256 KiB flash holds neither model); its instruction stream is the same. ` +
-      "rv32imc code runs on QEMU's virt machine (-bios none); CMSIS-NN there is its portable C path (no ARM_MATH_DSP).",
+      "rv32imc code runs on QEMU's virt machine (-bios none); CMSIS-NN there is its portable C path (no ARM_MATH_DSP). " +
+      "On the Cortex-M55 both sides run their Helium (MVE) kernels: CMSIS-NN's MVE build needs, per layer, a buffer of `arm_fully_connected_s8_get_buffer_size` bytes holding " +
+      "`arm_vector_sum_s8`'s kernel sums (bias + input offset × each row's weight sum), which the bench computes once before the first inference, outside the counted region, as TensorFlow Lite Micro's fully_connected Prepare does at model load " +
+      "(RAM the C runtime does not need: 4 bytes per output unit).",
+    "",
+    runtimeTable(results, meta),
     "",
     ...rows,
     "",
@@ -274,11 +322,11 @@ async function main() {
     .option("--models <list>", "the same as --model")
     .option("--data <spec>", "with --model: mnist:test or a data file (.npz, .npy, .csv, IDX)", "mnist:test")
     .option("--samples <n>", "with --model: samples per model", "20")
-    .option("--targets <list>", "cortex-m0plus,cortex-m4f,cortex-m7,rv32imc (default all)")
+    .option("--targets <list>", "cortex-m0plus,cortex-m4f,cortex-m7,cortex-m55,rv32imc (default all)")
     .option("--no-cmsis", "skip CMSIS-NN's dense run")
     .option("--json", "one JSON object on stdout")
     .option("--write", "rewrite firmware-sim/measured.json, refit the profiles (firmware-sim/fit.ts), docs/SIMULATOR.md's error table and docs/BENCHMARKS.md's Microcontrollers table")
-    .option("--doc", "only rewrite docs/BENCHMARKS.md's table from firmware-sim/measured.json")
+    .option("--doc", "only rewrite docs/BENCHMARKS.md's table and the runtime tables of docs/C-API.md and docs/PORTABILITY.md from firmware-sim/measured.json")
     .option("--wasm3 <digits>", "instead: wasm3 with the MVP module on models/mcu.rgm, Cortex-M4F and M0+ (digits per target)")
     .parse();
   const o = cmd.opts<{ manifest?: string; model?: string; models?: string; data: string; samples: string; targets?: string; cmsis: boolean; json?: boolean; write?: boolean; doc?: boolean; wasm3?: string }>();
@@ -306,6 +354,7 @@ async function main() {
   if (o.doc) {
     const m = JSON.parse(readFileSync(measuredPath, "utf8"));
     writeFileSync(doc, setSection(readFileSync(doc, "utf8"), MCU_SECTION, markdown(m.runs, m.meta, m.wasm3 ?? [])));
+    writeRuntimeTables(m.runs, m.meta);
     return;
   }
   const targets = o.targets ? MCU_TARGETS.filter((t) => o.targets!.split(",").includes(t.target)) : MCU_TARGETS;
@@ -338,9 +387,18 @@ async function main() {
     const file = { $comment: "written by npm run bench:mcu -- --write; read by firmware-sim/measured.ts", meta, runs: results, wasm3: old.wasm3 ?? [] };
     writeFileSync(measuredPath, `${JSON.stringify(file, null, 1)}\n`);
     writeFileSync(doc, setSection(readFileSync(doc, "utf8"), MCU_SECTION, markdown(results, meta, old.wasm3 ?? [])));
+    writeRuntimeTables(results, meta);
     await writeFitted(ROOT, file, (s) => console.error(s));
   }
   console.error(`bench:mcu: ${entries.length} models in ${Math.round((Date.now() - t0) / 1000)} s`);
+}
+
+/** docs/C-API.md's and docs/PORTABILITY.md's runtime table (section RUNTIME_SECTION). */
+function writeRuntimeTables(results: ModelResult[], meta: { command: string; date: string }) {
+  for (const f of ["C-API.md", "PORTABILITY.md"]) {
+    const path = join(ROOT, "docs", f);
+    writeFileSync(path, setSection(readFileSync(path, "utf8"), RUNTIME_SECTION, runtimeTable(results, meta)));
+  }
 }
 
 function readQemuVersion(): string {

@@ -23,6 +23,8 @@ export interface Board {
   flags: string[];
   flash: [number, number];
   ram: [number, number];
+  /** A third region for the bench data (.rodata.rg_bench), linked with board-data.ld: mps3-an547's SRAM, beside its 512 KiB ITCM. */
+  data?: [number, number];
 }
 
 export type BoardName = "mps2-an386" | "mps2-an500" | "microbit" | "m0plus-on-an386" | "mps3-an547" | "rv32imc-virt" | "rv32imac-virt";
@@ -84,8 +86,9 @@ export function buildImage(o: ImageOptions): string {
     "-std=c99", "-Wall", "-Wextra", "-ffunction-sections", "-fdata-sections",
     "-nostartfiles", ...tc.libc,
     `-I${BOARDS_DIR}`, ...(o.includes ?? []).map((i) => `-I${i}`), ...(o.defines ?? []).map((d) => `-D${d}`),
-    "-T", tc.ld,
-    `-Wl,--gc-sections,--defsym=RG_FLASH_ORIGIN=${b.flash[0]},--defsym=RG_FLASH_LENGTH=${b.flash[1]},--defsym=RG_RAM_ORIGIN=${b.ram[0]},--defsym=RG_RAM_LENGTH=${b.ram[1]}`,
+    "-T", b.data ? join(BOARDS_DIR, "board-data.ld") : tc.ld,
+    `-Wl,--gc-sections,--defsym=RG_FLASH_ORIGIN=${b.flash[0]},--defsym=RG_FLASH_LENGTH=${b.flash[1]},--defsym=RG_RAM_ORIGIN=${b.ram[0]},--defsym=RG_RAM_LENGTH=${b.ram[1]}` +
+      (b.data ? `,--defsym=RG_DATA_ORIGIN=${b.data[0]},--defsym=RG_DATA_LENGTH=${b.data[1]}` : ""),
     ...tc.sources, ...o.sources, "-o", o.out,
   ]);
   return o.out;
@@ -208,13 +211,19 @@ export function runtimeSources(): { sources: string[]; include: string } {
   return { sources: readdirSync(src).filter((f) => f.endsWith(".c")).sort().map((f) => join(src, f)), include: join(ROOT, "c", "include") };
 }
 
-/** CMSIS-NN sources for arm_fully_connected_per_channel_s8 (all it calls is inline in its headers). */
+/**
+ * CMSIS-NN sources for arm_fully_connected_per_channel_s8 (all it calls is inline in its headers) and, as TFLite Micro
+ * links them for its Prepare step, arm_fully_connected_s8_get_buffer_size and arm_vector_sum_s8 (the kernel sums
+ * its MVE build needs).
+ */
 export function cmsisSources(): { sources: string[]; include: string } {
   const dir = thirdParty("cmsis-nn");
   return {
     sources: [
       join(dir, "Source", "FullyConnectedFunctions", "arm_fully_connected_per_channel_s8.c"),
       join(dir, "Source", "NNSupportFunctions", "arm_nn_vec_mat_mult_t_per_ch_s8.c"),
+      join(dir, "Source", "FullyConnectedFunctions", "arm_fully_connected_get_buffer_sizes_s8.c"),
+      join(dir, "Source", "FullyConnectedFunctions", "arm_vector_sum_s8.c"),
     ],
     include: join(dir, "Include"),
   };

@@ -2,6 +2,7 @@
 // of the int8 dense model's. Uses only the data it is given (the validation split).
 import { writeModel } from "../runtime/src/format.ts";
 import type { ModelOptions, Quantizer } from "./quantize.ts";
+import type { QuantModel } from "../runtime/src/model.ts";
 import { Engine } from "../runtime/src/runtime.ts";
 import type { CycleMeter } from "./target-cost.ts";
 
@@ -80,8 +81,12 @@ export async function gatedError(q: Quantizer, options: ModelOptions, images: Fl
 
 /** gatedError plus, per sample, 1 where the model's label is wrong. */
 export async function gatedRun(q: Quantizer, options: ModelOptions, images: Float32Array, labels: ArrayLike<number>, count: number, meter?: CycleMeter): Promise<RankTrial & { wrong: Uint8Array }> {
-  const ranks = options.ranks ?? q.maxRanks.map(() => 0);
-  const bytes = writeModel(q.model(options));
+  return gatedRunModel(q.model(options), images, labels, count, meter, options.ranks ?? q.maxRanks.map(() => 0));
+}
+
+/** gatedRun of a quantized model as it is (e.g. with block gates); `ranks` are its estimators' ranks (0: none). */
+export async function gatedRunModel(model: QuantModel, images: Float32Array, labels: ArrayLike<number>, count: number, meter?: CycleMeter, ranks = model.layers.slice(0, -1).map((l) => l.estimator?.rank ?? 0)): Promise<RankTrial & { wrong: Uint8Array }> {
+  const bytes = writeModel(model);
   // Whole-row counters, the "gated" schedule of rankgate eval
   const engine = await Engine.load(bytes, { zeroSkip: false });
   const gated = engine.inferBatch(images.subarray(0, count * engine.inputSize));

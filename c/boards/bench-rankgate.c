@@ -33,11 +33,30 @@ static uint32_t fnv_u32(uint32_t h, uint32_t v) {
   return fnv(h, v >> 24);
 }
 
+#ifdef RG_BENCH_STACK
+/* Stack use of rg_infer_s8 (with RG_BENCH_STACK): the words from 256 to 4,096 bytes below a local of run_case are
+   painted before the first inference; after the last, the deepest overwritten word gives the depth below that
+   local (rg_infer_s8's frames and its stacked arguments; the marker's call is shallower) */
+#define RG_PAINT 0xa5a5a5a5u
+#define RG_PAINT_TOP 256u
+#define RG_PAINT_BYTES 4096u
+static void paint(volatile uint32_t *lo, volatile uint32_t *hi) {
+  while (lo < hi) *lo++ = RG_PAINT;
+}
+#endif
+
 static int run_case(uint32_t c) {
   const uint8_t *const *e = rg_bench_cases + 4 * c;
   const int8_t *inputs = (const int8_t *)e[2];
   uint32_t k, s, j, l, samples;
   rg_stats stats;
+#ifdef RG_BENCH_STACK
+  volatile uint32_t anchor = 0;
+  const uintptr_t base = (uintptr_t)&anchor;
+  volatile uint32_t *const lo = (volatile uint32_t *)((base - RG_PAINT_BYTES) & ~(uintptr_t)3);
+  volatile uint32_t *deepest;
+  paint(lo, (volatile uint32_t *)((base - RG_PAINT_TOP) & ~(uintptr_t)3));
+#endif
   if (rg_model_init(&model, e[0], (size_t)(e[1] - e[0])) != RG_OK) {
     rg_board_puts("rg_model_init: ");
     rg_board_puts(model.field);
@@ -86,6 +105,15 @@ static int run_case(uint32_t c) {
     rg_board_putu(h);
     rg_board_puts("\n");
   }
+#ifdef RG_BENCH_STACK
+  for (deepest = lo; *deepest == RG_PAINT; deepest++) {
+  }
+  rg_board_puts("case ");
+  rg_board_putu(c);
+  rg_board_puts(deepest == lo ? " stack over " : " stack ");
+  rg_board_putu((uint32_t)(base - (uintptr_t)deepest));
+  rg_board_puts("\n");
+#endif
   return 0;
 }
 

@@ -161,8 +161,11 @@ rg_status rg_quantize_input_f32(const rg_model *m, const float *x, size_t x_len,
  */
 rg_status rg_argmax_s8(const int8_t *v, size_t n, uint32_t *index);
 
-/** 1 when the Arm DSP kernels (SMLAD) are compiled in (__ARM_FEATURE_DSP, or RG_EMULATE_DSP on a host). */
+/** 1 when the Arm DSP kernels (SMLAD) are compiled in (__ARM_FEATURE_DSP without MVE, or RG_EMULATE_DSP on a host). */
 int rg_have_dsp(void);
+
+/** 1 when the Helium (MVE) kernels are compiled in (__ARM_FEATURE_MVE: Cortex-M55/M85; not with RG_NO_MVE). */
+int rg_have_mve(void);
 
 #ifdef __cplusplus
 }

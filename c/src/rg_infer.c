@@ -3,6 +3,8 @@
 
 int rg_have_dsp(void) { return RG_HAVE_DSP; }
 
+int rg_have_mve(void) { return RG_HAVE_MVE; }
+
 rg_status rg_argmax_s8(const int8_t *v, size_t n, uint32_t *index) {
   size_t best = 0, j;
   if (index == NULL) return RG_BAD_ARG;
@@ -40,7 +42,7 @@ rg_status rg_infer_s8(const rg_model *m, void *arena, size_t arena_bytes, const 
   mask = (uint32_t *)(void *)a;
   a += rg_pad8(4u * ((m->max_gated_out_ + 31u) / 32u));
   s.chunks = (uint16_t *)(void *)a;
-  s.dsp = RG_HAVE_DSP && (m->flags & RG_RUN_PORTABLE) == 0;
+  s.dsp = (RG_HAVE_DSP || RG_HAVE_MVE) && (m->flags & RG_RUN_PORTABLE) == 0;
   for (l = 0; l < m->layers; l++) {
     rg_layer p;
     const int8_t *in = l == 0 ? input : act;

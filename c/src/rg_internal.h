@@ -11,9 +11,18 @@
 
 #include "rankgate.h"
 
-/* The Arm DSP path: compiled with __ARM_FEATURE_DSP (Cortex-M4/M7/M33/M55), or on a host with
+/* The Helium (MVE) path: compiled with integer MVE (__ARM_FEATURE_MVE bit 0: Cortex-M55/M85), before and instead
+   of the DSP path. RG_NO_MVE disables it (the DSP path is then used where __ARM_FEATURE_DSP is defined). */
+#if !defined(RG_NO_MVE) && defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#define RG_HAVE_MVE 1
+#include <arm_mve.h>
+#else
+#define RG_HAVE_MVE 0
+#endif
+
+/* The Arm DSP path: compiled with __ARM_FEATURE_DSP (Cortex-M4/M7/M33; the M55 without MVE), or on a host with
    RG_EMULATE_DSP (exact C emulations of the instructions, to test the path). RG_NO_DSP disables it. */
-#if !defined(RG_NO_DSP) && (defined(__ARM_FEATURE_DSP) || defined(RG_EMULATE_DSP))
+#if !RG_HAVE_MVE && !defined(RG_NO_DSP) && (defined(__ARM_FEATURE_DSP) || defined(RG_EMULATE_DSP))
 #define RG_HAVE_DSP 1
 #else
 #define RG_HAVE_DSP 0
@@ -131,21 +140,24 @@ void rg_layer_decode(const rg_model *m, uint32_t l, rg_layer *p);
 
 /**
  * The widened input every kernel reads, in the arena. Portable path: x16[i] = in[i] − zp (int16),
- * zero-padded to pad8(n). DSP path: words of int16 pairs, each group of four inputs as
+ * zero-padded to pad8(n). MVE path: the same at the listed chunks only, or, when every chunk is listed, the raw
+ * int8 input (n bytes). DSP path: words of int16 pairs, each group of four inputs as
  * (x0, x2), (x1, x3) so one SXTB16 / SXTB16 ROR #8 pair of four weights lines up, zero-padded.
  * The chunk list: starts of the 8-input chunks used (all, or with zero skipping those holding a
  * non-zero x, unless at least 4 in 5 do), and their summed length.
  */
 typedef struct rg_input {
   uint32_t n;
+  /** 1: the architecture's kernels (DSP or MVE), 0: the portable ones (RG_RUN_PORTABLE). */
   int dsp;
   int16_t *x16;
   uint32_t *xw;
   uint16_t *chunks;
   uint32_t n_chunks;
   uint32_t chunk_elems;
-  /** 1 when every chunk is listed: contiguous dot products. */
+  /** 1 when every chunk is listed: contiguous dot products. (MVE: x16 then holds the raw int8 input, zp its zero point.) */
   int all;
+  int32_t zp;
 } rg_input;
 
 /**

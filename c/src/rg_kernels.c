@@ -48,6 +48,64 @@ void rg_sparseInput_s8(const int8_t *in, uint32_t n, int32_t zp, int skip, rg_in
     }
   } else
 #endif
+#if RG_HAVE_MVE
+  if (s->dsp) {
+    /* List the chunks holding an input other than zp (all of them when skip is off; branch-free), then either
+       copy the raw int8 input (every chunk kept: the rows take Σ a·w − zp·Σ w in 16 lanes) or widen only the
+       listed chunks to x16 = a − zp (VLDRB.S16), the short last chunk zero-padded */
+    const int8_t *src = in;
+    s->zp = zp;
+    if (!skip) {
+      listed = all;
+    } else {
+      /* Two chunks per 16-lane compare: predicate bits 0–7 and 8–15 */
+      for (c = 0; c + 2u <= full; c += 2u, src += 16) {
+        const uint32_t ne = vcmpneq_n_s8(vld1q_s8(src), (int8_t)zp);
+        s->chunks[listed] = (uint16_t)(8u * c);
+        listed += (uint32_t)((ne & 0xffu) != 0);
+        s->chunks[listed] = (uint16_t)(8u * c + 8u);
+        listed += (uint32_t)(ne > 0xffu);
+      }
+      if (c < full) {
+        s->chunks[listed] = (uint16_t)(8u * c);
+        listed += (uint32_t)(vcmpneq_n_s16(vldrbq_s16(src), (int16_t)zp) != 0);
+        src += 8;
+      }
+      if (full < all) {
+        s->chunks[listed] = (uint16_t)(8u * full);
+        listed += (uint32_t)(vcmpneq_m_n_s16(vldrbq_z_s16(src, vctp16q(n - 8u * full)), (int16_t)zp, vctp16q(n - 8u * full)) != 0);
+      }
+    }
+    elems = 8u * listed;
+    if (listed && s->chunks[listed - 1u] == 8u * full) elems -= 8u * all - n;
+    /* The counters' crossover is the one below (4 chunks in 5: every chunk counted). The kernels' is MVE's own: per
+       four rows a listed chunk takes 17 instructions for 8 inputs, the raw input 18 for 16, so from 9 chunks in 17
+       kept every chunk is computed (the unlisted ones hold x = 0: the same sums) */
+    if (listed * 17u >= all * 9u) {
+      int8_t *x8 = (int8_t *)s->x16;
+      for (i = 0; i + 16u <= n; i += 16u) vst1q_s8(x8 + i, vld1q_s8(in + i));
+      if (i < n) vstrbq_p_s8(x8 + i, vldrbq_z_s8(in + i, vctp8q(n - i)), vctp8q(n - i));
+      s->n_chunks = listed * 5u >= all * 4u ? all : listed;
+      s->chunk_elems = listed * 5u >= all * 4u ? n : elems;
+      s->all = 1;
+      return;
+    }
+    /* Listed chunk c's eight inputs at x16[8c] (packed: the rows read them in order) */
+    for (c = 0; c < listed; c++) {
+      const uint32_t start = s->chunks[c];
+      if (start + 8u <= n) {
+        vst1q_s16(s->x16 + 8u * c, vsubq_n_s16(vldrbq_s16(in + start), (int16_t)zp));
+      } else {
+        const mve_pred16_t q = vctp16q(n - start);
+        vst1q_s16(s->x16 + 8u * c, vsubq_m_n_s16(vdupq_n_s16(0), vldrbq_z_s16(in + start, q), (int16_t)zp, q));
+      }
+    }
+    s->n_chunks = listed;
+    s->chunk_elems = elems;
+    s->all = 0;
+    return;
+  }
+#endif
   {
     int16_t *x = s->x16;
     for (c = 0; c < all; c++, x += 8, in += 8) {
@@ -216,6 +274,92 @@ static uint32_t dot1_dsp(const rg_input *s, const int8_t *w0) {
 }
 #endif
 
+#if RG_HAVE_MVE
+/* MVE: 1, 2 or 4 rows (REP) over the listed chunks of x16, one x load for every row, weights widened by
+   VLDRB.S16, VMLADAVA.S16 (8 MACs, 32-bit wrap-around sums as the portable path). The short last chunk or
+   span tail loads its weights predicated (VCTP), so nothing past a row's end is read. Uses a0…a3, p0…p3. */
+#define RG_R1(X) X(0)
+#define RG_R2(X) X(0) X(1)
+#define RG_R4(X) X(0) X(1) X(2) X(3)
+#define RG_MAC_AT(k) a##k = vmladavaq_s16(a##k, xv, vldrbq_s16(p##k + start));
+#define RG_MAC_TAIL_AT(k) a##k = vmladavaq_s16(a##k, xv, vldrbq_z_s16(p##k + start, q));
+#define RG_MAC8_STEP(k)                  \
+  {                                      \
+    const int8x16_t wv = vld1q_s8(p##k); \
+    a##k = vmladavaq_s8(a##k, xv, wv);   \
+    c##k = vaddvaq_s8(c##k, wv);         \
+    p##k += 16;                          \
+  }
+#define RG_MAC8_TAIL(k)                            \
+  {                                                \
+    const int8x16_t wv = vldrbq_z_s8(p##k, q);     \
+    a##k = vmladavaq_s8(a##k, xv, wv);             \
+    c##k = vaddvaq_s8(c##k, wv);                   \
+  }
+#define RG_MAC8_FIX(k) a##k = (int32_t)((uint32_t)a##k - (uint32_t)s->zp * (uint32_t)c##k);
+#define RG_ROWS_MVE(REP)                                                   \
+  do {                                                                     \
+    if (s->all) {                                                          \
+      /* The raw input a: Σ (a − zp)·w = Σ a·w − zp·Σ w (mod 2^32), 16 lanes, VMLADAVA.S8 and VADDVA.S8 */ \
+      const int8_t *x = (const int8_t *)s->x16;                            \
+      int32_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;                              \
+      uint32_t g;                                                          \
+      (void)c1;                                                            \
+      (void)c2;                                                            \
+      (void)c3;                                                            \
+      for (g = s->n >> 4; g != 0; g--, x += 16) {                          \
+        const int8x16_t xv = vld1q_s8(x);                                  \
+        REP(RG_MAC8_STEP)                                                  \
+      }                                                                    \
+      if (s->n & 15u) {                                                    \
+        const mve_pred16_t q = vctp8q(s->n & 15u);                         \
+        const int8x16_t xv = vldrbq_z_s8(x, q);                            \
+        REP(RG_MAC8_TAIL)                                                  \
+      }                                                                    \
+      REP(RG_MAC8_FIX)                                                     \
+    } else {                                                               \
+      const uint16_t *chunk = s->chunks, *end = chunk + s->n_chunks;       \
+      /* Full chunks; only the last one can be short */                    \
+      if (chunk != end && end[-1] + 8u > s->n) end--;                      \
+      const int16_t *x = s->x16;                                           \
+      uint32_t cnt;                                                        \
+      /* A counted loop (LE); x packed by list position */                 \
+      for (cnt = (uint32_t)(end - chunk); cnt != 0; cnt--, x += 8) {       \
+        const uint32_t start = *chunk++;                                   \
+        const int16x8_t xv = vld1q_s16(x);                                 \
+        REP(RG_MAC_AT)                                                     \
+      }                                                                    \
+      if (end != s->chunks + s->n_chunks) {                                \
+        const uint32_t start = *end;                                       \
+        const mve_pred16_t q = vctp16q(s->n - start);                      \
+        const int16x8_t xv = vld1q_s16(x);                                 \
+        REP(RG_MAC_TAIL_AT)                                                \
+      }                                                                    \
+    }                                                                      \
+  } while (0)
+
+static RG_NOINLINE void dot4_mve(const rg_input *s, const int8_t *p0, const int8_t *p1, const int8_t *p2, const int8_t *p3, int32_t *acc) {
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  RG_ROWS_MVE(RG_R4);
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+}
+
+static RG_NOINLINE uint64_t dot2_mve(const rg_input *s, const int8_t *p0, const int8_t *p1) {
+  int32_t a0 = 0, a1 = 0;
+  RG_ROWS_MVE(RG_R2);
+  return RG_PAIR((uint32_t)a0, (uint32_t)a1);
+}
+
+static RG_NOINLINE uint32_t dot1_mve(const rg_input *s, const int8_t *p0) {
+  int32_t a0 = 0;
+  RG_ROWS_MVE(RG_R1);
+  return (uint32_t)a0;
+}
+#endif
+
 /* Portable: x·w0 and x·w1 over eight inputs from x, a, b (unrolled: constant offsets, no index register) */
 #define RG_MAC2(k)                          \
   do {                                      \
@@ -267,6 +411,14 @@ static void dot2_ref(const rg_input *s, const int8_t *w0, const int8_t *w1, uint
 
 /* Two rows' dot products on the layer's kernel path */
 static inline void dot2(const rg_input *s, const int8_t *w0, const int8_t *w1, uint32_t *a0, uint32_t *a1) {
+#if RG_HAVE_MVE
+  if (s->dsp) {
+    const uint64_t a = dot2_mve(s, w0, w1);
+    *a0 = RG_LO(a);
+    *a1 = RG_HI(a);
+    return;
+  }
+#endif
 #if RG_HAVE_DSP
   if (s->dsp) {
     const uint64_t a = dot2_dsp(s, w0, w1);
@@ -280,6 +432,9 @@ static inline void dot2(const rg_input *s, const int8_t *w0, const int8_t *w1, u
 
 /* One row's dot product on the layer's kernel path */
 static inline uint32_t dot1(const rg_input *s, const int8_t *w0) {
+#if RG_HAVE_MVE
+  if (s->dsp) return dot1_mve(s, w0);
+#endif
 #if RG_HAVE_DSP
   if (s->dsp) return dot1_dsp(s, w0);
 #endif
@@ -311,11 +466,40 @@ static inline int8_t finish(const rg_rows *q, uint32_t j, uint32_t dot) {
   return (int8_t)(v < q->act_min ? q->act_min : v > q->act_max ? q->act_max : v);
 }
 
+#if RG_HAVE_MVE
+/*
+ * Four rows' outputs from their dot products, in int32x4 lanes, bit for bit finish(): bias added with wrap-around;
+ * requantize as rg_requantize: x << left (wraps), VQRDMULH (the doubling high multiply, round half up, saturating
+ * only INT32_MIN·INT32_MIN), then a rounding shift right by -shift rounding half away from zero (negative values
+ * step down by one first, saturating, then VRSHL rounds half up); + out_zp (wraps), clamp.
+ */
+static inline int32x4_t requantize4_mve(int32x4_t x, int32x4_t mult, int32x4_t shift) {
+  const int32x4_t zero = vdupq_n_s32(0), right = vminq_s32(shift, zero);
+  const int32x4_t hi = vqrdmulhq_s32(vshlq_s32(x, vmaxq_s32(shift, zero)), mult);
+  return vrshlq_s32(vqaddq_s32(hi, vshrq_n_s32(vandq_s32(hi, right), 31)), right);
+}
+
+static inline int32x4_t finish4_mve(const rg_rows *q, int32x4_t dot, int32x4_t bias, int32x4_t mult, int32x4_t shift) {
+  const int32x4_t r = requantize4_mve(vaddq_s32(dot, bias), mult, shift);
+  return vminq_s32(vmaxq_s32(vaddq_s32(r, vdupq_n_s32(q->out_zp)), vdupq_n_s32(q->act_min)), vdupq_n_s32(q->act_max));
+}
+#endif
+
 void rg_denseRows_s8(const rg_layer *p, const rg_input *s, int8_t *out) {
   const rg_rows q = rows_of(p);
   const uint32_t n_in = p->n_in;
   const int8_t *w = p->weights;
   uint32_t j = 0;
+#if RG_HAVE_MVE
+  /* MVE: four rows at a time */
+  if (s->dsp) {
+    for (; j + 4u <= p->n_out; j += 4u, w += 4u * n_in) {
+      int32_t a[4];
+      dot4_mve(s, w, w + n_in, w + 2u * n_in, w + 3u * n_in, a);
+      vstrbq_s32(out + j, finish4_mve(&q, vld1q_s32(a), vld1q_s32(q.bias + j), vld1q_s32(q.multiplier + j), vld1q_s32(q.shift + j)));
+    }
+  }
+#endif
   /* Two rows at a time */
   for (; j + 2u <= p->n_out; j += 2u, w += 2u * n_in) {
     uint32_t a0, a1;
@@ -326,11 +510,53 @@ void rg_denseRows_s8(const rg_layer *p, const rg_input *s, int8_t *out) {
   if (j < p->n_out) out[j] = finish(&q, j, dot1(s, w));
 }
 
+#if RG_HAVE_MVE
+/* MVE: every output out_zp first (VSTRB), then the set rows four at a time, found by CLZ/RBIT over each mask word */
+static void gatedRows_mve(const rg_layer *p, const rg_input *s, const uint32_t *mask, int8_t *out) {
+  const rg_rows q = rows_of(p);
+  const uint32_t n_in = p->n_in, n_out = p->n_out;
+  const int8_t *w = p->weights;
+  uint32_t j, r[4], have = 0;
+  int8_t *o = out;
+  for (j = n_out; j >= 16u; j -= 16u, o += 16) vst1q_s8(o, vdupq_n_s8((int8_t)p->out_zp));
+  if (j) vstrbq_p_s8(o, vdupq_n_s8((int8_t)p->out_zp), vctp8q(j));
+  for (j = 0; j < n_out; j += 32u) {
+    uint32_t m = mask[j >> 5];
+    while (m != 0) {
+      r[have++] = j + (uint32_t)__builtin_ctz(m);
+      m &= m - 1u;
+      if (have == 4u) {
+        int32_t a[4];
+        const uint32x4_t rows = vld1q_u32(r);
+        dot4_mve(s, w + r[0] * n_in, w + r[1] * n_in, w + r[2] * n_in, w + r[3] * n_in, a);
+        vstrbq_scatter_offset_s32(out, rows, finish4_mve(&q, vld1q_s32(a), vldrwq_gather_shifted_offset_s32(q.bias, rows),
+                                                         vldrwq_gather_shifted_offset_s32(q.multiplier, rows), vldrwq_gather_shifted_offset_s32(q.shift, rows)));
+        have = 0;
+      }
+    }
+  }
+  if (have >= 2u) {
+    const uint64_t a = dot2_mve(s, w + r[0] * n_in, w + r[1] * n_in);
+    out[r[0]] = finish(&q, r[0], RG_LO(a));
+    out[r[1]] = finish(&q, r[1], RG_HI(a));
+    have -= 2u;
+    r[0] = r[2];
+  }
+  if (have) out[r[0]] = finish(&q, r[0], dot1_mve(s, w + r[0] * n_in));
+}
+#endif
+
 void rg_gatedRows_s8(const rg_layer *p, const rg_input *s, const uint32_t *mask, int8_t *out) {
   const rg_rows q = rows_of(p);
   const uint32_t n_in = p->n_in, n_out = p->n_out;
   const int8_t zp = (int8_t)p->out_zp;
   uint32_t j, k, pending = 0, have = 0;
+#if RG_HAVE_MVE
+  if (s->dsp) {
+    gatedRows_mve(p, s, mask, out);
+    return;
+  }
+#endif
   /* The set rows two at a time, a mask word at a time (no bit at or past n_out is set); the others are out_zp (real 0) */
   for (j = 0; j < n_out; j += 32u) {
     const uint32_t end = j + 32u < n_out ? j + 32u : n_out;
@@ -474,11 +700,123 @@ static RG_NOINLINE uint32_t signs_dsp(const rg_layer *p, const uint32_t *tw, uin
 }
 #endif
 
+#if RG_HAVE_MVE
+/* u of one unit over any rank: eight components per step, the last step predicated */
+static inline int32_t signs_dot_mve(const int16_t *t, const int8_t *b, uint32_t rank) {
+  int32_t u = 0;
+  for (; rank > 8u; rank -= 8u, t += 8, b += 8) u = vmladavaq_s16(u, vld1q_s16(t), vldrbq_s16(b));
+  return vmladavaq_s16(u, vld1q_s16(t), vldrbq_z_s16(b, vctp16q(rank)));
+}
+
+/* Set bits of a mask word (no popcount instruction in ARMv8.1-M's scalar ISA) */
+static inline uint32_t popcount32(uint32_t v) {
+  v = v - ((v >> 1) & 0x55555555u);
+  v = (v & 0x33333333u) + ((v >> 2) & 0x33333333u);
+  return (((v + (v >> 4)) & 0x0f0f0f0fu) * 0x01010101u) >> 24;
+}
+
+/* MVE: t = the projection four components at a time (rows of Aᵀ over the input), zero-padded to pad8(rank); then
+   u = t · est_b per unit, a unit's mask bit when u > its threshold, a mask word at a time. Ranks up to 16 keep t
+   in one or two Q registers. */
+static uint32_t estimateSign_mve(const rg_layer *p, const rg_input *s, int16_t *t, uint32_t *mask) {
+  const uint32_t rank = p->rank, n_in = p->n_in, n_out = p->n_out;
+  const int8_t *a = p->est_a, *b = p->est_b;
+  const int32_t *th = p->threshold;
+  uint32_t r = 0, j, computed = 0;
+  /* Four components: requantized and clamped in int32x4 lanes (as project()), stored narrowed to int16 */
+  for (; r + 4u <= rank; r += 4u, a += 4u * n_in) {
+    int32_t d[4];
+    const int32x4_t t_max = vdupq_n_s32((int32_t)p->t_max);
+    dot4_mve(s, a, a + n_in, a + 2u * n_in, a + 3u * n_in, d);
+    vstrhq_s32(t + r, vminq_s32(vmaxq_s32(requantize4_mve(vld1q_s32(d), vld1q_s32(p->t_multiplier + r), vld1q_s32(p->t_shift + r)), vnegq_s32(t_max)), t_max));
+  }
+  if (r + 2u <= rank) {
+    const uint64_t d = dot2_mve(s, a, a + n_in);
+    t[r] = (int16_t)project(p, r, RG_LO(d));
+    t[r + 1u] = (int16_t)project(p, r + 1u, RG_HI(d));
+    r += 2u;
+    a += 2u * n_in;
+  }
+  if (r < rank) {
+    t[r] = (int16_t)project(p, r, dot1_mve(s, a));
+    r++;
+  }
+  for (; r < rg_pad8(rank); r++) t[r] = 0;
+  /* Units [0, safe) read whole 8-component steps (a partial step reads into the next row, where t is zero);
+     the rest predicated, so nothing past est_b is read. A running bit, stored a mask word at a time. */
+  {
+    const uint32_t step = 8u * ((rank + 7u) / 8u), total = n_out * rank;
+    const uint32_t safe = total >= step ? (total - step) / rank + 1u : 0u;
+    uint32_t bits = 0, bit = 1;
+    uint32_t *m = mask;
+#define RG_SIGNS(FROM, TO, U)                                    \
+  for (j = (FROM); j < (TO); j++, b += rank) {                   \
+    const int32_t u = U(b);                                      \
+    if (u > th[j]) bits |= bit;                                  \
+    bit <<= 1;                                                   \
+    if (bit == 0) {                                              \
+      *m++ = bits;                                               \
+      computed += popcount32(bits);                              \
+      bits = 0;                                                  \
+      bit = 1;                                                   \
+    }                                                            \
+  }
+/* Two units per step from unit 0 (their bits stay in one word) */
+#define RG_SIGNS2(TO, U)                                         \
+  for (j = 0; j + 2u <= (TO); j += 2u, b += 2u * rank) {         \
+    const int32_t u0 = U(b), u1 = U(b + rank);                   \
+    if (u0 > th[j]) bits |= bit;                                 \
+    if (u1 > th[j + 1u]) bits |= bit << 1;                       \
+    bit <<= 2;                                                   \
+    if (bit == 0) {                                              \
+      *m++ = bits;                                               \
+      computed += popcount32(bits);                              \
+      bits = 0;                                                  \
+      bit = 1;                                                   \
+    }                                                            \
+  }
+#define RG_U8(B) vmladavq_s16(t0, vldrbq_s16(B))
+#define RG_U8P(B) vmladavq_s16(t0, vldrbq_z_s16(B, q))
+#define RG_U16(B) vmladavaq_s16(vmladavq_s16(t0, vldrbq_s16(B)), t1, vldrbq_s16((B) + 8))
+#define RG_U16P(B) vmladavaq_s16(vmladavq_s16(t0, vldrbq_s16(B)), t1, vldrbq_z_s16((B) + 8, q))
+#define RG_UN(B) signs_dot_mve(t, B, rank)
+    if (rank <= 8u) {
+      const int16x8_t t0 = vld1q_s16(t);
+      const mve_pred16_t q = vctp16q(rank);
+      RG_SIGNS2(safe, RG_U8)
+      RG_SIGNS(j, n_out, RG_U8P)
+    } else if (rank <= 16u) {
+      const int16x8_t t0 = vld1q_s16(t), t1 = vld1q_s16(t + 8);
+      const mve_pred16_t q = vctp16q(rank - 8u);
+      RG_SIGNS2(safe, RG_U16)
+      RG_SIGNS(j, n_out, RG_U16P)
+    } else {
+      RG_SIGNS(0u, n_out, RG_UN)
+    }
+#undef RG_U8
+#undef RG_U8P
+#undef RG_U16
+#undef RG_U16P
+#undef RG_UN
+#undef RG_SIGNS2
+    if (bit != 1u) {
+      *m = bits;
+      computed += popcount32(bits);
+    }
+  }
+#undef RG_SIGNS
+  return computed;
+}
+#endif
+
 uint32_t rg_estimateSign_s8(const rg_layer *p, const rg_input *s, void *t, uint32_t *mask) {
   const uint32_t rank = p->rank, n_in = p->n_in, n_out = p->n_out;
   const int8_t *a = p->est_a;
   const int32_t *th = p->threshold;
   uint32_t r, j, computed = 0;
+#if RG_HAVE_MVE
+  if (s->dsp) return estimateSign_mve(p, s, (int16_t *)t, mask);
+#endif
 #if RG_HAVE_DSP
   if (s->dsp) {
     /* Projection four components at a time, packed as the input is (the last group zero-padded) */

@@ -7,12 +7,14 @@ import { importOnnx } from "../../ts/import/onnx.ts";
 import { importSafetensors } from "../../ts/import/safetensors.ts";
 import type { FloatModel } from "../../runtime/src/model.ts";
 import { checkpointFile } from "../../ts/train/checkpoint.ts";
-import { defaultRanks, frontSvg, OPTIMIZE_RECIPE, optimizeModel, type Trial } from "../../ts/train/optimize.ts";
+import { defaultRanks, frontsByGate, frontSvg, GATE_CHOICES, OPTIMIZE_RECIPE, optimizeModel, toFloat, type GateChoice, type Trial } from "../../ts/train/optimize.ts";
+import { BLOCK_SIZES, BLOCK_TAUS } from "../../ts/train/block-search.ts";
 import { DEFAULT_SAFETY } from "../../ts/rank-search.ts";
 import type { Samples } from "../../ts/train/trainer.ts";
 import { writeSafetensors } from "../../ts/safetensors.ts";
 import { cModelFiles, cModelName, cModelPaths } from "../../ts/c-header.ts";
-import { readModel } from "../../runtime/src/format.ts";
+import { readModel, writeModel } from "../../runtime/src/format.ts";
+import { permuteForZeroSkip } from "../../ts/permute.ts";
 import { crc32 } from "../../runtime/src/crc32.ts";
 import { addDataOptions, addShiftOptions, loadDataFor, numberList, positiveInt, shiftAugment, type DataFlags } from "../data.ts";
 import { checkOutputPath, readUserFile, writeUserFile } from "../cli-io.ts";
@@ -22,6 +24,8 @@ import { findTarget } from "../../firmware-sim/profile.ts";
 import { DEFAULT_CYCLE_SAMPLES, DEPLOYED_SCHEDULE } from "../../ts/target-cost.ts";
 
 interface OptimizeFlags {
+  /** --permute / --no-permute; left out: on, except with --target. */
+  permute?: boolean;
   float: string;
   output: string;
   data: string;
@@ -40,7 +44,11 @@ interface OptimizeFlags {
   targetsDir?: string;
   cycleSamples?: number;
   ranks?: number[];
-  estimator: "svd" | "learned";
+  /** The old name of --gate svd|learned (kept as an alias). */
+  estimator?: "svd" | "learned";
+  gate?: GateChoice;
+  blockSizes?: number[];
+  blockTau?: number[];
   epochs: number;
   lr: number;
   lrDecay: number;
@@ -78,7 +86,8 @@ async function loadModel(path: string): Promise<FloatModel> {
 const minutes = (s: number) => (s < 90 ? `${Math.ceil(s)} s` : `${Math.round(s / 60)} min`);
 
 const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
-const show = (t: Trial) => `${t.source} ${t.estimator} ranks ${t.ranks.join("-")} margins ${t.marginSigmas.join("/")} σ: ${pct(t.error)} (bound ${pct(t.bound)}, ${t.flips} flips) at ${t.macsRatio.toFixed(3)}×${t.cyclesRatio !== undefined ? `, ${t.cyclesRatio.toFixed(3)}× cycles` : ""}`;
+const what = (t: Trial) => (t.block ? `block ${t.block.sizes.join("-")} τ ${t.block.tau}` : `${t.estimator} ranks ${t.ranks.join("-")}`);
+const show = (t: Trial) => `${t.source} ${what(t)} margins ${t.marginSigmas.join("/")} σ: ${pct(t.error)} (bound ${pct(t.bound)}, ${t.flips} flips) at ${t.macsRatio.toFixed(3)}×${t.cyclesRatio !== undefined ? `, ${t.cyclesRatio.toFixed(3)}× cycles` : ""}`;
 
 export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   const log = (s: string) => { if (!flags.quiet) process.stderr.write(s + "\n"); };
@@ -86,6 +95,9 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   if (flags.maxCycles !== undefined && flags.target === undefined) throw new UserError("--max-cycles is a fraction of dense cycles on a target: give --target <name> (rankgate sim --list-targets)");
   if (flags.maxCycles !== undefined && flags.maxMacs !== undefined) throw new UserError("--max-cycles and --max-macs exclude each other");
   if (flags.targetsDir !== undefined && flags.target === undefined) throw new UserError("--targets-dir needs --target <name>");
+  if (flags.gate !== undefined && flags.estimator !== undefined && flags.gate !== flags.estimator) throw new UserError(`--estimator ${flags.estimator} and --gate ${flags.gate} disagree: give --gate only (--estimator is its old name)`);
+  const gate: GateChoice = flags.gate ?? flags.estimator ?? OPTIMIZE_RECIPE.estimator;
+  if ((flags.blockSizes || flags.blockTau) && gate !== "block" && gate !== "auto") throw new UserError(`--block-sizes and --block-tau need --gate block or auto, got --gate ${gate}`);
   const device = flags.target !== undefined ? findTarget(flags.target, flags.targetsDir) : undefined;
   const model = await loadModel(flags.float);
   const hidden = model.layers.length - 1;
@@ -101,14 +113,14 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   const augment = shiftAugment(flags, nIn);
   const ranks = flags.ranks ?? defaultRanks(model);
   const l1 = flags.l1.length === 1 ? Array<number>(hidden).fill(flags.l1[0]) : flags.l1;
-  log(`optimize ${flags.float} (${[model.layers[0].nIn, ...model.layers.map((l) => l.nOut)].join("-")}): train ${train.count} of ${flags.data}, validate on ${val.count} of ${flags.valData}, ranks ${ranks.join("-")}, ${flags.estimator} estimator, ${flags.epochs} epochs${augment ? `, inputs shifted by up to ${augment.shift} px` : ""}`);
+  log(`optimize ${flags.float} (${[model.layers[0].nIn, ...model.layers.map((l) => l.nOut)].join("-")}): train ${train.count} of ${flags.data}, validate on ${val.count} of ${flags.valData}, ${gate === "block" ? "" : `ranks ${ranks.join("-")}, `}${gate === "auto" ? "gates svd, learned and block" : gate === "block" ? "block gates" : `${gate} estimator`}, ${flags.epochs} epochs${augment ? `, inputs shifted by up to ${augment.shift} px` : ""}`);
   let bar: Progress | null = null;
   let trialCount = 0, timed = false;
   // Warnings are shown even with --quiet or --json (on stderr)
   const warn = (s: string) => process.stderr.write(s + "\n");
   const t0 = Date.now();
   const result = await optimizeModel({
-    model, train, val, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1,
+    model, train, val, ranks, gate, blockSizes: flags.blockSizes, blockTaus: flags.blockTau, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1,
     distill: { alpha: flags.distill, temperature: flags.temperature }, budgetPp: flags.budget, maxMacs: flags.maxMacs, margins: flags.margins, safety: flags.safety,
     calibration: flags.calibration, estimatorEpochs: flags.estimatorEpochs, wPos: flags.wPos, seed: flags.seed, workDir: flags.work, augment, standardize: flags.standardize,
     target: device, maxCycles: flags.maxCycles, cycleSamples: flags.cycleSamples,
@@ -128,19 +140,36 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
         }
       } else if (e.stage === "estimator") log(`  learned estimators: ${e.seconds.toFixed(0)} s`);
       else if (e.stage === "warning") warn(`warning: ${e.message}`);
+      else if (e.stage === "gate") log(`— gate ${e.gate} —`);
+      else if (e.stage === "block") {
+        bar?.stop();
+        bar = null;
+        log(e.resumed ? `block ${e.block}: resumed (best epoch ${e.epoch})` : `block ${e.block} epoch ${e.epoch}/${e.epochs}: val error (float, thresholded) ${pct(e.valError)} at ${e.macFraction.toFixed(3)}× MACs, blocks open ${e.blockDensity.map((c) => (c * 100).toFixed(1)).join("/")} %, ${e.seconds.toFixed(0)} s`);
+      }
       else log(`trial ${++trialCount}${e.cached ? " (resumed)" : ""}: ${show(e.trial)}`);
     },
   });
-  const { tensors, metadata } = checkpointFile(result.float, { optimize: { float: flags.float, data: flags.data, valData: flags.valData, ranks, estimator: flags.estimator, epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1, distill: flags.distill, temperature: flags.temperature, wPos: flags.wPos, seed: flags.seed, safety: flags.safety, standardize: flags.standardize, ...(augment && { augment }), bestEpoch: result.bestEpoch }, chosen: result.best });
+  const { tensors, metadata } = checkpointFile(result.float, { optimize: { float: flags.float, data: flags.data, valData: flags.valData, ranks, gate, ...(gate !== "svd" && gate !== "learned" && { blockSizes: flags.blockSizes ?? BLOCK_SIZES, blockTau: flags.blockTau ?? BLOCK_TAUS }), epochs: flags.epochs, lr: flags.lr, lrDecay: flags.lrDecay, l1, distill: flags.distill, temperature: flags.temperature, wPos: flags.wPos, seed: flags.seed, safety: flags.safety, standardize: flags.standardize, ...(augment && { augment }), bestEpoch: result.bestEpoch }, chosen: result.best });
   const report = {
     float: flags.float, output: flags.output, data: flags.data, val_data: flags.valData, budget_pp: flags.budget, max_macs: flags.maxMacs ?? null, safety: flags.safety,
     cycles: device ? { target: device.name, schedule: DEPLOYED_SCHEDULE, samples: result.best.cyclesSamples, max_cycles: flags.maxCycles ?? null, dense: result.best.cycles! / result.best.cyclesRatio!, chosen: result.best.cycles, ratio: result.best.cyclesRatio } : null,
     gating_does_not_pay: result.gatingDoesNotPay ?? null,
+    gate, block_runs: result.blockRuns ?? null,
     dense_error: result.denseError, target: result.target, chosen: result.best, no_trial_met: result.unmet, warnings: result.warnings, best_epoch: result.bestEpoch, history: result.history,
-    front: result.front, trials: result.trials, seconds: (Date.now() - t0) / 1000,
+    front: result.front, front_by_gate: frontsByGate(result.trials), trials: result.trials, seconds: (Date.now() - t0) / 1000,
   };
-  await writeUserFile(flags.output, result.rgm);
-  const c = cModelFiles(result.rgm, cModelName(flags.output), cDescription(result.rgm), cPaths.header.split(/[\\/]/).pop(), "rankgate optimize");
+  // Hidden-unit order for zero-input skipping (ts/permute.ts), as in quantize: the same logits, fewer kept 8-input chunks;
+  // off by default with --target, where the cycles chosen above are those of the search's order
+  let rgm = result.rgm;
+  if ((flags.permute ?? !device) && hidden > 0) {
+    const calibCount = Math.min(flags.calibration, val.count);
+    log(`ordering hidden units by co-activation on ${calibCount} validation samples …`);
+    const p = await permuteForZeroSkip(readModel(rgm).model, toFloat({ ...val, count: calibCount }, nIn), calibCount);
+    rgm = writeModel(p.model);
+    (report as Record<string, unknown>).permute = { fit_samples: calibCount, chunks_kept: p.report.layers.map((r) => (r ? { before: r.before, after: r.after } : null)) };
+  }
+  await writeUserFile(flags.output, rgm);
+  const c = cModelFiles(rgm, cModelName(flags.output), cDescription(rgm), cPaths.header.split(/[\\/]/).pop(), "rankgate optimize");
   await writeUserFile(cPaths.header, c.header);
   await writeUserFile(cPaths.source, c.source);
   await writeUserFile(`${stem}-float.safetensors`, writeSafetensors(tensors, metadata));
@@ -149,7 +178,7 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   if (result.gatingDoesNotPay) process.stderr.write(`rankgate: gating does not pay on ${device!.name}: no trial within the budget takes fewer cycles than dense; writing the input's dense int8 model\n`);
   const goal = flags.maxMacs !== undefined ? `within ${flags.maxMacs}× dense MACs` : flags.maxCycles !== undefined ? `within ${flags.maxCycles}× dense cycles on ${device!.name}` : `target ${pct(result.target)}${device ? `, fewest cycles on ${device.name}` : ""}`;
   const u = result.unmet;
-  const unmetLine = u && `no trial met the target (budget ${flags.budget} pp → ${pct(result.target)}): best trial ${pct(u.error)} at ${u.macsRatio.toFixed(3)}× (bound ${pct(u.bound)}; ${u.source} ${u.estimator} ranks ${u.ranks.join("-")}); wrote the input's dense int8 model`;
+  const unmetLine = u && `no trial met the target (budget ${flags.budget} pp → ${pct(result.target)}): best trial ${pct(u.error)} at ${u.macsRatio.toFixed(3)}× (bound ${pct(u.bound)}; ${u.source} ${what(u)}); wrote the input's dense int8 model`;
   if (flags.json) {
     if (unmetLine) warn(unmetLine);
     console.log(JSON.stringify(report, null, 2));
@@ -181,10 +210,16 @@ export function registerOptimize(program: Command): void {
     .option("--targets-dir <dir>", "with --target: read target profiles from this folder instead of firmware-sim/targets")
     .option("--cycle-samples <n>", "with --target: the first n samples of --val-data price every trial", positiveInt("--cycle-samples"), DEFAULT_CYCLE_SAMPLES)
     .option("--ranks <list>", "estimator rank per hidden layer in training; the search tries these and smaller, and on the input model also the ranks quantize --budget would choose (default 5 % of min(n_in, n_out), at least 8)", numberList("--ranks", true))
-    .option("--estimator <kind>", "svd (top-k SVD refreshed every epoch) or learned (sign-trained, relearned every epoch)", (v) => {
-      if (v !== "svd" && v !== "learned") throw new UserError(`--estimator must be svd or learned, got '${v}'`);
+    .option("--gate <kind>", `what gates the hidden rows: svd (top-k SVD estimators refreshed every epoch), learned (sign-trained estimators, relearned every epoch), block (block policies fine-tuned with REINFORCE, one per --block-sizes × --block-tau, margins searched), or auto (all three, the cheapest within the budget; about the time of the three runs) (default: ${OPTIMIZE_RECIPE.estimator})`, (v) => {
+      if (!(GATE_CHOICES as readonly string[]).includes(v)) throw new UserError(`--gate must be ${GATE_CHOICES.slice(0, -1).join(", ")} or ${GATE_CHOICES[GATE_CHOICES.length - 1]}, got '${v}'`);
       return v;
-    }, OPTIMIZE_RECIPE.estimator)
+    })
+    .option("--estimator <kind>", "the old name of --gate svd|learned", (v) => {
+      if (v !== "svd" && v !== "learned") throw new UserError(`--estimator must be svd or learned (block policies: --gate block or auto), got '${v}'`);
+      return v;
+    })
+    .option("--block-sizes <list>", `with --gate block or auto: units per block to try (fitted to each hidden layer, never more than it) (default: ${BLOCK_SIZES.join(",")})`, numberList("--block-sizes", true))
+    .option("--block-tau <list>", `with --gate block or auto: target block densities τ to fine-tune a policy for, each in (0, 1) (default: ${BLOCK_TAUS.join(",")})`, numberList("--block-tau", false))
     .option("--epochs <n>", "fine-tuning epochs (0: search the given model as it is)", num("--epochs", 0, 1000), OPTIMIZE_RECIPE.epochs)
     .option("--lr <x>", "initial SGD learning rate", num("--lr", 1e-9, 10), OPTIMIZE_RECIPE.lr)
     .option("--lr-decay <x>", "learning-rate factor per epoch", num("--lr-decay", 1e-9, 1), OPTIMIZE_RECIPE.lrDecay)
@@ -193,7 +228,9 @@ export function registerOptimize(program: Command): void {
     .option("--temperature <T>", "distillation temperature", num("--temperature", 1e-3, 100), OPTIMIZE_RECIPE.distill.temperature)
     .option("--margins <list>", "margins to try per layer, in standard deviations of the layer's pre-activation", numberList("--margins", false))
     .option("--safety <z>", "standard errors of a trial's flips (validation samples it gets right where the input's int8 dense model errs, or the reverse: what fine-tuning and the gate changed together) added to its error before it is compared with the target; 0: the error itself", num("--safety", 0, 10), DEFAULT_SAFETY)
-    .option("--calibration <n>", "calibration samples, the first of --val-data", positiveInt("--calibration"), 1000)
+    .option("--calibration <n>", "calibration samples, the first of --val-data (also what orders the hidden units, --permute)", positiveInt("--calibration"), 1000)
+    .option("--permute", "order each hidden layer's units so that units active together share the 8-input chunks zero-input skipping keeps (the same logits); the default, except with --target")
+    .option("--no-permute", "keep the hidden units in the search's order")
     .option("--estimator-epochs <n>", "epochs per layer of each learned-estimator refresh", positiveInt("--estimator-epochs"), 1)
     .option("--w-pos <w>", "learned estimators: weight of a positive unit in their loss (higher computes more units and misses fewer)", num("--w-pos", 1e-3, 1000), 4)
     .option("--seed <n>", "seed of shuffles and SVD sketches", positiveInt("--seed"), 1)

@@ -15,6 +15,7 @@ import { progress } from "../progress.ts";
 import { checkOutputPath, writeUserFile } from "../cli-io.ts";
 import { findTarget } from "../../firmware-sim/profile.ts";
 import { CycleMeter, DEFAULT_CYCLE_SAMPLES, DEPLOYED_SCHEDULE } from "../../ts/target-cost.ts";
+import { chunksKept, permuteForZeroSkip, unitActivity } from "../../ts/permute.ts";
 
 interface QuantizeFlags extends DataFlags {
   float: string;
@@ -34,7 +35,12 @@ interface QuantizeFlags extends DataFlags {
   cycleSamples?: number;
   quiet?: boolean;
   inputQuant?: "auto" | "per-tensor" | "per-feature";
+  /** --permute / --no-permute; left out: on, except with --target (see below). */
+  permute?: boolean;
 }
+
+/** Samples after the calibration ones that judge the unit order (held out from its fit). */
+const PERMUTE_HELD_OUT = 1000;
 
 // Words the generated .h/.c cannot use as the array's name: C (C89–C23) and C++ keywords, and what stddef.h/stdint.h define
 const C_RESERVED = new Set(("auto break case char const continue default do double else enum extern float for goto if inline int long register restrict " +
@@ -128,7 +134,24 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
       q.setFactors(l, svdFactors(fl.weight, fl.nIn, fl.nOut, r));
     });
   }
-  const model = q.model(options);
+  let model = q.model(options);
+  // Hidden-unit order for zero-input skipping (ts/permute.ts): fitted on the calibration samples, judged on the next ones
+  let permute: unknown = null;
+  // Default off with --target: the order is a Wasm zero-skip gain, and the cycles the rank search chose stay those priced
+  if ((flags.permute ?? !device) && model.layers.length > 1) {
+    log(`ordering hidden units by co-activation on ${calibCount} calibration samples …`);
+    const p = await permuteForZeroSkip(model, calibration, calibCount);
+    const heldCount = Math.min(PERMUTE_HELD_OUT, val.count - calibCount);
+    const held = heldCount > 0 ? await unitActivity(model, val.features.subarray(calibCount * nIn, (calibCount + heldCount) * nIn), heldCount) : null;
+    permute = {
+      fit_samples: calibCount, held_out_samples: heldCount,
+      chunks_kept: p.report.layers.map((r, l) => (r ? {
+        fit: { before: r.before, after: r.after },
+        held_out: held ? { before: chunksKept(held.layers[l], model.layers[l].nOut, held.words, heldCount, null), after: chunksKept(held.layers[l], model.layers[l].nOut, held.words, heldCount, p.perms[l]) } : null,
+      } : null)),
+    };
+    model = p.model;
+  }
   const bytes = writeModel(model);
   log(`validating int8 dense on ${val.count} samples of ${flags.data} …`);
   const dense = await gatedError(q, { gates: false }, val.features, labels, val.count);
@@ -146,6 +169,7 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
     calibration: { data: flags.data, samples: calibCount, input_range: inputRange, input_quant: inputQuant },
     validation: { data: flags.data, samples: val.count, labels: labelSource, int8_dense_error: dense.error, int8_gated_error: gatedRun.error, macs_ratio: gatedRun.macsRatio, cycles, guard },
     search: search ?? null,
+    permute,
     layers: model.layers.map((l) => ({
       n_in: l.nIn, n_out: l.nOut, activation: l.activation, rank: l.estimator?.rank ?? 0, t_max: l.estimator?.tMax ?? 0, block_size: l.gate?.blockSize ?? 0,
       in_scale: l.inScale, in_zero_point: l.inZeroPoint, out_scale: l.outScale, out_zero_point: l.outZeroPoint,
@@ -189,6 +213,8 @@ export function registerQuantize(program: Command): void {
       return v;
     })
     .option("--no-gates", "ignore the checkpoint's block policies (layers.{i}.gate.*)")
+    .option("--permute", "order each hidden layer's units so that units active together share the 8-input chunks Wasm zero-input skipping keeps (fewer MACs in Wasm with zeroSkip; the logits are the same bytes); the default, except with --target")
+    .option("--no-permute", "keep the hidden units in the checkpoint's order")
     .option("--calibration <n>", "calibration samples, the first of --data (their min/max set the input range)", positiveInt("--calibration"), 1000)
     .option("--input-quant <how>", "input quantization: per-tensor (one scale), per-feature (a scale and offset per feature from the calibration min/max, folded into layer 0; format v3), or auto (per-feature when it predicts at most half the layer-0 input noise)", (v) => {
       if (v !== "auto" && v !== "per-tensor" && v !== "per-feature") throw new UserError(`--input-quant must be auto, per-tensor or per-feature, got '${v}'`);

@@ -86,7 +86,7 @@ export async function trainPolicyCommand(f: PolicyFlags): Promise<void> {
     sizes, initial, blockSize: f.blockSize, tau, tauStart: f.tauStart, tauEpochs: f.tauEpochs, epochs: f.epochs, batchSize: f.batch, lrNet: f.lrNet, lrPolicy: f.lrPolicy, lrDecay: f.lrDecay,
     lambdaS: f.lambdaS, lambdaV: f.lambdaV, l2Net: f.l2Net, l2Policy: f.l2Policy, regNorm: f.regNorm, policyInitScale: f.policyInitScale,
     baselineDecay: f.baselineDecay, seed: f.seed, patience: f.patience, train, val: data.valSamples,
-    augment, teacher, distill: f.distill, temperature: f.temperature, freezeNetEpochs: f.freezeNetEpochs, normalizeAdvantage: f.normalizeAdvantage,
+    augment, teacher, teacherAlpha: f.distill, teacherTemperature: f.temperature, freezeNetEpochs: f.freezeNetEpochs, normalizeAdvantage: f.normalizeAdvantage,
     policyLoss: f.policyLoss, netMask: f.netMask, maxBlockDensity: f.maxBlockDensity, calibrateBias: f.calibrateBias, calibrateInLoop: f.calibrateInLoop, oraclePosWeight: f.oraclePosWeight, oracleCostWeight: f.oracleCostWeight, oracleBalance: f.oracleBalance, complementaryPair: f.complementaryPair,
     onBatch: (b) => {
       if (b.batch === 1) bar = progress(`epoch ${b.epoch}/${f.epochs}`, b.batches, f.quiet);

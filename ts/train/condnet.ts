@@ -67,13 +67,14 @@ export interface PolicyOptions {
   augment?: ShiftAugment;
   /**
    * Distillation teacher: a float model on the same inputs and classes (its gates and estimators are
-   * ignored). The net's per-sample loss, and the policy's cost, become (1 − α)·NLL + α·T²·KL(teacher_T ‖ net_T).
+   * ignored), run on each (shifted) batch. The net's per-sample loss, and the policy's cost, become
+   * (1 − α)·NLL + α·T²·KL(teacher_T ‖ net_T). Not with `distill` (precomputed soft targets).
    */
   teacher?: FloatModel;
-  /** α of the distillation (needs `teacher`). Default 0.5 with a teacher. */
-  distill?: number;
-  /** T of the distillation. Default 3. */
-  temperature?: number;
+  /** α of the `teacher` distillation. Default 0.5 with a teacher. */
+  teacherAlpha?: number;
+  /** T of the `teacher` distillation. Default 3. */
+  teacherTemperature?: number;
   /** The first this many epochs train the policy only (the net frozen). Default 0. */
   freezeNetEpochs?: number;
   /** REINFORCE: divide each batch's advantages (cost − baseline) by their standard deviation. Default false. */
@@ -119,6 +120,12 @@ export interface PolicyOptions {
   calibrateBias?: boolean;
   /** With `calibrateBias`: training goes on from the calibrated gate biases (the net then trains through the routing inference runs). Default false: from the uncalibrated ones. */
   calibrateInLoop?: boolean;
+  /**
+   * Distillation on the net's loss: (1 − alpha)·NLL + alpha·T²·CE(soft, softmax(logits / T)), `soft` the
+   * teacher's softmax(logits / T) per training sample (count × classes, in `train`'s order). The policy's
+   * REINFORCE cost stays the NLL. Default: none.
+   */
+  distill?: { soft: Float32Array; alpha: number; temperature: number };
   onBatch?: (p: { epoch: number; batch: number; batches: number; loss: number; nll: number }) => void;
   onEpoch?: (s: PolicyEpochStats) => void;
 }
@@ -559,7 +566,7 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
   const oracleCostWeight = opts.oracleCostWeight, oracleBalance = opts.oracleBalance ?? 0;
   check(Number.isFinite(oracleBalance) && oracleBalance >= 0, `oracleBalance must be ≥ 0, got ${oracleBalance}`);
   check(oracleCostWeight === undefined || (Number.isFinite(oracleCostWeight) && oracleCostWeight >= 0), `oracleCostWeight must be ≥ 0, got ${oracleCostWeight}`);
-  const teacher = opts.teacher, alpha = teacher ? opts.distill ?? 0.5 : 0, temperature = opts.temperature ?? 3;
+  const teacher = opts.teacher, alpha = teacher ? opts.teacherAlpha ?? 0.5 : 0, temperature = opts.teacherTemperature ?? 3;
   check(policyLoss === "reinforce" || policyLoss === "oracle", `policyLoss must be reinforce or oracle, got ${policyLoss}`);
   check(netMask === "sampled" || netMask === "threshold" || netMask === "oracle", `netMask must be sampled, threshold or oracle, got ${netMask}`);
   check(netMask !== "oracle" || policyLoss === "oracle", "netMask oracle needs policyLoss oracle");
@@ -568,10 +575,11 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
   check(policyLoss !== "oracle" || sizes[1] % blockSize === 0, `policyLoss oracle needs whole blocks: ${sizes[1]} units are not a multiple of ${blockSize}`);
   check(Number.isInteger(freezeNetEpochs) && freezeNetEpochs >= 0, `freezeNetEpochs must be an integer ≥ 0, got ${freezeNetEpochs}`);
   check(maxBlockDensity === undefined || (maxBlockDensity > 0 && maxBlockDensity <= 1), `maxBlockDensity must be in (0, 1], got ${maxBlockDensity}`);
-  check(opts.distill === undefined || teacher !== undefined, "distill needs a teacher model");
+  check(opts.teacherAlpha === undefined || teacher !== undefined, "teacherAlpha needs a teacher model");
+  check(!(teacher && opts.distill), "teacher and distill are two ways to distil: give one");
   check(!opts.calibrateInLoop || opts.calibrateBias === true, "calibrateInLoop needs calibrateBias");
-  check(alpha >= 0 && alpha <= 1, `distill must be in [0, 1], got ${alpha}`);
-  check(pos(temperature), `temperature must be positive, got ${temperature}`);
+  check(alpha >= 0 && alpha <= 1, `teacherAlpha must be in [0, 1], got ${alpha}`);
+  check(pos(temperature), `teacherTemperature must be positive, got ${temperature}`);
   if (teacher) {
     const tIn = teacher.layers[0].nIn, tOut = teacher.layers[teacher.layers.length - 1].nOut;
     check(tIn === nIn && tOut === sizes[sizes.length - 1], `the teacher maps ${tIn} inputs to ${tOut} classes; the net maps ${nIn} to ${sizes[sizes.length - 1]}`);
@@ -579,6 +587,10 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
   if (opts.augment) checkShiftAugment(opts.augment, nIn);
   const train = opts.train ?? mnistSamples(loadMnist("train"));
   const val = opts.val ?? mnistSamples(loadMnist("val"));
+  const distill = opts.distill && opts.distill.alpha > 0 ? opts.distill : null;
+  const nCls = sizes[sizes.length - 1];
+  if (distill) check(distill.soft.length >= train.count * nCls && distill.alpha <= 1 && distill.temperature > 0, `distill needs ${train.count * nCls} soft targets, alpha in [0, 1] and a temperature > 0`);
+  const batchSoft = new Float32Array(batchSize * nCls);
 
   await initTf(opts.backend ?? "wasm");
   let start = net.layers.slice(0, -1).every((l) => l.gate) ? net : initGates(net, blockSize, tauAt(1), gateRng, opts.policyInitScale ?? 8);
@@ -630,6 +642,7 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
         if (n < 2) continue;
         fillInputs(train, nIn, x, labels, from, n, order);
         if (opts.augment) shiftBatch(x, n, opts.augment, augRng, scratch);
+        if (distill) for (let s = 0; s < n; s++) batchSoft.set(distill.soft.subarray(order[from + s] * nCls, (order[from + s] + 1) * nCls), s * nCls);
         const uniforms = nBlocks.map((nb) => Float32Array.from({ length: n * nb }, () => maskRng.next()));
         const b0 = Number.isNaN(baseline) ? 0 : baseline;
         const out = tf.tidy(() => {
@@ -697,6 +710,12 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
           const netGrads: tf.NamedTensorMap = {}, policyGrads: tf.NamedTensorMap = {};
           const decay = (v: tf.Variable, g: tf.Tensor, lambda: number) => (lambda > 0 ? tf.add(g, tf.mul(v, 2 * lambda)) : g);
           let g = gOut ?? (tf.div(tf.sub(tf.exp(lsm), y), n) as tf.Tensor2D);
+          if (distill) {
+            // (1 − α)(p − y) + α·T·(softmax(z / T) − soft), per sample
+            const t = distill.temperature, soft = tf.tensor2d(batchSoft.subarray(0, n * nCls), [n, nCls]);
+            const pt = tf.softmax(tf.div(tf.add(tf.matMul(ins[last], layers[last].wt), layers[last].b), t));
+            g = tf.add(tf.mul(g, 1 - distill.alpha), tf.mul(tf.sub(pt, soft), (distill.alpha * t) / n)) as tf.Tensor2D;
+          }
           for (let li = last; li >= 0; li--) {
             const l = layers[li], a = ins[li];
             netGrads[l.wt.name] = decay(l.wt, tf.matMul(tf.transpose(a), g), l2Net);

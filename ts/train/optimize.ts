@@ -11,9 +11,11 @@ import { showName } from "../../runtime/src/show.ts";
 import { linear } from "../float.ts";
 import { writeModel } from "../../runtime/src/format.ts";
 import type { FloatModel } from "../../runtime/src/model.ts";
-import { Quantizer, type EstimatorKind } from "../quantize.ts";
+import { Quantizer, quantizeGate, type EstimatorKind } from "../quantize.ts";
 import { Rng } from "../random.ts";
-import { countFlips, DEFAULT_SAFETY, gatedRun, RANK_CANDIDATES, searchRanks, trialBound } from "../rank-search.ts";
+import { countFlips, DEFAULT_SAFETY, gatedRun, gatedRunModel, RANK_CANDIDATES, searchRanks, trialBound } from "../rank-search.ts";
+import type { QuantModel } from "../../runtime/src/model.ts";
+import { BLOCK_RECIPE, BLOCK_SIZES, BLOCK_TAUS, blockCandidates, blockKey, gateLogitSigmas, shiftGates, tuneBlockPolicy, type BlockCandidate } from "./block-search.ts";
 import { featureRange } from "../data/index.ts";
 import type { EstimatorFactors } from "./compute.ts";
 import { hashBytes, isTrialOf, modelHash, WorkDir, type EpochRecord } from "./work-dir.ts";
@@ -50,8 +52,18 @@ export interface OptimizeOptions {
   val: Samples;
   /** Estimator rank per hidden layer in training; the search tries these and smaller ones. */
   ranks: number[];
-  /** "svd": refreshed top-k SVD; "learned": sign-trained factors and offsets, relearned every epoch. Default "svd". */
+  /** "svd": refreshed top-k SVD; "learned": sign-trained factors and offsets, relearned every epoch. Default "svd". The same as `gate` svd or learned. */
   estimator?: "svd" | "learned";
+  /**
+   * What gates the hidden rows: "svd" or "learned" estimators (as `estimator`), "block" policies
+   * (ts/train/block-search.ts), or "auto": each of the three, the cheapest trial within the budget of all
+   * (with `workDir`, each in its own subfolder). Default `estimator`.
+   */
+  gate?: GateChoice;
+  /** With gate block or auto: block sizes tried (each fitted to every hidden layer). Default BLOCK_SIZES. */
+  blockSizes?: number[];
+  /** With gate block or auto: target block densities τ tried. Default BLOCK_TAUS. */
+  blockTaus?: number[];
   /** Fine-tuning epochs (0: search the given model only). Default 3. */
   epochs?: number;
   /** Default 0.01. */
@@ -122,6 +134,8 @@ export type OptimizeEvent =
   | { stage: "epoch"; epoch: number; epochs: number; loss: number; valError: number; macFraction: number; density: number[]; computed: number[]; seconds: number; resumed: boolean }
   | { stage: "estimator"; epoch: number; seconds: number }
   | { stage: "trial"; trial: Trial; cached: boolean }
+  | { stage: "block"; block: string; epoch: number; epochs: number; valError: number; macFraction: number; blockDensity: number[]; seconds: number; resumed: boolean }
+  | { stage: "gate"; gate: GateKind }
   | { stage: "warning"; message: string };
 
 /** Under this many validation samples optimize warns that its choice may not hold on unseen data. */
@@ -129,9 +143,18 @@ export const SMALL_VALIDATION = 1000;
 /** optimize warns when the input's int8 dense validation error exceeds its float error by more than this. */
 export const INT8_LOSS_WARNING = 0.02;
 
+/** The gate kinds a trial can have ("none": the dense model). */
+export type GateKind = "svd" | "learned" | "block";
+export type GateChoice = GateKind | "auto";
+export const GATE_CHOICES: readonly GateChoice[] = ["svd", "learned", "block", "auto"];
+
 export interface Trial {
   /** "input": the given model; "finetuned": after fine-tuning. */
   source: "input" | "finetuned";
+  /** What gates it: "svd" or "learned" estimators, "block" policies, or "none" (dense). */
+  gate?: GateKind | "none";
+  /** A block trial's policy: block size per hidden layer and its τ (its ranks are 0, marginSigmas in σ of each policy logit). */
+  block?: BlockCandidate;
   /** For "finetuned": the epoch whose weights it ran (1-based). */
   epoch?: number;
   estimator: EstimatorKind;
@@ -184,6 +207,8 @@ export interface OptimizeResult {
   front: Trial[];
   history: EpochRecord[];
   bestEpoch: number;
+  /** The block policies fine-tuned (gate block or auto): each one's best epoch and thresholded float validation. */
+  blockRuns?: { block: string; bestEpoch: number; valError: number | null; macFraction: number | null; resumed: boolean }[];
   /** With a target and no cycle or MAC cap: no trial within the budget takes fewer cycles than dense, so `best` is dense. */
   gatingDoesNotPay?: boolean;
 }
@@ -195,7 +220,8 @@ const slice = (d: Samples, n: number, nIn: number): Samples => {
   return { images: d.images.subarray(0, count * nIn), labels: d.labels.subarray(0, count), count };
 };
 
-const toFloat = (d: Samples, nIn: number): Float32Array => {
+/** Samples as float inputs (bytes as /255, as the MNIST loaders give them). */
+export const toFloat = (d: Samples, nIn: number): Float32Array => {
   if (d.images instanceof Float32Array) return d.images.subarray(0, d.count * nIn);
   const x = new Float32Array(d.count * nIn);
   for (let i = 0; i < x.length; i++) x[i] = d.images[i] / 255;
@@ -281,6 +307,16 @@ export function paretoFront(trials: Trial[]): Trial[] {
   return front;
 }
 
+/** Per gate kind present among `trials` (svd, learned, block), the Pareto front of that kind's trials alone. */
+export function frontsByGate(trials: Trial[]): Partial<Record<GateKind, Trial[]>> {
+  const out: Partial<Record<GateKind, Trial[]>> = {};
+  for (const g of ["svd", "learned", "block"] as const) {
+    const mine = trials.filter((t) => t.gate === g);
+    if (mine.length) out[g] = paretoFront(mine);
+  }
+  return out;
+}
+
 /** Fewest MACs (or `cost`, e.g. cycles) with `bound` within `target` and at most dense; ties to the lower error, then the earlier trial. */
 export function chooseTrial(trials: Trial[], target: number, cost: (t: Trial) => number = macsOf): Trial | null {
   let best: Trial | null = null;
@@ -305,12 +341,14 @@ export function chooseWithinMacs(trials: Trial[], cap: number, cost: (t: Trial) 
 export function nearestTrial(trials: Trial[]): Trial | null {
   let best: Trial | null = null;
   for (const t of trials) {
-    if (!t.ranks.some((k) => k > 0) || t.macsRatio >= 1) continue;
+    if (!isGated(t) || t.macsRatio >= 1) continue;
     if (!best || t.bound < best.bound || (t.bound === best.bound && t.macsRatio < best.macsRatio)) best = t;
   }
   return best;
 }
 const macsOf = (t: Trial) => t.macsRatio;
+/** Whether a trial gates anything (an estimator of rank > 0 or a block policy). */
+export const isGated = (t: Trial): boolean => !!t.block || t.ranks.some((k) => k > 0);
 /** A trial's cycles on the search's target, × dense (the trial must have been priced). */
 export const cyclesOf = (t: Trial): number => {
   if (t.cyclesRatio === undefined) throw new Error("optimize: a trial without cycles on the target: a bug, please report it");
@@ -346,7 +384,7 @@ export function chooseEpoch(history: readonly EpochRecord[], goal: { target: num
 }
 
 /** A fingerprint of everything that determines the fine-tuned weights (epochs excluded: more epochs extend a run). */
-function fingerprint(o: OptimizeOptions, model: FloatModel, train: Samples, val: Samples): string {
+function fingerprint(o: OptimizeOptions, model: FloatModel, train: Samples, val: Samples, gate: GateKind): string {
   const h = hashBytes;
   return JSON.stringify({
     sizes: [model.layers[0].nIn, ...model.layers.map((l) => l.nOut)], weights: model.layers.map((l) => [h(l.weight), h(l.bias)]),
@@ -357,6 +395,8 @@ function fingerprint(o: OptimizeOptions, model: FloatModel, train: Samples, val:
     // Inputs standardized per feature (or not); flips counted against the input's dense int8 model
     standardize: o.standardize ?? true, flips: "input",
     // Learned estimators continue from the previous epoch's (runs before this trained each from the SVD)
+    // Block policies: their candidates (svd and learned runs keep the fingerprint they had)
+    ...(gate === "block" ? { gate, blockSizes: o.blockSizes ?? BLOCK_SIZES, blockTaus: o.blockTaus ?? BLOCK_TAUS, blockTrainer: BLOCK_RECIPE } : {}),
     ...((o.estimator ?? "svd") === "learned" ? { estimatorStart: "previous", ...(o.wPos !== undefined && o.wPos !== 4 ? { wPos: o.wPos } : {}) } : {}),
   });
 }
@@ -399,14 +439,19 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   const hidden = sizes.length - 2, nIn = sizes[0];
   if (hidden < 1) throw new UserError("the model needs at least one hidden layer to gate");
   validate(o, hidden, sizes);
-  const estimator = o.estimator ?? "svd", epochs = o.epochs ?? 3, seed = o.seed ?? 1;
+  if (o.gate !== undefined && !GATE_CHOICES.includes(o.gate)) throw new UserError(`gate must be ${GATE_CHOICES.join(", ")}, got '${o.gate}'`);
+  if (o.gate !== undefined && o.estimator !== undefined && o.gate !== o.estimator) throw new UserError(`estimator ${o.estimator} and gate ${o.gate} disagree: give one (gate is the one option; estimator is its old name)`);
+  const gate: GateChoice = o.gate ?? o.estimator ?? "svd";
+  if (gate !== "svd" && gate !== "learned") blockCandidates(sizes.slice(1, -1), o.blockSizes ?? BLOCK_SIZES, o.blockTaus ?? BLOCK_TAUS);
+  if (gate === "auto") return optimizeAuto(o);
+  const estimator = gate === "learned" ? "learned" : "svd", epochs = o.epochs ?? 3, seed = o.seed ?? 1;
   const lr0 = o.lr ?? 0.01, lrDecay = o.lrDecay ?? 0.8, momentum = o.momentum ?? 0.9, batchSize = o.batchSize ?? 100;
   const l1 = o.l1 ?? Array<number>(hidden).fill(0);
   const distill = o.distill ?? { alpha: 0.5, temperature: 2 };
   const marginSet = [...new Set(o.margins ?? MARGIN_CANDIDATES)].sort((a, b) => a - b);
   const emit = o.onEvent ?? (() => {});
   // The work folder: config.json checked and written, every step file checked against the run (ts/train/work-dir.ts)
-  const work = o.workDir !== undefined ? WorkDir.open(o.workDir, fingerprint(o, input, o.train, o.val)) : null;
+  const work = o.workDir !== undefined ? WorkDir.open(o.workDir, fingerprint({ ...o, estimator }, input, o.train, o.val, gate)) : null;
 
   // Reference: the input model, int8 dense, on val
   const calib = slice(o.val, o.calibration ?? 1000, nIn);
@@ -458,7 +503,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   // Fine-tune
   const history: EpochRecord[] = [];
   let tuned: FloatModel | null = null, tunedWithEstimators: FloatModel | null = null, bestEpoch = 0;
-  if (epochs > 0) {
+  if (epochs > 0 && gate !== "block") {
     // Without augmentation the targets are computed once; with it, per batch on the translated inputs
     const teacher = distill.alpha > 0 && o.augment ? await Teacher.create(input) : null;
     const soft = distill.alpha > 0 && !o.augment ? await softTargets(input, o.train, distill.temperature) : null;
@@ -558,12 +603,20 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   const cached = new Map<string, Trial>();
   // Trials cached before they carried flips are run again
   // (and fine-tuned trials of another epoch than this run's choice, or cached before they named it, are not used)
-  const keyOf = (t: Pick<Trial, "source" | "epoch" | "estimator" | "ranks" | "marginSigmas">) => `${t.source}@${t.epoch ?? 0}/${t.estimator}/${t.ranks}/${t.marginSigmas}`;
+  const keyOf = (t: Pick<Trial, "source" | "epoch" | "estimator" | "ranks" | "marginSigmas" | "block">) => `${t.source}@${t.epoch ?? 0}/${t.block ? `block ${blockKey(t.block)}` : t.estimator}/${t.ranks}/${t.marginSigmas}`;
+  /** The float model (and its quantizer) a trial runs: the input, the fine-tuned estimator model, or one block policy's. */
+  const modelKeyOf = (t: Pick<Trial, "source" | "block">) => (t.block ? `block ${blockKey(t.block)}` : t.source);
   // With a target every trial is priced on it: the same first validation samples for all, against the dense model
   const meter = o.target ? await CycleMeter.create(o.target, qInput.model({ gates: false }), valX, o.val.labels, o.val.count, o.cycleSamples) : null;
   const priced = meter ? { cyclesTarget: meter.target.name, cyclesSamples: meter.samples } : null;
   // Trials cached without cycles on this target and samples are run again
-  const usable = (t: Trial) => typeof t.flips === "number" && (!priced || (t.cyclesTarget === priced.cyclesTarget && t.cyclesSamples === priced.cyclesSamples));
+  // (and a block trial's policy must be one this run trains: its sizes and τ well formed)
+  const blockOk = (b: unknown) => {
+    const c = b as BlockCandidate | null;
+    return typeof c === "object" && c !== null && Array.isArray(c.sizes) && c.sizes.length === hidden && c.sizes.every((k) => Number.isInteger(k) && k >= 1) && typeof c.tau === "number" && c.tau > 0 && c.tau < 1;
+  };
+  const usable = (t: Trial) => typeof t.flips === "number" && (!priced || (t.cyclesTarget === priced.cyclesTarget && t.cyclesSamples === priced.cyclesSamples))
+    && (t.block === undefined ? gate !== "block" || !isGated(t) : gate === "block" && blockOk(t.block));
   // trials.json: this run's trials (and calibration and safety), each with the hash of the float model it ran
   const trialSettings = JSON.stringify({ calibration: calib.count, safety });
   const fromCache = new Set<Trial>();
@@ -574,10 +627,10 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   }
   const hashes = new WeakMap<FloatModel, string>();
   const hashOf = (m: FloatModel) => hashes.get(m) ?? (hashes.set(m, modelHash(m)), hashes.get(m)!);
-  const saveTrials = () => work?.writeTrials(trials.slice(1).map((t) => ({ ...t, model: hashOf(floats.get(t.source)!) })), trialSettings);
+  const saveTrials = () => work?.writeTrials(trials.slice(1).map((t) => ({ ...t, model: hashOf(floats.get(modelKeyOf(t))!) })), trialSettings);
   const trials: Trial[] = [];
   const denseTrial: Trial = {
-    source: "input", estimator: "svd", ranks: Array(hidden).fill(0), marginSigmas: Array(hidden).fill(0), margins: Array(hidden).fill(0), error: denseError, macsRatio: dense.macsRatio, flips: 0, bound: denseError,
+    source: "input", gate: "none", estimator: "svd", ranks: Array(hidden).fill(0), marginSigmas: Array(hidden).fill(0), margins: Array(hidden).fill(0), error: denseError, macsRatio: dense.macsRatio, flips: 0, bound: denseError,
     ...(meter && priced && { cycles: meter.denseCycles, cyclesRatio: 1, ...priced }),
   };
   // The search's objective: cycles on the target, else MACs; a cap on cycles or on MACs
@@ -585,31 +638,42 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   const capCost = o.maxCycles !== undefined ? cyclesOf : macsOf;
   const cap = o.maxCycles ?? o.maxMacs;
   trials.push(denseTrial);
-  const floats = new Map<Trial["source"], FloatModel>([["input", input]]);
-  const quantizers = new Map<Trial["source"], Quantizer>([["input", qInput]]);
+  const floats = new Map<string, FloatModel>([["input", input]]);
+  const quantizers = new Map<string, Quantizer>([["input", qInput]]);
+  /** Margin units per hidden layer: σ of the pre-activation (svd), of the learned estimator's value, or of the block policy's logit. */
+  const sigmasOf = (float: FloatModel, t: Pick<Trial, "estimator" | "block">) =>
+    t.block ? gateLogitSigmas(float, calibX, calib.count) : preActivationSigmas(float, calibX, calib.count, t.estimator === "learned");
+  /** The int8 model a trial runs (margins real): estimators from its quantizer, or its block policies with the margins taken off their biases. */
+  const trialQuant = (t: Pick<Trial, "source" | "block" | "ranks" | "margins" | "estimator">): QuantModel => {
+    const q = quantizers.get(modelKeyOf(t))!;
+    if (!t.block) return q.model({ ranks: t.ranks, margins: t.margins, estimator: t.estimator, gates: false });
+    const f = shiftGates(floats.get(modelKeyOf(t))!, t.margins), qm = q.model({ gates: true });
+    return { ...qm, layers: qm.layers.map((l, i) => (l.gate ? { ...l, gate: quantizeGate(f.layers[i].gate!, l.nIn, l.nOut, l.inScale) } : l)) };
+  };
 
-  const search = async (source: Trial["source"], kind: EstimatorKind, float: FloatModel, rankSets: number[][]) => {
-    floats.set(source, float);
+  const search = async (source: Trial["source"], kind: EstimatorKind, float: FloatModel, rankSets: number[][], block?: { c: BlockCandidate; epoch: number }) => {
+    const mk = modelKeyOf({ source, block: block?.c });
+    floats.set(mk, float);
     const q = source === "input" ? qInput : quantizerOf(float);
-    quantizers.set(source, q);
-    const sigmas = preActivationSigmas(float, calibX, calib.count, kind === "learned");
+    quantizers.set(mk, q);
+    const sigmas = sigmasOf(float, { estimator: kind, block: block?.c });
     // Flips are counted against the input's dense int8 model: a fine-tuned trial is charged for what
     // fine-tuning changed as well as for what its gate changed
     const denseWrong = dense.wrong;
     const zero = marginSet.indexOf(0) >= 0 ? marginSet.indexOf(0) : marginSet.findIndex((m) => m >= 0) >= 0 ? marginSet.findIndex((m) => m >= 0) : marginSet.length - 1;
     const run = async (ri: number[], mi: number[]) => {
       const ranks = ri.map((r, l) => rankSets[l][r]), marginSigmas = mi.map((m) => marginSet[m]);
-      const epoch = source === "finetuned" ? bestEpoch : undefined;
-      const key = keyOf({ source, epoch, estimator: kind, ranks, marginSigmas });
+      const epoch = block ? block.epoch : source === "finetuned" ? bestEpoch : undefined;
+      const key = keyOf({ source, epoch, estimator: kind, ranks, marginSigmas, block: block?.c });
       let t = trials.find((u) => keyOf(u) === key);
       if (t) return t;
       t = cached.get(`${key}#${hashOf(float)}`);
       const hit = !!t;
       if (!t) {
         const margins = marginSigmas.map((m, l) => Math.fround(m * sigmas[l]));
-        const r = await gatedRun(q, { ranks, margins, estimator: kind, gates: false }, valX, o.val.labels, o.val.count, meter ?? undefined);
+        const r = await gatedRunModel(trialQuant({ source, block: block?.c, ranks, margins, estimator: kind }), valX, o.val.labels, o.val.count, meter ?? undefined, ranks);
         const flips = countFlips(r.wrong, denseWrong);
-        t = { source, ...(epoch !== undefined && { epoch }), estimator: kind, ranks, marginSigmas, margins, error: r.error, macsRatio: r.macsRatio, flips, bound: trialBound(r.error, flips, o.val.count, safety),
+        t = { source, gate: block ? "block" : ranks.some((k) => k > 0) ? (kind === "learned" ? "learned" : "svd") : "none", ...(block && { block: block.c }), ...(epoch !== undefined && { epoch }), estimator: kind, ranks, marginSigmas, margins, error: r.error, macsRatio: r.macsRatio, flips, bound: trialBound(r.error, flips, o.val.count, safety),
           ...(priced && { cycles: r.cycles, cyclesRatio: r.cyclesRatio, ...priced }) };
       }
       trials.push(t);
@@ -628,7 +692,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
         if (ri[l] > 0) out.push([ri.map((r, k) => (k === l ? r - 1 : r)), mi]);
         // Cycles are not monotone in rank (a weaker estimator computes more rows): also 2 and 4 ranks down, and 0
         if (meter) for (const to of new Set([ri[l] - 2, ri[l] - 4, 0])) if (to >= 0 && to < ri[l] - 1) out.push([ri.map((r, k) => (k === l ? to : r)), mi]);
-        const margins = !meter || rankSets[l][ri[l]] > 0;
+        const margins = !meter || rankSets[l][ri[l]] > 0 || !!block;
         if (margins && mi[l] < marginSet.length - 1) out.push([ri, mi.map((m, k) => (k === l ? m + 1 : m))]);
         if (!both) continue;
         if (ri[l] < rankSets[l].length - 1) out.push([ri.map((r, k) => (k === l ? r + 1 : r)), mi]);
@@ -674,7 +738,8 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
         const t = await run(ri, m2);
         if (!pick || t.bound < pick.t.bound) pick = { l, t };
       }
-      if (!pick || pick.t.bound >= cur.bound) break;
+      // A block policy's bound is noisy in its margins: it keeps computing more until every margin is at its lowest
+      if (!pick || (pick.t.bound >= cur.bound && !block)) break;
       mi[pick.l]--;
       cur = pick.t;
     }
@@ -718,10 +783,10 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   // With a budget, the ranks quantize --budget tries on the input (no fine-tuning) are candidates, and the
   // input's search starts from the higher of its choice and the training ranks: optimize never returns
   // more MACs than quantize (which has no MAC cap to compare with)
-  const posthoc = o.maxMacs === undefined ? await searchRanks(qInput, valX, o.val.labels, o.val.count, { budgetPp: o.budgetPp, safety }) : { trials: [], ranks: o.ranks };
+  const posthoc = gate === "block" ? { trials: [], ranks: o.ranks } : o.maxMacs === undefined ? await searchRanks(qInput, valX, o.val.labels, o.val.count, { budgetPp: o.budgetPp, safety }) : { trials: [], ranks: o.ranks };
   for (const r of posthoc.trials) {
     if (!r.ranks.some((k) => k > 0)) continue;
-    const t: Trial = { source: "input", estimator: "svd", ranks: r.ranks, marginSigmas: Array(hidden).fill(0), margins: Array(hidden).fill(0), error: r.error, macsRatio: r.macsRatio, flips: r.flips, bound: r.bound };
+    const t: Trial = { source: "input", gate: "svd", estimator: "svd", ranks: r.ranks, marginSigmas: Array(hidden).fill(0), margins: Array(hidden).fill(0), error: r.error, macsRatio: r.macsRatio, flips: r.flips, bound: r.bound };
     if (trials.some((u) => keyOf(u) === keyOf(t))) continue;
     if (meter) {
       const c = await meter.price(writeModel(qInput.model({ ranks: t.ranks, margins: t.margins, estimator: "svd", gates: false })));
@@ -730,7 +795,28 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     trials.push(t);
     emit({ stage: "trial", trial: t, cached: false });
   }
-  await search("input", "svd", input, rankSets(o.ranks.map((k, l) => Math.max(k, posthoc.ranks[l]))));
+  if (gate !== "block") await search("input", "svd", input, rankSets(o.ranks.map((k, l) => Math.max(k, posthoc.ranks[l]))));
+  // Block policies: each candidate fine-tuned from the input with its policy in the loop, then its margins searched
+  const blockRuns: NonNullable<OptimizeResult["blockRuns"]> = [];
+  if (gate === "block") {
+    const st = (o.standardize ?? true) ? inputStandard(o.train, nIn) : null;
+    const soft = distill.alpha > 0 ? { soft: await softTargets(input, o.train, distill.temperature), ...distill } : null;
+    for (const c of blockCandidates(sizes.slice(1, -1), o.blockSizes ?? BLOCK_SIZES, o.blockTaus ?? BLOCK_TAUS)) {
+      const name = blockKey(c);
+      let last: { valError: number; macFraction: number } | null = null;
+      const r = await tuneBlockPolicy({
+        input, candidate: c, train: o.train, val: o.val, st, epochs: Math.max(1, epochs), seed, distill: soft, work,
+        onBatch: (p) => emit({ stage: "batch", epoch: p.epoch, epochs: Math.max(1, epochs), batch: p.batch, batches: p.batches, loss: p.nll }),
+        onEpoch: (e) => emit({ stage: "block", block: name, epoch: e.epoch, epochs: Math.max(1, epochs), valError: e.val.error, macFraction: e.val.macFraction, blockDensity: e.val.blockDensity, seconds: e.seconds, resumed: false }),
+        onWarning: (message) => { warnings.push(message); emit({ stage: "warning", message }); },
+      });
+      const best = r.history.find((h) => h.epoch === r.bestEpoch);
+      if (best) last = { valError: best.val.error, macFraction: best.val.macFraction };
+      if (r.resumed) emit({ stage: "block", block: name, epoch: r.bestEpoch, epochs: Math.max(1, epochs), valError: NaN, macFraction: NaN, blockDensity: [], seconds: 0, resumed: true });
+      blockRuns.push({ block: name, bestEpoch: r.bestEpoch, valError: last?.valError ?? null, macFraction: last?.macFraction ?? null, resumed: r.resumed });
+      await search("finetuned", "svd", r.model, sizes.slice(1, -1).map(() => [0]), { c, epoch: r.bestEpoch });
+    }
+  }
 
   let best: Trial;
   let gatingDoesNotPay: boolean | undefined;
@@ -747,7 +833,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   } else {
     best = chooseTrial(trials, target, cost) ?? denseTrial;
     // No gated trial within the target: the nearest one is named; within it but none cheaper on the target: gating does not pay there
-    const met = trials.some((t) => t.ranks.some((k) => k > 0) && t.bound <= target && t.macsRatio < 1);
+    const met = trials.some((t) => isGated(t) && t.bound <= target && t.macsRatio < 1);
     if (!met) unmet = best === denseTrial ? nearestTrial(trials) : null;
     else if (meter) gatingDoesNotPay = !(cyclesOf(best) < 1);
     // Dense at exactly dense cycles: the input's dense trial itself
@@ -758,15 +844,14 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   const front = paretoFront(trials);
   for (const t of new Set([best, ...(unmet ? [unmet] : []), ...front])) {
     if (!fromCache.has(t)) continue;
-    const f = floats.get(t.source)!, q = quantizers.get(t.source)!;
-    const sigmas = preActivationSigmas(f, calibX, calib.count, t.estimator === "learned");
+    const sigmas = sigmasOf(floats.get(modelKeyOf(t))!, t);
     const margins = t.marginSigmas.map((m, l) => Math.fround(m * sigmas[l]));
-    const r = await gatedRun(q, { ranks: t.ranks, margins, estimator: t.estimator, gates: false }, valX, o.val.labels, o.val.count, meter ?? undefined);
+    const r = await gatedRunModel(trialQuant({ ...t, margins }), valX, o.val.labels, o.val.count, meter ?? undefined, t.ranks);
     const flips = countFlips(r.wrong, dense.wrong);
     const again: Partial<Trial> = { margins, error: r.error, macsRatio: r.macsRatio, flips, bound: trialBound(r.error, flips, o.val.count, safety), ...(priced && { cycles: r.cycles, cyclesRatio: r.cyclesRatio }) };
     const keys = Object.keys(again) as (keyof Trial)[];
     if (JSON.stringify(keys.map((k) => t[k])) === JSON.stringify(keys.map((k) => again[k]))) continue;
-    const message = `${showName(work!.trialsPath)}: the cached trial ${t.source} ${t.estimator} ranks ${t.ranks.join("-")} margins ${t.marginSigmas.join("/")} σ does not reproduce (cached ${(t.error * 100).toFixed(2)} % at ${t.macsRatio.toFixed(3)}×, measured ${(r.error * 100).toFixed(2)} % at ${r.macsRatio.toFixed(3)}×); the file is not trusted and the search runs again`;
+    const message = `${showName(work!.trialsPath)}: the cached trial ${t.source} ${t.block ? `block ${blockKey(t.block)}` : `${t.estimator} ranks ${t.ranks.join("-")}`} margins ${t.marginSigmas.join("/")} σ does not reproduce (cached ${(t.error * 100).toFixed(2)} % at ${t.macsRatio.toFixed(3)}×, measured ${(r.error * 100).toFixed(2)} % at ${r.macsRatio.toFixed(3)}×); the file is not trusted and the search runs again`;
     emit({ stage: "warning", message });
     work!.writeTrials([], trialSettings);
     // The rerun resumes every epoch; its caller hears only the search again (and warnings not heard yet)
@@ -776,13 +861,81 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     const result = await optimizeModel(rerun);
     return { ...result, warnings: [...warnings, message, ...result.warnings.filter((m) => !heard.has(m))] };
   }
-  const q = quantizers.get(best.source)!;
-  const rgm = writeModel(q.model({ ranks: best.ranks, margins: best.margins, estimator: best.estimator, gates: false }));
-  return { best, unmet, warnings, rgm, float: floats.get(best.source)!, denseError, target, trials, front, history, bestEpoch, ...(gatingDoesNotPay !== undefined && { gatingDoesNotPay }) };
+  const rgm = writeModel(trialQuant(best));
+  const bestFloat = best.block ? shiftGates(floats.get(modelKeyOf(best))!, best.margins) : floats.get(best.source)!;
+  return { best, unmet, warnings, rgm, float: bestFloat, denseError, target, trials, front, history, bestEpoch, ...(blockRuns.length && { blockRuns }), ...(gatingDoesNotPay !== undefined && { gatingDoesNotPay }) };
 }
 
 /**
- * A small SVG scatter of the trials (grey: input, blue: fine-tuned; whiskers up to each bound), the front
+ * gate auto: optimizeModel with gate svd, learned and block in turn (with a work folder, in its subfolders
+ * svd/, learned/ and block/, so each resumes), their trials on one front, and the chosen trial of all: with a
+ * budget the cheapest (MACs, or cycles on the target) within it, with a cap the lowest bound within it. Each
+ * run's choice is the best of its own trials by that rule, so the best of the three choices is the best of
+ * all trials.
+ */
+async function optimizeAuto(o: OptimizeOptions): Promise<OptimizeResult> {
+  const emit = o.onEvent ?? (() => {});
+  const heard = new Set<string>();
+  let referenced = false;
+  const runs: { gate: GateKind; result: OptimizeResult }[] = [];
+  let refusal: UserError | null = null;
+  for (const gate of ["svd", "learned", "block"] as const) {
+    emit({ stage: "gate", gate });
+    const sub: OptimizeOptions = {
+      ...o, gate, estimator: undefined, workDir: o.workDir !== undefined ? join(o.workDir, gate) : undefined,
+      onEvent: (e) => {
+        // The reference and each warning once
+        if (e.stage === "reference") { if (referenced) return; referenced = true; }
+        if (e.stage === "warning") { if (heard.has(e.message)) return; heard.add(e.message); }
+        emit(e);
+      },
+    };
+    try {
+      runs.push({ gate, result: await optimizeModel(sub) });
+    } catch (err) {
+      // With a cap, a kind with no trial within it is left out (the others may have one)
+      if (!(err instanceof UserError && err.message.startsWith("no trial within"))) throw err;
+      refusal ??= err;
+    }
+  }
+  if (!runs.length) throw refusal!;
+  const seen = new Set<string>();
+  const trials: Trial[] = [];
+  for (const { result } of runs) for (const t of result.trials) {
+    const key = JSON.stringify([t.source, t.epoch ?? 0, t.gate, t.block ?? null, t.estimator, t.ranks, t.marginSigmas]);
+    if (!seen.has(key)) { seen.add(key); trials.push(t); }
+  }
+  const priced = o.target !== undefined;
+  const cost = (t: Trial) => (priced ? cyclesOf(t) : macsOf(t));
+  const capCost = (t: Trial) => (o.maxCycles !== undefined ? cyclesOf(t) : macsOf(t));
+  const capped = o.maxCycles !== undefined || o.maxMacs !== undefined;
+  // Earlier kinds win ties (svd, learned, block)
+  let pick = runs[0];
+  for (const r of runs.slice(1)) {
+    const a = pick.result, b = r.result;
+    const better = capped
+      ? b.best.bound < a.best.bound || (b.best.bound === a.best.bound && capCost(b.best) < capCost(a.best))
+      : isGated(b.best) && !b.gatingDoesNotPay && (!isGated(a.best) || a.gatingDoesNotPay || cost(b.best) < cost(a.best) || (cost(b.best) === cost(a.best) && b.best.error < a.best.error));
+    if (better) pick = r;
+  }
+  const chosen = pick.result;
+  let unmet: Trial | null = null, gatingDoesNotPay: boolean | undefined = chosen.gatingDoesNotPay;
+  if (!capped && !isGated(chosen.best)) {
+    // No kind met the target (or none pays on the target): the nearest gated trial of all
+    if (runs.every((r) => r.result.unmet !== null || !isGated(r.result.best))) unmet = runs.some((r) => r.result.unmet) ? nearestTrial(trials) : null;
+    if (runs.some((r) => r.result.gatingDoesNotPay)) { gatingDoesNotPay = true; unmet = null; }
+  }
+  const warnings = [...new Set(runs.flatMap((r) => r.result.warnings))];
+  const blockRuns = runs.find((r) => r.gate === "block")?.result.blockRuns;
+  return {
+    ...chosen, unmet, warnings, trials, front: paretoFront(trials), ...(blockRuns && { blockRuns }),
+    ...(gatingDoesNotPay !== undefined && { gatingDoesNotPay }),
+  };
+}
+
+/**
+ * A small SVG scatter of the trials (grey: input, blue: fine-tuned estimators, orange: block policies; with more
+ * than one gate kind, each kind's own front dashed in its colour, svd grey, learned blue, block orange; whiskers up to each bound), the front
  * (line), the chosen point (ring) and the goal (dashed): the error target, or with `maxMacs` the MAC cap.
  */
 export function frontSvg(trials: Trial[], front: Trial[], best: Trial, target: number, title: string, maxMacs?: number): string {
@@ -806,10 +959,15 @@ export function frontSvg(trials: Trial[], front: Trial[], best: Trial, target: n
       ? `<line x1="${L}" y1="${py(target * 100)}" x2="${W - R}" y2="${py(target * 100)}" stroke="#c33" stroke-dasharray="4 3"/>`
       : `<line x1="${px(maxMacs)}" y1="${T}" x2="${px(maxMacs)}" y2="${H - B}" stroke="#c33" stroke-dasharray="4 3"/>`);
   for (const t of trials) {
-    const colour = t.source === "finetuned" ? "#38c" : "#999", x = px(t.macsRatio).toFixed(1);
+    const colour = t.block ? "#e80" : t.source === "finetuned" ? "#38c" : "#999", x = px(t.macsRatio).toFixed(1);
     // The whisker reaches the bound the choice compares with the target
     if (t.bound > t.error) parts.push(`<line x1="${x}" y1="${py(t.error * 100).toFixed(1)}" x2="${x}" y2="${py(t.bound * 100).toFixed(1)}" stroke="${colour}" stroke-width="1"/>`);
     parts.push(`<circle cx="${x}" cy="${py(t.error * 100).toFixed(1)}" r="2.5" fill="${colour}"/>`);
+  }
+  // With more than one gate kind, each kind's own front (thin, in its colour)
+  const kinds = frontsByGate(trials);
+  if (Object.keys(kinds).length > 1) {
+    for (const [g, f] of Object.entries(kinds)) parts.push(`<polyline fill="none" stroke="${g === "block" ? "#e80" : g === "learned" ? "#38c" : "#999"}" stroke-width="1" stroke-dasharray="2 2" points="${f.map((t) => `${px(t.macsRatio).toFixed(1)},${py(t.error * 100).toFixed(1)}`).join(" ")}"/>`);
   }
   parts.push(`<polyline fill="none" stroke="#138" points="${front.map((t) => `${px(t.macsRatio).toFixed(1)},${py(t.error * 100).toFixed(1)}`).join(" ")}"/>`,
     `<circle cx="${px(best.macsRatio).toFixed(1)}" cy="${py(best.error * 100).toFixed(1)}" r="7" fill="none" stroke="#c33" stroke-width="2"/>`, "</svg>\n");
