@@ -1,0 +1,30 @@
+// Regression pin of the committed models/condnet-16.rgm (block policy at τ = 1/16, docs/TRAINING.md
+// "τ = 1/16"): `rankgate eval` on the first 200 MNIST test digits gives exactly these counts. A change
+// here means the model file, the engine or the data path changed: re-derive, never loosen.
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const root = join(import.meta.dirname, "..");
+
+describe("models/condnet-16.rgm (regression pin)", () => {
+  it("makes 6 errors on the first 200 test digits, one 16-unit block each (3,200 units), 27,648 MACs per digit", () => {
+    const r = spawnSync(process.execPath, [join(root, "bin/rankgate.js"), "eval", "--model", "models/condnet-16.rgm", "--data", "mnist:test", "--samples", "200", "--cycle-samples", "20", "--json", "-q"], { cwd: root, encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const e = JSON.parse(r.stdout);
+    expect(e.samples).toBe(200);
+    expect(Math.round(e.error.int8_gated * 200)).toBe(6);
+    expect(e.reference_agreement).toBe(1);
+    const l = e.layers[0];
+    expect([l.n_in, l.n_out, l.block_size, l.blocks]).toEqual([784, 256, 16, 16]);
+    // Blocks open on average: at most 1/16 (τ), counted exactly as units computed
+    expect(Math.round(l.computed * 200 * 256)).toBe(3200);
+    expect(l.computed).toBeLessThanOrEqual(1 / 16);
+    expect(e.macs_per_sample.dense).toBe(203264);
+    expect(Math.round(e.macs_per_sample.gated * 200)).toBe(5529600);
+    // These two tell the complementary-pair model from any other one-block-per-digit model
+    expect(Math.round(e.macs_per_sample.gated_zero_skip * 200)).toBe(915600);
+    expect(Math.round(e.macs_per_sample.oracle * 200)).toBe(3858112);
+  }, 60_000);
+});
