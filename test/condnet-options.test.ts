@@ -4,18 +4,17 @@ import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { FloatModel } from "../runtime/src/model.ts";
 import { UserError } from "../runtime/src/errors.ts";
-import { loadMnist, type MnistSet } from "../ts/mnist.ts";
+import type { MnistSet } from "../ts/mnist.ts";
 import { Rng } from "../ts/random.ts";
 import { blockCosts, calibrateGateBias, evaluateConditional, initGates, oracleLogitGrad, trainPolicy } from "../ts/train/condnet.ts";
 import { initTf } from "../ts/train/tfjs.ts";
+import { smallMnistSplit } from "./helpers/mnist-split.ts";
 import { initModel } from "../ts/train/trainer.ts";
 
 let train: MnistSet, val: MnistSet;
 beforeAll(async () => {
   await initTf("wasm");
-  const all = loadMnist("train", { limit: 700 });
-  train = { ...all, images: all.images.slice(0, 500 * 784), labels: all.labels.slice(0, 500), count: 500 };
-  val = { ...all, images: all.images.slice(500 * 784), labels: all.labels.slice(500), count: 200 };
+  ({ train, val } = smallMnistSplit());
 });
 
 const rows = (t: tf.Tensor) => t.arraySync() as number[][];

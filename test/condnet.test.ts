@@ -6,12 +6,13 @@ import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UserError } from "../runtime/src/errors.ts";
-import { loadMnist, toFloatInputs, type MnistSet } from "../ts/mnist.ts";
+import { toFloatInputs, type MnistSet } from "../ts/mnist.ts";
 import type { FloatModel } from "../runtime/src/model.ts";
 import { Rng } from "../ts/random.ts";
 import { loadCheckpoint, saveCheckpoint } from "../ts/train/checkpoint.ts";
 import { evaluateConditional, forwardConditional, gateBlocks, initGates, policyLogitGrad, policyRegularisers, trainPolicy, type RegNorm } from "../ts/train/condnet.ts";
 import { initTf } from "../ts/train/tfjs.ts";
+import { smallMnistSplit } from "./helpers/mnist-split.ts";
 import { initModel } from "../ts/train/trainer.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "rankgate-condnet-"));
@@ -20,9 +21,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 let train: MnistSet, val: MnistSet;
 beforeAll(async () => {
   await initTf("wasm");
-  const all = loadMnist("train", { limit: 700 });
-  train = { ...all, images: all.images.slice(0, 500 * 784), labels: all.labels.slice(0, 500), count: 500 };
-  val = { ...all, images: all.images.slice(500 * 784), labels: all.labels.slice(500), count: 200 };
+  ({ train, val } = smallMnistSplit());
 });
 
 const rows = (t: tf.Tensor) => t.arraySync() as number[][];

@@ -197,16 +197,22 @@ export function policyRegularisers(sigma: tf.Tensor2D, tau: number, norm: RegNor
  */
 export function policyLogitGrad(sigma: tf.Tensor2D, mask: tf.Tensor2D, adv: tf.Tensor1D, tau: number, lambdaS: number, lambdaV: number, norm: RegNorm = "abs"): tf.Tensor2D {
   return tf.tidy(() => {
-    const [n, k] = sigma.shape;
-    const colMean = tf.mean(sigma, 0);
-    const dNorm = (d: tf.Tensor) => (norm === "abs" ? tf.sign(d) : tf.mul(d, 2));
-    const dLb = tf.div(dNorm(tf.sub(colMean, tau)), n);
-    const dLe = tf.reshape(tf.div(dNorm(tf.sub(tf.mean(sigma, 1), tau)), n * k), [n, 1]);
-    const dLv = tf.mul(tf.sub(sigma, colMean), -2 / n);
-    const dSigma = tf.add(tf.mul(tf.add(dLb, dLe), lambdaS), tf.mul(dLv, lambdaV));
+    const n = sigma.shape[0];
+    const dSigma = regulariserSigmaGrad(sigma, tau, lambdaS, lambdaV, norm);
     const reinforce = tf.mul(tf.reshape(tf.div(adv, n), [n, 1]), tf.sub(mask, sigma));
     return tf.add(reinforce, tf.mul(dSigma, tf.mul(sigma, tf.sub(1, sigma)))) as tf.Tensor2D;
   });
+}
+
+/** ∂(λ_s (L_b + L_e) + λ_v L_v)/∂σ, the paper's regularisers (inside a tf.tidy). */
+function regulariserSigmaGrad(sigma: tf.Tensor2D, tau: number, lambdaS: number, lambdaV: number, norm: RegNorm): tf.Tensor {
+  const [n, k] = sigma.shape;
+  const colMean = tf.mean(sigma, 0);
+  const dNorm = (d: tf.Tensor) => (norm === "abs" ? tf.sign(d) : tf.mul(d, 2));
+  const dLb = tf.div(dNorm(tf.sub(colMean, tau)), n);
+  const dLe = tf.reshape(tf.div(dNorm(tf.sub(tf.mean(sigma, 1), tau)), n * k), [n, 1]);
+  const dLv = tf.mul(tf.sub(sigma, colMean), -2 / n);
+  return tf.add(tf.mul(tf.add(dLb, dLe), lambdaS), tf.mul(dLv, lambdaV));
 }
 
 /**
@@ -215,13 +221,8 @@ export function policyLogitGrad(sigma: tf.Tensor2D, mask: tf.Tensor2D, adv: tf.T
  */
 export function oracleLogitGrad(sigma: tf.Tensor2D, target: tf.Tensor2D, tau: number, lambdaS: number, lambdaV: number, norm: RegNorm = "abs", posWeight = 1): tf.Tensor2D {
   return tf.tidy(() => {
-    const [n, k] = sigma.shape;
-    const colMean = tf.mean(sigma, 0);
-    const dNorm = (d: tf.Tensor) => (norm === "abs" ? tf.sign(d) : tf.mul(d, 2));
-    const dLb = tf.div(dNorm(tf.sub(colMean, tau)), n);
-    const dLe = tf.reshape(tf.div(dNorm(tf.sub(tf.mean(sigma, 1), tau)), n * k), [n, 1]);
-    const dLv = tf.mul(tf.sub(sigma, colMean), -2 / n);
-    const dSigma = tf.add(tf.mul(tf.add(dLb, dLe), lambdaS), tf.mul(dLv, lambdaV));
+    const n = sigma.shape[0];
+    const dSigma = regulariserSigmaGrad(sigma, tau, lambdaS, lambdaV, norm);
     // w·t·(σ − 1) + (1 − t)·σ: the logistic gradient with the target's term weighted by w
     const bce = posWeight === 1 ? tf.sub(sigma, target) : tf.add(tf.mul(tf.mul(target, tf.sub(sigma, 1)), posWeight), tf.mul(tf.sub(1, target), sigma));
     return tf.add(tf.div(bce, n), tf.mul(dSigma, tf.mul(sigma, tf.sub(1, sigma)))) as tf.Tensor2D;
