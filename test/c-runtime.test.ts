@@ -480,6 +480,36 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
     });
   }, 60_000);
 
+  it("models/mnist-best.rgm (learned estimators, 784-…-10) on 300 test digits, DSP and portable kernels, gated, zero-skip and dense: Engine's logits byte for byte and every counter per sample", async () => {
+    const bytes = readFileSync(join(ROOT, "models", "mnist-best.rgm"));
+    const n = 300, test = loadData("mnist:test", n);
+    const engine = await Engine.load(bytes);
+    const nOut = engine.outputSize;
+    const flags = [0, ZERO_SKIP, PORTABLE, PORTABLE | ZERO_SKIP, DENSE];
+    const job = new Job().model(bytes);
+    for (const f of flags) job.run(f, test.features, 784);
+    const [m, ...runs] = execute("dsp", job) as [ModelAnswer, ...SampleAnswer[][]];
+    expect(m).toMatchObject({ status: 0, nIn: 784, nOut });
+    flags.forEach((f, k) => {
+      const opts = { zeroSkip: (f & ZERO_SKIP) !== 0, gating: (f & DENSE) === 0 };
+      const want = engine.inferBatch(test.features, opts);
+      const got = runs[k];
+      expect(got.length).toBe(n);
+      expect(got.filter((s) => s.status !== 0).length, `flags ${f}`).toBe(0);
+      const logits = new Int8Array(n * nOut);
+      got.forEach((s, i) => logits.set(s.logits, i * nOut));
+      const first = logits.findIndex((v, i) => v !== want.logits[i]);
+      expect(first, `flags ${f}: first differing logit at sample ${Math.floor(first / nOut)} unit ${first % nOut}`).toBe(-1);
+      for (let i = 0; i < n; i++) {
+        const r = engine.infer(test.features.subarray(i * 784, (i + 1) * 784), opts);
+        expect(got[i].counters, `flags ${f} sample ${i}`).toEqual(r.stats.layers.map((l) => [l.estimatorMacs, l.rowMacs, l.rowsComputed, l.rowsSkipped]));
+      }
+    });
+    // it gates: fewer rows than dense on every layer but the last
+    const rows = (k: number, l: number) => runs[k].reduce((t, s) => t + s.counters[l][2], 0);
+    for (let l = 0; l < m.layers - 1; l++) expect(rows(0, l), `layer ${l}`).toBeLessThan(rows(4, l));
+  }, 60_000);
+
   it("the exported model files and c/examples/main.c build with the runtime and print Engine's label and logits", async () => {
     const { bytes } = buildSynthetic({ sizes: [30, 17, 9, 5], ranks: [4, 3], seed: 8, calibration: 16 });
     const dir = join(OUT, "example");
