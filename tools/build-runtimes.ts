@@ -42,7 +42,6 @@ export function tarball(prefix: string, dir = thirdPartyDir()): { path: string; 
 }
 
 export type RuntimeName = "wasm3" | "wamr-classic" | "wamr-fast" | "wamr-fast-simd";
-export const RUNTIME_NAMES: readonly RuntimeName[] = ["wasm3", "wamr-classic", "wamr-fast", "wamr-fast-simd"];
 
 export interface Runtime {
   name: RuntimeName;
