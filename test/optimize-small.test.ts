@@ -223,6 +223,12 @@ describe("optimize on 8×8 digits (1078 train, 359 val, 360 test)", () => {
     expect(kept.status).toBe(0);
     const nrgm = readFileSync(join(dir, "n.rgm"));
     expect(Buffer.compare(rgm, nrgm)).not.toBe(0);
+    // The report's permute field as quantize's: the fit is every validation sample here (359 < --calibration), none left to judge on
+    const front = JSON.parse(readFileSync(join(dir, "o.front.json"), "utf8"));
+    expect(front.permute).toMatchObject({ fit_samples: 359, held_out_samples: 0 });
+    expect(front.permute.chunks_kept).toHaveLength(2);
+    for (const c of front.permute.chunks_kept) expect(c).toMatchObject({ fit: { before: expect.any(Number), after: expect.any(Number) }, held_out: null });
+    expect(JSON.parse(readFileSync(join(dir, "n.front.json"), "utf8")).permute).toBeUndefined();
     const permuted = await Engine.fromModel(readModel(rgm).model), inOrder = await Engine.fromModel(readModel(nrgm).model);
     const vx = loadDataset({ data: join(FIX, "digits-val.npz") });
     for (let s = 0; s < vx.count; s++) {

@@ -235,3 +235,31 @@ export async function permuteForZeroSkip(model: QuantModel, x: Float32Array, cou
   };
   return { model: permuteHidden(model, perms), perms, report };
 }
+
+/** Samples after the fit ones that judge the unit order in quantize's and optimize's reports (held out from its fit). */
+export const PERMUTE_HELD_OUT = 1000;
+
+/** The `permute` field of quantize's and optimize's reports: chunks kept before and after, fitted and held out. */
+export interface PermuteFieldReport {
+  fit_samples: number;
+  held_out_samples: number;
+  /** Per hidden layer, null where it keeps its order; held_out null when no sample was left to judge on. */
+  chunks_kept: ({ fit: { before: number; after: number }; held_out: { before: number; after: number } | null } | null)[];
+}
+
+/**
+ * permuteForZeroSkip fitted on the first `fitCount` samples of x (float32, nIn per sample), judged on the next
+ * `heldCount` (none of them in the fit): the permuted model and the report both commands write.
+ */
+export async function orderForZeroSkip(model: QuantModel, x: Float32Array, nIn: number, fitCount: number, heldCount: number): Promise<{ model: QuantModel; report: PermuteFieldReport }> {
+  const p = await permuteForZeroSkip(model, x.subarray(0, fitCount * nIn), fitCount);
+  const held = heldCount > 0 ? await unitActivity(model, x.subarray(fitCount * nIn, (fitCount + heldCount) * nIn), heldCount) : null;
+  const kept = (l: number, perm: Int32Array | null) => chunksKept(held!.layers[l], model.layers[l].nOut, held!.words, heldCount, perm);
+  return {
+    model: p.model,
+    report: {
+      fit_samples: fitCount, held_out_samples: heldCount,
+      chunks_kept: p.report.layers.map((r, l) => (r ? { fit: { before: r.before, after: r.after }, held_out: held ? { before: kept(l, null), after: kept(l, p.perms[l]) } : null } : null)),
+    },
+  };
+}

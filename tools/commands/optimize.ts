@@ -14,7 +14,7 @@ import type { Samples } from "../../ts/train/trainer.ts";
 import { writeSafetensors } from "../../ts/safetensors.ts";
 import { cModelFiles, cModelName, cModelPaths } from "../../ts/c-header.ts";
 import { readModel, writeModel } from "../../runtime/src/format.ts";
-import { permuteForZeroSkip } from "../../ts/permute.ts";
+import { orderForZeroSkip, PERMUTE_HELD_OUT } from "../../ts/permute.ts";
 import { crc32 } from "../../runtime/src/crc32.ts";
 import { addDataOptions, addShiftOptions, loadDataFor, numberList, positiveInt, shiftAugment, type DataFlags } from "../data.ts";
 import { checkOutputPath, readUserFile, writeUserFile } from "../cli-io.ts";
@@ -164,9 +164,9 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   if ((flags.permute ?? !device) && hidden > 0) {
     const calibCount = Math.min(flags.calibration, val.count);
     log(`ordering hidden units by co-activation on ${calibCount} validation samples …`);
-    const p = await permuteForZeroSkip(readModel(rgm).model, toFloat({ ...val, count: calibCount }, nIn), calibCount);
+    const p = await orderForZeroSkip(readModel(rgm).model, toFloat(val, nIn), nIn, calibCount, Math.min(PERMUTE_HELD_OUT, val.count - calibCount));
     rgm = writeModel(p.model);
-    (report as Record<string, unknown>).permute = { fit_samples: calibCount, chunks_kept: p.report.layers.map((r) => (r ? { before: r.before, after: r.after } : null)) };
+    (report as Record<string, unknown>).permute = p.report;
   }
   await writeUserFile(flags.output, rgm);
   const c = cModelFiles(rgm, cModelName(flags.output), cDescription(rgm), cPaths.header.split(/[\\/]/).pop(), "rankgate optimize");

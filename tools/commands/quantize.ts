@@ -15,7 +15,7 @@ import { progress } from "../progress.ts";
 import { checkOutputPath, writeUserFile } from "../cli-io.ts";
 import { findTarget } from "../../firmware-sim/profile.ts";
 import { CycleMeter, DEFAULT_CYCLE_SAMPLES, DEPLOYED_SCHEDULE } from "../../ts/target-cost.ts";
-import { chunksKept, permuteForZeroSkip, unitActivity } from "../../ts/permute.ts";
+import { orderForZeroSkip, PERMUTE_HELD_OUT } from "../../ts/permute.ts";
 
 interface QuantizeFlags extends DataFlags {
   float: string;
@@ -38,9 +38,6 @@ interface QuantizeFlags extends DataFlags {
   /** --permute / --no-permute; left out: on, except with --target (see below). */
   permute?: boolean;
 }
-
-/** Samples after the calibration ones that judge the unit order (held out from its fit). */
-const PERMUTE_HELD_OUT = 1000;
 
 // Words the generated .h/.c cannot use as the array's name: C (C89–C23) and C++ keywords, and what stddef.h/stdint.h define
 const C_RESERVED = new Set(("auto break case char const continue default do double else enum extern float for goto if inline int long register restrict " +
@@ -140,16 +137,8 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
   // Default off with --target: the order is a Wasm zero-skip gain, and the cycles the rank search chose stay those priced
   if ((flags.permute ?? !device) && model.layers.length > 1) {
     log(`ordering hidden units by co-activation on ${calibCount} calibration samples …`);
-    const p = await permuteForZeroSkip(model, calibration, calibCount);
-    const heldCount = Math.min(PERMUTE_HELD_OUT, val.count - calibCount);
-    const held = heldCount > 0 ? await unitActivity(model, val.features.subarray(calibCount * nIn, (calibCount + heldCount) * nIn), heldCount) : null;
-    permute = {
-      fit_samples: calibCount, held_out_samples: heldCount,
-      chunks_kept: p.report.layers.map((r, l) => (r ? {
-        fit: { before: r.before, after: r.after },
-        held_out: held ? { before: chunksKept(held.layers[l], model.layers[l].nOut, held.words, heldCount, null), after: chunksKept(held.layers[l], model.layers[l].nOut, held.words, heldCount, p.perms[l]) } : null,
-      } : null)),
-    };
+    const p = await orderForZeroSkip(model, val.features, nIn, calibCount, Math.min(PERMUTE_HELD_OUT, val.count - calibCount));
+    permute = p.report;
     model = p.model;
   }
   const bytes = writeModel(model);
