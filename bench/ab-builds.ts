@@ -1,13 +1,13 @@
 // npx tsx bench/ab-builds.ts <base.wasm> [model.rgm] [rounds]: the engine on a saved build against
 // build/rankgate.wasm, in one process, interleaved, on the first 256 MNIST test digits.
 // npx tsx bench/ab-builds.ts --models <base.rgm> <new.rgm> [rounds]: two models on build/rankgate.wasm, the same way
-// (e.g. a model against its hidden-unit-permuted copy, ts/permute.ts). Times are CPU µs
+// (e.g. a model against its hidden-unit-permuted copy, toolchain/quantize/permute.ts). Times are CPU µs
 // per digit (process.cpuUsage: robust to other jobs on a shared machine, unlike wall time), min and
 // quartile over rounds: gated + zero skip at batch 1 (one run_batch_s8 call per digit, no JS around it),
 // its mask stages alone (RUN_MASK_ONLY), and inferBatch of 64 digits per call.
 import { readFileSync } from "node:fs";
 import { Engine, RUN } from "../runtime/src/runtime.ts";
-import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
+import { loadMnist, toFloatInputs } from "../toolchain/data/mnist.ts";
 
 const args = process.argv.slice(2);
 const models = args[0] === "--models";

@@ -5,19 +5,19 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { Command, InvalidArgumentError } from "commander";
 import { UserError } from "../runtime/src/errors.ts";
-import { importSafetensors } from "../ts/import/safetensors.ts";
-import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
+import { importSafetensors } from "../toolchain/import/state-dict.ts";
+import { loadMnist, toFloatInputs } from "../toolchain/data/mnist.ts";
 import type { FloatModel } from "../runtime/src/model.ts";
 import { Engine } from "../runtime/src/runtime.ts";
-import { colors, table } from "../tools/table.ts";
+import { colors, table } from "../cli/src/table.ts";
 import { agreement, cpuMs, measure, median, type Contender } from "./harness.ts";
 import { ortContenders, ORT_VERSION } from "./peers/ort.ts";
 import { GATED_SCHEDULES, rankgateContenders } from "./peers/rankgate.ts";
 import { tfjsContender } from "./peers/tfjs.ts";
-import { profileEngine } from "../tools/profile-stages.ts";
+import { profileEngine } from "../toolchain/evaluate/profile-stages.ts";
 import { gatedZeroSkipMacs, macFloor } from "./floor.ts";
-import { formatProfile } from "../tools/commands/profile.ts";
-import { permuteForZeroSkip } from "../ts/permute.ts";
+import { formatProfile } from "../cli/src/commands/profile.ts";
+import { permuteForZeroSkip } from "../toolchain/quantize/permute.ts";
 import { readModel, writeModel } from "../runtime/src/format.ts";
 
 const BIG = 64;
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     .option("--only <ids>", "comma-separated contender ids to run (default all)")
     .option("--save <file>", "also write every round's figures and the run's setup as JSON")
     .option("--cpu-time", "time the CPU this process used (user + system) instead of wall time: for a machine shared with other jobs")
-    .option("--permute", `first order the model's hidden units by co-activation on ${PERMUTE_FIT} mnist:train digits (ts/permute.ts, as quantize does by default; same logits, fewer zero-skip chunks); the file is not changed`)
+    .option("--permute", `first order the model's hidden units by co-activation on ${PERMUTE_FIT} mnist:train digits (toolchain/quantize/permute.ts, as quantize does by default; same logits, fewer zero-skip chunks); the file is not changed`)
     .option("--profile", "instead: rankgate's time per layer and stage (estimator, rows, requantization), as `rankgate profile`")
     .parse()
     .opts<Flags>();

@@ -1,4 +1,4 @@
-// The MAC floor of gated + zero-skip inference: the MACs `rankgate eval` counts for it (ts/evaluate.ts
+// The MAC floor of gated + zero-skip inference: the MACs `rankgate eval` counts for it (toolchain/evaluate/evaluate.ts
 // macs_per_sample.gated_zero_skip: every dot product over the layer's non-zero inputs only, the estimator's
 // second stage whole), per sample on the bench's digits, timed at the same run's dense SIMD rate.
 import { Engine } from "../runtime/src/runtime.ts";

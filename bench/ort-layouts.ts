@@ -3,9 +3,9 @@
 // model, interleaved like npm run bench. Shows why the bench's QDQ peer uses the MatMul layout (docs/BENCHMARKS.md).
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { importSafetensors } from "../ts/import/safetensors.ts";
-import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
-import { table } from "../tools/table.ts";
+import { importSafetensors } from "../toolchain/import/state-dict.ts";
+import { loadMnist, toFloatInputs } from "../toolchain/data/mnist.ts";
+import { table } from "../cli/src/table.ts";
 import { agreement, measure, median } from "./harness.ts";
 import { buildOnnxF32, buildOnnxQdq, QDQ_LAYOUTS } from "./peers/onnx-models.ts";
 import { configureOrt, ortContender } from "./peers/ort.ts";

@@ -11,10 +11,10 @@ import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
-import { buildRuntimes } from "../tools/build-runtimes.ts";
-import { positiveInt } from "../tools/data.ts";
-import { decodeOutput, encodeJob, engineJob } from "../tools/wasm-job.ts";
-import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
+import { buildRuntimes } from "./build-runtimes.ts";
+import { positiveInt } from "../cli/src/data-options.ts";
+import { decodeOutput, encodeJob, engineJob } from "./wasm-job.ts";
+import { loadMnist, toFloatInputs } from "../toolchain/data/mnist.ts";
 import { Engine } from "../runtime/src/runtime.ts";
 import type { WasmBuild } from "../runtime/src/wasm.ts";
 

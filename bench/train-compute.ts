@@ -10,14 +10,14 @@ import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { Matrix, SingularValueDecomposition } from "ml-matrix";
 import * as tf from "@tensorflow/tfjs-core";
-import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
-import { Rng } from "../ts/random.ts";
-import { COMPUTE_NAMES, JsCompute, type ComputeName, type MlpCompute } from "../ts/train/compute.ts";
-import { gemmNT_f32 } from "../ts/train/gemm.ts";
-import { loadCheckpoint } from "../ts/train/checkpoint.ts";
-import { topKSvd, type TopKSvdOptions } from "../ts/train/svd.ts";
-import { initTf, TfCompute } from "../ts/train/tfjs.ts";
-import { initModel } from "../ts/train/trainer.ts";
+import { loadMnist, toFloatInputs } from "../toolchain/data/mnist.ts";
+import { Rng } from "../toolchain/model/random.ts";
+import { COMPUTE_NAMES, JsCompute, type ComputeName, type MlpCompute } from "../toolchain/train/compute.ts";
+import { gemmNT_f32 } from "../toolchain/train/gemm.ts";
+import { loadCheckpoint } from "../toolchain/train/training-checkpoint.ts";
+import { topKSvd, type TopKSvdOptions } from "../toolchain/train/svd.ts";
+import { initTf, TfCompute } from "../toolchain/train/tfjs.ts";
+import { initModel } from "../toolchain/train/trainer.ts";
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);

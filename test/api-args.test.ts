@@ -1,10 +1,10 @@
 // The public API's argument checks: every wrong argument is an InputError naming it; nothing of the
-// caller's object but its typed-array slots is read (ts/args.ts).
+// caller's object but its typed-array slots is read (runtime/src/args.ts).
 import { describe, expect, it } from "vitest";
 import { InputError } from "../runtime/src/errors.ts";
 import { readModel } from "../runtime/src/format.ts";
 import { Engine } from "../runtime/src/runtime.ts";
-import { buildSynthetic } from "../ts/synthetic.ts";
+import { buildSynthetic } from "../toolchain/model/synthetic.ts";
 
 const { bytes } = buildSynthetic({ sizes: [10, 7, 3], ranks: [2], seed: 5, calibration: 8 });
 

@@ -7,10 +7,10 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { UserError } from "../runtime/src/errors.ts";
-import { Rng } from "../ts/random.ts";
-import { checkShiftAugment, shiftBatch, type ShiftAugment } from "../ts/train/augment.ts";
-import { loadCheckpoint } from "../ts/train/checkpoint.ts";
-import { trainMlp, type Samples } from "../ts/train/trainer.ts";
+import { Rng } from "../toolchain/model/random.ts";
+import { checkShiftAugment, shiftBatch, type ShiftAugment } from "../toolchain/train/augment.ts";
+import { loadCheckpoint } from "../toolchain/train/training-checkpoint.ts";
+import { trainMlp, type Samples } from "../toolchain/train/trainer.ts";
 
 /** The definition: out(y, x, c) = in(y − dy, x − dx, c) inside the image, else 0; (dy, dx) drawn dy first. */
 function shiftRef(x: Float32Array, n: number, a: ShiftAugment, rng: Rng): Float32Array {
@@ -97,7 +97,7 @@ describe("training with --shift", () => {
 
   it("rankgate train --shift records the augmentation; bad --image is a clear error", () => {
     const dir = mkdtempSync(join(tmpdir(), "rankgate-augment-"));
-    const cli = (...args: string[]) => spawnSync(process.execPath, [join(import.meta.dirname, "../bin/rankgate.js"), ...args], { cwd: dir, encoding: "utf8" });
+    const cli = (...args: string[]) => spawnSync(process.execPath, [join(import.meta.dirname, "../cli/bin/rankgate.js"), ...args], { cwd: dir, encoding: "utf8" });
     const base = ["train", "--sizes", "784,16,10", "--epochs", "1", "--train-limit", "300", "-q"];
     const ok = cli(...base, "--shift", "2", "-o", "a.safetensors");
     expect(ok.stderr).toBe("");

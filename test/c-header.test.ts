@@ -1,4 +1,4 @@
-// The C model files rankgate quantize and optimize write (ts/c-header.ts): the bytes, the names, and the
+// The C model files rankgate quantize and optimize write (toolchain/model/c-header.ts): the bytes, the names, and the
 // compile-time sizes, checked against the C runtime's own rg_model_init / rg_arena_bytes on real and
 // synthetic models (v1, v2, v3, estimators, block gates). test/c-runtime.test.ts runs them too.
 import { spawnSync } from "node:child_process";
@@ -8,8 +8,8 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { FormatError } from "../runtime/src/errors.ts";
 import { readModel, writeModel } from "../runtime/src/format.ts";
-import { cModelFiles, cModelName, cModelPaths, rg_arena_bytes } from "../ts/c-header.ts";
-import { buildSynthetic, toV1 } from "../ts/synthetic.ts";
+import { cModelFiles, cModelName, cModelPaths, rg_arena_bytes } from "../toolchain/model/c-header.ts";
+import { buildSynthetic, toV1 } from "../toolchain/model/synthetic.ts";
 import { describeWithTools } from "./helpers/system.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -88,9 +88,9 @@ describeWithTools(["gcc"], "the header's constants in C", () => {
     }
     main.push("int main(void) {", "  rg_model m;", ...body, "  return 0;", "}");
     writeFileSync(join(dir, "main.c"), main.join("\n") + "\n");
-    const sources = readdirSync(join(ROOT, "c", "src")).filter((f) => f.endsWith(".c")).map((f) => join(ROOT, "c", "src", f));
+    const sources = readdirSync(join(ROOT, "kernels", "c", "src")).filter((f) => f.endsWith(".c")).map((f) => join(ROOT, "kernels", "c", "src", f));
     const exe = join(dir, "main");
-    const cc = spawnSync("gcc", ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", `-I${join(ROOT, "c", "include")}`, `-I${dir}`, ...sources,
+    const cc = spawnSync("gcc", ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", `-I${join(ROOT, "kernels", "c", "include")}`, `-I${dir}`, ...sources,
       join(dir, "main.c"), ...models.map(([n]) => join(dir, `${n}.c`)), "-o", exe], { encoding: "utf8" });
     expect(cc.stderr).toBe("");
     expect(cc.status).toBe(0);

@@ -1,8 +1,8 @@
-// The C kernels' edges on the host (c/test/harness.c, emulated DSP path and portable path, one build under
+// The C kernels' edges on the host (kernels/c/test/harness.c, emulated DSP path and portable path, one build under
 // ASan + UBSan with the model in an exactly sized buffer): layer widths around the mask words (31…35, 63…66) and
 // the row pairs (1…5), estimator ranks around the groups of four (1…9, 13, 17, 21: t in registers up to 16), inputs
 // around the 8-input chunks;
-// logits and every counter equal ts/reference.ts run_s8, gated, dense and with zero skipping. The same networks on
+// logits and every counter equal runtime/src/reference.ts run_s8, gated, dense and with zero skipping. The same networks on
 // the Helium (MVE) path, cross-built for Cortex-M55 and run under QEMU (mps3-an547), checksum for checksum, and the
 // MVE four-lane requantization against the scalar one on edge values.
 import { spawn, spawnSync } from "node:child_process";
@@ -13,14 +13,14 @@ import { beforeAll, expect, it } from "vitest";
 import { C_BUILDS, type CBuild } from "./helpers/c-builds.ts";
 import { run_s8, RUN_DENSE, RUN_ZERO_SKIP } from "../runtime/src/reference.ts";
 import type { QuantModel } from "../runtime/src/model.ts";
-import { buildSynthetic } from "../ts/synthetic.ts";
+import { buildSynthetic } from "../toolchain/model/synthetic.ts";
 import { describeWithTools } from "./helpers/system.ts";
-import { benchChecksum, BOARDS_DIR, buildImage, buildRankgateImage, parseChecksums, runImage, symbolAddress } from "../tools/mcu.ts";
+import { benchChecksum, BOARDS_DIR, buildImage, buildRankgateImage, parseChecksums, runImage, symbolAddress } from "../bench/qemu.ts";
 import type { InferStats } from "../runtime/src/runtime.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const OUT = join(ROOT, "build", "c-kernels-test");
-const SOURCES = readdirSync(join(ROOT, "c", "src")).filter((f) => f.endsWith(".c")).sort().map((f) => `c/src/${f}`);
+const SOURCES = readdirSync(join(ROOT, "kernels", "c", "src")).filter((f) => f.endsWith(".c")).sort().map((f) => `kernels/c/src/${f}`);
 const BUILDS = C_BUILDS;
 type Build = CBuild;
 const PORTABLE = 1;
@@ -46,7 +46,7 @@ function shapes(): { sizes: number[]; ranks: number[] }[] {
 
 function harness(b: Build): Promise<void> {
   return new Promise((resolve, reject) => {
-    const args = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", ...BUILDS[b], "-Ic/include", ...SOURCES, "c/test/harness.c", "-o", join(OUT, `harness-${b}`)];
+    const args = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", ...BUILDS[b], "-Ikernels/c/include", ...SOURCES, "kernels/c/test/harness.c", "-o", join(OUT, `harness-${b}`)];
     const p = spawn("gcc", args, { cwd: ROOT });
     let stderr = "";
     p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
@@ -162,8 +162,8 @@ describeWithTools(["arm-none-eabi-gcc", "qemu-system-arm"], "C kernels at the ed
     expect(bad.slice(0, 3)).toEqual([]);
   }, 120_000);
 
-  it("the four-lane requantization equals the scalar one on every shift with edge and random values (c/boards/requant-mve.c)", () => {
-    const elf = buildImage({ board: "mps3-an547", sources: [join(BOARDS_DIR, "requant-mve.c")], includes: [join(ROOT, "c", "include"), join(ROOT, "c", "src")], out: join(OUT, "requant-mve.elf") });
+  it("the four-lane requantization equals the scalar one on every shift with edge and random values (kernels/c/boards/requant-mve.c)", () => {
+    const elf = buildImage({ board: "mps3-an547", sources: [join(BOARDS_DIR, "requant-mve.c")], includes: [join(ROOT, "kernels", "c", "include"), join(ROOT, "kernels", "c", "src")], out: join(OUT, "requant-mve.elf") });
     const r = runImage("mps3-an547", elf);
     expect(r.stdout).toBe("requant checked 99200 mismatches 0\n");
     expect(r.status).toBe(0);

@@ -1,7 +1,7 @@
-// The C99 runtime (c/) on the host: built by gcc with warnings as errors, once plain, once with the Arm
+// The C99 runtime (kernels/c/) on the host: built by gcc with warnings as errors, once plain, once with the Arm
 // DSP path emulated (RG_EMULATE_DSP: both kernel paths in one binary) and once with ASan + UBSan;
-// bit-exact with ts/reference.ts and Engine (logits and every counter), and its reader gives
-// ts/format.ts's verdict (same field, same offset) on the fuzz corpus of tools/fuzz-core.ts.
+// bit-exact with runtime/src/reference.ts and Engine (logits and every counter), and its reader gives
+// runtime/src/format.ts's verdict (same field, same offset) on the fuzz corpus of fuzz/core.ts.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -9,25 +9,25 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { beforeAll, expect, it } from "vitest";
 import { C_BUILDS, type CBuild } from "./helpers/c-builds.ts";
-import { cModelFiles } from "../ts/c-header.ts";
+import { cModelFiles } from "../toolchain/model/c-header.ts";
 import { FormatError } from "../runtime/src/errors.ts";
 import { readModel, writeModel } from "../runtime/src/format.ts";
 import type { QuantModel } from "../runtime/src/model.ts";
 import { INT32_MAX, INT32_MIN, quantizeInput } from "../runtime/src/quant.ts";
-import { Rng } from "../ts/random.ts";
+import { Rng } from "../toolchain/model/random.ts";
 import { quantize_f32, requantize_s32, run_s8, RUN_DENSE, RUN_ZERO_SKIP } from "../runtime/src/reference.ts";
 import { crc32 } from "../runtime/src/crc32.ts";
 import { Engine } from "../runtime/src/runtime.ts";
-import { buildSynthetic, syntheticInputs, toV1 } from "../ts/synthetic.ts";
-import { caseModel } from "../tools/fuzz-core.ts";
-import { loadData } from "../tools/data.ts";
+import { buildSynthetic, syntheticInputs, toV1 } from "../toolchain/model/synthetic.ts";
+import { caseModel } from "../fuzz/core.ts";
+import { loadData } from "../cli/src/data-options.ts";
 import { rowsCase } from "./helpers/arbitraries.ts";
 import { gatedNetCase } from "./helpers/models.ts";
 import { describeWithTools } from "./helpers/system.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const OUT = join(ROOT, "build", "c-test");
-const SOURCES = readdirSync(join(ROOT, "c", "src")).filter((f) => f.endsWith(".c")).sort().map((f) => `c/src/${f}`);
+const SOURCES = readdirSync(join(ROOT, "kernels", "c", "src")).filter((f) => f.endsWith(".c")).sort().map((f) => `kernels/c/src/${f}`);
 /** The warning flags of every build (docs/C-API.md). */
 const WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"];
 const BUILDS = C_BUILDS;
@@ -59,7 +59,7 @@ function gccAsync(args: string[]): Promise<void> {
   });
 }
 
-/** A job file for c/test/harness.c, and how to read its answers. */
+/** A job file for kernels/c/test/harness.c, and how to read its answers. */
 class Job {
   private parts: Buffer[] = [];
   readonly records: ({ kind: "M" } | { kind: "R"; count: number } | { kind: "Q" })[] = [];
@@ -130,7 +130,7 @@ function execute(b: Build, job: Job): Answer[] {
   return answers;
 }
 
-/** Differences between C answers and ts/reference.ts run_s8 on the same int8 inputs. */
+/** Differences between C answers and runtime/src/reference.ts run_s8 on the same int8 inputs. */
 function compare(model: QuantModel, q: Int8Array[], flags: number, got: SampleAnswer[], what: string): string[] {
   const bad: string[] = [];
   q.forEach((x, s) => {
@@ -189,18 +189,18 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
     mkdirSync(OUT, { recursive: true });
     // The three builds side by side
     await Promise.all([
-      ...Object.entries(BUILDS).map(([b, flags]) => gccAsync([...WARN, ...flags, "-Ic/include", ...SOURCES, "c/test/harness.c", "-o", bin(b as Build)])),
-      ...(["plain", "asan"] as const).map((b) => gccAsync([...WARN, ...BUILDS[b], "-Ic/include", ...SOURCES, "c/test/api.c", "-o", join(OUT, `api-${b}`)])),
+      ...Object.entries(BUILDS).map(([b, flags]) => gccAsync([...WARN, ...flags, "-Ikernels/c/include", ...SOURCES, "kernels/c/test/harness.c", "-o", bin(b as Build)])),
+      ...(["plain", "asan"] as const).map((b) => gccAsync([...WARN, ...BUILDS[b], "-Ikernels/c/include", ...SOURCES, "kernels/c/test/api.c", "-o", join(OUT, `api-${b}`)])),
     ]);
   }, 120_000);
 
   it("every kernel-path configuration compiles as C99 without a warning", () => {
     for (const extra of [[], ["-DRG_EMULATE_DSP"], ["-DRG_NO_DSP", "-DRG_EMULATE_DSP"]]) {
-      gcc([...WARN, "-O2", ...extra, "-Ic/include", "-fsyntax-only", ...SOURCES]);
+      gcc([...WARN, "-O2", ...extra, "-Ikernels/c/include", "-fsyntax-only", ...SOURCES]);
     }
   });
 
-  it("every misuse of the API is a status (c/test/api.c, plain and sanitized, both kernel paths)", () => {
+  it("every misuse of the API is a status (kernels/c/test/api.c, plain and sanitized, both kernel paths)", () => {
     const { bytes } = buildSynthetic({ sizes: [20, 12, 6], ranks: [3], seed: 4, calibration: 16 });
     const model = join(OUT, "api.rgm");
     writeFileSync(model, bytes);
@@ -227,7 +227,7 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
     }
   });
 
-  it("random networks: logits and every counter equal ts/reference.ts run_s8 (gated, dense, zero-skip; portable and DSP kernels; v1 and v2)", () => {
+  it("random networks: logits and every counter equal runtime/src/reference.ts run_s8 (gated, dense, zero-skip; portable and DSP kernels; v1 and v2)", () => {
     const cases = randomCases(70, 12);
     for (const b of Object.keys(BUILDS) as Build[]) {
       const job = new Job();
@@ -335,7 +335,7 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
     }
   }, 60_000);
 
-  it("v3: the C reader names the same field and offset as ts/format.ts on damaged input sections and entries", () => {
+  it("v3: the C reader names the same field and offset as runtime/src/format.ts on damaged input sections and entries", () => {
     const { model } = buildSynthetic({ sizes: [9, 7, 4], ranks: [2], seed: 8, calibration: 16 });
     const n = 9;
     const good = writeModel({ ...model, inputFeatures: { scale: Float32Array.from({ length: n }, (_, i) => 0.25 * (i + 1)), offset: Float32Array.from({ length: n }, (_, i) => i - 4) } });
@@ -385,7 +385,7 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
     }
   }, 60_000);
 
-  it("the C reader rejects exactly what ts/format.ts rejects, naming the same field and offset (fuzz corpus, seed 7); loaded files run as the reference", () => {
+  it("the C reader rejects exactly what runtime/src/format.ts rejects, naming the same field and offset (fuzz corpus, seed 7); loaded files run as the reference", () => {
     const CASES = 2500;
     const job = new Job();
     const want: ({ field: string; offset: number } | null)[] = [];
@@ -414,7 +414,7 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
         const m = answers[k++] as ModelAnswer;
         const w = want[i];
         if (w === null) {
-          if (m.status !== 0) bad.push(`case ${i}: C rejects (${m.field} at ${m.offset}), ts/format.ts accepts`);
+          if (m.status !== 0) bad.push(`case ${i}: C rejects (${m.field} at ${m.offset}), runtime/src/format.ts accepts`);
           const { model, q } = valid[v++];
           for (const flags of [0, DENSE, ZERO_SKIP, PORTABLE]) {
             const got = answers[k++] as SampleAnswer[];
@@ -423,7 +423,7 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
         } else {
           rejected++;
           if (m.status !== -2 || m.field !== w.field || m.offset !== w.offset) {
-            bad.push(`case ${i}: C status ${m.status} ${m.field} at ${m.offset}, ts/format.ts ${w.field} at ${w.offset}`);
+            bad.push(`case ${i}: C status ${m.status} ${m.field} at ${m.offset}, runtime/src/format.ts ${w.field} at ${w.offset}`);
           }
         }
       }
@@ -510,7 +510,7 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
     for (let l = 0; l < m.layers - 1; l++) expect(rows(0, l), `layer ${l}`).toBeLessThan(rows(4, l));
   }, 60_000);
 
-  it("the exported model files and c/examples/main.c build with the runtime and print Engine's label and logits", async () => {
+  it("the exported model files and kernels/c/examples/main.c build with the runtime and print Engine's label and logits", async () => {
     const { bytes } = buildSynthetic({ sizes: [30, 17, 9, 5], ranks: [4, 3], seed: 8, calibration: 16 });
     const dir = join(OUT, "example");
     mkdirSync(dir, { recursive: true });
@@ -520,7 +520,7 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
     // Two files that include the header link (extern, one definition)
     writeFileSync(join(dir, "other.c"), '#include "model.h"\nsize_t other_len(void) { return rgm_model_len; }\n');
     const exe = join(dir, "example");
-    gcc([...WARN, "-O2", "-Ic/include", `-I${dir}`, ...SOURCES, "c/examples/main.c", join(dir, "model.c"), join(dir, "other.c"), "-o", exe]);
+    gcc([...WARN, "-O2", "-Ikernels/c/include", `-I${dir}`, ...SOURCES, "kernels/c/examples/main.c", join(dir, "model.c"), join(dir, "other.c"), "-o", exe]);
     const r = spawnSync(exe, [], { encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);
     const engine = await Engine.load(bytes);

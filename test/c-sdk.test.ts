@@ -1,4 +1,4 @@
-// The C SDK a firmware engineer drops in (tools/pack-c.ts, c/CMakeLists.txt, c/library.*, c/zephyr/): the
+// The C SDK a firmware engineer drops in (scripts/pack-c.ts, kernels/c/CMakeLists.txt, kernels/c/library.*, kernels/c/zephyr/): the
 // release tarball's layout and manifests against the documented fields of each ecosystem (no network),
 // fresh CMake projects that use it by add_subdirectory and by FetchContent (URL = the local tarball) with a
 // generated model and a static arena sized by its header, the Zephyr CMake file against stubs, and
@@ -11,10 +11,10 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { readModel } from "../runtime/src/format.ts";
 import { Engine } from "../runtime/src/runtime.ts";
-import { cModelFiles, rg_arena_bytes } from "../ts/c-header.ts";
-import { buildSynthetic } from "../ts/synthetic.ts";
-import { packSdk, sdkFiles, sdkVersion } from "../tools/pack-c.ts";
-import { caseModel } from "../tools/fuzz-core.ts";
+import { cModelFiles, rg_arena_bytes } from "../toolchain/model/c-header.ts";
+import { buildSynthetic } from "../toolchain/model/synthetic.ts";
+import { packSdk, sdkFiles, sdkVersion } from "../scripts/pack-c.ts";
+import { caseModel } from "../fuzz/core.ts";
 import { describeWithTools } from "./helpers/system.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -59,7 +59,7 @@ it("npm run pack:c: build/rankgate-c-<version>.tar.gz holds one library folder: 
   ]);
   for (const [to, from] of sdkFiles()) expect(readFileSync(join(lib, to)), to).toEqual(readFileSync(from));
   // Every runtime source is in both CMake files' lists (a new .c must be added to them)
-  const sources = readdirSync(join(ROOT, "c", "src")).filter((f) => f.endsWith(".c")).sort();
+  const sources = readdirSync(join(ROOT, "kernels", "c", "src")).filter((f) => f.endsWith(".c")).sort();
   const cmake = readFileSync(join(lib, "CMakeLists.txt"), "utf8"), zephyr = readFileSync(join(lib, "zephyr", "CMakeLists.txt"), "utf8");
   expect([...cmake.matchAll(/src\/(rg_\w+\.c)/g)].map((m) => m[1]).sort()).toEqual(sources);
   expect([...zephyr.matchAll(/src\/(rg_\w+\.c)/g)].map((m) => m[1]).sort()).toEqual(sources);
@@ -161,8 +161,8 @@ describeWithTools(["gcc", "cmake"], "the packed library builds", () => {
     expect(project("fetch", ["include(FetchContent)", `FetchContent_Declare(rankgate URL ${JSON.stringify(`file://${tgz}`)})`, "FetchContent_MakeAvailable(rankgate)"].join("\n"))).toBe(want);
   });
 
-  it("add_subdirectory(<the repository's c/>): the same CMakeLists.txt reads the include/ + src/ layout", () => {
-    expect(project("repo", `add_subdirectory(${JSON.stringify(join(ROOT, "c"))} rankgate)`)).toBe(want);
+  it("add_subdirectory(<the repository's kernels/c/>): the same CMakeLists.txt reads the include/ + src/ layout", () => {
+    expect(project("repo", `add_subdirectory(${JSON.stringify(join(ROOT, "kernels", "c"))} rankgate)`)).toBe(want);
   });
 
   it("Arduino and PlatformIO as plain sources: src/*.c with only src/ on the include path, C99 without a warning (host)", () => {
@@ -243,9 +243,9 @@ int main(int argc, char **argv) {
     const dir = join(tmp, "trusted");
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "trusted.c"), PROGRAM);
-    const sources = readdirSync(join(ROOT, "c", "src")).filter((f) => f.endsWith(".c")).map((f) => join(ROOT, "c", "src", f));
+    const sources = readdirSync(join(ROOT, "kernels", "c", "src")).filter((f) => f.endsWith(".c")).map((f) => join(ROOT, "kernels", "c", "src", f));
     const exe = join(dir, "trusted");
-    run("gcc", ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", `-I${join(ROOT, "c", "include")}`, ...sources, join(dir, "trusted.c"), "-o", exe]);
+    run("gcc", ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", `-I${join(ROOT, "kernels", "c", "include")}`, ...sources, join(dir, "trusted.c"), "-o", exe]);
     const { bytes } = buildSynthetic({ sizes: [20, 12, 6], ranks: [3], seed: 41 });
     const dv = new DataView(bytes.buffer, bytes.byteOffset);
     const entry = (l: number, field: number) => 64 + 96 * l + field;
@@ -275,7 +275,7 @@ int main(int argc, char **argv) {
     expect(lines[3]).toBe(`-2 layers[0].shift[7] ${shift0 + 28} | -2 layers[0].shift[7] ${shift0 + 28} | 0 0`);
     expect(lines[4]).toBe("-2 file_bytes 8 | -2 file_bytes 8 | 0 0");
 
-    // The fuzz corpus (tools/fuzz-core.ts, seed 7, the first 400): trusted init gives rg_model_init's verdict,
+    // The fuzz corpus (fuzz/core.ts, seed 7, the first 400): trusted init gives rg_model_init's verdict,
     // field and offset on every file, except that a file failing only its CRC-32 is accepted
     const corpus = Array.from({ length: 400 }, (_, i) => {
       const path = join(dir, `fuzz-${i}.rgm`);

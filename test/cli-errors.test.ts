@@ -10,12 +10,12 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FormatError } from "../runtime/src/errors.ts";
 import { ENTRY_BYTES, HEADER_BYTES, readModel } from "../runtime/src/format.ts";
-import { Rng } from "../ts/random.ts";
-import { buildSynthetic, syntheticFloat } from "../ts/synthetic.ts";
+import { Rng } from "../toolchain/model/random.ts";
+import { buildSynthetic, syntheticFloat } from "../toolchain/model/synthetic.ts";
 import { thrown } from "./helpers/errors.ts";
-import { checkpointBytes } from "../ts/train/checkpoint.ts";
+import { checkpointBytes } from "../toolchain/train/training-checkpoint.ts";
 
-const BIN = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));
+const BIN = fileURLToPath(new URL("../cli/bin/rankgate.js", import.meta.url));
 const PAPER = fileURLToPath(new URL("../models/paper.rgm", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "rankgate-cli-errors-"));
 

@@ -6,10 +6,10 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { planArena } from "../runtime/src/arena.ts";
 import { readModel } from "../runtime/src/format.ts";
-import { buildSynthetic } from "../ts/synthetic.ts";
+import { buildSynthetic } from "../toolchain/model/synthetic.ts";
 import { instantiateKernels } from "../runtime/src/wasm.ts";
 
-const BIN = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));
+const BIN = fileURLToPath(new URL("../cli/bin/rankgate.js", import.meta.url));
 const DIST = fileURLToPath(new URL("../dist/rankgate.js", import.meta.url));
 const { bytes } = buildSynthetic({ sizes: [20, 16, 12, 4], ranks: [3, 2], seed: 7 });
 let dir = "";

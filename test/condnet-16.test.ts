@@ -9,7 +9,7 @@ const root = join(import.meta.dirname, "..");
 
 describe("models/condnet-16.rgm (regression pin)", () => {
   it("makes 6 errors on the first 200 test digits, one 16-unit block each (3,200 units), 27,648 MACs per digit", () => {
-    const r = spawnSync(process.execPath, [join(root, "bin/rankgate.js"), "eval", "--model", "models/condnet-16.rgm", "--data", "mnist:test", "--samples", "200", "--cycle-samples", "20", "--json", "-q"], { cwd: root, encoding: "utf8" });
+    const r = spawnSync(process.execPath, [join(root, "cli/bin/rankgate.js"), "eval", "--model", "models/condnet-16.rgm", "--data", "mnist:test", "--samples", "200", "--cycle-samples", "20", "--json", "-q"], { cwd: root, encoding: "utf8" });
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     const e = JSON.parse(r.stdout);

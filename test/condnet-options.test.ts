@@ -4,12 +4,12 @@ import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { FloatModel } from "../runtime/src/model.ts";
 import { UserError } from "../runtime/src/errors.ts";
-import type { MnistSet } from "../ts/mnist.ts";
-import { Rng } from "../ts/random.ts";
-import { blockCosts, calibrateGateBias, evaluateConditional, initGates, oracleLogitGrad, trainPolicy } from "../ts/train/condnet.ts";
-import { initTf } from "../ts/train/tfjs.ts";
+import type { MnistSet } from "../toolchain/data/mnist.ts";
+import { Rng } from "../toolchain/model/random.ts";
+import { blockCosts, calibrateGateBias, evaluateConditional, initGates, oracleLogitGrad, trainPolicy } from "../toolchain/train/condnet.ts";
+import { initTf } from "../toolchain/train/tfjs.ts";
 import { smallMnistSplit } from "./helpers/mnist-split.ts";
-import { initModel } from "../ts/train/trainer.ts";
+import { initModel } from "../toolchain/train/trainer.ts";
 
 let train: MnistSet, val: MnistSet;
 beforeAll(async () => {

@@ -6,14 +6,14 @@ import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UserError } from "../runtime/src/errors.ts";
-import { toFloatInputs, type MnistSet } from "../ts/mnist.ts";
+import { toFloatInputs, type MnistSet } from "../toolchain/data/mnist.ts";
 import type { FloatModel } from "../runtime/src/model.ts";
-import { Rng } from "../ts/random.ts";
-import { loadCheckpoint, saveCheckpoint } from "../ts/train/checkpoint.ts";
-import { evaluateConditional, forwardConditional, gateBlocks, initGates, policyLogitGrad, policyRegularisers, trainPolicy, type RegNorm } from "../ts/train/condnet.ts";
-import { initTf } from "../ts/train/tfjs.ts";
+import { Rng } from "../toolchain/model/random.ts";
+import { loadCheckpoint, saveCheckpoint } from "../toolchain/train/training-checkpoint.ts";
+import { evaluateConditional, forwardConditional, gateBlocks, initGates, policyLogitGrad, policyRegularisers, trainPolicy, type RegNorm } from "../toolchain/train/condnet.ts";
+import { initTf } from "../toolchain/train/tfjs.ts";
 import { smallMnistSplit } from "./helpers/mnist-split.ts";
-import { initModel } from "../ts/train/trainer.ts";
+import { initModel } from "../toolchain/train/trainer.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "rankgate-condnet-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -187,7 +187,7 @@ describe("trainPolicy", () => {
 });
 
 describe("CLI flags", () => {
-  const CLI = fileURLToPath(new URL("../tools/cli.ts", import.meta.url));
+  const CLI = fileURLToPath(new URL("../cli/src/cli.ts", import.meta.url));
   const run = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
 
   it.each([

@@ -3,7 +3,7 @@
 // on its first row and its lines bounded, budgets from the file size, |x| ≤ MAX_FEATURE_ABS, labels in
 // [0, outputs) for every reader, |b1 read as numpy reads it, duplicate npz members, the CSV header rule and
 // decimal-only cells. Each bomb is generated here (a few hundred KB at most); "fails fast" is asserted on
-// the readers' own counters (ts/data/stats.ts), never on wall time.
+// the readers' own counters (toolchain/data/stats.ts), never on wall time.
 import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,13 +14,13 @@ import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { InputError, UserError } from "../runtime/src/errors.ts";
 import { Engine } from "../runtime/src/runtime.ts";
-import { buildSynthetic, syntheticFloat } from "../ts/synthetic.ts";
-import { Rng } from "../ts/random.ts";
-import { checkpointBytes } from "../ts/train/checkpoint.ts";
-import { CSV_MAX_BYTES, CSV_MAX_LINE_BYTES, DATA_BUDGET_BASE, loadDataset, MAX_FEATURE_ABS, readerStats, resetReaderStats, writeNpy, type DataSpec } from "../ts/data/index.ts";
-import { plainDecimal } from "../ts/data/csv.ts";
+import { buildSynthetic, syntheticFloat } from "../toolchain/model/synthetic.ts";
+import { Rng } from "../toolchain/model/random.ts";
+import { checkpointBytes } from "../toolchain/train/training-checkpoint.ts";
+import { CSV_MAX_BYTES, CSV_MAX_LINE_BYTES, DATA_BUDGET_BASE, loadDataset, MAX_FEATURE_ABS, readerStats, resetReaderStats, writeNpy, type DataSpec } from "../toolchain/data/index.ts";
+import { plainDecimal } from "../toolchain/data/csv.ts";
 import { thrown } from "./helpers/errors.ts";
-import { npyHeader } from "../tools/fuzz-files.ts";
+import { npyHeader } from "../fuzz/files.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rankgate-data-bounds-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -262,7 +262,7 @@ describe("Engine.load with a foreign wasm module", () => {
 });
 
 describe("through the CLI: one line, exit 1, nothing written", () => {
-  const BIN = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));
+  const BIN = fileURLToPath(new URL("../cli/bin/rankgate.js", import.meta.url));
   const cli = (...args: string[]) => {
     const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "" } });
     return { code: r.status, stdout: r.stdout, lines: r.stderr.split("\n").filter((l) => l.trim()) };

@@ -1,4 +1,4 @@
-// ts/data/: every dtype numpy writes (fixtures by test/fixtures/data/make_data_fixtures.py, numpy's own
+// toolchain/data/: every dtype numpy writes (fixtures by test/fixtures/data/make_data_fixtures.py, numpy's own
 // writers), npz stored and deflated, CSV and IDX pairs, --samples, and one-line errors for bad data.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { UserError } from "../runtime/src/errors.ts";
-import { classCount, floatToHalf, halfToFloat, loadDataset, splitEvery, writeNpy, NPY_DTYPES, type NpyDtype } from "../ts/data/index.ts";
+import { classCount, floatToHalf, halfToFloat, loadDataset, splitEvery, writeNpy, NPY_DTYPES, type NpyDtype } from "../toolchain/data/index.ts";
 import { thrown } from "./helpers/errors.ts";
 
 const FIX = fileURLToPath(new URL("./fixtures/data/", import.meta.url));

@@ -1,18 +1,18 @@
 // Determinism: the same seed gives byte-identical .rgm files, in process and through the CLI.
-// (The train half, train → quantize with one seed, is added when ts/train/trainer.ts lands.)
+// (The train half, train → quantize with one seed, is added when toolchain/train/trainer.ts lands.)
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { writeModel } from "../runtime/src/format.ts";
-import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
-import { Quantizer } from "../ts/quantize.ts";
-import { Rng } from "../ts/random.ts";
-import { buildSynthetic, syntheticFloat } from "../ts/synthetic.ts";
-import { checkpointBytes } from "../ts/train/checkpoint.ts";
+import { loadMnist, toFloatInputs } from "../toolchain/data/mnist.ts";
+import { Quantizer } from "../toolchain/quantize/quantize.ts";
+import { Rng } from "../toolchain/model/random.ts";
+import { buildSynthetic, syntheticFloat } from "../toolchain/model/synthetic.ts";
+import { checkpointBytes } from "../toolchain/train/training-checkpoint.ts";
 
-const BIN = join(import.meta.dirname, "../bin/rankgate.js");
+const BIN = join(import.meta.dirname, "../cli/bin/rankgate.js");
 const tmp = mkdtempSync(join(tmpdir(), "rankgate-determinism-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

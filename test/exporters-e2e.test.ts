@@ -5,16 +5,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { loadDataset } from "../ts/data/index.ts";
-import { evaluateModel } from "../ts/evaluate.ts";
-import { applyInputNormalization } from "../ts/import/checkpoint.ts";
-import { importOnnx } from "../ts/import/onnx.ts";
-import { importSafetensors } from "../ts/import/safetensors.ts";
-import { checkpointBytes } from "../ts/train/checkpoint.ts";
-import { quantizeCommand } from "../tools/commands/quantize.ts";
+import { loadDataset } from "../toolchain/data/index.ts";
+import { evaluateModel } from "../toolchain/evaluate/evaluate.ts";
+import { applyInputNormalization } from "../toolchain/import/float-checkpoint.ts";
+import { importOnnx } from "../toolchain/import/onnx.ts";
+import { importSafetensors } from "../toolchain/import/state-dict.ts";
+import { checkpointBytes } from "../toolchain/train/training-checkpoint.ts";
+import { quantizeCommand } from "../cli/src/commands/quantize.ts";
 
 const FIXTURES = fileURLToPath(new URL("./fixtures/exporters/", import.meta.url));
-const BIN = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));
+const BIN = fileURLToPath(new URL("../cli/bin/rankgate.js", import.meta.url));
 const DIST = fileURLToPath(new URL("../dist/rankgate.js", import.meta.url));
 interface Fixture { name: string; files: string[]; kind: "onnx" | "safetensors"; expect: string; refAccuracy: number }
 const manifest = JSON.parse(readFileSync(join(FIXTURES, "manifest.json"), "utf8")) as { fixtures: Fixture[] };

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { UserError } from "../runtime/src/errors.ts";
-import { readFileForUser, readUserFile, writeFileForUser, writeUserFile } from "../ts/files.ts";
+import { readFileForUser, readUserFile, writeFileForUser, writeUserFile } from "../toolchain/io/files.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rankgate-files-"));
 

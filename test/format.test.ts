@@ -4,7 +4,7 @@ import { crc32 } from "../runtime/src/crc32.ts";
 import { FormatError } from "../runtime/src/errors.ts";
 import { ENTRY_BYTES, ENTRY_BYTES_V1, HEADER_BYTES, readModel, SECTIONS, writeModel } from "../runtime/src/format.ts";
 import type { QuantModel } from "../runtime/src/model.ts";
-import { buildSynthetic, toV1 } from "../ts/synthetic.ts";
+import { buildSynthetic, toV1 } from "../toolchain/model/synthetic.ts";
 import { thrown } from "./helpers/errors.ts";
 
 const { bytes: good, model } = buildSynthetic({ sizes: [6, 5, 4, 3], ranks: [2, 3], seed: 11, calibration: 16 });

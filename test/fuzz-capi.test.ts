@@ -1,6 +1,6 @@
-// The fuzz kind "c-api" (tools/fuzz-capi.ts) at test size: the C API under ASan + UBSan with random misuse.
+// The fuzz kind "c-api" (fuzz/capi.ts) at test size: the C API under ASan + UBSan with random misuse.
 import { expect, it } from "vitest";
-import { runCapiCase } from "../tools/fuzz-capi.ts";
+import { runCapiCase } from "../fuzz/capi.ts";
 import { describeWithTools } from "./helpers/system.ts";
 
 describeWithTools(["gcc"], "fuzz c-api", () => {

@@ -1,4 +1,4 @@
-// The fuzzer (tools/fuzz-core.ts) at test size, and the CLI that runs it (npm run fuzz).
+// The fuzzer (fuzz/core.ts) at test size, and the CLI that runs it (npm run fuzz).
 import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
@@ -8,9 +8,9 @@ import { readModel, writeModel } from "../runtime/src/format.ts";
 import { crc32 } from "../runtime/src/crc32.ts";
 import { quantizeModelInput, run_s8 } from "../runtime/src/reference.ts";
 import { Engine } from "../runtime/src/runtime.ts";
-import { Rng } from "../ts/random.ts";
-import { buildSynthetic } from "../ts/synthetic.ts";
-import { formatCounts, KINDS, runCase, runFuzz, type Kind } from "../tools/fuzz-core.ts";
+import { Rng } from "../toolchain/model/random.ts";
+import { buildSynthetic } from "../toolchain/model/synthetic.ts";
+import { formatCounts, KINDS, runCase, runFuzz, type Kind } from "../fuzz/core.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TSX = createRequire(import.meta.url).resolve("tsx/cli");
@@ -69,13 +69,13 @@ describe("fuzz", () => {
   });
 
   it("npm run fuzz prints the counts by outcome and exits 0; a bad flag is one line and exit 1", () => {
-    const r = spawnSync(process.execPath, [TSX, "tools/fuzz.ts", "--cases", "120", "--seed", "11"], { cwd: ROOT, encoding: "utf8" });
+    const r = spawnSync(process.execPath, [TSX, "fuzz/run.ts", "--cases", "120", "--seed", "11"], { cwd: ROOT, encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^fuzz: 120 cases, seed 11, .*peak RSS \d+ MB/);
     expect(r.stdout).toMatch(/valid result\s+\d+/);
     expect(r.stdout).toMatch(/failure\s+0\n/);
     expect(r.stdout).toContain("0 failures");
-    const bad = spawnSync(process.execPath, [TSX, "tools/fuzz.ts", "--cases", "0"], { cwd: ROOT, encoding: "utf8" });
+    const bad = spawnSync(process.execPath, [TSX, "fuzz/run.ts", "--cases", "0"], { cwd: ROOT, encoding: "utf8" });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toBe("fuzz: --cases must be an integer ≥ 1, got '0'\n");
   });

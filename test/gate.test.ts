@@ -7,7 +7,7 @@ import type { QuantModel } from "../runtime/src/model.ts";
 import { quantizeInput } from "../runtime/src/quant.ts";
 import { blockGate_s8, RUN_DENSE, RUN_ZERO_SKIP, run_s8 } from "../runtime/src/reference.ts";
 import { Engine } from "../runtime/src/runtime.ts";
-import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
+import { buildSynthetic, syntheticInputs } from "../toolchain/model/synthetic.ts";
 import { KernelHarness } from "./helpers/kernels.ts";
 import { gatedNetCase } from "./helpers/models.ts";
 import { int32s, int8s, maskWords, size, zeroPoint } from "./helpers/arbitraries.ts";

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { FormatError, UserError } from "../runtime/src/errors.ts";
-import { parseIdx } from "../ts/idx.ts";
+import { parseIdx } from "../toolchain/data/idx.ts";
 import { expectFormatError as expectFmt } from "./helpers/errors.ts";
 
 /** Builds an IDX file: magic, big-endian dims, then `fill(i)` for each data byte (plus `extra` bytes). */

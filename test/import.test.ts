@@ -8,13 +8,13 @@ import onnxProto from "onnx-proto";
 import type { onnx } from "onnx-proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FormatError, UserError } from "../runtime/src/errors.ts";
-import { forwardFloat } from "../ts/float.ts";
-import { applyInputNormalization, checkpointTensors } from "../ts/import/checkpoint.ts";
-import { importOnnx, ONNX_MAX_DECODED_VALUES, ONNX_MAX_NESTING, ONNX_MAX_NODES, ONNX_MAX_WEIGHT_EXPANSION } from "../ts/import/onnx.ts";
-import { importSafetensors, type SafetensorsImportOptions } from "../ts/import/safetensors.ts";
+import { forwardFloat } from "../toolchain/model/float.ts";
+import { applyInputNormalization, checkpointTensors } from "../toolchain/import/float-checkpoint.ts";
+import { importOnnx, ONNX_MAX_DECODED_VALUES, ONNX_MAX_NESTING, ONNX_MAX_NODES, ONNX_MAX_WEIGHT_EXPANSION } from "../toolchain/import/onnx.ts";
+import { importSafetensors, type SafetensorsImportOptions } from "../toolchain/import/state-dict.ts";
 import type { FloatModel } from "../runtime/src/model.ts";
-import { Rng } from "../ts/random.ts";
-import { readSafetensors, writeSafetensors, type Tensor } from "../ts/safetensors.ts";
+import { Rng } from "../toolchain/model/random.ts";
+import { readSafetensors, writeSafetensors, type Tensor } from "../toolchain/io/safetensors-file.ts";
 import { thrown } from "./helpers/errors.ts";
 import { readNpz } from "./helpers/npz.ts";
 
@@ -770,7 +770,7 @@ describe("importSafetensors state_dicts", () => {
 
 // CLI
 
-const BIN = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));
+const BIN = fileURLToPath(new URL("../cli/bin/rankgate.js", import.meta.url));
 const DIST = fileURLToPath(new URL("../dist/rankgate.js", import.meta.url));
 
 describe("rankgate import", () => {

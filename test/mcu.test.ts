@@ -1,25 +1,25 @@
-// The C runtime (c/) cross-built for Cortex-M0+, M4, M7 and M55 and run under qemu-system-arm with
-// semihosting (c/boards/): every image prints, per model and run mode, the FNV-1a checksum of the logits
+// The C runtime (kernels/c/) cross-built for Cortex-M0+, M4, M7 and M55 and run under qemu-system-arm with
+// semihosting (kernels/c/boards/): every image prints, per model and run mode, the FNV-1a checksum of the logits
 // and per-layer counters that Engine computes in Node on the same inputs. CMSIS-NN's fully connected
 // kernel, built from the upstream tarball, gives Engine's dense logits on the same layers. The
-// instruction counter (c/boards/qemu-insn.c) is exact on a known image. wasm3, cross-built from the upstream
+// instruction counter (kernels/c/boards/qemu-insn.c) is exact on a known image. wasm3, cross-built from the upstream
 // tarball, runs the MVP module bare metal on the M4 and prints Node's checksum.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, expect, it } from "vitest";
-import { selftestCases } from "../tools/build-selftest.ts";
-import { decodeOutput, encodeJob, engineJob, runJob } from "../tools/wasm-job.ts";
+import { selftestCases } from "../web/build-selftest.ts";
+import { decodeOutput, encodeJob, engineJob, runJob } from "../bench/wasm-job.ts";
 import { quantizeModelInput, run_s8 } from "../runtime/src/reference.ts";
 import { readModel } from "../runtime/src/format.ts";
 import { Engine } from "../runtime/src/runtime.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { readManifest } from "../tools/mcu-bench.ts";
+import { readManifest } from "../bench/mcu.ts";
 import { UserError } from "../runtime/src/errors.ts";
 import {
   BOARDS_DIR, benchChecksum, buildCmsisImage, buildImage, buildRankgateImage, buildWasm3Image, dataInputs, engineChecksums, fnvBytes, MODE_FLAGS, mnistInputs,
   parseChecksums, ROOT, runImage, type BenchCase, type BoardName, type ModeName,
-} from "../tools/mcu.ts";
+} from "../bench/qemu.ts";
 import { describeWithTools } from "./helpers/system.ts";
 
 const OUT = join(ROOT, "build", "mcu-test");

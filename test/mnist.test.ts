@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { FormatError, InputError, UserError } from "../runtime/src/errors.ts";
-import { parseIdx } from "../ts/idx.ts";
-import { loadMnist, mnistDataDir, parseDataSpec, toFloatInputs } from "../ts/mnist.ts";
+import { parseIdx } from "../toolchain/data/idx.ts";
+import { loadMnist, mnistDataDir, parseDataSpec, toFloatInputs } from "../toolchain/data/mnist.ts";
 import { expectFormatError as expectFmt } from "./helpers/errors.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "rankgate-mnist-"));

@@ -11,7 +11,7 @@ const root = join(import.meta.dirname, "..");
 
 describe("models/mnist-best.rgm: a regression pin of rankgate eval's output", () => {
   it("eval --data mnist:test --json still prints what it printed at commit 2b5e42d: 114 errors on the 10,000 test digits (112 dense) at 0.199× dense MACs, 0.049× with zero skip", () => {
-    const r = spawnSync(process.execPath, [join(root, "bin/rankgate.js"), "eval", "--model", "models/mnist-best.rgm", "--data", "mnist:test", "--json", "-q"], { cwd: root, encoding: "utf8" });
+    const r = spawnSync(process.execPath, [join(root, "cli/bin/rankgate.js"), "eval", "--model", "models/mnist-best.rgm", "--data", "mnist:test", "--json", "-q"], { cwd: root, encoding: "utf8" });
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     const e = JSON.parse(r.stdout);

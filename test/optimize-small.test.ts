@@ -11,20 +11,20 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { FloatModel } from "../runtime/src/model.ts";
 import { Engine } from "../runtime/src/runtime.ts";
 import { readModel } from "../runtime/src/format.ts";
-import { cModelFiles, rg_arena_bytes } from "../ts/c-header.ts";
-import { featureRange, loadDataset } from "../ts/data/index.ts";
-import { linear } from "../ts/float.ts";
-import { Quantizer } from "../ts/quantize.ts";
-import { Rng } from "../ts/random.ts";
-import { countFlips, gatedRun, searchRanks } from "../ts/rank-search.ts";
-import { writeSafetensors } from "../ts/safetensors.ts";
-import { checkpointFile } from "../ts/train/checkpoint.ts";
-import { defaultRanks, nearestTrial, OPTIMIZE_RECIPE, optimizeModel, type OptimizeOptions, type Trial } from "../ts/train/optimize.ts";
-import { inputStandard, moveEstimators, standardFactors, standardizeInputs, standardizeModel, unstandardizeModel } from "../ts/train/standardize.ts";
-import { trainMlp, type Samples } from "../ts/train/trainer.ts";
+import { cModelFiles, rg_arena_bytes } from "../toolchain/model/c-header.ts";
+import { featureRange, loadDataset } from "../toolchain/data/index.ts";
+import { linear } from "../toolchain/model/float.ts";
+import { Quantizer } from "../toolchain/quantize/quantize.ts";
+import { Rng } from "../toolchain/model/random.ts";
+import { countFlips, gatedRun, searchRanks } from "../toolchain/optimize/rank-search.ts";
+import { writeSafetensors } from "../toolchain/io/safetensors-file.ts";
+import { checkpointFile } from "../toolchain/train/training-checkpoint.ts";
+import { defaultRanks, nearestTrial, OPTIMIZE_RECIPE, optimizeModel, type OptimizeOptions, type Trial } from "../toolchain/optimize/optimize.ts";
+import { inputStandard, moveEstimators, standardFactors, standardizeInputs, standardizeModel, unstandardizeModel } from "../toolchain/train/standardize.ts";
+import { trainMlp, type Samples } from "../toolchain/train/trainer.ts";
 
 const FIX = fileURLToPath(new URL("./fixtures/small/", import.meta.url));
-const BIN = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));
+const BIN = fileURLToPath(new URL("../cli/bin/rankgate.js", import.meta.url));
 const load = (name: string, part: string, scale = 1): Samples => {
   const d = loadDataset({ data: join(FIX, `${name}-${part}.npz`) });
   return { images: d.features.map((v) => v * scale), labels: Uint8Array.from(d.labels!), count: d.count };
@@ -217,7 +217,7 @@ describe("optimize on 8×8 digits (1078 train, 359 val, 360 test)", () => {
     expect(h).toContain("defined once in o.c.");
     expect(h).toContain(`#define RGM_O_ARENA_BYTES ${rg_arena_bytes(readModel(rgm).model)}u`);
     expect(plain.stdout).toContain("; o.h, o.c, o-float.safetensors, o.front.json, o.front.svg");
-    // The hidden units are ordered for zero skip by default (ts/permute.ts): --no-permute writes the search's order,
+    // The hidden units are ordered for zero skip by default (toolchain/quantize/permute.ts): --no-permute writes the search's order,
     // another file with the same logits on every validation sample
     const kept = cli("--epochs", "0", "--estimator", "svd", "--budget", "0", "--no-permute", "-o", "n.rgm");
     expect(kept.status).toBe(0);

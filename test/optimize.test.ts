@@ -6,15 +6,15 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { readModel, writeModel } from "../runtime/src/format.ts";
 import type { FloatModel } from "../runtime/src/model.ts";
-import { Rng } from "../ts/random.ts";
-import { syntheticFloat, syntheticInputs } from "../ts/synthetic.ts";
-import { JsCompute, softmaxCrossEntropy, distillGrad } from "../ts/train/compute.ts";
-import { featureRange } from "../ts/data/index.ts";
-import { Quantizer } from "../ts/quantize.ts";
-import { gatedRun } from "../ts/rank-search.ts";
-import { chooseEpoch, chooseTrial, chooseWithinMacs, frontSvg, optimizeModel, paretoFront, preActivationSigmas, softTargets, Teacher, type EpochRecord, type Trial } from "../ts/train/optimize.ts";
-import { initTf, TfCompute } from "../ts/train/tfjs.ts";
-import { trainMlp, type Samples } from "../ts/train/trainer.ts";
+import { Rng } from "../toolchain/model/random.ts";
+import { syntheticFloat, syntheticInputs } from "../toolchain/model/synthetic.ts";
+import { JsCompute, softmaxCrossEntropy, distillGrad } from "../toolchain/train/compute.ts";
+import { featureRange } from "../toolchain/data/index.ts";
+import { Quantizer } from "../toolchain/quantize/quantize.ts";
+import { gatedRun } from "../toolchain/optimize/rank-search.ts";
+import { chooseEpoch, chooseTrial, chooseWithinMacs, frontSvg, optimizeModel, paretoFront, preActivationSigmas, softTargets, Teacher, type EpochRecord, type Trial } from "../toolchain/optimize/optimize.ts";
+import { initTf, TfCompute } from "../toolchain/train/tfjs.ts";
+import { trainMlp, type Samples } from "../toolchain/train/trainer.ts";
 
 const SIZES = [64, 128, 64, 4];
 /** Four noisy clusters in [0, 1]^24 with some overlap, so a trained net errs a little. */

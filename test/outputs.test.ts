@@ -1,5 +1,5 @@
 // No command writes over a file it read: not by its own name, not through a symlink, not through a
-// hard link (ts/files.ts checkNotAnInput; the CLI turns it on for every command).
+// hard link (toolchain/io/files.ts checkNotAnInput; the CLI turns it on for every command).
 import { spawnSync } from "node:child_process";
 import { linkSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,14 +7,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UserError } from "../runtime/src/errors.ts";
-import { checkNotAnInput, protectInputs, readFileForUser, writeFileForUser } from "../ts/files.ts";
-import { checkpointTensors } from "../ts/import/checkpoint.ts";
-import { Rng } from "../ts/random.ts";
-import { writeSafetensors } from "../ts/safetensors.ts";
-import { syntheticFloat } from "../ts/synthetic.ts";
+import { checkNotAnInput, protectInputs, readFileForUser, writeFileForUser } from "../toolchain/io/files.ts";
+import { checkpointTensors } from "../toolchain/import/float-checkpoint.ts";
+import { Rng } from "../toolchain/model/random.ts";
+import { writeSafetensors } from "../toolchain/io/safetensors-file.ts";
+import { syntheticFloat } from "../toolchain/model/synthetic.ts";
 import { thrown } from "./helpers/errors.ts";
 
-const BIN = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));
+const BIN = fileURLToPath(new URL("../cli/bin/rankgate.js", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "rankgate-outputs-"));
 const input = writeSafetensors(checkpointTensors(syntheticFloat(new Rng(4), [20, 8, 3])));
 

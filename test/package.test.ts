@@ -4,7 +4,7 @@
 // alone has no dependencies and is ≤ 1 MB; plain Node ESM imports Engine and runs a model; tsc
 // checks a TS consumer with node16 and bundler resolution under the strictest flags; `npx rankgate`
 // --help, inspect, eval and sim run from the install; an esbuild bundle runs in Chromium; the runtime
-// package carries the C SDK (c/, made by its prepack from tools/pack-c.ts) and its sources compile.
+// package carries the C SDK (kernels/c/, made by its prepack from scripts/pack-c.ts) and its sources compile.
 import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,9 +13,9 @@ import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../runtime/src/runtime.ts";
-import { buildSynthetic } from "../ts/synthetic.ts";
+import { buildSynthetic } from "../toolchain/model/synthetic.ts";
 import { serveStatic } from "../web/serve.ts";
-import { sdkFiles } from "../tools/pack-c.ts";
+import { sdkFiles } from "../scripts/pack-c.ts";
 import { launchChromium } from "./helpers/chromium.ts";
 import { describeWithTools } from "./helpers/system.ts";
 
@@ -117,8 +117,11 @@ describe("the rankgate packages, installed from their tarballs", () => {
     expect(evaluated.reference_agreement).toBe(1);
     const sim = JSON.parse(cli("sim", "--model", "m.rgm", "--target", "cortex-m4f", "--samples", "20", "--json", "-q"));
     expect(sim.macs_per_sample.dense).toBe(784 * 24 + 24 * 12 + 12 * 10);
-    // The CLI runs on the installed runtime package, not a copy of it
-    expect(readFileSync(join(full, "node_modules", "@rankgate", "cli", "dist", "rankgate.js"), "utf8")).toMatch(/from "rankgate\/runtime"/);
+    // The CLI runs on the installed runtime package, not a copy of it, and only through its public entry
+    const bundle = readFileSync(join(full, "node_modules", "@rankgate", "cli", "dist", "rankgate.js"), "utf8");
+    expect(bundle).toMatch(/ from "rankgate";/);
+    expect(bundle).not.toMatch(/ from "rankgate\//);
+    expect(bundle).not.toMatch(/class Engine\b/);
   });
 });
 

@@ -1,18 +1,18 @@
-// ts/permute.ts: a hidden-unit permutation changes no logit byte (every schedule, batch 1 and batched), moves each
+// toolchain/quantize/permute.ts: a hidden-unit permutation changes no logit byte (every schedule, batch 1 and batched), moves each
 // hidden activation to its new position, and the co-activation order packs co-active units into the same chunk.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { readModel } from "../runtime/src/format.ts";
-import { quantizeCommand } from "../tools/commands/quantize.ts";
-import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
-import { checkpointBytes } from "../ts/train/checkpoint.ts";
+import { quantizeCommand } from "../cli/src/commands/quantize.ts";
+import { loadMnist, toFloatInputs } from "../toolchain/data/mnist.ts";
+import { checkpointBytes } from "../toolchain/train/training-checkpoint.ts";
 import type { QuantModel } from "../runtime/src/model.ts";
 import { Engine, type RunOptions } from "../runtime/src/runtime.ts";
-import { chunksKept, coactiveOrder, permuteForZeroSkip, permuteHidden, unitActivity } from "../ts/permute.ts";
-import { Rng } from "../ts/random.ts";
-import { buildSynthetic, syntheticFloat, syntheticInputs } from "../ts/synthetic.ts";
+import { chunksKept, coactiveOrder, permuteForZeroSkip, permuteHidden, unitActivity } from "../toolchain/quantize/permute.ts";
+import { Rng } from "../toolchain/model/random.ts";
+import { buildSynthetic, syntheticFloat, syntheticInputs } from "../toolchain/model/synthetic.ts";
 
 const SCHEDULES: RunOptions[] = [
   { gating: true, zeroSkip: true }, { gating: true, zeroSkip: false }, { gating: false, zeroSkip: true },

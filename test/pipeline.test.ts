@@ -5,21 +5,21 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { evaluateModel } from "../ts/evaluate.ts";
+import { evaluateModel } from "../toolchain/evaluate/evaluate.ts";
 import { readModel, writeModel } from "../runtime/src/format.ts";
-import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
+import { loadMnist, toFloatInputs } from "../toolchain/data/mnist.ts";
 import { activationRange } from "../runtime/src/model.ts";
 import { quantizeInput } from "../runtime/src/quant.ts";
-import { Quantizer } from "../ts/quantize.ts";
+import { Quantizer } from "../toolchain/quantize/quantize.ts";
 import { denseRows_s8, RUN_DENSE, run_s8 } from "../runtime/src/reference.ts";
-import { syntheticFloat } from "../ts/synthetic.ts";
-import { Rng } from "../ts/random.ts";
-import { checkpointBytes } from "../ts/train/checkpoint.ts";
+import { syntheticFloat } from "../toolchain/model/synthetic.ts";
+import { Rng } from "../toolchain/model/random.ts";
+import { checkpointBytes } from "../toolchain/train/training-checkpoint.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rankgate-pipeline-"));
 const float = syntheticFloat(new Rng(4), [784, 48, 24, 10]);
 const floatPath = join(dir, "float.safetensors");
-const cli = (...args: string[]) => spawnSync(process.execPath, [join(import.meta.dirname, "../bin/rankgate.js"), ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+const cli = (...args: string[]) => spawnSync(process.execPath, [join(import.meta.dirname, "../cli/bin/rankgate.js"), ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
 
 beforeAll(() => {
   writeFileSync(floatPath, checkpointBytes(float));

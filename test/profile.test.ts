@@ -2,13 +2,13 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { profileEngine, quantizeArgs } from "../tools/profile-stages.ts";
+import { profileEngine, quantizeArgs } from "../toolchain/evaluate/profile-stages.ts";
 import { writeModel } from "../runtime/src/format.ts";
 import { quantizeModelInput } from "../runtime/src/reference.ts";
 import { Engine } from "../runtime/src/runtime.ts";
-import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
+import { buildSynthetic, syntheticInputs } from "../toolchain/model/synthetic.ts";
 
-const BIN = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));
+const BIN = fileURLToPath(new URL("../cli/bin/rankgate.js", import.meta.url));
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
 

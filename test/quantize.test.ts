@@ -1,14 +1,14 @@
 // The quantizer's block gates and learned estimators: integer decisions against their real meaning.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { floatTop1, forwardFloat } from "../ts/float.ts";
+import { floatTop1, forwardFloat } from "../toolchain/model/float.ts";
 import { writeModel } from "../runtime/src/format.ts";
 import { quantize_f32, quantizeModelInput, run_s8 } from "../runtime/src/reference.ts";
 import { Engine } from "../runtime/src/runtime.ts";
 import type { FloatModel } from "../runtime/src/model.ts";
-import { applyInputFeatures, featureParams, foldInputFeatures, Quantizer, quantizeGate, svdFactors } from "../ts/quantize.ts";
-import { Rng } from "../ts/random.ts";
-import { syntheticFloat, syntheticInputs } from "../ts/synthetic.ts";
+import { applyInputFeatures, featureParams, foldInputFeatures, Quantizer, quantizeGate, svdFactors } from "../toolchain/quantize/quantize.ts";
+import { Rng } from "../toolchain/model/random.ts";
+import { syntheticFloat, syntheticInputs } from "../toolchain/model/synthetic.ts";
 
 const rng = new Rng(31);
 const sizes = [12, 10, 7, 3];

@@ -1,19 +1,19 @@
-// The C runtime (c/) cross-built for RISC-V rv32imc (ESP32-C3 class) and rv32imac (ESP32-C6, GD32V, CH32V
+// The C runtime (kernels/c/) cross-built for RISC-V rv32imc (ESP32-C3 class) and rv32imac (ESP32-C6, GD32V, CH32V
 // class) with riscv64-unknown-elf-gcc and picolibc, run under qemu-system-riscv32 (machine virt) with
-// semihosting (c/boards/startup-riscv.c, board-riscv.ld): every image prints, per model and run mode, the
+// semihosting (kernels/c/boards/startup-riscv.c, board-riscv.ld): every image prints, per model and run mode, the
 // FNV-1a checksum of the logits and per-layer counters that Engine computes in Node on the same inputs.
 // CMSIS-NN's portable C path (no ARM_MATH_DSP), built from the upstream tarball, gives Engine's dense
-// logits on the same layers. The instruction counter (c/boards/qemu-insn.c) is exact on RISC-V too.
+// logits on the same layers. The instruction counter (kernels/c/boards/qemu-insn.c) is exact on RISC-V too.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, expect, it } from "vitest";
-import { selftestCases } from "../tools/build-selftest.ts";
+import { selftestCases } from "../web/build-selftest.ts";
 import {
   BOARDS_DIR, benchChecksum, buildCmsisImage, buildImage, buildRankgateImage, dataInputs, engineChecksums, MODE_FLAGS, mnistInputs,
   parseChecksums, ROOT, runImage, type BenchCase, type BoardName, type ModeName,
-} from "../tools/mcu.ts";
+} from "../bench/qemu.ts";
 import { describeWithTools } from "./helpers/system.ts";
-import { instructionCycles, mixCycles } from "../firmware-sim/timings.ts";
+import { instructionCycles, mixCycles } from "../sim/timings.ts";
 
 const OUT = join(ROOT, "build", "riscv-test");
 const MODES = Object.keys(MODE_FLAGS) as ModeName[];
@@ -34,7 +34,7 @@ beforeAll(async () => {
   }
 });
 
-it("rv32imc derived cycles follow firmware-sim/timings.ts's labelled rules", () => {
+it("rv32imc derived cycles follow sim/timings.ts's labelled rules", () => {
   expect(["add", "mv", "mul", "mulh", "c.addi", "sw", "sb"].map((k) => instructionCycles("rv32imc", k))).toEqual([1, 1, 1, 1, 1, 1, 1]);
   expect(["lb", "lbu", "lw", "lh", "c.lw"].map((k) => instructionCycles("rv32imc", k))).toEqual([2, 2, 2, 2, 2]);
   expect(["bnez", "bltu", "j", "jal", "ret", "jr"].map((k) => instructionCycles("rv32imc", k))).toEqual([2, 2, 2, 2, 2, 2]);

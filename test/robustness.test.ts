@@ -4,18 +4,18 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { BUILTIN_TARGETS_DIR, PROFILE_MAX_BYTES, PROFILE_MAX_DEPTH, ProfileError, readProfile } from "../firmware-sim/profile.ts";
+import { BUILTIN_TARGETS_DIR, PROFILE_MAX_BYTES, PROFILE_MAX_DEPTH, ProfileError, readProfile } from "../sim/profile.ts";
 import { UserError } from "../runtime/src/errors.ts";
-import { jsonDepth } from "../ts/json.ts";
+import { jsonDepth } from "../toolchain/io/json.ts";
 import { fileURLToPath } from "node:url";
 import { crc32 } from "../runtime/src/crc32.ts";
 import { HEADER_BYTES, readModel, writeModel } from "../runtime/src/format.ts";
 import type { QuantModel } from "../runtime/src/model.ts";
 import { INT32_MAX, quantizeInput } from "../runtime/src/quant.ts";
-import { loadDataset } from "../ts/data/index.ts";
+import { loadDataset } from "../toolchain/data/index.ts";
 import { requantize_s32, run_s8, RUN_DENSE } from "../runtime/src/reference.ts";
 import { Engine } from "../runtime/src/runtime.ts";
-import { buildSynthetic } from "../ts/synthetic.ts";
+import { buildSynthetic } from "../toolchain/model/synthetic.ts";
 import { thrown } from "./helpers/errors.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rankgate-robust-"));
@@ -80,10 +80,10 @@ describe("target profiles", () => {
 
 describe("docs/FORMAT.md's loose ends, as numbers", () => {
   it("(a) the quantizer's biases cannot wrap the row accumulator; a dead unit gets bias 0", async () => {
-    const { Quantizer } = await import("../ts/quantize.ts");
+    const { Quantizer } = await import("../toolchain/quantize/quantize.ts");
     const { biasNoWrapLimit } = await import("../runtime/src/quant.ts");
-    const { Rng } = await import("../ts/random.ts");
-    const { syntheticFloat, syntheticInputs } = await import("../ts/synthetic.ts");
+    const { Rng } = await import("../toolchain/model/random.ts");
+    const { syntheticFloat, syntheticInputs } = await import("../toolchain/model/synthetic.ts");
     const rng = new Rng(3);
     const float = syntheticFloat(rng, [12, 6, 3]);
     const w = float.layers[0].weight;
@@ -156,7 +156,7 @@ describe("docs/FORMAT.md's loose ends, as numbers", () => {
     const { arena } = engine.internals;
     expect(arena.plan.offset).toBe(arena.model.offset + arena.model.bytes); // what follows the image: ≥ 8 readable bytes
     expect(arena.plan.bytes).toBeGreaterThanOrEqual(8);
-    const rng = new (await import("../ts/random.ts")).Rng(4);
+    const rng = new (await import("../toolchain/model/random.ts")).Rng(4);
     for (let k = 0; k < 50; k++) {
       const x = Int8Array.from({ length: 12 }, () => rng.int(-128, 127));
       for (const flags of [0, RUN_DENSE]) {
@@ -175,7 +175,7 @@ describe("format v3 leaves older files alone", () => {
   const models = ["paper", "condnet-mnist", "mnist-best", "mcu"].map((name) => ({ name, bytes: new Uint8Array(readFileSync(fileURLToPath(new URL(`../models/${name}.rgm`, import.meta.url)))) }));
   const test = loadDataset({ data: "mnist:test", samples: 64 });
 
-  it("committed models: v2 files are rewritten byte for byte (v1 as v2); float inputs give the logits of the pre-v3 definition (ts/quant.ts quantizeInput, one scale)", async () => {
+  it("committed models: v2 files are rewritten byte for byte (v1 as v2); float inputs give the logits of the pre-v3 definition (runtime/src/quant.ts quantizeInput, one scale)", async () => {
     for (const { name, bytes } of models) {
       const version = new DataView(bytes.buffer, bytes.byteOffset).getUint16(4, true);
       expect(version, name).toBeLessThanOrEqual(2);

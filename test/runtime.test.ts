@@ -5,8 +5,8 @@ import { activationRange, type QuantModel } from "../runtime/src/model.ts";
 import { quantizeInput } from "../runtime/src/quant.ts";
 import { denseRows_s8, RUN_DENSE, run_s8 } from "../runtime/src/reference.ts";
 import { Engine } from "../runtime/src/runtime.ts";
-import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
-import { Rng } from "../ts/random.ts";
+import { buildSynthetic, syntheticInputs } from "../toolchain/model/synthetic.ts";
+import { Rng } from "../toolchain/model/random.ts";
 
 /** A random small MLP: 1–4 layers, odd widths, a random rank (or none) per hidden layer. */
 const modelCase = () =>

@@ -1,4 +1,4 @@
-// Every runtime, bit-exact: the selftest cases (tools/build-selftest.ts) give one checksum of every
+// Every runtime, bit-exact: the selftest cases (web/build-selftest.ts) give one checksum of every
 // logit and counter through Engine on build/rankgate.wasm and build/rankgate-mvp.wasm in Node and in
 // headless Chromium, and through build/selftest.wasm and build/selftest-mvp.wasm (same kernels, cases
 // embedded) in Node, Chromium, wasm-interp (Debian's wabt), and in wasm3 and WAMR (classic, fast, fast
@@ -9,12 +9,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildRuntimes, type Runtime } from "../tools/build-runtimes.ts";
-import { buildSelftest, selftestCases } from "../tools/build-selftest.ts";
-import { casesFromJson, engineChecksum, MODES, moduleChecksum, type SelftestCase } from "../tools/selftest-core.ts";
-import { decodeOutput, encodeJob, engineJob, runJob } from "../tools/wasm-job.ts";
+import { buildRuntimes, type Runtime } from "../bench/build-runtimes.ts";
+import { buildSelftest, selftestCases } from "../web/build-selftest.ts";
+import { casesFromJson, engineChecksum, MODES, moduleChecksum, type SelftestCase } from "../web/selftest-core.ts";
+import { decodeOutput, encodeJob, engineJob, runJob } from "../bench/wasm-job.ts";
 import { readModel } from "../runtime/src/format.ts";
-import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
+import { loadMnist, toFloatInputs } from "../toolchain/data/mnist.ts";
 import { quantizeInput } from "../runtime/src/quant.ts";
 import { quantizeModelInput, run_s8 } from "../runtime/src/reference.ts";
 import { Engine, F, RUN } from "../runtime/src/runtime.ts";

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { FormatError, InputError, UserError } from "../runtime/src/errors.ts";
-import { readSafetensors, SAFETENSORS_MAX_HEADER, SAFETENSORS_MAX_JSON_DEPTH, SAFETENSORS_MAX_JSON_VALUES, writeSafetensors, type Tensor } from "../ts/safetensors.ts";
+import { readSafetensors, SAFETENSORS_MAX_HEADER, SAFETENSORS_MAX_JSON_DEPTH, SAFETENSORS_MAX_JSON_VALUES, writeSafetensors, type Tensor } from "../toolchain/io/safetensors-file.ts";
 import { expectFormatError as expectFmt } from "./helpers/errors.ts";
 
 /** Hand-built file: `header` (object or raw JSON text) unpadded, then `data`; `n` overrides the length field. */

@@ -1,4 +1,4 @@
-// firmware-sim against the C runtime's measured instruction counts (firmware-sim/measured.json, from
+// firmware-sim against the C runtime's measured instruction counts (sim/measured.json, from
 // `npm run bench:mcu -- --write`): the stored counts are of the current C sources; the fitted profiles are the fit
 // of the stored counts (on the fit models only); on HELD-OUT models, which never enter the fit, the current cost
 // model predicts compute within ±10 % of measured × the cores' published timings for dense, gated and gated + zero
@@ -7,35 +7,35 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { errorTable, FIT_SECTION, FIT_TARGETS, fitTarget, HELD_OUT_TOLERANCE, measuredTrace, predictions } from "../firmware-sim/fit.ts";
-import { loadMeasured, measuredFor, MEASURED_SCHEDULES, type MeasuredFile } from "../firmware-sim/measured.ts";
-import { findTarget } from "../firmware-sim/profile.ts";
-import { simulate } from "../firmware-sim/simulate.ts";
-import { instructionCycles, mixCycles } from "../firmware-sim/timings.ts";
-import { getSection } from "../tools/doc-sections.ts";
-import { C_SOURCE_DIRS, cSourcesHash } from "../tools/mcu.ts";
-import { measuredComparison, formatMeasured } from "../tools/commands/sim.ts";
+import { errorTable, FIT_SECTION, FIT_TARGETS, fitTarget, HELD_OUT_TOLERANCE, measuredTrace, predictions } from "../sim/fit.ts";
+import { loadMeasured, measuredFor, MEASURED_SCHEDULES, type MeasuredFile } from "../sim/measured.ts";
+import { findTarget } from "../sim/profile.ts";
+import { simulate } from "../sim/simulate.ts";
+import { instructionCycles, mixCycles } from "../sim/timings.ts";
+import { getSection } from "../toolchain/report/doc-sections.ts";
+import { C_SOURCE_DIRS, cSourcesHash } from "../bench/qemu.ts";
+import { measuredComparison, formatMeasured } from "../cli/src/commands/sim.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 const file = loadMeasured()!;
 const REMEASURE = "npm run bench:mcu -- --write";
 
 describe("firmware-sim fitted to measured MCU counts", () => {
-  it("measured.json is of the current C sources (c/src, c/include)", () => {
+  it("measured.json is of the current C sources (kernels/c/src, kernels/c/include)", () => {
     const now = cSourcesHash();
     if (file.meta.c_sources_sha256 !== now) {
-      expect.fail(`the C runtime's sources changed since firmware-sim/measured.json was measured (stored ${file.meta.c_sources_sha256}, now ${now}): re-measure with \`${REMEASURE}\` (about ${Math.ceil((file.meta.seconds ?? 600) / 60)} minutes)`);
+      expect.fail(`the C runtime's sources changed since sim/measured.json was measured (stored ${file.meta.c_sources_sha256}, now ${now}): re-measure with \`${REMEASURE}\` (about ${Math.ceil((file.meta.seconds ?? 600) / 60)} minutes)`);
     }
     for (const t of FIT_TARGETS) expect(findTarget(t).fitted?.fit.c_sources_sha256, `${t}: fitted on other counts; ${REMEASURE}`).toBe(now);
   });
 
-  it("the C sources' hash changes with any byte of c/src or c/include, and with a file added", () => {
+  it("the C sources' hash changes with any byte of kernels/c/src or kernels/c/include, and with a file added", () => {
     const dir = mkdtempSync(join(tmpdir(), "rankgate-csrc-"));
     try {
       for (const d of C_SOURCE_DIRS) cpSync(join(ROOT, d), join(dir, d), { recursive: true });
       const base = cSourcesHash(dir);
       expect(base).toBe(cSourcesHash());
-      const f = join(dir, "c", "src", "rg_kernels.c");
+      const f = join(dir, "kernels", "c", "src", "rg_kernels.c");
       const text = readFileSync(f);
       text[text.length - 2] ^= 1;
       writeFileSync(f, text);
@@ -43,7 +43,7 @@ describe("firmware-sim fitted to measured MCU counts", () => {
       text[text.length - 2] ^= 1;
       writeFileSync(f, text);
       expect(cSourcesHash(dir)).toBe(base);
-      writeFileSync(join(dir, "c", "include", "extra.h"), "");
+      writeFileSync(join(dir, "kernels", "c", "include", "extra.h"), "");
       expect(cSourcesHash(dir)).not.toBe(base);
     } finally {
       rmSync(dir, { recursive: true, force: true });

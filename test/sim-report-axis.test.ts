@@ -1,12 +1,12 @@
 // The sim report's plots as SVG text, rendered in Node (no browser): every axis label is a clean
 // number. A model whose mean rank repeats (3, 2, 2 → 2.333…) once printed "2.333333" on the x axis.
 import { describe, expect, it } from "vitest";
-import { findTarget } from "../firmware-sim/profile.ts";
-import { renderReport } from "../firmware-sim/report.ts";
-import { simulate } from "../firmware-sim/simulate.ts";
-import { collectTrace } from "../firmware-sim/trace.ts";
-import { loadMnist, toFloatInputs } from "../ts/mnist.ts";
-import { buildSynthetic } from "../ts/synthetic.ts";
+import { findTarget } from "../sim/profile.ts";
+import { renderReport } from "../sim/report.ts";
+import { simulate } from "../sim/simulate.ts";
+import { collectTrace } from "../sim/trace.ts";
+import { loadMnist, toFloatInputs } from "../toolchain/data/mnist.ts";
+import { buildSynthetic } from "../toolchain/model/synthetic.ts";
 
 describe("sim report axes", () => {
   it("without --float, the rank axis shows the mean rank rounded, and no label has more than 2 decimals", async () => {

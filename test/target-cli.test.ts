@@ -7,9 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadDataset, writeNpy } from "../ts/data/index.ts";
+import { loadDataset, writeNpy } from "../toolchain/data/index.ts";
 
-const BIN = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));
+const BIN = fileURLToPath(new URL("../cli/bin/rankgate.js", import.meta.url));
 const DIGITS = fileURLToPath(new URL("../examples/digits/", import.meta.url));
 const TRAIN = join(DIGITS, "digits-train.npz"), TEST = join(DIGITS, "digits-test.csv");
 const dir = mkdtempSync(join(tmpdir(), "rankgate-target-cli-"));

@@ -1,4 +1,4 @@
-// Cost on the user's target (ts/target-cost.ts): quantize --budget's rank search and optimize's search
+// Cost on the user's target (sim/target-cost.ts): quantize --budget's rank search and optimize's search
 // minimize firmware-sim's cycles on a target instead of MACs, drop gating per layer where it loses,
 // honour a cycle cap, and never return a model slower than dense on the target (re-simulated here on the
 // same samples). A 96-64-8-4 net with rank-2 weights: layer 0 (bias −0.3) is 7 % positive (gating pays),
@@ -7,15 +7,15 @@
 import { describe, expect, it } from "vitest";
 import { writeModel } from "../runtime/src/format.ts";
 import type { FloatModel } from "../runtime/src/model.ts";
-import { findTarget } from "../firmware-sim/profile.ts";
-import { simulate } from "../firmware-sim/simulate.ts";
-import { collectTrace } from "../firmware-sim/trace.ts";
-import { floatTop1 } from "../ts/float.ts";
-import { Quantizer } from "../ts/quantize.ts";
-import { Rng } from "../ts/random.ts";
-import { searchRanks } from "../ts/rank-search.ts";
-import { CycleMeter, cycleVerdict, denseModelOf, DEPLOYED_SCHEDULE } from "../ts/target-cost.ts";
-import { optimizeModel } from "../ts/train/optimize.ts";
+import { findTarget } from "../sim/profile.ts";
+import { simulate } from "../sim/simulate.ts";
+import { collectTrace } from "../sim/trace.ts";
+import { floatTop1 } from "../toolchain/model/float.ts";
+import { Quantizer } from "../toolchain/quantize/quantize.ts";
+import { Rng } from "../toolchain/model/random.ts";
+import { searchRanks } from "../toolchain/optimize/rank-search.ts";
+import { CycleMeter, cycleVerdict, denseModelOf, DEPLOYED_SCHEDULE } from "../sim/target-cost.ts";
+import { optimizeModel } from "../toolchain/optimize/optimize.ts";
 
 const M4F = findTarget("cortex-m4f");
 

@@ -4,10 +4,10 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadCheckpoint } from "../ts/train/checkpoint.ts";
+import { loadCheckpoint } from "../toolchain/train/training-checkpoint.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rankgate-train-"));
-const cli = (...args: string[]) => spawnSync(process.execPath, [join(import.meta.dirname, "../bin/rankgate.js"), ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+const cli = (...args: string[]) => spawnSync(process.execPath, [join(import.meta.dirname, "../cli/bin/rankgate.js"), ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
 
 describe("rankgate train", () => {
   it("writes a checkpoint with its recipe; the same seed gives byte-identical .rgm files from train + quantize", () => {

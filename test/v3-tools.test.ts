@@ -1,4 +1,4 @@
-// Format v3 (per-feature input quantization) through the tools: the wasm3/WAMR job path (tools/wasm-job.ts, run
+// Format v3 (per-feature input quantization) through the tools: the wasm3/WAMR job path (bench/wasm-job.ts, run
 // here by runJob in Node, the same host in JavaScript), the selftest's and the MCU tools' input quantization,
 // and rankgate inspect. Each compares bytes with Engine and the TS reference (quantizeModelInput, run_s8).
 import { spawnSync } from "node:child_process";
@@ -12,14 +12,14 @@ import type { QuantModel } from "../runtime/src/model.ts";
 import { quantizeInput } from "../runtime/src/quant.ts";
 import { quantizeModelInput, run_s8, RUN_ZERO_SKIP } from "../runtime/src/reference.ts";
 import { argmax, Engine } from "../runtime/src/runtime.ts";
-import { Rng } from "../ts/random.ts";
-import { buildSynthetic } from "../ts/synthetic.ts";
-import { selftestCases } from "../tools/build-selftest.ts";
-import { quantizeCommand } from "../tools/commands/quantize.ts";
-import { loadDataset } from "../ts/data/index.ts";
-import { importOnnx } from "../ts/import/onnx.ts";
-import { checkpointBytes } from "../ts/train/checkpoint.ts";
-import { decodeOutput, encodeJob, engineJob, runJob } from "../tools/wasm-job.ts";
+import { Rng } from "../toolchain/model/random.ts";
+import { buildSynthetic } from "../toolchain/model/synthetic.ts";
+import { selftestCases } from "../web/build-selftest.ts";
+import { quantizeCommand } from "../cli/src/commands/quantize.ts";
+import { loadDataset } from "../toolchain/data/index.ts";
+import { importOnnx } from "../toolchain/import/onnx.ts";
+import { checkpointBytes } from "../toolchain/train/training-checkpoint.ts";
+import { decodeOutput, encodeJob, engineJob, runJob } from "../bench/wasm-job.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const N_IN = 30;
@@ -117,7 +117,7 @@ describe("selftest cases: inputs quantized as Engine quantizes them", () => {
 });
 
 describe("rankgate inspect on a v3 file", () => {
-  const BIN = join(ROOT, "bin", "rankgate.js");
+  const BIN = join(ROOT, "cli", "bin", "rankgate.js");
   let dir = "";
   beforeAll(() => {
     if (!existsSync(join(ROOT, "dist", "rankgate.js"))) throw new Error("dist/rankgate.js is missing: run `npm run build` before the CLI tests");
@@ -202,7 +202,7 @@ describe("a real v3 file: breast_cancer's raw features (test/fixtures/inquant), 
     const job = engineJob(engine, x);
     const calls = decodeOutput(job, await runJob(new WebAssembly.Module(new Uint8Array(readFileSync(join(ROOT, "build", "rankgate-mvp.wasm")))), job));
     expect(new Int8Array(calls.flatMap((c) => Array.from(c.logits)))).toEqual(referenceLogits(model, x));
-    const r = spawnSync(process.execPath, [join(ROOT, "bin", "rankgate.js"), "inspect", rgm, "--json"], { encoding: "utf8" });
+    const r = spawnSync(process.execPath, [join(ROOT, "cli", "bin", "rankgate.js"), "inspect", rgm, "--json"], { encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);
     const info = JSON.parse(r.stdout);
     expect([info.version, info.input.mode, info.input.features.length]).toEqual([3, "per-feature", 30]);

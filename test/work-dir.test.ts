@@ -1,4 +1,4 @@
-// optimize's work folder (ts/train/work-dir.ts): the reproducers of issue 22 on tiny 8-16-4 runs. Each damaged or
+// optimize's work folder (toolchain/optimize/work-dir.ts): the reproducers of issue 22 on tiny 8-16-4 runs. Each damaged or
 // foreign step file ends in a named UserError or in the result of a fresh run, never a crash or a trusted forgery.
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -7,11 +7,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { UserError } from "../runtime/src/errors.ts";
-import { checkpointBytes, parseCheckpoint, saveCheckpoint } from "../ts/train/checkpoint.ts";
-import { optimizeModel, type OptimizeOptions, type Trial } from "../ts/train/optimize.ts";
-import { trainMlp, type Samples } from "../ts/train/trainer.ts";
-import { TRIALS_FORMAT, writeAtomic } from "../ts/train/work-dir.ts";
-import { clusters, resultProblem } from "../tools/fuzz-work.ts";
+import { checkpointBytes, parseCheckpoint, saveCheckpoint } from "../toolchain/train/training-checkpoint.ts";
+import { optimizeModel, type OptimizeOptions, type Trial } from "../toolchain/optimize/optimize.ts";
+import { trainMlp, type Samples } from "../toolchain/train/trainer.ts";
+import { TRIALS_FORMAT, writeAtomic } from "../toolchain/optimize/work-dir.ts";
+import { clusters, resultProblem } from "../fuzz/work.ts";
 
 const data = clusters;
 const train = data(200, 11), val = data(120, 12);
@@ -72,7 +72,7 @@ describe("optimize --work: the folder itself", () => {
     writeFileSync(join(d, "train.csv"), csv(train));
     writeFileSync(join(d, "val.csv"), csv(val));
     writeFileSync(join(d, "f"), "x");
-    const bin = fileURLToPath(new URL("../bin/rankgate.js", import.meta.url));
+    const bin = fileURLToPath(new URL("../cli/bin/rankgate.js", import.meta.url));
     const r = spawnSync(process.execPath, [bin, "optimize", "--float", "m.safetensors", "--data", "train.csv", "--val-data", "val.csv", "--epochs", "1", "--work", "f", "-o", "o.rgm", "-q"], { cwd: d, encoding: "utf8" });
     expect(r.status, r.stderr).toBe(1);
     expect(r.stderr).toBe(`rankgate: --work "f": is a file, expected a folder (optimize keeps its checkpoints there)\n`);

@@ -1,5 +1,5 @@
 // Zero-input skipping, in-Wasm input quantization and the batched entry: each new kernel against
-// its twin in ts/reference.ts, and whole networks with and without zero skipping against the reference run_s8.
+// its twin in runtime/src/reference.ts, and whole networks with and without zero skipping against the reference run_s8.
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { pad8, sparseInput_s8_scratchBytes } from "../runtime/src/arena.ts";
@@ -7,7 +7,7 @@ import type { QuantModel } from "../runtime/src/model.ts";
 import { quantizeInput } from "../runtime/src/quant.ts";
 import { quantize_f32, requantizeRows_s32, RUN_DENSE, RUN_ZERO_SKIP, run_s8, sparseInput_s8, type RowsParams } from "../runtime/src/reference.ts";
 import { Engine } from "../runtime/src/runtime.ts";
-import { buildSynthetic, syntheticInputs } from "../ts/synthetic.ts";
+import { buildSynthetic, syntheticInputs } from "../toolchain/model/synthetic.ts";
 import { KernelHarness } from "./helpers/kernels.ts";
 import { gatedNetCase } from "./helpers/models.ts";
 import { int8s, maskWords, rowsCase, size, zeroPoint } from "./helpers/arbitraries.ts";
@@ -33,7 +33,7 @@ describe("quantize_f32", () => {
     fc.array(fc.oneof({ weight: 6, arbitrary: fc.constant(0) }, fc.constantFrom(-0, 0.5, -1.5, 1e-40, 3)), { minLength: n, maxLength: n }).map((a) => Float32Array.from(a)),
   );
   const scales = () => fc.oneof(fc.constantFrom(1, 0.5, 1 / 255, 0.1, 3), fc.float({ min: Math.fround(1e-6), max: Math.fround(1e3), noNaN: true }));
-  it("Wasm equals the twin and ts/quant.ts quantizeInput (round half away from zero, ties included)", () => {
+  it("Wasm equals the twin and runtime/src/quant.ts quantizeInput (round half away from zero, ties included)", () => {
     fc.assert(
       fc.property(size(), scales(), zeroPoint(), (n, scale, zp) => fc.assert(fc.property(floats(n), (x) => {
         const want = new Int8Array(n), twin = new Int8Array(n);
@@ -81,7 +81,7 @@ describe("quantize_f32", () => {
   });
 });
 
-/** Reads the list sparseInput_s8 wrote at s (assembly/sparse.ts layout). */
+/** Reads the list sparseInput_s8 wrote at s (kernels/wasm/sparse.ts layout). */
 function readList(s: number, nIn: number) {
   const i32 = new Int32Array(h.k.memory.buffer);
   const [nnz, chunks, chunkElems] = [i32[s >> 2], i32[(s >> 2) + 1], i32[(s >> 2) + 2]];

@@ -28,7 +28,7 @@ export async function buildWeb(options: WebBuildOptions = {}): Promise<string> {
     format: "esm",
     platform: "browser",
     target: "es2022",
-    // ts/wasm.ts reads build/rankgate.wasm from disk only when no module is passed (Node)
+    // runtime/src/wasm.ts reads build/rankgate.wasm from disk only when no module is passed (Node)
     external: ["node:*"],
     minify: options.minify ?? true,
     sourcemap: false,

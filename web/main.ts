@@ -1,5 +1,5 @@
 // Browser demo: draw a digit, see the engine's prediction, each gated layer's mask and the
-// MAC counters update live; load another .rgm. The engine is the same ts/runtime.ts over the
+// MAC counters update live; load another .rgm. The engine is the same runtime/src/runtime.ts over the
 // same rankgate.wasm as in Node (rankgate-mvp.wasm where the browser lacks Wasm SIMD, or with
 // ?module=mvp; the page shows which). Test hooks: window.rankgateDemo (see DemoApi).
 import { FormatError } from "../runtime/src/errors.ts";

@@ -1,7 +1,7 @@
 // The browser's part of the runtime check (web/selftest.html): the selftest cases through Engine on
 // both builds (rankgate.wasm as "auto" picks it here, and rankgate-mvp.wasm), and the own checksums
 // of selftest.wasm and selftest-mvp.wasm, all computed in this page.
-import { casesFromJson, engineChecksum, moduleChecksum } from "../tools/selftest-core.ts";
+import { casesFromJson, engineChecksum, moduleChecksum } from "./selftest-core.ts";
 import { compileBuild, type WasmBuild } from "../runtime/src/wasm.ts";
 
 interface Checksum {

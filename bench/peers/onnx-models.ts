@@ -3,7 +3,7 @@
 // onnxruntime's quantize_static writes QDQ graphs so its optimizer fuses each layer into QGemm.
 import onnxProto from "onnx-proto";
 import type { onnx } from "onnx-proto";
-import { forwardFloat, range } from "../../ts/float.ts";
+import { forwardFloat, range } from "../../toolchain/model/float.ts";
 import type { FloatModel } from "../../runtime/src/model.ts";
 import { quantizeBias, quantizeRows, roundHalfAway, clamp } from "../../runtime/src/quant.ts";
 

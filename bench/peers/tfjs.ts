@@ -1,7 +1,7 @@
 // TF.js peer: tfjs-core on @tensorflow/tfjs-backend-wasm (XNNPACK; one thread in Node), the float weights.
 import * as tf from "@tensorflow/tfjs-core";
 import type { FloatModel } from "../../runtime/src/model.ts";
-import { initTf } from "../../ts/train/tfjs.ts";
+import { initTf } from "../../toolchain/train/tfjs.ts";
 import type { Contender } from "../harness.ts";
 
 /** [rows][cols] → [cols][rows]: the backend's fast GEMM wants Wᵀ [nIn, nOut] without transpose flags. */

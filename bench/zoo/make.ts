@@ -1,11 +1,11 @@
 // The MCU cost-model zoo: small quantized gated models of different shapes, the data they are measured on,
 // and bench/zoo/manifest.json (model, data, samples, fit or held-out) that `npm run bench:mcu -- --manifest`
-// measures and firmware-sim/fit.ts fits on. Reproducible: fixed splits (bench/zoo/export.py, numpy seed 0),
+// measures and sim/fit.ts fits on. Reproducible: fixed splits (bench/zoo/export.py, numpy seed 0),
 // fixed training seeds, explicit ranks.
 //
 //   npx tsx bench/zoo/make.ts            # writes bench/zoo/*.rgm, bench/zoo/data/*.npz, bench/zoo/manifest.json
 //
-// It runs the built CLI (bin/rankgate.js: npm run build first) and /usr/bin/python3 with scikit-learn; about 30 s.
+// It runs the built CLI (cli/bin/rankgate.js: npm run build first) and /usr/bin/python3 with scikit-learn; about 30 s.
 // Other models change the measurement: re-measure after it (npm run bench:mcu -- --write).
 // Training data goes to build/zoo/ (not committed); the measured samples to bench/zoo/data/.
 import { spawnSync } from "node:child_process";
@@ -25,7 +25,7 @@ export interface ZooModel {
   epochs: number;
   /** Block gates instead of estimators (rankgate train-policy from the dense net, ranks ignored): units per block and target density. */
   gates?: { blockSize: number; tau: number; epochs: number };
-  /** fit: its measurements enter firmware-sim/fit.ts; held-out: only its error is reported. */
+  /** fit: its measurements enter sim/fit.ts; held-out: only its error is reported. */
   role: "fit" | "held-out";
 }
 
@@ -57,7 +57,7 @@ export const samplesOf = (data: string) => (data.startsWith("mnist") ? 16 : 32);
 export interface ManifestEntry { model: string; data: string; samples: number; role: ZooModel["role"] }
 
 function run(args: string[]) {
-  const r = spawnSync(process.execPath, [join(ROOT, "bin", "rankgate.js"), ...args], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  const r = spawnSync(process.execPath, [join(ROOT, "cli", "bin", "rankgate.js"), ...args], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
   if (r.status !== 0) throw new Error(`rankgate ${args.join(" ")}: exit ${r.status}\n${r.stdout}`);
   return r.stdout.trim();
 }

@@ -4,26 +4,26 @@
 import type { QuantModel } from "./model.ts";
 
 export const PAGE_BYTES = 65536;
-/** Bytes of one layer's plan record (mirrors PLAN_RECORD_BYTES in assembly/network.ts). */
+/** Bytes of one layer's plan record (mirrors PLAN_RECORD_BYTES in kernels/wasm/network.ts). */
 export const PLAN_RECORD_BYTES = 256;
 /** Samples per run_batch_s8 call the staging buffers hold (inferBatch splits larger batches). */
 export const BATCH_SAMPLES = 64;
 
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
-/** n rounded up to a multiple of 8, as assembly/status.ts pad8 (one v128 of int16). */
+/** n rounded up to a multiple of 8, as kernels/wasm/status.ts pad8 (one v128 of int16). */
 export const pad8 = (n: number) => Math.ceil(n / 8) * 8;
 
-/** i16 scratch of n elements, as assembly/status.ts scratchVec16. */
+/** i16 scratch of n elements, as kernels/wasm/status.ts scratchVec16. */
 export const scratchVec16 = (n: number) => align16(2 * n);
-/** i32 scratch of n elements, as assembly/status.ts scratchVec32. */
+/** i32 scratch of n elements, as kernels/wasm/status.ts scratchVec32. */
 export const scratchVec32 = (n: number) => align16(4 * n);
-/** The input list every kernel starts from (assembly/sparse.ts). */
+/** The input list every kernel starts from (kernels/wasm/sparse.ts). */
 export const sparseInput_s8_scratchBytes = (nIn: number) => 16 + scratchVec16(pad8(nIn)) + scratchVec32(Math.ceil(nIn / 8));
 export const denseRows_s8_scratchBytes = (nIn: number, nOut: number) => sparseInput_s8_scratchBytes(nIn) + scratchVec32(pad8(nOut)) + scratchVec32(nOut);
 export const gatedRows_s8_scratchBytes = denseRows_s8_scratchBytes;
 export const estimateSign_s8_scratchBytes = (nIn: number, rank: number) => sparseInput_s8_scratchBytes(nIn) + 2 * scratchVec32(pad8(rank)) + scratchVec16(pad8(rank));
 export const blockGate_s8_scratchBytes = (nIn: number, blocks: number) => sparseInput_s8_scratchBytes(nIn) + scratchVec32(pad8(blocks)) + scratchVec32(blocks);
-/** What run_s8 needs for one layer, any flags (assembly/network.ts). */
+/** What run_s8 needs for one layer, any flags (kernels/wasm/network.ts). */
 export const run_s8_scratchBytes = (nIn: number, nOut: number, rank: number) =>
   sparseInput_s8_scratchBytes(nIn) + scratchVec32(pad8(nOut)) + scratchVec16(pad8(rank)) + scratchVec32(nOut);
 export const maskBytes = (nOut: number) => 4 * Math.ceil(nOut / 32);

@@ -1,4 +1,4 @@
-// Bit-exact TypeScript twins of the Wasm kernels in assembly/, under the same names.
+// Bit-exact TypeScript twins of the Wasm kernels in kernels/wasm/, under the same names.
 // Plain typed arrays instead of offsets; int32 arithmetic wraps exactly as in Wasm.
 import { INT32_MIN, INT32_MAX } from "./quant.ts";
 import { activationRange, type InputFeatures, type QuantModel } from "./model.ts";
@@ -8,7 +8,7 @@ const TWO31 = 2147483648;
 
 /**
  * round(x · multiplier · 2^shift / 2^31): doubling high multiply (round half up, saturating
- * INT32_MIN·INT32_MIN), then rounding divide by 2^-shift (half away from zero). Twin of assembly/requantize.ts.
+ * INT32_MIN·INT32_MIN), then rounding divide by 2^-shift (half away from zero). Twin of kernels/wasm/requantize.ts.
  * @param shift range [-31, 30]
  */
 export function requantize_s32(x: number, multiplier: number, shift: number): number {
@@ -124,7 +124,7 @@ export function featureY(x: number, o: number, s: number): number {
 
 /**
  * Twin of assembly quantize_f32: q = clamp(t + (|y − t| ≥ 0.5 ? sign(y) : 0) + zp, −128, 127) with t = trunc(y),
- * i.e. round half away from zero. Per tensor (features null): y = x / scale in f64 (ts/quant.ts quantizeInput).
+ * i.e. round half away from zero. Per tensor (features null): y = x / scale in f64 (runtime/src/quant.ts quantizeInput).
  * Per feature (format v3): y = featureY(x, features.offset[i], features.scale[i]), in f32.
  * @returns 0, or −3 (STATUS_NOT_FINITE) at the first NaN / ±Inf input (out is then partial)
  */
@@ -207,7 +207,7 @@ export function sparseInput_s8(input: Int8Array, nIn: number, zp: number): Spars
     for (let i = c; i < end; i++) if (x[i] !== 0) { nnz++; any = true; }
     if (any) { chunks.push(c); chunkElems += end - c; }
   }
-  // At least 4 chunks in 5 kept: every chunk (the dense rows are faster; assembly/sparse.ts)
+  // At least 4 chunks in 5 kept: every chunk (the dense rows are faster; kernels/wasm/sparse.ts)
   const all = Math.ceil(nIn / 8);
   if (chunks.length * 5 >= all * 4) return { nIn, x, nnz, chunks: Int32Array.from({ length: all }, (_, k) => 8 * k), chunkElems: nIn };
   return { nIn, x, nnz, chunks: Int32Array.from(chunks), chunkElems };
@@ -232,7 +232,7 @@ export interface LayerCounters {
   rowsSkipped: number;
 }
 
-/** run_s8 flags, as assembly/network.ts. */
+/** run_s8 flags, as kernels/wasm/network.ts. */
 export const RUN_SCALAR = 1;
 export const RUN_DENSE = 2;
 export const RUN_ZERO_SKIP = 8;

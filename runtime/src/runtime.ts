@@ -11,7 +11,7 @@ import { readModel, writeModel, type ParsedModel } from "./format.ts";
 import { activationRange, type InputFeatures, type QuantModel } from "./model.ts";
 import { buildOf, checkChoice, instantiateKernels, type KernelExports, type WasmBuild, type WasmChoice } from "./wasm.ts";
 
-// Plan record fields, int32 index (mirrors assembly/network.ts)
+// Plan record fields, int32 index (mirrors kernels/wasm/network.ts)
 export const F = {
   N_IN: 0, N_OUT: 1, RANK: 2, IN_ZP: 3, OUT_ZP: 4, ACT_MIN: 5, ACT_MAX: 6, T_MAX: 7,
   IN: 8, OUT: 9, W: 10, BIAS: 11, MULT: 12, SHIFT: 13, A: 14, T_MULT: 15, T_SHIFT: 16, B: 17, THR: 18,
@@ -22,7 +22,7 @@ export const F = {
   /** run_batch_s8's int64 sums of EST_MACS … POSITIVE_COMPUTED, two int32 fields each. */
   SUMS: 40,
 } as const;
-/** run_s8 / run_batch_s8 flags (mirrors assembly/network.ts). */
+/** run_s8 / run_batch_s8 flags (mirrors kernels/wasm/network.ts). */
 export const RUN = { SCALAR: 1, DENSE: 2, TRACE: 4, ZERO_SKIP: 8, MASK_ONLY: 16, F32_INPUT: 32 } as const;
 const STATUS_NOT_FINITE = -3;
 
@@ -386,9 +386,9 @@ export class Engine {
 }
 
 /**
- * The plan records run_s8 reads (PLAN_RECORD_BYTES per layer, int32 fields as assembly/network.ts),
+ * The plan records run_s8 reads (PLAN_RECORD_BYTES per layer, int32 fields as kernels/wasm/network.ts),
  * with absolute offsets into an arena laid out by planArena. Engine.load writes them at arena.plan;
- * the selftest module (tools/build-selftest.ts) embeds them.
+ * the selftest module (web/build-selftest.ts) embeds them.
  */
 export function planRecords(parsed: ParsedModel, arena: ArenaPlan): Int32Array {
   const layers = parsed.model.layers;

@@ -1,5 +1,5 @@
-import { estimateSign_s8, estimateSign_s8_scratchBytes } from "../../assembly/estimate";
-import { STATUS_OK } from "../../assembly/status";
+import { estimateSign_s8, estimateSign_s8_scratchBytes } from "../../kernels/wasm/estimate";
+import { STATUS_OK } from "../../kernels/wasm/status";
 import { SIZES, Lcg, Arena, fillS8, fillI32, maskBit, expectBytes } from "./util";
 
 const arena = new Arena(1 << 20);

@@ -1,5 +1,5 @@
-import { denseRows_s8, gatedRows_s8 } from "../../assembly/fully-connected";
-import { STATUS_OK } from "../../assembly/status";
+import { denseRows_s8, gatedRows_s8 } from "../../kernels/wasm/fully-connected";
+import { STATUS_OK } from "../../kernels/wasm/status";
 import { SIZES, Lcg, Arena, Layer, fillMask, expectBytes } from "./util";
 
 const arena = new Arena(1 << 20);

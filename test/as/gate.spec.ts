@@ -1,5 +1,5 @@
-import { blockGate_s8, blockGate_s8_scratchBytes } from "../../assembly/gate";
-import { STATUS_OK } from "../../assembly/status";
+import { blockGate_s8, blockGate_s8_scratchBytes } from "../../kernels/wasm/gate";
+import { STATUS_OK } from "../../kernels/wasm/status";
 import { SIZES, Lcg, Arena, fillS8, fillI32, maskBit, expectBytes } from "./util";
 
 const arena = new Arena(1 << 20);

@@ -1,10 +1,10 @@
-import { run_s8, run_s8_scratchBytes, RUN_DENSE, RUN_SCALAR, RUN_ZERO_SKIP, PLAN_RECORD_BYTES } from "../../assembly/network";
-import { denseRows_s8, gatedRows_s8 } from "../../assembly/fully-connected";
-import { estimateSign_s8, estimateSign_s8_scratchBytes } from "../../assembly/estimate";
-import { STATUS_OK } from "../../assembly/status";
+import { run_s8, run_s8_scratchBytes, RUN_DENSE, RUN_SCALAR, RUN_ZERO_SKIP, PLAN_RECORD_BYTES } from "../../kernels/wasm/network";
+import { denseRows_s8, gatedRows_s8 } from "../../kernels/wasm/fully-connected";
+import { estimateSign_s8, estimateSign_s8_scratchBytes } from "../../kernels/wasm/estimate";
+import { STATUS_OK } from "../../kernels/wasm/status";
 import { Lcg, Arena, Layer, fillS8, fillI32, popcountBits, expectBytes } from "./util";
 
-// Plan record fields (assembly/network.ts)
+// Plan record fields (kernels/wasm/network.ts)
 const N_IN = 0, N_OUT = 1, RANK = 2, IN_ZP = 3, OUT_ZP = 4, ACT_MIN = 5, ACT_MAX = 6, T_MAX = 7;
 const IN = 8, OUT = 9, W = 10, BIAS = 11, MULT = 12, SHIFT = 13;
 const A = 14, T_MULT = 15, T_SHIFT = 16, B = 17, THR = 18, MASK = 19, SCRATCH = 20;

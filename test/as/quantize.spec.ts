@@ -1,5 +1,5 @@
-import { quantize_f32 } from "../../assembly/quantize";
-import { STATUS_OK, STATUS_BAD_ARG } from "../../assembly/status";
+import { quantize_f32 } from "../../kernels/wasm/quantize";
+import { STATUS_OK, STATUS_BAD_ARG } from "../../kernels/wasm/status";
 
 // Per-feature input quantization (format v3) inside Wasm: SIMD and scalar paths, invariants of the definition.
 const N = 37;

@@ -1,4 +1,4 @@
-import { requantize_s32 } from "../../assembly/requantize";
+import { requantize_s32 } from "../../kernels/wasm/requantize";
 
 const MIN = i32.MIN_VALUE;
 const MAX = i32.MAX_VALUE;

@@ -1,7 +1,7 @@
-import { denseRows_s8, gatedRows_s8 } from "../../assembly/fully-connected";
-import { estimateSign_s8, estimateSign_s8_scratchBytes } from "../../assembly/estimate";
-import { run_s8, RUN_DENSE, PLAN_RECORD_BYTES } from "../../assembly/network";
-import { STATUS_OK, STATUS_BAD_ARG, STATUS_OUT_OF_BOUNDS, MAX_DIM } from "../../assembly/status";
+import { denseRows_s8, gatedRows_s8 } from "../../kernels/wasm/fully-connected";
+import { estimateSign_s8, estimateSign_s8_scratchBytes } from "../../kernels/wasm/estimate";
+import { run_s8, RUN_DENSE, PLAN_RECORD_BYTES } from "../../kernels/wasm/network";
+import { STATUS_OK, STATUS_BAD_ARG, STATUS_OUT_OF_BOUNDS, MAX_DIM } from "../../kernels/wasm/status";
 import { Lcg, Arena, Layer, fillS8 } from "./util";
 
 const arena = new Arena(1 << 16);

@@ -1,5 +1,5 @@
 // Shared helpers for the as-pect specs: a deterministic LCG, a bump arena and byte comparisons.
-import { denseRows_s8_scratchBytes } from "../../assembly/fully-connected";
+import { denseRows_s8_scratchBytes } from "../../kernels/wasm/fully-connected";
 
 /** Sizes swept by every kernel test (ggml's odd-size list). */
 export const SIZES: StaticArray<i32> = [1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 33];

@@ -2,7 +2,7 @@
  * The part of rankgate's Wasm embedding hosts shared by every runtime (wasm3-host.c, wamr-host.c):
  * reads a job written by test/helpers/wasm-job.ts, loads build/rankgate-mvp.wasm through the
  * runtime's C API, grows linear memory, copies the arena image (model image and plan records, laid
- * out as ts/runtime.ts Engine lays them out) to its address, and per call copies the staged samples
+ * out as runtime/src/runtime.ts Engine lays them out) to its address, and per call copies the staged samples
  * in, calls the export run_batch_s8 and writes its status and the requested memory ranges out.
  *
  * Job (little-endian): "RGJOB001", u32 pages, u32 heapBase, u32 imageAt, u32 imageBytes, image,

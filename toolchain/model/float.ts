@@ -1,0 +1,68 @@
+// Float forward pass of an MLP (ReLU between layers), used for calibration and as the float reference.
+import type { FloatModel } from "../../runtime/src/index.ts";
+
+/** y[s][j] = b[j] + Σ_i x[s][i]·W[j][i], for `count` samples. */
+export function linear(x: Float32Array, count: number, nIn: number, weight: Float32Array, bias: Float32Array, nOut: number): Float32Array {
+  const y = new Float32Array(count * nOut);
+  for (let s = 0; s < count; s++) {
+    const xo = s * nIn;
+    for (let j = 0; j < nOut; j++) {
+      const wo = j * nIn;
+      let acc = bias[j];
+      for (let i = 0; i < nIn; i++) acc += x[xo + i] * weight[wo + i];
+      y[s * nOut + j] = acc;
+    }
+  }
+  return y;
+}
+
+/**
+ * Runs `count` samples through the model. Returns each layer's output (after ReLU for hidden
+ * layers, pre-activation for the last) so calibration can read every tensor's range. A layer's
+ * block policy is part of the model: blocks whose policy is ≤ 0 output 0 (thresholded, as deployed).
+ */
+export function forwardFloat(model: FloatModel, x: Float32Array, count: number): Float32Array[] {
+  const outs: Float32Array[] = [];
+  let a = x;
+  model.layers.forEach((layer, l) => {
+    const y = linear(a, count, layer.nIn, layer.weight, layer.bias, layer.nOut);
+    if (l < model.layers.length - 1) for (let i = 0; i < y.length; i++) if (y[i] < 0) y[i] = 0;
+    const g = layer.gate;
+    if (g && l < model.layers.length - 1) {
+      const blocks = g.bias.length;
+      const policy = linear(a, count, layer.nIn, g.weight, g.bias, blocks);
+      for (let s = 0; s < count; s++) {
+        for (let b = 0; b < blocks; b++) if (!(policy[s * blocks + b] > 0)) y.fill(0, s * layer.nOut + b * g.blockSize, s * layer.nOut + Math.min((b + 1) * g.blockSize, layer.nOut));
+      }
+    }
+    outs.push(y);
+    a = y;
+  });
+  return outs;
+}
+
+export function range(v: Float32Array): { min: number; max: number } {
+  let min = Infinity, max = -Infinity;
+  for (let i = 0; i < v.length; i++) {
+    if (v[i] < min) min = v[i];
+    if (v[i] > max) max = v[i];
+  }
+  return { min, max };
+}
+
+/** The float model's argmax per sample (first maximum), in chunks of 500 samples. */
+export function floatTop1(model: FloatModel, x: Float32Array, count: number): Int32Array {
+  const n = model.layers[0].nIn, k = model.layers[model.layers.length - 1].nOut;
+  const out = new Int32Array(count);
+  for (let s = 0; s < count; s += 500) {
+    const m = Math.min(500, count - s);
+    const o = forwardFloat(model, x.subarray(s * n, (s + m) * n), m);
+    const logits = o[o.length - 1];
+    for (let i = 0; i < m; i++) {
+      let best = 0;
+      for (let j = 1; j < k; j++) if (logits[i * k + j] > logits[i * k + best]) best = j;
+      out[s + i] = best;
+    }
+  }
+  return out;
+}

@@ -1,3 +1,0 @@
-// File access for CLI commands: OS errors a user can cause become one-line UserErrors, and no output
-// overwrites a file the command read, through a link or not (ts/files.ts; the CLI turns this on).
-export { checkOutputPath, readUserFile, writeUserFile } from "../ts/files.ts";
