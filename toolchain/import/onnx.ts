@@ -336,225 +336,283 @@ export function importOnnx(bytes: Uint8Array, source: string, opts: OnnxImportOp
   if (stray.length) fail(`graph output ${listNames(stray)} does not come from the chain of layers, which ends at ${q(end)}`);
   if (!outputs.has(end) && !rest.length) fail(`tensor ${q(end)} is consumed by no node and is not a graph output (${listNames([...outputs])})`);
 
-  // Layers
-  const layers: FloatLayer[] = [];
-  const owners: string[] = [];
-  type State = "start" | "linear" | "relu" | "softmax";
-  let state = "start" as State;
-  let lastRelu: onnx.INodeProto | null = null;
-  let flatten = false;
-  // The data's shape per sample before the first layer (null: unknown), for broadcasting normalization constants
-  let tail: (number | string)[] | null = inputDims ? inputDims.slice(1) : null;
-  const flatTail = () => {
-    tail = tail && tail.every((d) => typeof d === "number") ? [product(tail as number[])] : null;
+  // Layers: each node on the chain by its op's handler (OP_HANDLERS)
+  const walk: Walk = {
+    source, fail, notes, layers: [], owners: [], state: "start", lastRelu: null, flatten: false, prevOp: "",
+    inputName, inputDims, inputShape, tail: inputDims ? inputDims.slice(1) : null, inScale: null, inShift: null, inputOps: [],
+    opsetBelow13: !!model.opsetImport?.some((o) => !o.domain && int(o.version) < 13),
+    consts, produced, constant, floats, readInts: (t, name) => readInts(t, name, fail, external),
   };
-  // Input affine x·s + t per feature (scalar while length 1), folded into the first layer
-  let inScale: Float64Array | null = null, inShift: Float64Array | null = null;
-  const inputOps: string[] = [];
-
-  const perUnit = (node: onnx.INodeProto, c: Const, n: number, what: string): Float64Array => {
-    const count = product(c.shape);
-    if (!(count === 1 || (count === n && c.shape.slice(0, -1).every((d) => d === 1)) || (count === n && c.shape.length > 1 && what === "feature"))) {
-      fail(`${label(node)}: constant ${q(c.name)} has shape ${showValue(c.shape)}; expected one value or ${n} (one per ${what})`);
-    }
-    if ((c.proto.dataType ?? 0) !== DATA_TYPE_FLOAT) fail(`tensor ${q(c.name)} has data type ${dtypeName(c.proto.dataType ?? 0)}; only FLOAT (float32) is supported`);
-    const v = Float64Array.from(floats(c));
-    const bad = v.findIndex((x) => !Number.isFinite(x));
-    if (bad >= 0) fail(`${label(node)}: constant ${q(c.name)} holds a non-finite value (${v[bad]}) at element ${bad}`);
-    return v;
-  };
-  const push = (node: onnx.INodeProto, w: Const, nIn: number, nOut: number, weight: Float32Array, bias: Float32Array, biasName: string) => {
-    const l = layers.length;
-    if (state === "linear") fail(`missing Relu between layer ${l - 1} (${owners[l - 1]}) and layer ${l} (${label(node)}): a ReLU must follow every layer but the last`);
-    if (state === "softmax") fail(`${label(node)} follows a Softmax; only a final Softmax is supported`);
-    if (l > 0 && layers[l - 1].nOut !== nIn) {
-      fail(`layer ${l} (${label(node)}) weight ${q(w.name)} ${showValue(w.shape)} takes ${nIn} inputs, but layer ${l - 1} (${owners[l - 1]}) gives ${layers[l - 1].nOut}`);
-    }
-    let layer = checkLayer({ nIn, nOut, weight, bias }, w.name, biasName, source);
-    if (l === 0) {
-      if (inputDims) {
-        const tail = inputDims.slice(1);
-        const known = tail.every((d): d is number => typeof d === "number");
-        if (!flatten && inputDims.length !== 2) fail(`input ${q(inputName)} has shape ${inputShape}; expected [batch, ${nIn}] (or a Flatten or Reshape first)`);
-        if (known && product(tail as number[]) !== nIn) {
-          fail(`input ${q(inputName)} has shape ${inputShape} (${product(tail as number[])} features), but layer 0 (${label(node)}) weight ${q(w.name)} ${showValue(w.shape)} takes ${nIn} inputs`);
-        }
-      }
-      if (inScale) {
-        for (const v of [inScale, inShift!]) if (v.length !== 1 && v.length !== nIn) fail(`the input normalization (${inputOps.join(", ")}) has ${v.length} values per sample, but layer 0 takes ${nIn} inputs`);
-        layer = foldInputAffine(layer, inScale, inShift!, `${label(node)} with ${inputOps.join(", ")}`, source);
-        notes.push(`folded the input normalization (${inputOps.join(", ")}) into layer 0: the model takes the raw input`);
-      }
-    }
-    layers.push(layer);
-    owners.push(label(node));
-    state = "linear";
-  };
-  let prevOp = "";
-  const afterLayer = (node: onnx.INodeProto, scale: ArrayLike<number> | undefined, shift: ArrayLike<number> | undefined) => {
-    const l = layers.length - 1;
-    layers[l] = foldAffineAfter(layers[l], { scale, shift }, `${owners[l]} with ${label(node)}`, source);
-    // MatMul + Add is a layer's bias: nothing to say
-    if (!(node.opType === "Add" && prevOp === "MatMul")) notes.push(`folded ${label(node)} into layer ${l} (${owners[l]})`);
-  };
-  const dataFirst = (node: onnx.INodeProto) => produced.has((node.input ?? [])[0]);
-  const otherInput = (node: onnx.INodeProto) => (node.input ?? []).find((n) => !produced.has(n)) ?? "";
-
   for (const node of chain) {
     const op = node.opType ?? "";
     const ins = node.input ?? [];
     const attrs = new Map((node.attribute ?? []).map((a) => [a.name ?? "", a]));
     const iattr = (name: string, d: number) => (attrs.has(name) ? int(attrs.get(name)!.i) : d);
     if (!isOnnxDomain(node)) fail(`unsupported op ${showName(`${node.domain}.${op}`)} (${label(node)}); supported: ${SUPPORTED}`);
-    if (state === "softmax" && !["Identity", "Cast", "Dropout"].includes(op)) fail(`${label(node)} follows the final Softmax/LogSoftmax; expected nothing after it but the output`);
-    switch (op) {
-      case "Identity":
-        break;
-      case "Dropout":
-        // An identity at inference (opset < 12: always; opset >= 12: unless training_mode is a true constant)
-        if (ins[2] && consts.has(ins[2]) && readInts(consts.get(ins[2])!.proto, ins[2], fail, external).some((v) => v !== 0)) fail(`${label(node)} has training_mode = true; export the model in eval mode`);
-        if (ins[2] && !consts.has(ins[2])) fail(`${label(node)}: training_mode ${q(ins[2])} is not a constant`);
-        break;
-      case "Cast":
-        if (!castsToFloat(node)) fail(`${label(node)} casts to ${dtypeName(iattr("to", 0))}; only a Cast to FLOAT is supported on the data path`);
-        break;
-      case "Flatten": {
-        if (state !== "start") fail(`${label(node)}: Flatten is supported only before the first layer`);
-        const axis = iattr("axis", 1);
-        if (axis !== 1) fail(`${label(node)}: Flatten axis=${axis} is not supported, expected 1`);
-        flatten = true;
-        flatTail();
-        break;
-      }
-      case "Reshape": {
-        if (state !== "start") fail(`${label(node)}: Reshape is supported only before the first layer (as a flatten to [N, -1])`);
-        const c = constant(ins[1] ?? "", node, "shape");
-        const shape = readInts(c.proto, c.name, fail, external);
-        const tail = inputDims?.slice(1) ?? [];
-        const features = tail.every((d): d is number => typeof d === "number") ? product(tail as number[]) : -1;
-        const ok = shape.length === 2 && (shape[1] === -1 || (features > 0 && shape[1] === features) || (features < 0 && shape[1] > 0)) && (shape[0] === -1 || shape[0] === 0 || shape[0] > 0);
-        if (!ok) fail(`${label(node)}: Reshape to ${showValue(shape)} is not supported; expected a flatten to [N, -1] or [N, ${features > 0 ? features : "features"}]`);
-        if (shape[0] > 0 && shape[1] === -1) fail(`${label(node)}: Reshape to ${showValue(shape)} fixes the batch at ${shape[0]}; expected [-1, features] or [0, -1]`);
-        flatten = true;
-        flatTail();
-        break;
-      }
-      case "Gemm": {
-        const f = (name: string, d: number) => (attrs.has(name) ? (attrs.get(name)!.f ?? 0) : d);
-        const alpha = f("alpha", 1), beta = f("beta", 1), transA = iattr("transA", 0), transB = iattr("transB", 0);
-        if (transA !== 0) fail(`${label(node)}: transA=${transA} is not supported (the data must be input A, untransposed)`);
-        if (!produced.has(ins[0])) fail(`${label(node)}: the data must be input A, got ${q(ins[0])} as A`);
-        const w = constant(ins[1] ?? "", node, "weight");
-        if (w.shape.length !== 2) fail(`${label(node)}: weight ${q(w.name)} has shape ${showValue(w.shape)}, expected rank 2 ${transB ? "[nOut, nIn] (transB=1)" : "[nIn, nOut] (transB=0)"}`);
-        const [nOut, nIn] = transB ? w.shape : [w.shape[1], w.shape[0]];
-        const weight = floats(transB ? w : { ...w, shape: [nOut, nIn], transposed: !w.transposed });
-        let bias: Float32Array = new Float32Array(nOut), biasName = `${w.name} (no bias)`;
-        if (ins[2]) {
-          const b = constant(ins[2], node, "bias");
-          const shapeOk = b.shape.length <= 2 && b.shape.slice(0, -1).every((d) => d === 1) && (product(b.shape) === nOut || product(b.shape) === 1);
-          if (!shapeOk) fail(`${label(node)}: bias ${q(b.name)} has shape ${showValue(b.shape)}, expected [${nOut}] for weight ${q(w.name)} ${showValue(w.shape)}`);
-          const data = floats(b);
-          bias = data.length === nOut ? data : new Float32Array(nOut).fill(data[0]);
-          biasName = b.name;
-        }
-        // y = alpha·(x·W) + beta·C, each product rounded once to float32
-        const scaled = alpha === 1 ? weight : weight.map((v) => v * alpha);
-        push(node, w, nIn, nOut, scaled, beta === 1 ? bias : bias.map((v) => v * beta), beta === 1 ? biasName : `${biasName} (times beta ${beta})`);
-        if (alpha !== 1 || beta !== 1) notes.push(`${label(node)}: alpha ${alpha} and beta ${beta} folded into its weight and bias`);
-        break;
-      }
-      case "MatMul": {
-        if (!dataFirst(node)) fail(`${label(node)}: the data must be the first input (x·W), got weight ${q(ins[0])} first`);
-        const w = constant(ins[1] ?? "", node, "weight");
-        if (w.shape.length !== 2) fail(`${label(node)}: weight ${q(w.name)} has shape ${showValue(w.shape)}, expected rank 2 [nIn, nOut]`);
-        const [nIn, nOut] = w.shape;
-        push(node, w, nIn, nOut, floats({ ...w, shape: [nOut, nIn], transposed: !w.transposed }), new Float32Array(nOut), `${w.name} (no bias)`);
-        break;
-      }
-      case "Add":
-      case "Sub":
-      case "Mul":
-      case "Div": {
-        const cName = otherInput(node);
-        if (!cName) fail(`${label(node)}: both inputs are data; only a constant operand is supported`);
-        const c = constant(cName, node, "constant operand");
-        const first = dataFirst(node);
-        if (op === "Div" && !first) fail(`${label(node)}: a constant divided by the data is not linear; not supported`);
-        if (state === "start") {
-          // One value, or one per feature with the data's own per-sample shape (leading 1s aside): no other broadcast
-          const strip = (d: (number | string)[]) => d.slice(Math.max(0, d.findIndex((x) => x !== 1)));
-          if (product(c.shape) !== 1 && !(tail && showValue(strip(c.shape)) === showValue(strip(tail)))) {
-            fail(`${label(node)}: constant ${q(c.name)} has shape ${showValue(c.shape)}; on the input it must hold one value or one per feature in the data's shape ${tail ? showValue(tail) : "(unknown)"}`);
-          }
-          const v = perUnit(node, c, product(c.shape), "feature");
-          const s: Float64Array = inScale ?? Float64Array.of(1), t: Float64Array = inShift ?? Float64Array.of(0);
-          const n = Math.max(s.length, v.length);
-          const at = (a: Float64Array, i: number) => a[a.length === 1 ? 0 : i];
-          if (s.length !== 1 && v.length !== 1 && s.length !== v.length) fail(`${label(node)}: constant ${q(c.name)} has ${v.length} values, the earlier normalization ${s.length}`);
-          const ns = new Float64Array(n), nt = new Float64Array(n);
-          for (let i = 0; i < n; i++) {
-            const [si, ti, vi] = [at(s, i), at(t, i), at(v, i)];
-            if (op === "Add") [ns[i], nt[i]] = [si, ti + vi];
-            else if (op === "Sub") [ns[i], nt[i]] = first ? [si, ti - vi] : [-si, vi - ti];
-            else if (op === "Mul") [ns[i], nt[i]] = [si * vi, ti * vi];
-            else {
-              if (vi === 0) fail(`${label(node)}: divides by zero (element ${i} of ${q(c.name)})`);
-              [ns[i], nt[i]] = [si / vi, ti / vi];
-            }
-          }
-          inScale = ns;
-          inShift = nt;
-          inputOps.push(`${op} ${q(c.name)}`);
-          break;
-        }
-        if (state !== "linear") fail(`${label(node)}: a constant ${op} is supported right after a layer or on the input, not after ${state === "relu" ? label(lastRelu!) : "a Softmax"}`);
-        const nOut = layers[layers.length - 1].nOut;
-        const v = perUnit(node, c, nOut, "unit");
-        if (op === "Add") afterLayer(node, undefined, v);
-        else if (op === "Sub") afterLayer(node, first ? undefined : [-1], first ? v.map((x) => -x) : v);
-        else if (op === "Mul") afterLayer(node, v, undefined);
-        else {
-          if (v.some((x) => x === 0)) fail(`${label(node)}: divides by zero`);
-          afterLayer(node, v.map((x) => 1 / x), undefined);
-        }
-        break;
-      }
-      case "BatchNormalization": {
-        if (state !== "linear") fail(`${label(node)}: BatchNormalization is supported only right after a layer`);
-        const nOut = layers[layers.length - 1].nOut;
-        const [scale, b, mean, variance] = ["scale", "bias", "mean", "var"].map((role, i) => perUnit(node, constant(ins[i + 1] ?? "", node, role), nOut, "unit"));
-        const eps = attrs.has("epsilon") ? (attrs.get("epsilon")!.f ?? 0) : 1e-5;
-        const l = layers.length - 1;
-        const wide = (a: Float64Array) => (a.length === 1 ? new Float64Array(nOut).fill(a[0]) : a);
-        layers[l] = foldBatchNorm(layers[l], { gamma: wide(scale), beta: wide(b), mean: wide(mean), variance: wide(variance), eps }, node.name ?? "BatchNormalization", source);
-        notes.push(`folded ${label(node)} (epsilon ${Number(eps.toPrecision(7))}) into layer ${l} (${owners[l]})`);
-        break;
-      }
-      case "Relu":
-        if (state === "start") fail(`${label(node)} comes before the first layer`);
-        if (state === "relu") fail(`${label(node)} follows ${label(lastRelu!)}: two Relu in a row`);
-        state = "relu";
-        lastRelu = node;
-        break;
-      case "Softmax":
-      case "LogSoftmax": {
-        if (state !== "linear") fail(`${label(node)}: a Softmax is supported only right after the last layer`);
-        const axis = iattr("axis", model.opsetImport?.some((o) => !o.domain && int(o.version) < 13) ? 1 : -1);
-        if (axis !== 1 && axis !== -1) fail(`${label(node)}: axis=${axis}; expected the class axis (1 or -1)`);
-        notes.push(`dropped the final ${label(node)}: the outputs are its input scores, and the argmax is unchanged`);
-        state = "softmax";
-        break;
-      }
-      default:
-        fail(`unsupported op ${op ? showName(op) : "(empty)"} (${label(node)}); supported: ${SUPPORTED}`);
-    }
-    if (op !== "Identity") prevOp = op;
+    if (walk.state === "softmax" && !["Identity", "Cast", "Dropout"].includes(op)) fail(`${label(node)} follows the final Softmax/LogSoftmax; expected nothing after it but the output`);
+    const handler = Object.hasOwn(OP_HANDLERS, op) ? OP_HANDLERS[op] : undefined;
+    if (!handler) return fail(`unsupported op ${op ? showName(op) : "(empty)"} (${label(node)}); supported: ${SUPPORTED}`);
+    handler(walk, node, { op, ins, attrs, iattr });
+    if (op !== "Identity") walk.prevOp = op;
   }
+  const { layers, owners, state, lastRelu } = walk;
   if (!layers.length) fail("no Gemm or MatMul layer found");
   if (state === "relu") fail(`${label(lastRelu!)} follows the last layer (${owners[owners.length - 1]}); the last layer must have no activation (logits)`);
   return { layers, notes };
   }
 }
+
+type WalkState = "start" | "linear" | "relu" | "softmax";
+
+/** The walk along the chain of data nodes: what every op handler reads and updates. */
+interface Walk {
+  readonly source: string;
+  readonly fail: (msg: string) => never;
+  readonly notes: string[];
+  /** Layers so far and the node that made each (for messages). */
+  readonly layers: FloatLayer[];
+  readonly owners: string[];
+  state: WalkState;
+  lastRelu: onnx.INodeProto | null;
+  flatten: boolean;
+  /** The op of the last node that was not an Identity. */
+  prevOp: string;
+  readonly inputName: string;
+  readonly inputDims: (number | string)[] | null;
+  readonly inputShape: string;
+  /** The data's shape per sample before the first layer (null: unknown), for broadcasting normalization constants. */
+  tail: (number | string)[] | null;
+  /** Input affine x·s + t per feature (scalar while length 1), folded into the first layer. */
+  inScale: Float64Array | null;
+  inShift: Float64Array | null;
+  readonly inputOps: string[];
+  /** An opset below 13 for the default domain (Softmax's default axis is 1). */
+  readonly opsetBelow13: boolean;
+  readonly consts: Map<string, Const>;
+  /** Tensors the data path produces (the input included). */
+  readonly produced: Set<string>;
+  constant(name: string, node: onnx.INodeProto, role: string): Const;
+  floats(c: Const): Float32Array;
+  readInts(t: onnx.ITensorProto, name: string): number[];
+}
+
+/** A node's inputs, attributes by name and an integer attribute with its default. */
+interface NodeArgs {
+  op: string;
+  ins: string[];
+  attrs: Map<string, onnx.IAttributeProto>;
+  iattr: (name: string, d: number) => number;
+}
+
+/** One op's import: checks the node against the walk so far and adds to it (a layer, a fold, a state change). */
+type OpHandler = (w: Walk, node: onnx.INodeProto, a: NodeArgs) => void;
+
+const flatTail = (w: Walk) => {
+  w.tail = w.tail && w.tail.every((d) => typeof d === "number") ? [product(w.tail as number[])] : null;
+};
+const dataFirst = (w: Walk, node: onnx.INodeProto) => w.produced.has((node.input ?? [])[0]);
+const otherInput = (w: Walk, node: onnx.INodeProto) => (node.input ?? []).find((n) => !w.produced.has(n)) ?? "";
+
+/** A constant's values, one or `n` (one per `what`), as float64; finite. */
+function perUnit(w: Walk, node: onnx.INodeProto, c: Const, n: number, what: string): Float64Array {
+  const count = product(c.shape);
+  if (!(count === 1 || (count === n && c.shape.slice(0, -1).every((d) => d === 1)) || (count === n && c.shape.length > 1 && what === "feature"))) {
+    w.fail(`${label(node)}: constant ${q(c.name)} has shape ${showValue(c.shape)}; expected one value or ${n} (one per ${what})`);
+  }
+  if ((c.proto.dataType ?? 0) !== DATA_TYPE_FLOAT) w.fail(`tensor ${q(c.name)} has data type ${dtypeName(c.proto.dataType ?? 0)}; only FLOAT (float32) is supported`);
+  const v = Float64Array.from(w.floats(c));
+  const bad = v.findIndex((x) => !Number.isFinite(x));
+  if (bad >= 0) w.fail(`${label(node)}: constant ${q(c.name)} holds a non-finite value (${v[bad]}) at element ${bad}`);
+  return v;
+}
+
+/** A new layer (with the input normalization folded in when it is the first). */
+function pushLayer(w: Walk, node: onnx.INodeProto, c: Const, nIn: number, nOut: number, weight: Float32Array, bias: Float32Array, biasName: string): void {
+  const { layers, owners, fail, inputDims } = w;
+  const l = layers.length;
+  if (w.state === "linear") fail(`missing Relu between layer ${l - 1} (${owners[l - 1]}) and layer ${l} (${label(node)}): a ReLU must follow every layer but the last`);
+  if (w.state === "softmax") fail(`${label(node)} follows a Softmax; only a final Softmax is supported`);
+  if (l > 0 && layers[l - 1].nOut !== nIn) {
+    fail(`layer ${l} (${label(node)}) weight ${q(c.name)} ${showValue(c.shape)} takes ${nIn} inputs, but layer ${l - 1} (${owners[l - 1]}) gives ${layers[l - 1].nOut}`);
+  }
+  let layer = checkLayer({ nIn, nOut, weight, bias }, c.name, biasName, w.source);
+  if (l === 0) {
+    if (inputDims) {
+      const tail = inputDims.slice(1);
+      const known = tail.every((d): d is number => typeof d === "number");
+      if (!w.flatten && inputDims.length !== 2) fail(`input ${q(w.inputName)} has shape ${w.inputShape}; expected [batch, ${nIn}] (or a Flatten or Reshape first)`);
+      if (known && product(tail as number[]) !== nIn) {
+        fail(`input ${q(w.inputName)} has shape ${w.inputShape} (${product(tail as number[])} features), but layer 0 (${label(node)}) weight ${q(c.name)} ${showValue(c.shape)} takes ${nIn} inputs`);
+      }
+    }
+    if (w.inScale) {
+      const ops = w.inputOps.join(", ");
+      for (const v of [w.inScale, w.inShift!]) if (v.length !== 1 && v.length !== nIn) fail(`the input normalization (${ops}) has ${v.length} values per sample, but layer 0 takes ${nIn} inputs`);
+      layer = foldInputAffine(layer, w.inScale, w.inShift!, `${label(node)} with ${ops}`, w.source);
+      w.notes.push(`folded the input normalization (${ops}) into layer 0: the model takes the raw input`);
+    }
+  }
+  layers.push(layer);
+  owners.push(label(node));
+  w.state = "linear";
+}
+
+/** An affine map after the last layer, folded into it. */
+function afterLayer(w: Walk, node: onnx.INodeProto, scale: ArrayLike<number> | undefined, shift: ArrayLike<number> | undefined): void {
+  const l = w.layers.length - 1;
+  w.layers[l] = foldAffineAfter(w.layers[l], { scale, shift }, `${w.owners[l]} with ${label(node)}`, w.source);
+  // MatMul + Add is a layer's bias: nothing to say
+  if (!(node.opType === "Add" && w.prevOp === "MatMul")) w.notes.push(`folded ${label(node)} into layer ${l} (${w.owners[l]})`);
+}
+
+const identityOp: OpHandler = () => {};
+
+/** An identity at inference (opset < 12: always; opset >= 12: unless training_mode is a true constant). */
+const dropoutOp: OpHandler = (w, node, { ins }) => {
+  if (ins[2] && w.consts.has(ins[2]) && w.readInts(w.consts.get(ins[2])!.proto, ins[2]).some((v) => v !== 0)) w.fail(`${label(node)} has training_mode = true; export the model in eval mode`);
+  if (ins[2] && !w.consts.has(ins[2])) w.fail(`${label(node)}: training_mode ${q(ins[2])} is not a constant`);
+};
+
+const castOp: OpHandler = (w, node, { iattr }) => {
+  if (!castsToFloat(node)) w.fail(`${label(node)} casts to ${dtypeName(iattr("to", 0))}; only a Cast to FLOAT is supported on the data path`);
+};
+
+const flattenOp: OpHandler = (w, node, { iattr }) => {
+  if (w.state !== "start") w.fail(`${label(node)}: Flatten is supported only before the first layer`);
+  const axis = iattr("axis", 1);
+  if (axis !== 1) w.fail(`${label(node)}: Flatten axis=${axis} is not supported, expected 1`);
+  w.flatten = true;
+  flatTail(w);
+};
+
+const reshapeOp: OpHandler = (w, node, { ins }) => {
+  const fail = w.fail;
+  if (w.state !== "start") fail(`${label(node)}: Reshape is supported only before the first layer (as a flatten to [N, -1])`);
+  const c = w.constant(ins[1] ?? "", node, "shape");
+  const shape = w.readInts(c.proto, c.name);
+  const tail = w.inputDims?.slice(1) ?? [];
+  const features = tail.every((d): d is number => typeof d === "number") ? product(tail as number[]) : -1;
+  const ok = shape.length === 2 && (shape[1] === -1 || (features > 0 && shape[1] === features) || (features < 0 && shape[1] > 0)) && (shape[0] === -1 || shape[0] === 0 || shape[0] > 0);
+  if (!ok) fail(`${label(node)}: Reshape to ${showValue(shape)} is not supported; expected a flatten to [N, -1] or [N, ${features > 0 ? features : "features"}]`);
+  if (shape[0] > 0 && shape[1] === -1) fail(`${label(node)}: Reshape to ${showValue(shape)} fixes the batch at ${shape[0]}; expected [-1, features] or [0, -1]`);
+  w.flatten = true;
+  flatTail(w);
+};
+
+const gemmOp: OpHandler = (w, node, { ins, attrs, iattr }) => {
+  const fail = w.fail;
+  const f = (name: string, d: number) => (attrs.has(name) ? (attrs.get(name)!.f ?? 0) : d);
+  const alpha = f("alpha", 1), beta = f("beta", 1), transA = iattr("transA", 0), transB = iattr("transB", 0);
+  if (transA !== 0) fail(`${label(node)}: transA=${transA} is not supported (the data must be input A, untransposed)`);
+  if (!w.produced.has(ins[0])) fail(`${label(node)}: the data must be input A, got ${q(ins[0])} as A`);
+  const c = w.constant(ins[1] ?? "", node, "weight");
+  if (c.shape.length !== 2) fail(`${label(node)}: weight ${q(c.name)} has shape ${showValue(c.shape)}, expected rank 2 ${transB ? "[nOut, nIn] (transB=1)" : "[nIn, nOut] (transB=0)"}`);
+  const [nOut, nIn] = transB ? c.shape : [c.shape[1], c.shape[0]];
+  const weight = w.floats(transB ? c : { ...c, shape: [nOut, nIn], transposed: !c.transposed });
+  let bias: Float32Array = new Float32Array(nOut), biasName = `${c.name} (no bias)`;
+  if (ins[2]) {
+    const b = w.constant(ins[2], node, "bias");
+    const shapeOk = b.shape.length <= 2 && b.shape.slice(0, -1).every((d) => d === 1) && (product(b.shape) === nOut || product(b.shape) === 1);
+    if (!shapeOk) fail(`${label(node)}: bias ${q(b.name)} has shape ${showValue(b.shape)}, expected [${nOut}] for weight ${q(c.name)} ${showValue(c.shape)}`);
+    const data = w.floats(b);
+    bias = data.length === nOut ? data : new Float32Array(nOut).fill(data[0]);
+    biasName = b.name;
+  }
+  // y = alpha·(x·W) + beta·C, each product rounded once to float32
+  const scaled = alpha === 1 ? weight : weight.map((v) => v * alpha);
+  pushLayer(w, node, c, nIn, nOut, scaled, beta === 1 ? bias : bias.map((v) => v * beta), beta === 1 ? biasName : `${biasName} (times beta ${beta})`);
+  if (alpha !== 1 || beta !== 1) w.notes.push(`${label(node)}: alpha ${alpha} and beta ${beta} folded into its weight and bias`);
+};
+
+const matMulOp: OpHandler = (w, node, { ins }) => {
+  if (!dataFirst(w, node)) w.fail(`${label(node)}: the data must be the first input (x·W), got weight ${q(ins[0])} first`);
+  const c = w.constant(ins[1] ?? "", node, "weight");
+  if (c.shape.length !== 2) w.fail(`${label(node)}: weight ${q(c.name)} has shape ${showValue(c.shape)}, expected rank 2 [nIn, nOut]`);
+  const [nIn, nOut] = c.shape;
+  pushLayer(w, node, c, nIn, nOut, w.floats({ ...c, shape: [nOut, nIn], transposed: !c.transposed }), new Float32Array(nOut), `${c.name} (no bias)`);
+};
+
+/** Constant Add, Sub, Mul, Div: input normalization before the first layer, else folded into the layer before. */
+const affineOp: OpHandler = (w, node, { op }) => {
+  const fail = w.fail;
+  const cName = otherInput(w, node);
+  if (!cName) fail(`${label(node)}: both inputs are data; only a constant operand is supported`);
+  const c = w.constant(cName, node, "constant operand");
+  const first = dataFirst(w, node);
+  if (op === "Div" && !first) fail(`${label(node)}: a constant divided by the data is not linear; not supported`);
+  if (w.state === "start") {
+    // One value, or one per feature with the data's own per-sample shape (leading 1s aside): no other broadcast
+    const strip = (d: (number | string)[]) => d.slice(Math.max(0, d.findIndex((x) => x !== 1)));
+    const tail = w.tail;
+    if (product(c.shape) !== 1 && !(tail && showValue(strip(c.shape)) === showValue(strip(tail)))) {
+      fail(`${label(node)}: constant ${q(c.name)} has shape ${showValue(c.shape)}; on the input it must hold one value or one per feature in the data's shape ${tail ? showValue(tail) : "(unknown)"}`);
+    }
+    const v = perUnit(w, node, c, product(c.shape), "feature");
+    const s: Float64Array = w.inScale ?? Float64Array.of(1), t: Float64Array = w.inShift ?? Float64Array.of(0);
+    const n = Math.max(s.length, v.length);
+    const at = (a: Float64Array, i: number) => a[a.length === 1 ? 0 : i];
+    if (s.length !== 1 && v.length !== 1 && s.length !== v.length) fail(`${label(node)}: constant ${q(c.name)} has ${v.length} values, the earlier normalization ${s.length}`);
+    const ns = new Float64Array(n), nt = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const [si, ti, vi] = [at(s, i), at(t, i), at(v, i)];
+      if (op === "Add") [ns[i], nt[i]] = [si, ti + vi];
+      else if (op === "Sub") [ns[i], nt[i]] = first ? [si, ti - vi] : [-si, vi - ti];
+      else if (op === "Mul") [ns[i], nt[i]] = [si * vi, ti * vi];
+      else {
+        if (vi === 0) fail(`${label(node)}: divides by zero (element ${i} of ${q(c.name)})`);
+        [ns[i], nt[i]] = [si / vi, ti / vi];
+      }
+    }
+    w.inScale = ns;
+    w.inShift = nt;
+    w.inputOps.push(`${op} ${q(c.name)}`);
+    return;
+  }
+  if (w.state !== "linear") fail(`${label(node)}: a constant ${op} is supported right after a layer or on the input, not after ${w.state === "relu" ? label(w.lastRelu!) : "a Softmax"}`);
+  const nOut = w.layers[w.layers.length - 1].nOut;
+  const v = perUnit(w, node, c, nOut, "unit");
+  if (op === "Add") afterLayer(w, node, undefined, v);
+  else if (op === "Sub") afterLayer(w, node, first ? undefined : [-1], first ? v.map((x) => -x) : v);
+  else if (op === "Mul") afterLayer(w, node, v, undefined);
+  else {
+    if (v.some((x) => x === 0)) fail(`${label(node)}: divides by zero`);
+    afterLayer(w, node, v.map((x) => 1 / x), undefined);
+  }
+};
+
+const batchNormOp: OpHandler = (w, node, { ins, attrs }) => {
+  if (w.state !== "linear") w.fail(`${label(node)}: BatchNormalization is supported only right after a layer`);
+  const nOut = w.layers[w.layers.length - 1].nOut;
+  const [scale, b, mean, variance] = ["scale", "bias", "mean", "var"].map((role, i) => perUnit(w, node, w.constant(ins[i + 1] ?? "", node, role), nOut, "unit"));
+  const eps = attrs.has("epsilon") ? (attrs.get("epsilon")!.f ?? 0) : 1e-5;
+  const l = w.layers.length - 1;
+  const wide = (a: Float64Array) => (a.length === 1 ? new Float64Array(nOut).fill(a[0]) : a);
+  w.layers[l] = foldBatchNorm(w.layers[l], { gamma: wide(scale), beta: wide(b), mean: wide(mean), variance: wide(variance), eps }, node.name ?? "BatchNormalization", w.source);
+  w.notes.push(`folded ${label(node)} (epsilon ${Number(eps.toPrecision(7))}) into layer ${l} (${w.owners[l]})`);
+};
+
+const reluOp: OpHandler = (w, node) => {
+  if (w.state === "start") w.fail(`${label(node)} comes before the first layer`);
+  if (w.state === "relu") w.fail(`${label(node)} follows ${label(w.lastRelu!)}: two Relu in a row`);
+  w.state = "relu";
+  w.lastRelu = node;
+};
+
+/** A final Softmax or LogSoftmax: dropped (the argmax is unchanged). */
+const softmaxOp: OpHandler = (w, node, { iattr }) => {
+  if (w.state !== "linear") w.fail(`${label(node)}: a Softmax is supported only right after the last layer`);
+  const axis = iattr("axis", w.opsetBelow13 ? 1 : -1);
+  if (axis !== 1 && axis !== -1) w.fail(`${label(node)}: axis=${axis}; expected the class axis (1 or -1)`);
+  w.notes.push(`dropped the final ${label(node)}: the outputs are its input scores, and the argmax is unchanged`);
+  w.state = "softmax";
+};
+
+/** The ops the import handles on the data path, one handler each (SUPPORTED says them in words). */
+export const OP_HANDLERS: Readonly<Record<string, OpHandler>> = {
+  Identity: identityOp, Dropout: dropoutOp, Cast: castOp, Flatten: flattenOp, Reshape: reshapeOp,
+  Gemm: gemmOp, MatMul: matMulOp, Add: affineOp, Sub: affineOp, Mul: affineOp, Div: affineOp,
+  BatchNormalization: batchNormOp, Relu: reluOp, Softmax: softmaxOp, LogSoftmax: softmaxOp,
+};
 
 function castsToFloat(n: onnx.INodeProto): boolean {
   const to = (n.attribute ?? []).find((a) => a.name === "to");
