@@ -10,7 +10,10 @@ import { UserError, showName, writeModel, type FloatModel, type QuantModel } fro
 import { linear } from "../model/float.ts";
 import { Quantizer, quantizeGate, type EstimatorKind } from "../quantize/quantize.ts";
 import { Rng } from "../model/random.ts";
-import { countFlips, DEFAULT_SAFETY, gatedRun, gatedRunModel, RANK_CANDIDATES, searchRanks, trialBound } from "./rank-search.ts";
+import {
+  chooseTrial, chooseWithinMacs, countFlips, cyclesOf, DEFAULT_SAFETY, descendRanksMargins, gatedRun, gatedRunModel, isGated, macsOf, nearestTrial,
+  rankLadder, scoreModel, searchRanks, trialBound, type RankTrial, type SearchData,
+} from "./rank-search.ts";
 import { BLOCK_RECIPE, BLOCK_SIZES, BLOCK_TAUS, blockCandidates, blockKey, gateLogitSigmas, shiftGates, tuneBlockPolicy, type BlockCandidate } from "./block-search.ts";
 import { featureRange } from "../data/index.ts";
 import type { EstimatorFactors } from "../train/compute.ts";
@@ -141,6 +144,8 @@ export const SMALL_VALIDATION = 1000;
 export const INT8_LOSS_WARNING = 0.02;
 
 export { GATE_CHOICES, type GateChoice, type GateKind, type Trial } from "./trial.ts";
+// The choice rules live with the search (toolchain/optimize/rank-search.ts); named here too for optimize's callers
+export { chooseTrial, chooseWithinMacs, cyclesOf, isGated, nearestTrial } from "./rank-search.ts";
 
 /** One fine-tuning epoch's record (kept in its checkpoint; defined beside the work folder that checks it). */
 export type { EpochRecord };
@@ -276,44 +281,6 @@ export function frontsByGate(trials: Trial[]): Partial<Record<GateKind, Trial[]>
   return out;
 }
 
-/** Fewest MACs (or `cost`, e.g. cycles) with `bound` within `target` and at most dense; ties to the lower error, then the earlier trial. */
-export function chooseTrial(trials: Trial[], target: number, cost: (t: Trial) => number = macsOf): Trial | null {
-  let best: Trial | null = null;
-  for (const t of trials) {
-    if (t.bound > target || cost(t) > 1) continue;
-    if (!best || cost(t) < cost(best) || (cost(t) === cost(best) && t.error < best.error)) best = t;
-  }
-  return best;
-}
-
-/** Lowest bound with MACs (or `cost`) at most `cap` × dense; ties to fewer of them, then the earlier trial. */
-export function chooseWithinMacs(trials: Trial[], cap: number, cost: (t: Trial) => number = macsOf): Trial | null {
-  let best: Trial | null = null;
-  for (const t of trials) {
-    if (cost(t) > cap) continue;
-    if (!best || t.bound < best.bound || (t.bound === best.bound && cost(t) < cost(best))) best = t;
-  }
-  return best;
-}
-
-/** The gated trial below dense MACs with the lowest bound (fewest MACs, then the earlier, on ties); null if there is none. */
-export function nearestTrial(trials: Trial[]): Trial | null {
-  let best: Trial | null = null;
-  for (const t of trials) {
-    if (!isGated(t) || t.macsRatio >= 1) continue;
-    if (!best || t.bound < best.bound || (t.bound === best.bound && t.macsRatio < best.macsRatio)) best = t;
-  }
-  return best;
-}
-const macsOf = (t: Trial) => t.macsRatio;
-/** Whether a trial gates anything (an estimator of rank > 0 or a block policy). */
-export const isGated = (t: Trial): boolean => !!t.block || t.ranks.some((k) => k > 0);
-/** A trial's cycles on the search's target, × dense (the trial must have been priced). */
-export const cyclesOf = (t: Trial): number => {
-  if (t.cyclesRatio === undefined) throw new Error("optimize: a trial without cycles on the target: a bug, please report it");
-  return t.cyclesRatio;
-};
-
 /** Learned estimators of `model` at `ranks` as compute factors (offset included), plus the model carrying them. */
 async function learnedFactors(model: FloatModel, ranks: number[], train: Samples, epochs: number, seed: number, wPos: number, init?: FloatModel) {
   const { model: withEst } = await learnEstimators({ model, ranks, epochs, match: "none", seed, train, init, wPos });
@@ -391,11 +358,97 @@ function validate(o: OptimizeOptions, hidden: number, sizes: number[]): void {
 /** Options of a rerun after a cached trial did not reproduce: its search ignores trials.json. */
 const IGNORE_TRIAL_CACHE = new WeakSet<OptimizeOptions>();
 
-/** Runs the whole pipeline; see OptimizeOptions. Same options, seed and machine: the same bytes. */
+/** What the steps of one run (gate svd, learned or block) share: the options read once, the data, the input's int8 dense reference. */
+interface Run {
+  o: OptimizeOptions;
+  /** The user's model without gates or estimators. */
+  input: FloatModel;
+  sizes: number[];
+  hidden: number;
+  nIn: number;
+  gate: GateKind;
+  estimator: "svd" | "learned";
+  epochs: number;
+  seed: number;
+  distill: { alpha: number; temperature: number };
+  /** Margins tried, ascending, in σ. */
+  marginSet: number[];
+  safety: number;
+  emit: (e: OptimizeEvent) => void;
+  /** Warnings so far (each also sent as a "warning" event by `warn`). */
+  warnings: string[];
+  warn: (message: string) => void;
+  work: WorkDir | null;
+  calib: Samples;
+  calibX: Float32Array;
+  valX: Float32Array;
+  quantizerOf: (m: FloatModel) => Quantizer;
+  qInput: Quantizer;
+  /** The input's int8 dense model on val (its per-sample `wrong` flags count every trial's flips). */
+  dense: RankTrial & { wrong: Uint8Array };
+  denseError: number;
+  target: number;
+  /** Per-feature input standardization of fine-tuning (null: off). */
+  st: InputStandard | null;
+  /** `m` with learned estimators (warm start: `previous`'s), learned on standardized inputs. */
+  learnRaw: (m: FloatModel, learnSeed: number, previous?: FloatModel) => Promise<FloatModel>;
+}
+
+type InputStandard = ReturnType<typeof inputStandard>;
+
+/** Fine-tuning's hand-off to the search. */
+interface FineTuned {
+  history: EpochRecord[];
+  /** The epoch chosen (chooseEpoch), 1-based; 0 without fine-tuning. */
+  bestEpoch: number;
+  /** Its weights (null: no fine-tuning, or gate block). */
+  tuned: FloatModel | null;
+  /** With learned estimators: its weights with the estimators that validated it, when at hand. */
+  tunedWithEstimators: FloatModel | null;
+  /**
+   * gate block: each block candidate's policy, fine-tuned from the input as the search asks for the next (so
+   * each is searched before the next is trained); its record is added to `blockRuns`. Null otherwise.
+   */
+  blocks: AsyncIterable<TunedBlock> | null;
+  blockRuns: NonNullable<OptimizeResult["blockRuns"]>;
+}
+
+/** One block candidate's fine-tuned policy. */
+interface TunedBlock {
+  candidate: BlockCandidate;
+  model: FloatModel;
+  bestEpoch: number;
+}
+
+/** The search's hand-off to the choice: every trial (the dense one first) and what rebuilds a trial's models. */
+interface Searched {
+  trials: Trial[];
+  denseTrial: Trial;
+  /** Trials read from trials.json (measured again before they are written or reported). */
+  fromCache: Set<Trial>;
+  meter: CycleMeter | null;
+  priced: { cyclesTarget: string; cyclesSamples: number } | null;
+  /** The objective (cycles on the target, else MACs) and the cap on cycles or MACs. */
+  cost: (t: Trial) => number;
+  capCost: (t: Trial) => number;
+  cap: number | undefined;
+  /** The float model of each modelKeyOf. */
+  floats: Map<string, FloatModel>;
+  sigmasOf: (float: FloatModel, t: Pick<Trial, "estimator" | "block">) => number[];
+  trialQuant: (t: Pick<Trial, "source" | "block" | "ranks" | "margins" | "estimator">) => QuantModel;
+  trialSettings: string;
+}
+
+/** The float model (and its quantizer) a trial runs: the input, the fine-tuned estimator model, or one block policy's. */
+const modelKeyOf = (t: Pick<Trial, "source" | "block">) => (t.block ? `block ${blockKey(t.block)}` : t.source);
+/** A trial's identity in this run (fine-tuned trials name their epoch). */
+const keyOf = (t: Pick<Trial, "source" | "epoch" | "estimator" | "ranks" | "marginSigmas" | "block">) => `${t.source}@${t.epoch ?? 0}/${t.block ? `block ${blockKey(t.block)}` : t.estimator}/${t.ranks}/${t.marginSigmas}`;
+
+/** Runs the whole pipeline (fine-tune, search, choose); see OptimizeOptions. Same options, seed and machine: the same bytes. */
 export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult> {
   const input = strip(o.model);
   const sizes = [input.layers[0].nIn, ...input.layers.map((l) => l.nOut)];
-  const hidden = sizes.length - 2, nIn = sizes[0];
+  const hidden = sizes.length - 2;
   if (hidden < 1) throw new UserError("the model needs at least one hidden layer to gate");
   validate(o, hidden, sizes);
   if (o.gate !== undefined && !GATE_CHOICES.includes(o.gate)) throw new UserError(`gate must be ${GATE_CHOICES.join(", ")}, got '${o.gate}'`);
@@ -403,9 +456,17 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   const gate: GateChoice = o.gate ?? o.estimator ?? "svd";
   if (gate !== "svd" && gate !== "learned") blockCandidates(sizes.slice(1, -1), o.blockSizes ?? BLOCK_SIZES, o.blockTaus ?? BLOCK_TAUS);
   if (gate === "auto") return optimizeAuto(o);
+  const run = await prepareRun(o, input, gate);
+  const tuned = await fineTune(run);
+  const found = await searchTrials(run, tuned);
+  return chooseBest(run, tuned, found);
+}
+
+/** The run's settings, its work folder, the input's int8 dense reference on val and the warnings about the data. */
+async function prepareRun(o: OptimizeOptions, input: FloatModel, gate: GateKind): Promise<Run> {
+  const sizes = [input.layers[0].nIn, ...input.layers.map((l) => l.nOut)];
+  const hidden = sizes.length - 2, nIn = sizes[0];
   const estimator = gate === "learned" ? "learned" : "svd", epochs = o.epochs ?? 3, seed = o.seed ?? 1;
-  const lr0 = o.lr ?? 0.01, lrDecay = o.lrDecay ?? 0.8, momentum = o.momentum ?? 0.9, batchSize = o.batchSize ?? 100;
-  const l1 = o.l1 ?? Array<number>(hidden).fill(0);
   const distill = o.distill ?? { alpha: 0.5, temperature: 2 };
   const marginSet = [...new Set(o.margins ?? MARGIN_CANDIDATES)].sort((a, b) => a - b);
   const emit = o.onEvent ?? (() => {});
@@ -424,11 +485,11 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   const denseError = dense.error, target = denseError + o.budgetPp / 100;
   emit({ stage: "reference", denseError, target });
   const warnings: string[] = [];
-  if (o.val.count < SMALL_VALIDATION) {
-    const message = `only ${o.val.count} validation samples (under ${SMALL_VALIDATION}): the choice may not hold on unseen data; a larger validation split, or a larger budget, makes it safer`;
+  const warn = (message: string) => {
     warnings.push(message);
     emit({ stage: "warning", message });
-  }
+  };
+  if (o.val.count < SMALL_VALIDATION) warn(`only ${o.val.count} validation samples (under ${SMALL_VALIDATION}): the choice may not hold on unseen data; a larger validation split, or a larger budget, makes it safer`);
   // The budget is relative to the int8 dense error: say so when quantizing the input already costs much
   const probs = await softTargets(input, o.val, 1), classes = sizes[sizes.length - 1];
   let floatWrong = 0;
@@ -439,132 +500,168 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   }
   const floatError = floatWrong / o.val.count;
   if (denseError - floatError > INT8_LOSS_WARNING) {
-    const message = `the input's int8 dense validation error (${(denseError * 100).toFixed(2)} %) is far above its float error (${(floatError * 100).toFixed(2)} %): int8 quantization loses it before any gating (inputs in very different units share one input scale?); the budget is relative to the int8 error`;
-    warnings.push(message);
-    emit({ stage: "warning", message });
+    warn(`the input's int8 dense validation error (${(denseError * 100).toFixed(2)} %) is far above its float error (${(floatError * 100).toFixed(2)} %): int8 quantization loses it before any gating (inputs in very different units share one input scale?); the budget is relative to the int8 error`);
   }
 
   // Fine-tuning and estimator learning see standardized inputs; every model kept is on raw inputs
   const st = (o.standardize ?? true) ? inputStandard(o.train, nIn) : null;
-  const toStd = (m: FloatModel) => (st ? standardizeModel(m, st) : m);
   let trainStd: Samples | null = null;
-  /** `m` with learned estimators (warm start: `previous`'s), learned on standardized inputs. */
   const learnRaw = async (m: FloatModel, learnSeed: number, previous?: FloatModel): Promise<FloatModel> => {
     if (!st) return (await learnedFactors(m, o.ranks, o.train, o.estimatorEpochs ?? 1, learnSeed, o.wPos ?? 4, previous)).model;
     trainStd ??= standardizeSamples(o.train, st);
-    const r = await learnedFactors(toStd(m), o.ranks, trainStd, o.estimatorEpochs ?? 1, learnSeed, o.wPos ?? 4, previous && toStd(previous));
+    const r = await learnedFactors(standardizeModel(m, st), o.ranks, trainStd, o.estimatorEpochs ?? 1, learnSeed, o.wPos ?? 4, previous && standardizeModel(previous, st));
     return moveEstimators(m, r.model, st);
   };
+  return {
+    o, input, sizes, hidden, nIn, gate, estimator, epochs, seed, distill, marginSet, safety, emit, warnings, warn, work,
+    calib, calibX, valX, quantizerOf, qInput, dense, denseError, target, st, learnRaw,
+  };
+}
+
+const estimatorsOf = (m: FloatModel): (EstimatorFactors | null)[] => m.layers.slice(0, -1).map((l) => (l.estimator ? { at: l.estimator.at, bt: l.estimator.bt, offset: l.estimator.offset } : null));
+
+/**
+ * Fine-tune (gate svd or learned): `epochs` epochs of SGD with the estimator in the loop (refreshed, or
+ * relearned with a warm start, every epoch), L1 on activations and distillation from the input; each epoch
+ * validated with the estimator of its weights and checkpointed in the work folder (resumed from it); the epoch
+ * the search starts from chosen by chooseEpoch. gate block: the block candidates, tuned one by one as the search
+ * takes them (tuneBlockPolicy).
+ */
+async function fineTune(run: Run): Promise<FineTuned> {
+  const { o, input, sizes, hidden, nIn, gate, estimator, epochs, seed, distill, emit, warn, work, st, target, learnRaw } = run;
+  const lr0 = o.lr ?? 0.01, lrDecay = o.lrDecay ?? 0.8, momentum = o.momentum ?? 0.9, batchSize = o.batchSize ?? 100;
+  const l1 = o.l1 ?? Array<number>(hidden).fill(0);
+  const toStd = (m: FloatModel) => (st ? standardizeModel(m, st) : m);
   /** Estimator factors of the raw model `m` as the (standardized) compute takes them. */
   const factorsFor = (m: FloatModel, f: (EstimatorFactors | null)[]) => (st ? standardFactors(m, f, st) : f);
-  const estimatorsOf = (m: FloatModel): (EstimatorFactors | null)[] => m.layers.slice(0, -1).map((l) => (l.estimator ? { at: l.estimator.at, bt: l.estimator.bt, offset: l.estimator.offset } : null));
 
-  // Fine-tune
   const history: EpochRecord[] = [];
-  let tuned: FloatModel | null = null, tunedWithEstimators: FloatModel | null = null, bestEpoch = 0;
-  if (epochs > 0 && gate !== "block") {
-    // Without augmentation the targets are computed once; with it, per batch on the translated inputs
-    const teacher = distill.alpha > 0 && o.augment ? await Teacher.create(input) : null;
-    const soft = distill.alpha > 0 && !o.augment ? await softTargets(input, o.train, distill.temperature) : null;
-    const nCls = sizes[sizes.length - 1];
-    const compute = await createCompute("wasm");
-    let model = input;
-    // The weights (and learned estimators) of the epoch chosen so far: only it can still be chosen
-    const goal = o.maxMacs !== undefined ? { maxMacs: o.maxMacs } : { target };
-    type Chosen = { epoch: number; model: FloatModel; withEstimators?: FloatModel };
-    let chosen = null as Chosen | null;
-    const keep = (epoch: number, model: FloatModel, withEstimators?: FloatModel) => {
-      if (chooseEpoch(history, goal) === epoch) chosen = { epoch, model, withEstimators };
+  const blockRuns: FineTuned["blockRuns"] = [];
+  if (gate === "block") return { history, bestEpoch: 0, tuned: null, tunedWithEstimators: null, blocks: tuneBlocks(run, blockRuns), blockRuns };
+  if (epochs === 0) return { history, bestEpoch: 0, tuned: null, tunedWithEstimators: null, blocks: null, blockRuns };
+  // Without augmentation the targets are computed once; with it, per batch on the translated inputs
+  const teacher = distill.alpha > 0 && o.augment ? await Teacher.create(input) : null;
+  const soft = distill.alpha > 0 && !o.augment ? await softTargets(input, o.train, distill.temperature) : null;
+  const nCls = sizes[sizes.length - 1];
+  const compute = await createCompute("wasm");
+  let model = input;
+  // The weights (and learned estimators) of the epoch chosen so far: only it can still be chosen
+  const goal = o.maxMacs !== undefined ? { maxMacs: o.maxMacs } : { target };
+  type Chosen = { epoch: number; model: FloatModel; withEstimators?: FloatModel };
+  let chosen = null as Chosen | null;
+  const keep = (epoch: number, model: FloatModel, withEstimators?: FloatModel) => {
+    if (chooseEpoch(history, goal) === epoch) chosen = { epoch, model, withEstimators };
+  };
+  try {
+    const order = new Int32Array(o.train.count);
+    const x = new Float32Array(batchSize * nIn), labels = new Uint8Array(batchSize), scratch = new Float32Array(nIn);
+    let batchSoft: Float32Array = new Float32Array(batchSize * nCls);
+    const batches = Math.ceil(o.train.count / batchSize);
+    // Epoch e trains with the factors of the weights it starts from, seeded by e; the same factors
+    // validate epoch e − 1, so they are computed once (and again, identically, on resume)
+    type Carried = { epoch: number; factors: (EstimatorFactors | null)[]; model: FloatModel };
+    let carried = null as Carried | null;
+    // Learned estimators continue from the previous epoch's (warm start), so they train across epochs
+    const factorsOf = async (m: FloatModel, epoch: number, previous?: FloatModel) => {
+      if (estimator === "svd") return { factors: factorsFor(m, estimatorFactors(m, o.ranks, new Rng((seed ^ 0x27d4eb2f) + epoch))), model: m };
+      const t0 = performance.now();
+      const withEst = await learnRaw(m, seed + epoch, previous);
+      emit({ stage: "estimator", epoch, seconds: (performance.now() - t0) / 1000 });
+      return { factors: factorsFor(withEst, estimatorsOf(withEst)), model: withEst };
     };
-    try {
-      const order = new Int32Array(o.train.count);
-      const x = new Float32Array(batchSize * nIn), labels = new Uint8Array(batchSize), scratch = new Float32Array(nIn);
-      let batchSoft: Float32Array = new Float32Array(batchSize * nCls);
-      const batches = Math.ceil(o.train.count / batchSize);
-      // Epoch e trains with the factors of the weights it starts from, seeded by e; the same factors
-      // validate epoch e − 1, so they are computed once (and again, identically, on resume)
-      type Carried = { epoch: number; factors: (EstimatorFactors | null)[]; model: FloatModel };
-      let carried = null as Carried | null;
-      // Learned estimators continue from the previous epoch's (warm start), so they train across epochs
-      const factorsOf = async (m: FloatModel, epoch: number, previous?: FloatModel) => {
-        if (estimator === "svd") return { factors: factorsFor(m, estimatorFactors(m, o.ranks, new Rng((seed ^ 0x27d4eb2f) + epoch))), model: m };
-        const t0 = performance.now();
-        const withEst = await learnRaw(m, seed + epoch, previous);
-        emit({ stage: "estimator", epoch, seconds: (performance.now() - t0) / 1000 });
-        return { factors: factorsFor(withEst, estimatorsOf(withEst)), model: withEst };
-      };
-      const valSeen = st ? standardizeSamples(o.val, st) : o.val;
-      for (let epoch = 1; epoch <= epochs; epoch++) {
-        const saved = work ? work.readEpoch(epoch, { sizes, ranks: o.ranks, estimator }) : { kind: "missing" as const };
-        if (saved.kind === "damaged") {
-          const message = `${showName(work!.epochPath(epoch))}: damaged (${saved.reason}); epoch ${epoch} is trained again and the file rewritten`;
-          warnings.push(message);
-          emit({ stage: "warning", message });
-        }
-        if (saved.kind === "ok") {
-          const m = saved.model;
-          // A learned run's checkpoint carries the estimators that validated it (and train the next epoch)
-          model = strip(m);
-          const withEstimators = m.layers.some((l) => l.estimator) ? m : undefined;
-          if (withEstimators) carried = { epoch: epoch + 1, model: withEstimators, factors: factorsFor(withEstimators, estimatorsOf(withEstimators)) };
-          const rec: EpochRecord = saved.record;
-          history.push(rec);
-          keep(epoch, model, withEstimators);
-          emit({ stage: "epoch", epochs, ...rec, resumed: true });
-          continue;
-        }
-        const t0 = performance.now();
-        // Each epoch starts from saved weights with zero momentum and its own rngs, so a resumed run is identical
-        compute.load(toStd(model));
-        const start: Carried = carried && carried.epoch === epoch ? carried : { epoch, ...(await factorsOf(model, epoch, carried?.model)) };
-        carried = start;
-        compute.setFactors(start.factors);
-        for (let i = 0; i < order.length; i++) order[i] = i;
-        shuffle(order, new Rng((seed ^ 0x5bd1e995) + epoch));
-        const augRng = new Rng((seed ^ 0x165667b1) + epoch);
-        const lr = lr0 * lrDecay ** (epoch - 1);
-        let lossSum = 0;
-        for (let b = 0; b < batches; b++) {
-          const from = b * batchSize, n = Math.min(batchSize, o.train.count - from);
-          fillInputs(o.train, nIn, x, labels, from, n, order);
-          if (o.augment) shiftBatch(x, n, o.augment, augRng, scratch);
-          if (soft) for (let s = 0; s < n; s++) batchSoft.set(soft.subarray(order[from + s] * nCls, (order[from + s] + 1) * nCls), s * nCls);
-          if (teacher) batchSoft = teacher.soften(x, n, distill.temperature);
-          if (st) standardizeInputs(x, n, st);
-          const loss = compute.step(x, labels, n, { lr, momentum, l1, distill: soft || teacher ? { soft: batchSoft, alpha: distill.alpha, temperature: distill.temperature } : undefined });
-          if (!Number.isFinite(loss)) throw new UserError(`fine-tuning diverged at epoch ${epoch}, batch ${b + 1} (loss ${loss}); lower the learning rate`);
-          lossSum += loss * n;
-          emit({ stage: "batch", epoch, epochs, batch: b + 1, batches, loss });
-        }
-        model = st ? unstandardizeModel(compute.save(), st) : compute.save();
-        // Validate with the estimator of the new weights, as deployed
-        const next = await factorsOf(model, epoch + 1, carried?.model);
-        carried = { epoch: epoch + 1, ...next };
-        compute.setFactors(next.factors);
-        const v = summarize(evaluateCounts(compute, valSeen, nIn, hidden), model, o.ranks);
-        const rec: EpochRecord = { epoch, loss: lossSum / o.train.count, valError: v.error, macFraction: v.macFraction, density: v.density, computed: v.computed, seconds: (performance.now() - t0) / 1000 };
+    const valSeen = st ? standardizeSamples(o.val, st) : o.val;
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      const saved = work ? work.readEpoch(epoch, { sizes, ranks: o.ranks, estimator }) : { kind: "missing" as const };
+      if (saved.kind === "damaged") warn(`${showName(work!.epochPath(epoch))}: damaged (${saved.reason}); epoch ${epoch} is trained again and the file rewritten`);
+      if (saved.kind === "ok") {
+        const m = saved.model;
+        // A learned run's checkpoint carries the estimators that validated it (and train the next epoch)
+        model = strip(m);
+        const withEstimators = m.layers.some((l) => l.estimator) ? m : undefined;
+        if (withEstimators) carried = { epoch: epoch + 1, model: withEstimators, factors: factorsFor(withEstimators, estimatorsOf(withEstimators)) };
+        const rec: EpochRecord = saved.record;
         history.push(rec);
-        work?.writeEpoch(epoch, estimator === "learned" ? next.model : model, rec);
-        keep(epoch, model, estimator === "learned" ? next.model : undefined);
-        emit({ stage: "epoch", epochs, ...rec, resumed: false });
+        keep(epoch, model, withEstimators);
+        emit({ stage: "epoch", epochs, ...rec, resumed: true });
+        continue;
       }
-    } finally {
-      compute.dispose();
-      teacher?.dispose();
+      const t0 = performance.now();
+      // Each epoch starts from saved weights with zero momentum and its own rngs, so a resumed run is identical
+      compute.load(toStd(model));
+      const start: Carried = carried && carried.epoch === epoch ? carried : { epoch, ...(await factorsOf(model, epoch, carried?.model)) };
+      carried = start;
+      compute.setFactors(start.factors);
+      for (let i = 0; i < order.length; i++) order[i] = i;
+      shuffle(order, new Rng((seed ^ 0x5bd1e995) + epoch));
+      const augRng = new Rng((seed ^ 0x165667b1) + epoch);
+      const lr = lr0 * lrDecay ** (epoch - 1);
+      let lossSum = 0;
+      for (let b = 0; b < batches; b++) {
+        const from = b * batchSize, n = Math.min(batchSize, o.train.count - from);
+        fillInputs(o.train, nIn, x, labels, from, n, order);
+        if (o.augment) shiftBatch(x, n, o.augment, augRng, scratch);
+        if (soft) for (let s = 0; s < n; s++) batchSoft.set(soft.subarray(order[from + s] * nCls, (order[from + s] + 1) * nCls), s * nCls);
+        if (teacher) batchSoft = teacher.soften(x, n, distill.temperature);
+        if (st) standardizeInputs(x, n, st);
+        const loss = compute.step(x, labels, n, { lr, momentum, l1, distill: soft || teacher ? { soft: batchSoft, alpha: distill.alpha, temperature: distill.temperature } : undefined });
+        if (!Number.isFinite(loss)) throw new UserError(`fine-tuning diverged at epoch ${epoch}, batch ${b + 1} (loss ${loss}); lower the learning rate`);
+        lossSum += loss * n;
+        emit({ stage: "batch", epoch, epochs, batch: b + 1, batches, loss });
+      }
+      model = st ? unstandardizeModel(compute.save(), st) : compute.save();
+      // Validate with the estimator of the new weights, as deployed
+      const next = await factorsOf(model, epoch + 1, carried?.model);
+      carried = { epoch: epoch + 1, ...next };
+      compute.setFactors(next.factors);
+      const v = summarize(evaluateCounts(compute, valSeen, nIn, hidden), model, o.ranks);
+      const rec: EpochRecord = { epoch, loss: lossSum / o.train.count, valError: v.error, macFraction: v.macFraction, density: v.density, computed: v.computed, seconds: (performance.now() - t0) / 1000 };
+      history.push(rec);
+      work?.writeEpoch(epoch, estimator === "learned" ? next.model : model, rec);
+      keep(epoch, model, estimator === "learned" ? next.model : undefined);
+      emit({ stage: "epoch", epochs, ...rec, resumed: false });
     }
-    if (!chosen) throw new Error("optimize: no epoch kept");
-    bestEpoch = chosen.epoch;
-    tuned = chosen.model;
-    tunedWithEstimators = chosen.withEstimators ?? null;
+  } finally {
+    compute.dispose();
+    teacher?.dispose();
   }
+  if (!chosen) throw new Error("optimize: no epoch kept");
+  return { history, bestEpoch: chosen.epoch, tuned: chosen.model, tunedWithEstimators: chosen.withEstimators ?? null, blocks: null, blockRuns };
+}
 
-  // Search
+/** gate block: each candidate's policy fine-tuned from the input with the policy in the loop (tuneBlockPolicy), one at a time. */
+async function* tuneBlocks(run: Run, blockRuns: FineTuned["blockRuns"]): AsyncGenerator<TunedBlock> {
+  const { o, input, sizes, nIn, epochs, seed, distill, emit, warn, work } = run;
+  const st = (o.standardize ?? true) ? inputStandard(o.train, nIn) : null;
+  const soft = distill.alpha > 0 ? { soft: await softTargets(input, o.train, distill.temperature), ...distill } : null;
+  for (const c of blockCandidates(sizes.slice(1, -1), o.blockSizes ?? BLOCK_SIZES, o.blockTaus ?? BLOCK_TAUS)) {
+    const name = blockKey(c);
+    let last: { valError: number; macFraction: number } | null = null;
+    const r = await tuneBlockPolicy({
+      input, candidate: c, train: o.train, val: o.val, st, epochs: Math.max(1, epochs), seed, distill: soft, work,
+      onBatch: (p) => emit({ stage: "batch", epoch: p.epoch, epochs: Math.max(1, epochs), batch: p.batch, batches: p.batches, loss: p.nll }),
+      onEpoch: (e) => emit({ stage: "block", block: name, epoch: e.epoch, epochs: Math.max(1, epochs), valError: e.val.error, macFraction: e.val.macFraction, blockDensity: e.val.blockDensity, seconds: e.seconds, resumed: false }),
+      onWarning: warn,
+    });
+    const best = r.history.find((h) => h.epoch === r.bestEpoch);
+    if (best) last = { valError: best.val.error, macFraction: best.val.macFraction };
+    if (r.resumed) emit({ stage: "block", block: name, epoch: r.bestEpoch, epochs: Math.max(1, epochs), valError: NaN, macFraction: NaN, blockDensity: [], seconds: 0, resumed: true });
+    blockRuns.push({ block: name, bestEpoch: r.bestEpoch, valError: last?.valError ?? null, macFraction: last?.macFraction ?? null, resumed: r.resumed });
+    yield { candidate: c, model: r.model, bestEpoch: r.bestEpoch };
+  }
+}
+
+/**
+ * Search: every trial on val, each priced once (MACs, and cycles with a target) and kept in trials.json. The
+ * fine-tuned model (learned estimators: those of its epoch) by descendRanksMargins from the training ranks;
+ * with a budget, the ranks quantize --budget chooses on the input (searchRanks) as trials, then the input from
+ * the higher of those and the training ranks; gate block: each tuned policy's margins.
+ */
+async function searchTrials(run: Run, ft: FineTuned): Promise<Searched> {
+  const { o, input, hidden, gate, estimator, seed, marginSet, safety, emit, warn, work, calib, calibX, valX, quantizerOf, qInput, dense, denseError, target, learnRaw } = run;
+  const { history, bestEpoch } = ft;
   const cached = new Map<string, Trial>();
   // Trials cached before they carried flips are run again
   // (and fine-tuned trials of another epoch than this run's choice, or cached before they named it, are not used)
-  const keyOf = (t: Pick<Trial, "source" | "epoch" | "estimator" | "ranks" | "marginSigmas" | "block">) => `${t.source}@${t.epoch ?? 0}/${t.block ? `block ${blockKey(t.block)}` : t.estimator}/${t.ranks}/${t.marginSigmas}`;
-  /** The float model (and its quantizer) a trial runs: the input, the fine-tuned estimator model, or one block policy's. */
-  const modelKeyOf = (t: Pick<Trial, "source" | "block">) => (t.block ? `block ${blockKey(t.block)}` : t.source);
   // With a target every trial is priced on it: the same first validation samples for all, against the dense model
   const meter = o.target ? await CycleMeter.create(o.target, qInput.model({ gates: false }), valX, o.val.labels, o.val.count, o.cycleSamples) : null;
   const priced = meter ? { cyclesTarget: meter.target.name, cyclesSamples: meter.samples } : null;
@@ -581,7 +678,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
   const fromCache = new Set<Trial>();
   if (work && !IGNORE_TRIAL_CACHE.has(o)) {
     const saved = work.readTrials(isTrialOf(hidden), trialSettings);
-    for (const message of saved.problems) { warnings.push(message); emit({ stage: "warning", message }); }
+    for (const message of saved.problems) warn(message);
     for (const { model, ...t } of saved.trials) if (usable(t)) { cached.set(`${keyOf(t)}#${model}`, t); fromCache.add(t); }
   }
   const hashes = new WeakMap<FloatModel, string>();
@@ -609,19 +706,18 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     const f = shiftGates(floats.get(modelKeyOf(t))!, t.margins), qm = q.model({ gates: true });
     return { ...qm, layers: qm.layers.map((l, i) => (l.gate ? { ...l, gate: quantizeGate(f.layers[i].gate!, l.nIn, l.nOut, l.inScale) } : l)) };
   };
+  // Flips are counted against the input's dense int8 model: a fine-tuned trial is charged for what
+  // fine-tuning changed as well as for what its gate changed
+  const data: SearchData = { images: valX, labels: o.val.labels, count: o.val.count, denseWrong: dense.wrong, safety, meter: meter ?? undefined };
 
+  /** One float model's trials: descendRanksMargins from the top of `rankSets`, each point run once (or read from the cache). */
   const search = async (source: Trial["source"], kind: EstimatorKind, float: FloatModel, rankSets: number[][], block?: { c: BlockCandidate; epoch: number }) => {
     const mk = modelKeyOf({ source, block: block?.c });
     floats.set(mk, float);
     const q = source === "input" ? qInput : quantizerOf(float);
     quantizers.set(mk, q);
     const sigmas = sigmasOf(float, { estimator: kind, block: block?.c });
-    // Flips are counted against the input's dense int8 model: a fine-tuned trial is charged for what
-    // fine-tuning changed as well as for what its gate changed
-    const denseWrong = dense.wrong;
-    const zero = marginSet.indexOf(0) >= 0 ? marginSet.indexOf(0) : marginSet.findIndex((m) => m >= 0) >= 0 ? marginSet.findIndex((m) => m >= 0) : marginSet.length - 1;
-    const run = async (ri: number[], mi: number[]) => {
-      const ranks = ri.map((r, l) => rankSets[l][r]), marginSigmas = mi.map((m) => marginSet[m]);
+    const trial = async (ranks: number[], marginSigmas: number[]) => {
       const epoch = block ? block.epoch : source === "finetuned" ? bestEpoch : undefined;
       const key = keyOf({ source, epoch, estimator: kind, ranks, marginSigmas, block: block?.c });
       let t = trials.find((u) => keyOf(u) === key);
@@ -630,9 +726,8 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
       const hit = !!t;
       if (!t) {
         const margins = marginSigmas.map((m, l) => Math.fround(m * sigmas[l]));
-        const r = await gatedRunModel(trialQuant({ source, block: block?.c, ranks, margins, estimator: kind }), valX, o.val.labels, o.val.count, meter ?? undefined, ranks);
-        const flips = countFlips(r.wrong, denseWrong);
-        t = { source, gate: block ? "block" : ranks.some((k) => k > 0) ? (kind === "learned" ? "learned" : "svd") : "none", ...(block && { block: block.c }), ...(epoch !== undefined && { epoch }), estimator: kind, ranks, marginSigmas, margins, error: r.error, macsRatio: r.macsRatio, flips, bound: trialBound(r.error, flips, o.val.count, safety),
+        const r = await scoreModel(trialQuant({ source, block: block?.c, ranks, margins, estimator: kind }), ranks, data);
+        t = { source, gate: block ? "block" : ranks.some((k) => k > 0) ? (kind === "learned" ? "learned" : "svd") : "none", ...(block && { block: block.c }), ...(epoch !== undefined && { epoch }), estimator: kind, ranks, marginSigmas, margins, error: r.error, macsRatio: r.macsRatio, flips: r.flips, bound: r.bound,
           ...(priced && { cycles: r.cycles, cyclesRatio: r.cyclesRatio, ...priced }) };
       }
       trials.push(t);
@@ -640,94 +735,15 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
       emit({ stage: "trial", trial: t, cached: hit });
       return t;
     };
-    const ri = rankSets.map((s) => s.length - 1), mi = Array<number>(hidden).fill(zero);
-    let cur = await run(ri, mi);
-    type Pick = { r: number[]; m: number[]; t: Trial };
-    // Single steps on the given layers: rank down and margin up (cheaper), with `both` also rank up and margin down;
-    // with a target also further down and to rank 0 at once (the layer dense), and no margin steps on a layer without estimator
-    const steps = (layers: number[], both: boolean) => {
-      const out: [number[], number[]][] = [];
-      for (const l of layers) {
-        if (ri[l] > 0) out.push([ri.map((r, k) => (k === l ? r - 1 : r)), mi]);
-        // Cycles are not monotone in rank (a weaker estimator computes more rows): also 2 and 4 ranks down, and 0
-        if (meter) for (const to of new Set([ri[l] - 2, ri[l] - 4, 0])) if (to >= 0 && to < ri[l] - 1) out.push([ri.map((r, k) => (k === l ? to : r)), mi]);
-        const margins = !meter || rankSets[l][ri[l]] > 0 || !!block;
-        if (margins && mi[l] < marginSet.length - 1) out.push([ri, mi.map((m, k) => (k === l ? m + 1 : m))]);
-        if (!both) continue;
-        if (ri[l] < rankSets[l].length - 1) out.push([ri.map((r, k) => (k === l ? r + 1 : r)), mi]);
-        if (margins && mi[l] > 0) out.push([ri, mi.map((m, k) => (k === l ? m - 1 : m))]);
-      }
-      return out;
-    };
-    const take = (pick: Pick) => {
-      ri.splice(0, hidden, ...pick.r);
-      mi.splice(0, hidden, ...pick.m);
-      cur = pick.t;
-    };
-    const allLayers = Array.from({ length: hidden }, (_, l) => l);
-    if (cap !== undefined) {
-      // Over the cap: the cheaper step that keeps the bound lowest, until within it
-      while (capCost(cur) > cap) {
-        let pick: Pick | null = null;
-        for (const [r, m] of steps(allLayers, false)) {
-          const t = await run(r, m);
-          if (capCost(t) < capCost(cur) && (!pick || t.bound < pick.t.bound || (t.bound === pick.t.bound && capCost(t) < capCost(pick.t)))) pick = { r, m, t };
-        }
-        if (!pick) return;
-        take(pick);
-      }
-      // Within it: any step that lowers the bound and stays within the cap
-      for (;;) {
-        let pick: Pick | null = null;
-        for (const [r, m] of steps(allLayers, true)) {
-          const t = await run(r, m);
-          if (capCost(t) <= cap && t.bound < (pick ?? { t: cur }).t.bound) pick = { r, m, t };
-        }
-        if (!pick) return;
-        take(pick);
-      }
-    }
-    // Too inaccurate: compute more (lower margins), the most helpful layer first
-    while (cur.bound > target) {
-      let pick: { l: number; t: Trial } | null = null;
-      for (let l = 0; l < hidden; l++) {
-        if (mi[l] === 0) continue;
-        const m2 = [...mi];
-        m2[l]--;
-        const t = await run(ri, m2);
-        if (!pick || t.bound < pick.t.bound) pick = { l, t };
-      }
-      // A block policy's bound is noisy in its margins: it keeps computing more until every margin is at its lowest
-      if (!pick || (pick.t.bound >= cur.bound && !block)) break;
-      mi[pick.l]--;
-      cur = pick.t;
-    }
-    if (cur.bound > target) return;
-    // Within budget: make each layer cheaper while the error stays within it
-    for (let pass = 0, changed = true; changed && pass < 4; pass++) {
-      changed = false;
-      for (let l = 0; l < hidden; l++) {
-        for (;;) {
-          let pick: Pick | null = null;
-          for (const [r, m] of steps([l], false)) {
-            const t = await run(r, m);
-            if (t.bound <= target && cost(t) < cost(cur) && (!pick || cost(t) < cost(pick.t))) pick = { r, m, t };
-          }
-          if (!pick) break;
-          take(pick);
-          changed = true;
-        }
-      }
-    }
+    await descendRanksMargins({ rankSets, margins: marginSet, priced: !!meter, block: !!block }, { target, cost, cap, capCost }, trial);
   };
   // With a target a layer may also go to rank 0 (no estimator) when its gating costs more cycles than it saves
-  const rankSets = (top: number[]) => top.map((k) => [...(meter ? [0] : []), ...RANK_CANDIDATES.filter((r) => r < k), k]);
+  const rankSets = (top: number[]) => top.map((k) => rankLadder(k, !!meter));
   // Without fine-tuning, learned estimators are still learned on the input model
-  if (!tuned && estimator === "learned") tuned = input;
-  let tunedFloat: FloatModel | null = null;
+  const tuned = !ft.tuned && estimator === "learned" ? input : ft.tuned;
   if (tuned) {
     if (estimator === "learned") {
-      tunedFloat = tunedWithEstimators;
+      let tunedFloat = ft.tunedWithEstimators;
       if (!tunedFloat) {
         // The estimators epoch bestEpoch + 1 would train with; kept in its checkpoint for the next rerun
         tunedFloat = await learnRaw(tuned, seed + bestEpoch + 1);
@@ -735,7 +751,6 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
       }
       await search("finetuned", "learned", tunedFloat, o.ranks.map((k) => [...(meter ? [0] : []), k]));
     } else {
-      tunedFloat = tuned;
       await search("finetuned", "svd", tuned, rankSets(o.ranks));
     }
   }
@@ -755,28 +770,21 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeResult>
     emit({ stage: "trial", trial: t, cached: false });
   }
   if (gate !== "block") await search("input", "svd", input, rankSets(o.ranks.map((k, l) => Math.max(k, posthoc.ranks[l]))));
-  // Block policies: each candidate fine-tuned from the input with its policy in the loop, then its margins searched
-  const blockRuns: NonNullable<OptimizeResult["blockRuns"]> = [];
-  if (gate === "block") {
-    const st = (o.standardize ?? true) ? inputStandard(o.train, nIn) : null;
-    const soft = distill.alpha > 0 ? { soft: await softTargets(input, o.train, distill.temperature), ...distill } : null;
-    for (const c of blockCandidates(sizes.slice(1, -1), o.blockSizes ?? BLOCK_SIZES, o.blockTaus ?? BLOCK_TAUS)) {
-      const name = blockKey(c);
-      let last: { valError: number; macFraction: number } | null = null;
-      const r = await tuneBlockPolicy({
-        input, candidate: c, train: o.train, val: o.val, st, epochs: Math.max(1, epochs), seed, distill: soft, work,
-        onBatch: (p) => emit({ stage: "batch", epoch: p.epoch, epochs: Math.max(1, epochs), batch: p.batch, batches: p.batches, loss: p.nll }),
-        onEpoch: (e) => emit({ stage: "block", block: name, epoch: e.epoch, epochs: Math.max(1, epochs), valError: e.val.error, macFraction: e.val.macFraction, blockDensity: e.val.blockDensity, seconds: e.seconds, resumed: false }),
-        onWarning: (message) => { warnings.push(message); emit({ stage: "warning", message }); },
-      });
-      const best = r.history.find((h) => h.epoch === r.bestEpoch);
-      if (best) last = { valError: best.val.error, macFraction: best.val.macFraction };
-      if (r.resumed) emit({ stage: "block", block: name, epoch: r.bestEpoch, epochs: Math.max(1, epochs), valError: NaN, macFraction: NaN, blockDensity: [], seconds: 0, resumed: true });
-      blockRuns.push({ block: name, bestEpoch: r.bestEpoch, valError: last?.valError ?? null, macFraction: last?.macFraction ?? null, resumed: r.resumed });
-      await search("finetuned", "svd", r.model, sizes.slice(1, -1).map(() => [0]), { c, epoch: r.bestEpoch });
-    }
-  }
+  // Block policies: each candidate's margins searched as soon as it is tuned
+  if (ft.blocks) for await (const b of ft.blocks) await search("finetuned", "svd", b.model, run.sizes.slice(1, -1).map(() => [0]), { c: b.candidate, epoch: b.bestEpoch });
+  return { trials, denseTrial, fromCache, meter, priced, cost, capCost, cap, floats, sigmasOf, trialQuant, trialSettings };
+}
 
+/**
+ * Choose: with a cap the lowest bound within it (chooseWithinMacs), else the cheapest within the target
+ * (chooseTrial; the input's dense model when none is, naming the nearest trial, or when none is cheaper than
+ * dense on the target). A trial read from trials.json that is written or reported is measured again first; if
+ * one does not reproduce, the cache is emptied and the run starts again without it.
+ */
+async function chooseBest(run: Run, ft: FineTuned, found: Searched): Promise<OptimizeResult> {
+  const { o, emit, warnings, work, valX, dense, denseError, target, safety } = run;
+  const { trials, denseTrial, fromCache, meter, priced, cost, capCost, cap, floats, sigmasOf, trialQuant, trialSettings } = found;
+  const { history, bestEpoch, blockRuns } = ft;
   let best: Trial;
   let gatingDoesNotPay: boolean | undefined;
   let unmet: Trial | null = null;

@@ -1,11 +1,20 @@
-// Automatic estimator ranks: the smallest ranks whose validation error stays within a budget
-// of the int8 dense model's. Uses only the data it is given (the validation split).
+// The search shared by `rankgate quantize --budget` and `rankgate optimize`: the rank candidates, the pricing of
+// a trial (validation error, flips against int8 dense and their bound; MACs, or cycles on a target through
+// sim/target-cost.ts), the choice rules, and the two descents over them: searchRanks (ranks of one quantizer,
+// quantize --budget and optimize's post-hoc candidates) and descendRanksMargins (ranks and per-layer margins of
+// one float model, optimize). Uses only the data it is given (the validation split).
 import { writeModel, type QuantModel, Engine } from "../../runtime/src/index.ts";
 import type { ModelOptions, Quantizer } from "../quantize/quantize.ts";
 import type { CycleMeter } from "../../sim/target-cost.ts";
 
 /** Ranks tried per layer, capped at min(n_in, n_out). */
 export const RANK_CANDIDATES = [1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 35, 40, 50, 60, 75, 100, 125, 150, 200, 250, 300, 400, 500];
+
+/**
+ * One layer's ranks to try, ascending: the candidates below `top`, then `top`; with `dense`, rank 0 (the layer
+ * without estimator) first, as a search priced on a target tries it.
+ */
+export const rankLadder = (top: number, dense = false): number[] => [...(dense ? [0] : []), ...RANK_CANDIDATES.filter((r) => r < top), top];
 
 export interface RankTrial {
   ranks: number[];
@@ -96,6 +105,74 @@ export async function gatedRunModel(model: QuantModel, images: Float32Array, lab
   return { ranks: [...ranks], error: errors / count, macsRatio: gated.stats.totalMacs / count / dense, ...(priced && { cycles: priced.cycles, cyclesRatio: priced.ratio }), wrong };
 }
 
+/** The samples a search judges trials on, and the int8 dense model's per-sample `wrong` flags its flips are counted against. */
+export interface SearchData {
+  images: Float32Array;
+  labels: ArrayLike<number>;
+  count: number;
+  denseWrong: Uint8Array;
+  safety: number;
+  meter?: CycleMeter;
+}
+
+/** One trial priced: gatedRunModel of `model` on the data, its flips against dense and its bound. */
+export async function scoreModel(model: QuantModel, ranks: number[], d: SearchData): Promise<SearchTrial> {
+  const { wrong, ...r } = await gatedRunModel(model, d.images, d.labels, d.count, d.meter, ranks);
+  const flips = countFlips(wrong, d.denseWrong);
+  return { ...r, flips, bound: trialBound(r.error, flips, d.count, d.safety) };
+}
+
+/** What the choice rules read of a trial (SearchTrial, optimize's Trial). */
+export interface Scored {
+  ranks: number[];
+  /** A block policy (optimize's block trials): gated without estimator ranks. */
+  block?: unknown;
+  error: number;
+  macsRatio: number;
+  bound: number;
+  cyclesRatio?: number;
+}
+
+/** A trial's MACs per inference, × dense. */
+export const macsOf = (t: Scored): number => t.macsRatio;
+/** A trial's cycles on the search's target, × dense (the trial must have been priced). */
+export const cyclesOf = (t: Scored): number => {
+  if (t.cyclesRatio === undefined) throw new Error("optimize: a trial without cycles on the target: a bug, please report it");
+  return t.cyclesRatio;
+};
+/** Whether a trial gates anything (an estimator of rank > 0 or a block policy). */
+export const isGated = (t: Scored): boolean => !!t.block || t.ranks.some((k) => k > 0);
+
+/** Fewest MACs (or `cost`, e.g. cycles) with `bound` within `target` and at most dense; ties to the lower error, then the earlier trial. */
+export function chooseTrial<T extends Scored>(trials: T[], target: number, cost: (t: T) => number = macsOf): T | null {
+  let best: T | null = null;
+  for (const t of trials) {
+    if (t.bound > target || cost(t) > 1) continue;
+    if (!best || cost(t) < cost(best) || (cost(t) === cost(best) && t.error < best.error)) best = t;
+  }
+  return best;
+}
+
+/** Lowest bound with MACs (or `cost`) at most `cap` × dense; ties to fewer of them, then the earlier trial. */
+export function chooseWithinMacs<T extends Scored>(trials: T[], cap: number, cost: (t: T) => number = macsOf): T | null {
+  let best: T | null = null;
+  for (const t of trials) {
+    if (cost(t) > cap) continue;
+    if (!best || t.bound < best.bound || (t.bound === best.bound && cost(t) < cost(best))) best = t;
+  }
+  return best;
+}
+
+/** The gated trial below dense MACs with the lowest bound (fewest MACs, then the earlier, on ties); null if there is none. */
+export function nearestTrial<T extends Scored>(trials: T[]): T | null {
+  let best: T | null = null;
+  for (const t of trials) {
+    if (!isGated(t) || t.macsRatio >= 1) continue;
+    if (!best || t.bound < best.bound || (t.bound === best.bound && t.macsRatio < best.macsRatio)) best = t;
+  }
+  return best;
+}
+
 /**
  * Greedy per layer, in order: with the other layers at their current ranks, the smallest
  * candidate rank whose bound is within the target (a binary search that assumes error falls
@@ -109,23 +186,22 @@ export async function searchRanks(q: Quantizer, images: Float32Array, labels: Ar
   const cache = new Map<string, SearchTrial>();
   const meter = options.meter;
   const dense = await gatedRun(q, { gates: false }, images, labels, count, meter);
+  const data: SearchData = { images, labels, count, denseWrong: dense.wrong, safety, meter };
   const trial = async (ranks: number[]) => {
     const key = ranks.join(",");
     let t = cache.get(key);
     if (!t) {
-      const { wrong, ...r } = ranks.every((k) => k === 0) ? dense : await gatedRun(q, { ranks, margins: options.margins, estimator: options.estimator, gates: false }, images, labels, count, meter);
-      const flips = countFlips(wrong, dense.wrong);
-      t = { ...r, flips, bound: trialBound(r.error, flips, count, safety) };
+      if (ranks.every((k) => k === 0)) {
+        const { wrong: _w, ...r } = dense;
+        t = { ...r, flips: 0, bound: trialBound(r.error, 0, count, safety) };
+      } else t = await scoreModel(q.model({ ranks, margins: options.margins, estimator: options.estimator, gates: false }), ranks, data);
       cache.set(key, t);
       trials.push(t);
       options.onTrial?.(t);
     }
     return t;
   };
-  const candidates = q.maxRanks.map((max) => {
-    const c = RANK_CANDIDATES.filter((r) => r < max);
-    return [...c, max];
-  });
+  const candidates = q.maxRanks.map((max) => rankLadder(max));
   const denseError = (await trial(q.maxRanks.map(() => 0))).error;
   const target = denseError + options.budgetPp / 100;
   const idx = candidates.map((c) => c.length - 1);
@@ -155,7 +231,7 @@ export async function searchRanks(q: Quantizer, images: Float32Array, labels: Ar
     idx[best.l]++;
     current = best.t;
   }
-  if (meter) return cycleDescent(q, meter, current, target, candidates, trial, denseError, trials);
+  if (meter) return cycleDescent(q, meter, current, target, trial, denseError, trials);
   // Never a gated model that costs more than the dense one
   if (current.macsRatio >= 1) return { ranks: q.maxRanks.map(() => 0), denseError, target, trials, gatingDoesNotPay: true };
   return { ranks: ranksAt(idx), denseError, target, trials, gatingDoesNotPay: false };
@@ -169,9 +245,9 @@ export async function searchRanks(q: Quantizer, images: Float32Array, labels: Ar
  * (cycles are not monotone in rank: a weaker estimator can compute more rows). The fewest cycles of the
  * descents; dense unless that takes fewer cycles than dense.
  */
-async function cycleDescent(q: Quantizer, meter: CycleMeter, start: SearchTrial, target: number, candidates: number[][], trial: (ranks: number[]) => Promise<SearchTrial>, denseError: number, trials: SearchTrial[]): Promise<RankSearchResult> {
+async function cycleDescent(q: Quantizer, meter: CycleMeter, start: SearchTrial, target: number, trial: (ranks: number[]) => Promise<SearchTrial>, denseError: number, trials: SearchTrial[]): Promise<RankSearchResult> {
   const zero = q.maxRanks.map(() => 0);
-  const steps = candidates.map((c) => [0, ...c]);
+  const steps = q.maxRanks.map((max) => rankLadder(max, true));
   const descend = async (from: SearchTrial) => {
     let cur = from;
     for (;;) {
@@ -200,4 +276,122 @@ async function cycleDescent(q: Quantizer, meter: CycleMeter, start: SearchTrial,
   const pays = chosen.cyclesRatio! < 1;
   const cycles = { target: meter.target.name, samples: meter.samples, dense: meter.denseCycles, chosen: chosen.cycles!, ratio: chosen.cyclesRatio! };
   return { ranks: [...chosen.ranks], denseError, target, trials, gatingDoesNotPay: !pays, cycles };
+}
+
+/** The space descendRanksMargins walks: per layer a rank from its ladder and a margin from one list. */
+export interface DescentSpace {
+  /** Per hidden layer, the ranks tried, ascending (rankLadder); the descent starts at the last. */
+  rankSets: number[][];
+  /** Margins tried, ascending, in σ of each layer's pre-activation; the descent starts at 0 (or the least ≥ 0). */
+  margins: number[];
+  /**
+   * Priced on a target (cycles are not monotone in rank): cheaper steps also go 2 and 4 ranks down and to the
+   * first rank (rank 0, the layer dense) at once, and a layer at rank 0 takes no margin steps.
+   */
+  priced: boolean;
+  /** Block policies: margin steps on every layer, and a budget search computes more until every margin is at its lowest. */
+  block: boolean;
+}
+
+/** What descendRanksMargins minimizes: `cost` with the bound within `target`; or with `cap`, the bound with `capCost` within it. */
+export interface DescentGoal<T extends Scored> {
+  target: number;
+  cost: (t: T) => number;
+  cap?: number;
+  capCost: (t: T) => number;
+}
+
+/**
+ * Coordinate descent over ranks and margins from the largest ranks at margin 0, judging each point by
+ * `trial(ranks, marginSigmas)` (which prices it, once per point: the caller caches and records). With a
+ * cap: while over it, the cheaper step with the lowest bound; then any step that lowers the bound within it.
+ * With a target: while the bound is over it, one margin down on the layer where that lowers the bound most;
+ * then, up to four passes over the layers, each layer's cheaper steps while the bound stays within the
+ * target and the cost falls (the cheapest step first). The caller chooses among the trials it recorded.
+ */
+export async function descendRanksMargins<T extends Scored>(space: DescentSpace, goal: DescentGoal<T>, trial: (ranks: number[], marginSigmas: number[]) => Promise<T>): Promise<void> {
+  const { rankSets, margins: marginSet, priced, block } = space;
+  const { target, cost, cap, capCost } = goal;
+  const hidden = rankSets.length;
+  const zero = marginSet.indexOf(0) >= 0 ? marginSet.indexOf(0) : marginSet.findIndex((m) => m >= 0) >= 0 ? marginSet.findIndex((m) => m >= 0) : marginSet.length - 1;
+  const run = (ri: number[], mi: number[]) => trial(ri.map((r, l) => rankSets[l][r]), mi.map((m) => marginSet[m]));
+  const ri = rankSets.map((s) => s.length - 1), mi = Array<number>(hidden).fill(zero);
+  let cur = await run(ri, mi);
+  type Pick = { r: number[]; m: number[]; t: T };
+  // Single steps on the given layers: rank down and margin up (cheaper), with `both` also rank up and margin down;
+  // priced also further down and to rank 0 at once (the layer dense), and no margin steps on a layer without estimator
+  const steps = (layers: number[], both: boolean) => {
+    const out: [number[], number[]][] = [];
+    for (const l of layers) {
+      if (ri[l] > 0) out.push([ri.map((r, k) => (k === l ? r - 1 : r)), mi]);
+      // Cycles are not monotone in rank (a weaker estimator computes more rows): also 2 and 4 ranks down, and 0
+      if (priced) for (const to of new Set([ri[l] - 2, ri[l] - 4, 0])) if (to >= 0 && to < ri[l] - 1) out.push([ri.map((r, k) => (k === l ? to : r)), mi]);
+      const margins = !priced || rankSets[l][ri[l]] > 0 || block;
+      if (margins && mi[l] < marginSet.length - 1) out.push([ri, mi.map((m, k) => (k === l ? m + 1 : m))]);
+      if (!both) continue;
+      if (ri[l] < rankSets[l].length - 1) out.push([ri.map((r, k) => (k === l ? r + 1 : r)), mi]);
+      if (margins && mi[l] > 0) out.push([ri, mi.map((m, k) => (k === l ? m - 1 : m))]);
+    }
+    return out;
+  };
+  const take = (pick: Pick) => {
+    ri.splice(0, hidden, ...pick.r);
+    mi.splice(0, hidden, ...pick.m);
+    cur = pick.t;
+  };
+  const allLayers = Array.from({ length: hidden }, (_, l) => l);
+  if (cap !== undefined) {
+    // Over the cap: the cheaper step that keeps the bound lowest, until within it
+    while (capCost(cur) > cap) {
+      let pick: Pick | null = null;
+      for (const [r, m] of steps(allLayers, false)) {
+        const t = await run(r, m);
+        if (capCost(t) < capCost(cur) && (!pick || t.bound < pick.t.bound || (t.bound === pick.t.bound && capCost(t) < capCost(pick.t)))) pick = { r, m, t };
+      }
+      if (!pick) return;
+      take(pick);
+    }
+    // Within it: any step that lowers the bound and stays within the cap
+    for (;;) {
+      let pick: Pick | null = null;
+      for (const [r, m] of steps(allLayers, true)) {
+        const t = await run(r, m);
+        if (capCost(t) <= cap && t.bound < (pick ?? { t: cur }).t.bound) pick = { r, m, t };
+      }
+      if (!pick) return;
+      take(pick);
+    }
+  }
+  // Too inaccurate: compute more (lower margins), the most helpful layer first
+  while (cur.bound > target) {
+    let pick: { l: number; t: T } | null = null;
+    for (let l = 0; l < hidden; l++) {
+      if (mi[l] === 0) continue;
+      const m2 = [...mi];
+      m2[l]--;
+      const t = await run(ri, m2);
+      if (!pick || t.bound < pick.t.bound) pick = { l, t };
+    }
+    // A block policy's bound is noisy in its margins: it keeps computing more until every margin is at its lowest
+    if (!pick || (pick.t.bound >= cur.bound && !block)) break;
+    mi[pick.l]--;
+    cur = pick.t;
+  }
+  if (cur.bound > target) return;
+  // Within budget: make each layer cheaper while the error stays within it
+  for (let pass = 0, changed = true; changed && pass < 4; pass++) {
+    changed = false;
+    for (let l = 0; l < hidden; l++) {
+      for (;;) {
+        let pick: Pick | null = null;
+        for (const [r, m] of steps([l], false)) {
+          const t = await run(r, m);
+          if (t.bound <= target && cost(t) < cost(cur) && (!pick || cost(t) < cost(pick.t))) pick = { r, m, t };
+        }
+        if (!pick) break;
+        take(pick);
+        changed = true;
+      }
+    }
+  }
 }
