@@ -680,7 +680,7 @@ describe("importOnnx resource bounds and hostile names", () => {
   });
 
   it("names what it does not support: Tanh and Sigmoid between layers, Conv, a Div of a constant by data, Softmax mid-graph", () => {
-    for (const op of ["Tanh", "Sigmoid", "Conv", "LeakyRelu"]) {
+    for (const op of ["Tanh", "Sigmoid", "Conv", "LeakyRelu", "constructor", "toString"]) {
       const g = gemmGraph(mlp);
       g.nodes[1] = node(op, g.nodes[1].input!, g.nodes[1].output!, `/1/${op}`);
       expect(onnxError(g).message).toMatch(new RegExp(`unsupported op "${op}" \\(${op} node "/1/${op}"\\); supported: `));
