@@ -209,29 +209,11 @@ export function importOnnx(bytes: Uint8Array, source: string, opts: OnnxImportOp
     if (!isOnnxDomain(n)) continue;
     const out = n.output?.[0] ?? "";
     const src = n.input?.length === 1 ? consts.get(n.input[0]) : undefined;
-    if (n.opType === "Constant") {
-      const attrs = n.attribute ?? [];
-      const value = attrs.find((a) => a.name === "value");
-      const floats = attrs.find((a) => a.name === "value_float" || a.name === "value_floats");
-      const ints = attrs.find((a) => a.name === "value_ints" || a.name === "value_int");
-      let proto: onnx.ITensorProto | undefined;
-      if (value?.t) proto = value.t;
-      else if (floats) proto = floats.name === "value_float" ? { dims: [], dataType: DATA_TYPE_FLOAT, floatData: [floats.f ?? 0] } : { dims: [floats.floats?.length ?? 0], dataType: DATA_TYPE_FLOAT, floatData: floats.floats ?? [] };
-      else if (ints) proto = ints.name === "value_int" ? { dims: [], dataType: DATA_TYPE_INT64, int64Data: [ints.i ?? 0] } : { dims: [ints.ints?.length ?? 0], dataType: DATA_TYPE_INT64, int64Data: ints.ints ?? [] };
-      if (!proto) return fail(`${label(n)}: only a tensor, float or int "value" attribute is supported, got ${listNames(attrs.map((a) => a.name ?? ""))}`);
-      consts.set(out, { name: out, shape: shapeOf(proto, out), proto, transposed: false });
-      constNodes.add(n);
-    } else if (src && (n.opType === "Identity" || (n.opType === "Cast" && castsToFloat(n) && (src.proto.dataType ?? 0) === DATA_TYPE_FLOAT))) {
-      consts.set(out, { ...src, name: src.name });
-      constNodes.add(n);
-    } else if (src && n.opType === "Transpose") {
-      const perm = ((n.attribute ?? []).find((a) => a.name === "perm")?.ints ?? []).map(int);
-      if (src.shape.length !== 2 || (perm.length && (perm.length !== 2 || perm[0] !== 1 || perm[1] !== 0))) {
-        fail(`${label(n)}: only a 2-D transpose of a constant is supported, got perm ${showValue(perm)} of ${q(src.name)} ${showValue(src.shape)}`);
-      }
-      consts.set(out, { ...src, shape: [src.shape[1], src.shape[0]], transposed: !src.transposed });
-      constNodes.add(n);
-    }
+    const fold = Object.hasOwn(CONST_HANDLERS, n.opType ?? "") ? CONST_HANDLERS[n.opType!] : undefined;
+    const c = fold?.(n, out, src, { fail, shapeOf });
+    if (!c) continue;
+    consts.set(out, c);
+    constNodes.add(n);
   }
   const constant = (name: string, node: onnx.INodeProto, role: string): Const => {
     const c = consts.get(name);
@@ -361,6 +343,43 @@ export function importOnnx(bytes: Uint8Array, source: string, opts: OnnxImportOp
   return { layers, notes };
   }
 }
+
+/**
+ * Constant folding: the constant an op's output is when the import can know it (`src`: its only input, when that
+ * is a constant), or null when the node is on the data path.
+ */
+type ConstHandler = (n: onnx.INodeProto, out: string, src: Const | undefined, c: { fail: (msg: string) => never; shapeOf: (t: onnx.ITensorProto, name: string) => number[] }) => Const | null;
+
+/** A Constant node: its tensor, float or int "value" attribute. */
+const constantConst: ConstHandler = (n, out, _src, { fail, shapeOf }) => {
+  const attrs = n.attribute ?? [];
+  const value = attrs.find((a) => a.name === "value");
+  const floats = attrs.find((a) => a.name === "value_float" || a.name === "value_floats");
+  const ints = attrs.find((a) => a.name === "value_ints" || a.name === "value_int");
+  let proto: onnx.ITensorProto | undefined;
+  if (value?.t) proto = value.t;
+  else if (floats) proto = floats.name === "value_float" ? { dims: [], dataType: DATA_TYPE_FLOAT, floatData: [floats.f ?? 0] } : { dims: [floats.floats?.length ?? 0], dataType: DATA_TYPE_FLOAT, floatData: floats.floats ?? [] };
+  else if (ints) proto = ints.name === "value_int" ? { dims: [], dataType: DATA_TYPE_INT64, int64Data: [ints.i ?? 0] } : { dims: [ints.ints?.length ?? 0], dataType: DATA_TYPE_INT64, int64Data: ints.ints ?? [] };
+  if (!proto) return fail(`${label(n)}: only a tensor, float or int "value" attribute is supported, got ${listNames(attrs.map((a) => a.name ?? ""))}`);
+  return { name: out, shape: shapeOf(proto, out), proto, transposed: false };
+};
+
+/** Identity of a constant, and a Cast to float of a float constant: the constant itself (shared, never copied). */
+const identityConst: ConstHandler = (_n, _out, src) => (src ? { ...src, name: src.name } : null);
+const castConst: ConstHandler = (n, out, src, c) => (src && castsToFloat(n) && (src.proto.dataType ?? 0) === DATA_TYPE_FLOAT ? identityConst(n, out, src, c) : null);
+
+/** A 2-D Transpose of a constant: folded without copying (read transposed when a layer uses it). */
+const transposeConst: ConstHandler = (n, _out, src, { fail }) => {
+  if (!src) return null;
+  const perm = ((n.attribute ?? []).find((a) => a.name === "perm")?.ints ?? []).map(int);
+  if (src.shape.length !== 2 || (perm.length && (perm.length !== 2 || perm[0] !== 1 || perm[1] !== 0))) {
+    fail(`${label(n)}: only a 2-D transpose of a constant is supported, got perm ${showValue(perm)} of ${q(src.name)} ${showValue(src.shape)}`);
+  }
+  return { ...src, shape: [src.shape[1], src.shape[0]], transposed: !src.transposed };
+};
+
+/** The ops folded when their output is a constant (before the data path is walked). */
+export const CONST_HANDLERS: Readonly<Record<string, ConstHandler>> = { Constant: constantConst, Identity: identityConst, Cast: castConst, Transpose: transposeConst };
 
 type WalkState = "start" | "linear" | "relu" | "softmax";
 
