@@ -11,8 +11,8 @@ import { linear } from "../model/float.ts";
 import { Quantizer, quantizeGate, type EstimatorKind } from "../quantize/quantize.ts";
 import { Rng } from "../model/random.ts";
 import {
-  chooseTrial, chooseWithinMacs, countFlips, cyclesOf, DEFAULT_SAFETY, descendRanksMargins, gatedRun, gatedRunModel, isGated, macsOf, nearestTrial,
-  rankLadder, scoreModel, searchRanks, trialBound, type RankTrial, type SearchData,
+  chooseTrial, chooseWithinMacs, cyclesOf, DEFAULT_SAFETY, descendRanksMargins, gatedRun, isGated, macsOf, nearestTrial,
+  rankLadder, scoreModel, searchRanks, type RankTrial, type SearchData,
 } from "./rank-search.ts";
 import { BLOCK_RECIPE, BLOCK_SIZES, BLOCK_TAUS, blockCandidates, blockKey, gateLogitSigmas, shiftGates, tuneBlockPolicy, type BlockCandidate } from "./block-search.ts";
 import { featureRange } from "../data/index.ts";
@@ -437,6 +437,8 @@ interface Searched {
   sigmasOf: (float: FloatModel, t: Pick<Trial, "estimator" | "block">) => number[];
   trialQuant: (t: Pick<Trial, "source" | "block" | "ranks" | "margins" | "estimator">) => QuantModel;
   trialSettings: string;
+  /** What every trial is priced on (scoreModel). */
+  data: SearchData;
 }
 
 /** The float model (and its quantizer) a trial runs: the input, the fine-tuned estimator model, or one block policy's. */
@@ -772,7 +774,7 @@ async function searchTrials(run: Run, ft: FineTuned): Promise<Searched> {
   if (gate !== "block") await search("input", "svd", input, rankSets(o.ranks.map((k, l) => Math.max(k, posthoc.ranks[l]))));
   // Block policies: each candidate's margins searched as soon as it is tuned
   if (ft.blocks) for await (const b of ft.blocks) await search("finetuned", "svd", b.model, run.sizes.slice(1, -1).map(() => [0]), { c: b.candidate, epoch: b.bestEpoch });
-  return { trials, denseTrial, fromCache, meter, priced, cost, capCost, cap, floats, sigmasOf, trialQuant, trialSettings };
+  return { trials, denseTrial, fromCache, meter, priced, cost, capCost, cap, floats, sigmasOf, trialQuant, trialSettings, data };
 }
 
 /**
@@ -782,8 +784,8 @@ async function searchTrials(run: Run, ft: FineTuned): Promise<Searched> {
  * one does not reproduce, the cache is emptied and the run starts again without it.
  */
 async function chooseBest(run: Run, ft: FineTuned, found: Searched): Promise<OptimizeResult> {
-  const { o, emit, warnings, work, valX, dense, denseError, target, safety } = run;
-  const { trials, denseTrial, fromCache, meter, priced, cost, capCost, cap, floats, sigmasOf, trialQuant, trialSettings } = found;
+  const { o, emit, warnings, work, denseError, target } = run;
+  const { trials, denseTrial, fromCache, meter, priced, cost, capCost, cap, floats, sigmasOf, trialQuant, trialSettings, data } = found;
   const { history, bestEpoch, blockRuns } = ft;
   let best: Trial;
   let gatingDoesNotPay: boolean | undefined;
@@ -813,9 +815,8 @@ async function chooseBest(run: Run, ft: FineTuned, found: Searched): Promise<Opt
     if (!fromCache.has(t)) continue;
     const sigmas = sigmasOf(floats.get(modelKeyOf(t))!, t);
     const margins = t.marginSigmas.map((m, l) => Math.fround(m * sigmas[l]));
-    const r = await gatedRunModel(trialQuant({ ...t, margins }), valX, o.val.labels, o.val.count, meter ?? undefined, t.ranks);
-    const flips = countFlips(r.wrong, dense.wrong);
-    const again: Partial<Trial> = { margins, error: r.error, macsRatio: r.macsRatio, flips, bound: trialBound(r.error, flips, o.val.count, safety), ...(priced && { cycles: r.cycles, cyclesRatio: r.cyclesRatio }) };
+    const r = await scoreModel(trialQuant({ ...t, margins }), t.ranks, data);
+    const again: Partial<Trial> = { margins, error: r.error, macsRatio: r.macsRatio, flips: r.flips, bound: r.bound, ...(priced && { cycles: r.cycles, cyclesRatio: r.cyclesRatio }) };
     const keys = Object.keys(again) as (keyof Trial)[];
     if (JSON.stringify(keys.map((k) => t[k])) === JSON.stringify(keys.map((k) => again[k]))) continue;
     const message = `${showName(work!.trialsPath)}: the cached trial ${t.source} ${t.block ? `block ${blockKey(t.block)}` : `${t.estimator} ranks ${t.ranks.join("-")}`} margins ${t.marginSigmas.join("/")} σ does not reproduce (cached ${(t.error * 100).toFixed(2)} % at ${t.macsRatio.toFixed(3)}×, measured ${(r.error * 100).toFixed(2)} % at ${r.macsRatio.toFixed(3)}×); the file is not trusted and the search runs again`;
