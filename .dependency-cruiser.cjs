@@ -51,7 +51,8 @@ module.exports = {
       comment: "the AssemblyScript kernels import only each other",
       severity: "error",
       from: { path: "^kernels/wasm/" },
-      to: { pathNot: "^kernels/wasm/" },
+      // selftest.ts embeds the three-runtime check's cases, generated into build/ by web/build-selftest.ts
+      to: { pathNot: ["^kernels/wasm/", "build/selftest-data$"] },
     },
     {
       name: "no-circular",
@@ -62,10 +63,10 @@ module.exports = {
     },
     {
       name: "not-to-unresolvable",
-      comment: "every import resolves",
+      comment: "every import resolves (but the generated cases of the three-runtime check, which exist after web/build-selftest.ts)",
       severity: "error",
       from: {},
-      to: { couldNotResolve: true },
+      to: { couldNotResolve: true, pathNot: "build/selftest-data$" },
     },
     {
       name: "not-to-dev-dep",
