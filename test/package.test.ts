@@ -196,6 +196,8 @@ describe("the rankgate packages, installed from their tarballs", () => {
     const specifiers = new Set([...bundle.matchAll(/(?:\bfrom |^import |\bimport\(|\bresolve\d*\()"([^"./][^"]*)"/gm)].map((m) => m[1]));
     const packages = [...specifiers].filter((s) => !s.startsWith("node:") && !builtinModules.includes(s)).map((s) => (s.startsWith("@") ? s.split("/").slice(0, 2).join("/") : s.split("/")[0]));
     const declared = [...Object.keys(pkg.dependencies), ...Object.keys(pkg.peerDependencies)].sort();
+    const runtime = JSON.parse(readFileSync(join(full, "node_modules", "rankgate", "package.json"), "utf8"));
+    expect([pkg.version, pkg.dependencies.rankgate]).toEqual([runtime.version, runtime.version]);
     expect([...new Set(packages)].sort()).toEqual(declared);
     // The CLI runs on the installed runtime package, not a copy of it, and only through its public entry
     expect(bundle).toMatch(/ from "rankgate";/);
