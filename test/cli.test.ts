@@ -10,7 +10,7 @@ import { buildSynthetic } from "../toolchain/model/synthetic.ts";
 import { instantiateKernels } from "../runtime/src/wasm.ts";
 
 const BIN = fileURLToPath(new URL("../cli/bin/rankgate.js", import.meta.url));
-const DIST = fileURLToPath(new URL("../dist/rankgate.js", import.meta.url));
+const DIST = fileURLToPath(new URL("../cli/dist/rankgate.js", import.meta.url));
 const { bytes } = buildSynthetic({ sizes: [20, 16, 12, 4], ranks: [3, 2], seed: 7 });
 let dir = "";
 
@@ -138,8 +138,8 @@ describe("rankgate usage", () => {
 });
 
 describe("the CLI bundle", () => {
-  it("importing dist/rankgate.js runs nothing and exports run()", () => {
-    const bundle = new URL("../dist/rankgate.js", import.meta.url).href;
+  it("importing cli/dist/rankgate.js runs nothing and exports run()", () => {
+    const bundle = new URL("../cli/dist/rankgate.js", import.meta.url).href;
     const r = spawnSync(process.execPath, ["--input-type=module", "-e", `const m = await import(${JSON.stringify(bundle)}); console.log(Object.keys(m).join(","), typeof m.run)`, "--", "--help"], { encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toBe("");

