@@ -192,11 +192,11 @@ describe("kernel argument checks return a status, never trap", () => {
       expect([over, STATUS_NAMES[dense(o, over)]]).toEqual([over, "STATUS_BAD_ARG"]);
     }
   });
-  it("buffers past the end of memory give STATUS_OUT_OF_BOUNDS", () => {
+  it("buffers past the end of memory give STATUS_BAD_SIZE", () => {
     const o = base();
     const end = h.memoryBytes;
     for (const over of [{ inp: end - 4 }, { w: end - 10 }, { w: end - 64 - 4 }, { b: end - 8 }, { out: end }, { scratch: end - 2 }, { m: -16 }]) {
-      expect([over, STATUS_NAMES[dense(o, over)]]).toEqual([over, "STATUS_OUT_OF_BOUNDS"]);
+      expect([over, STATUS_NAMES[dense(o, over)]]).toEqual([over, "STATUS_BAD_SIZE"]);
     }
     expect(h.k.gatedRows_s8(o.inp, 8, 0, o.w, o.b, o.m, o.s, 64, 0, -128, 127, o.out, o.scratch, end - 4, 1)).toBe(-2);
   });
