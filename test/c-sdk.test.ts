@@ -100,7 +100,7 @@ it("library.json has PlatformIO's required fields (name, version, description) a
   const known = ["$schema", "name", "version", "description", "keywords", "homepage", "repository", "authors", "license", "frameworks", "platforms", "headers", "examples", "dependencies", "export", "scripts", "build"];
   expect(Object.keys(j).filter((k) => !known.includes(k))).toEqual([]);
   expect(j.license).toBe("MIT");
-  expect(list(join(lib, j.build.srcDir)).filter((f: string) => f.endsWith(".c")).length).toBe(4);
+  expect(list(join(lib, j.build.srcDir)).filter((f: string) => f.endsWith(".c")).length).toBe(9);
   expect(list(join(lib, j.build.includeDir))).toContain(j.headers);
 });
 
