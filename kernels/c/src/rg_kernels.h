@@ -21,7 +21,6 @@
 #define RG_LO(v) ((uint32_t)(v))
 #define RG_HI(v) ((uint32_t)((v) >> 32))
 
-
 /* Little-endian load of four weights (rg_model_init checked the host is little-endian) */
 static inline uint32_t ld4(const int8_t *p) {
   uint32_t v;
