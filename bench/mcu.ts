@@ -13,6 +13,8 @@
 //                                     # docs/C-API.md and docs/PORTABILITY.md
 //   npm run bench:mcu -- --model a.rgm,b.rgm --data bench/zoo/data/digits.npz --samples 20 [--json]
 //   npm run bench:mcu -- --manifest <file.json>     # {"models": [{"model", "data", "samples", "role"}]}
+//   npm run bench:mcu -- --layers [--cycles] [--write]  # instead: per layer and kernel (bench/mcu-layers.ts);
+//                                     # --write rewrites docs/C-API.md's "kernels" section only
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -27,6 +29,7 @@ import { setSection } from "../toolchain/report/doc-sections.ts";
 import { UserError } from "../runtime/src/errors.ts";
 import { loadData } from "../cli/src/data-options.ts";
 import { encodeJob, engineJob, runJob } from "./wasm-job.ts";
+import { DEFAULT_MODELS, KERNELS_SECTION, LAYER_TARGETS, layersMarkdown, measure } from "./mcu-layers.ts";
 import { Engine } from "../runtime/src/runtime.ts";
 import {
   berkeleySize, buildWasm3Image, fnvBytes, sectionSizes, wasm3Library,
@@ -328,8 +331,11 @@ async function main() {
     .option("--write", "rewrite sim/measured.json, refit the profiles (sim/fit.ts), docs/SIMULATOR.md's error table and docs/BENCHMARKS.md's Microcontrollers table")
     .option("--doc", "only rewrite docs/BENCHMARKS.md's table and the runtime tables of docs/C-API.md and docs/PORTABILITY.md from sim/measured.json")
     .option("--wasm3 <digits>", "instead: wasm3 with the MVP module on models/mcu.rgm, Cortex-M4F and M0+ (digits per target)")
+    .option("--layers", "instead: where the instructions go, per layer and kernel (--model MODEL[=DATA],…; default the models of docs/C-API.md's kernels table); --write rewrites that table")
+    .option("--cycles", "with --layers: one image per mode, with derived cycles (the run's instruction mix × sim/timings.ts)")
     .parse();
-  const o = cmd.opts<{ manifest?: string; model?: string; models?: string; data: string; samples: string; targets?: string; cmsis: boolean; json?: boolean; write?: boolean; doc?: boolean; wasm3?: string }>();
+  const o = cmd.opts<{ manifest?: string; model?: string; models?: string; data: string; samples: string; targets?: string; cmsis: boolean; json?: boolean; write?: boolean; doc?: boolean; wasm3?: string; layers?: boolean; cycles?: boolean }>();
+  if (o.layers) return layers(o);
   const measuredPath = join(ROOT, "sim", "measured.json");
   const doc = join(ROOT, "docs", "BENCHMARKS.md");
   if (o.wasm3) {
@@ -391,6 +397,30 @@ async function main() {
     await writeFitted(ROOT, file, (s) => console.error(s));
   }
   console.error(`bench:mcu: ${entries.length} models in ${Math.round((Date.now() - t0) / 1000)} s`);
+}
+
+/** --layers: bench/mcu-layers.ts's per-layer, per-kernel split on each model (MODEL[=DATA]); --write: docs/C-API.md's kernels section. */
+async function layers(o: { model?: string; models?: string; data: string; samples: string; targets?: string; json?: boolean; write?: boolean; cycles?: boolean }) {
+  const list = o.model ?? o.models;
+  const targets = (o.targets ?? Object.keys(LAYER_TARGETS).join(",")).split(",");
+  for (const t of targets) if (!LAYER_TARGETS[t]) throw new UserError(`--targets: ${t} is not measured per layer (${Object.keys(LAYER_TARGETS).join(", ")})`);
+  const samples = Number(o.samples);
+  if (!Number.isInteger(samples) || samples < 1) throw new UserError(`--samples must be a positive integer, got '${o.samples}'`);
+  const out = [];
+  for (const spec of list ? list.split(",") : DEFAULT_MODELS) {
+    const [model, data = o.data] = spec.split("=");
+    const path = resolve(ROOT, model);
+    if (!existsSync(path)) throw new UserError(`${model}: no such model file`);
+    out.push(await measure(path, /\.(npz|npy|csv)$/.test(data) ? resolve(ROOT, data) : data, samples, targets, o.cycles));
+  }
+  if (o.json) { console.log(JSON.stringify(out, null, 1)); return; }
+  const args = process.argv.slice(2).filter((a) => a !== "--json").join(" ");
+  const md = layersMarkdown(out, `npm run bench:mcu -- ${args}`);
+  console.log(md);
+  if (o.write) {
+    const doc = join(ROOT, "docs", "C-API.md");
+    writeFileSync(doc, setSection(readFileSync(doc, "utf8"), KERNELS_SECTION, md));
+  }
 }
 
 /** docs/C-API.md's and docs/PORTABILITY.md's runtime table (section RUNTIME_SECTION). */

@@ -52,7 +52,7 @@ export const total = (b: Breakdown) => BUCKETS.reduce((t, k) => t + b[k], 0);
 
 /**
  * The structural cost parameters (docs/SIMULATOR.md, "Cost model"): cycles per unit of work of the C kernels'
- * loops (kernels/c/src/rg_kernels.c, rg_infer.c). mac_simd: per MAC in the SIMD body (the input's multiple of
+ * loops (kernels/c/src/rg_dot.c, rg_fully_connected.c, rg_estimate.c, rg_gate.c, rg_infer.c). mac_simd: per MAC in the SIMD body (the input's multiple of
  * simd_width); mac_scalar: per MAC in the scalar tail, or every MAC without SIMD; chunk: per kept 8-input chunk
  * per row on the zero-skip chunk path; row: per output row computed (dot call, bias, requantize, clamp, store);
  * rank: per estimator rank component (projection row, requantize, clamp); block: per gate block (policy row,
@@ -115,7 +115,7 @@ export interface InputPlan {
   kept: Int32Array;
 }
 
-/** Steps of one contiguous span of len inputs on a SIMD target (kernels/c/src/rg_kernels.c span2: 16 per iteration, then 8, 4, tail). */
+/** Steps of one contiguous span of len inputs on a SIMD target (kernels/c/src/rg_dot.c span2: 16 per iteration, then 8, 4, tail). */
 export const spanSteps = (len: number, width: number) => (width > 0 ? (len >> 4) + ((len & 8) ? 1 : 0) + ((len & 4) ? 1 : 0) + ((len & 3) ? 1 : 0) : 0);
 
 const split = (len: number, width: number) => {
@@ -142,7 +142,7 @@ export function inputPlan(n: number, nz: Int32Array | null, simdWidth: number, m
       starts.push(c);
     } else scanned += end - c;
   }
-  // The MVE kernels compute every chunk from 9 listed in 17 (kernels/c/src/rg_kernels.c; the counters keep 4 in 5)
+  // The MVE kernels compute every chunk from 9 listed in 17 (kernels/c/src/rg_sparse.c; the counters keep 4 in 5)
   if (mve ? starts.length * 17 >= all * 9 : starts.length * 5 >= all * 4) return whole(scanned);
   let elems = 0, body = 0, tail = 0, steps = 0;
   const kept: number[] = [];

@@ -145,8 +145,8 @@ describeWithTools(["arm-none-eabi-gcc", "qemu-system-arm"], "C kernels at the ed
     const flags = [...MODES, ...MODES.map((f) => f | PORTABLE)];
     const elf = buildRankgateImage({ board: "mps3-an547", cases: cases.map((c) => ({ model: c.bytes, inputs: c.q })), modes: flags, arena: 4096, out: join(OUT, "edges-m55.elf") });
     // the image holds the MVE kernels (and not the DSP ones)
-    expect(symbolAddress(elf, "dot4_mve")).toBeGreaterThan(0);
-    expect(() => symbolAddress(elf, "span2_once")).toThrow(/no symbol/);
+    expect(symbolAddress(elf, "rg_dot4_mve")).toBeGreaterThan(0);
+    expect(() => symbolAddress(elf, "rg_span2_dsp")).toThrow(/no symbol/);
     const r = runImage("mps3-an547", elf);
     expect(r.status, r.stdout).toBe(0);
     const got = parseChecksums(r.stdout);

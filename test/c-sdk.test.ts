@@ -54,7 +54,8 @@ it("npm run pack:c: build/rankgate-c-<version>.tar.gz holds one library folder: 
   expect(sdkVersion()).toBe(VERSION);
   expect(list(lib).sort()).toEqual([
     "CMakeLists.txt", "LICENSE", "README.md", "extras/example/main.c", "library.json", "library.properties",
-    "src/rankgate.h", "src/rg_infer.c", "src/rg_internal.h", "src/rg_kernels.c", "src/rg_model.c", "src/rg_quantize.c",
+    "src/rankgate.h", "src/rg_dot.c", "src/rg_estimate.c", "src/rg_fully_connected.c", "src/rg_gate.c", "src/rg_infer.c", "src/rg_internal.h",
+    "src/rg_kernels.h", "src/rg_model.c", "src/rg_quantize.c", "src/rg_requantize.c", "src/rg_sparse.c",
     "zephyr/CMakeLists.txt", "zephyr/Kconfig", "zephyr/module.yml",
   ]);
   for (const [to, from] of sdkFiles()) expect(readFileSync(join(lib, to)), to).toEqual(readFileSync(from));
@@ -99,7 +100,7 @@ it("library.json has PlatformIO's required fields (name, version, description) a
   const known = ["$schema", "name", "version", "description", "keywords", "homepage", "repository", "authors", "license", "frameworks", "platforms", "headers", "examples", "dependencies", "export", "scripts", "build"];
   expect(Object.keys(j).filter((k) => !known.includes(k))).toEqual([]);
   expect(j.license).toBe("MIT");
-  expect(list(join(lib, j.build.srcDir)).filter((f: string) => f.endsWith(".c")).length).toBe(4);
+  expect(list(join(lib, j.build.srcDir)).filter((f: string) => f.endsWith(".c")).length).toBe(9);
   expect(list(join(lib, j.build.includeDir))).toContain(j.headers);
 });
 

@@ -70,7 +70,7 @@ describe("blockGate_s8", () => {
       expect([over, call(over)]).toEqual([over, -1]);
     }
     for (const over of [{ mask: h.memoryBytes - 2 }, { scratch: h.memoryBytes - 16 }, { g: h.memoryBytes - 8 }]) {
-      expect([over, call(over)]).toEqual([over, -2]);
+      expect([over, call(over)]).toEqual([over, -4]);
     }
   });
 

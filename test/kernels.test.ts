@@ -192,13 +192,13 @@ describe("kernel argument checks return a status, never trap", () => {
       expect([over, STATUS_NAMES[dense(o, over)]]).toEqual([over, "STATUS_BAD_ARG"]);
     }
   });
-  it("buffers past the end of memory give STATUS_OUT_OF_BOUNDS", () => {
+  it("buffers past the end of memory give STATUS_BAD_SIZE", () => {
     const o = base();
     const end = h.memoryBytes;
     for (const over of [{ inp: end - 4 }, { w: end - 10 }, { w: end - 64 - 4 }, { b: end - 8 }, { out: end }, { scratch: end - 2 }, { m: -16 }]) {
-      expect([over, STATUS_NAMES[dense(o, over)]]).toEqual([over, "STATUS_OUT_OF_BOUNDS"]);
+      expect([over, STATUS_NAMES[dense(o, over)]]).toEqual([over, "STATUS_BAD_SIZE"]);
     }
-    expect(h.k.gatedRows_s8(o.inp, 8, 0, o.w, o.b, o.m, o.s, 64, 0, -128, 127, o.out, o.scratch, end - 4, 1)).toBe(-2);
+    expect(h.k.gatedRows_s8(o.inp, 8, 0, o.w, o.b, o.m, o.s, 64, 0, -128, 127, o.out, o.scratch, end - 4, 1)).toBe(-4);
   });
   it("estimator rank and tMax outside their ranges give STATUS_BAD_ARG", () => {
     const o = base();
@@ -282,7 +282,7 @@ describe("quantize_f32 per feature (format v3): Wasm SIMD, Wasm scalar, MVP buil
     const inp = h.reserve(64), out = h.reserve(16), s = h.put(f32(new Float32Array(4).fill(1)));
     expect(h.k.quantize_f32(inp, 4, 1, 0, out, 1, s, 0)).toBe(-1);
     expect(h.k.quantize_f32(inp, 4, 1, 0, out, 1, 0, s)).toBe(-1);
-    expect(h.k.quantize_f32(inp, 4, 1, 0, out, 1, h.memoryBytes - 8, s)).toBe(-2);
+    expect(h.k.quantize_f32(inp, 4, 1, 0, out, 1, h.memoryBytes - 8, s)).toBe(-4);
     const nan = Float32Array.from([0, Number.NaN, 0, 0]);
     expect(quantize_f32(nan, 1, 0, new Int8Array(4), { scale: new Float32Array(4).fill(1), offset: new Float32Array(4) })).toBe(-3);
     for (const simd of [1, 0]) expect(h.k.quantize_f32(h.put(f32(nan)), 4, 1, 0, out, simd, s, s)).toBe(-3);

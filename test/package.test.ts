@@ -226,7 +226,7 @@ describeWithTools(["gcc"], "the C SDK in the runtime package", () => {
     const c = join(lean, "node_modules", "rankgate", "c");
     const list = (d: string, p = ""): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? list(join(d, e.name), `${p}${e.name}/`) : [`${p}${e.name}`]));
     expect(list(c).sort()).toEqual([...sdkFiles().keys()].sort());
-    expect(list(c)).toEqual(expect.arrayContaining(["src/rankgate.h", "src/rg_model.c", "src/rg_infer.c", "src/rg_kernels.c", "src/rg_quantize.c", "CMakeLists.txt"]));
+    expect(list(c)).toEqual(expect.arrayContaining(["src/rankgate.h", "src/rg_model.c", "src/rg_infer.c", "src/rg_dot.c", "src/rg_quantize.c", "CMakeLists.txt"]));
     const sources = readdirSync(join(c, "src")).filter((f) => f.endsWith(".c")).map((f) => join(c, "src", f));
     const r = spawnSync("gcc", ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only", `-I${join(c, "src")}`, ...sources], { encoding: "utf8" });
     expect(r.stderr).toBe("");

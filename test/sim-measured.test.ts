@@ -35,7 +35,7 @@ describe("firmware-sim fitted to measured MCU counts", () => {
       for (const d of C_SOURCE_DIRS) cpSync(join(ROOT, d), join(dir, d), { recursive: true });
       const base = cSourcesHash(dir);
       expect(base).toBe(cSourcesHash());
-      const f = join(dir, "kernels", "c", "src", "rg_kernels.c");
+      const f = join(dir, "kernels", "c", "src", "rg_dot.c");
       const text = readFileSync(f);
       text[text.length - 2] ^= 1;
       writeFileSync(f, text);

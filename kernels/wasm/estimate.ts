@@ -1,4 +1,4 @@
-import { STATUS_OK, STATUS_BAD_ARG, STATUS_OUT_OF_BOUNDS, MAX_DIM, inMemory, scratchVec16, scratchVec32, pad8 } from "./status";
+import { STATUS_OK, STATUS_BAD_ARG, STATUS_BAD_SIZE, MAX_DIM, inMemory, scratchVec16, scratchVec32, pad8 } from "./status";
 import { requantize } from "./requantize";
 import { sum4, dot_s16s8 } from "./dot";
 import { listInput, chunkRows, sparseInput_s8_scratchBytes } from "./sparse";
@@ -88,7 +88,7 @@ export function expandSign(tPtr: usize, rank: i32, bPtr: usize, thrPtr: usize, n
 /** Checks shared by the mask kernels: dimensions, zero point, input, mask and scratch. */
 export function checkMaskArgs(inPtr: usize, nIn: i32, inZp: i32, nOut: i32, maskPtr: usize, scratchPtr: usize, scratchBytes: i32): i32 {
   if (nIn < 1 || nIn > MAX_DIM || nOut < 1 || nOut > MAX_DIM || inZp < -128 || inZp > 127) return STATUS_BAD_ARG;
-  if (!inMemory(inPtr, nIn) || !inMemory(maskPtr, <u64>((nOut + 31) >>> 5) << 2) || !inMemory(scratchPtr, scratchBytes)) return STATUS_OUT_OF_BOUNDS;
+  if (!inMemory(inPtr, nIn) || !inMemory(maskPtr, <u64>((nOut + 31) >>> 5) << 2) || !inMemory(scratchPtr, scratchBytes)) return STATUS_BAD_SIZE;
   return STATUS_OK;
 }
 
@@ -102,7 +102,7 @@ export function checkEstimate(
   if (rank < 1 || rank > min(nIn, nOut) || tMax < 1 || tMax > 32767 || <u64>rank * tMax * 128 > <u64>i32.MAX_VALUE) return STATUS_BAD_ARG;
   if (!inMemory(aPtr, <u64>rank * nIn + 8) || !inMemory(tMultPtr, <u64>rank << 2) || !inMemory(tShiftPtr, <u64>rank << 2)
     || !inMemory(bPtr, <u64>rank * nOut + 8) || !inMemory(thrPtr, <u64>nOut << 2)) {
-    return STATUS_OUT_OF_BOUNDS;
+    return STATUS_BAD_SIZE;
   }
   return STATUS_OK;
 }

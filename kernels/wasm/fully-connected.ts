@@ -1,4 +1,4 @@
-import { STATUS_OK, STATUS_BAD_ARG, STATUS_OUT_OF_BOUNDS, MAX_DIM, inMemory, scratchVec32, pad8 } from "./status";
+import { STATUS_OK, STATUS_BAD_ARG, STATUS_BAD_SIZE, MAX_DIM, inMemory, scratchVec32, pad8 } from "./status";
 import { requantize } from "./requantize";
 import { listInput, chunkRows, sparseInput_s8_scratchBytes } from "./sparse";
 
@@ -12,7 +12,7 @@ export function denseRows_s8_scratchBytes(nIn: i32, nOut: i32): i32 {
 function checkOut(nOut: i32, outZp: i32, actMin: i32, actMax: i32, biasPtr: usize, multPtr: usize, shiftPtr: usize, outPtr: usize): i32 {
   if (nOut < 1 || nOut > MAX_DIM || outZp < -128 || outZp > 127 || actMin < -128 || actMax > 127 || actMin > actMax) return STATUS_BAD_ARG;
   const perUnit = <u64>nOut << 2;
-  if (!inMemory(biasPtr, perUnit) || !inMemory(multPtr, perUnit) || !inMemory(shiftPtr, perUnit) || !inMemory(outPtr, nOut)) return STATUS_OUT_OF_BOUNDS;
+  if (!inMemory(biasPtr, perUnit) || !inMemory(multPtr, perUnit) || !inMemory(shiftPtr, perUnit) || !inMemory(outPtr, nOut)) return STATUS_BAD_SIZE;
   return STATUS_OK;
 }
 
@@ -24,7 +24,7 @@ export function checkRows(
   const status = checkOut(nOut, outZp, actMin, actMax, biasPtr, multPtr, shiftPtr, outPtr);
   if (status != STATUS_OK) return status;
   if (nIn < 1 || nIn > MAX_DIM || inZp < -128 || inZp > 127) return STATUS_BAD_ARG;
-  if (!inMemory(inPtr, nIn) || !inMemory(wPtr, <u64>nIn * nOut + 8) || !inMemory(scratchPtr, scratchBytes)) return STATUS_OUT_OF_BOUNDS;
+  if (!inMemory(inPtr, nIn) || !inMemory(wPtr, <u64>nIn * nOut + 8) || !inMemory(scratchPtr, scratchBytes)) return STATUS_BAD_SIZE;
   return STATUS_OK;
 }
 
@@ -124,7 +124,7 @@ export function requantizeRows_s32(
 ): i32 {
   const status = checkOut(nOut, outZp, actMin, actMax, biasPtr, multPtr, shiftPtr, outPtr);
   if (status != STATUS_OK) return status;
-  if (accPtr == 0 || !inMemory(accPtr, <u64>nOut << 2) || !inMemory(maskPtr, <u64>((nOut + 31) >>> 5) << 2)) return STATUS_OUT_OF_BOUNDS;
+  if (accPtr == 0 || !inMemory(accPtr, <u64>nOut << 2) || !inMemory(maskPtr, <u64>((nOut + 31) >>> 5) << 2)) return STATUS_BAD_SIZE;
   requantizeRows(accPtr, biasPtr, multPtr, shiftPtr, nOut, outZp, actMin, actMax, maskPtr, outPtr);
   return STATUS_OK;
 }
@@ -177,7 +177,7 @@ export function gatedRows_s8(
   const status = checkRows(inPtr, nIn, inZp, wPtr, biasPtr, multPtr, shiftPtr, nOut, outZp, actMin, actMax, outPtr, scratchPtr,
     denseRows_s8_scratchBytes(nIn, nOut));
   if (status != STATUS_OK) return status;
-  if (maskPtr == 0 || !inMemory(maskPtr, <u64>((nOut + 31) >>> 5) << 2)) return STATUS_OUT_OF_BOUNDS;
+  if (maskPtr == 0 || !inMemory(maskPtr, <u64>((nOut + 31) >>> 5) << 2)) return STATUS_BAD_SIZE;
   rowsKernel(inPtr, nIn, inZp, wPtr, biasPtr, multPtr, shiftPtr, nOut, outZp, actMin, actMax, outPtr, scratchPtr, maskPtr, simd);
   return STATUS_OK;
 }

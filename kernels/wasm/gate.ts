@@ -1,4 +1,4 @@
-import { STATUS_OK, STATUS_BAD_ARG, STATUS_OUT_OF_BOUNDS, inMemory, scratchVec32, pad8 } from "./status";
+import { STATUS_OK, STATUS_BAD_ARG, STATUS_BAD_SIZE, inMemory, scratchVec32, pad8 } from "./status";
 import { listInput, chunkRows, sparseInput_s8_scratchBytes } from "./sparse";
 import { checkMaskArgs } from "./estimate";
 
@@ -63,6 +63,6 @@ export function checkGate(
   const status = checkMaskArgs(inPtr, nIn, inZp, nOut, maskPtr, scratchPtr, scratchBytes);
   if (status != STATUS_OK) return status;
   if (blockSize < 1 || blockSize > nOut || blocks != (nOut + blockSize - 1) / blockSize) return STATUS_BAD_ARG;
-  if (!inMemory(gPtr, <u64>blocks * nIn + 8) || !inMemory(thrPtr, <u64>blocks << 2)) return STATUS_OUT_OF_BOUNDS;
+  if (!inMemory(gPtr, <u64>blocks * nIn + 8) || !inMemory(thrPtr, <u64>blocks << 2)) return STATUS_BAD_SIZE;
   return STATUS_OK;
 }

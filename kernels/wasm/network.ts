@@ -1,4 +1,4 @@
-import { STATUS_OK, STATUS_OUT_OF_BOUNDS, STATUS_BAD_ARG, MAX_DIM, inMemory, scratchVec16, scratchVec32, pad8 } from "./status";
+import { STATUS_OK, STATUS_BAD_SIZE, STATUS_BAD_ARG, MAX_DIM, inMemory, scratchVec16, scratchVec32, pad8 } from "./status";
 import { maskCount, checkRows, requantizeRows, requantizeListed } from "./fully-connected";
 import { signFromProjection, checkEstimate } from "./estimate";
 import { blockMask, checkGate } from "./gate";
@@ -82,7 +82,7 @@ function layerStatus(rec: usize, flags: i32, nIn: i32, nOut: i32, rank: i32, blo
       field(rec, F_GATE_SIZE), nOut, field(rec, F_MASK), scratch, bytes);
   }
   if (status != STATUS_OK) return status;
-  return (flags & RUN_TRACE) == 0 || inMemory(field(rec, F_SHADOW), nOut) ? STATUS_OK : STATUS_OUT_OF_BOUNDS;
+  return (flags & RUN_TRACE) == 0 || inMemory(field(rec, F_SHADOW), nOut) ? STATUS_OK : STATUS_BAD_SIZE;
 }
 
 /**
@@ -153,7 +153,7 @@ function runLayer(rec: usize, flags: i32): i32 {
  */
 export function run_s8(planPtr: usize, layers: i32, flags: i32): i32 {
   if (layers < 1 || layers > 65535) return STATUS_BAD_ARG;
-  if (!inMemory(planPtr, <u64>layers * PLAN_RECORD_BYTES)) return STATUS_OUT_OF_BOUNDS;
+  if (!inMemory(planPtr, <u64>layers * PLAN_RECORD_BYTES)) return STATUS_BAD_SIZE;
   for (let l = 0; l < layers; l++) {
     const status = runLayer(planPtr + <usize>l * PLAN_RECORD_BYTES, flags);
     if (status != STATUS_OK) return status;
@@ -178,7 +178,7 @@ export function run_batch_s8(
   actPtr: usize,
 ): i32 {
   if (layers < 1 || layers > 65535 || count < 1 || count > 65535 || srcStride < 0 || (actPtr == 0 && count != 1)) return STATUS_BAD_ARG;
-  if (!inMemory(planPtr, <u64>layers * PLAN_RECORD_BYTES)) return STATUS_OUT_OF_BOUNDS;
+  if (!inMemory(planPtr, <u64>layers * PLAN_RECORD_BYTES)) return STATUS_BAD_SIZE;
   const first = planPtr, last = planPtr + <usize>(layers - 1) * PLAN_RECORD_BYTES;
   const nIn = field(first, F_N_IN), zp = field(first, F_IN_ZP), nOut = field(last, F_N_OUT);
   let widest = 0;
@@ -196,7 +196,7 @@ export function run_batch_s8(
   const act = actPtr + <usize>count * nIn;
   if (!inMemory(srcPtr, <u64>(count - 1) * srcStride + inBytes) || !inMemory(outPtr, <u64>count * nOut) || !inMemory(labelsPtr, <u64>count << 2)
     || !inMemory(q, <u64>count * nIn) || !inMemory(act, actPtr != 0 ? <u64>count * widest * 2 : 0) || !inMemory(field(last, F_OUT), nOut)) {
-    return STATUS_OUT_OF_BOUNDS;
+    return STATUS_BAD_SIZE;
   }
   // Inputs
   for (let s = 0; s < count; s++) {

@@ -1,4 +1,4 @@
-import { STATUS_OK, STATUS_BAD_ARG, STATUS_OUT_OF_BOUNDS, STATUS_NOT_FINITE, MAX_DIM, inMemory } from "./status";
+import { STATUS_OK, STATUS_BAD_ARG, STATUS_BAD_SIZE, STATUS_NOT_FINITE, MAX_DIM, inMemory } from "./status";
 
 /**
  * q = clamp(t + (|y − t| ≥ 0.5 ? sign(y) : 0) + zp, −128, 127), t = trunc(y) (y = ±Inf clamps to the end of the
@@ -54,7 +54,7 @@ export function quantizeImpl(inPtr: usize, n: i32, scale: f64, zp: i32, outPtr: 
 /** Per-feature parameters: both or neither given, inside memory (their values are the reader's to check). */
 export function featuresStatus(n: i32, scalesPtr: usize, offsetsPtr: usize): i32 {
   if ((scalesPtr == 0) != (offsetsPtr == 0)) return STATUS_BAD_ARG;
-  return scalesPtr == 0 || (inMemory(scalesPtr, <u64>n << 2) && inMemory(offsetsPtr, <u64>n << 2)) ? STATUS_OK : STATUS_OUT_OF_BOUNDS;
+  return scalesPtr == 0 || (inMemory(scalesPtr, <u64>n << 2) && inMemory(offsetsPtr, <u64>n << 2)) ? STATUS_OK : STATUS_BAD_SIZE;
 }
 
 /**
@@ -71,7 +71,7 @@ export function featuresStatus(n: i32, scalesPtr: usize, offsetsPtr: usize): i32
  */
 export function quantize_f32(inPtr: usize, n: i32, scale: f64, zp: i32, outPtr: usize, simd: i32, scalesPtr: usize, offsetsPtr: usize): i32 {
   if (n < 1 || n > MAX_DIM || zp < -128 || zp > 127 || !(scale > 0) || !isFinite<f64>(scale)) return STATUS_BAD_ARG;
-  if (!inMemory(inPtr, <u64>n << 2) || !inMemory(outPtr, n)) return STATUS_OUT_OF_BOUNDS;
+  if (!inMemory(inPtr, <u64>n << 2) || !inMemory(outPtr, n)) return STATUS_BAD_SIZE;
   const status = featuresStatus(n, scalesPtr, offsetsPtr);
   if (status != STATUS_OK) return status;
   return quantizeImpl(inPtr, n, scale, zp, outPtr, simd != 0, scalesPtr, offsetsPtr);

@@ -4,7 +4,7 @@
 //   chunkRows   row layout [rows][nIn] (the file's): dot products over the listed chunks, four rows
 //               at a time, so one x load serves four rows
 // A per-input (column) layout was measured too and lost at every layer (docs/ARCHITECTURE.md).
-import { STATUS_BAD_ARG, STATUS_OUT_OF_BOUNDS, MAX_DIM, inMemory, scratchVec16, scratchVec32, pad8 } from "./status";
+import { STATUS_BAD_ARG, STATUS_BAD_SIZE, MAX_DIM, inMemory, scratchVec16, scratchVec32, pad8 } from "./status";
 import { sum4, dot_s16s8 } from "./dot";
 
 // List header, int32 fields
@@ -92,7 +92,7 @@ export function listInput(inPtr: usize, nIn: i32, zp: i32, s: usize, skip: bool,
  */
 export function sparseInput_s8(inPtr: usize, nIn: i32, zp: i32, s: usize, simd: i32): i32 {
   if (nIn < 1 || nIn > MAX_DIM || zp < -128 || zp > 127) return STATUS_BAD_ARG;
-  if (!inMemory(inPtr, nIn) || !inMemory(s, sparseInput_s8_scratchBytes(nIn))) return STATUS_OUT_OF_BOUNDS;
+  if (!inMemory(inPtr, nIn) || !inMemory(s, sparseInput_s8_scratchBytes(nIn))) return STATUS_BAD_SIZE;
   return listInput(inPtr, nIn, zp, s, true, simd != 0);
 }
 

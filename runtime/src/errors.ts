@@ -30,10 +30,12 @@ export class EngineError extends Error {
   }
 }
 
+/** The Wasm kernels' status codes (kernels/wasm/status.ts; the same numbers as the C runtime's rg_status, docs/FORMAT.md). */
 export const STATUS_NAMES: Record<number, string> = {
   0: "STATUS_OK",
   [-1]: "STATUS_BAD_ARG",
-  [-2]: "STATUS_OUT_OF_BOUNDS",
+  [-3]: "STATUS_NOT_FINITE",
+  [-4]: "STATUS_BAD_SIZE",
 };
 
 const hex = (v: number) => "0x" + (v >>> 0).toString(16).padStart(8, "0");

@@ -24,6 +24,7 @@ export const F = {
 } as const;
 /** run_s8 / run_batch_s8 flags (mirrors kernels/wasm/network.ts). */
 export const RUN = { SCALAR: 1, DENSE: 2, TRACE: 4, ZERO_SKIP: 8, MASK_ONLY: 16, F32_INPUT: 32 } as const;
+/** kernels/wasm/status.ts STATUS_NOT_FINITE (errors.ts STATUS_NAMES has every code). */
 const STATUS_NOT_FINITE = -3;
 
 export interface RunOptions {

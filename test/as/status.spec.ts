@@ -1,7 +1,7 @@
 import { denseRows_s8, gatedRows_s8 } from "../../kernels/wasm/fully-connected";
 import { estimateSign_s8, estimateSign_s8_scratchBytes } from "../../kernels/wasm/estimate";
 import { run_s8, RUN_DENSE, PLAN_RECORD_BYTES } from "../../kernels/wasm/network";
-import { STATUS_OK, STATUS_BAD_ARG, STATUS_OUT_OF_BOUNDS, MAX_DIM } from "../../kernels/wasm/status";
+import { STATUS_OK, STATUS_BAD_ARG, STATUS_BAD_SIZE, MAX_DIM } from "../../kernels/wasm/status";
 import { Lcg, Arena, Layer, fillS8 } from "./util";
 
 const arena = new Arena(1 << 16);
@@ -106,22 +106,22 @@ describe("status codes", () => {
     r = new RowArgs(); r.nIn = 0; r.w = memEnd(); r.expectBoth(STATUS_BAD_ARG, "nIn=0 with w past memory");
   });
 
-  test("row kernels: a buffer past memory gives STATUS_OUT_OF_BOUNDS", () => {
-    let r = new RowArgs(); r.input = memEnd(); r.expectBoth(STATUS_OUT_OF_BOUNDS, "input at end");
-    r = new RowArgs(); r.input = 0xfffffff8; r.expectBoth(STATUS_OUT_OF_BOUNDS, "input near 2^32");
-    r = new RowArgs(); r.w = memEnd(); r.expectBoth(STATUS_OUT_OF_BOUNDS, "w at end");
-    r = new RowArgs(); r.w = memEnd() - 7 * 5 + 1; r.expectBoth(STATUS_OUT_OF_BOUNDS, "w straddling end");
-    r = new RowArgs(); r.bias = memEnd() - 4; r.expectBoth(STATUS_OUT_OF_BOUNDS, "bias straddling end");
-    r = new RowArgs(); r.mult = memEnd(); r.expectBoth(STATUS_OUT_OF_BOUNDS, "mult at end");
-    r = new RowArgs(); r.shift = memEnd(); r.expectBoth(STATUS_OUT_OF_BOUNDS, "shift at end");
-    r = new RowArgs(); r.out = memEnd() - 4; r.expectBoth(STATUS_OUT_OF_BOUNDS, "out straddling end");
-    r = new RowArgs(); r.scratch = memEnd() - 8; r.expectBoth(STATUS_OUT_OF_BOUNDS, "scratch straddling end");
+  test("row kernels: a buffer past memory gives STATUS_BAD_SIZE", () => {
+    let r = new RowArgs(); r.input = memEnd(); r.expectBoth(STATUS_BAD_SIZE, "input at end");
+    r = new RowArgs(); r.input = 0xfffffff8; r.expectBoth(STATUS_BAD_SIZE, "input near 2^32");
+    r = new RowArgs(); r.w = memEnd(); r.expectBoth(STATUS_BAD_SIZE, "w at end");
+    r = new RowArgs(); r.w = memEnd() - 7 * 5 + 1; r.expectBoth(STATUS_BAD_SIZE, "w straddling end");
+    r = new RowArgs(); r.bias = memEnd() - 4; r.expectBoth(STATUS_BAD_SIZE, "bias straddling end");
+    r = new RowArgs(); r.mult = memEnd(); r.expectBoth(STATUS_BAD_SIZE, "mult at end");
+    r = new RowArgs(); r.shift = memEnd(); r.expectBoth(STATUS_BAD_SIZE, "shift at end");
+    r = new RowArgs(); r.out = memEnd() - 4; r.expectBoth(STATUS_BAD_SIZE, "out straddling end");
+    r = new RowArgs(); r.scratch = memEnd() - 8; r.expectBoth(STATUS_BAD_SIZE, "scratch straddling end");
     // nIn·nOut ≈ 2^32: the bounds sum must not wrap
-    r = new RowArgs(); r.nIn = MAX_DIM; r.nOut = MAX_DIM; r.expectBoth(STATUS_OUT_OF_BOUNDS, "nIn=nOut=MAX_DIM");
+    r = new RowArgs(); r.nIn = MAX_DIM; r.nOut = MAX_DIM; r.expectBoth(STATUS_BAD_SIZE, "nIn=nOut=MAX_DIM");
     r = new RowArgs(); r.mask = memEnd();
-    expect<i32>(r.gated()).toBe(STATUS_OUT_OF_BOUNDS, "gatedRows_s8 mask at end");
+    expect<i32>(r.gated()).toBe(STATUS_BAD_SIZE, "gatedRows_s8 mask at end");
     r = new RowArgs(); r.mask = memEnd() - 2;
-    expect<i32>(r.gated()).toBe(STATUS_OUT_OF_BOUNDS, "gatedRows_s8 mask straddling end");
+    expect<i32>(r.gated()).toBe(STATUS_BAD_SIZE, "gatedRows_s8 mask straddling end");
     expect<u8>(load<u8>(r.outBuf)).toBe(SENTINEL, "gatedRows_s8 wrote before failing");
   });
 
@@ -131,7 +131,7 @@ describe("status codes", () => {
     r.w = memEnd() - 35 - 8;
     expect<i32>(r.dense()).toBe(STATUS_OK);
     r.w = memEnd() - 35;
-    expect<i32>(r.dense()).toBe(STATUS_OUT_OF_BOUNDS);
+    expect<i32>(r.dense()).toBe(STATUS_BAD_SIZE);
   });
 
   test("estimateSign_s8: valid arguments give STATUS_OK", () => {
@@ -155,26 +155,26 @@ describe("status codes", () => {
     e.expectStatus(STATUS_BAD_ARG, "rank·tMax·128 overflows");
     // 512 · 32767 · 128 = 2 147 418 112 ≤ 2^31 − 1: accepted, then fails on the small buffers
     e = new EstArgs(); e.nIn = 512; e.nOut = 512; e.rank = 512; e.tMax = 32767; e.a = memEnd();
-    e.expectStatus(STATUS_OUT_OF_BOUNDS, "rank·tMax·128 at the limit");
+    e.expectStatus(STATUS_BAD_SIZE, "rank·tMax·128 at the limit");
   });
 
-  test("estimateSign_s8: a buffer past memory gives STATUS_OUT_OF_BOUNDS", () => {
-    let e = new EstArgs(); e.input = memEnd(); e.expectStatus(STATUS_OUT_OF_BOUNDS, "input at end");
-    e = new EstArgs(); e.a = memEnd() - 20; e.expectStatus(STATUS_OUT_OF_BOUNDS, "a straddling end");
-    e = new EstArgs(); e.tMult = memEnd(); e.expectStatus(STATUS_OUT_OF_BOUNDS, "tMult at end");
-    e = new EstArgs(); e.tShift = memEnd() - 8; e.expectStatus(STATUS_OUT_OF_BOUNDS, "tShift straddling end");
-    e = new EstArgs(); e.b = memEnd() - 14; e.expectStatus(STATUS_OUT_OF_BOUNDS, "b straddling end");
-    e = new EstArgs(); e.thr = memEnd(); e.expectStatus(STATUS_OUT_OF_BOUNDS, "thr at end");
-    e = new EstArgs(); e.mask = memEnd() - 3; e.expectStatus(STATUS_OUT_OF_BOUNDS, "mask straddling end");
-    e = new EstArgs(); e.scratch = memEnd() - 16; e.expectStatus(STATUS_OUT_OF_BOUNDS, "scratch straddling end");
-    e = new EstArgs(); e.b = 0xfffffff0; e.expectStatus(STATUS_OUT_OF_BOUNDS, "b near 2^32");
+  test("estimateSign_s8: a buffer past memory gives STATUS_BAD_SIZE", () => {
+    let e = new EstArgs(); e.input = memEnd(); e.expectStatus(STATUS_BAD_SIZE, "input at end");
+    e = new EstArgs(); e.a = memEnd() - 20; e.expectStatus(STATUS_BAD_SIZE, "a straddling end");
+    e = new EstArgs(); e.tMult = memEnd(); e.expectStatus(STATUS_BAD_SIZE, "tMult at end");
+    e = new EstArgs(); e.tShift = memEnd() - 8; e.expectStatus(STATUS_BAD_SIZE, "tShift straddling end");
+    e = new EstArgs(); e.b = memEnd() - 14; e.expectStatus(STATUS_BAD_SIZE, "b straddling end");
+    e = new EstArgs(); e.thr = memEnd(); e.expectStatus(STATUS_BAD_SIZE, "thr at end");
+    e = new EstArgs(); e.mask = memEnd() - 3; e.expectStatus(STATUS_BAD_SIZE, "mask straddling end");
+    e = new EstArgs(); e.scratch = memEnd() - 16; e.expectStatus(STATUS_BAD_SIZE, "scratch straddling end");
+    e = new EstArgs(); e.b = 0xfffffff0; e.expectStatus(STATUS_BAD_SIZE, "b near 2^32");
   });
 
   test("run_s8: bad layer count, plan past memory, and a failing layer's status", () => {
     expect<i32>(run_s8(0, 0, 0)).toBe(STATUS_BAD_ARG, "layers=0");
     expect<i32>(run_s8(0, 65536, 0)).toBe(STATUS_BAD_ARG, "layers=65536");
-    expect<i32>(run_s8(memEnd(), 1, 0)).toBe(STATUS_OUT_OF_BOUNDS, "plan at end");
-    expect<i32>(run_s8(memEnd() - 2 * PLAN_RECORD_BYTES + 4, 2, 0)).toBe(STATUS_OUT_OF_BOUNDS, "plan straddling end");
+    expect<i32>(run_s8(memEnd(), 1, 0)).toBe(STATUS_BAD_SIZE, "plan at end");
+    expect<i32>(run_s8(memEnd() - 2 * PLAN_RECORD_BYTES + 4, 2, 0)).toBe(STATUS_BAD_SIZE, "plan straddling end");
 
     // One dense layer (rank 0) whose output lies past memory
     const r = new RowArgs();
@@ -186,8 +186,8 @@ describe("status codes", () => {
     ];
     for (let f = 0; f < fields.length; f++) store<i32>(plan + (<usize>f << 2), fields[f]);
     store<i32>(plan + 26 * 4, SENTINEL);
-    expect<i32>(run_s8(plan, 1, 0)).toBe(STATUS_OUT_OF_BOUNDS, "layer output past memory");
-    expect<i32>(run_s8(plan, 1, RUN_DENSE)).toBe(STATUS_OUT_OF_BOUNDS, "layer output past memory, RUN_DENSE");
+    expect<i32>(run_s8(plan, 1, 0)).toBe(STATUS_BAD_SIZE, "layer output past memory");
+    expect<i32>(run_s8(plan, 1, RUN_DENSE)).toBe(STATUS_BAD_SIZE, "layer output past memory, RUN_DENSE");
     // Same layer, gated (rank 1) with its mask past memory: the estimator's status comes back
     store<i32>(plan + 9 * 4, <i32>r.out);
     store<i32>(plan + 2 * 4, 1);
@@ -198,7 +198,7 @@ describe("status codes", () => {
     store<i32>(plan + 17 * 4, <i32>r.w);
     store<i32>(plan + 18 * 4, <i32>r.bias);
     store<i32>(plan + 19 * 4, <i32>memEnd());
-    expect<i32>(run_s8(plan, 1, 0)).toBe(STATUS_OUT_OF_BOUNDS, "gated layer mask past memory");
+    expect<i32>(run_s8(plan, 1, 0)).toBe(STATUS_BAD_SIZE, "gated layer mask past memory");
     // A record with a bad dimension
     store<i32>(plan + 19 * 4, <i32>r.mask);
     store<i32>(plan, 0);

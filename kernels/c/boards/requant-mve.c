@@ -1,8 +1,8 @@
-/* The MVE path's four-lane requantization (finish4_mve in kernels/c/src/rg_kernels.c, included here for its static functions)
+/* The MVE path's four-lane requantization (finish4_mve in kernels/c/src/rg_kernels.h, included here for its static functions)
  * against the scalar finish() it replaces, on every shift in [-31, 30] with edge and random sums, biases, multipliers,
  * zero points and clamps. Prints "requant checked N mismatches M" (and the first mismatch); exit status 1 on any.
  * Built for mps3-an547 by test/c-kernels.test.ts. */
-#include "../src/rg_kernels.c"
+#include "../src/rg_kernels.h"
 #include "semihost.h"
 
 static uint32_t seed = 12345u;

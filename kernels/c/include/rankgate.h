@@ -112,7 +112,7 @@ typedef struct rg_stats {
 } rg_stats;
 
 /**
- * Validates a v1, v2 or v3 .rgm in place with ts/format.ts's rules (the same checks in the same order,
+ * Validates a v1, v2 or v3 .rgm in place with runtime/src/format.ts's rules (the same checks in the same order,
  * so the same failing field), then plans the arena. The bytes are read, never written or copied. The last check,
  * a CRC-32 over the whole file, is nearly all of the cost (about 10 instructions per byte on a Cortex-M4F);
  * rg_model_init_trusted skips only it.
@@ -148,7 +148,7 @@ rg_status rg_infer_s8(const rg_model *m, void *arena, size_t arena_bytes, const 
 /**
  * float → int8 with the model's input quantization: q = clamp(round_half_away(y) + zp, −128, 127) with
  * y = x / in_scale in double (v1, v2), or y = (x − o_i) / s_i in float with feature i's own scale and offset (v3);
- * bit-exact with assembly/quantize.ts and runtime/src/reference.ts. The only floating point in the runtime.
+ * bit-exact with kernels/wasm/quantize.ts and runtime/src/reference.ts. The only floating point in the runtime.
  * @param x x_len = m->n_in floats; q: q_len ≥ m->n_in, the first m->n_in int8 written
  * @return RG_OK, RG_NOT_FINITE at the first NaN / ±Inf (q is then partial), RG_BAD_ARG (NULL, a model whose
  *         init failed), RG_BAD_SIZE (x_len ≠ m->n_in, q_len < m->n_in)

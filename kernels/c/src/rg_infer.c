@@ -1,4 +1,4 @@
-/* rg_infer_s8: every layer in order, as assembly/network.ts run_s8 (the same outputs and counters). */
+/* rg_infer_s8: every layer in order, as kernels/wasm/network.ts run_s8 (the same outputs and counters). */
 #include "rg_internal.h"
 
 int rg_have_dsp(void) { return RG_HAVE_DSP; }

@@ -1,5 +1,5 @@
 /*
- * Internal to the rankgate C runtime: kernels (the names of assembly/ and ts/reference.ts with an
+ * Internal to the rankgate C runtime: kernels (the names of kernels/wasm/ and runtime/src/reference.ts with an
  * rg_ prefix), the DSP intrinsic macros and little-endian field reads. Not part of the API.
  */
 #ifndef RG_INTERNAL_H

@@ -1,4 +1,4 @@
-/* rg_model_init: ts/format.ts readModel's checks, in its order, on the file in place; the arena plan. */
+/* rg_model_init: runtime/src/format.ts readModel's checks, in its order, on the file in place; the arena plan. */
 #include "rg_internal.h"
 
 /* CRC-32, reflected 0xEDB88320, four bits at a time (a 64-byte table) */
@@ -18,7 +18,7 @@ uint32_t rg_crc32(const uint8_t *p, size_t n) {
   return c ^ 0xffffffffu;
 }
 
-/* Sections of a layer in the writer's order (ts/format.ts SECTIONS) */
+/* Sections of a layer in the writer's order (runtime/src/format.ts SECTIONS) */
 enum { K_I8, K_I32, K_Q31, K_SHIFT, K_F32, K_F32POS };
 enum { O_LAYER, O_EST, O_GATE, O_INPUT };
 #define N_SECTIONS 13u

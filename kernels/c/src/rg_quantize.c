@@ -1,4 +1,4 @@
-/* rg_quantize_input_f32: the runtime's only floating point (double per tensor, float per feature, as assembly/quantize.ts). */
+/* rg_quantize_input_f32: the runtime's only floating point (double per tensor, float per feature, as kernels/wasm/quantize.ts). */
 #include "rg_internal.h"
 
 /* clamp(round_half_away(y) + zp, −128, 127) from t = trunc(y) and its exact remainder f = y − t; |y| < 256 */
