@@ -159,16 +159,6 @@ async function main(): Promise<void> {
     model: flags.model, permuted: !!flags.permute, float: flags.float, samples, rounds, batch: [1, BIG], onnxruntime_web: ORT_VERSION,
     qdq: ortSet.qdq, clock: flags.cpuTime ? "cpu" : "wall", command: ["tsx bench/bench.ts", ...process.argv.slice(2)].join(" "),
   };
-  if (flags.save) {
-    const perRound = (mm: Map<string, number[]>) => Object.fromEntries([...mm].map(([k, v]) => [k, v]));
-    writeFileSync(flags.save, JSON.stringify({ setup, floor, batch1_us: b1, batch64_samples_per_s: b64, predictions_agree: agree, accuracy, ratios, rounds_batch1_us: perRound(m.batch1Us), rounds_batch64_samples_per_s: perRound(m.batch64Sps), batch64_label_mismatches: Object.fromEntries(m.batchMismatch), macs_per_sample: Object.fromEntries(ran.filter((c) => c.macsPerSample !== undefined).map((c) => [c.id, c.macsPerSample])) }, null, 2) + "\n");
-  }
-  for (const c of contenders) c.dispose?.();
-  if (flags.json) {
-    console.log(JSON.stringify({ batch1_us: b1, batch64_samples_per_s: b64, predictions_agree: agree }));
-    return;
-  }
-
   // Summary: printed, and with --write saved (docs/data/<section>.json) and written into docs/BENCHMARKS.md
   const spread = (v: number[]) => (Math.max(...v) - Math.min(...v)) / median(v);
   const summary: BenchSummary = {
@@ -180,6 +170,16 @@ async function main(): Promise<void> {
     })),
     best_gated_batch1: best1, best_gated_batch64: best64, ratios, floor, batch64_label_mismatches: [...m.batchMismatch],
   };
+  if (flags.save) {
+    const perRound = (mm: Map<string, number[]>) => Object.fromEntries([...mm].map(([k, v]) => [k, v]));
+    writeFileSync(flags.save, JSON.stringify({ setup, floor, batch1_us: b1, batch64_samples_per_s: b64, predictions_agree: agree, accuracy, ratios, rounds_batch1_us: perRound(m.batch1Us), rounds_batch64_samples_per_s: perRound(m.batch64Sps), batch64_label_mismatches: Object.fromEntries(m.batchMismatch), macs_per_sample: Object.fromEntries(ran.filter((c) => c.macsPerSample !== undefined).map((c) => [c.id, c.macsPerSample])), summary }, null, 2) + "\n");
+  }
+  for (const c of contenders) c.dispose?.();
+  if (flags.json) {
+    console.log(JSON.stringify({ batch1_us: b1, batch64_samples_per_s: b64, predictions_agree: agree }));
+    return;
+  }
+
   console.log(renderBenchText(summary, { bold: colors.bold, dim: colors.dim }));
   if (flags.write) {
     const doc = "docs/BENCHMARKS.md";

@@ -1,7 +1,10 @@
 // Every generated section of the docs equals, byte for byte, what its generator writes from the committed inputs (its
 // saved run JSON in docs/data/, sim/measured.json, the target profiles, sim/timings.ts); a failure names the section and
 // the command that rewrites it. The sizes the docs state are those of the current build.
-import { readdirSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { getSection, sectionBlock, setLeadingSection, setSection } from "../toolchain/report/doc-sections.ts";
@@ -9,6 +12,7 @@ import { CHECKED_ELSEWHERE, GENERATED_SECTIONS, ROOT, type GeneratedSection } fr
 import { renderReproduce, REPRODUCE_RUN, REPRODUCE_SECTION, type ReproduceRun } from "../scripts/render/reproduce.ts";
 import { measureSizes } from "../scripts/sizes.ts";
 import { SIZES_RUN, type SizesRun } from "../scripts/render/sizes.ts";
+import { renderBenchText, type BenchSummary } from "../bench/bench-render.ts";
 
 const read = (path: string) => readFileSync(join(ROOT, path), "utf8");
 const committedOf = (s: GeneratedSection, text: string) => (s.committed ? s.committed(text) : getSection(text, s.section));
@@ -100,6 +104,25 @@ describe("the sizes the docs state", () => {
       // the figures the issue found three ways (README "about 95 KB", ARCHITECTURE "93 KB unpacked", "≈ 8.9 KiB") and any other
       expect(text).not.toMatch(/no dependencies, about \d+ KB|\d+ (KB|kB) (un)?packed|module \(≈ [\d.]+ KiB\)/);
       expect(text).not.toContain(`${(saved.package.unpackedSize / 1000).toFixed(1)} kB`);
+    }
+  });
+});
+
+describe("npm run bench prints what its sections render", () => {
+  it("stdout is renderBenchText of the run's summary (saved with --save), byte for byte", () => {
+    const dir = mkdtempSync(join(tmpdir(), "rg-gendocs-"));
+    try {
+      const save = join(dir, "run.json");
+      const tsx = createRequire(import.meta.url).resolve("tsx/cli");
+      const r = spawnSync(process.execPath, [tsx, "bench/bench.ts", "--samples", "64", "--rounds", "1", "--warmup", "0", "--calibration", "100", "--only", "rankgate_gated_zero_skip", "--save", save],
+        { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+      expect(r.status, r.stderr).toBe(0);
+      const summary = JSON.parse(readFileSync(save, "utf8")).summary as BenchSummary;
+      expect(summary.contenders.map((c) => c.id)).toEqual(["rankgate_gated", "rankgate_gated_zero_skip"]);
+      expect(r.stdout).toBe(`${renderBenchText(summary)}\n`);
+      expect(r.stdout).toMatch(/^64 mnist:test digits × 1 interleaved rounds/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
