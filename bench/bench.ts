@@ -9,7 +9,9 @@ import { importSafetensors } from "../toolchain/import/state-dict.ts";
 import { loadMnist, toFloatInputs } from "../toolchain/data/mnist.ts";
 import type { FloatModel } from "../runtime/src/model.ts";
 import { Engine } from "../runtime/src/runtime.ts";
-import { colors, table } from "../cli/src/table.ts";
+import { colors } from "../cli/src/table.ts";
+import { setSection } from "../toolchain/report/doc-sections.ts";
+import { benchRunPath, renderBenchRun, renderBenchText, type BenchSummary } from "./bench-render.ts";
 import { agreement, cpuMs, measure, median, type Contender } from "./harness.ts";
 import { ortContenders, ORT_VERSION } from "./peers/ort.ts";
 import { GATED_SCHEDULES, rankgateContenders } from "./peers/rankgate.ts";
@@ -37,6 +39,7 @@ interface Flags {
   profile?: boolean;
   cpuTime?: boolean;
   permute?: boolean;
+  write?: string;
 }
 
 /** mnist:train digits the --permute order is fitted on (none of them is a bench digit). */
@@ -81,6 +84,10 @@ async function main(): Promise<void> {
     .option("--save <file>", "also write every round's figures and the run's setup as JSON")
     .option("--cpu-time", "time the CPU this process used (user + system) instead of wall time: for a machine shared with other jobs")
     .option("--permute", `first order the model's hidden units by co-activation on ${PERMUTE_FIT} mnist:train digits (toolchain/quantize/permute.ts, as quantize does by default; same logits, fewer zero-skip chunks); the file is not changed`)
+    .option("--write <section>", "also save the printed summary as docs/data/<section>.json and write it as that section of docs/BENCHMARKS.md (name it bench-…)", (v) => {
+      if (!/^bench-[a-z0-9-]+$/.test(v)) throw new InvalidArgumentError("--write takes a section name bench-<letters, digits, dashes>");
+      return v;
+    })
     .option("--profile", "instead: rankgate's time per layer and stage (estimator, rows, requantization), as `rankgate profile`")
     .parse()
     .opts<Flags>();
@@ -152,9 +159,20 @@ async function main(): Promise<void> {
     model: flags.model, permuted: !!flags.permute, float: flags.float, samples, rounds, batch: [1, BIG], onnxruntime_web: ORT_VERSION,
     qdq: ortSet.qdq, clock: flags.cpuTime ? "cpu" : "wall", command: ["tsx bench/bench.ts", ...process.argv.slice(2)].join(" "),
   };
+  // Summary: printed, and with --write saved (docs/data/<section>.json) and written into docs/BENCHMARKS.md
+  const spread = (v: number[]) => (Math.max(...v) - Math.min(...v)) / median(v);
+  const summary: BenchSummary = {
+    source: "run", command: `npm run bench -- ${process.argv.slice(2).filter((a, i, all) => a !== "--write" && all[i - 1] !== "--write").concat(flags.write ? ["--write", flags.write] : []).join(" ")}`, section: flags.write ?? "",
+    samples, rounds, big: BIG, reference: REFERENCE, cpuTime: !!flags.cpuTime, cpu: setup.cpu, cores: setup.cores, loadavg: setup.loadavg, node: process.version, date: setup.date,
+    contenders: contenders.map((c) => (c.skip ? { label: c.label, id: c.id, skip: c.skip } : {
+      label: c.label, id: c.id, batch1_us: b1[c.id], batch1_range: spread(m.batch1Us.get(c.id)!), batch64_samples_per_s: b64[c.id], batch64_range: spread(m.batch64Sps.get(c.id)!),
+      agree: agree[c.id], accuracy: accuracy[c.id], ...(c.macsPerSample === undefined ? {} : { macs_per_sample: c.macsPerSample }),
+    })),
+    best_gated_batch1: best1, best_gated_batch64: best64, ratios, floor, batch64_label_mismatches: [...m.batchMismatch],
+  };
   if (flags.save) {
     const perRound = (mm: Map<string, number[]>) => Object.fromEntries([...mm].map(([k, v]) => [k, v]));
-    writeFileSync(flags.save, JSON.stringify({ setup, floor, batch1_us: b1, batch64_samples_per_s: b64, predictions_agree: agree, accuracy, ratios, rounds_batch1_us: perRound(m.batch1Us), rounds_batch64_samples_per_s: perRound(m.batch64Sps), batch64_label_mismatches: Object.fromEntries(m.batchMismatch), macs_per_sample: Object.fromEntries(ran.filter((c) => c.macsPerSample !== undefined).map((c) => [c.id, c.macsPerSample])) }, null, 2) + "\n");
+    writeFileSync(flags.save, JSON.stringify({ setup, floor, batch1_us: b1, batch64_samples_per_s: b64, predictions_agree: agree, accuracy, ratios, rounds_batch1_us: perRound(m.batch1Us), rounds_batch64_samples_per_s: perRound(m.batch64Sps), batch64_label_mismatches: Object.fromEntries(m.batchMismatch), macs_per_sample: Object.fromEntries(ran.filter((c) => c.macsPerSample !== undefined).map((c) => [c.id, c.macsPerSample])), summary }, null, 2) + "\n");
   }
   for (const c of contenders) c.dispose?.();
   if (flags.json) {
@@ -162,39 +180,13 @@ async function main(): Promise<void> {
     return;
   }
 
-  // Table
-  const spread = (v: number[]) => `${((100 * (Math.max(...v) - Math.min(...v))) / median(v)).toFixed(0)}%`;
-  const t = table(["contender", "id", "batch 1 µs/sample", "range", "batch 64 samples/s", "range", "= gated", "accuracy", "MACs/sample"], ["left", "left", "right", "right", "right", "right", "right", "right", "right"]);
-  for (const c of contenders) {
-    if (c.skip) {
-      t.push([c.label, c.id, { colSpan: 7, content: colors.dim(c.skip) }]);
-      continue;
-    }
-    t.push([
-      c.label, c.id, b1[c.id].toFixed(1), spread(m.batch1Us.get(c.id)!), Math.round(b64[c.id]).toLocaleString("en"), spread(m.batch64Sps.get(c.id)!),
-      (100 * agree[c.id]).toFixed(2) + "%", (100 * accuracy[c.id]).toFixed(2) + "%", c.macsPerSample === undefined ? "" : Math.round(c.macsPerSample).toLocaleString("en"),
-    ]);
+  console.log(renderBenchText(summary, { bold: colors.bold, dim: colors.dim }));
+  if (flags.write) {
+    const doc = "docs/BENCHMARKS.md";
+    writeFileSync(benchRunPath(flags.write), `${JSON.stringify(summary, null, 1)}\n`);
+    writeFileSync(doc, setSection(readFileSync(doc, "utf8"), flags.write, renderBenchRun(summary)));
+    log(`wrote ${benchRunPath(flags.write)} and the ${flags.write} section of ${doc}`);
   }
-  console.log(t.toString());
-  const show = (v: number | null, what: string, goal: number) =>
-    console.log(`  ${v === null ? "n/a" : v.toFixed(2) + "×"}  ${what} (goal ≥ ${goal}×${v === null ? "" : v >= goal ? ", met" : ", missed"})`);
-  console.log(`ratios (> 1: rankgate gated is faster; gated = best gated schedule: ${best1} at batch 1, ${best64} at batch 64):`);
-  show(ratios.ort_f32_over_gated_batch1, "batch 1: ORT f32 µs / gated µs", 5);
-  show(ratios.dense_simd_over_gated_batch1, "batch 1: rankgate dense int8 SIMD µs / gated µs", 6);
-  show(ratios.gated_over_ort_int8_qdq_batch64, "batch 64: gated samples/s / ORT int8 QDQ samples/s", 3);
-  if (floor) {
-    const r = ratios.gated_zero_skip_over_floor_batch1;
-    console.log(`floor: eval's gated + zero-skip MACs ${Math.round(floor.macs).toLocaleString("en")} per digit at this run's dense SIMD ` +
-      `${floor.denseGmacs.toFixed(1)} GMAC/s = ${floor.us.toFixed(2)} µs; gated + zero skip at batch 1 = ` +
-      `${r === null ? "n/a" : `${r.toFixed(2)}× the floor (goal ≤ 3×, ${r <= 3 ? "met" : "missed"})`}`);
-  }
-  const mismatched = [...m.batchMismatch].filter(([, v]) => v > 0);
-  if (mismatched.length) console.log(`batch 64 labels differing from batch 1: ${mismatched.map(([k, v]) => `${k} ${v}`).join(", ")}`);
-  console.log(
-    `${samples} mnist:test digits × ${rounds} interleaved rounds (median; range = (max − min) / median), batch 1 and ${BIG} ` +
-      `(rankgate batch 64 = inferBatch: one run_batch_s8 call per 64 samples, layer by layer); "= gated": labels equal to ${REFERENCE}'s. ` +
-      `${flags.cpuTime ? "CPU time of this process (--cpu-time), not wall time. " : ""}${setup.cpu}, ${setup.cores} cores, load ${setup.loadavg.map((v) => v.toFixed(2)).join(" ")}, Node ${process.version}, ${setup.date}`,
-  );
 }
 
 main().catch((err: unknown) => {

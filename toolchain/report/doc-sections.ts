@@ -1,5 +1,6 @@
 // Generated sections inside a hand-kept or generated Markdown file: `<!-- name:start -->` … `<!-- name:end -->`.
-// Two generators can share one file (npm run reproduce and npm run pareto both write docs/RESULTS.md).
+// Several generators share one file (npm run reproduce, pareto, digits, frontier and scripts/block-table.ts all write
+// docs/RESULTS.md), each only its own section; test/docs-generated.test.ts checks every section against its run JSON.
 
 /** docs/RESULTS.md's section written by scripts/pareto.ts. */
 export const PARETO_SECTION = "pareto";
@@ -17,8 +18,20 @@ export function getSection(text: string, name: string): string {
 
 /** `text` with the section replaced by `body` (markers added), or appended when it has none. */
 export function setSection(text: string, name: string, body: string): string {
-  const [start, end] = marks(name);
-  const block = `${start}\n${body.trim()}\n${end}`;
+  const block = sectionBlock(name, body);
   const old = getSection(text, name);
   return old ? text.replace(old, () => block) : `${text.trimEnd()}\n\n${block}\n`;
+}
+
+/** The section as setSection writes it: markers around `body`, trimmed. */
+export function sectionBlock(name: string, body: string): string {
+  const [start, end] = marks(name);
+  return `${start}\n${body.trim()}\n${end}`;
+}
+
+/** `text` with the section replaced by `body`, or put at the top when it has none (a file's leading section). */
+export function setLeadingSection(text: string, name: string, body: string): string {
+  if (getSection(text, name)) return setSection(text, name, body);
+  const block = `${sectionBlock(name, body)}\n`;
+  return text ? `${block}\n${text}` : block;
 }
