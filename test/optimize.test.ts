@@ -93,17 +93,41 @@ describe("optimize: pieces", () => {
     }), { numRuns: 500 });
   });
 
-  it("frontSvg draws every trial, a whisker up to each bound above its error, the front and the chosen ring", () => {
+  it("frontSvg draws every trial, a whisker up to each bound above its error, the front and the chosen ring", async () => {
+    // Each named layer is a vega mark group (one per colour for a line); its items carry aria-labels and their geometry
+    const items = (svg: string, name: string) => [...svg.matchAll(new RegExp(`<g class="mark-\\w+ role-mark ${name}_marks"[^>]*>(.*?)</g>`, "g"))].flatMap((g) => [...g[1].matchAll(/<(?:path|line) ([^>]*)>/g)]).map(([, attrs]) => {
+      const attr = (k: string) => attrs.match(new RegExp(` ?${k}="([^"]*)"`))?.[1] ?? "";
+      return { label: attr("aria-label"), at: attr("transform"), x2: Number(attr("x2")), y2: Number(attr("y2")), d: attr(" d") };
+    });
     const ts = [trial(1, 0.01), trial(0.5, 0.015, 0.019), trial(0.3, 0.021, 0.03)];
-    const svg = frontSvg(ts, paretoFront(ts), ts[1], 0.02, "a <model> & \"its\" front");
-    expect(svg.match(/<circle /g)?.length).toBe(ts.length + 1);
-    expect(svg.match(/<line /g)?.length).toBe(2 + 1 + 2);
-    expect(svg).toContain("a &#60;model&#62; &#38; &#34;its&#34; front");
+    const svg = await frontSvg(ts, paretoFront(ts), ts[1], 0.02, "a <model> & \"its\" front");
+    const points = items(svg, "trials"), whiskers = items(svg, "whiskers"), ring = items(svg, "chosen");
+    expect(points.map((p) => p.label.split("; ").slice(0, 1))).toEqual([["MACs per sample, × dense: 1"], ["MACs per sample, × dense: 0.5"], ["MACs per sample, × dense: 0.3"]]);
+    expect(points.every((p) => p.label.endsWith("trial: input"))).toBe(true);
+    // Whiskers only where the bound is above the error, from the point upwards
+    expect(whiskers.map((w) => w.label.match(/bound: ([\d.]+)/)?.[1])).toEqual(["1.9", "3"]);
+    expect(whiskers.map((w) => w.at)).toEqual([points[1].at, points[2].at]);
+    expect(whiskers.every((w) => w.x2 === 0 && w.y2 < 0)).toBe(true);
+    expect(ring.length).toBe(1);
+    expect(ring[0].at).toBe(points[1].at);
+    expect(items(svg, "front")[0].d.split("L").length).toBe(paretoFront(ts).length);
+    expect(items(svg, "gate_fronts")).toEqual([]);
+    // The goal: horizontal at the target without a cap
+    const goal = items(svg, "goal");
+    expect(goal.length).toBe(1);
+    expect(goal[0].x2).not.toBe(0);
+    expect(goal[0].y2).toBe(0);
+    expect(svg).toContain("a &lt;model&gt; &amp; \"its\" front");
     expect(svg).not.toContain("<model>");
-    // With a MAC cap the dashed goal is vertical, at the cap
-    const capped = frontSvg(ts, paretoFront(ts), ts[1], 0.02, "t", 0.5);
-    const dashed = capped.match(/<line x1="([\d.]+)" y1="[\d.]+" x2="([\d.]+)" y2="[\d.]+" stroke="#c33" stroke-dasharray/);
-    expect(dashed?.[1]).toBe(dashed?.[2]);
+    // With a MAC cap the dashed goal is vertical, at the cap; two gate kinds each draw their own front
+    const kinds = [{ ...ts[0], gate: "svd" as const }, { ...ts[1], gate: "learned" as const, source: "finetuned" as const }, { ...ts[2], gate: "svd" as const }];
+    const capped = await frontSvg(kinds, paretoFront(kinds), kinds[1], 0.02, "t", 0.5);
+    const cap = items(capped, "goal");
+    expect(cap.length).toBe(1);
+    expect([cap[0].x2, cap[0].y2 === 0]).toEqual([0, false]);
+    expect(cap[0].at.split(",")[0]).toBe(items(capped, "trials")[1].at.split(",")[0]); // translate(x, …) of the point at 0.5×
+    expect(items(capped, "trials").map((p) => p.label.split(": ").pop())).toEqual(["input", "fine-tuned", "input"]);
+    expect(items(capped, "gate_fronts").map((f) => f.d.split("L").length)).toEqual([2, 1]);
   });
 
   it("distillation: js and TF.js wasm agree, and the gradient matches finite differences", async () => {

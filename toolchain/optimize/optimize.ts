@@ -16,6 +16,7 @@ import {
 } from "./rank-search.ts";
 import { BLOCK_RECIPE, BLOCK_SIZES, BLOCK_TAUS, blockCandidates, blockKey, gateLogitSigmas, shiftGates, tuneBlockPolicy, type BlockCandidate } from "./block-search.ts";
 import { featureRange } from "../data/index.ts";
+import { renderSvg } from "../report/charts.ts";
 import type { EstimatorFactors } from "../train/compute.ts";
 import { hashBytes, isTrialOf, modelHash, WorkDir, type EpochRecord } from "./work-dir.ts";
 import { GATE_CHOICES, type GateChoice, type GateKind, type Trial } from "./trial.ts";
@@ -901,43 +902,51 @@ async function optimizeAuto(o: OptimizeOptions): Promise<OptimizeResult> {
   };
 }
 
+/** The front chart's trial colours by kind (input, fine-tuned estimators, block policies) and each gate kind's front colour. */
+const TRIAL_COLOURS = { input: "#999", "fine-tuned": "#38c", "block policy": "#e80" };
+const GATE_COLOURS: Record<GateKind, string> = { svd: "#999", learned: "#38c", block: "#e80" };
+
 /**
- * A small SVG scatter of the trials (grey: input, blue: fine-tuned estimators, orange: block policies; with more
- * than one gate kind, each kind's own front dashed in its colour, svd grey, learned blue, block orange; whiskers up to each bound), the front
- * (line), the chosen point (ring) and the goal (dashed): the error target, or with `maxMacs` the MAC cap.
+ * The front chart, a Vega-Lite spec rendered by `renderSvg` (toolchain/report/charts.ts): every trial (grey:
+ * input, blue: fine-tuned estimators, orange: block policies; legend "trial"), a whisker up to each bound above
+ * its error, with more than one gate kind each kind's own front dashed in its colour (svd grey, learned blue,
+ * block orange; legend "front of"), the front (line), the chosen point (ring) and the goal (dashed): the error
+ * target, or with `maxMacs` the MAC cap. Errors above the shown range (at most 10 pp over the lowest) sit at its top.
  */
-export function frontSvg(trials: Trial[], front: Trial[], best: Trial, target: number, title: string, maxMacs?: number): string {
-  const W = 640, H = 400, L = 64, R = 16, T = 32, B = 48;
+export async function frontSvg(trials: Trial[], front: Trial[], best: Trial, target: number, title: string, maxMacs?: number): Promise<string> {
   const xs = trials.map((t) => t.macsRatio), ys = trials.map((t) => t.error * 100);
-  const x0 = 0, x1 = Math.max(1, ...xs) * 1.02;
+  const x1 = Math.max(1, ...xs) * 1.02;
   const y0 = Math.max(0, Math.min(...ys) - 0.2), y1 = Math.min(Math.max(...ys, maxMacs === undefined ? target * 100 : 0) + 0.2, Math.min(...ys) + 10);
-  const px = (v: number) => L + ((v - x0) / (x1 - x0)) * (W - L - R);
-  const py = (v: number) => T + (1 - (Math.min(v, y1) - y0) / (y1 - y0)) * (H - T - B);
-  const esc = (s: string) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`, `<text x="${L}" y="20">${esc(title)}</text>`,
-    `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="black"/>`, `<line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="black"/>`];
-  for (let i = 0; i <= 5; i++) {
-    const xv = x0 + ((x1 - x0) * i) / 5, yv = y0 + ((y1 - y0) * i) / 5;
-    parts.push(`<text x="${px(xv)}" y="${H - B + 16}" text-anchor="middle">${xv.toFixed(2)}</text>`, `<text x="${L - 6}" y="${py(yv) + 4}" text-anchor="end">${yv.toFixed(2)}</text>`);
-  }
-  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">MACs per sample, × dense</text>`,
-    `<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${(T + H - B) / 2})" text-anchor="middle">validation error, %</text>`,
-    maxMacs === undefined
-      ? `<line x1="${L}" y1="${py(target * 100)}" x2="${W - R}" y2="${py(target * 100)}" stroke="#c33" stroke-dasharray="4 3"/>`
-      : `<line x1="${px(maxMacs)}" y1="${T}" x2="${px(maxMacs)}" y2="${H - B}" stroke="#c33" stroke-dasharray="4 3"/>`);
-  for (const t of trials) {
-    const colour = t.block ? "#e80" : t.source === "finetuned" ? "#38c" : "#999", x = px(t.macsRatio).toFixed(1);
-    // The whisker reaches the bound the choice compares with the target
-    if (t.bound > t.error) parts.push(`<line x1="${x}" y1="${py(t.error * 100).toFixed(1)}" x2="${x}" y2="${py(t.bound * 100).toFixed(1)}" stroke="${colour}" stroke-width="1"/>`);
-    parts.push(`<circle cx="${x}" cy="${py(t.error * 100).toFixed(1)}" r="2.5" fill="${colour}"/>`);
-  }
-  // With more than one gate kind, each kind's own front (thin, in its colour)
-  const kinds = frontsByGate(trials);
-  if (Object.keys(kinds).length > 1) {
-    for (const [g, f] of Object.entries(kinds)) parts.push(`<polyline fill="none" stroke="${g === "block" ? "#e80" : g === "learned" ? "#38c" : "#999"}" stroke-width="1" stroke-dasharray="2 2" points="${f.map((t) => `${px(t.macsRatio).toFixed(1)},${py(t.error * 100).toFixed(1)}`).join(" ")}"/>`);
-  }
-  parts.push(`<polyline fill="none" stroke="#138" points="${front.map((t) => `${px(t.macsRatio).toFixed(1)},${py(t.error * 100).toFixed(1)}`).join(" ")}"/>`,
-    `<circle cx="${px(best.macsRatio).toFixed(1)}" cy="${py(best.error * 100).toFixed(1)}" r="7" fill="none" stroke="#c33" stroke-width="2"/>`, "</svg>\n");
-  return parts.join("\n");
+  const q = "quantitative" as const, ordered = { order: { field: "i", type: q } };
+  const x = { field: "macs", type: q, title: "MACs per sample, × dense", scale: { domain: [0, x1], nice: false } };
+  const y = { field: "error", type: q, title: "validation error, %", scale: { domain: [y0, y1], nice: false, zero: false, clamp: true } };
+  const kindOf = (t: Trial): keyof typeof TRIAL_COLOURS => (t.block ? "block policy" : t.source === "finetuned" ? "fine-tuned" : "input");
+  const row = (t: Trial) => ({ macs: t.macsRatio, error: t.error * 100, bound: t.bound * 100, kind: kindOf(t) });
+  const kinds = Object.entries(frontsByGate(trials));
+  const shown = Object.entries(TRIAL_COLOURS).filter(([k]) => trials.some((t) => kindOf(t) === k));
+  const colour = { field: "kind", type: "nominal" as const, title: "trial", scale: { domain: shown.map(([k]) => k), range: shown.map(([, c]) => c) } };
+  const svg = await renderSvg({
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    width: 540, height: 300, background: "white", title,
+    layer: [
+      maxMacs === undefined
+        ? { name: "goal", data: { values: [{ error: target * 100 }] }, mark: { type: "rule", color: "#c33", strokeDash: [4, 3] }, encoding: { y } }
+        : { name: "goal", data: { values: [{ macs: maxMacs }] }, mark: { type: "rule", color: "#c33", strokeDash: [4, 3] }, encoding: { x } },
+      // The whisker reaches the bound the choice compares with the target
+      { name: "whiskers", data: { values: trials.filter((t) => t.bound > t.error).map(row) }, mark: { type: "rule", strokeWidth: 1 },
+        encoding: { x, y, y2: { field: "bound" }, color: { ...colour, legend: null } } },
+      { name: "trials", data: { values: trials.map(row) }, mark: { type: "circle", size: 20, opacity: 1 }, encoding: { x, y, color: colour } },
+      // With more than one gate kind, each kind's own front (thin, dashed, in its colour)
+      ...(kinds.length > 1 ? [{
+        name: "gate_fronts", data: { values: kinds.flatMap(([gate, f]) => f!.map((t, i) => ({ gate, i, macs: t.macsRatio, error: t.error * 100 }))) },
+        mark: { type: "line" as const, strokeWidth: 1, strokeDash: [2, 2] },
+        encoding: { x, y, ...ordered, color: { field: "gate", type: "nominal" as const, title: "front of", scale: { domain: kinds.map(([g]) => g), range: kinds.map(([g]) => GATE_COLOURS[g as GateKind]) } } },
+      }] : []),
+      { name: "front", data: { values: front.map((t, i) => ({ i, macs: t.macsRatio, error: t.error * 100 })) }, mark: { type: "line", color: "#138" },
+        encoding: { x, y, ...ordered } },
+      { name: "chosen", data: { values: [row(best)] }, mark: { type: "point", shape: "circle", size: 160, filled: false, stroke: "#c33", strokeWidth: 2, opacity: 1 }, encoding: { x, y } },
+    ],
+    resolve: { scale: { color: "independent" } },
+  });
+  return `${svg}\n`;
 }

@@ -171,7 +171,7 @@ export async function optimizeCommand(flags: OptimizeFlags): Promise<void> {
   await writeUserFile(cPaths.source, c.source);
   await writeUserFile(`${stem}-float.safetensors`, writeSafetensors(tensors, metadata));
   await writeUserFile(`${stem}.front.json`, JSON.stringify(report, null, 2) + "\n");
-  await writeUserFile(`${stem}.front.svg`, frontSvg(result.trials, result.front, result.best, result.target, `${flags.float}: validation error against MACs (${result.trials.length} trials)`, flags.maxMacs));
+  await writeUserFile(`${stem}.front.svg`, await frontSvg(result.trials, result.front, result.best, result.target, `${flags.float}: validation error against MACs (${result.trials.length} trials)`, flags.maxMacs));
   if (result.gatingDoesNotPay) process.stderr.write(`rankgate: gating does not pay on ${device!.name}: no trial within the budget takes fewer cycles than dense; writing the input's dense int8 model\n`);
   const goal = flags.maxMacs !== undefined ? `within ${flags.maxMacs}× dense MACs` : flags.maxCycles !== undefined ? `within ${flags.maxCycles}× dense cycles on ${device!.name}` : `target ${pct(result.target)}${device ? `, fewest cycles on ${device.name}` : ""}`;
   const u = result.unmet;
