@@ -927,7 +927,7 @@ export async function frontSvg(trials: Trial[], front: Trial[], best: Trial, tar
   const colour = { field: "kind", type: "nominal" as const, title: "trial", scale: { domain: shown.map(([k]) => k), range: shown.map(([, c]) => c) } };
   const svg = await renderSvg({
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    width: 540, height: 300, background: "white", title,
+    width: 540, height: 300, background: "white", title: { text: title, anchor: "start", fontSize: 12, fontWeight: "normal" },
     layer: [
       maxMacs === undefined
         ? { name: "goal", data: { values: [{ error: target * 100 }] }, mark: { type: "rule", color: "#c33", strokeDash: [4, 3] }, encoding: { y } }
