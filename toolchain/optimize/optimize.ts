@@ -911,11 +911,12 @@ const GATE_COLOURS: Record<GateKind, string> = { svd: "#999", learned: "#38c", b
  * input, blue: fine-tuned estimators, orange: block policies; legend "trial"), a whisker up to each bound above
  * its error, with more than one gate kind each kind's own front dashed in its colour (svd grey, learned blue,
  * block orange; legend "front of"), the front (line), the chosen point (ring) and the goal (dashed): the error
- * target, or with `maxMacs` the MAC cap. Errors above the shown range (at most 10 pp over the lowest) sit at its top.
+ * target, or with `maxMacs` the MAC cap (within the x range). Errors above the shown range (at most 10 pp over the
+ * lowest) sit at its top.
  */
 export async function frontSvg(trials: Trial[], front: Trial[], best: Trial, target: number, title: string, maxMacs?: number): Promise<string> {
   const xs = trials.map((t) => t.macsRatio), ys = trials.map((t) => t.error * 100);
-  const x1 = Math.max(1, ...xs) * 1.02;
+  const x1 = Math.max(1, ...xs, maxMacs ?? 0) * 1.02;
   const y0 = Math.max(0, Math.min(...ys) - 0.2), y1 = Math.min(Math.max(...ys, maxMacs === undefined ? target * 100 : 0) + 0.2, Math.min(...ys) + 10);
   const q = "quantitative" as const, ordered = { order: { field: "i", type: q } };
   const x = { field: "macs", type: q, title: "MACs per sample, × dense", scale: { domain: [0, x1], nice: false } };
@@ -942,7 +943,7 @@ export async function frontSvg(trials: Trial[], front: Trial[], best: Trial, tar
         mark: { type: "line" as const, strokeWidth: 1, strokeDash: [2, 2] },
         encoding: { x, y, ...ordered, color: { field: "gate", type: "nominal" as const, title: "front of", scale: { domain: kinds.map(([g]) => g), range: kinds.map(([g]) => GATE_COLOURS[g as GateKind]) } } },
       }] : []),
-      { name: "front", data: { values: front.map((t, i) => ({ i, macs: t.macsRatio, error: t.error * 100 })) }, mark: { type: "line", color: "#138" },
+      { name: "front", data: { values: front.map((t, i) => ({ i, macs: t.macsRatio, error: t.error * 100 })) }, mark: { type: "line", color: "#138", strokeWidth: 1 },
         encoding: { x, y, ...ordered } },
       { name: "chosen", data: { values: [row(best)] }, mark: { type: "point", shape: "circle", size: 160, filled: false, stroke: "#c33", strokeWidth: 2, opacity: 1 }, encoding: { x, y } },
     ],
