@@ -21,8 +21,15 @@ const LARGEST = 3;
 
 // A child npm must not inherit the npm_* settings of an `npm run` around this command (but the cache it names)
 const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) || /^npm_config_cache$/i.test(k)));
-const npm = (args: string[], cwd: string) =>
-  execFileSync(NPM, [...args, "--no-audit", "--no-fund", "--loglevel=error"], { cwd, env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
+function npm(args: string[], cwd: string): string {
+  try {
+    return execFileSync(NPM, [...args, "--no-audit", "--no-fund", "--loglevel=error"], { cwd, env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
+  } catch (e) {
+    const err = e as { status?: number; stderr?: string; message: string };
+    const tail = (err.stderr || err.message).trim().split("\n").slice(-5).join(" | ");
+    throw new Error(`npm ${args.join(" ")} (in ${cwd}) exited ${err.status ?? "?"}: ${tail}${args[0] === "install" ? " (the install is offline: `npm ci` in the repository fills the npm cache)" : ""}`);
+  }
+}
 
 /** An installed package as `npm query '*'` lists it (its package.json fields and where it is). */
 interface Node {
