@@ -9,6 +9,7 @@ import { BEGIN as TARGETS_BEGIN, END as TARGETS_END, targetTables, timingTable, 
 import { markdown as mcuMarkdown, MCU_SECTION, runtimeTable, RUNTIME_SECTION } from "../../bench/mcu.ts";
 import { BENCH_RUNS, renderBenchRun } from "../../bench/bench-render.ts";
 import { BLOCKS_RUN, BLOCKS_SECTION, renderBlocks } from "./blocks.ts";
+import { DEP_SIZES_COMMAND, DEP_SIZES_RUN, DEP_SIZES_SECTION, renderDepSizes } from "./dep-sizes.ts";
 import { DIGITS_RUN, DIGITS_SECTION, renderDigits } from "./digits.ts";
 import { FRONTIER_RUN, renderFrontier } from "./frontier.ts";
 import { PARETO_RUN, renderPareto } from "./pareto.ts";
@@ -47,6 +48,7 @@ export const GENERATED_SECTIONS: GeneratedSection[] = [
   fromJson("docs/RESULTS.md", "frontier", "npm run frontier", FRONTIER_RUN, renderFrontier),
   ...BENCH_RUNS.map((r) => fromJson("docs/BENCHMARKS.md", r.section, r.command, r.json, renderBenchRun)),
   fromJson("README.md", SIZES_SECTION, SIZES_COMMAND, SIZES_RUN, renderSizes),
+  fromJson("docs/ARCHITECTURE.md", DEP_SIZES_SECTION, DEP_SIZES_COMMAND, DEP_SIZES_RUN, renderDepSizes),
   { doc: "docs/BENCHMARKS.md", section: MCU_SECTION, command: "npm run bench:mcu -- --doc (a new measurement: npm run bench:mcu -- --write)", from: "sim/measured.json",
     expected: () => { const m = measured(); return sectionBlock(MCU_SECTION, mcuMarkdown(m.runs, m.meta, m.wasm3 ?? [])); } },
   ...["docs/C-API.md", "docs/PORTABILITY.md"].map((doc): GeneratedSection => ({
