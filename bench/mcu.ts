@@ -18,7 +18,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
-import { join, resolve } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { Command } from "commander";
 import { modelCrc } from "../sim/measured.ts";
 import { predictions, writeFitted } from "../sim/fit.ts";
@@ -29,7 +29,7 @@ import { setSection } from "../toolchain/report/doc-sections.ts";
 import { UserError } from "../runtime/src/errors.ts";
 import { loadData } from "../cli/src/data-options.ts";
 import { encodeJob, engineJob, runJob } from "./wasm-job.ts";
-import { DEFAULT_MODELS, KERNELS_SECTION, LAYER_TARGETS, layersMarkdown, measure } from "./mcu-layers.ts";
+import { DEFAULT_MODELS, KERNELS_RUN, KERNELS_SECTION, LAYER_TARGETS, layersMarkdown, measure, type KernelsRun } from "./mcu-layers.ts";
 import { Engine } from "../runtime/src/runtime.ts";
 import {
   berkeleySize, buildWasm3Image, fnvBytes, sectionSizes, wasm3Library,
@@ -415,9 +415,13 @@ async function layers(o: { model?: string; models?: string; data: string; sample
   }
   if (o.json) { console.log(JSON.stringify(out, null, 1)); return; }
   const args = process.argv.slice(2).filter((a) => a !== "--json").join(" ");
-  const md = layersMarkdown(out, `npm run bench:mcu -- ${args}`);
+  // Paths in the run relative to the repository, so the saved run reads the same on every machine
+  const models = out.map((m) => ({ ...m, model: relative(ROOT, m.model), data: isAbsolute(m.data) ? relative(ROOT, m.data) : m.data }));
+  const run: KernelsRun = { source: "run", command: `npm run bench:mcu -- ${args}`, date: new Date().toISOString().slice(0, 10), models };
+  const md = layersMarkdown(run);
   console.log(md);
   if (o.write) {
+    writeFileSync(join(ROOT, KERNELS_RUN), JSON.stringify(run, null, 1) + "\n");
     const doc = join(ROOT, "docs", "C-API.md");
     writeFileSync(doc, setSection(readFileSync(doc, "utf8"), KERNELS_SECTION, md));
   }
