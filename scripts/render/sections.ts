@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { sectionBlock } from "../../toolchain/report/doc-sections.ts";
-import { BEGIN as TARGETS_BEGIN, END as TARGETS_END, targetTables, timingTable, TIMINGS_SECTION } from "../../sim/docs.ts";
+import { BEGIN as TARGETS_BEGIN, END as TARGETS_END, targetTables, timingTable, TIMINGS_SECTION } from "./simulator.ts";
 import { markdown as mcuMarkdown, MCU_SECTION, runtimeTable, RUNTIME_SECTION } from "../../bench/mcu.ts";
 import { BENCH_RUNS, renderBenchRun } from "../../bench/bench-render.ts";
 import { KERNELS_RUN, KERNELS_SECTION, layersMarkdown } from "../../bench/mcu-layers.ts";
@@ -57,8 +57,8 @@ export const GENERATED_SECTIONS: GeneratedSection[] = [
     doc, section: RUNTIME_SECTION, command: "npm run bench:mcu -- --doc (a new measurement: npm run bench:mcu -- --write)", from: "sim/measured.json",
     expected: () => { const m = measured(); return sectionBlock(RUNTIME_SECTION, runtimeTable(m.runs, m.meta)); },
   })),
-  { doc: "docs/SIMULATOR.md", section: TIMINGS_SECTION, command: "npx tsx sim/docs.ts --write", from: "sim/timings.ts (TIMING_SOURCES)", expected: () => sectionBlock(TIMINGS_SECTION, timingTable()) },
-  { doc: "docs/SIMULATOR.md", section: "targets", command: "npx tsx sim/docs.ts --write", from: "sim/targets/*.json", expected: () => targetTables(),
+  { doc: "docs/SIMULATOR.md", section: TIMINGS_SECTION, command: "npx tsx scripts/sim-docs.ts --write", from: "sim/timings.ts (TIMING_SOURCES)", expected: () => sectionBlock(TIMINGS_SECTION, timingTable()) },
+  { doc: "docs/SIMULATOR.md", section: "targets", command: "npx tsx scripts/sim-docs.ts --write", from: "sim/targets/*.json", expected: () => targetTables(),
     committed: (text) => { const i = text.indexOf(TARGETS_BEGIN), j = text.indexOf(TARGETS_END); return i >= 0 && j > i ? text.slice(i, j + TARGETS_END.length) : ""; } },
 ];
 
