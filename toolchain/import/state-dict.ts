@@ -62,6 +62,17 @@ export function isRankgateCheckpoint(metadata: Record<string, string>): boolean 
   return (metadata.format === "onnx" || metadata.format === "safetensors") && metadata.source !== undefined && metadata.sizes !== undefined;
 }
 
+/** What every stage of importSafetensors shares: the file's tensors, the error helper naming the file, the notes. */
+interface Ctx {
+  source: string;
+  tensors: Map<string, ReadTensor>;
+  notes: string[];
+  fail(msg: string): never;
+  /** A float tensor's data (F16, BF16 and F64 were read as F32); another dtype fails naming it. */
+  floatData(name: string, t: ReadTensor): Float32Array;
+}
+const q = (s: string) => showName(s);
+
 /**
  * Reads a float MLP from safetensors. Tensors group into modules by the name before the last `.`: a module with a
  * 2-D `weight` [nOut, nIn] and `bias` [nOut] is a linear layer; one with `running_mean` and `running_var` (plus
@@ -77,12 +88,23 @@ export function importSafetensors(bytes: Uint8Array, source: string, opts: Safet
   const fail = (msg: string): never => {
     throw new UserError(`${source}: ${msg}`);
   };
-  const q = (s: string) => showName(s);
   const { tensors, metadata } = readSafetensors(bytes, source);
   if (!tensors.size) fail(`no tensors; expected ${FORMS}`);
-  const notes: string[] = [];
+  const floatData = (name: string, t: ReadTensor): Float32Array => {
+    if (t.dtype !== "F32") fail(`tensor ${q(name)} has dtype ${t.stored}; expected a float dtype (F32, F16, BF16 or F64)`);
+    return t.data as Float32Array;
+  };
+  const ctx: Ctx = { source, tensors, notes: [], fail, floatData };
+  const modules = groupModules(ctx);
+  checkModules(ctx, modules);
+  const order = orderModules(ctx, modules, opts);
+  const layers = buildLayers(ctx, order, opts);
+  checkActivation(ctx, metadata, opts);
+  return { layers, notes: ctx.notes };
+}
 
-  // Modules
+/** Tensors grouped into modules by the name before the last `.`; `.gate.*` / `.est.*` attached to their layer. */
+function groupModules({ tensors, fail }: Ctx): Map<string, Module> {
   const modules = new Map<string, Module>();
   const unknown: string[] = [];
   const attachments: [string, Part, string][] = [];
@@ -118,10 +140,11 @@ export function importSafetensors(bytes: Uint8Array, source: string, opts: Safet
   }
   if (unknown.length) fail(`unknown tensor${unknown.length > 1 ? "s" : ""} ${listNames(unknown)}; expected ${FORMS}`);
 
-  const floatData = (name: string, t: ReadTensor): Float32Array => {
-    if (t.dtype !== "F32") fail(`tensor ${q(name)} has dtype ${t.stored}; expected a float dtype (F32, F16, BF16 or F64)`);
-    return t.data as Float32Array;
-  };
+  return modules;
+}
+
+/** Each module is a complete BatchNorm or a linear layer with a 2-D weight and a matching bias, all float. */
+function checkModules({ fail, floatData }: Ctx, modules: Map<string, Module>): void {
   for (const m of modules.values()) {
     const { weight, bias, running_mean: mean, running_var: v } = m.t;
     if (mean || v) {
@@ -146,13 +169,16 @@ export function importSafetensors(bytes: Uint8Array, source: string, opts: Safet
     floatData(weight.name, weight.t);
     floatData(bias!.name, bias!.t);
   }
+}
+
+/** The modules in layer order: from `--layers`, from the numbers in their names, or from the one order whose shapes chain. */
+function orderModules({ fail, notes }: Ctx, modules: Map<string, Module>, opts: SafetensorsImportOptions): Module[] {
   const all = [...modules.values()];
   const linears = all.filter((m) => m.kind === "linear");
   if (!linears.length) fail(`no linear layer (a 2-D "{module}.weight"); found only BatchNorm ${listNames(all.map((m) => m.name))}`);
   const dims = (m: Module) => m.t.weight!.t.shape as [number, number];
   const ask = `pass --layers with the module names in order, e.g. --layers ${linears.slice(0, 3).map((m) => m.name).join(",")}`;
 
-  // Order
   let order: Module[];
   if (opts.layers) {
     const byName = (given: string): Module => {
@@ -204,7 +230,13 @@ export function importSafetensors(bytes: Uint8Array, source: string, opts: Safet
     notes.push(`layer order from the shapes: ${order.map((m) => m.name).join(", ")}`);
   }
 
-  // Layers, BatchNorms folded
+  return order;
+}
+
+/** The float layers in order, each BatchNorm folded into the linear layer before it, block policies and estimators attached. */
+function buildLayers(ctx: Ctx, order: Module[], opts: SafetensorsImportOptions): FloatLayer[] {
+  const { source, tensors, notes, fail, floatData } = ctx;
+  const dims = (m: Module) => m.t.weight!.t.shape as [number, number];
   const eps = opts.bnEps ?? BATCHNORM_EPS;
   const layers: FloatLayer[] = [];
   const owners: Module[] = [];
@@ -278,7 +310,11 @@ export function importSafetensors(bytes: Uint8Array, source: string, opts: Safet
     }
   }
 
-  // Activation: recorded, rankgate's own, or given
+  return layers;
+}
+
+/** The activation: recorded in the metadata, rankgate's own (ReLU), or given by `opts.activation`; only ReLU. */
+function checkActivation({ fail }: Ctx, metadata: Record<string, string>, opts: SafetensorsImportOptions): void {
   const recorded = metaValue(metadata.activation);
   if (recorded !== undefined) {
     const list = Array.isArray(recorded) ? recorded : [recorded];
@@ -290,5 +326,4 @@ export function importSafetensors(bytes: Uint8Array, source: string, opts: Safet
     }
     if (opts.activation !== "relu") fail(`--activation ${showValue(opts.activation)} is not supported; ReLU between layers is the only one (--activation relu)`);
   }
-  return { layers, notes };
 }
