@@ -24,7 +24,7 @@ import { modelCrc } from "../sim/measured.ts";
 import { predictions } from "../sim/fit.ts";
 import { writeFitted } from "../scripts/fit-sim.ts";
 import { findTarget } from "../sim/profile.ts";
-import type { MeasuredFile } from "../sim/measured.ts";
+import type { MeasuredFile, MeasuredModel, MeasuredRun } from "../sim/measured.ts";
 import { mixCycles, type TimedCore } from "../sim/timings.ts";
 import { setSection } from "../toolchain/report/doc-sections.ts";
 import { UserError } from "../runtime/src/errors.ts";
@@ -73,27 +73,12 @@ export function readManifest(path: string): BenchEntry[] {
   });
 }
 
-export interface Measured {
-  /** Mean instructions per inference (between the marks, minus the marker's own 2). */
-  instructions: number;
-  /** Mean instructions per inference in each layer. */
-  layers: number[];
-  /** Cycles per inference derived from the run's instruction mix × the core's timings. */
-  cycles: number;
-  /** Mean MACs per inference the engine counted (estimator + rows). */
-  macs: number;
-}
+/** One run mode's figures (sim/measured.ts MeasuredRun): mean instructions per inference (between the marks, minus the
+ * marker's own 2) and per layer, cycles derived from the run's instruction mix × the core's timings, mean MACs counted. */
+export type Measured = MeasuredRun;
 
-export interface ModelResult {
-  model: string;
-  /** The .rgm header's CRC-32, which sim/measured.ts matches models by. */
-  crc32: number;
-  bytes: number;
-  /** The data measured on (mnist:test or a file) and its first `samples` samples. */
-  data: string;
-  samples: number;
-  /** fit: sim/fit.ts fits on it; held-out: never enters the fit. */
-  role?: "fit" | "held-out";
+/** One model's measurement, as sim/measured.json stores it (sim/measured.ts MeasuredModel), with the board names typed. */
+export interface ModelResult extends Omit<MeasuredModel, "targets"> {
   /** The command, date and machine of the measurement (in sim/measured.json). */
   meta?: { command: string; date: string; machine: string };
   targets: Record<string, {

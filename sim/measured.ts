@@ -22,7 +22,9 @@ export interface MeasuredRun {
 
 export interface MeasuredModel {
   model: string;
+  /** The .rgm header's CRC-32, which `rankgate sim` matches a simulated model to its measurement by. */
   crc32: number;
+  /** The .rgm's size in bytes. */
   bytes: number;
   /** mnist:test or a data file (repository-relative), and the samples measured (its first ones). */
   data: string;
