@@ -1,5 +1,5 @@
 // docs/RESULTS.md's "blocks" section from its run (docs/data/blocks.json, written by scripts/block-table.ts).
-import { machine, minutes, type EvalSummary, type RunMeta, type SavedStep } from "./common.ts";
+import { machine, minutes, pct, stepLines, type EvalSummary, type RunMeta, type SavedStep } from "./common.ts";
 
 export const BLOCKS_SECTION = "blocks";
 export const BLOCKS_RUN = "docs/data/blocks.json";
@@ -24,7 +24,6 @@ export interface BlocksRun {
 
 export function renderBlocks(run: BlocksRun): string {
   const { meta } = run;
-  const pct = (x: number | null | undefined) => (x === null || x === undefined ? "–" : (100 * x).toFixed(2));
   const int = (x: number) => Math.round(x).toLocaleString("en-US");
   const denseMacs = run.rows[0].report.macs_per_sample.dense;
   const m4f = (i: number, mode: "dense" | "gated" | "gated+zero-skip") => run.rows[i].m4fCycles?.[mode] ?? null;
@@ -37,8 +36,8 @@ export function renderBlocks(run: BlocksRun): string {
   });
   const commands = [
     "# the condnet checkpoints' training commands: docs/TRAINING.md, \"Block policy\"",
-    ...(run.denseSteps.length ? run.denseSteps.map((s) => `${s.command}   # ${minutes(s.seconds)}`) : [`${run.denseCommand}   # the dense start (2 min; made by this tool when missing)`]),
-    ...run.rows.map((r) => `# ${r.name}${r.tau === "–" ? "" : `, τ = ${r.tau}`}\n${r.steps.map((s) => `${s.command}   # ${minutes(s.seconds)}`).join("\n")}`),
+    ...(run.denseSteps.length ? run.denseSteps.map((s) => stepLines([s])) : [`${run.denseCommand}   # the dense start (2 min; made by this tool when missing)`]),
+    ...run.rows.map((r) => `# ${r.name}${r.tau === "–" ? "" : `, τ = ${r.tau}`}\n${stepLines(r.steps)}`),
     `# Cortex-M4F, C runtime on QEMU\n${run.bench.command}   # ${minutes(run.bench.seconds)}`,
   ];
   return `## Block policy: Bengio et al. (2015) at both τ

@@ -62,5 +62,15 @@ export function loadRun<T>(path: string): T {
 }
 
 export const minutes = (s: number) => `${(s / 60).toFixed(1)} min`;
+/** A fraction as a percentage with `digits` decimals, "–" when missing. */
+export const pct = (x: number | null | undefined, digits = 2) => (x === null || x === undefined ? "–" : (x * 100).toFixed(digits));
+/** A schedule's MACs per sample as a fraction of the dense network's, three decimals. */
+export const macsRatio = (r: EvalSummary, k: keyof EvalSummary["macs_per_sample"]) => (r.macs_per_sample[k] / r.macs_per_sample.dense).toFixed(3);
+/** Each step's command with its wall time as a shell comment, one per line. */
+export const stepLines = (steps: SavedStep[]) => steps.map((s) => `${s.command}   # ${minutes(s.seconds)}`).join("\n");
+/** The wall time of a row's steps together. */
+export const stepsTime = (steps: SavedStep[]) => minutes(steps.reduce((t, s) => t + s.seconds, 0));
+/** One row of the per-hidden-layer table: density / computed / recall in % for every layer but the output. */
+export const layerGating = (name: string, r: EvalSummary) => `| ${name} | ${r.layers.slice(0, -1).map((l) => `${pct(l.density)} / ${pct(l.computed)} / ${pct(l.recall)}`).join(" | ")} |`;
 /** "2 × AMD EPYC, Node v20.20.2" */
 export const machine = (m: RunMeta) => `${m.cores} × ${m.cpu}, Node ${m.node}`;

@@ -1,5 +1,5 @@
 // docs/RESULTS.md's "pareto" section from its run (docs/data/pareto.json, written by npm run pareto).
-import { machine, minutes, type EvalSummary, type RunMeta, type SavedStep } from "./common.ts";
+import { machine, minutes, pct, stepLines, type EvalSummary, type RunMeta, type SavedStep } from "./common.ts";
 
 export const PARETO_RUN = "docs/data/pareto.json";
 
@@ -18,7 +18,6 @@ export interface ParetoPoint {
 export interface ParetoRun { meta: RunMeta; /** --samples, when not the whole test set */ samples: string | null; results: ParetoPoint[] }
 
 type P = ParetoPoint;
-const pct = (x: number | null, d = 2) => (x === null ? "–" : (x * 100).toFixed(d));
 export const macsOf = (x: P) => (x.dense ? x.report.macs_per_sample.dense : x.report.macs_per_sample.gated);
 export const errorOf = (x: P) => (x.dense ? x.report.error.int8_dense : x.report.error.int8_gated);
 const n = (v: number) => Math.round(v).toLocaleString("en");
@@ -31,7 +30,7 @@ export function renderPareto(run: ParetoRun): string {
     const gating = r.layers.slice(0, -1).map((l) => `${pct(l.recall, 1)} / ${pct(l.computed, 1)}`).join(", ");
     return `| ${x.name} | ${x.family} | ${x.network} | ${pct(r.error.float)} | ${pct(errorOf(x))} | ${n(macsOf(x))} | ${(macsOf(x) / denseMacs(x)).toFixed(3)} | ${(r.macs_per_sample.gated_zero_skip / denseMacs(x)).toFixed(3)} | ${x.dense ? "–" : gating} |`;
   });
-  const commands = results.map((x) => `# ${x.name}\n${x.madeBy ? `${x.madeBy}   # committed checkpoint\n` : ""}${x.steps.map((s) => `${s.command}   # ${minutes(s.seconds)}`).join("\n")}`);
+  const commands = results.map((x) => `# ${x.name}\n${x.madeBy ? `${x.madeBy}   # committed checkpoint\n` : ""}${stepLines(x.steps)}`);
   const find = (name: string) => results.find((x) => x.name === name);
   const condnet = find("condnet 16×16"), d256 = find("dense 256"), d32 = find("dense 32");
   const published = [
