@@ -10,7 +10,7 @@ import { loadMnist, toFloatInputs } from "../toolchain/data/mnist.ts";
 import type { FloatModel } from "../runtime/src/model.ts";
 import { Engine } from "../runtime/src/runtime.ts";
 import { colors } from "../cli/src/table.ts";
-import { setSection } from "../toolchain/report/doc-sections.ts";
+import { writeSection } from "../toolchain/report/doc-sections.ts";
 import { benchRunPath, renderBenchRun, renderBenchText, type BenchSummary } from "./bench-render.ts";
 import { agreement, cpuMs, measure, median, type Contender } from "./harness.ts";
 import { ortContenders, ORT_VERSION } from "./peers/ort.ts";
@@ -184,7 +184,7 @@ async function main(): Promise<void> {
   if (flags.write) {
     const doc = "docs/BENCHMARKS.md";
     writeFileSync(benchRunPath(flags.write), `${JSON.stringify(summary, null, 1)}\n`);
-    writeFileSync(doc, setSection(readFileSync(doc, "utf8"), flags.write, renderBenchRun(summary)));
+    writeSection(doc, flags.write, renderBenchRun(summary));
     log(`wrote ${benchRunPath(flags.write)} and the ${flags.write} section of ${doc}`);
   }
 }

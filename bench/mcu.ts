@@ -26,7 +26,7 @@ import { writeFitted } from "../scripts/fit-sim.ts";
 import { findTarget } from "../sim/profile.ts";
 import type { MeasuredFile, MeasuredModel, MeasuredRun } from "../sim/measured.ts";
 import { mixCycles, type TimedCore } from "../sim/timings.ts";
-import { setSection } from "../toolchain/report/doc-sections.ts";
+import { writeSection } from "../toolchain/report/doc-sections.ts";
 import { UserError } from "../runtime/src/errors.ts";
 import { loadData } from "../cli/src/data-options.ts";
 import { encodeJob, engineJob, runJob } from "./wasm-job.ts";
@@ -339,13 +339,13 @@ async function main() {
     if (o.write) {
       m.wasm3 = w;
       writeFileSync(measuredPath, `${JSON.stringify(m, null, 1)}\n`);
-      writeFileSync(doc, setSection(readFileSync(doc, "utf8"), MCU_SECTION, markdown(m.runs, m.meta, w)));
+      writeSection(doc, MCU_SECTION, markdown(m.runs, m.meta, w));
     }
     return;
   }
   if (o.doc) {
     const m = JSON.parse(readFileSync(measuredPath, "utf8"));
-    writeFileSync(doc, setSection(readFileSync(doc, "utf8"), MCU_SECTION, markdown(m.runs, m.meta, m.wasm3 ?? [])));
+    writeSection(doc, MCU_SECTION, markdown(m.runs, m.meta, m.wasm3 ?? []));
     writeRuntimeTables(m.runs, m.meta);
     return;
   }
@@ -378,7 +378,7 @@ async function main() {
     const old = existsSync(measuredPath) ? JSON.parse(readFileSync(measuredPath, "utf8")) : {};
     const file = { $comment: "written by npm run bench:mcu -- --write; read by sim/measured.ts", meta, runs: results, wasm3: old.wasm3 ?? [] };
     writeFileSync(measuredPath, `${JSON.stringify(file, null, 1)}\n`);
-    writeFileSync(doc, setSection(readFileSync(doc, "utf8"), MCU_SECTION, markdown(results, meta, old.wasm3 ?? [])));
+    writeSection(doc, MCU_SECTION, markdown(results, meta, old.wasm3 ?? []));
     writeRuntimeTables(results, meta);
     await writeFitted(ROOT, file, (s) => console.error(s));
   }
@@ -409,7 +409,7 @@ async function layers(o: { model?: string; models?: string; data: string; sample
   if (o.write) {
     writeFileSync(join(ROOT, KERNELS_RUN), JSON.stringify(run, null, 1) + "\n");
     const doc = join(ROOT, "docs", "C-API.md");
-    writeFileSync(doc, setSection(readFileSync(doc, "utf8"), KERNELS_SECTION, md));
+    writeSection(doc, KERNELS_SECTION, md);
   }
 }
 
@@ -417,7 +417,7 @@ async function layers(o: { model?: string; models?: string; data: string; sample
 function writeRuntimeTables(results: ModelResult[], meta: { command: string; date: string }) {
   for (const f of ["C-API.md", "PORTABILITY.md"]) {
     const path = join(ROOT, "docs", f);
-    writeFileSync(path, setSection(readFileSync(path, "utf8"), RUNTIME_SECTION, runtimeTable(results, meta)));
+    writeSection(path, RUNTIME_SECTION, runtimeTable(results, meta));
   }
 }
 

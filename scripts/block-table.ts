@@ -4,11 +4,11 @@
 // C runtime measured on Cortex-M4F under QEMU (bench/mcu.ts, 16 digits). Saves the run as docs/data/blocks.json and
 // writes the "blocks" section of docs/RESULTS.md rendered from it (scripts/render/blocks.ts); the other sections are kept. `--quick` prints the section and skips QEMU.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import type { LabelledEvalReport as EvalReport } from "../toolchain/evaluate/evaluate.ts";
-import { setSection } from "../toolchain/report/doc-sections.ts";
+import { writeSection } from "../toolchain/report/doc-sections.ts";
 import type { ModelResult } from "../bench/mcu.ts";
 import { minutes, runCli, type Step } from "./run-cli.ts";
 import { runMeta, saveRun, saveStep, summarize } from "./render/common.ts";
@@ -68,6 +68,6 @@ const path = "docs/RESULTS.md";
 if (args.quick) process.stdout.write(section);
 else {
   saveRun(BLOCKS_RUN, saved);
-  writeFileSync(path, setSection(readFileSync(path, "utf8"), BLOCKS_SECTION, section));
+  writeSection(path, BLOCKS_SECTION, section);
 }
 process.stderr.write(`${args.quick ? "printed" : `wrote the ${BLOCKS_SECTION} section of ${path}`} in ${minutes(total)}\n`);

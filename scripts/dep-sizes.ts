@@ -10,7 +10,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, w
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { setSection } from "../toolchain/report/doc-sections.ts";
+import { writeSection } from "../toolchain/report/doc-sections.ts";
 import { saveRun } from "./render/common.ts";
 import { DEP_ROWS, DEP_SIZES_COMMAND, DEP_SIZES_RUN, DEP_SIZES_SECTION, renderDepSizes, depRowIndex, type DepRow, type DepSizesRun, type InstallState } from "./render/dep-sizes.ts";
 
@@ -183,7 +183,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   if (process.argv.includes("--write")) {
     saveRun(join(ROOT, DEP_SIZES_RUN), run);
     const doc = join(ROOT, "docs", "ARCHITECTURE.md");
-    writeFileSync(doc, setSection(readFileSync(doc, "utf8"), DEP_SIZES_SECTION, body));
+    writeSection(doc, DEP_SIZES_SECTION, body);
     process.stderr.write(`wrote ${DEP_SIZES_RUN} and docs/ARCHITECTURE.md's ${DEP_SIZES_SECTION} section\n`);
   }
 }

@@ -3,10 +3,10 @@
 // sample validates), quantize dense and with --budget on the same file, eval on the held-out digits-test.csv.
 // Saves the run as docs/data/digits.json and writes the "digits" section of docs/RESULTS.md from it
 // (scripts/render/digits.ts; test/docs-generated.test.ts checks the committed section against the JSON).
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import type { LabelledEvalReport } from "../toolchain/evaluate/evaluate.ts";
-import { setSection } from "../toolchain/report/doc-sections.ts";
+import { writeSection } from "../toolchain/report/doc-sections.ts";
 import { runCli, type Step } from "./run-cli.ts";
 import { runMeta, saveRun, saveStep, summarize } from "./render/common.ts";
 import { DIGITS_RUN, DIGITS_SECTION, renderDigits, type DigitsRun } from "./render/digits.ts";
@@ -41,5 +41,5 @@ const saved: DigitsRun = {
   test: TEST, ranks: q.ranks, steps: steps.map(saveStep), dense: summarize(evals.dense), gated: summarize(evals.gated),
 };
 saveRun(DIGITS_RUN, saved);
-writeFileSync(DOC, setSection(readFileSync(DOC, "utf8"), DIGITS_SECTION, renderDigits(saved)));
+writeSection(DOC, DIGITS_SECTION, renderDigits(saved));
 process.stderr.write(`${DIGITS_RUN} and the ${DIGITS_SECTION} section of ${DOC} written\n`);

@@ -10,7 +10,7 @@ import { COST_PARAMS } from "../sim/cost.ts";
 import { errorTable, FIT_SECTION, fitAll, profileText } from "../sim/fit.ts";
 import { loadMeasured, type MeasuredFile } from "../sim/measured.ts";
 import { BUILTIN_TARGETS_DIR, readProfile } from "../sim/profile.ts";
-import { setSection } from "../toolchain/report/doc-sections.ts";
+import { writeSection } from "../toolchain/report/doc-sections.ts";
 import { writeTargetTables } from "./render/simulator.ts";
 
 /** Refits the three measured targets from `file`, rewrites their profiles' `fitted` blocks and docs/SIMULATOR.md's error table. */
@@ -24,7 +24,7 @@ export async function writeFitted(root: string, file: MeasuredFile, log: (s: str
     log(`${f.target}: ${COST_PARAMS.map((k) => `${k} ${(f.fitted.fitted!.cycles as Record<string, number | undefined>)[k] ?? "-"}`).join(", ")}`);
   }
   const doc = join(root, "docs", "SIMULATOR.md");
-  writeFileSync(doc, setSection(readFileSync(doc, "utf8"), FIT_SECTION, errorTable(fits, file)));
+  writeSection(doc, FIT_SECTION, errorTable(fits, file));
   writeTargetTables(doc);
   return fits;
 }

@@ -8,7 +8,7 @@ import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { renderSvg } from "../toolchain/report/charts.ts";
 import type { LabelledEvalReport as EvalReport } from "../toolchain/evaluate/evaluate.ts";
-import { FRONTIER_SECTION, setSection } from "../toolchain/report/doc-sections.ts";
+import { FRONTIER_SECTION, writeSection } from "../toolchain/report/doc-sections.ts";
 import { minutes, pool, runCli, type Step } from "./run-cli.ts";
 import { runMeta, saveRun, saveStep, summarize } from "./render/common.ts";
 import { FRONTIER_RUN, renderFrontier, type FrontierRun } from "./render/frontier.ts";
@@ -84,6 +84,6 @@ const path = "docs/RESULTS.md";
 if (args.quick) process.stdout.write(section);
 else {
   saveRun(FRONTIER_RUN, saved);
-  writeFileSync(path, setSection(readFileSync(path, "utf8"), FRONTIER_SECTION, section));
+  writeSection(path, FRONTIER_SECTION, section);
 }
 process.stderr.write(`${args.quick ? "printed" : `wrote docs/frontier.svg, ${FRONTIER_RUN} and the frontier section of ${path}`} in ${minutes(total)}\n`);

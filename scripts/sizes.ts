@@ -3,10 +3,10 @@
 // docs/data/sizes.json and writes README.md's "sizes" section from it (scripts/render/sizes.ts); test/docs-generated.test.ts
 // checks the section against the JSON and the JSON against a new measurement.
 import { execFileSync } from "node:child_process";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { setSection } from "../toolchain/report/doc-sections.ts";
+import { writeSection } from "../toolchain/report/doc-sections.ts";
 import { saveRun } from "./render/common.ts";
 import { renderSizes, SIZES_RUN, SIZES_SECTION, type SizesRun } from "./render/sizes.ts";
 
@@ -34,7 +34,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   if (process.argv.includes("--write")) {
     saveRun(join(ROOT, SIZES_RUN), run);
     const readme = join(ROOT, "README.md");
-    writeFileSync(readme, setSection(readFileSync(readme, "utf8"), SIZES_SECTION, renderSizes(run)));
+    writeSection(readme, SIZES_SECTION, renderSizes(run));
     process.stderr.write(`wrote ${SIZES_RUN} and README.md's ${SIZES_SECTION} section\n`);
   }
 }

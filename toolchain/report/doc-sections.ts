@@ -1,6 +1,7 @@
 // Generated sections inside a hand-kept or generated Markdown file: `<!-- name:start -->` … `<!-- name:end -->`.
 // Several generators share one file (npm run reproduce, pareto, digits, frontier and scripts/block-table.ts all write
 // docs/RESULTS.md), each only its own section; test/docs-generated.test.ts checks every section against its run JSON.
+import { readFileSync, writeFileSync } from "node:fs";
 
 /** docs/RESULTS.md's section written by scripts/pareto.ts. */
 export const PARETO_SECTION = "pareto";
@@ -21,6 +22,11 @@ export function setSection(text: string, name: string, body: string): string {
   const block = sectionBlock(name, body);
   const old = getSection(text, name);
   return old ? text.replace(old, () => block) : `${text.trimEnd()}\n\n${block}\n`;
+}
+
+/** Rewrites the section `name` of the file at `path` with `body` (setSection on the file's text). */
+export function writeSection(path: string, name: string, body: string): void {
+  writeFileSync(path, setSection(readFileSync(path, "utf8"), name, body));
 }
 
 /** The section as setSection writes it: markers around `body`, trimmed. */
