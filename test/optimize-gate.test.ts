@@ -20,7 +20,8 @@ import { writeSafetensors } from "../toolchain/io/safetensors-file.ts";
 import { blockCandidates, fitBlockSize, gateLogitSigmas, shiftGates, unstandardizeGated } from "../toolchain/optimize/block-search.ts";
 import { checkpointFile } from "../toolchain/train/training-checkpoint.ts";
 import { initGates } from "../toolchain/train/condnet.ts";
-import { frontsByGate, isGated, optimizeModel, paretoFront, type OptimizeOptions, type OptimizeResult, type Trial } from "../toolchain/optimize/optimize.ts";
+import { frontsByGate, optimizeModel, paretoFront, type OptimizeOptions, type OptimizeResult, type Trial } from "../toolchain/optimize/optimize.ts";
+import { isGated } from "../toolchain/optimize/rank-search.ts";
 import { inputStandard, standardizeModel, standardizeSamples } from "../toolchain/train/standardize.ts";
 import { trainMlp, type Samples } from "../toolchain/train/trainer.ts";
 

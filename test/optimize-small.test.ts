@@ -19,7 +19,8 @@ import { Rng } from "../toolchain/model/random.ts";
 import { countFlips, gatedRun, searchRanks } from "../toolchain/optimize/rank-search.ts";
 import { writeSafetensors } from "../toolchain/io/safetensors-file.ts";
 import { checkpointFile } from "../toolchain/train/training-checkpoint.ts";
-import { defaultRanks, nearestTrial, OPTIMIZE_RECIPE, optimizeModel, type OptimizeOptions, type Trial } from "../toolchain/optimize/optimize.ts";
+import { defaultRanks, OPTIMIZE_RECIPE, optimizeModel, type OptimizeOptions, type Trial } from "../toolchain/optimize/optimize.ts";
+import { nearestTrial } from "../toolchain/optimize/rank-search.ts";
 import { inputStandard, moveEstimators, standardFactors, standardizeInputs, standardizeModel, unstandardizeModel } from "../toolchain/train/standardize.ts";
 import { trainMlp, type Samples } from "../toolchain/train/trainer.ts";
 

@@ -12,7 +12,8 @@ import { JsCompute, softmaxCrossEntropy, distillGrad } from "../toolchain/train/
 import { featureRange } from "../toolchain/data/index.ts";
 import { Quantizer } from "../toolchain/quantize/quantize.ts";
 import { gatedRun } from "../toolchain/optimize/rank-search.ts";
-import { chooseEpoch, chooseTrial, chooseWithinMacs, frontSvg, optimizeModel, paretoFront, preActivationSigmas, softTargets, Teacher, type EpochRecord, type Trial } from "../toolchain/optimize/optimize.ts";
+import { chooseEpoch, frontSvg, optimizeModel, paretoFront, preActivationSigmas, softTargets, Teacher, type EpochRecord, type Trial } from "../toolchain/optimize/optimize.ts";
+import { chooseTrial, chooseWithinMacs } from "../toolchain/optimize/rank-search.ts";
 import { initTf, TfCompute } from "../toolchain/train/tfjs.ts";
 import { trainMlp, type Samples } from "../toolchain/train/trainer.ts";
 

@@ -145,8 +145,6 @@ export const SMALL_VALIDATION = 1000;
 export const INT8_LOSS_WARNING = 0.02;
 
 export { GATE_CHOICES, type GateChoice, type GateKind, type Trial } from "./trial.ts";
-// The choice rules live with the search (toolchain/optimize/rank-search.ts); named here too for optimize's callers
-export { chooseTrial, chooseWithinMacs, cyclesOf, isGated, nearestTrial } from "./rank-search.ts";
 
 /** One fine-tuning epoch's record (kept in its checkpoint; defined beside the work folder that checks it). */
 export type { EpochRecord };
