@@ -11,6 +11,7 @@ import type { FloatModel } from "../runtime/src/model.ts";
 import { Engine } from "../runtime/src/runtime.ts";
 import { colors } from "../cli/src/table.ts";
 import { writeSection } from "../toolchain/report/doc-sections.ts";
+import { saveRun } from "../scripts/render/common.ts";
 import { benchRunPath, renderBenchRun, renderBenchText, type BenchSummary } from "./bench-render.ts";
 import { agreement, cpuMs, measure, median, type Contender } from "./harness.ts";
 import { ortContenders, ORT_VERSION } from "./peers/ort.ts";
@@ -183,7 +184,7 @@ async function main(): Promise<void> {
   console.log(renderBenchText(summary, { bold: colors.bold, dim: colors.dim }));
   if (flags.write) {
     const doc = "docs/BENCHMARKS.md";
-    writeFileSync(benchRunPath(flags.write), `${JSON.stringify(summary, null, 1)}\n`);
+    saveRun(benchRunPath(flags.write), summary);
     writeSection(doc, flags.write, renderBenchRun(summary));
     log(`wrote ${benchRunPath(flags.write)} and the ${flags.write} section of ${doc}`);
   }

@@ -16,7 +16,7 @@
 //   npm run bench:mcu -- --layers [--cycles] [--write]  # instead: per layer and kernel (bench/mcu-layers.ts);
 //                                     # --write rewrites docs/C-API.md's "kernels" section only
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { Command } from "commander";
@@ -27,6 +27,7 @@ import { findTarget } from "../sim/profile.ts";
 import type { MeasuredFile, MeasuredModel, MeasuredRun } from "../sim/measured.ts";
 import { mixCycles, type TimedCore } from "../sim/timings.ts";
 import { writeSection } from "../toolchain/report/doc-sections.ts";
+import { saveRun } from "../scripts/render/common.ts";
 import { UserError } from "../runtime/src/errors.ts";
 import { loadData } from "../cli/src/data-options.ts";
 import { encodeJob, engineJob, runJob } from "./wasm-job.ts";
@@ -338,7 +339,7 @@ async function main() {
     console.log(o.json ? JSON.stringify(w) : wasm3Markdown(w));
     if (o.write) {
       m.wasm3 = w;
-      writeFileSync(measuredPath, `${JSON.stringify(m, null, 1)}\n`);
+      saveRun(measuredPath, m);
       writeSection(doc, MCU_SECTION, markdown(m.runs, m.meta, w));
     }
     return;
@@ -377,7 +378,7 @@ async function main() {
     // One measurement replaces the whole file (the C sources' hash covers every run); wasm3's runs are kept
     const old = existsSync(measuredPath) ? JSON.parse(readFileSync(measuredPath, "utf8")) : {};
     const file = { $comment: "written by npm run bench:mcu -- --write; read by sim/measured.ts", meta, runs: results, wasm3: old.wasm3 ?? [] };
-    writeFileSync(measuredPath, `${JSON.stringify(file, null, 1)}\n`);
+    saveRun(measuredPath, file);
     writeSection(doc, MCU_SECTION, markdown(results, meta, old.wasm3 ?? []));
     writeRuntimeTables(results, meta);
     await writeFitted(ROOT, file, (s) => console.error(s));
@@ -407,7 +408,7 @@ async function layers(o: { model?: string; models?: string; data: string; sample
   const md = layersMarkdown(run);
   console.log(md);
   if (o.write) {
-    writeFileSync(join(ROOT, KERNELS_RUN), JSON.stringify(run, null, 1) + "\n");
+    saveRun(join(ROOT, KERNELS_RUN), run);
     const doc = join(ROOT, "docs", "C-API.md");
     writeSection(doc, KERNELS_SECTION, md);
   }
