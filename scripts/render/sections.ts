@@ -1,14 +1,14 @@
 // Every generated section of the docs: the file, the section, the command that writes it whole, and how to render it
 // from what that command saved (its run JSON, or the committed inputs). test/docs-generated.test.ts renders each one
 // and compares it byte for byte with the committed doc.
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { sectionBlock } from "../../toolchain/report/doc-sections.ts";
 import { BEGIN as TARGETS_BEGIN, END as TARGETS_END, targetTables, timingTable, TIMINGS_SECTION } from "./simulator.ts";
-import { markdown as mcuMarkdown, MCU_SECTION, runtimeTable, RUNTIME_SECTION } from "../../bench/mcu.ts";
+import { markdown as mcuMarkdown, MCU_SECTION, runtimeTable, RUNTIME_SECTION, type ModelResult, type Wasm3Result } from "../../bench/mcu.ts";
 import { BENCH_RUNS, renderBenchRun } from "../../bench/bench-render.ts";
 import { KERNELS_RUN, KERNELS_SECTION, layersMarkdown } from "../../bench/mcu-layers.ts";
+import { loadRun } from "./common.ts";
 import { BLOCKS_RUN, BLOCKS_SECTION, renderBlocks } from "./blocks.ts";
 import { DEP_SIZES_COMMAND, DEP_SIZES_RUN, DEP_SIZES_SECTION, renderDepSizes } from "./dep-sizes.ts";
 import { DIGITS_RUN, DIGITS_SECTION, renderDigits } from "./digits.ts";
@@ -33,12 +33,14 @@ export interface GeneratedSection {
   committed?(text: string): string;
 }
 
-const json = (path: string) => JSON.parse(readFileSync(join(ROOT, path), "utf8"));
-const measured = () => json("sim/measured.json");
+/** A saved run or data file, from the repository root. */
+const json = <T = unknown>(path: string): T => loadRun<T>(join(ROOT, path));
+/** sim/measured.json as bench:mcu writes it (its runs, meta and wasm3 figures). */
+const measured = () => json<{ runs: ModelResult[]; meta: { command: string; date: string; machine: string }; wasm3?: Wasm3Result[] }>("sim/measured.json");
 
 /** A `<!-- name:start -->` section rendered by `render` from the JSON at `from`. */
 function fromJson<T>(doc: string, section: string, command: string, from: string, render: (run: T) => string): GeneratedSection {
-  return { doc, section, command, from, expected: () => sectionBlock(section, render(json(from) as T)) };
+  return { doc, section, command, from, expected: () => sectionBlock(section, render(json<T>(from))) };
 }
 
 export const GENERATED_SECTIONS: GeneratedSection[] = [
