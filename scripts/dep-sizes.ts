@@ -43,7 +43,7 @@ interface Node {
 }
 
 /** Bytes of the files and disk usage (512-byte blocks, folders included, as du) under `path`, not descending into `skip`. */
-function usage(path: string, skip: (p: string) => boolean, files?: { file: string; bytes: number }[], base = path): { bytes: number; disk: number } {
+export function treeUsage(path: string, skip: (p: string) => boolean, files?: { file: string; bytes: number }[], base = path): { bytes: number; disk: number } {
   const st = lstatSync(path);
   let bytes = st.isFile() ? st.size : 0, disk = st.blocks * 512;
   if (st.isFile()) files?.push({ file: relative(base, path), bytes: st.size });
@@ -51,7 +51,7 @@ function usage(path: string, skip: (p: string) => boolean, files?: { file: strin
     for (const e of readdirSync(path)) {
       const p = join(path, e);
       if (skip(p)) continue;
-      const u = usage(p, skip, files, base);
+      const u = treeUsage(p, skip, files, base);
       bytes += u.bytes;
       disk += u.disk;
     }
@@ -117,7 +117,7 @@ export function measureInstall(dir: string, command: string): InstallState {
     let bytes = 0, disk = 0;
     for (const loc of locations) {
       const own: { file: string; bytes: number }[] = [];
-      const u = usage(join(dir, loc), isPackage, own);
+      const u = treeUsage(join(dir, loc), isPackage, own);
       bytes += u.bytes;
       disk += u.disk;
       files.push(...own.map((f) => ({ file: `${byLocation.get(loc)!.name}/${f.file}`, bytes: f.bytes })));
@@ -141,8 +141,8 @@ export function measureInstall(dir: string, command: string): InstallState {
   }
 
   // npm's own files: node_modules itself without the package folders (.bin, .package-lock.json, the scope folders)
-  const all = usage(join(dir, "node_modules"), () => false);
-  const own = usage(join(dir, "node_modules"), isPackage);
+  const all = treeUsage(join(dir, "node_modules"), () => false);
+  const own = treeUsage(join(dir, "node_modules"), isPackage);
   rows.push({ deps: [], kind: "npm", packages: [], ...own, largest: [] });
   const sum = rows.reduce((s, r) => ({ bytes: s.bytes + r.bytes, disk: s.disk + r.disk }), { bytes: 0, disk: 0 });
   if (sum.bytes !== all.bytes || sum.disk !== all.disk) throw new Error(`the rows add up to ${sum.bytes} bytes, ${sum.disk} on disk; node_modules holds ${all.bytes}, ${all.disk}`);

@@ -8,7 +8,7 @@
 // is an error naming the install command), then with it after that command; an esbuild bundle runs in Chromium; the
 // runtime package carries the C SDK (kernels/c/, made by its prepack from scripts/pack-c.ts) and its sources compile.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +20,7 @@ import { buildSynthetic } from "../toolchain/model/synthetic.ts";
 import { serveStatic } from "../web/serve.ts";
 import { sdkFiles } from "../scripts/pack-c.ts";
 import { launchChromium } from "./helpers/chromium.ts";
+import { treeUsage } from "../scripts/dep-sizes.ts";
 import { describeWithTools } from "./helpers/system.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -49,11 +50,8 @@ function project(dir: string): void {
   writeFileSync(join(dir, "x.csv"), csv);
 }
 
-function bytesUnder(dir: string): number {
-  let n = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) n += e.isDirectory() ? bytesUnder(join(dir, e.name)) : statSync(join(dir, e.name)).size;
-  return n;
-}
+/** Bytes of the files under `dir` (symlinks not followed), as scripts/dep-sizes.ts measures an install. */
+const bytesUnder = (dir: string): number => treeUsage(dir, () => false).bytes;
 
 let runtimeTgz = "", cliTgz = "";
 beforeAll(() => {
