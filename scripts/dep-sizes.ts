@@ -19,11 +19,11 @@ const NPM = process.platform === "win32" ? "npm.cmd" : "npm";
 const CLI = "@rankgate/cli";
 const LARGEST = 3;
 
-// A child npm must not inherit the npm_* settings of an `npm run` around this command (but the cache it names)
-const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) || /^npm_config_cache$/i.test(k)));
+/** The environment for a child npm: without the npm_* settings of an `npm run` around us, but with the cache it names. */
+export const NPM_CHILD_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) || /^npm_config_cache$/i.test(k)));
 function npm(args: string[], cwd: string): string {
   try {
-    return execFileSync(NPM, [...args, "--no-audit", "--no-fund", "--loglevel=error"], { cwd, env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
+    return execFileSync(NPM, [...args, "--no-audit", "--no-fund", "--loglevel=error"], { cwd, env: NPM_CHILD_ENV, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
   } catch (e) {
     const err = e as { status?: number; stderr?: string; message: string };
     const tail = (err.stderr || err.message).trim().split("\n").slice(-5).join(" | ");

