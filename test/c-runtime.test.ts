@@ -263,7 +263,7 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
         layers: [{
           nIn: c.nIn, nOut: c.nOut, activation: c.relu ? "relu" : "none", inScale: 0.5, inZeroPoint: c.inZp, outScale: 0.25, outZeroPoint: c.outZp,
           weights: c.weights, bias: c.bias, multiplier: c.multiplier, shift: c.shift, estimator: null,
-          gate: gated ? { blockSize: 1, blocks: c.nOut, weights: new Int8Array(c.nOut * c.nIn), threshold } : null,
+          gate: gated ? { blockSize: 1, blocks: c.nOut, weights: new Int8Array(c.nOut * c.nIn), threshold, topK: 0 } : null,
         }],
       };
       return { model, bytes: writeModel(model), input: c.input, nIn: c.nIn };
