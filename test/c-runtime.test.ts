@@ -148,12 +148,17 @@ function compare(model: QuantModel, q: Int8Array[], flags: number, got: SampleAn
 }
 
 
-/** Random networks: odd sizes, estimators of any rank, block gates, zero points calibrated, at either end or random; v1 files when ungated. */
+/**
+ * Random networks: odd sizes, estimators of any rank, block gates (threshold, or top-k with k = 1, k = blocks, k from
+ * the seed, or k = blocks / 2 over equal scores and thresholds: ties), zero points calibrated, at either end or
+ * random; v1 files when ungated, v4 with a top-k gate.
+ */
 function randomCases(count: number, seed: number) {
   const arb = fc.record({
     net: gatedNetCase(40, [0, 0.5, 0.9]),
     zps: fc.constantFrom("calibrated", "ends", "random"),
     v1: fc.boolean(),
+    topK: fc.constantFrom("none", "one", "all", "seed", "ties"),
   });
   return fc.sample(arb, { numRuns: count, seed }).map((c, i) => {
     const { model, rng } = buildSynthetic({
@@ -165,6 +170,15 @@ function randomCases(count: number, seed: number) {
         l.inZeroPoint = zps[k];
         l.outZeroPoint = zps[k + 1];
       });
+    }
+    for (const l of model.layers) {
+      const g = l.gate;
+      if (!g || c.topK === "none") continue;
+      g.topK = c.topK === "one" ? 1 : c.topK === "all" ? g.blocks : c.topK === "seed" ? 1 + (c.net.seed % g.blocks) : Math.max(1, g.blocks >> 1);
+      if (c.topK === "ties") {
+        for (let b = 1; b < g.blocks; b++) g.weights.copyWithin(b * l.nIn, 0, l.nIn);
+        g.threshold.fill(g.threshold[0]);
+      }
     }
     const v2 = writeModel(model);
     const v1 = c.v1 && !model.layers.some((l) => l.gate);
@@ -180,7 +194,7 @@ function randomCases(count: number, seed: number) {
     }
     const q = [0, 1].map((s) => quantizeInput(floats.subarray(s * nIn, (s + 1) * nIn), model.layers[0].inScale, zp, new Int8Array(nIn)))
       .concat([0, 1, 2].map((s) => ints.slice(s * nIn, (s + 1) * nIn)));
-    return { what: `case ${i} (sizes ${c.net.sizes.join("-")}, kinds ${JSON.stringify(c.net.kinds)}, zps ${c.zps}, v${v1 ? 1 : 2})`, model, bytes, nIn, floats, ints, q };
+    return { what: `case ${i} (sizes ${c.net.sizes.join("-")}, kinds ${JSON.stringify(c.net.kinds)}, zps ${c.zps}, top-k ${c.topK}, v${v1 ? 1 : new DataView(v2.buffer).getUint16(4, true)})`, model, bytes, nIn, floats, ints, q };
   });
 }
 
@@ -227,8 +241,9 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
     }
   });
 
-  it("random networks: logits and every counter equal runtime/src/reference.ts run_s8 (gated, dense, zero-skip; portable and DSP kernels; v1 and v2)", () => {
+  it("random networks: logits and every counter equal runtime/src/reference.ts run_s8 (gated, dense, zero-skip; portable and DSP kernels; v1, v2 and v4 top-k gates)", () => {
     const cases = randomCases(70, 12);
+    expect(cases.filter((c) => c.what.endsWith("v4)")).length).toBeGreaterThan(15);
     for (const b of Object.keys(BUILDS) as Build[]) {
       const job = new Job();
       for (const c of cases) {
@@ -332,6 +347,58 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
         }
       }
       expect(bad.slice(0, 5)).toEqual([]);
+    }
+  }, 60_000);
+
+  it("v4: the C reader names the same field and offset as runtime/src/format.ts on damaged top-k entries and input offsets; the arena holds the scores", () => {
+    const { model } = buildSynthetic({ sizes: [9, 7, 5, 4], gates: [3, 2], seed: 8, calibration: 16 });
+    model.layers[0].gate!.topK = 2;
+    const n = 9;
+    const plain = writeModel(model);
+    const withInput = writeModel({ ...model, inputFeatures: { scale: Float32Array.from({ length: n }, (_, i) => 0.25 * (i + 1)), offset: Float32Array.from({ length: n }, (_, i) => i - 4) } });
+    const e0 = 64, e1 = 64 + 112, e2 = 64 + 224;
+    const rng = new Rng(4);
+    const edits: ((d: DataView) => void)[] = [
+      (d) => d.setUint32(e0 + 96, 4, true), (d) => d.setUint32(e0 + 96, 3, true), (d) => d.setUint32(e0 + 96, 0, true), (d) => d.setUint32(e1 + 96, 5, true),
+      (d) => d.setUint32(e1 + 96, 1, true), (d) => d.setUint32(e2 + 96, 1, true), (d) => d.setUint32(e0 + 100, 1, true), (d) => d.setUint32(e1 + 108, 1, true),
+      (d) => d.setUint32(e0 + 88, 0, true), (d) => d.setUint32(e0 + 92, 0, true), (d) => d.setUint32(e1 + 88, 16, true), (d) => d.setUint16(4, 3, true),
+      (d) => d.setUint32(20, 96, true),
+      ...Array.from({ length: 150 }, () => {
+        const at = rng.int(e0 + 76, e2 + 111);
+        const bit = rng.int(0, 7);
+        return (d: DataView) => d.setUint8(at, d.getUint8(at) ^ (1 << bit));
+      }),
+    ];
+    const files = [plain, withInput, ...[plain, withInput].flatMap((good) => edits.map((f) => {
+      const b = good.slice();
+      const d = new DataView(b.buffer);
+      f(d);
+      d.setUint32(12, crc32(b, 16), true);
+      return b;
+    }))];
+    const job = new Job();
+    const want = files.map((b) => {
+      job.model(b);
+      try {
+        readModel(b);
+        return null;
+      } catch (e) {
+        if (!(e instanceof FormatError)) throw e;
+        return { field: e.field, offset: e.offset };
+      }
+    });
+    expect(want.slice(0, 2)).toEqual([null, null]);
+    expect(want.filter((w) => w !== null).length).toBeGreaterThan(200);
+    for (const b of ["plain", "asan"] as const) {
+      const answers = execute(b, job) as ModelAnswer[];
+      // Scores: 4 bytes per block of the widest top-k gate (3 blocks) on top of the v2 file's arena
+      expect(answers[0].arena).toBe((execute(b, new Job().model(writeModel({ layers: model.layers.map((l) => (l.gate ? { ...l, gate: { ...l.gate, topK: 0 } } : l)) }))) as ModelAnswer[])[0].arena + 12);
+      const bad = answers.flatMap((m, i) => {
+        const w = want[i];
+        if (w === null) return m.status === 0 ? [] : [`file ${i}: C rejects ${m.field} at ${m.offset}`];
+        return m.status === -2 && m.field === w.field && m.offset === w.offset ? [] : [`file ${i}: C ${m.status} ${m.field} at ${m.offset}, ts ${w.field} at ${w.offset}`];
+      });
+      expect(bad.slice(0, 8)).toEqual([]);
     }
   }, 60_000);
 
