@@ -415,7 +415,7 @@ static rg_status model_init(rg_model *m, const uint8_t *rgm, size_t bytes, int c
     a += 2u * rg_pad8(m->max_rank_);
     a += rg_pad8(4u * ((m->max_gated_out_ + 31u) / 32u));
     a += rg_pad8(2u * ((m->max_in_ + 7u) / 8u));
-    a += 4u * m->max_topk_blocks_;
+    a += rg_pad8(4u * m->max_topk_blocks_);
     m->arena_bytes_ = a;
   }
   m->field[0] = 0;
