@@ -3,7 +3,8 @@
 // bit-exact with runtime/src/reference.ts and Engine (logits and every counter), and its reader gives
 // runtime/src/format.ts's verdict (same field, same offset) on the fuzz corpus of fuzz/core.ts.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
@@ -18,7 +19,9 @@ import { Rng } from "../toolchain/model/random.ts";
 import { quantize_f32, requantize_s32, run_s8, RUN_DENSE, RUN_ZERO_SKIP } from "../runtime/src/reference.ts";
 import { crc32 } from "../runtime/src/crc32.ts";
 import { Engine } from "../runtime/src/runtime.ts";
-import { buildSynthetic, syntheticInputs, toV1 } from "../toolchain/model/synthetic.ts";
+import { buildSynthetic, syntheticFloat, syntheticInputs, toV1 } from "../toolchain/model/synthetic.ts";
+import { linear, openBlocks } from "../toolchain/model/float.ts";
+import { checkpointBytes } from "../toolchain/train/training-checkpoint.ts";
 import { caseModel } from "../fuzz/core.ts";
 import { loadData } from "../cli/src/data-options.ts";
 import { rowsCase } from "./helpers/arbitraries.ts";
@@ -596,4 +599,62 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
     const want = engine.infer(x);
     expect(r.stdout).toBe(`label ${want.label} logits ${Array.from(want.logits).join(" ")}\n`);
   });
+
+  it("top-k end to end: a float checkpoint with a top-1 gate → rankgate quantize → a v4 .rgm; Engine (SIMD, MVP), reference and C runtime agree byte for byte; one block per sample; the float gate opens the same block on most digits", async () => {
+    // A random 784-32-10 float net whose first layer has a 4-block top-1 policy (blocks of 8)
+    const rng = new Rng(26);
+    const float = syntheticFloat(rng, [784, 32, 10]);
+    float.layers[0].gate = {
+      blockSize: 8, topK: 1,
+      weight: Float32Array.from({ length: 4 * 784 }, () => rng.normal() * 0.1), bias: Float32Array.from({ length: 4 }, () => rng.normal() * 0.2),
+    };
+    const dir = mkdtempSync(join(tmpdir(), "rankgate-topk-"));
+    writeFileSync(join(dir, "float.safetensors"), checkpointBytes(float));
+    const r = spawnSync(process.execPath, [join(ROOT, "cli/bin/rankgate.js"), "quantize", "--float", "float.safetensors", "-o", "topk.rgm", "--samples", "400", "--calibration", "200", "-q"],
+      { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+    // (a random net: quantize may warn that int8 loses accuracy against it)
+    expect(r.status, r.stderr).toBe(0);
+    const bytes = new Uint8Array(readFileSync(join(dir, "topk.rgm")));
+    expect(new DataView(bytes.buffer).getUint16(4, true)).toBe(4);
+    const { model } = readModel(bytes);
+    expect(model.layers.map((l) => [l.gate?.blocks ?? 0, l.gate?.topK ?? 0])).toEqual([[4, 1], [0, 0]]);
+
+    // 300 test digits, quantized as the engine does
+    const test = loadData("mnist:test", 300);
+    const n = 300, x = test.features;
+    const q = Array.from({ length: n }, (_, i) => {
+      const v = new Int8Array(784);
+      quantize_f32(x.subarray(i * 784, (i + 1) * 784), model.layers[0].inScale, model.layers[0].inZeroPoint, v, model.inputFeatures ?? null);
+      return v;
+    });
+    const ref = q.map((v) => run_s8(model, v));
+    // Exactly one block of 8 rows on every sample
+    expect(ref.every((o) => o.counters[0].rowsComputed === 8 && o.counters[0].estimatorMacs === 4 * 784)).toBe(true);
+    const opened = ref.map((o) => [0, 1, 2, 3].find((b) => (o.masks[0]![0] >>> (8 * b)) & 1)!);
+    expect(new Set(opened).size).toBeGreaterThan(1);
+    for (const module of ["simd", "mvp"] as const) {
+      const engine = await Engine.load(bytes, { module });
+      expect(engine.module).toBe(module);
+      for (const simd of [true, false]) {
+        for (let i = 0; i < n; i++) {
+          const got = engine.infer(q[i], { simd });
+          expect(Array.from(got.logits), `${module} simd ${simd} sample ${i}`).toEqual(Array.from(ref[i].output));
+          expect(got.stats.layers.map((l) => [l.estimatorMacs, l.rowMacs, l.rowsComputed, l.rowsSkipped])).toEqual(ref[i].counters.map((c) => [c.estimatorMacs, c.rowMacs, c.rowsComputed, c.rowsSkipped]));
+        }
+      }
+    }
+    for (const b of ["dsp", "asan"] as const) {
+      const job = new Job().model(bytes);
+      for (const f of FLAGS[b]) job.run(f, x.subarray(0, n * 784), 784);
+      const answers = execute(b, job);
+      expect((answers[0] as ModelAnswer).status).toBe(0);
+      expect(FLAGS[b].flatMap((f, k) => compare(model, q, f, answers[1 + k] as SampleAnswer[], `top-k ${b}`)).slice(0, 5)).toEqual([]);
+    }
+    // The float gate (openBlocks on x·Z + d) opens the int8 gate's block on most digits
+    const policy = linear(x.subarray(0, n * 784), n, 784, float.layers[0].gate.weight, float.layers[0].gate.bias, 4);
+    const open = new Uint8Array(4);
+    const agree = opened.filter((b, i) => openBlocks(policy, 4 * i, 4, 1, open)[b] === 1).length;
+    expect(agree / n).toBeGreaterThan(0.9);
+  }, 120_000);
+
 });
