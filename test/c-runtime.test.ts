@@ -655,6 +655,12 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
     const open = new Uint8Array(4);
     const agree = opened.filter((b, i) => openBlocks(policy, 4 * i, 4, 1, open)[b] === 1).length;
     expect(agree / n).toBeGreaterThan(0.9);
+    // The CLI names the gate kind: inspect's gate column, eval's table and --json (top_k only on top-k layers)
+    const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, "cli/bin/rankgate.js"), ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+    expect(cli("inspect", "topk.rgm").stdout).toContain("4×8 top-1");
+    expect(cli("eval", "--model", "topk.rgm", "--samples", "50").stdout).toContain("4×8 blocks top-1");
+    const report = JSON.parse(cli("eval", "--model", "topk.rgm", "--samples", "50", "--json").stdout) as { layers: { top_k?: number }[] };
+    expect(report.layers.map((l) => l.top_k ?? null)).toEqual([1, null]);
   }, 120_000);
 
 });
