@@ -8,6 +8,8 @@ import { quantizeInput } from "../runtime/src/quant.ts";
 import { blockGate_s8, RUN_DENSE, RUN_ZERO_SKIP, run_s8 } from "../runtime/src/reference.ts";
 import { Engine } from "../runtime/src/runtime.ts";
 import { buildSynthetic, syntheticInputs } from "../toolchain/model/synthetic.ts";
+import { layerCost, layerCounts } from "../sim/cost.ts";
+import { findTarget } from "../sim/profile.ts";
 import { KernelHarness } from "./helpers/kernels.ts";
 import { gatedNetCase } from "./helpers/models.ts";
 import { int32s, int8s, maskWords, size, zeroPoint } from "./helpers/arbitraries.ts";
@@ -186,5 +188,21 @@ describe("gated networks", () => {
     const g = model.layers[0].gate!;
     await expect(Engine.fromModel({ layers: [{ ...model.layers[0], gate: { ...g, blocks: 2 } }, model.layers[1]] })).rejects.toThrow(/gate/);
     await expect(Engine.fromModel({ layers: [{ ...model.layers[0], gate: { ...g, threshold: new Int32Array(2) } }, model.layers[1]] })).rejects.toThrow(/gate_threshold|threshold/);
+  });
+});
+
+describe("sim cost of a top-k gate", () => {
+  it("k selection passes: the first is the per-block compare, each further pass `blocks` mask units; its scores count in SRAM", () => {
+    const p = findTarget("cortex-m4f");
+    const at = { weights: 0, bias: 4096, multiplier: 4224, shift: 4352, gate_weights: 4480, gate_threshold: 4992 };
+    const g = { nIn: 64, nOut: 30, rank: 0, blocks: 8, relu: true, at };
+    const w = { estimator: true, gather: false, masked: true, rows: Int32Array.of(0, 1, 2, 3), nz: new Int32Array(0) };
+    const base = layerCounts(p, g, w);
+    for (const k of [1, 3, 8]) {
+      const c = layerCounts(p, { ...g, topK: k }, w);
+      expect(c.estimator.mask - base.estimator.mask).toBe((k - 1) * 8);
+      expect({ ...c.estimator, mask: 0 }).toEqual({ ...base.estimator, mask: 0 });
+      expect(layerCost(p, { ...g, topK: k }, w, false).sramBytes - layerCost(p, g, w, false).sramBytes).toBe(32);
+    }
   });
 });
