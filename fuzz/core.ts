@@ -7,7 +7,7 @@
 // single-byte corruption that loads, or a case slower than the time budget.
 import { crc32 } from "../runtime/src/crc32.ts";
 import { FormatError, InputError, UserError } from "../runtime/src/errors.ts";
-import { HEADER_BYTES, readModel, SECTIONS, writeModel } from "../runtime/src/format.ts";
+import { ENTRY_BYTES_V4, HEADER_BYTES, readModel, SECTIONS, writeModel } from "../runtime/src/format.ts";
 import { fileCase, FILE_KINDS, type FileKind } from "./files.ts";
 import { CAPI_KINDS, runCapiCase, warmUpCapi } from "./capi.ts";
 import { workCase, workSetup } from "./work.ts";
@@ -236,8 +236,8 @@ function mutateModel(rng: Rng, bases: Uint8Array[] = BASES): Mutated {
   const l = rng.int(0, layers - 1);
   const e = HEADER_BYTES + l * entryBytes;
   if (kind < 73) {
-    // Layer field: dimensions (huge, zero, rank above min), zero points, scales, t_max, margin
-    const [name, off] = pick(rng, Object.entries(E));
+    // Layer field: dimensions (huge, zero, rank above min), zero points, scales, t_max, margin; v4: gate_top_k
+    const [name, off] = pick(rng, entryBytes >= ENTRY_BYTES_V4 ? [...Object.entries(E), ["gate_top_k", 96] as const] : Object.entries(E));
     let v: number;
     if (name === "in_scale" || name === "out_scale" || name === "margin") {
       v = pick(rng, F32_EDGES);
@@ -250,7 +250,7 @@ function mutateModel(rng: Rng, bases: Uint8Array[] = BASES): Mutated {
       v = pick(rng, [-129, 128, -128, 127, 0, INT32_MIN, INT32_MAX, dv.getInt32(e + off, true) + 1]);
       dv.setInt32(e + off, v, true);
     } else {
-      v = name === "reserved" && rng.next() < 0.5 ? pick(rng, [0, 1, 2, 3, 5, 16, dv.getUint32(e + 4, true), dv.getUint32(e + 4, true) + 1]) : pick(rng, U32_EDGES);
+      v = (name === "reserved" || name === "gate_top_k") && rng.next() < 0.5 ? pick(rng, [0, 1, 2, 3, 5, 16, dv.getUint32(e + 4, true), dv.getUint32(e + 4, true) + 1]) : pick(rng, U32_EDGES);
       dv.setUint32(e + off, v, true);
     }
     return done(b, `layers[${l}].${name}=${v}`);
