@@ -3,7 +3,7 @@
 // bit-exact with runtime/src/reference.ts and Engine (logits and every counter), and its reader gives
 // runtime/src/format.ts's verdict (same field, same offset) on the fuzz corpus of fuzz/core.ts.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -661,6 +661,7 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
     expect(cli("eval", "--model", "topk.rgm", "--samples", "50").stdout).toContain("4×8 blocks top-1");
     const report = JSON.parse(cli("eval", "--model", "topk.rgm", "--samples", "50", "--json").stdout) as { layers: { top_k?: number }[] };
     expect(report.layers.map((l) => l.top_k ?? null)).toEqual([1, null]);
+    rmSync(dir, { recursive: true, force: true });
   }, 120_000);
 
 });
