@@ -8,8 +8,10 @@ describe("build/rankgate.wasm", () => {
   it("imports nothing", () => {
     expect(WebAssembly.Module.imports(module)).toEqual([]);
   });
-  it("is at most 9 KiB (the MVP build stays at most 8 KiB: test/mvp.test.ts)", () => {
-    expect(bytes.length).toBeLessThanOrEqual(9216);
+  // 9 KiB until the estimator's second stage over the pair layout (expandSignPairs, 511 bytes): mnist-best.rgm's
+  // mask stages 7.25 → 6.35 CPU µs per digit, batch 1 18.88 → 17.80 (bench/ab-builds.ts, docs/ARCHITECTURE.md)
+  it("is at most 10 KiB (the MVP build stays at most 8 KiB: test/mvp.test.ts)", () => {
+    expect(bytes.length).toBeLessThanOrEqual(10240);
   });
   it("exports the kernels, their sizing partners, the runner and its memory", () => {
     const names = WebAssembly.Module.exports(module).map((e) => `${e.name}:${e.kind}`);

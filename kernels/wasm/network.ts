@@ -19,6 +19,8 @@ const F_NONZERO_IN = 28, F_POSITIVE = 29, F_POSITIVE_COMPUTED = 30;
 const F_GATE_W = 31, F_GATE_THR = 32;
 // Layer 0 of a v3 model: the per-feature input scales and offsets (0: per tensor)
 const F_IN_SCALES = 33, F_IN_OFFSETS = 34;
+// The estimator's second factor in the pair layout (estimate.ts expandSignPairs), written by the engine; 0: none
+const F_B_PAIRS = 60;
 // run_batch_s8: the seven counters above summed over the batch, int64 each (fields 40..53)
 const F_SUMS = 40;
 export const PLAN_RECORD_BYTES: i32 = 256;
@@ -76,6 +78,9 @@ function layerStatus(rec: usize, flags: i32, nIn: i32, nOut: i32, rank: i32, blo
   if (status == STATUS_OK && rank != 0) {
     status = checkEstimate(field(rec, F_IN), nIn, field(rec, F_IN_ZP), field(rec, F_A), field(rec, F_T_MULT), field(rec, F_T_SHIFT), rank,
       field(rec, F_T_MAX), field(rec, F_B), field(rec, F_THR), nOut, field(rec, F_MASK), scratch, bytes);
+    if (ASC_FEATURE_SIMD && status == STATUS_OK && field(rec, F_B_PAIRS) != 0 && (!inMemory(field(rec, F_B_PAIRS), <u64>((nOut + 15) >>> 4) * ((rank + 1) >>> 1) << 5) || !inMemory(field(rec, F_THR), <u64>((nOut + 15) & ~15) << 2))) {
+      status = STATUS_BAD_SIZE;
+    }
   }
   if (status == STATUS_OK && blocks != 0) {
     status = checkGate(field(rec, F_IN), nIn, field(rec, F_IN_ZP), field(rec, F_GATE_W), field(rec, F_GATE_THR), blocks,
@@ -111,7 +116,7 @@ function runLayer(rec: usize, flags: i32): i32 {
     est = chunkElems * width;
     if (rank > 0) {
       signFromProjection(acc, field(rec, F_T_MULT), field(rec, F_T_SHIFT), rank, field(rec, F_T_MAX), tPtr, field(rec, F_B), field(rec, F_THR),
-        nOut, maskPtr, simd);
+        nOut, maskPtr, simd, ASC_FEATURE_SIMD ? field(rec, F_B_PAIRS) : 0);
       est += rank * nOut;
     } else {
       blockMask(acc, field(rec, F_GATE_THR), blocks, field(rec, F_GATE_SIZE), nOut, maskPtr);

@@ -2,6 +2,7 @@
 // and plan records first, then activations, mask and scratch, then the batch staging buffers.
 // Nothing is allocated later.
 import type { QuantModel } from "./model.ts";
+import { pairLayoutBytes } from "./reference.ts";
 
 export const PAGE_BYTES = 65536;
 /** Bytes of one layer's plan record (mirrors PLAN_RECORD_BYTES in kernels/wasm/network.ts). */
@@ -58,6 +59,8 @@ export interface ArenaPlan {
   /** Each layer's mask buffer: one shared, or one per layer when tracing. */
   masks: ArenaRegion[];
   scratch: ArenaRegion;
+  /** Each layer's estimator second factor in the pair layout (reference.ts pairLayout_s8), or null (no estimator, or not planned). */
+  pairs: (ArenaRegion | null)[];
   /** Dense output of a gated layer, for trace counters (tracing only). */
   shadow: ArenaRegion | null;
   staging: StagingRegions | null;
@@ -71,6 +74,8 @@ export interface ArenaOptions {
   trace?: boolean;
   /** Staging buffers for run_batch_s8. */
   batch?: boolean;
+  /** A copy of each estimator's second factor in the pair layout the SIMD kernels read (the engine's arena). */
+  pairs?: boolean;
 }
 
 export function planArena(model: QuantModel, imageBytes: number, heapBase: number, options: ArenaOptions = {}): ArenaPlan {
@@ -100,6 +105,7 @@ export function planArena(model: QuantModel, imageBytes: number, heapBase: numbe
     masks = layers.map(() => mask);
   }
   const scratch = take("scratch", Math.max(...layers.map((l) => run_s8_scratchBytes(l.nIn, l.nOut, l.estimator?.rank ?? 0))));
+  const pairs = layers.map((l, i) => (options.pairs && l.estimator ? take(`pairs[${i}]`, pairLayoutBytes(l.estimator.rank, l.nOut)) : null));
   const staging = options.batch
     ? {
       samples: BATCH_SAMPLES,
@@ -110,7 +116,7 @@ export function planArena(model: QuantModel, imageBytes: number, heapBase: numbe
     }
     : null;
   return {
-    base, regions, model: model_, plan, input, outputs, masks, scratch, shadow, staging,
+    base, regions, model: model_, plan, input, outputs, masks, scratch, pairs, shadow, staging,
     totalBytes: cursor, pages: Math.ceil(cursor / PAGE_BYTES),
   };
 }

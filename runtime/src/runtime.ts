@@ -9,6 +9,7 @@ import { EngineError, InputError } from "./errors.ts";
 import { showName } from "./show.ts";
 import { readModel, writeModel, type ParsedModel } from "./format.ts";
 import { activationRange, type InputFeatures, type QuantModel } from "./model.ts";
+import { pairLayout_s8 } from "./reference.ts";
 import { buildOf, checkChoice, instantiateKernels, type KernelExports, type WasmBuild, type WasmChoice } from "./wasm.ts";
 
 // Plan record fields, int32 index (mirrors kernels/wasm/network.ts)
@@ -19,6 +20,8 @@ export const F = {
   NONZERO_IN: 28, POSITIVE: 29, POSITIVE_COMPUTED: 30, GATE_W: 31, GATE_THR: 32,
   /** Layer 0 of a v3 model: absolute offsets of the per-feature input scales and offsets (0: per tensor). */
   IN_SCALES: 33, IN_OFFSETS: 34,
+  /** The estimator's second factor in the pair layout (arena.pairs; 0: the SIMD kernels read B). */
+  B_PAIRS: 60,
   /** run_batch_s8's int64 sums of EST_MACS … POSITIVE_COMPUTED, two int32 fields each. */
   SUMS: 40,
 } as const;
@@ -189,13 +192,18 @@ export class Engine {
 
   private static async fromParsed(parsed: ParsedModel, options: LoadOptions): Promise<Engine> {
     const kernels = await instantiateKernels(options.wasm, options.module ?? "auto");
-    const arena = planArena(parsed.model, parsed.image.length, kernels.heapBase(), { trace: options.trace, batch: true });
+    const simd = buildOf(kernels) === "simd";
+    const arena = planArena(parsed.model, parsed.image.length, kernels.heapBase(), { trace: options.trace, batch: true, pairs: simd });
     if (kernels.PLAN_RECORD_BYTES.value !== PLAN_RECORD_BYTES) {
       throw new Error(`build/rankgate.wasm plan record is ${kernels.PLAN_RECORD_BYTES.value} bytes, runtime expects ${PLAN_RECORD_BYTES}: rebuild`);
     }
     const have = kernels.memory.buffer.byteLength / 65536;
     if (arena.pages > have) kernels.memory.grow(arena.pages - have);
     new Uint8Array(kernels.memory.buffer).set(parsed.image, arena.model.offset);
+    parsed.model.layers.forEach((l, i) => {
+      const at = arena.pairs[i];
+      if (at && l.estimator) new Int8Array(kernels.memory.buffer).set(pairLayout_s8(l.estimator.b, l.estimator.rank, l.nOut), at.offset);
+    });
     const engine = new Engine(parsed, arena, kernels, options);
     engine.writePlan();
     return engine;
@@ -411,7 +419,7 @@ export function planRecords(parsed: ParsedModel, arena: ArenaPlan): Int32Array {
       [F.MASK, arena.masks[l].offset], [F.SCRATCH, arena.scratch.offset], [F.SHADOW, arena.shadow?.offset ?? 0],
       [F.GATE_BLOCKS, layer.gate?.blocks ?? 0], [F.GATE_SIZE, layer.gate?.blockSize ?? 0],
       [F.GATE_W, at("gate_weights")], [F.GATE_THR, at("gate_threshold")],
-      [F.IN_SCALES, at("in_scales")], [F.IN_OFFSETS, at("in_offsets")],
+      [F.IN_SCALES, at("in_scales")], [F.IN_OFFSETS, at("in_offsets")], [F.B_PAIRS, arena.pairs[l]?.offset ?? 0],
     ];
     for (const [f, v] of fields) i32[r + f] = v;
   });

@@ -1,0 +1,85 @@
+// The estimator's second factor in the pair layout (runtime/src/reference.ts pairLayout_s8, read by
+// kernels/wasm/estimate.ts expandSignPairs): the layout's bytes, the engine's copy of it, and its plan field's check.
+// Masks and logits through it against the reference: test/zero-skip.test.ts and test/as/estimate.spec.ts.
+import { describe, expect, it } from "vitest";
+import { EngineError } from "../runtime/src/errors.ts";
+import { estimateSign_s8, PAIR_UNITS, pairLayout_s8, pairLayoutBytes, run_s8 } from "../runtime/src/reference.ts";
+import { quantizeInput } from "../runtime/src/quant.ts";
+import { Engine, F } from "../runtime/src/runtime.ts";
+import { PLAN_RECORD_BYTES } from "../runtime/src/arena.ts";
+import { buildSynthetic, syntheticInputs } from "../toolchain/model/synthetic.ts";
+
+describe("pairLayout_s8", () => {
+  it("puts B[j][2p], B[j][2p+1] at group j/16, pair p, lane j%16; zero past rank and nOut", () => {
+    // nOut 17 (two groups), rank 3 (two pairs): B[j][r] = 10·j + r (j < 12), −(10·(j − 12) + r) after
+    const nOut = 17, rank = 3;
+    const b = Int8Array.from({ length: nOut * rank }, (_, i) => {
+      const j = Math.floor(i / rank), r = i % rank;
+      return j < 12 ? 10 * j + r : -(10 * (j - 12) + r);
+    });
+    const out = pairLayout_s8(b, rank, nOut);
+    expect(PAIR_UNITS).toBe(16);
+    expect(out.length).toBe(pairLayoutBytes(rank, nOut));
+    expect(out.length).toBe(2 * 2 * 32);
+    const at = (g: number, p: number, u: number, k: number) => out[(g * 2 + p) * 32 + 2 * u + k];
+    expect([at(0, 0, 0, 0), at(0, 0, 0, 1), at(0, 1, 0, 0), at(0, 1, 0, 1)]).toEqual([0, 1, 2, 0]);
+    expect([at(0, 0, 5, 0), at(0, 0, 5, 1), at(0, 1, 5, 0), at(0, 1, 5, 1)]).toEqual([50, 51, 52, 0]);
+    expect([at(1, 0, 0, 0), at(1, 0, 0, 1), at(1, 1, 0, 0)]).toEqual([-40, -41, -42]);
+    // Units 17..31 of group 1 are zero
+    expect(Array.from(out.subarray(64 + 2, 96)).every((v) => v === 0)).toBe(true);
+    expect(Array.from(out.subarray(96 + 2, 128)).every((v) => v === 0)).toBe(true);
+  });
+});
+
+describe("the engine's pair layout", () => {
+  const { bytes, model, rng } = buildSynthetic({ sizes: [40, 33, 17, 5], ranks: [7, 4], seed: 11, calibration: 16 });
+  const x = syntheticInputs(rng, 30, 40);
+
+  it("holds each estimator's B in the pair layout on the SIMD build, none on the MVP build; masks equal the reference", async () => {
+    const simd = await Engine.load(bytes, { module: "simd", trace: true });
+    const mvp = await Engine.load(bytes, { module: "mvp", trace: true });
+    expect(mvp.arena.pairs).toEqual([null, null, null]);
+    const mem = new Int8Array(simd.internals.kernels.memory.buffer);
+    const plan = new Int32Array(simd.internals.kernels.memory.buffer, simd.arena.plan.offset, (3 * PLAN_RECORD_BYTES) >> 2);
+    model.layers.forEach((l, i) => {
+      const at = simd.arena.pairs[i];
+      expect(at === null).toBe(l.estimator === null);
+      expect(plan[i * (PLAN_RECORD_BYTES >> 2) + F.B_PAIRS]).toBe(at?.offset ?? 0);
+      if (at && l.estimator) {
+        expect(Array.from(mem.subarray(at.offset, at.offset + pairLayoutBytes(l.estimator.rank, l.nOut))))
+          .toEqual(Array.from(pairLayout_s8(l.estimator.b, l.estimator.rank, l.nOut)));
+      }
+    });
+    let set = 0;
+    for (let s = 0; s < 30; s++) {
+      const q = quantizeInput(x.subarray(s * 40, (s + 1) * 40), model.layers[0].inScale, model.layers[0].inZeroPoint, new Int8Array(40));
+      const ref = run_s8(model, q);
+      for (const e of [simd, mvp]) {
+        for (const zeroSkip of [false, true]) {
+          expect(Array.from(e.infer(q, { zeroSkip }).logits)).toEqual(Array.from(ref.output));
+          const trace = e.lastTrace();
+          model.layers.forEach((l, i) => {
+            if (!l.estimator) return;
+            const want = new Uint32Array(Math.ceil(l.nOut / 32));
+            estimateSign_s8({ nIn: l.nIn, nOut: l.nOut, inZp: l.inZeroPoint, ...l.estimator }, trace.inputs[i], want);
+            expect(Array.from(trace.masks[i]!)).toEqual(Array.from(want));
+            set += want.reduce((a, w) => a + (w.toString(2).match(/1/g)?.length ?? 0), 0);
+          });
+        }
+      }
+    }
+    expect(set).toBeGreaterThan(100);
+  });
+
+  it("a pair layout pointer past memory is STATUS_BAD_SIZE, before anything runs", async () => {
+    const engine = await Engine.load(bytes, { module: "simd" });
+    const plan = new Int32Array(engine.internals.kernels.memory.buffer, engine.arena.plan.offset, (3 * PLAN_RECORD_BYTES) >> 2);
+    plan[F.B_PAIRS] = engine.memoryBytes - 16;
+    expect(() => engine.infer(x.subarray(0, 40))).toThrow(EngineError);
+    expect(() => engine.infer(x.subarray(0, 40))).toThrow(/status -4 \(STATUS_BAD_SIZE\)/);
+    // Checked for every schedule (the scalar kernels read B, but the plan is wrong)
+    expect(() => engine.infer(x.subarray(0, 40), { simd: false })).toThrow(/STATUS_BAD_SIZE/);
+    plan[F.B_PAIRS] = engine.arena.pairs[0]!.offset;
+    expect(engine.infer(x.subarray(0, 40)).logits.length).toBe(5);
+  });
+});
