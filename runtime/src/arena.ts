@@ -2,7 +2,7 @@
 // and plan records first, then activations, mask and scratch, then the batch staging buffers.
 // Nothing is allocated later.
 import type { QuantModel } from "./model.ts";
-import { pairLayoutBytes } from "./reference.ts";
+import { pairLayoutABytes, pairLayoutBytes } from "./reference.ts";
 
 export const PAGE_BYTES = 65536;
 /** Bytes of one layer's plan record (mirrors PLAN_RECORD_BYTES in kernels/wasm/network.ts). */
@@ -59,8 +59,11 @@ export interface ArenaPlan {
   /** Each layer's mask buffer: one shared, or one per layer when tracing. */
   masks: ArenaRegion[];
   scratch: ArenaRegion;
-  /** Each layer's estimator second factor in the pair layout (reference.ts pairLayout_s8), or null (no estimator, or not planned). */
-  pairs: (ArenaRegion | null)[];
+  /**
+   * Each estimator layer's pair layouts (or null: no estimator, or not planned): its second factor (reference.ts
+   * pairLayout_s8) at offset, then its first factor (pairLayoutA_s8) at aOffset and the pair list (int32 [pad8(nIn) / 2]) at listOffset.
+   */
+  pairs: (ArenaRegion & { aOffset: number; listOffset: number } | null)[];
   /** Dense output of a gated layer, for trace counters (tracing only). */
   shadow: ArenaRegion | null;
   staging: StagingRegions | null;
@@ -105,7 +108,12 @@ export function planArena(model: QuantModel, imageBytes: number, heapBase: numbe
     masks = layers.map(() => mask);
   }
   const scratch = take("scratch", Math.max(...layers.map((l) => run_s8_scratchBytes(l.nIn, l.nOut, l.estimator?.rank ?? 0))));
-  const pairs = layers.map((l, i) => (options.pairs && l.estimator ? take(`pairs[${i}]`, pairLayoutBytes(l.estimator.rank, l.nOut)) : null));
+  const pairs = layers.map((l, i) => {
+    if (!options.pairs || !l.estimator) return null;
+    const b = align16(pairLayoutBytes(l.estimator.rank, l.nOut)), a = align16(pairLayoutABytes(l.estimator.rank, l.nIn));
+    const r = take(`pairs[${i}]`, b + a + 2 * pad8(l.nIn));
+    return { ...r, aOffset: r.offset + b, listOffset: r.offset + b + a };
+  });
   const staging = options.batch
     ? {
       samples: BATCH_SAMPLES,

@@ -127,6 +127,27 @@ export function pairLayout_s8(b: Int8Array, rank: number, nOut: number): Int8Arr
   return out;
 }
 
+/** Bytes of {@link pairLayoutA_s8}'s output: pad8(rank) · pad8(nIn). */
+export const pairLayoutABytes = (rank: number, nIn: number) => (Math.ceil(rank / 8) * 8) * (Math.ceil(nIn / 8) * 8);
+
+/**
+ * The estimator's first factor A [rank][nIn] in the layout kernels/wasm/sparse.ts pairRows reads (the engine writes
+ * it into its arena at load): blocks of 16 rows, the last one 8 rows when at most 8 remain; per block, per input
+ * pair k < pad8(nIn) / 2, [row][2] = A[r][2k], A[r][2k+1]; zero past rank and past nIn.
+ */
+export function pairLayoutA_s8(a: Int8Array, rank: number, nIn: number): Int8Array {
+  const pairs = Math.ceil(nIn / 8) * 4;
+  const out = new Int8Array(pairLayoutABytes(rank, nIn));
+  for (let r0 = 0, at = 0; r0 < rank; r0 += 16) {
+    const width = rank - r0 > 8 ? 16 : 8;
+    for (let r = r0; r < Math.min(rank, r0 + width); r++) {
+      for (let i = 0; i < nIn; i++) out[at + (i >> 1) * 2 * width + 2 * (r - r0) + (i & 1)] = a[r * nIn + i];
+    }
+    at += pairs * 2 * width;
+  }
+  return out;
+}
+
 /** Twin of assembly maskCount: set bits among the first n. */
 export function maskCount(mask: Uint32Array, n: number): number {
   let c = 0;

@@ -9,7 +9,7 @@ import { EngineError, InputError } from "./errors.ts";
 import { showName } from "./show.ts";
 import { readModel, writeModel, type ParsedModel } from "./format.ts";
 import { activationRange, type InputFeatures, type QuantModel } from "./model.ts";
-import { pairLayout_s8 } from "./reference.ts";
+import { pairLayout_s8, pairLayoutA_s8 } from "./reference.ts";
 import { buildOf, checkChoice, instantiateKernels, type KernelExports, type WasmBuild, type WasmChoice } from "./wasm.ts";
 
 // Plan record fields, int32 index (mirrors kernels/wasm/network.ts)
@@ -22,6 +22,8 @@ export const F = {
   IN_SCALES: 33, IN_OFFSETS: 34,
   /** The estimator's second factor in the pair layout (arena.pairs; 0: the SIMD kernels read B). */
   B_PAIRS: 60,
+  /** The estimator's first factor in the pair layout and its pair list (arena.pairs; 0: chunked rows over A). */
+  A_PAIRS: 61, PAIR_LIST: 62,
   /** run_batch_s8's int64 sums of EST_MACS … POSITIVE_COMPUTED, two int32 fields each. */
   SUMS: 40,
 } as const;
@@ -202,7 +204,10 @@ export class Engine {
     new Uint8Array(kernels.memory.buffer).set(parsed.image, arena.model.offset);
     parsed.model.layers.forEach((l, i) => {
       const at = arena.pairs[i];
-      if (at && l.estimator) new Int8Array(kernels.memory.buffer).set(pairLayout_s8(l.estimator.b, l.estimator.rank, l.nOut), at.offset);
+      if (!at || !l.estimator) return;
+      const mem = new Int8Array(kernels.memory.buffer);
+      mem.set(pairLayout_s8(l.estimator.b, l.estimator.rank, l.nOut), at.offset);
+      mem.set(pairLayoutA_s8(l.estimator.a, l.estimator.rank, l.nIn), at.aOffset);
     });
     const engine = new Engine(parsed, arena, kernels, options);
     engine.writePlan();
@@ -420,6 +425,7 @@ export function planRecords(parsed: ParsedModel, arena: ArenaPlan): Int32Array {
       [F.GATE_BLOCKS, layer.gate?.blocks ?? 0], [F.GATE_SIZE, layer.gate?.blockSize ?? 0],
       [F.GATE_W, at("gate_weights")], [F.GATE_THR, at("gate_threshold")],
       [F.IN_SCALES, at("in_scales")], [F.IN_OFFSETS, at("in_offsets")], [F.B_PAIRS, arena.pairs[l]?.offset ?? 0],
+      [F.A_PAIRS, arena.pairs[l]?.aOffset ?? 0], [F.PAIR_LIST, arena.pairs[l]?.listOffset ?? 0],
     ];
     for (const [f, v] of fields) i32[r + f] = v;
   });
