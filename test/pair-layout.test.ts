@@ -10,24 +10,25 @@ import { PLAN_RECORD_BYTES } from "../runtime/src/arena.ts";
 import { buildSynthetic, syntheticInputs } from "../toolchain/model/synthetic.ts";
 
 describe("pairLayout_s8", () => {
-  it("puts B[j][2p], B[j][2p+1] at group j/16, pair p, lane j%16; zero past rank and nOut", () => {
-    // nOut 17 (two groups), rank 3 (two pairs): B[j][r] = 10·j + r (j < 12), −(10·(j − 12) + r) after
-    const nOut = 17, rank = 3;
+  it("puts B[j][2p], B[j][2p+1] at group j/32, pair p, lane j%32; zero past rank and nOut", () => {
+    // nOut 33 (two groups), rank 3 (two pairs): B[j][r] = 10·j + r (j < 12), −(10·(j − 12) + r) after
+    const nOut = 33, rank = 3;
     const b = Int8Array.from({ length: nOut * rank }, (_, i) => {
       const j = Math.floor(i / rank), r = i % rank;
       return j < 12 ? 10 * j + r : -(10 * (j - 12) + r);
     });
     const out = pairLayout_s8(b, rank, nOut);
-    expect(PAIR_UNITS).toBe(16);
+    expect(PAIR_UNITS).toBe(32);
     expect(out.length).toBe(pairLayoutBytes(rank, nOut));
-    expect(out.length).toBe(2 * 2 * 32);
-    const at = (g: number, p: number, u: number, k: number) => out[(g * 2 + p) * 32 + 2 * u + k];
+    expect(out.length).toBe(2 * 2 * 64);
+    const at = (g: number, p: number, u: number, k: number) => out[(g * 2 + p) * 64 + 2 * u + k];
     expect([at(0, 0, 0, 0), at(0, 0, 0, 1), at(0, 1, 0, 0), at(0, 1, 0, 1)]).toEqual([0, 1, 2, 0]);
     expect([at(0, 0, 5, 0), at(0, 0, 5, 1), at(0, 1, 5, 0), at(0, 1, 5, 1)]).toEqual([50, 51, 52, 0]);
-    expect([at(1, 0, 0, 0), at(1, 0, 0, 1), at(1, 1, 0, 0)]).toEqual([-40, -41, -42]);
-    // Units 17..31 of group 1 are zero
-    expect(Array.from(out.subarray(64 + 2, 96)).every((v) => v === 0)).toBe(true);
-    expect(Array.from(out.subarray(96 + 2, 128)).every((v) => v === 0)).toBe(true);
+    expect([at(0, 0, 16, 0), at(0, 0, 16, 1), at(0, 1, 16, 0)]).toEqual([-40, -41, -42]);
+    expect([at(1, 0, 0, 0), at(1, 0, 0, 1), at(1, 1, 0, 0)]).toEqual([-200, -201, -202].map((v) => (v << 24) >> 24));
+    // Units 33..63 (group 1, lanes 1..31) are zero
+    expect(Array.from(out.subarray(128 + 2, 192)).every((v) => v === 0)).toBe(true);
+    expect(Array.from(out.subarray(192 + 2, 256)).every((v) => v === 0)).toBe(true);
   });
 });
 

@@ -80,7 +80,7 @@ function layerStatus(rec: usize, flags: i32, nIn: i32, nOut: i32, rank: i32, blo
   if (status == STATUS_OK && rank != 0) {
     status = checkEstimate(field(rec, F_IN), nIn, field(rec, F_IN_ZP), field(rec, F_A), field(rec, F_T_MULT), field(rec, F_T_SHIFT), rank,
       field(rec, F_T_MAX), field(rec, F_B), field(rec, F_THR), nOut, field(rec, F_MASK), scratch, bytes);
-    if (ASC_FEATURE_SIMD && status == STATUS_OK && field(rec, F_B_PAIRS) != 0 && (!inMemory(field(rec, F_B_PAIRS), <u64>((nOut + 15) >>> 4) * ((rank + 1) >>> 1) << 5) || !inMemory(field(rec, F_THR), <u64>((nOut + 15) & ~15) << 2))) {
+    if (ASC_FEATURE_SIMD && status == STATUS_OK && field(rec, F_B_PAIRS) != 0 && (!inMemory(field(rec, F_B_PAIRS), <u64>((nOut + 31) >>> 5) * ((rank + 1) >>> 1) << 6) || !inMemory(field(rec, F_THR), <u64>((nOut + 31) & ~31) << 2))) {
       status = STATUS_BAD_SIZE;
     }
     if (ASC_FEATURE_SIMD && status == STATUS_OK && field(rec, F_A_PAIRS) != 0 && (!inMemory(field(rec, F_A_PAIRS), <u64>pad8(rank) * pad8(nIn))

@@ -107,15 +107,15 @@ export function estimateSign_s8(p: EstimatorParams, input: Int8Array, mask: Uint
 }
 
 /** Units per group of the pair layout (kernels/wasm/estimate.ts PAIR_UNITS). */
-export const PAIR_UNITS = 16;
+export const PAIR_UNITS = 32;
 
-/** Bytes of {@link pairLayout_s8}'s output: ceil(nOut / 8) groups × ceil(rank / 2) pairs × 16. */
+/** Bytes of {@link pairLayout_s8}'s output: ceil(nOut / PAIR_UNITS) groups × ceil(rank / 2) pairs × 2 · PAIR_UNITS. */
 export const pairLayoutBytes = (rank: number, nOut: number) => Math.ceil(nOut / PAIR_UNITS) * Math.ceil(rank / 2) * 2 * PAIR_UNITS;
 
 /**
  * The estimator's second factor B [nOut][rank] in the layout kernels/wasm/estimate.ts expandSignPairs reads (the
- * engine writes it into its arena at load; the file keeps [nOut][rank]): group g of 8 units, pair p of ranks,
- * 16 bytes [u][2] = B[8g+u][2p], B[8g+u][2p+1]; zero past rank and past nOut.
+ * engine writes it into its arena at load; the file keeps [nOut][rank]): group g of PAIR_UNITS (32) units, pair p
+ * of ranks, 64 bytes [u][2] = B[32g+u][2p], B[32g+u][2p+1]; zero past rank and past nOut.
  */
 export function pairLayout_s8(b: Int8Array, rank: number, nOut: number): Int8Array {
   const pairs = Math.ceil(rank / 2);
