@@ -60,10 +60,11 @@ export interface ArenaPlan {
   masks: ArenaRegion[];
   scratch: ArenaRegion;
   /**
-   * Each estimator layer's pair layouts (or null: no estimator, or not planned): its second factor (reference.ts
-   * pairLayout_s8) at offset, then its first factor (pairLayoutA_s8) at aOffset and the pair list (int32 [pad8(nIn) / 2]) at listOffset.
+   * With the pairs option (the engine on the SIMD build), each estimator layer's pair layouts (null: no estimator): its
+   * second factor (reference.ts pairLayout_s8) at offset, then its first factor (pairLayoutA_s8) at aOffset and the
+   * pair list (int32 [pad8(nIn) / 2]) at listOffset. Absent without the option.
    */
-  pairs: (ArenaRegion & { aOffset: number; listOffset: number } | null)[];
+  pairs?: (ArenaRegion & { aOffset: number; listOffset: number } | null)[];
   /** Dense output of a gated layer, for trace counters (tracing only). */
   shadow: ArenaRegion | null;
   staging: StagingRegions | null;
@@ -108,8 +109,8 @@ export function planArena(model: QuantModel, imageBytes: number, heapBase: numbe
     masks = layers.map(() => mask);
   }
   const scratch = take("scratch", Math.max(...layers.map((l) => run_s8_scratchBytes(l.nIn, l.nOut, l.estimator?.rank ?? 0))));
-  const pairs = layers.map((l, i) => {
-    if (!options.pairs || !l.estimator) return null;
+  const pairs = options.pairs && layers.map((l, i) => {
+    if (!l.estimator) return null;
     const b = align16(pairLayoutBytes(l.estimator.rank, l.nOut)), a = align16(pairLayoutABytes(l.estimator.rank, l.nIn));
     const r = take(`pairs[${i}]`, b + a + 2 * pad8(l.nIn));
     return { ...r, aOffset: r.offset + b, listOffset: r.offset + b + a };
@@ -124,7 +125,7 @@ export function planArena(model: QuantModel, imageBytes: number, heapBase: numbe
     }
     : null;
   return {
-    base, regions, model: model_, plan, input, outputs, masks, scratch, pairs, shadow, staging,
+    base, regions, model: model_, plan, input, outputs, masks, scratch, ...(pairs ? { pairs } : {}), shadow, staging,
     totalBytes: cursor, pages: Math.ceil(cursor / PAGE_BYTES),
   };
 }

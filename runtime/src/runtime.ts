@@ -203,7 +203,7 @@ export class Engine {
     if (arena.pages > have) kernels.memory.grow(arena.pages - have);
     new Uint8Array(kernels.memory.buffer).set(parsed.image, arena.model.offset);
     parsed.model.layers.forEach((l, i) => {
-      const at = arena.pairs[i];
+      const at = arena.pairs?.[i];
       if (!at || !l.estimator) return;
       const mem = new Int8Array(kernels.memory.buffer);
       mem.set(pairLayout_s8(l.estimator.b, l.estimator.rank, l.nOut), at.offset);
@@ -424,8 +424,8 @@ export function planRecords(parsed: ParsedModel, arena: ArenaPlan): Int32Array {
       [F.MASK, arena.masks[l].offset], [F.SCRATCH, arena.scratch.offset], [F.SHADOW, arena.shadow?.offset ?? 0],
       [F.GATE_BLOCKS, layer.gate?.blocks ?? 0], [F.GATE_SIZE, layer.gate?.blockSize ?? 0],
       [F.GATE_W, at("gate_weights")], [F.GATE_THR, at("gate_threshold")],
-      [F.IN_SCALES, at("in_scales")], [F.IN_OFFSETS, at("in_offsets")], [F.B_PAIRS, arena.pairs[l]?.offset ?? 0],
-      [F.A_PAIRS, arena.pairs[l]?.aOffset ?? 0], [F.PAIR_LIST, arena.pairs[l]?.listOffset ?? 0],
+      [F.IN_SCALES, at("in_scales")], [F.IN_OFFSETS, at("in_offsets")], [F.B_PAIRS, arena.pairs?.[l]?.offset ?? 0],
+      [F.A_PAIRS, arena.pairs?.[l]?.aOffset ?? 0], [F.PAIR_LIST, arena.pairs?.[l]?.listOffset ?? 0],
     ];
     for (const [f, v] of fields) i32[r + f] = v;
   });
