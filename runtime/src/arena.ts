@@ -78,7 +78,7 @@ export interface ArenaOptions {
   trace?: boolean;
   /** Staging buffers for run_batch_s8. */
   batch?: boolean;
-  /** A copy of each estimator's second factor in the pair layout the SIMD kernels read (the engine's arena). */
+  /** Each estimator's factors in the pair layouts the SIMD kernels read, and its pair list (the engine on the SIMD build). */
   pairs?: boolean;
 }
 

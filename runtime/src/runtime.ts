@@ -1,6 +1,6 @@
 // Engine: loads a validated .rgm into one Wasm instance and runs it.
 // Ownership: the engine owns its instance and linear memory for its whole life; the model
-// image and plan records are written once at load; the staging buffers, input, activations,
+// image, the estimators' pair layouts (SIMD build) and plan records are written once at load; the staging buffers, input, activations,
 // mask, scratch and the records' counters are rewritten by every inference; returned arrays
 // are copies the caller owns.
 import { planArena, PLAN_RECORD_BYTES, type ArenaPlan } from "./arena.ts";
