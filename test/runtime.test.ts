@@ -158,8 +158,8 @@ describe("Engine", () => {
     const engine = await Engine.load(bytes);
     const a = engine.arena;
     const regions = a.regions;
-    expect(regions.map((r) => r.name)).toEqual(["model", "plan", "input", "activations[0]", "activations[1]", "mask", "scratch",
-      "pairs[0]", "pairs[1]", "staging.input", "staging.logits", "staging.labels", "staging.activations"]);
+    expect(regions.map((r) => r.name)).toEqual(["model", "plan", "pairs[0]", "pairs[1]", "input", "activations[0]", "activations[1]", "mask", "scratch",
+      "staging.input", "staging.logits", "staging.labels", "staging.activations"]);
     regions.forEach((r, i) => {
       expect(r.offset % 16).toBe(0);
       if (i > 0) expect(r.offset).toBe(regions[i - 1].offset + regions[i - 1].bytes);

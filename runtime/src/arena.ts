@@ -1,5 +1,6 @@
-// One arena per engine, planned once at load (TFLite Micro style): persistent model image
-// and plan records first, then activations, mask and scratch, then the batch staging buffers.
+// One arena per engine, planned once at load (TFLite Micro style): persistent model image,
+// plan records and (the engine on the SIMD build) the estimators' pair layouts first, then activations,
+// mask and scratch, then the batch staging buffers.
 // Nothing is allocated later.
 import type { QuantModel } from "./model.ts";
 import { pairLayoutABytes, pairLayoutBytes } from "./reference.ts";
@@ -96,6 +97,12 @@ export function planArena(model: QuantModel, imageBytes: number, heapBase: numbe
   const widest = Math.max(...layers.map((l) => l.nOut));
   const model_ = take("model", imageBytes);
   const plan = take("plan", layers.length * PLAN_RECORD_BYTES);
+  const pairs = options.pairs && layers.map((l, i) => {
+    if (!l.estimator) return null;
+    const b = align16(pairLayoutBytes(l.estimator.rank, l.nOut)), a = align16(pairLayoutABytes(l.estimator.rank, l.nIn));
+    const r = take(`pairs[${i}]`, b + a + 2 * pad8(l.nIn));
+    return { ...r, aOffset: r.offset + b, listOffset: r.offset + b + a };
+  });
   const input = take("input", layers[0].nIn);
   let outputs: ArenaRegion[], masks: ArenaRegion[], shadow: ArenaRegion | null = null;
   if (options.trace) {
@@ -109,12 +116,6 @@ export function planArena(model: QuantModel, imageBytes: number, heapBase: numbe
     masks = layers.map(() => mask);
   }
   const scratch = take("scratch", Math.max(...layers.map((l) => run_s8_scratchBytes(l.nIn, l.nOut, l.estimator?.rank ?? 0))));
-  const pairs = options.pairs && layers.map((l, i) => {
-    if (!l.estimator) return null;
-    const b = align16(pairLayoutBytes(l.estimator.rank, l.nOut)), a = align16(pairLayoutABytes(l.estimator.rank, l.nIn));
-    const r = take(`pairs[${i}]`, b + a + 2 * pad8(l.nIn));
-    return { ...r, aOffset: r.offset + b, listOffset: r.offset + b + a };
-  });
   const staging = options.batch
     ? {
       samples: BATCH_SAMPLES,
