@@ -1,5 +1,5 @@
 // Jobs for the C embedding hosts (test/wasm-hosts/*.c, format in host-common.h): an Engine's arena
-// image (model image and plan records, exactly as Engine.load wrote them) and its run_batch_s8
+// image (model image, plan records and, on the SIMD build, the pair layouts, exactly as Engine.load wrote them) and its run_batch_s8
 // calls over some samples, so a host in any runtime runs the engine as runtime/src/runtime.ts does. runJob
 // is the same host in JavaScript (any WebAssembly.Module, e.g. Node's), for the expected bytes.
 import { PLAN_RECORD_BYTES } from "../runtime/src/arena.ts";
@@ -36,8 +36,10 @@ export function engineJob(engine: Engine, samples: Float32Array, options: RunOpt
   const { kernels, arena } = engine.internals;
   const st = arena.staging!;
   const n = engine.inputSize, m = engine.outputSize, layers = engine.model.layers.length;
-  const planEnd = arena.plan.offset + arena.plan.bytes;
-  if (arena.model.offset >= arena.plan.offset) throw new Error("engineJob: expected the model image before the plan records");
+  // The persistent regions: the model image, the plan records, the pair layouts (SIMD build), in that order
+  const last = arena.pairs?.filter((p) => p !== null).at(-1) ?? arena.plan;
+  const planEnd = last.offset + last.bytes;
+  if (arena.model.offset >= arena.plan.offset || last.offset < arena.plan.offset) throw new Error("engineJob: expected the model image, the plan records, then the pair layouts");
   const image = new Uint8Array(kernels.memory.buffer, arena.model.offset, planEnd - arena.model.offset).slice();
   const count = samples.length / n;
   const calls: JobCall[] = [];

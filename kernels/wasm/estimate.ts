@@ -34,21 +34,64 @@ export function estimateSign_s8(
   const tPtr = acc + scratchVec32(pad8(rank));
   listInput(inPtr, nIn, inZp, scratchPtr, false, useSimd);
   chunkRows(scratchPtr, nIn, aPtr, rank, 0, acc, tPtr + scratchVec16(pad8(rank)), useSimd);
-  signFromProjection(acc, tMultPtr, tShiftPtr, rank, tMax, tPtr, bPtr, thrPtr, nOut, maskPtr, useSimd);
+  signFromProjection(acc, tMultPtr, tShiftPtr, rank, tMax, tPtr, bPtr, thrPtr, nOut, maskPtr, useSimd, 0);
   return STATUS_OK;
 }
 
-/** From the int32 projection acc[rank]: t[r] = clamp(requantize(acc[r]), ±tMax) into tPtr (zero-padded to pad8(rank)), then the mask. */
+/**
+ * From the int32 projection acc[rank]: t[r] = clamp(requantize(acc[r]), ±tMax) into tPtr (zero-padded to pad8(rank)), then
+ * the mask, by {@link expandSignPairs} over pairsPtr when it is nonzero (SIMD only), else by {@link expandSign} over B.
+ */
 export function signFromProjection(
   accPtr: usize, tMultPtr: usize, tShiftPtr: usize, rank: i32, tMax: i32, tPtr: usize, bPtr: usize, thrPtr: usize, nOut: i32,
-  maskPtr: usize, simd: bool,
+  maskPtr: usize, simd: bool, pairsPtr: usize,
 ): void {
   for (let r = 0; r < pad8(rank); r++) {
     const o = <usize>r << 2;
     const t = r < rank ? min(max(requantize(load<i32>(accPtr + o), load<i32>(tMultPtr + o), load<i32>(tShiftPtr + o)), -tMax), tMax) : 0;
     store<i16>(tPtr + (<usize>r << 1), <i16>t);
   }
-  expandSign(tPtr, rank, bPtr, thrPtr, nOut, maskPtr, simd);
+  if (ASC_FEATURE_SIMD && simd && pairsPtr != 0) expandSignPairs(tPtr, rank, pairsPtr, thrPtr, nOut, maskPtr);
+  else expandSign(tPtr, rank, bPtr, thrPtr, nOut, maskPtr, simd);
+}
+
+/** Units per group of the pair-interleaved second factor (runtime/src/reference.ts PAIR_UNITS). */
+export const PAIR_UNITS = 32;
+
+/**
+ * {@link expandSign} over the second factor in the engine's pair layout (reference.ts pairLayout_s8): per group of 32
+ * units, per pair of ranks p, 64 bytes [unit u][2] = B[32g+u][2p], B[32g+u][2p+1] (zero past rank and nOut). One
+ * broadcast (t[2p], t[2p+1]) and one dot per 4 units give 4 units' partial sums, no horizontal sum; ranks pad to
+ * even instead of to 8; each group writes one mask word. Reads thr up to a multiple of 32 units (bits past nOut
+ * are dropped). SIMD only.
+ */
+export function expandSignPairs(tPtr: usize, rank: i32, pairsPtr: usize, thrPtr: usize, nOut: i32, maskPtr: usize): void {
+  const pairs = <usize>((rank + 1) >>> 1);
+  let p = pairsPtr;
+  for (let j = 0; j < nOut; j += PAIR_UNITS) {
+    let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    for (let k: usize = 0; k < pairs; k++) {
+      const t = i32x4.splat(load<i32>(tPtr + (k << 2)));
+      const q = p + (k << 6);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load8x8_s(q), t));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v128.load8x8_s(q, 8), t));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(v128.load8x8_s(q, 16), t));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v128.load8x8_s(q, 24), t));
+      a4 = i32x4.add(a4, i32x4.dot_i16x8_s(v128.load8x8_s(q, 32), t));
+      a5 = i32x4.add(a5, i32x4.dot_i16x8_s(v128.load8x8_s(q, 40), t));
+      a6 = i32x4.add(a6, i32x4.dot_i16x8_s(v128.load8x8_s(q, 48), t));
+      a7 = i32x4.add(a7, i32x4.dot_i16x8_s(v128.load8x8_s(q, 56), t));
+    }
+    p += pairs << 6;
+    const th = thrPtr + (<usize>j << 2);
+    let bits = <u32>(i32x4.bitmask(i32x4.gt_s(a0, v128.load(th))) | (i32x4.bitmask(i32x4.gt_s(a1, v128.load(th, 16))) << 4)
+      | (i32x4.bitmask(i32x4.gt_s(a2, v128.load(th, 32))) << 8) | (i32x4.bitmask(i32x4.gt_s(a3, v128.load(th, 48))) << 12)
+      | (i32x4.bitmask(i32x4.gt_s(a4, v128.load(th, 64))) << 16) | (i32x4.bitmask(i32x4.gt_s(a5, v128.load(th, 80))) << 20)
+      | (i32x4.bitmask(i32x4.gt_s(a6, v128.load(th, 96))) << 24) | (i32x4.bitmask(i32x4.gt_s(a7, v128.load(th, 112))) << 28));
+    // Drop units past nOut
+    if (nOut - j < PAIR_UNITS) bits &= (<u32>1 << (nOut - j)) - 1;
+    store<u32>(maskPtr + (<usize>(j >>> 5) << 2), bits);
+  }
 }
 
 /**

@@ -2,7 +2,7 @@ import { STATUS_OK, STATUS_BAD_SIZE, STATUS_BAD_ARG, MAX_DIM, inMemory, scratchV
 import { maskCount, checkRows, requantizeRows, requantizeListed } from "./fully-connected";
 import { signFromProjection, checkEstimate } from "./estimate";
 import { blockMask, checkGate } from "./gate";
-import { listInput, sparseInput_s8_scratchBytes, chunkRows, S_CHUNK_ELEMS } from "./sparse";
+import { listInput, sparseInput_s8_scratchBytes, chunkRows, pairRows, S_CHUNK_ELEMS } from "./sparse";
 import { quantizeImpl, featuresStatus } from "./quantize";
 
 // One plan record per layer, int32 fields, written by runtime/src/runtime.ts after the
@@ -21,6 +21,10 @@ const F_GATE_W = 31, F_GATE_THR = 32;
 const F_IN_SCALES = 33, F_IN_OFFSETS = 34;
 // Block gate: 0 threshold, k > 0 the k top-scoring blocks (format v4)
 const F_GATE_TOP_K = 35;
+// The estimator's second factor in the pair layout (estimate.ts expandSignPairs), written by the engine; 0: none
+const F_B_PAIRS = 60;
+// The first factor in the pair layout (sparse.ts pairRows) and its pair list (int32 [pad8(nIn) / 2]), written by the engine; 0: none
+const F_A_PAIRS = 61, F_PAIR_LIST = 62;
 // run_batch_s8: the seven counters above summed over the batch, int64 each (fields 40..53)
 const F_SUMS = 40;
 export const PLAN_RECORD_BYTES: i32 = 256;
@@ -78,6 +82,13 @@ function layerStatus(rec: usize, flags: i32, nIn: i32, nOut: i32, rank: i32, blo
   if (status == STATUS_OK && rank != 0) {
     status = checkEstimate(field(rec, F_IN), nIn, field(rec, F_IN_ZP), field(rec, F_A), field(rec, F_T_MULT), field(rec, F_T_SHIFT), rank,
       field(rec, F_T_MAX), field(rec, F_B), field(rec, F_THR), nOut, field(rec, F_MASK), scratch, bytes);
+    if (ASC_FEATURE_SIMD && status == STATUS_OK && field(rec, F_B_PAIRS) != 0 && (!inMemory(field(rec, F_B_PAIRS), <u64>((nOut + 31) >>> 5) * ((rank + 1) >>> 1) << 6) || !inMemory(field(rec, F_THR), <u64>((nOut + 31) & ~31) << 2))) {
+      status = STATUS_BAD_SIZE;
+    }
+    if (ASC_FEATURE_SIMD && status == STATUS_OK && field(rec, F_A_PAIRS) != 0 && (!inMemory(field(rec, F_A_PAIRS), <u64>pad8(rank) * pad8(nIn))
+      || !inMemory(field(rec, F_PAIR_LIST), <u64>pad8(nIn) << 1))) {
+      status = STATUS_BAD_SIZE;
+    }
   }
   if (status == STATUS_OK && blocks != 0) {
     status = checkGate(field(rec, F_IN), nIn, field(rec, F_IN_ZP), field(rec, F_GATE_W), field(rec, F_GATE_THR), blocks,
@@ -109,11 +120,14 @@ function runLayer(rec: usize, flags: i32): i32 {
   let computed = nOut;
   if (gated) {
     const width = rank > 0 ? rank : blocks;
-    chunkRows(s, nIn, field(rec, rank > 0 ? F_A : F_GATE_W), width, 0, acc, rowsPtr, simd);
+    if (!(ASC_FEATURE_SIMD && simd && rank > 0 && (flags & RUN_ZERO_SKIP) != 0 && field(rec, F_A_PAIRS) != 0
+      && pairRows(s, nIn, field(rec, F_A_PAIRS), rank, acc, field(rec, F_PAIR_LIST)))) {
+      chunkRows(s, nIn, field(rec, rank > 0 ? F_A : F_GATE_W), width, 0, acc, rowsPtr, simd);
+    }
     est = chunkElems * width;
     if (rank > 0) {
       signFromProjection(acc, field(rec, F_T_MULT), field(rec, F_T_SHIFT), rank, field(rec, F_T_MAX), tPtr, field(rec, F_B), field(rec, F_THR),
-        nOut, maskPtr, simd);
+        nOut, maskPtr, simd, ASC_FEATURE_SIMD ? field(rec, F_B_PAIRS) : 0);
       est += rank * nOut;
     } else {
       blockMask(acc, field(rec, F_GATE_THR), blocks, field(rec, F_GATE_SIZE), nOut, field(rec, F_GATE_TOP_K), maskPtr);

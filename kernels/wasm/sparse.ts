@@ -1,8 +1,9 @@
 // The input list every kernel starts from, and the row kernel that consumes it:
 //   listInput   widens the input once (x = in − zp, int16, zero-padded to a multiple of 8) and lists
 //               its 8-input chunks: all of them, or with zero skipping only those holding a non-zero x
-//   chunkRows   row layout [rows][nIn] (the file's): dot products over the listed chunks, four rows
-//               at a time, so one x load serves four rows
+//   chunkRows   row layout [rows][nIn] (the file's): dot products over the listed chunks, eight rows
+//               at a time (then four), so one x load serves eight rows
+//   pairRows    the estimator's first stage over the non-zero input pairs, on the engine's pair layout of A
 // A per-input (column) layout was measured too and lost at every layer (docs/ARCHITECTURE.md).
 import { STATUS_BAD_ARG, STATUS_BAD_SIZE, MAX_DIM, inMemory, scratchVec16, scratchVec32, pad8 } from "./status";
 import { sum4, dot_s16s8 } from "./dot";
@@ -99,7 +100,7 @@ export function sparseInput_s8(inPtr: usize, nIn: i32, zp: i32, s: usize, simd: 
 /**
  * acc[r] = Σ over the listed chunks of x·w[r] for row r of w [rows][nIn], for the rows whose mask
  * bit is set (every row when maskPtr is 0); their indices are gathered into rowsPtr (int32 [rows]).
- * SIMD with skipped chunks: four rows at a time, one x load per chunk for the four; with every chunk
+ * SIMD with skipped chunks: eight rows at a time while eight remain, then four, one x load per chunk for them; with every chunk
  * listed: one row at a time in contiguous 16-input steps (measured faster there: no chunk offsets).
  * x is zero-padded, so a partial last step reads up to 7 bytes of w past a row (times 0).
  * Scalar: the chunks' real inputs only. Returns the number of rows computed (listed at rowsPtr).
@@ -132,7 +133,37 @@ export function chunkRows(s: usize, nIn: i32, wPtr: usize, rows: i32, maskPtr: u
     }
   }
   if (ASC_FEATURE_SIMD && simd) {
-    // Four rows at a time; a short last group repeats its last row (same value, stored again)
+    // Eight rows at a time while eight remain: one x load per chunk for the eight
+    for (; k + 8 <= count; k += 8) {
+      const q = rowsPtr + (<usize>k << 2);
+      const r0 = load<i32>(q), r1 = load<i32>(q, 4), r2 = load<i32>(q, 8), r3 = load<i32>(q, 12);
+      const r4 = load<i32>(q, 16), r5 = load<i32>(q, 20), r6 = load<i32>(q, 24), r7 = load<i32>(q, 28);
+      const p0 = wPtr + <usize>r0 * nIn, p1 = wPtr + <usize>r1 * nIn, p2 = wPtr + <usize>r2 * nIn, p3 = wPtr + <usize>r3 * nIn;
+      const p4 = wPtr + <usize>r4 * nIn, p5 = wPtr + <usize>r5 * nIn, p6 = wPtr + <usize>r6 * nIn, p7 = wPtr + <usize>r7 * nIn;
+      let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+      for (let c = 0; c < n; c++) {
+        const i = <usize>load<i32>(chunks + (<usize>c << 2));
+        const v = v128.load(x + (i << 1));
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v, v128.load8x8_s(p0 + i)));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v, v128.load8x8_s(p1 + i)));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(v, v128.load8x8_s(p2 + i)));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v, v128.load8x8_s(p3 + i)));
+        a4 = i32x4.add(a4, i32x4.dot_i16x8_s(v, v128.load8x8_s(p4 + i)));
+        a5 = i32x4.add(a5, i32x4.dot_i16x8_s(v, v128.load8x8_s(p5 + i)));
+        a6 = i32x4.add(a6, i32x4.dot_i16x8_s(v, v128.load8x8_s(p6 + i)));
+        a7 = i32x4.add(a7, i32x4.dot_i16x8_s(v, v128.load8x8_s(p7 + i)));
+      }
+      const u = sum4(a0, a1, a2, a3), t = sum4(a4, a5, a6, a7);
+      store<i32>(accPtr + (<usize>r0 << 2), i32x4.extract_lane(u, 0));
+      store<i32>(accPtr + (<usize>r1 << 2), i32x4.extract_lane(u, 1));
+      store<i32>(accPtr + (<usize>r2 << 2), i32x4.extract_lane(u, 2));
+      store<i32>(accPtr + (<usize>r3 << 2), i32x4.extract_lane(u, 3));
+      store<i32>(accPtr + (<usize>r4 << 2), i32x4.extract_lane(t, 0));
+      store<i32>(accPtr + (<usize>r5 << 2), i32x4.extract_lane(t, 1));
+      store<i32>(accPtr + (<usize>r6 << 2), i32x4.extract_lane(t, 2));
+      store<i32>(accPtr + (<usize>r7 << 2), i32x4.extract_lane(t, 3));
+    }
+    // Then four at a time; a short last group repeats its last row (same value, stored again)
     const last = rowsPtr + (<usize>(count - 1) << 2);
     for (; k < count; k += 4) {
       const q = rowsPtr + (<usize>k << 2);
@@ -181,4 +212,71 @@ function dotContiguous(xPtr: usize, wPtr: usize, n: i32): i32 {
   if (i < n) acc0 = i32x4.add(acc0, i32x4.dot_i16x8_s(v128.load(xPtr + (<usize>i << 1)), v128.load8x8_s(wPtr + i)));
   acc0 = i32x4.add(acc0, acc1);
   return i32x4.extract_lane(acc0, 0) + i32x4.extract_lane(acc0, 1) + i32x4.extract_lane(acc0, 2) + i32x4.extract_lane(acc0, 3);
+}
+
+/**
+ * acc[r] = Σ over the non-zero input pairs (x[2k], x[2k+1]) of the listed chunks of x·A[r] for every row r < rows,
+ * over A in the engine's pair layout (runtime/src/reference.ts pairLayoutA_s8): blocks of 16 rows (the last 8 rows
+ * when 8 are enough), per block [pair k of pad8(nIn) / 2][row][2] = A[r][2k], A[r][2k+1]. The pairs are listed
+ * first at listPtr (int32 [pad8(nIn) / 2]); then per block one broadcast of each pair serves 16 rows, no
+ * horizontal sum. Writes acc up to pad8(rows). SIMD only; bit for bit chunkRows's sums. Returns false, computing
+ * nothing, when that costs more MACs than chunkRows over the listed chunks (2·pairs·pad8(rows) against
+ * chunkElems·pad4(rows), the padding of each).
+ */
+export function pairRows(s: usize, nIn: i32, aPairs: usize, rows: i32, accPtr: usize, listPtr: usize): bool {
+  const n = load<i32>(s + (S_CHUNKS << 2));
+  const x = listX(s), chunks = listChunks(s, nIn);
+  // The non-zero pairs, branch-free
+  let np = 0;
+  for (let c = 0; c < n; c++) {
+    const i = load<i32>(chunks + (<usize>c << 2));
+    const bits = i32x4.bitmask(i32x4.ne(v128.load(x + (<usize>i << 1)), i32x4.splat(0)));
+    const k = i >>> 1;
+    store<i32>(listPtr + (<usize>np << 2), k);
+    np += bits & 1;
+    store<i32>(listPtr + (<usize>np << 2), k + 1);
+    np += (bits >>> 1) & 1;
+    store<i32>(listPtr + (<usize>np << 2), k + 2);
+    np += (bits >>> 2) & 1;
+    store<i32>(listPtr + (<usize>np << 2), k + 3);
+    np += bits >>> 3;
+  }
+  if (np * 2 * pad8(rows) > load<i32>(s + (S_CHUNK_ELEMS << 2)) * ((rows + 3) & ~3)) return false;
+  const blockPairs = <usize>(pad8(nIn) >>> 1);
+  let blk = aPairs;
+  for (let r = 0; r < rows; r += 16) {
+    if (rows - r > 8) {
+      // 16 rows
+      let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+      for (let q = 0; q < np; q++) {
+        const k = <usize>load<i32>(listPtr + (<usize>q << 2));
+        const t = i32x4.splat(load<i32>(x + (k << 2)));
+        const p = blk + (k << 5);
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load8x8_s(p), t));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v128.load8x8_s(p, 8), t));
+        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(v128.load8x8_s(p, 16), t));
+        a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v128.load8x8_s(p, 24), t));
+      }
+      const o = accPtr + (<usize>r << 2);
+      v128.store(o, a0);
+      v128.store(o, a1, 16);
+      v128.store(o, a2, 32);
+      v128.store(o, a3, 48);
+      blk += blockPairs << 5;
+    } else {
+      // The last 8 rows
+      let a0 = i32x4.splat(0), a1 = a0;
+      for (let q = 0; q < np; q++) {
+        const k = <usize>load<i32>(listPtr + (<usize>q << 2));
+        const t = i32x4.splat(load<i32>(x + (k << 2)));
+        const p = blk + (k << 4);
+        a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load8x8_s(p), t));
+        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v128.load8x8_s(p, 8), t));
+      }
+      const o = accPtr + (<usize>r << 2);
+      v128.store(o, a0);
+      v128.store(o, a1, 16);
+    }
+  }
+  return true;
 }

@@ -1,7 +1,9 @@
-// One arena per engine, planned once at load (TFLite Micro style): persistent model image
-// and plan records first, then activations, mask and scratch, then the batch staging buffers.
+// One arena per engine, planned once at load (TFLite Micro style): persistent model image,
+// plan records and (the engine on the SIMD build) the estimators' pair layouts first, then activations,
+// mask and scratch, then the batch staging buffers.
 // Nothing is allocated later.
 import type { QuantModel } from "./model.ts";
+import { pairLayoutABytes, pairLayoutBytes } from "./reference.ts";
 
 export const PAGE_BYTES = 65536;
 /** Bytes of one layer's plan record (mirrors PLAN_RECORD_BYTES in kernels/wasm/network.ts). */
@@ -58,6 +60,12 @@ export interface ArenaPlan {
   /** Each layer's mask buffer: one shared, or one per layer when tracing. */
   masks: ArenaRegion[];
   scratch: ArenaRegion;
+  /**
+   * With the pairs option (the engine on the SIMD build), each estimator layer's pair layouts (null: no estimator): its
+   * second factor (reference.ts pairLayout_s8) at offset, then its first factor (pairLayoutA_s8) at aOffset and the
+   * pair list (int32 [pad8(nIn) / 2]) at listOffset. Absent without the option.
+   */
+  pairs?: (ArenaRegion & { aOffset: number; listOffset: number } | null)[];
   /** Dense output of a gated layer, for trace counters (tracing only). */
   shadow: ArenaRegion | null;
   staging: StagingRegions | null;
@@ -71,6 +79,8 @@ export interface ArenaOptions {
   trace?: boolean;
   /** Staging buffers for run_batch_s8. */
   batch?: boolean;
+  /** Each estimator's factors in the pair layouts the SIMD kernels read, and its pair list (the engine on the SIMD build). */
+  pairs?: boolean;
 }
 
 export function planArena(model: QuantModel, imageBytes: number, heapBase: number, options: ArenaOptions = {}): ArenaPlan {
@@ -87,6 +97,12 @@ export function planArena(model: QuantModel, imageBytes: number, heapBase: numbe
   const widest = Math.max(...layers.map((l) => l.nOut));
   const model_ = take("model", imageBytes);
   const plan = take("plan", layers.length * PLAN_RECORD_BYTES);
+  const pairs = options.pairs && layers.map((l, i) => {
+    if (!l.estimator) return null;
+    const b = align16(pairLayoutBytes(l.estimator.rank, l.nOut)), a = align16(pairLayoutABytes(l.estimator.rank, l.nIn));
+    const r = take(`pairs[${i}]`, b + a + 2 * pad8(l.nIn));
+    return { ...r, aOffset: r.offset + b, listOffset: r.offset + b + a };
+  });
   const input = take("input", layers[0].nIn);
   let outputs: ArenaRegion[], masks: ArenaRegion[], shadow: ArenaRegion | null = null;
   if (options.trace) {
@@ -110,7 +126,7 @@ export function planArena(model: QuantModel, imageBytes: number, heapBase: numbe
     }
     : null;
   return {
-    base, regions, model: model_, plan, input, outputs, masks, scratch, shadow, staging,
+    base, regions, model: model_, plan, input, outputs, masks, scratch, ...(pairs ? { pairs } : {}), shadow, staging,
     totalBytes: cursor, pages: Math.ceil(cursor / PAGE_BYTES),
   };
 }

@@ -106,6 +106,48 @@ export function estimateSign_s8(p: EstimatorParams, input: Int8Array, mask: Uint
   }
 }
 
+/** Units per group of the pair layout (kernels/wasm/estimate.ts PAIR_UNITS). */
+export const PAIR_UNITS = 32;
+
+/** Bytes of {@link pairLayout_s8}'s output: ceil(nOut / PAIR_UNITS) groups × ceil(rank / 2) pairs × 2 · PAIR_UNITS. */
+export const pairLayoutBytes = (rank: number, nOut: number) => Math.ceil(nOut / PAIR_UNITS) * Math.ceil(rank / 2) * 2 * PAIR_UNITS;
+
+/**
+ * The estimator's second factor B [nOut][rank] in the layout kernels/wasm/estimate.ts expandSignPairs reads (the
+ * engine writes it into its arena at load; the file keeps [nOut][rank]): group g of PAIR_UNITS (32) units, pair p
+ * of ranks, 64 bytes [u][2] = B[32g+u][2p], B[32g+u][2p+1]; zero past rank and past nOut.
+ */
+export function pairLayout_s8(b: Int8Array, rank: number, nOut: number): Int8Array {
+  const pairs = Math.ceil(rank / 2);
+  const out = new Int8Array(pairLayoutBytes(rank, nOut));
+  for (let j = 0; j < nOut; j++) {
+    const g = Math.floor(j / PAIR_UNITS), u = j % PAIR_UNITS;
+    for (let r = 0; r < rank; r++) out[(g * pairs + (r >> 1)) * 2 * PAIR_UNITS + 2 * u + (r & 1)] = b[j * rank + r];
+  }
+  return out;
+}
+
+/** Bytes of {@link pairLayoutA_s8}'s output: pad8(rank) · pad8(nIn). */
+export const pairLayoutABytes = (rank: number, nIn: number) => (Math.ceil(rank / 8) * 8) * (Math.ceil(nIn / 8) * 8);
+
+/**
+ * The estimator's first factor A [rank][nIn] in the layout kernels/wasm/sparse.ts pairRows reads (the engine writes
+ * it into its arena at load): blocks of 16 rows, the last one 8 rows when at most 8 remain; per block, per input
+ * pair k < pad8(nIn) / 2, [row][2] = A[r][2k], A[r][2k+1]; zero past rank and past nIn.
+ */
+export function pairLayoutA_s8(a: Int8Array, rank: number, nIn: number): Int8Array {
+  const pairs = Math.ceil(nIn / 8) * 4;
+  const out = new Int8Array(pairLayoutABytes(rank, nIn));
+  for (let r0 = 0, at = 0; r0 < rank; r0 += 16) {
+    const width = rank - r0 > 8 ? 16 : 8;
+    for (let r = r0; r < Math.min(rank, r0 + width); r++) {
+      for (let i = 0; i < nIn; i++) out[at + (i >> 1) * 2 * width + 2 * (r - r0) + (i & 1)] = a[r * nIn + i];
+    }
+    at += pairs * 2 * width;
+  }
+  return out;
+}
+
 /** Twin of assembly maskCount: set bits among the first n. */
 export function maskCount(mask: Uint32Array, n: number): number {
   let c = 0;

@@ -1,6 +1,6 @@
 // Engine: loads a validated .rgm into one Wasm instance and runs it.
 // Ownership: the engine owns its instance and linear memory for its whole life; the model
-// image and plan records are written once at load; the staging buffers, input, activations,
+// image, the estimators' pair layouts (SIMD build) and plan records are written once at load; the staging buffers, input, activations,
 // mask, scratch and the records' counters are rewritten by every inference; returned arrays
 // are copies the caller owns.
 import { planArena, PLAN_RECORD_BYTES, type ArenaPlan } from "./arena.ts";
@@ -9,6 +9,7 @@ import { EngineError, InputError } from "./errors.ts";
 import { showName } from "./show.ts";
 import { readModel, writeModel, type ParsedModel } from "./format.ts";
 import { activationRange, type InputFeatures, type QuantModel } from "./model.ts";
+import { pairLayout_s8, pairLayoutA_s8 } from "./reference.ts";
 import { buildOf, checkChoice, instantiateKernels, type KernelExports, type WasmBuild, type WasmChoice } from "./wasm.ts";
 
 // Plan record fields, int32 index (mirrors kernels/wasm/network.ts)
@@ -21,6 +22,10 @@ export const F = {
   IN_SCALES: 33, IN_OFFSETS: 34,
   /** Block gate: 0 threshold gate, k > 0 the k top-scoring blocks (format v4). */
   GATE_TOP_K: 35,
+  /** The estimator's second factor in the pair layout (arena.pairs; 0: the SIMD kernels read B). */
+  B_PAIRS: 60,
+  /** The estimator's first factor in the pair layout and its pair list (arena.pairs; 0: chunked rows over A). */
+  A_PAIRS: 61, PAIR_LIST: 62,
   /** run_batch_s8's int64 sums of EST_MACS … POSITIVE_COMPUTED, two int32 fields each. */
   SUMS: 40,
 } as const;
@@ -191,13 +196,21 @@ export class Engine {
 
   private static async fromParsed(parsed: ParsedModel, options: LoadOptions): Promise<Engine> {
     const kernels = await instantiateKernels(options.wasm, options.module ?? "auto");
-    const arena = planArena(parsed.model, parsed.image.length, kernels.heapBase(), { trace: options.trace, batch: true });
+    const simd = buildOf(kernels) === "simd";
+    const arena = planArena(parsed.model, parsed.image.length, kernels.heapBase(), { trace: options.trace, batch: true, pairs: simd });
     if (kernels.PLAN_RECORD_BYTES.value !== PLAN_RECORD_BYTES) {
       throw new Error(`build/rankgate.wasm plan record is ${kernels.PLAN_RECORD_BYTES.value} bytes, runtime expects ${PLAN_RECORD_BYTES}: rebuild`);
     }
     const have = kernels.memory.buffer.byteLength / 65536;
     if (arena.pages > have) kernels.memory.grow(arena.pages - have);
     new Uint8Array(kernels.memory.buffer).set(parsed.image, arena.model.offset);
+    parsed.model.layers.forEach((l, i) => {
+      const at = arena.pairs?.[i];
+      if (!at || !l.estimator) return;
+      const mem = new Int8Array(kernels.memory.buffer);
+      mem.set(pairLayout_s8(l.estimator.b, l.estimator.rank, l.nOut), at.offset);
+      mem.set(pairLayoutA_s8(l.estimator.a, l.estimator.rank, l.nIn), at.aOffset);
+    });
     const engine = new Engine(parsed, arena, kernels, options);
     engine.writePlan();
     return engine;
@@ -414,6 +427,7 @@ export function planRecords(parsed: ParsedModel, arena: ArenaPlan): Int32Array {
       [F.GATE_BLOCKS, layer.gate?.blocks ?? 0], [F.GATE_SIZE, layer.gate?.blockSize ?? 0],
       [F.GATE_W, at("gate_weights")], [F.GATE_THR, at("gate_threshold")],
       [F.IN_SCALES, at("in_scales")], [F.IN_OFFSETS, at("in_offsets")], [F.GATE_TOP_K, layer.gate?.topK ?? 0],
+      [F.B_PAIRS, arena.pairs?.[l]?.offset ?? 0], [F.A_PAIRS, arena.pairs?.[l]?.aOffset ?? 0], [F.PAIR_LIST, arena.pairs?.[l]?.listOffset ?? 0],
     ];
     for (const [f, v] of fields) i32[r + f] = v;
   });

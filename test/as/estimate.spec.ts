@@ -1,4 +1,4 @@
-import { estimateSign_s8, estimateSign_s8_scratchBytes } from "../../kernels/wasm/estimate";
+import { estimateSign_s8, estimateSign_s8_scratchBytes, expandSign, expandSignPairs, PAIR_UNITS } from "../../kernels/wasm/estimate";
 import { STATUS_OK } from "../../kernels/wasm/status";
 import { SIZES, Lcg, Arena, fillS8, fillI32, maskBit, expectBytes } from "./util";
 
@@ -128,5 +128,50 @@ describe("estimateSign_s8", () => {
     // The sweep reaches both outcomes
     expect<i32>(set).toBeGreaterThan(100);
     expect<i32>(clear).toBeGreaterThan(100);
+  });
+});
+
+describe("expandSignPairs", () => {
+  test("over B in the pair layout equals expandSign over B (scalar), boundary thresholds included; bits past nOut zero", () => {
+    const rng = new Lcg(0x5eed0103);
+    let set = 0;
+    for (let a = 0; a < SIZES.length; a++) {
+      for (let b = 0; b < SIZES.length; b++) {
+        const nOut = SIZES[a], rank = min(SIZES[b], nOut);
+        arena.reset();
+        const tMax = rng.range(1, min(32767, 16777215 / rank));
+        const t = arena.alloc((rank + 7) << 1);
+        for (let r = 0; r < rank; r++) store<i16>(t + (<usize>r << 1), <i16>rng.range(-tMax, tMax));
+        const bm = arena.alloc(rank * nOut + 8);
+        fillS8(rng, bm, rank * nOut, -128, 127);
+        // The layout, as runtime/src/reference.ts pairLayout_s8
+        const pairs = (rank + 1) >>> 1, groups = (nOut + PAIR_UNITS - 1) / PAIR_UNITS;
+        const lay = arena.alloc(groups * pairs * 2 * PAIR_UNITS);
+        for (let j = 0; j < nOut; j++) {
+          for (let r = 0; r < rank; r++) {
+            const at = (<usize>(j / PAIR_UNITS) * pairs + (r >>> 1)) * 2 * PAIR_UNITS + 2 * (j % PAIR_UNITS) + (r & 1);
+            store<i8>(lay + at, load<i8>(bm + <usize>j * rank + r));
+          }
+        }
+        // Thresholds: every third unit on its exact sum (not set), the next one just under it (set)
+        const thr = arena.alloc(groups * PAIR_UNITS * 4);
+        for (let j = 0; j < nOut; j++) {
+          let u = 0;
+          for (let r = 0; r < rank; r++) u += <i32>load<i16>(t + (<usize>r << 1)) * <i32>load<i8>(bm + <usize>j * rank + r);
+          const k = j % 3;
+          store<i32>(thr + (<usize>j << 2), k == 0 ? u : k == 1 ? u - 1 : rng.range(-20000, 20000));
+        }
+        // Past nOut: thresholds that would set the bit
+        for (let j = nOut; j < groups * PAIR_UNITS; j++) store<i32>(thr + (<usize>j << 2), i32.MIN_VALUE);
+        const words = (nOut + 31) >>> 5;
+        const want = arena.alloc(words << 2), got = arena.alloc(words << 2);
+        memory.fill(got, 0xff, words << 2);
+        expandSign(t, rank, bm, thr, nOut, want, false);
+        expandSignPairs(t, rank, lay, thr, nOut, got);
+        expectBytes(got, want, words << 2, "mask pairs vs scalar nOut=" + nOut.toString() + " rank=" + rank.toString());
+        for (let j = 0; j < nOut; j++) set += <i32>maskBit(want, j);
+      }
+    }
+    expect<i32>(set).toBeGreaterThan(300);
   });
 });

@@ -1,3 +1,5 @@
+import { Lcg } from "./util";
+import { requantizeList } from "../../kernels/wasm/fully-connected";
 import { requantize_s32 } from "../../kernels/wasm/requantize";
 
 const MIN = i32.MIN_VALUE;
@@ -67,5 +69,47 @@ describe("requantize_s32", () => {
     expect<i32>(requantize_s32(-2, HALF, -1)).toBe(-1);
     // hi = floor((3 + 1) / 2) = 2; 2 / 2 = 1
     expect<i32>(requantize_s32(3, HALF, -1)).toBe(1);
+  });
+});
+
+describe("requantizeList (v128, four listed rows per step)", () => {
+  test("equals clamp(outZp + requantize) at every shift, near and at the int8 ends, halves, INT32_MIN / MAX operands", () => {
+    const rng = new Lcg(0x5eed0301);
+    const n = 64;
+    const acc = heap.alloc(n << 2), bias = heap.alloc(n << 2), mult = heap.alloc(n << 2), shift = heap.alloc(n << 2);
+    const rows = heap.alloc(n << 2), out = heap.alloc(n);
+    let inRange = 0;
+    for (let s = -31; s <= 30; s++) {
+      for (let round = 0; round < 40; round++) {
+        for (let j = 0; j < n; j++) {
+          const m = round == 0 && j < 4 ? (j < 2 ? i32.MIN_VALUE : i32.MAX_VALUE) : round == 1 && j < 8 ? (j & 1) * 0x40000000 : <i32>(0x40000000 | (rng.word() & 0x3fffffff));
+          // A target y in [-140, 140] and x just around y · 2^(31 − s) / m (halves included), or an edge x
+          const y = <f64>rng.range(-140, 140) + <f64>rng.range(-2, 2) * 0.25;
+          const t = m == 0 ? <f64>rng.range(-1000, 1000) : y * Math.pow(2.0, <f64>(31 - s)) / <f64>m;
+          const edge = rng.range(0, 15);
+          const x = edge == 0 ? i32.MIN_VALUE : edge == 1 ? i32.MAX_VALUE : edge == 2 ? 0 : <i32>max<f64>(-2147483648.0, min<f64>(2147483647.0, Math.round(t))) + rng.range(-2, 2);
+          const b = rng.range(-3, 3);
+          store<i32>(acc + (<usize>j << 2), x - b);
+          store<i32>(bias + (<usize>j << 2), b);
+          store<i32>(mult + (<usize>j << 2), m);
+          store<i32>(shift + (<usize>j << 2), round == 2 ? rng.range(-31, 30) : s);
+          store<i32>(rows + (<usize>j << 2), j);
+        }
+        const zp = rng.range(-20, 20);
+        const count = round == 3 ? 61 : n;
+        memory.fill(out, 0x55, n);
+        requantizeList(acc, bias, mult, shift, rows, count, zp, -128, 127, out);
+        for (let j = 0; j < count; j++) {
+          const v = requantize_s32(load<i32>(acc + (<usize>j << 2)) + load<i32>(bias + (<usize>j << 2)), load<i32>(mult + (<usize>j << 2)), load<i32>(shift + (<usize>j << 2))) + zp;
+          const want = <i8>min(max(v, -128), 127);
+          if (v > -128 && v < 127) inRange++;
+          if (load<i8>(out + j) != want) {
+            expect<i8>(load<i8>(out + j)).toBe(want, "shift " + load<i32>(shift + (<usize>j << 2)).toString() + " x " + (load<i32>(acc + (<usize>j << 2)) + load<i32>(bias + (<usize>j << 2))).toString() + " m " + load<i32>(mult + (<usize>j << 2)).toString());
+          }
+        }
+        for (let j = count; j < n; j++) expect<u8>(load<u8>(out + j)).toBe(0x55, "past count");
+      }
+    }
+    expect<i32>(inRange).toBeGreaterThan(62 * 40 * 30);
   });
 });
