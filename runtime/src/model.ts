@@ -23,6 +23,8 @@ export interface FloatGate {
   /** [nBlocks][nIn], nBlocks = ceil(nOut / blockSize). */
   weight: Float32Array;
   bias: Float32Array;
+  /** Routing gate: every sample opens the k blocks with the highest Σ_i s[i]·weight[b, i] + bias[b] (ties: the lower b). Absent or 0: the threshold above. */
+  topK?: number;
 }
 
 /**
