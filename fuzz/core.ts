@@ -7,7 +7,7 @@
 // single-byte corruption that loads, or a case slower than the time budget.
 import { crc32 } from "../runtime/src/crc32.ts";
 import { FormatError, InputError, UserError } from "../runtime/src/errors.ts";
-import { HEADER_BYTES, readModel, SECTIONS, writeModel } from "../runtime/src/format.ts";
+import { ENTRY_BYTES_V4, HEADER_BYTES, readModel, SECTIONS, writeModel } from "../runtime/src/format.ts";
 import { fileCase, FILE_KINDS, type FileKind } from "./files.ts";
 import { CAPI_KINDS, runCapiCase, warmUpCapi } from "./capi.ts";
 import { workCase, workSetup } from "./work.ts";
@@ -25,7 +25,7 @@ export const CASE_BUDGET_BYTES = 256 * 1024 * 1024;
 /** Longest message a user error may have (one line). */
 export const MESSAGE_MAX_CHARS = 2000;
 
-/** What a case exercises: .rgm files (v2, v1, block gates, v3 per-feature input), the public API, another file kind, optimize's work folders or the C API. */
+/** What a case exercises: .rgm files (v2, v1, block gates and v4 top-k gates, v3 per-feature input), the public API, another file kind, optimize's work folders or the C API. */
 export const KINDS = ["rgm", "rgm-v1", "rgm-gate", "rgm-v3", "api", ...FILE_KINDS, "work", ...CAPI_KINDS] as const;
 export type Kind = (typeof KINDS)[number];
 /** Case i of a run over `kinds` exercises kinds[i % kinds.length]. */
@@ -67,7 +67,16 @@ const BASES_GATE = [
   { sizes: [9, 5, 3], gates: [5] },
   { sizes: [6, 1, 2], gates: [1] },
   { sizes: [17, 64, 3], gates: [16] },
-].map((o, i) => buildSynthetic({ ...o, seed: 201 + i, calibration: 16 }).bytes);
+].map((o, i) => buildSynthetic({ ...o, seed: 201 + i, calibration: 16 }).bytes).concat(
+  // Format v4: top-k gates (k = 1 over a shorter last block, k = blocks, k = 2 with per-feature input sections)
+  [{ sizes: [12, 10, 8, 4], gates: [3, 0], topK: [1] }, { sizes: [9, 5, 3], gates: [2], topK: [3] }, { sizes: [11, 16, 7, 2], gates: [4, 3], topK: [2, 0], features: true }]
+    .map((o, i) => {
+      const { model } = buildSynthetic({ sizes: o.sizes, gates: o.gates, seed: 211 + i, calibration: 16 });
+      o.topK.forEach((k, l) => model.layers[l].gate && (model.layers[l].gate!.topK = k));
+      const n = model.layers[0].nIn;
+      return writeModel(o.features ? { ...model, inputFeatures: { scale: new Float32Array(n).fill(0.01), offset: Float32Array.from({ length: n }, (_, j) => j - 3) } } : model);
+    }),
+);
 // Format v3 bases: per-feature input scales and offsets on layer 0, edge values among them (subnormal and huge scales, −0)
 const BASES_V3 = [
   { sizes: [12, 10, 8, 4], ranks: [3, 2] },
@@ -151,6 +160,11 @@ function randomModel(rng: Rng): QuantModel {
         a: i8(rank * nIn, mode), tMultiplier: i32(rank, mult), tShift: i32(rank, shift), b: i8(nOut * rank, mode), threshold: i32(nOut, big),
       },
     });
+    // Now and then a block gate instead of an estimator: threshold or top-k (format v4)
+    if (rank === 0 && relu && !last && rng.next() < 0.25) {
+      const blockSize = rng.next() < 0.3 ? pick(rng, [1, nOut]) : rng.int(1, nOut), blocks = Math.ceil(nOut / blockSize);
+      layers[l].gate = { blockSize, blocks, weights: i8(blocks * nIn, mode), threshold: i32(blocks, big), topK: rng.next() < 0.4 ? 0 : pick(rng, [1, blocks, rng.int(1, blocks)]) };
+    }
     zp = outZp;
     scale = outScale;
   }
@@ -222,8 +236,8 @@ function mutateModel(rng: Rng, bases: Uint8Array[] = BASES): Mutated {
   const l = rng.int(0, layers - 1);
   const e = HEADER_BYTES + l * entryBytes;
   if (kind < 73) {
-    // Layer field: dimensions (huge, zero, rank above min), zero points, scales, t_max, margin
-    const [name, off] = pick(rng, Object.entries(E));
+    // Layer field: dimensions (huge, zero, rank above min), zero points, scales, t_max, margin; v4: gate_top_k
+    const [name, off] = pick(rng, entryBytes >= ENTRY_BYTES_V4 ? [...Object.entries(E), ["gate_top_k", 96] as const] : Object.entries(E));
     let v: number;
     if (name === "in_scale" || name === "out_scale" || name === "margin") {
       v = pick(rng, F32_EDGES);
@@ -236,7 +250,7 @@ function mutateModel(rng: Rng, bases: Uint8Array[] = BASES): Mutated {
       v = pick(rng, [-129, 128, -128, 127, 0, INT32_MIN, INT32_MAX, dv.getInt32(e + off, true) + 1]);
       dv.setInt32(e + off, v, true);
     } else {
-      v = name === "reserved" && rng.next() < 0.5 ? pick(rng, [0, 1, 2, 3, 5, 16, dv.getUint32(e + 4, true), dv.getUint32(e + 4, true) + 1]) : pick(rng, U32_EDGES);
+      v = (name === "reserved" || name === "gate_top_k") && rng.next() < 0.5 ? pick(rng, [0, 1, 2, 3, 5, 16, dv.getUint32(e + 4, true), dv.getUint32(e + 4, true) + 1]) : pick(rng, U32_EDGES);
       dv.setUint32(e + off, v, true);
     }
     return done(b, `layers[${l}].${name}=${v}`);

@@ -21,6 +21,8 @@ export interface LayerGeometry {
   rank: number;
   /** Block-gate blocks (0: none); a layer has an estimator or a gate. */
   blocks: number;
+  /** Top-k (routing) gate: k blocks open (0 or absent: threshold gate). */
+  topK?: number;
   relu: boolean;
   at: Record<string, number>;
 }
@@ -58,7 +60,9 @@ export const total = (b: Breakdown) => BUCKETS.reduce((t, k) => t + b[k], 0);
  * rank: per estimator rank component (projection row, requantize, clamp); block: per gate block (policy row,
  * compare); unit: per output of an estimator layer (expansion call, threshold compare, mask bit set, the gated
  * rows' mask test); mask: per output of a masked layer without estimator (block gate or oracle: the gated rows'
- * mask test, skipped outputs' zero-point store); input: per padded
+ * mask test, skipped outputs' zero-point store), and per block of each selection pass of a top-k gate after the
+ * first (rg_gate.c: k passes over the blocks, each an open-bit test and a 64-bit compare; the first pass is
+ * counted in `block`, which already holds a compare per block); input: per padded
  * input (widen, chunk loop); scan: per input tested against the zero point under zero skip; layer: per layer
  * (decode, calls); inference: per inference (checks, arena plan). A profile with `cycles.vector_kernels: "mve"`
  * counts the Helium kernels' loops instead (layerCounts): mac_simd per MAC of the 16-lane steps over every input,
@@ -202,6 +206,8 @@ export function layerCounts(p: TargetProfile, g: LayerGeometry, w: LayerWork): {
   } else if (blocks > 0) {
     dots(estimator, blocks);
     estimator.block += blocks;
+    // Top-k: k selection passes over the blocks; the first is the per-block compare above
+    if ((g.topK ?? 0) > 1) estimator.mask += (g.topK! - 1) * blocks;
     mask.mask += g.nOut;
   } else if (w.masked) mask.mask += g.nOut;
   dots(rowsMac, w.rows.length);
@@ -278,7 +284,8 @@ export function layerCost(p: TargetProfile, g: LayerGeometry, w: LayerWork, stal
   // Block gate: one policy row per block, compare, set the block's mask bits
   if (blocks > 0) {
     flashBytes += blocks * m + 4 * blocks;
-    sramBytes += blocks * 2 * m + 4 * words;
+    // Top-k: the blocks' int32 scores in the arena
+    sramBytes += blocks * 2 * m + 4 * words + ((g.topK ?? 0) > 0 ? 4 * blocks : 0);
     lines += gathered ? gatherLines(g.at.gate_weights, nIn, range(blocks), plan.kept, L) : recordLines(g.at.gate_weights, 0, blocks * nIn, range(1), L);
     lines += recordLines(g.at.gate_threshold, 0, 4 * blocks, range(1), L);
   }

@@ -61,7 +61,7 @@ export const perSchedule = <T>(f: (s: Schedule) => T): PerSchedule<T> => Object.
 export function geometry(bytes: Uint8Array): { model: QuantModel; layers: LayerGeometry[]; fileBytes: number } {
   const { model, sections } = readModel(bytes);
   const layers = model.layers.map((l, i): LayerGeometry => ({
-    nIn: l.nIn, nOut: l.nOut, rank: l.estimator?.rank ?? 0, blocks: l.gate?.blocks ?? 0, relu: l.activation === "relu",
+    nIn: l.nIn, nOut: l.nOut, rank: l.estimator?.rank ?? 0, blocks: l.gate?.blocks ?? 0, topK: l.gate?.topK ?? 0, relu: l.activation === "relu",
     at: Object.fromEntries(sections.filter((s) => s.layer === i).map((s) => [s.name, s.offset])),
   }));
   return { model, layers, fileBytes: bytes.length };

@@ -92,6 +92,12 @@ describe("public API arguments", () => {
     await rejects(() => Engine.fromModel(layer({ weights: Array(70).fill(0) })), /layers\[0\]\.weights must be an Int8Array, got an Array/);
     await rejects(() => Engine.fromModel(layer({ estimator: { ...good.layers[0].estimator!, rank: 9 } })), /estimator\.rank must be an integer in \[1, 7\]/);
     await rejects(() => Engine.fromModel(layer({ gate: { blockSize: 2, blocks: 4, weights: new Int8Array(40), threshold: new Int32Array(4) } })), /an estimator and a block gate/);
+    const gateOnly = (topK: unknown) => layer({ estimator: null, gate: { blockSize: 2, blocks: 4, weights: new Int8Array(40), threshold: new Int32Array(4), topK } as never });
+    await rejects(() => Engine.fromModel(gateOnly(5)), /layers\[0\]\.gate\.topK must be an integer in \[0, 4\], got 5/);
+    await rejects(() => Engine.fromModel(gateOnly("1")), /layers\[0\]\.gate\.topK must be an integer in \[0, 4\], got string/);
+    // topK left out (a model built before top-k gates): the threshold gate
+    expect((await Engine.fromModel(gateOnly(undefined))).model.layers[0].gate!.topK).toBe(0);
+    expect((await Engine.fromModel(gateOnly(2))).model.layers[0].gate!.topK).toBe(2);
     await rejects(() => Engine.fromModel(good, { simd: null } as never), /^Engine\.fromModel: options\.simd must be true, false or left out, got null$/);
     // Values are the reader's: a FormatError naming the field
     await expect(Engine.fromModel(layer({ inZeroPoint: 300 }))).rejects.toThrow(/^Engine\.fromModel: model: layers\[0\]\.in_zero_point at offset 80: expected \[-128, 127\], got 300$/);

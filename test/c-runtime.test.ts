@@ -3,13 +3,14 @@
 // bit-exact with runtime/src/reference.ts and Engine (logits and every counter), and its reader gives
 // runtime/src/format.ts's verdict (same field, same offset) on the fuzz corpus of fuzz/core.ts.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { beforeAll, expect, it } from "vitest";
 import { C_BUILDS, type CBuild } from "./helpers/c-builds.ts";
-import { cModelFiles } from "../toolchain/model/c-header.ts";
+import { cModelFiles, rg_arena_bytes } from "../toolchain/model/c-header.ts";
 import { FormatError } from "../runtime/src/errors.ts";
 import { readModel, writeModel } from "../runtime/src/format.ts";
 import type { QuantModel } from "../runtime/src/model.ts";
@@ -18,7 +19,9 @@ import { Rng } from "../toolchain/model/random.ts";
 import { quantize_f32, requantize_s32, run_s8, RUN_DENSE, RUN_ZERO_SKIP } from "../runtime/src/reference.ts";
 import { crc32 } from "../runtime/src/crc32.ts";
 import { Engine } from "../runtime/src/runtime.ts";
-import { buildSynthetic, syntheticInputs, toV1 } from "../toolchain/model/synthetic.ts";
+import { buildSynthetic, syntheticFloat, syntheticInputs, toV1 } from "../toolchain/model/synthetic.ts";
+import { linear, openBlocks } from "../toolchain/model/float.ts";
+import { checkpointBytes } from "../toolchain/train/training-checkpoint.ts";
 import { caseModel } from "../fuzz/core.ts";
 import { loadData } from "../cli/src/data-options.ts";
 import { rowsCase } from "./helpers/arbitraries.ts";
@@ -148,12 +151,17 @@ function compare(model: QuantModel, q: Int8Array[], flags: number, got: SampleAn
 }
 
 
-/** Random networks: odd sizes, estimators of any rank, block gates, zero points calibrated, at either end or random; v1 files when ungated. */
+/**
+ * Random networks: odd sizes, estimators of any rank, block gates (threshold, or top-k with k = 1, k = blocks, k from
+ * the seed, or k = blocks / 2 over equal scores and thresholds: ties), zero points calibrated, at either end or
+ * random; v1 files when ungated, v4 with a top-k gate.
+ */
 function randomCases(count: number, seed: number) {
   const arb = fc.record({
     net: gatedNetCase(40, [0, 0.5, 0.9]),
     zps: fc.constantFrom("calibrated", "ends", "random"),
     v1: fc.boolean(),
+    topK: fc.constantFrom("none", "one", "all", "seed", "ties"),
   });
   return fc.sample(arb, { numRuns: count, seed }).map((c, i) => {
     const { model, rng } = buildSynthetic({
@@ -165,6 +173,15 @@ function randomCases(count: number, seed: number) {
         l.inZeroPoint = zps[k];
         l.outZeroPoint = zps[k + 1];
       });
+    }
+    for (const l of model.layers) {
+      const g = l.gate;
+      if (!g || c.topK === "none") continue;
+      g.topK = c.topK === "one" ? 1 : c.topK === "all" ? g.blocks : c.topK === "seed" ? 1 + (c.net.seed % g.blocks) : Math.max(1, g.blocks >> 1);
+      if (c.topK === "ties") {
+        for (let b = 1; b < g.blocks; b++) g.weights.copyWithin(b * l.nIn, 0, l.nIn);
+        g.threshold.fill(g.threshold[0]);
+      }
     }
     const v2 = writeModel(model);
     const v1 = c.v1 && !model.layers.some((l) => l.gate);
@@ -180,7 +197,7 @@ function randomCases(count: number, seed: number) {
     }
     const q = [0, 1].map((s) => quantizeInput(floats.subarray(s * nIn, (s + 1) * nIn), model.layers[0].inScale, zp, new Int8Array(nIn)))
       .concat([0, 1, 2].map((s) => ints.slice(s * nIn, (s + 1) * nIn)));
-    return { what: `case ${i} (sizes ${c.net.sizes.join("-")}, kinds ${JSON.stringify(c.net.kinds)}, zps ${c.zps}, v${v1 ? 1 : 2})`, model, bytes, nIn, floats, ints, q };
+    return { what: `case ${i} (sizes ${c.net.sizes.join("-")}, kinds ${JSON.stringify(c.net.kinds)}, zps ${c.zps}, top-k ${c.topK}, v${v1 ? 1 : new DataView(v2.buffer).getUint16(4, true)})`, model, bytes, nIn, floats, ints, q };
   });
 }
 
@@ -227,8 +244,9 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
     }
   });
 
-  it("random networks: logits and every counter equal runtime/src/reference.ts run_s8 (gated, dense, zero-skip; portable and DSP kernels; v1 and v2)", () => {
+  it("random networks: logits and every counter equal runtime/src/reference.ts run_s8 (gated, dense, zero-skip; portable and DSP kernels; v1, v2 and v4 top-k gates)", () => {
     const cases = randomCases(70, 12);
+    expect(cases.filter((c) => c.what.endsWith("v4)")).length).toBeGreaterThan(15);
     for (const b of Object.keys(BUILDS) as Build[]) {
       const job = new Job();
       for (const c of cases) {
@@ -263,7 +281,7 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
         layers: [{
           nIn: c.nIn, nOut: c.nOut, activation: c.relu ? "relu" : "none", inScale: 0.5, inZeroPoint: c.inZp, outScale: 0.25, outZeroPoint: c.outZp,
           weights: c.weights, bias: c.bias, multiplier: c.multiplier, shift: c.shift, estimator: null,
-          gate: gated ? { blockSize: 1, blocks: c.nOut, weights: new Int8Array(c.nOut * c.nIn), threshold } : null,
+          gate: gated ? { blockSize: 1, blocks: c.nOut, weights: new Int8Array(c.nOut * c.nIn), threshold, topK: 0 } : null,
         }],
       };
       return { model, bytes: writeModel(model), input: c.input, nIn: c.nIn };
@@ -332,6 +350,59 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
         }
       }
       expect(bad.slice(0, 5)).toEqual([]);
+    }
+  }, 60_000);
+
+  it("v4: the C reader names the same field and offset as runtime/src/format.ts on damaged top-k entries and input offsets; the arena holds the scores", () => {
+    const { model } = buildSynthetic({ sizes: [9, 7, 5, 4], gates: [3, 2], seed: 8, calibration: 16 });
+    model.layers[0].gate!.topK = 2;
+    const n = 9;
+    const plain = writeModel(model);
+    const withInput = writeModel({ ...model, inputFeatures: { scale: Float32Array.from({ length: n }, (_, i) => 0.25 * (i + 1)), offset: Float32Array.from({ length: n }, (_, i) => i - 4) } });
+    const e0 = 64, e1 = 64 + 112, e2 = 64 + 224;
+    const rng = new Rng(4);
+    const edits: ((d: DataView) => void)[] = [
+      (d) => d.setUint32(e0 + 96, 4, true), (d) => d.setUint32(e0 + 96, 3, true), (d) => d.setUint32(e0 + 96, 0, true), (d) => d.setUint32(e1 + 96, 5, true),
+      (d) => d.setUint32(e1 + 96, 1, true), (d) => d.setUint32(e2 + 96, 1, true), (d) => d.setUint32(e0 + 100, 1, true), (d) => d.setUint32(e1 + 108, 1, true),
+      (d) => d.setUint32(e0 + 88, 0, true), (d) => d.setUint32(e0 + 92, 0, true), (d) => d.setUint32(e1 + 88, 16, true), (d) => d.setUint16(4, 3, true),
+      (d) => d.setUint32(20, 96, true),
+      ...Array.from({ length: 150 }, () => {
+        const at = rng.int(e0 + 76, e2 + 111);
+        const bit = rng.int(0, 7);
+        return (d: DataView) => d.setUint8(at, d.getUint8(at) ^ (1 << bit));
+      }),
+    ];
+    const files = [plain, withInput, ...[plain, withInput].flatMap((good) => edits.map((f) => {
+      const b = good.slice();
+      const d = new DataView(b.buffer);
+      f(d);
+      d.setUint32(12, crc32(b, 16), true);
+      return b;
+    }))];
+    const job = new Job();
+    const want = files.map((b) => {
+      job.model(b);
+      try {
+        readModel(b);
+        return null;
+      } catch (e) {
+        if (!(e instanceof FormatError)) throw e;
+        return { field: e.field, offset: e.offset };
+      }
+    });
+    expect(want.slice(0, 2)).toEqual([null, null]);
+    expect(want.filter((w) => w !== null).length).toBeGreaterThan(200);
+    for (const b of ["plain", "asan"] as const) {
+      const answers = execute(b, job) as ModelAnswer[];
+      // Scores: 4 bytes per block of the widest top-k gate (3 blocks, padded to 8) on top of the v2 file's arena; the TS twin agrees
+      expect(answers[0].arena).toBe((execute(b, new Job().model(writeModel({ layers: model.layers.map((l) => (l.gate ? { ...l, gate: { ...l.gate, topK: 0 } } : l)) }))) as ModelAnswer[])[0].arena + 16);
+      expect(answers[0].arena).toBe(rg_arena_bytes(model));
+      const bad = answers.flatMap((m, i) => {
+        const w = want[i];
+        if (w === null) return m.status === 0 ? [] : [`file ${i}: C rejects ${m.field} at ${m.offset}`];
+        return m.status === -2 && m.field === w.field && m.offset === w.offset ? [] : [`file ${i}: C ${m.status} ${m.field} at ${m.offset}, ts ${w.field} at ${w.offset}`];
+      });
+      expect(bad.slice(0, 8)).toEqual([]);
     }
   }, 60_000);
 
@@ -528,4 +599,69 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
     const want = engine.infer(x);
     expect(r.stdout).toBe(`label ${want.label} logits ${Array.from(want.logits).join(" ")}\n`);
   });
+
+  it("top-k end to end: a float checkpoint with a top-1 gate → rankgate quantize → a v4 .rgm; Engine (SIMD, MVP), reference and C runtime agree byte for byte; one block per sample; the float gate opens the same block on most digits", async () => {
+    // A random 784-32-10 float net whose first layer has a 4-block top-1 policy (blocks of 8)
+    const rng = new Rng(26);
+    const float = syntheticFloat(rng, [784, 32, 10]);
+    float.layers[0].gate = {
+      blockSize: 8, topK: 1,
+      weight: Float32Array.from({ length: 4 * 784 }, () => rng.normal() * 0.1), bias: Float32Array.from({ length: 4 }, () => rng.normal() * 0.2),
+    };
+    const dir = mkdtempSync(join(tmpdir(), "rankgate-topk-"));
+    writeFileSync(join(dir, "float.safetensors"), checkpointBytes(float));
+    const r = spawnSync(process.execPath, [join(ROOT, "cli/bin/rankgate.js"), "quantize", "--float", "float.safetensors", "-o", "topk.rgm", "--samples", "400", "--calibration", "200", "-q"],
+      { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+    // (a random net: quantize may warn that int8 loses accuracy against it)
+    expect(r.status, r.stderr).toBe(0);
+    const bytes = new Uint8Array(readFileSync(join(dir, "topk.rgm")));
+    expect(new DataView(bytes.buffer).getUint16(4, true)).toBe(4);
+    const { model } = readModel(bytes);
+    expect(model.layers.map((l) => [l.gate?.blocks ?? 0, l.gate?.topK ?? 0])).toEqual([[4, 1], [0, 0]]);
+
+    // 300 test digits, quantized as the engine does
+    const test = loadData("mnist:test", 300);
+    const n = 300, x = test.features;
+    const q = Array.from({ length: n }, (_, i) => {
+      const v = new Int8Array(784);
+      quantize_f32(x.subarray(i * 784, (i + 1) * 784), model.layers[0].inScale, model.layers[0].inZeroPoint, v, model.inputFeatures ?? null);
+      return v;
+    });
+    const ref = q.map((v) => run_s8(model, v));
+    // Exactly one block of 8 rows on every sample
+    expect(ref.every((o) => o.counters[0].rowsComputed === 8 && o.counters[0].estimatorMacs === 4 * 784)).toBe(true);
+    const opened = ref.map((o) => [0, 1, 2, 3].find((b) => (o.masks[0]![0] >>> (8 * b)) & 1)!);
+    expect(new Set(opened).size).toBeGreaterThan(1);
+    for (const module of ["simd", "mvp"] as const) {
+      const engine = await Engine.load(bytes, { module });
+      expect(engine.module).toBe(module);
+      for (const simd of [true, false]) {
+        for (let i = 0; i < n; i++) {
+          const got = engine.infer(q[i], { simd });
+          expect(Array.from(got.logits), `${module} simd ${simd} sample ${i}`).toEqual(Array.from(ref[i].output));
+          expect(got.stats.layers.map((l) => [l.estimatorMacs, l.rowMacs, l.rowsComputed, l.rowsSkipped])).toEqual(ref[i].counters.map((c) => [c.estimatorMacs, c.rowMacs, c.rowsComputed, c.rowsSkipped]));
+        }
+      }
+    }
+    for (const b of ["dsp", "asan"] as const) {
+      const job = new Job().model(bytes);
+      for (const f of FLAGS[b]) job.run(f, x.subarray(0, n * 784), 784);
+      const answers = execute(b, job);
+      expect((answers[0] as ModelAnswer).status).toBe(0);
+      expect(FLAGS[b].flatMap((f, k) => compare(model, q, f, answers[1 + k] as SampleAnswer[], `top-k ${b}`)).slice(0, 5)).toEqual([]);
+    }
+    // The float gate (openBlocks on x·Z + d) opens the int8 gate's block on most digits
+    const policy = linear(x.subarray(0, n * 784), n, 784, float.layers[0].gate.weight, float.layers[0].gate.bias, 4);
+    const open = new Uint8Array(4);
+    const agree = opened.filter((b, i) => openBlocks(policy, 4 * i, 4, 1, open)[b] === 1).length;
+    expect(agree / n).toBeGreaterThan(0.9);
+    // The CLI names the gate kind: inspect's gate column, eval's table and --json (top_k only on top-k layers)
+    const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, "cli/bin/rankgate.js"), ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+    expect(cli("inspect", "topk.rgm").stdout).toContain("4×8 top-1");
+    expect(cli("eval", "--model", "topk.rgm", "--samples", "50").stdout).toContain("4×8 blocks top-1");
+    const report = JSON.parse(cli("eval", "--model", "topk.rgm", "--samples", "50", "--json").stdout) as { layers: { top_k?: number }[] };
+    expect(report.layers.map((l) => l.top_k ?? null)).toEqual([1, null]);
+    rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
+
 });

@@ -6,7 +6,7 @@ import type { FloatModel } from "../runtime/src/model.ts";
 import { UserError } from "../runtime/src/errors.ts";
 import type { MnistSet } from "../toolchain/data/mnist.ts";
 import { Rng } from "../toolchain/model/random.ts";
-import { blockCosts, calibrateGateBias, evaluateConditional, forwardConditional, initGates, kmeans, oracleLogitGrad, routeByCentroids, topBlocks, trainPolicy } from "../toolchain/train/condnet.ts";
+import { blockCosts, calibrateGateBias, evaluateConditional, forwardConditional, initGates, kmeans, oracleLogitGrad, routeByCentroids, trainPolicy } from "../toolchain/train/condnet.ts";
 import { initTf } from "../toolchain/train/tfjs.ts";
 import { smallMnistSplit } from "./helpers/mnist-split.ts";
 import { initModel } from "../toolchain/train/trainer.ts";
@@ -70,14 +70,6 @@ describe("oracle targets", () => {
 });
 
 describe("routing gates (topK)", () => {
-  it("topBlocks opens the k highest scores, ties to the lower index", () => {
-    expect([...topBlocks([1, 3, 3, 0], 1)]).toEqual([0, 1, 0, 0]);
-    expect([...topBlocks([1, 3, 3, 0], 2)]).toEqual([0, 1, 1, 0]);
-    expect([...topBlocks([2, 2, 2], 2)]).toEqual([1, 1, 0]);
-    expect([...topBlocks([-5, -1, -9], 1)]).toEqual([0, 1, 0]);
-    expect([...topBlocks([4, 1], 2)]).toEqual([1, 1]);
-  });
-
   it("kmeans finds two separated clusters' means; routeByCentroids sends each point to its nearest centroid", () => {
     const images = new Float32Array([0, 0, 0.1, 0, 0, 0.1, 1, 1, 0.9, 1, 1, 0.9]);
     const data = { images, labels: new Uint8Array(6), count: 6 };

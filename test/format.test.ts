@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { crc32 } from "../runtime/src/crc32.ts";
 import { FormatError } from "../runtime/src/errors.ts";
-import { ENTRY_BYTES, ENTRY_BYTES_V1, HEADER_BYTES, readModel, SECTIONS, writeModel } from "../runtime/src/format.ts";
+import { ENTRY_BYTES, ENTRY_BYTES_V1, ENTRY_BYTES_V4, HEADER_BYTES, readModel, SECTIONS, writeModel } from "../runtime/src/format.ts";
 import type { QuantModel } from "../runtime/src/model.ts";
 import { buildSynthetic, toV1 } from "../toolchain/model/synthetic.ts";
 import { thrown } from "./helpers/errors.ts";
@@ -54,9 +54,11 @@ describe("model format v2", () => {
   it("names header fields: magic, version, sizes, counts, reserved, checksum", () => {
     expectError(good.slice(0, 40), "file_bytes", 0);
     expectError(edited((_, b) => (b[0] = 0x50)), "magic", 0);
-    const v = expectError(edited((dv) => dv.setUint16(4, 4, true)), "version", 4);
-    expect(v.expected).toBe("1, 2 or 3");
-    expect(v.actual).toBe("4");
+    const v = expectError(edited((dv) => dv.setUint16(4, 5, true)), "version", 4);
+    expect(v.expected).toBe("1, 2, 3 or 4");
+    expect(v.actual).toBe("5");
+    // A v2 file relabelled v4 has 96-byte entries
+    expectError(edited((dv) => dv.setUint16(4, 4, true)), "entry_bytes", 20);
     // A v2 file relabelled v3 lacks layer 0's input sections
     expectError(edited((dv) => dv.setUint16(4, 3, true)), "layers[0].in_scales_offset", entry(0) + 88);
     expectError(edited((dv) => dv.setUint16(6, 48, true)), "header_bytes", 6);
@@ -201,7 +203,7 @@ describe("block gates", () => {
   const { model: base } = buildSynthetic({ sizes: [6, 5, 4, 3], seed: 12, calibration: 16 });
   const gated: QuantModel = {
     layers: base.layers.map((l, i) => i !== 0 ? l : {
-      ...l, gate: { blockSize: 2, blocks: 3, weights: Int8Array.from({ length: 18 }, (_, k) => k - 9), threshold: Int32Array.of(-5, 0, 7) },
+      ...l, gate: { blockSize: 2, blocks: 3, weights: Int8Array.from({ length: 18 }, (_, k) => k - 9), threshold: Int32Array.of(-5, 0, 7), topK: 0 },
     }),
   };
   const bytes = writeModel(gated);
@@ -295,5 +297,93 @@ describe("model format v3: per-feature input quantization", () => {
       b[i >> 3] ^= 1 << (i & 7);
       expect(() => readModel(b)).toThrow(FormatError);
     }
+  });
+});
+
+describe("model format v4: top-k block gates", () => {
+  const { model: base } = buildSynthetic({ sizes: [6, 5, 4, 3], seed: 12, calibration: 16 });
+  const gate = (topK: number) => ({ blockSize: 2, blocks: 3, weights: Int8Array.from({ length: 18 }, (_, k) => k - 9), threshold: Int32Array.of(-5, 0, 7), topK });
+  const withK = (topK: number, inputFeatures?: QuantModel["inputFeatures"]): QuantModel => ({
+    layers: base.layers.map((l, i) => (i === 0 ? { ...l, gate: gate(topK) } : l)), ...(inputFeatures ? { inputFeatures } : {}),
+  });
+  const bytes = writeModel(withK(2));
+  const e0 = HEADER_BYTES, e1 = HEADER_BYTES + ENTRY_BYTES_V4;
+  const edit = (f: (dv: DataView) => void) => {
+    const b = bytes.slice();
+    const dv = new DataView(b.buffer);
+    f(dv);
+    dv.setUint32(12, crc32(b, 16), true);
+    return b;
+  };
+
+  it("is written only for a model with a top-k gate: version 4, 112-byte entries, gate_top_k at 96; round-trips", () => {
+    const dv = new DataView(bytes.buffer);
+    expect([dv.getUint16(4, true), dv.getUint32(20, true), dv.getUint32(28, true)]).toEqual([4, 112, Math.ceil((64 + 3 * 112) / 16) * 16]);
+    expect([dv.getUint32(e0 + 96, true), dv.getUint32(e1 + 96, true)]).toEqual([2, 0]);
+    for (let o = 100; o < 112; o += 4) expect(dv.getUint32(e0 + o, true)).toBe(0);
+    // No input sections in this v4 file: both offsets 0
+    expect([dv.getUint32(e0 + 88, true), dv.getUint32(e0 + 92, true)]).toEqual([0, 0]);
+    const parsed = readModel(bytes);
+    expect(parsed.model.layers.map((l) => l.gate?.topK ?? null)).toEqual([2, null, null]);
+    expect(parsed.model.inputFeatures).toBeUndefined();
+    expect(writeModel(parsed.model)).toEqual(bytes);
+    // topK 0: the same model is the v2 file of before, byte for byte
+    const v2 = writeModel(withK(0));
+    expect(new DataView(v2.buffer).getUint16(4, true)).toBe(2);
+    expect(readModel(v2).model.layers[0].gate!.topK).toBe(0);
+    expect(bytes.length).toBe(v2.length + (Math.ceil((64 + 3 * 112) / 16) - Math.ceil((64 + 3 * 96) / 16)) * 16);
+  });
+
+  it("keeps per-feature input sections when present (both offsets set)", () => {
+    const n0 = base.layers[0].nIn;
+    const features = { scale: Float32Array.from({ length: n0 }, (_, i) => 0.5 + i), offset: Float32Array.from({ length: n0 }, (_, i) => i - 2.5) };
+    const b = writeModel(withK(3, features));
+    const dv = new DataView(b.buffer);
+    expect(dv.getUint16(4, true)).toBe(4);
+    expect(dv.getUint32(e0 + 88, true)).toBeGreaterThan(0);
+    const parsed = readModel(b);
+    expect(Array.from(parsed.model.inputFeatures!.offset)).toEqual(Array.from(features.offset));
+    expect(parsed.model.layers[0].gate!.topK).toBe(3);
+    expect(writeModel(parsed.model)).toEqual(b);
+    // One offset without the other
+    const one = b.slice();
+    const dv1 = new DataView(one.buffer);
+    dv1.setUint32(e0 + 92, 0, true);
+    dv1.setUint32(12, crc32(one, 16), true);
+    expectError(one, "layers[0].in_offsets_offset", e0 + 92);
+    const other = b.slice();
+    const dv2 = new DataView(other.buffer);
+    dv2.setUint32(e0 + 88, 0, true);
+    dv2.setUint32(12, crc32(other, 16), true);
+    expectError(other, "layers[0].in_scales_offset", e0 + 88);
+  });
+
+  it("names gate_top_k out of range, on a layer without a gate, and non-zero reserved words", () => {
+    const e = expectError(edit((dv) => dv.setUint32(e0 + 96, 4, true)), "layers[0].gate_top_k", e0 + 96);
+    expect([e.expected, e.actual]).toEqual(["[0, 3]", "4"]);
+    expectError(edit((dv) => dv.setUint32(e0 + 96, 0xffffffff, true)), "layers[0].gate_top_k", e0 + 96);
+    const no = expectError(edit((dv) => dv.setUint32(e1 + 96, 1, true)), "layers[1].gate_top_k", e1 + 96);
+    expect(no.expected).toMatch(/block_size 0/);
+    for (const o of [100, 104, 108]) expectError(edit((dv) => dv.setUint32(e1 + o, 1, true)), "layers[1].reserved", e1 + o);
+    // k = blocks and k = 0 load
+    expect(readModel(edit((dv) => dv.setUint32(e0 + 96, 3, true))).model.layers[0].gate!.topK).toBe(3);
+    expect(readModel(edit((dv) => dv.setUint32(e0 + 96, 0, true))).model.layers[0].gate!.topK).toBe(0);
+  });
+
+  it("the writer refuses a topK outside [0, blocks]", () => {
+    for (const k of [-1, 4, 1.5, Number.NaN]) expect(() => writeModel(withK(k))).toThrow(/topK/);
+  });
+
+  it("catches every single-bit flip anywhere in a v4 file", () => {
+    let flips = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      for (let bit = 0; bit < 8; bit++) {
+        const b = bytes.slice();
+        b[i] ^= 1 << bit;
+        expect(() => readModel(b)).toThrow(FormatError);
+        flips++;
+      }
+    }
+    expect(flips).toBe(bytes.length * 8);
   });
 });

@@ -81,6 +81,16 @@ describe("fuzz", () => {
   });
 });
 
+describe("fuzz: format v4 (top-k gates)", () => {
+  it("the rgm-gate kind, three of its bases v4 top-k files: 800 cases end in a FormatError, an InputError or the reference's result; gate_top_k errors are named", async () => {
+    const s = await runFuzz(11, 0, 800, undefined, ["rgm-gate"]);
+    expect(s.failures.filter((f) => !f.outcome.endsWith(" slow")).map((f) => `case ${f.index}: ${f.outcome}: ${f.failure} (${f.model}; ${f.input})`)).toEqual([]);
+    const count = (p: (k: string) => boolean) => [...s.counts].filter(([k]) => p(k)).reduce((t, [, n]) => t + n, 0);
+    expect(count((k) => k === "rgm-gate valid")).toBeGreaterThan(50);
+    expect(count((k) => k === "rgm-gate FormatError layers[].gate_top_k")).toBeGreaterThan(0);
+  }, 60_000);
+});
+
 describe("fuzz: format v3 (per-feature input sections)", () => {
   it("the rgm-v3 kind: 400 cases of mutated and random v3 files end in a FormatError, an InputError or the reference's result (float inputs quantized per feature)", async () => {
     const s = await runFuzz(9, 0, 400, undefined, ["rgm-v3"]);

@@ -404,6 +404,31 @@ describe("importSafetensors", () => {
     expect(stError({ ...t, "layers.1.est.a": f32([2, 12], new Float32Array(24).fill(NaN)) }).message).toMatch(/"layers\.1\.est\.a" holds a non-finite value/);
   });
 
+  it("round-trips a top-k gate as layers.{i}.gate.top_k (I32 [1]); threshold gates write none; names a bad top_k", () => {
+    const rng = new Rng(6);
+    const vec = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+    const m = randomModel([10, 12, 6, 3], 23);
+    m.layers[0].gate = { blockSize: 4, weight: vec(3 * 10), bias: vec(3), topK: 2 };
+    const t = checkpointTensors(m);
+    expect(t["layers.0.gate.top_k"]).toEqual({ dtype: "I32", shape: [1], data: Int32Array.of(2) });
+    expect(importSafetensors(file(t), "k.safetensors", RELU).layers[0].gate).toEqual(m.layers[0].gate);
+    // A threshold gate (topK absent or 0) writes the tensors of before and reads back without topK
+    const zero = checkpointTensors({ layers: m.layers.map((l, i) => (i === 0 ? { ...l, gate: { ...l.gate!, topK: 0 } } : l)) });
+    expect(Object.keys(zero).filter((k) => k.includes("top_k"))).toEqual([]);
+    expect(importSafetensors(file(zero), "z.safetensors", RELU).layers[0].gate!.topK).toBeUndefined();
+    // top_k 0 stored explicitly is the threshold gate
+    expect(importSafetensors(file({ ...zero, "layers.0.gate.top_k": { dtype: "I32", shape: [1], data: Int32Array.of(0) } }), "z0.safetensors", RELU).layers[0].gate!.topK).toBeUndefined();
+    const i32 = (v: number[], shape = [v.length]): Tensor => ({ dtype: "I32", shape, data: Int32Array.from(v) });
+    expect(stError({ ...t, "layers.0.gate.top_k": i32([4]) }).message).toMatch(/"layers\.0\.gate\.top_k" holds 4; expected an integer in \[0, 3\]/);
+    expect(stError({ ...t, "layers.0.gate.top_k": i32([-1]) }).message).toMatch(/holds -1; expected an integer in \[0, 3\]/);
+    expect(stError({ ...t, "layers.0.gate.top_k": i32([1, 1]) }).message).toMatch(/"layers\.0\.gate\.top_k" is I32 \[2\]; expected I32 \[1\]/);
+    expect(stError({ ...t, "layers.0.gate.top_k": f32([1], [1]) }).message).toMatch(/is F32 \[1\]; expected I32 \[1\]/);
+    // A top_k without the policy is the named "missing" error of a half gate
+    const lone = { ...checkpointTensors(randomModel([10, 12, 6, 3], 24)), "layers.0.gate.top_k": i32([1]) };
+    expect(stError(lone).message).toMatch(/missing "layers\.0\.gate\.weight"/);
+    expect(() => checkpointTensors({ layers: m.layers.map((l, i) => (i === 0 ? { ...l, gate: { ...l.gate!, topK: 4 } } : l)) })).toThrow(/topK is 4, expected an integer in \[0, 3\]/);
+  });
+
   it("orders layers by index numerically, not by name", () => {
     const big = randomModel([4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 3], 8);
     expectSameModel(importSafetensors(file(torchDict(big, "seq.", 2)), "m.safetensors", RELU), big);

@@ -1,7 +1,7 @@
 // The quantizer's block gates and learned estimators: integer decisions against their real meaning.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { floatTop1, forwardFloat } from "../toolchain/model/float.ts";
+import { floatTop1, forwardFloat, openBlocks } from "../toolchain/model/float.ts";
 import { writeModel } from "../runtime/src/format.ts";
 import { quantize_f32, quantizeModelInput, run_s8 } from "../runtime/src/reference.ts";
 import { Engine } from "../runtime/src/runtime.ts";
@@ -14,6 +14,7 @@ const rng = new Rng(31);
 const sizes = [12, 10, 7, 3];
 const base = syntheticFloat(rng, sizes);
 const calib = syntheticInputs(rng, 32, sizes[0]);
+const readModelVersion = (b: Uint8Array) => b[4] | (b[5] << 8);
 const vec = (n: number, sd = 1) => Float32Array.from({ length: n }, () => rng.normal() * sd);
 
 describe("quantizeGate", () => {
@@ -45,6 +46,47 @@ describe("quantizeGate", () => {
       }),
       { numRuns: 200, examples: [[1, 1, 0.0001, 27496688]] },
     );
+  });
+
+  it("a top-k gate: one scale for the whole gate, threshold_b = round_half_away(−d_b / (s_in·s_Z)), topK carried", () => {
+    const r = new Rng(77);
+    const nIn = 9, nOut = 17, blockSize = 4, blocks = 5, inScale = 0.02;
+    const gate = { blockSize, weight: Float32Array.from({ length: blocks * nIn }, (_, k) => r.normal() * (1 + Math.floor(k / nIn))), bias: Float32Array.from({ length: blocks }, () => r.normal() * 3), topK: 2 };
+    const q = quantizeGate(gate, nIn, nOut, inScale);
+    expect([q.blocks, q.topK]).toEqual([blocks, 2]);
+    const sZ = gate.weight.reduce((m, v) => Math.max(m, Math.abs(v)), 0) / 127;
+    for (let k = 0; k < blocks * nIn; k++) expect(Math.abs(q.weights[k] * sZ - gate.weight[k])).toBeLessThanOrEqual(sZ / 2 + 1e-12);
+    // Only the widest block reaches ±127: the scale is shared
+    expect(Math.max(...Array.from(q.weights.subarray(0, nIn), Math.abs))).toBeLessThan(127);
+    for (let b = 0; b < blocks; b++) {
+      const t = -gate.bias[b] / (inScale * sZ);
+      expect(q.threshold[b]).toBe(Math.sign(t) * Math.round(Math.abs(t)));
+    }
+    // The threshold gate of the same policy keeps per-block scales and floor
+    const th = quantizeGate({ ...gate, topK: 0 }, nIn, nOut, inScale);
+    expect(th.topK).toBe(0);
+    expect(Math.max(...Array.from(th.weights.subarray(0, nIn), Math.abs))).toBe(127);
+    expect(() => quantizeGate({ ...gate, topK: 6 }, nIn, nOut, inScale)).toThrow(/topK 6, expected an integer in \[0, 5\]/);
+  });
+
+  it("the float forward opens the top-k logits (ties to the lower block); Quantizer keeps topK and the file is v4", () => {
+    const open = new Uint8Array(4);
+    expect(Array.from(openBlocks([0.5, 2, 2, -1], 0, 4, 1, open))).toEqual([0, 1, 0, 0]);
+    expect(Array.from(openBlocks([0.5, 2, 2, -1], 0, 4, 2, open))).toEqual([0, 1, 1, 0]);
+    expect(Array.from(openBlocks([-3, -2, -2, -1], 0, 4, 2, open))).toEqual([0, 1, 0, 1]);
+    expect(Array.from(openBlocks([9, -3, -2, -2, -1], 1, 4, 3, open))).toEqual([0, 1, 1, 1]);
+    expect(Array.from(openBlocks([0.5, 2, 0, -1], 0, 4, 0, open))).toEqual([1, 1, 0, 0]);
+    // A 12-10-7-3 net with a top-1 gate on layer 0: forwardFloat zeroes the 3 closed blocks' units on every sample
+    const l0 = base.layers[0];
+    const gated: FloatModel = { layers: base.layers.map((l, i) => (i === 0 ? { ...l, gate: { blockSize: 3, weight: vec(4 * l0.nIn), bias: vec(4), topK: 1 } } : l)) };
+    const n = 32, out = forwardFloat(gated, calib, n)[0];
+    for (let s = 0; s < n; s++) {
+      const zeros = [0, 1, 2, 3].filter((b) => out.subarray(s * 10 + 3 * b, s * 10 + Math.min(3 * b + 3, 10)).every((v) => v === 0)).length;
+      expect(zeros).toBeGreaterThanOrEqual(3);
+    }
+    const model = new Quantizer(gated, calib, n, { min: 0, max: 1 }).model({});
+    expect(model.layers[0].gate!.topK).toBe(1);
+    expect(readModelVersion(writeModel(model))).toBe(4);
   });
 
   it("rejects a policy whose blocks do not tile the layer", () => {

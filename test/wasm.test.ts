@@ -8,8 +8,8 @@ describe("build/rankgate.wasm", () => {
   it("imports nothing", () => {
     expect(WebAssembly.Module.imports(module)).toEqual([]);
   });
-  it("is at most 9 KiB (the MVP build stays at most 8 KiB: test/mvp.test.ts)", () => {
-    expect(bytes.length).toBeLessThanOrEqual(9216);
+  it("is at most 9.25 KiB (the MVP build stays at most 8 KiB: test/mvp.test.ts)", () => {
+    expect(bytes.length).toBeLessThanOrEqual(9472);
   });
   it("exports the kernels, their sizing partners, the runner and its memory", () => {
     const names = WebAssembly.Module.exports(module).map((e) => `${e.name}:${e.kind}`);

@@ -19,6 +19,8 @@ const F_NONZERO_IN = 28, F_POSITIVE = 29, F_POSITIVE_COMPUTED = 30;
 const F_GATE_W = 31, F_GATE_THR = 32;
 // Layer 0 of a v3 model: the per-feature input scales and offsets (0: per tensor)
 const F_IN_SCALES = 33, F_IN_OFFSETS = 34;
+// Block gate: 0 threshold, k > 0 the k top-scoring blocks (format v4)
+const F_GATE_TOP_K = 35;
 // run_batch_s8: the seven counters above summed over the batch, int64 each (fields 40..53)
 const F_SUMS = 40;
 export const PLAN_RECORD_BYTES: i32 = 256;
@@ -79,7 +81,7 @@ function layerStatus(rec: usize, flags: i32, nIn: i32, nOut: i32, rank: i32, blo
   }
   if (status == STATUS_OK && blocks != 0) {
     status = checkGate(field(rec, F_IN), nIn, field(rec, F_IN_ZP), field(rec, F_GATE_W), field(rec, F_GATE_THR), blocks,
-      field(rec, F_GATE_SIZE), nOut, field(rec, F_MASK), scratch, bytes);
+      field(rec, F_GATE_SIZE), nOut, field(rec, F_GATE_TOP_K), field(rec, F_MASK), scratch, bytes);
   }
   if (status != STATUS_OK) return status;
   return (flags & RUN_TRACE) == 0 || inMemory(field(rec, F_SHADOW), nOut) ? STATUS_OK : STATUS_BAD_SIZE;
@@ -114,7 +116,7 @@ function runLayer(rec: usize, flags: i32): i32 {
         nOut, maskPtr, simd);
       est += rank * nOut;
     } else {
-      blockMask(acc, field(rec, F_GATE_THR), blocks, field(rec, F_GATE_SIZE), nOut, maskPtr);
+      blockMask(acc, field(rec, F_GATE_THR), blocks, field(rec, F_GATE_SIZE), nOut, field(rec, F_GATE_TOP_K), maskPtr);
     }
     computed = maskCount(maskPtr, nOut);
   }

@@ -144,7 +144,9 @@ export function quantModelArg(model: unknown, name = "model"): QuantModel {
       const blockSize = intField(g, "blockSize", q, 1, nOut);
       const blocks = intField(g, "blocks", q, 1, nOut);
       if (blocks !== Math.ceil(nOut / blockSize)) throw new InputError(`${q}.blocks must be ${Math.ceil(nOut / blockSize)} (ceil(nOut / blockSize)), got ${blocks}`);
-      gate = { blockSize, blocks, weights: arrayField(g, "weights", q, "Int8Array", blocks * nIn), threshold: arrayField(g, "threshold", q, "Int32Array", blocks) };
+      // topK absent (models built before routing gates): 0, the threshold gate
+      const topK = field(g, "topK", q) === undefined ? 0 : intField(g, "topK", q, 0, blocks);
+      gate = { blockSize, blocks, weights: arrayField(g, "weights", q, "Int8Array", blocks * nIn), threshold: arrayField(g, "threshold", q, "Int32Array", blocks), topK };
       bytes += blocks * nIn + 4 * blocks + 2 * 16;
     }
     bytes += nOut * nIn + 12 * nOut + 4 * 16;

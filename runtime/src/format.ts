@@ -1,4 +1,5 @@
-// Model format v3 (.rgm; v1 and v2 files still load; a model without per-feature input quantization is written as v2): see docs/FORMAT.md. Little-endian, 16-byte aligned sections,
+// Model format v4 (.rgm; v1, v2 and v3 files still load; a model with a top-k gate is written as v4, else one with per-feature
+// input quantization as v3, else v2): see docs/FORMAT.md. Little-endian, 16-byte aligned sections,
 // CRC-32 over everything after the checksum field. The reader validates every field and
 // throws FormatError(field, offset, expected, actual); kernels only ever see its output.
 import { typedArrayArg } from "./args.ts";
@@ -9,14 +10,17 @@ import { ACTIVATION_CODES, type Activation, type InputFeatures, type QuantGate, 
 import { Q31_MIN_NORMAL, SHIFT_MIN, SHIFT_MAX, INT32_MAX } from "./quant.ts";
 
 export const MAGIC = "RGMF";
-/** The newest version: v3 = v2 + layer 0's per-feature input sections. The writer writes v3 only for a model with them. */
-export const VERSION = 3;
-/** What the writer writes for a model without per-feature input quantization (byte-identical to before v3). */
+/** The newest version: v4 = v3 + `gate_top_k` (112-byte entries). The writer writes v4 only for a model with a top-k gate. */
+export const VERSION = 4;
+/** v3 = v2 + layer 0's per-feature input sections; written for a model with them and no top-k gate. */
+export const VERSION_PER_FEATURE = 3;
+/** What the writer writes for a model without per-feature input quantization or top-k gates (byte-identical to before v3). */
 export const VERSION_PER_TENSOR = 2;
 export const HEADER_BYTES = 64;
-/** v2 layer entries; v1 entries are {@link ENTRY_BYTES_V1} (no block gate). */
+/** v2 and v3 layer entries; v1 entries are {@link ENTRY_BYTES_V1} (no block gate), v4 entries {@link ENTRY_BYTES_V4}. */
 export const ENTRY_BYTES = 96;
 export const ENTRY_BYTES_V1 = 80;
+export const ENTRY_BYTES_V4 = 112;
 export const ALIGN = 16;
 export const MAX_LAYERS = 256;
 export const MAX_DIM = 65535;
@@ -27,7 +31,13 @@ const H_MAGIC = 0, H_VERSION = 4, H_HEADER_BYTES = 6, H_FILE_BYTES = 8, H_CRC = 
   H_ENTRY_BYTES = 20, H_TABLE = 24, H_PAYLOAD = 28, H_SECTION_COUNT = 32, H_SECTION_BYTES = 36, H_RESERVED = 40;
 // Layer entry field offsets
 const E_N_IN = 0, E_N_OUT = 4, E_RANK = 8, E_ACTIVATION = 12, E_IN_ZP = 16, E_OUT_ZP = 20, E_IN_SCALE = 24,
-  E_OUT_SCALE = 28, E_T_MAX = 32, E_MARGIN = 36, E_BLOCK_SIZE = 76, E_RESERVED = 88;
+  E_OUT_SCALE = 28, E_T_MAX = 32, E_MARGIN = 36, E_BLOCK_SIZE = 76, E_RESERVED = 88, E_IN_SCALES = 88, E_IN_OFFSETS = 92,
+  E_TOP_K = 96, E_RESERVED_V4 = 100;
+
+/** The entry size of a file version (1: 80, 2 and 3: 96, 4: 112). */
+export function entryBytesOf(version: number): number {
+  return version === 1 ? ENTRY_BYTES_V1 : version >= 4 ? ENTRY_BYTES_V4 : ENTRY_BYTES;
+}
 
 type SectionKind = "i8" | "i32" | "q31" | "shift" | "f32" | "f32pos";
 /**
@@ -102,7 +112,9 @@ function featureProblem(kind: SectionKind, v: number): string | null {
 export function writeModel(model: QuantModel): Uint8Array {
   const n = model.layers.length;
   const features = model.inputFeatures ?? null;
-  const version = features ? VERSION : VERSION_PER_TENSOR;
+  const topK = model.layers.some((l) => (l.gate?.topK ?? 0) > 0);
+  const version = topK ? VERSION : features ? VERSION_PER_FEATURE : VERSION_PER_TENSOR;
+  const entryBytes = entryBytesOf(version);
   if (features) {
     for (const [name, kind, data] of [["in_scales", "f32pos", features.scale], ["in_offsets", "f32", features.offset]] as const) {
       if (!(data instanceof Float32Array)) throw new RangeError(`inputFeatures.${name}: a Float32Array`);
@@ -110,7 +122,7 @@ export function writeModel(model: QuantModel): Uint8Array {
       if (bad >= 0) throw new RangeError(`inputFeatures.${name}[${bad}] is ${data[bad]}, expected ${featureProblem(kind, data[bad])}`);
     }
   }
-  const payload = align(HEADER_BYTES + n * ENTRY_BYTES);
+  const payload = align(HEADER_BYTES + n * entryBytes);
   let end = payload;
   let sectionCount = 0, sectionBytes = 0;
   const placed: { offset: number; data: SectionArray }[] = [];
@@ -121,6 +133,8 @@ export function writeModel(model: QuantModel): Uint8Array {
     if (g && (g.blockSize < 1 || g.blockSize > layer.nOut || g.blocks !== Math.ceil(layer.nOut / g.blockSize))) {
       throw new RangeError(`layers[${l}].gate: ${g.blocks} blocks of ${g.blockSize} for ${layer.nOut} units`);
     }
+    const k = g?.topK ?? 0;
+    if (g && !(Number.isInteger(k) && k >= 0 && k <= g.blocks)) throw new RangeError(`layers[${l}].gate.topK is ${k}, expected an integer in [0, ${g.blocks}]`);
     const arrays = layerArrays(layer, l === 0 ? features : null);
     const offsets = new Map<string, number>();
     for (const s of SECTIONS) {
@@ -143,13 +157,13 @@ export function writeModel(model: QuantModel): Uint8Array {
   dv.setUint16(H_HEADER_BYTES, HEADER_BYTES, true);
   dv.setUint32(H_FILE_BYTES, end, true);
   dv.setUint32(H_LAYERS, n, true);
-  dv.setUint32(H_ENTRY_BYTES, ENTRY_BYTES, true);
+  dv.setUint32(H_ENTRY_BYTES, entryBytes, true);
   dv.setUint32(H_TABLE, HEADER_BYTES, true);
   dv.setUint32(H_PAYLOAD, payload, true);
   dv.setUint32(H_SECTION_COUNT, sectionCount, true);
   dv.setUint32(H_SECTION_BYTES, sectionBytes, true);
   model.layers.forEach((layer, l) => {
-    const e = HEADER_BYTES + l * ENTRY_BYTES;
+    const e = HEADER_BYTES + l * entryBytes;
     dv.setUint32(e + E_N_IN, layer.nIn, true);
     dv.setUint32(e + E_N_OUT, layer.nOut, true);
     dv.setUint32(e + E_RANK, layer.estimator?.rank ?? 0, true);
@@ -162,6 +176,7 @@ export function writeModel(model: QuantModel): Uint8Array {
     dv.setFloat32(e + E_MARGIN, layer.estimator?.margin ?? 0, true);
     dv.setUint32(e + E_BLOCK_SIZE, layer.gate?.blockSize ?? 0, true);
     for (const s of SECTIONS) dv.setUint32(e + s.entryOffset, entries[l].get(s.name) ?? 0, true);
+    if (version >= 4) dv.setUint32(e + E_TOP_K, layer.gate?.topK ?? 0, true);
   });
   for (const { offset, data } of placed) {
     bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offset);
@@ -196,8 +211,8 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
   const magic = String.fromCharCode(...image.subarray(0, 4));
   if (magic !== MAGIC) fail("magic", H_MAGIC, showName(MAGIC), showName(magic));
   const version = dv.getUint16(H_VERSION, true);
-  if (version < 1 || version > VERSION) fail("version", H_VERSION, `1, 2 or ${VERSION}`, version);
-  const entryBytes = version === 1 ? ENTRY_BYTES_V1 : ENTRY_BYTES;
+  if (version < 1 || version > VERSION) fail("version", H_VERSION, `1, 2, 3 or ${VERSION}`, version);
+  const entryBytes = entryBytesOf(version);
   const entrySections = SECTIONS.filter((s) => s.entryOffset < entryBytes && (s.owner !== "input" || version >= 3));
   if (dv.getUint16(H_HEADER_BYTES, true) !== HEADER_BYTES) fail("header_bytes", H_HEADER_BYTES, String(HEADER_BYTES), dv.getUint16(H_HEADER_BYTES, true));
   expectU32("file_bytes", H_FILE_BYTES, input.length);
@@ -249,10 +264,16 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
       inRange(name("block_size"), e + E_BLOCK_SIZE, blockSize, 0, nOut);
       if (blockSize > 0 && rank > 0) fail(name("block_size"), e + E_BLOCK_SIZE, "0 for a layer with an estimator (rank > 0)", blockSize);
       if (blockSize > 0 && activation !== "relu") fail(name("activation"), e + E_ACTIVATION, "1 (relu) for a layer with a block gate", act);
-      // v3: these words are the input sections' offsets (layer 0; 0 elsewhere)
+      // v3, v4: these words are the input sections' offsets (layer 0; 0 elsewhere)
       if (version === 2) for (let o = E_RESERVED; o < entryBytes; o += 4) expectU32(name("reserved"), e + o, 0);
+      for (let o = E_RESERVED_V4; o < entryBytes; o += 4) expectU32(name("reserved"), e + o, 0);
     }
     const blocks = blockSize > 0 ? Math.ceil(nOut / blockSize) : 0;
+    const topK = version >= 4 ? u32(e + E_TOP_K) : 0;
+    if (topK !== 0 && blocks === 0) fail(name("gate_top_k"), e + E_TOP_K, "0 for a layer without a block gate (block_size 0)", topK);
+    inRange(name("gate_top_k"), e + E_TOP_K, topK, 0, blocks);
+    // v3: layer 0 always has the input sections; v4: both offsets 0 (per tensor) or both present
+    const hasInput = l === 0 && (version === 3 || (version >= 4 && (u32(e + E_IN_SCALES) !== 0 || u32(e + E_IN_OFFSETS) !== 0)));
     if (l > 0) {
       const prev = layers[l - 1];
       if (nIn !== prev.nOut) fail(name("n_in"), e + E_N_IN, `${prev.nOut} (layers[${l - 1}].n_out)`, nIn);
@@ -265,7 +286,7 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
     for (const s of entrySections) {
       const at = e + s.entryOffset;
       const offset = u32(at);
-      if ((s.owner === "estimator" && rank === 0) || (s.owner === "gate" && blocks === 0) || (s.owner === "input" && l > 0)) {
+      if ((s.owner === "estimator" && rank === 0) || (s.owner === "gate" && blocks === 0) || (s.owner === "input" && !hasInput)) {
         expectU32(name(`${s.name}_offset`), at, 0);
         continue;
       }
@@ -289,7 +310,7 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
         tShift: arrays.est_t_shift as Int32Array, b: arrays.est_b as Int8Array, threshold: arrays.est_threshold as Int32Array,
       },
       gate: blocks === 0 ? null : {
-        blockSize, blocks, weights: arrays.gate_weights as Int8Array, threshold: arrays.gate_threshold as Int32Array,
+        blockSize, blocks, weights: arrays.gate_weights as Int8Array, threshold: arrays.gate_threshold as Int32Array, topK,
       } satisfies QuantGate,
     });
   }
@@ -328,6 +349,6 @@ export function readModel(input: Uint8Array, source = "model"): ParsedModel {
   const stored = u32(H_CRC);
   const actual = crc32(image, H_CRC + 4);
   if (stored !== actual) fail("crc32", H_CRC, `${hex(actual)} (CRC-32 of bytes ${H_CRC + 4}..${input.length})`, hex(stored));
-  const inputFeatures = version >= 3 ? { scale: inputArrays.in_scales, offset: inputArrays.in_offsets } : null;
+  const inputFeatures = inputArrays.in_scales ? { scale: inputArrays.in_scales, offset: inputArrays.in_offsets } : null;
   return { model: inputFeatures ? { layers, inputFeatures } : { layers }, image, sections };
 }

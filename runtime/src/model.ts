@@ -23,7 +23,11 @@ export interface FloatGate {
   /** [nBlocks][nIn], nBlocks = ceil(nOut / blockSize). */
   weight: Float32Array;
   bias: Float32Array;
-  /** Routing gate: every sample opens the k blocks with the highest Σ_i s[i]·weight[b, i] + bias[b] (ties: the lower b). Absent or 0: the threshold above. */
+  /**
+   * Routing gate (docs/FORMAT.md "Block gate"): k ∈ [1, nBlocks] opens exactly the k blocks with the largest
+   * logit Σ_i s[i]·weight[b, i] + bias[b] (ties to the lower block), whatever their sign. Absent or 0: threshold gate.
+   * Checkpoint tensor `layers.{i}.gate.top_k` [1] (I32; absent = 0).
+   */
   topK?: number;
 }
 
@@ -69,7 +73,8 @@ export interface QuantEstimator {
 /**
  * The int8 block gate of one hidden layer (docs/FORMAT.md, "Block gate"): block b (units
  * [b·blockSize, min((b+1)·blockSize, nOut))) is computed when
- * Σ_i (in[i] − inZp)·weights[b, i] > threshold[b]; otherwise its units get the output zero point.
+ * Σ_i (in[i] − inZp)·weights[b, i] > threshold[b] (or, with topK > 0, is among the topK largest
+ * score − threshold); otherwise its units get the output zero point.
  */
 export interface QuantGate {
   blockSize: number;
@@ -79,6 +84,11 @@ export interface QuantGate {
   weights: Int8Array;
   /** int32[blocks], folds the policy bias. */
   threshold: Int32Array;
+  /**
+   * 0: threshold gate (block b open when score[b] > threshold[b]). k ∈ [1, blocks]: routing gate, exactly the k
+   * blocks with the largest score[b] − threshold[b] (exact, ties to the lower block) are open (format v4).
+   */
+  topK: number;
 }
 
 export interface QuantLayer {

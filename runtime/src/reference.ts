@@ -154,6 +154,8 @@ export interface GateParams {
   blocks: number;
   weights: Int8Array; // [blocks][nIn]
   threshold: Int32Array;
+  /** 0: threshold gate; k ∈ [1, blocks]: the k blocks with the largest score − threshold (ties to the lower block). */
+  topK: number;
 }
 
 /** Sets bits [lo, hi) of a mask. */
@@ -161,15 +163,32 @@ function setBits(mask: Uint32Array, lo: number, hi: number): void {
   for (let j = lo; j < hi; j++) mask[j >>> 5] |= 1 << (j & 31);
 }
 
-/** Mask from block scores: block b's units when score[b] > threshold[b] (twin of assembly blockMask). */
+/**
+ * Mask from block scores (twin of assembly blockMask): topK 0, block b's units when score[b] > threshold[b];
+ * topK k > 0, the k blocks with the largest score[b] − threshold[b] (exact), ties to the lower block: k passes,
+ * each opening the first largest block not yet open.
+ */
 function blockMask(score: Int32Array, p: GateParams, mask: Uint32Array): void {
   mask.fill(0, 0, (p.nOut + 31) >>> 5);
-  for (let b = 0; b < p.blocks; b++) {
-    if (score[b] > p.threshold[b]) setBits(mask, b * p.blockSize, Math.min((b + 1) * p.blockSize, p.nOut));
+  const open = (b: number) => setBits(mask, b * p.blockSize, Math.min((b + 1) * p.blockSize, p.nOut));
+  const isOpen = (b: number) => ((mask[(b * p.blockSize) >>> 5] >>> ((b * p.blockSize) & 31)) & 1) !== 0;
+  if (p.topK === 0) {
+    for (let b = 0; b < p.blocks; b++) if (score[b] > p.threshold[b]) open(b);
+    return;
+  }
+  for (let pass = 0; pass < p.topK; pass++) {
+    let best = -1;
+    for (let b = 0; b < p.blocks; b++) {
+      if (!isOpen(b) && (best < 0 || score[b] - p.threshold[b] > score[best] - p.threshold[best])) best = b;
+    }
+    open(best);
   }
 }
 
-/** Twin of assembly blockGate_s8: block b's units are set when Σ_i (in[i] − inZp)·G[b,i] > threshold[b]. */
+/**
+ * Twin of assembly blockGate_s8: score[b] = Σ_i (in[i] − inZp)·G[b,i] (int32); block b's units are set when
+ * score[b] > threshold[b], or with topK k > 0 when b is among the k largest score[b] − threshold[b].
+ */
 export function blockGate_s8(p: GateParams, input: Int8Array, mask: Uint32Array): void {
   const x = widen(input, p.nIn, p.inZp);
   const score = new Int32Array(p.blocks);

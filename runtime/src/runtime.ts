@@ -19,6 +19,8 @@ export const F = {
   NONZERO_IN: 28, POSITIVE: 29, POSITIVE_COMPUTED: 30, GATE_W: 31, GATE_THR: 32,
   /** Layer 0 of a v3 model: absolute offsets of the per-feature input scales and offsets (0: per tensor). */
   IN_SCALES: 33, IN_OFFSETS: 34,
+  /** Block gate: 0 threshold gate, k > 0 the k top-scoring blocks (format v4). */
+  GATE_TOP_K: 35,
   /** run_batch_s8's int64 sums of EST_MACS … POSITIVE_COMPUTED, two int32 fields each. */
   SUMS: 40,
 } as const;
@@ -411,7 +413,7 @@ export function planRecords(parsed: ParsedModel, arena: ArenaPlan): Int32Array {
       [F.MASK, arena.masks[l].offset], [F.SCRATCH, arena.scratch.offset], [F.SHADOW, arena.shadow?.offset ?? 0],
       [F.GATE_BLOCKS, layer.gate?.blocks ?? 0], [F.GATE_SIZE, layer.gate?.blockSize ?? 0],
       [F.GATE_W, at("gate_weights")], [F.GATE_THR, at("gate_threshold")],
-      [F.IN_SCALES, at("in_scales")], [F.IN_OFFSETS, at("in_offsets")],
+      [F.IN_SCALES, at("in_scales")], [F.IN_OFFSETS, at("in_offsets")], [F.GATE_TOP_K, layer.gate?.topK ?? 0],
     ];
     for (const [f, v] of fields) i32[r + f] = v;
   });

@@ -14,7 +14,7 @@ export interface KernelExports {
   maskCount(maskPtr: number, n: number): number;
   /** scalesPtr, offsetsPtr: per-feature f32 parameters (format v3); omitted (0): per tensor. */
   quantize_f32(inPtr: number, n: number, scale: number, zp: number, outPtr: number, simd: number, scalesPtr?: number, offsetsPtr?: number): number;
-  blockGate_s8(inPtr: number, nIn: number, inZp: number, gPtr: number, thrPtr: number, blocks: number, blockSize: number, nOut: number,
+  blockGate_s8(inPtr: number, nIn: number, inZp: number, gPtr: number, thrPtr: number, blocks: number, blockSize: number, nOut: number, topK: number,
     maskPtr: number, scratchPtr: number, simd: number): number;
   blockGate_s8_scratchBytes(nIn: number, blocks: number): number;
   sparseInput_s8(inPtr: number, nIn: number, zp: number, listPtr: number, simd: number): number;

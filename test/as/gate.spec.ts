@@ -23,9 +23,22 @@ describe("blockGate_s8", () => {
           fillI32(rng, thr, blocks, -3000, 3000);
           const zp = rng.range(-128, 127);
           memory.fill(m0, 0xff, words << 2);
-          expect<i32>(blockGate_s8(input, nIn, zp, g, thr, blocks, blockSize, nOut, m0, scratch, 1)).toBe(STATUS_OK);
-          expect<i32>(blockGate_s8(input, nIn, zp, g, thr, blocks, blockSize, nOut, m1, scratch, 0)).toBe(STATUS_OK);
+          expect<i32>(blockGate_s8(input, nIn, zp, g, thr, blocks, blockSize, nOut, 0, m0, scratch, 1)).toBe(STATUS_OK);
+          expect<i32>(blockGate_s8(input, nIn, zp, g, thr, blocks, blockSize, nOut, 0, m1, scratch, 0)).toBe(STATUS_OK);
           expectBytes(m0, m1, words << 2, "simd vs scalar");
+          // Top-k: SIMD and scalar agree and exactly k blocks are open
+          for (let k = 1; k <= blocks; k += max(1, blocks / 2)) {
+            memory.fill(m1, 0xff, words << 2);
+            const mk = arena.alloc(words << 2);
+            expect<i32>(blockGate_s8(input, nIn, zp, g, thr, blocks, blockSize, nOut, k, mk, scratch, 1)).toBe(STATUS_OK);
+            expect<i32>(blockGate_s8(input, nIn, zp, g, thr, blocks, blockSize, nOut, k, m1, scratch, 0)).toBe(STATUS_OK);
+            expectBytes(mk, m1, words << 2, "top-k simd vs scalar");
+            let open = 0;
+            for (let q = 0; q < blocks; q++) open += <i32>maskBit(mk, q * blockSize);
+            expect<i32>(open).toBe(k, "k blocks open");
+            for (let j = 0; j < nOut; j++) expect<bool>(maskBit(mk, j)).toBe(maskBit(mk, (j / blockSize) * blockSize), "top-k whole blocks");
+            for (let j = nOut; j < words << 5; j++) expect<bool>(maskBit(mk, j)).toBe(false, "top-k past nOut");
+          }
           let on = 0;
           for (let j = 0; j < nOut; j++) {
             expect<bool>(maskBit(m0, j)).toBe(maskBit(m0, (j / blockSize) * blockSize), "whole blocks");

@@ -16,6 +16,8 @@ export interface LayerReport {
   /** Block gate: units per block and blocks (0 without one). */
   block_size: number;
   blocks: number;
+  /** Top-k (routing) gate: k blocks open per sample; absent for a threshold gate or none (so older reports are unchanged). */
+  top_k?: number;
   /** Mean fraction of units positive in the dense network (null for the output layer). */
   density: number | null;
   /** Fraction of the units positive on the gated network's input that the estimator computed. */
@@ -368,7 +370,7 @@ export async function evaluateModel(bytes: Uint8Array, images: Float32Array, lab
     macs.oracle += relu ? (d.positive * layer.nIn) / count : layer.nIn * layer.nOut;
     macs.oracle_zero_skip += relu ? denseStats.positiveTimesNonzero[l] / count : (d.nonzeroInputs * layer.nOut) / count;
     return {
-      n_in: layer.nIn, n_out: layer.nOut, rank, block_size: layer.gate?.blockSize ?? 0, blocks,
+      n_in: layer.nIn, n_out: layer.nOut, rank, block_size: layer.gate?.blockSize ?? 0, blocks, ...(layer.gate?.topK ? { top_k: layer.gate.topK } : {}),
       density: relu ? d.positive / (count * layer.nOut) : null,
       recall: relu ? (g.positive > 0 ? g.positiveComputed / g.positive : 1) : null,
       computed: g.rowsComputed / (count * layer.nOut),

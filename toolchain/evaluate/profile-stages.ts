@@ -130,7 +130,7 @@ export function profileEngine(traced: Engine, plain: Engine, x: Float32Array, co
     samples: count, reps,
     layers: layers.map((layer, l) => ({
       layer: l, nIn: layer.nIn, nOut: layer.nOut,
-      kind: layer.estimator ? `estimator r${layer.estimator.rank}` : layer.gate ? `gate b${layer.gate.blockSize}` : "dense",
+      kind: layer.estimator ? `estimator r${layer.estimator.rank}` : layer.gate ? `gate b${layer.gate.blockSize}${layer.gate.topK ? ` top-${layer.gate.topK}` : ""}` : "dense",
       inputDensity: median(acc[l].density), chunkDensity: median(acc[l].chunks), computed: median(acc[l].computed),
       gated: stage(l, "gated"), zeroSkip: stage(l, "zeroSkip"), dense: median(acc[l].dense),
       list: median(acc[l].list), requantize: median(acc[l].requantize),

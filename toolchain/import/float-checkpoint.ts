@@ -1,5 +1,6 @@
 // The rankgate float checkpoint: `layers.{i}.weight` [nOut, nIn] and `layers.{i}.bias` [nOut], F32 safetensors;
-// hidden layers may add a block policy (`layers.{i}.gate.weight` [nBlocks, nIn], `layers.{i}.gate.bias` [nBlocks])
+// hidden layers may add a block policy (`layers.{i}.gate.weight` [nBlocks, nIn], `layers.{i}.gate.bias` [nBlocks], and for a
+// routing gate `layers.{i}.gate.top_k` [1] I32, k ∈ [1, nBlocks]; absent = 0, the threshold gate)
 // or a learned estimator (`layers.{i}.est.a` [rank, nIn], `layers.{i}.est.b` [nOut, rank], `layers.{i}.est.offset` [nOut]).
 import { UserError, type FloatLayer, type FloatModel, showName } from "../../runtime/src/index.ts";
 import type { Tensor } from "../io/safetensors-file.ts";
@@ -28,6 +29,10 @@ export function checkpointTensors(model: FloatModel): Record<string, Tensor> {
       if (l.gate.blockSize !== Math.ceil(l.nOut / blocks)) throw new RangeError(`layers[${i}].gate: block size ${l.gate.blockSize} with ${blocks} blocks of ${l.nOut} units; checkpoints need ceil(nOut / nBlocks) = ${Math.ceil(l.nOut / blocks)}`);
       out[`layers.${i}.gate.weight`] = { dtype: "F32", shape: [blocks, l.nIn], data: l.gate.weight };
       out[`layers.${i}.gate.bias`] = { dtype: "F32", shape: [blocks], data: l.gate.bias };
+      const k = l.gate.topK ?? 0;
+      if (!(Number.isInteger(k) && k >= 0 && k <= blocks)) throw new RangeError(`layers[${i}].gate.topK is ${k}, expected an integer in [0, ${blocks}]`);
+      // Threshold gates write no tensor: their checkpoints stay byte for byte as before
+      if (k > 0) out[`layers.${i}.gate.top_k`] = { dtype: "I32", shape: [1], data: Int32Array.of(k) };
     }
     if (l.estimator) {
       const e = l.estimator;

@@ -21,8 +21,8 @@ export interface SafetensorsImportOptions {
 }
 
 const PARAM = /^(.+)\.(weight|bias|running_mean|running_var|num_batches_tracked)$/;
-const ATTACH = /^(.+)\.(gate\.weight|gate\.bias|est\.a|est\.b|est\.offset)$/;
-type Part = "gate.weight" | "gate.bias" | "est.a" | "est.b" | "est.offset";
+const ATTACH = /^(.+)\.(gate\.weight|gate\.bias|gate\.top_k|est\.a|est\.b|est\.offset)$/;
+type Part = "gate.weight" | "gate.bias" | "gate.top_k" | "est.a" | "est.b" | "est.offset";
 const FORMS =
   'tensors named "{module}.weight"/"{module}.bias" (Linear, [nOut, nIn]) and "{module}.running_mean"/"running_var" (BatchNorm), ' +
   'e.g. "0.weight" (nn.Sequential), "fc1.weight", or rankgate\'s "layers.{i}.weight"';
@@ -286,7 +286,7 @@ function buildLayers(ctx: Ctx, order: Module[], opts: SafetensorsImportOptions):
       if (bad >= 0) fail(`${q(name)} holds a non-finite value (${data[bad]}) at element ${bad}`);
       return data;
     };
-    const hasGate = names["gate.weight"] !== undefined || names["gate.bias"] !== undefined;
+    const hasGate = names["gate.weight"] !== undefined || names["gate.bias"] !== undefined || names["gate.top_k"] !== undefined;
     const hasEst = names["est.a"] !== undefined || names["est.b"] !== undefined || names["est.offset"] !== undefined;
     if (!hasGate && !hasEst) return;
     const first = Object.values(names)[0]!;
@@ -300,6 +300,15 @@ function buildLayers(ctx: Ctx, order: Module[], opts: SafetensorsImportOptions):
       const blockSize = Math.ceil(nOut / blocks);
       if (Math.ceil(nOut / blockSize) !== blocks) fail(`tensor ${q(names["gate.weight"]!)}: ${blocks} blocks cannot split ${nOut} units into equal blocks (last one smaller); try ${Math.ceil(nOut / blockSize)}`);
       layer.gate = { blockSize, weight: extra("gate.weight", [blocks, nIn])!, bias: extra("gate.bias", [blocks])! };
+      const kName = names["gate.top_k"];
+      if (kName !== undefined) {
+        // Routing gate: one I32 (I64 is read as I32), an integer in [0, nBlocks]
+        const t = tensors.get(kName)!;
+        if (t.dtype !== "I32" || t.shape.length !== 1 || t.shape[0] !== 1) fail(`tensor ${q(kName)} is ${t.stored} ${showValue(t.shape)}; expected I32 [1] (the gate's top k)`);
+        const k = (t.data as Int32Array)[0];
+        if (!(k >= 0 && k <= blocks)) fail(`tensor ${q(kName)} holds ${k}; expected an integer in [0, ${blocks}] (the gate's blocks)`);
+        if (k > 0) layer.gate.topK = k;
+      }
     }
     if (hasEst) {
       for (const p of ["est.a", "est.b", "est.offset"] as const) if (names[p] === undefined) fail(`missing ${q(stem + p)} for the learned estimator of ${q(wName)}`);

@@ -16,7 +16,9 @@ export function rg_arena_bytes(m: QuantModel): number {
   const maxHidden = Math.max(0, ...L.slice(0, -1).map((l) => l.nOut));
   const maxRank = Math.max(...L.map((l) => l.estimator?.rank ?? 0));
   const maxGated = Math.max(0, ...L.filter((l) => l.estimator || l.gate).map((l) => l.nOut));
-  return pad8(maxHidden) + 2 * pad8(maxIn) + 2 * pad8(maxRank) + pad8(4 * Math.ceil(maxGated / 32)) + pad8(2 * Math.ceil(maxIn / 8));
+  // Top-k gates (format v4): the widest one's int32 scores
+  const maxTopK = Math.max(0, ...L.filter((l) => (l.gate?.topK ?? 0) > 0).map((l) => l.gate!.blocks));
+  return pad8(maxHidden) + 2 * pad8(maxIn) + 2 * pad8(maxRank) + pad8(4 * Math.ceil(maxGated / 32)) + pad8(2 * Math.ceil(maxIn / 8)) + pad8(4 * maxTopK);
 }
 
 /** A C identifier from a file name: `models/paper.rgm` → `rgm_paper` (letters, digits, `_`). */

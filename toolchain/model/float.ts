@@ -17,9 +17,29 @@ export function linear(x: Float32Array, count: number, nIn: number, weight: Floa
 }
 
 /**
+ * Which blocks a float gate opens for one sample, from its policy logits (logits[at + b] = x·Z_b + d_b):
+ * topK 0 (threshold gate) every block whose logit is > 0; topK k > 0 (routing gate) the k largest logits,
+ * ties to the lower block (the int8 gate's rule, docs/FORMAT.md "Block gate"). open[b] = 1 for an open block.
+ */
+export function openBlocks(logits: ArrayLike<number>, at: number, blocks: number, topK: number, open: Uint8Array): Uint8Array {
+  open.fill(0, 0, blocks);
+  if (!topK) {
+    for (let b = 0; b < blocks; b++) if (logits[at + b] > 0) open[b] = 1;
+    return open;
+  }
+  for (let pass = 0; pass < topK; pass++) {
+    let best = -1;
+    for (let b = 0; b < blocks; b++) if (!open[b] && (best < 0 || logits[at + b] > logits[at + best])) best = b;
+    open[best] = 1;
+  }
+  return open;
+}
+
+/**
  * Runs `count` samples through the model. Returns each layer's output (after ReLU for hidden
  * layers, pre-activation for the last) so calibration can read every tensor's range. A layer's
- * block policy is part of the model: blocks whose policy is ≤ 0 output 0 (thresholded, as deployed).
+ * block policy is part of the model: blocks whose policy is ≤ 0 (or, with topK > 0, that are not among the
+ * topK largest) output 0, as deployed.
  */
 export function forwardFloat(model: FloatModel, x: Float32Array, count: number): Float32Array[] {
   const outs: Float32Array[] = [];
@@ -31,8 +51,10 @@ export function forwardFloat(model: FloatModel, x: Float32Array, count: number):
     if (g && l < model.layers.length - 1) {
       const blocks = g.bias.length;
       const policy = linear(a, count, layer.nIn, g.weight, g.bias, blocks);
+      const open = new Uint8Array(blocks);
       for (let s = 0; s < count; s++) {
-        for (let b = 0; b < blocks; b++) if (!(policy[s * blocks + b] > 0)) y.fill(0, s * layer.nOut + b * g.blockSize, s * layer.nOut + Math.min((b + 1) * g.blockSize, layer.nOut));
+        openBlocks(policy, s * blocks, blocks, g.topK ?? 0, open);
+        for (let b = 0; b < blocks; b++) if (!open[b]) y.fill(0, s * layer.nOut + b * g.blockSize, s * layer.nOut + Math.min((b + 1) * g.blockSize, layer.nOut));
       }
     }
     outs.push(y);

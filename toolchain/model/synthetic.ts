@@ -73,7 +73,7 @@ export function addGates(model: QuantModel, rng: Rng, blockSizes: number[], samp
         threshold[b] = Math.round(s + (rng.next() - 0.5) * 2 * (Math.abs(s) + 100));
       }
       layer.estimator = null;
-      layer.gate = { blockSize, blocks, weights, threshold };
+      layer.gate = { blockSize, blocks, weights, threshold, topK: 0 };
     }
     a = run_s8({ layers: [layer] }, a).output;
   });

@@ -114,17 +114,27 @@ function identityEstimator(layer: QuantLayer, wScale: Float64Array, margin: numb
 }
 
 /**
- * Block gate from a float policy: Z per block (symmetric int8), threshold_b = floor(−d_b / (s_in·s_Z[b]))
- * so that Σ (a − z)·Z[b] > threshold_b ⇔ s_in·s_Z[b]·Σ (a − z)·Z[b] + d_b > 0.
+ * Block gate from a float policy. Threshold gate (topK 0): Z per block (symmetric int8), threshold_b =
+ * floor(−d_b / (s_in·s_Z[b])) so that Σ (a − z)·Z[b] > threshold_b ⇔ s_in·s_Z[b]·Σ (a − z)·Z[b] + d_b > 0.
+ * Routing gate (topK k > 0): the k largest score_b − threshold_b must be the k largest logits, so the scores
+ * must share a scale: Z has ONE symmetric scale s_Z for the whole gate and threshold_b = round_half_away(−d_b /
+ * (s_in·s_Z)), so s_in·s_Z·(score_b − threshold_b) ≈ x·Z_b + d_b.
  */
 export function quantizeGate(gate: FloatGate, nIn: number, nOut: number, inScale: number): QuantGate {
   const blocks = gate.bias.length;
   if (gate.blockSize < 1 || Math.ceil(nOut / gate.blockSize) !== blocks || gate.weight.length !== blocks * nIn) {
     throw new RangeError(`gate: ${blocks} blocks of ${gate.blockSize} with ${gate.weight.length} weights do not fit ${nIn} → ${nOut}`);
   }
+  const topK = gate.topK ?? 0;
+  if (!(Number.isInteger(topK) && topK >= 0 && topK <= blocks)) throw new RangeError(`gate: topK ${topK}, expected an integer in [0, ${blocks}]`);
+  if (topK > 0) {
+    const { q: weights, scale } = quantizeRows(gate.weight, 1, blocks * nIn);
+    const threshold = Int32Array.from(gate.bias, (d) => clamp(roundHalfAway(-d / (inScale * scale[0])), INT32_MIN, INT32_MAX));
+    return { blockSize: gate.blockSize, blocks, weights, threshold, topK };
+  }
   const { q: weights, scale } = quantizeRows(gate.weight, blocks, nIn);
   const threshold = Int32Array.from(gate.bias, (d, b) => clamp(Math.floor(-d / (inScale * scale[b])), INT32_MIN, INT32_MAX));
-  return { blockSize: gate.blockSize, blocks, weights, threshold };
+  return { blockSize: gate.blockSize, blocks, weights, threshold, topK: 0 };
 }
 
 // ---- Input quantization: one scale for every feature, or a scale and offset per feature (format v3) ----
@@ -184,7 +194,10 @@ export function foldInputFeatures(float: FloatModel, f: InputFeatures): FloatMod
   };
   if (l0.gate) {
     const g = l0.gate;
-    layer.gate = { blockSize: g.blockSize, weight: scaleCols(g.weight), bias: Float32Array.from(g.bias, (b, k) => b + shiftOf(g.weight, k)) };
+    layer.gate = {
+      blockSize: g.blockSize, weight: scaleCols(g.weight), bias: Float32Array.from(g.bias, (b, k) => b + shiftOf(g.weight, k)),
+      ...(g.topK ? { topK: g.topK } : {}),
+    };
   }
   if (l0.estimator) {
     const e = l0.estimator;

@@ -7,6 +7,7 @@ import { performance } from "node:perf_hooks";
 import * as tf from "@tensorflow/tfjs-core";
 import { UserError, type FloatGate, type FloatModel } from "../../runtime/src/index.ts";
 import { loadMnist } from "../data/mnist.ts";
+import { openBlocks } from "../model/float.ts";
 import { Rng } from "../model/random.ts";
 import { checkShiftAugment, shiftBatch, type ShiftAugment } from "./augment.ts";
 import { initTf, type TfBackend } from "./tfjs.ts";
@@ -265,28 +266,16 @@ export function blockCosts(h: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, y: tf
 
 /**
  * Blocks of a gate: b is open ⇔ Σ_i s[i]·weight[b, i] + bias[b] > 0, or, for a routing gate (topK = k > 0),
- * ⇔ its logit is among the k highest (ties: the lower b).
+ * ⇔ its logit is among the k highest (ties: the lower b; `openBlocks`, the float forward's rule).
  */
 export function gateBlocks(gate: FloatGate, nIn: number, s: ArrayLike<number>): Uint8Array {
-  const nBlocks = gate.bias.length, out = new Uint8Array(nBlocks), logit = new Float64Array(nBlocks);
+  const nBlocks = gate.bias.length, logit = new Float64Array(nBlocks);
   for (let b = 0; b < nBlocks; b++) {
     let acc = 0;
     for (let i = 0; i < nIn; i++) acc += s[i] * gate.weight[b * nIn + i];
     logit[b] = acc + gate.bias[b];
-    out[b] = logit[b] > 0 ? 1 : 0;
   }
-  return gate.topK ? topBlocks(logit, gate.topK) : out;
-}
-
-/** 1 for the k highest scores (ties: the lower index), 0 elsewhere: k passes of "largest remaining". */
-export function topBlocks(score: ArrayLike<number>, k: number): Uint8Array {
-  const open = new Uint8Array(score.length);
-  for (let pass = 0; pass < Math.min(k, score.length); pass++) {
-    let best = -1;
-    for (let b = 0; b < score.length; b++) if (!open[b] && (best < 0 || score[b] > score[best])) best = b;
-    open[best] = 1;
-  }
-  return open;
+  return openBlocks(logit, 0, nBlocks, gate.topK ?? 0, new Uint8Array(nBlocks));
 }
 
 /** [n, blocks] 0/1: the k highest logits of each row (TF.js; ties: the lower index). */

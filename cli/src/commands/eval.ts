@@ -75,7 +75,7 @@ export function formatReport(r: EvalReport, model: string, data: string): string
     summary.push([`cycles dense (${r.gating_pays_cycles!.target})`, int(cyc.dense)], ["cycles gated", c(cyc.gated)], ["cycles gated + zero skip", c(cyc.gated_zero_skip)], ["cycles oracle", c(cyc.oracle)], ["cycles oracle + zero skip", c(cyc.oracle_zero_skip)]);
   }
   const layers = table(["layer", "n_in → n_out", "gating", "density", "recall", "computed", "inputs ≠ 0", "MACs dense", "MACs gated"], ["right", "left", "right", "right", "right", "right", "right", "right", "right"]);
-  r.layers.forEach((l, i) => layers.push([i, `${l.n_in} → ${l.n_out}`, l.rank ? `rank ${l.rank}` : l.blocks ? `${l.blocks}×${l.block_size} blocks` : "-", pct(l.density), pct(l.recall), pct(l.computed), pct(l.input_nonzero), l.macs_dense.toLocaleString("en"), Math.round(l.macs_gated).toLocaleString("en")]));
+  r.layers.forEach((l, i) => layers.push([i, `${l.n_in} → ${l.n_out}`, l.rank ? `rank ${l.rank}` : l.blocks ? `${l.blocks}×${l.block_size} blocks${l.top_k ? ` top-${l.top_k}` : ""}` : "-", pct(l.density), pct(l.recall), pct(l.computed), pct(l.input_nonzero), l.macs_dense.toLocaleString("en"), Math.round(l.macs_gated).toLocaleString("en")]));
   const line = cycleLine(r);
   const tail = `${line ? `\n${line}` : ""}${r.gating_pays === false ? `\n${gatingDoesNotPay(r)}` : ""}`;
   return `${model} on ${data}, ${r.samples} samples${r.labelled ? "" : " (no labels: agreement with the float model)"}\n${summary.toString()}\n${layers.toString()}${tail}`;

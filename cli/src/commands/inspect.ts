@@ -14,6 +14,8 @@ export interface LayerInfo {
   /** Block gate: units per block and blocks (0 without a gate). */
   blockSize: number;
   blocks: number;
+  /** Top-k (routing) gate: k blocks open per sample (format v4); absent for a threshold gate or none. */
+  topK?: number;
   tMax: number;
   margin: number;
   inScale: number;
@@ -69,7 +71,7 @@ export function describeModel({ model, image, sections }: ParsedModel, path: str
     const own = sections.filter((s) => s.layer === index);
     const rank = l.estimator?.rank ?? 0;
     return {
-      index, nIn: l.nIn, nOut: l.nOut, activation: l.activation, rank, blockSize: l.gate?.blockSize ?? 0, blocks: l.gate?.blocks ?? 0,
+      index, nIn: l.nIn, nOut: l.nOut, activation: l.activation, rank, blockSize: l.gate?.blockSize ?? 0, blocks: l.gate?.blocks ?? 0, ...(l.gate?.topK ? { topK: l.gate.topK } : {}),
       tMax: l.estimator?.tMax ?? 0, margin: l.estimator?.margin ?? 0,
       inScale: l.inScale, inZeroPoint: l.inZeroPoint, outScale: l.outScale, outZeroPoint: l.outZeroPoint,
       weightBytes: sum(own.filter((s) => !ESTIMATOR_SECTIONS.has(s.name)).map((s) => s.bytes)),
@@ -123,7 +125,7 @@ function render(info: ModelInfo, showSections: boolean): string {
   );
   for (const l of info.layers) {
     layers.push([
-      l.index, l.nIn, l.nOut, l.activation, gated(l.rank, l.rank), gated(`${l.blocks}×${l.blockSize}`, l.blocks), gated(l.tMax, l.rank), gated(g(l.margin), l.rank),
+      l.index, l.nIn, l.nOut, l.activation, gated(l.rank, l.rank), gated(`${l.blocks}×${l.blockSize}${l.topK ? ` top-${l.topK}` : ""}`, l.blocks), gated(l.tMax, l.rank), gated(g(l.margin), l.rank),
       `${l.index === 0 && info.input.mode === "per-feature" ? "per feature" : g(l.inScale)} / ${l.inZeroPoint}`, `${g(l.outScale)} / ${l.outZeroPoint}`,
       n(l.weightBytes), gated(n(l.estimatorBytes), l.rank + l.blocks), n(l.denseMacs), gated(n(l.estimatorMacs), l.rank + l.blocks),
     ]);

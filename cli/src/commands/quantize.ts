@@ -152,7 +152,7 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
   const report = {
     float: flags.float, output: flags.output, bytes: bytes.length, crc32: crc32(bytes, 16),
     sizes: [float.layers[0].nIn, ...float.layers.map((l) => l.nOut)], ranks, margins: flags.margins ?? ranks.map(() => 0),
-    estimator, gates: model.layers.slice(0, -1).map((l) => (l.gate ? { block_size: l.gate.blockSize, blocks: l.gate.blocks } : null)),
+    estimator, gates: model.layers.slice(0, -1).map((l) => (l.gate ? { block_size: l.gate.blockSize, blocks: l.gate.blocks, ...(l.gate.topK ? { top_k: l.gate.topK } : {}) } : null)),
     calibration: { data: flags.data, samples: calibCount, input_range: inputRange, input_quant: inputQuant },
     validation: { data: flags.data, samples: val.count, labels: labelSource, int8_dense_error: dense.error, int8_gated_error: gatedRun.error, macs_ratio: gatedRun.macsRatio, cycles, guard },
     search: search ?? null,
@@ -164,7 +164,7 @@ export async function quantizeCommand(flags: QuantizeFlags): Promise<void> {
     seconds: (Date.now() - t0) / 1000,
   };
   await writeUserFile(flags.output, bytes);
-  const what = `${model.inputFeatures ? "per-feature input, " : ""}${estimator === "learned" ? "learned " : ""}ranks ${ranks.join("-")}${model.layers.some((l) => l.gate) ? `, block gates ${model.layers.slice(0, -1).map((l) => (l.gate ? `${l.gate.blocks}×${l.gate.blockSize}` : "-")).join("/")}` : ""}`;
+  const what = `${model.inputFeatures ? "per-feature input, " : ""}${estimator === "learned" ? "learned " : ""}ranks ${ranks.join("-")}${model.layers.some((l) => l.gate) ? `, block gates ${model.layers.slice(0, -1).map((l) => (l.gate ? `${l.gate.blocks}×${l.gate.blockSize}${l.gate.topK ? ` top-${l.gate.topK}` : ""}` : "-")).join("/")}` : ""}`;
   const c = cModelFiles(bytes, cName, `${report.sizes.join("-")}, ${what}, crc32 0x${report.crc32.toString(16).padStart(8, "0")}`, headerPath.split(/[\\/]/).pop());
   await writeUserFile(headerPath, c.header);
   await writeUserFile(sourcePath, c.source);

@@ -55,7 +55,7 @@ typedef struct rg_model {
   /** The .rgm bytes (not copied). */
   const uint8_t *rgm;
   uint32_t bytes;
-  /** File version (1, 2 or 3) and number of layers. */
+  /** File version (1, 2, 3 or 4) and number of layers. */
   uint32_t version;
   uint32_t layers;
   /** Model input: n_in int8 values at in_scale (IEEE-754 binary32 bits) and in_zero_point (v3: the folded layer 0's
@@ -86,6 +86,8 @@ typedef struct rg_model {
   /* v3: file offsets of the per-feature input scales and offsets (0: per tensor) */
   uint32_t in_scales_;
   uint32_t in_offsets_;
+  /* v4: the most blocks of a top-k gate (its scores' scratch; 0 without top-k gates) */
+  uint32_t max_topk_blocks_;
   uint32_t valid_;
 } rg_model;
 
@@ -112,7 +114,7 @@ typedef struct rg_stats {
 } rg_stats;
 
 /**
- * Validates a v1, v2 or v3 .rgm in place with runtime/src/format.ts's rules (the same checks in the same order,
+ * Validates a v1, v2, v3 or v4 .rgm in place with runtime/src/format.ts's rules (the same checks in the same order,
  * so the same failing field), then plans the arena. The bytes are read, never written or copied. The last check,
  * a CRC-32 over the whole file, is nearly all of the cost (about 10 instructions per byte on a Cortex-M4F);
  * rg_model_init_trusted skips only it.

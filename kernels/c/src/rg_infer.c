@@ -25,13 +25,14 @@ rg_status rg_infer_s8(const rg_model *m, void *arena, size_t arena_bytes, const 
   int8_t *act;
   void *t;
   uint32_t *mask;
+  int32_t *scores;
   rg_input s;
   uint32_t l, est_total = 0, row_total = 0;
   if (m == NULL || m->valid_ != RG_VALID || arena == NULL || input == NULL || logits == NULL) return RG_BAD_ARG;
   if (((uintptr_t)arena & (RG_ARENA_ALIGN - 1u)) != 0 || (m->flags & ~RG_RUN_KNOWN) != 0) return RG_BAD_ARG;
   if (arena_bytes < m->arena_bytes_ || input_len != m->n_in || logits_len < m->n_out) return RG_BAD_SIZE;
   if (stats != NULL && stats->layer != NULL && stats->capacity < m->layers) return RG_BAD_SIZE;
-  /* Arena: act int8 [pad8(max hidden)], x int16 [pad8(max n_in)], t int16 [pad8(max rank)], mask, chunks */
+  /* Arena: act int8 [pad8(max hidden)], x int16 [pad8(max n_in)], t int16 [pad8(max rank)], mask, chunks, top-k scores int32 */
   act = (int8_t *)a;
   a += rg_pad8(m->max_hidden_);
   s.x16 = (int16_t *)(void *)a;
@@ -42,6 +43,8 @@ rg_status rg_infer_s8(const rg_model *m, void *arena, size_t arena_bytes, const 
   mask = (uint32_t *)(void *)a;
   a += rg_pad8(4u * ((m->max_gated_out_ + 31u) / 32u));
   s.chunks = (uint16_t *)(void *)a;
+  a += rg_pad8(2u * ((m->max_in_ + 7u) / 8u));
+  scores = (int32_t *)(void *)a;
   s.dsp = (RG_HAVE_DSP || RG_HAVE_MVE) && (m->flags & RG_RUN_PORTABLE) == 0;
   for (l = 0; l < m->layers; l++) {
     rg_layer p;
@@ -57,7 +60,7 @@ rg_status rg_infer_s8(const rg_model *m, void *arena, size_t arena_bytes, const 
       est = p.rank * (s.chunk_elems + p.n_out);
       rg_gatedRows_s8(&p, &s, mask, out);
     } else if (gated && p.blocks > 0) {
-      computed = rg_blockGate_s8(&p, &s, mask);
+      computed = rg_blockGate_s8(&p, &s, scores, mask);
       est = p.blocks * s.chunk_elems;
       rg_gatedRows_s8(&p, &s, mask, out);
     } else {

@@ -90,6 +90,7 @@ static inline int32_t rg_asr(int32_t v, uint32_t n) { return v >= 0 ? v >> n : ~
 #define RG_HEADER_BYTES 64u
 #define RG_ENTRY_BYTES_V2 96u
 #define RG_ENTRY_BYTES_V1 80u
+#define RG_ENTRY_BYTES_V4 112u
 #define RG_MAX_LAYERS 256u
 #define RG_MAX_DIM 65535u
 #define RG_MAX_FILE_BYTES (512u * 1024u * 1024u)
@@ -121,12 +122,15 @@ static inline int32_t rg_asr(int32_t v, uint32_t n) { return v >= 0 ? v >> n : ~
 /* v3, layer 0: the per-feature input sections (v2: reserved) */
 #define RG_E_IN_SCALES 88u
 #define RG_E_IN_OFFSETS 92u
+/* v4: the block gate's top k (0: threshold gate), then reserved words to 112 */
+#define RG_E_TOP_K 96u
+#define RG_E_RESERVED_V4 100u
 
 static inline uint32_t rg_pad8(uint32_t n) { return (n + 7u) & ~7u; }
 
 /** One layer, decoded from its validated table entry (pointers into the model). */
 typedef struct rg_layer {
-  uint32_t n_in, n_out, rank, t_max, block_size, blocks;
+  uint32_t n_in, n_out, rank, t_max, block_size, blocks, top_k;
   int32_t in_zp, out_zp, act_min, act_max;
   const int8_t *weights;
   const int32_t *bias, *multiplier, *shift;
@@ -194,8 +198,8 @@ uint32_t rg_dot_ref(const rg_input *s, const int8_t *w);
 
 /** Mask from the low-rank estimate (twin of estimateSign_s8); t: int16 [pad8(rank)] scratch (DSP: words). Returns set bits. */
 uint32_t rg_estimateSign_s8(const rg_layer *p, const rg_input *s, void *t, uint32_t *mask);
-/** Mask from a block gate (twin of blockGate_s8). Returns set bits. */
-uint32_t rg_blockGate_s8(const rg_layer *p, const rg_input *s, uint32_t *mask);
+/** Mask from a block gate (twin of blockGate_s8); scores: int32 [blocks] scratch when top_k > 0 (else unused, may be NULL). Returns set bits. */
+uint32_t rg_blockGate_s8(const rg_layer *p, const rg_input *s, int32_t *scores, uint32_t *mask);
 /** Every unit (twin of denseRows_s8). */
 void rg_denseRows_s8(const rg_layer *p, const rg_input *s, int8_t *out);
 /** Units whose mask bit is set; the rest get out_zp (twin of gatedRows_s8). */

@@ -104,6 +104,13 @@ static int has_word(const rg_model *m, uint32_t s) {
   return SECTIONS[s].owner != O_INPUT || m->version >= 3u;
 }
 
+/* Whether layer l has the input sections: v3 layer 0 always; v4 layer 0 when either offset word is set */
+static int has_input(const rg_model *m, uint32_t l) {
+  const uint8_t *e = m->rgm + RG_HEADER_BYTES;
+  if (l > 0 || m->version < 3u) return 0;
+  return m->version == 3u || rg_u32(e + RG_E_IN_SCALES) != 0 || rg_u32(e + RG_E_IN_OFFSETS) != 0;
+}
+
 /* Walks the sections of a validated table in the reader's push order: layer by layer, spec order */
 typedef struct iter {
   uint32_t l, s, i, n_in, n_out, rank, blocks;
@@ -136,7 +143,7 @@ static int it_next(const rg_model *m, iter *it, placed *out) {
     }
     it->s++;
     if (!has_word(m, s)) continue;
-    if ((SECTIONS[s].owner == O_EST && it->rank == 0) || (SECTIONS[s].owner == O_GATE && it->blocks == 0) || (SECTIONS[s].owner == O_INPUT && it->l > 0)) continue;
+    if ((SECTIONS[s].owner == O_EST && it->rank == 0) || (SECTIONS[s].owner == O_GATE && it->blocks == 0) || (SECTIONS[s].owner == O_INPUT && !has_input(m, it->l))) continue;
     out->layer = it->l;
     out->spec = s;
     out->index = it->i++;
@@ -248,15 +255,15 @@ static rg_status model_init(rg_model *m, const uint8_t *rgm, size_t bytes, int c
   if (bytes < RG_HEADER_BYTES) return fail(m, -1, "file_bytes", NO_INDEX, 0, "at least 64 bytes", (uint32_t)bytes);
   if (memcmp(b, "RGMF", 4) != 0) return fail(m, -1, "magic", NO_INDEX, 0, "\"RGMF\"", rg_u32(b));
   version = rg_u16(b + 4);
-  if (version < 1 || version > 3) return fail(m, -1, "version", NO_INDEX, 4, "1, 2 or 3", version);
-  entry = version == 1 ? RG_ENTRY_BYTES_V1 : RG_ENTRY_BYTES_V2;
+  if (version < 1 || version > 4) return fail(m, -1, "version", NO_INDEX, 4, "1, 2, 3 or 4", version);
+  entry = version == 1 ? RG_ENTRY_BYTES_V1 : version == 4 ? RG_ENTRY_BYTES_V4 : RG_ENTRY_BYTES_V2;
   if (rg_u16(b + 6) != RG_HEADER_BYTES) return fail(m, -1, "header_bytes", NO_INDEX, 6, "64", rg_u16(b + 6));
   if ((size_t)rg_u32(b + 8) != bytes) return fail(m, -1, "file_bytes", NO_INDEX, 8, "the file's length", rg_u32(b + 8));
   if (bytes % 16u != 0) return fail(m, -1, "file_bytes", NO_INDEX, 8, "a multiple of 16", (uint32_t)bytes);
   if (bytes > RG_MAX_FILE_BYTES) return fail(m, -1, "file_bytes", NO_INDEX, 8, "at most 536870912", (uint32_t)bytes);
   n = rg_u32(b + 16);
   if (n < 1 || n > RG_MAX_LAYERS) return fail(m, -1, "layer_count", NO_INDEX, 16, "[1, 256]", n);
-  if (rg_u32(b + 20) != entry) return fail(m, -1, "entry_bytes", NO_INDEX, 20, version == 1 ? "80" : "96", rg_u32(b + 20));
+  if (rg_u32(b + 20) != entry) return fail(m, -1, "entry_bytes", NO_INDEX, 20, version == 1 ? "80" : version == 4 ? "112" : "96", rg_u32(b + 20));
   if (rg_u32(b + 24) != RG_HEADER_BYTES) return fail(m, -1, "table_offset", NO_INDEX, 24, "64", rg_u32(b + 24));
   payload = (RG_HEADER_BYTES + n * entry + 15u) & ~15u;
   if (rg_u32(b + 28) != payload) return fail(m, -1, "payload_offset", NO_INDEX, 28, "align16(64 + entry_bytes * layer_count)", rg_u32(b + 28));
@@ -276,7 +283,7 @@ static rg_status model_init(rg_model *m, const uint8_t *rgm, size_t bytes, int c
     const uint8_t *p = b + e;
     const int32_t L = (int32_t)l;
     uint32_t n_in = rg_u32(p + RG_E_N_IN), n_out = rg_u32(p + RG_E_N_OUT), rank = rg_u32(p + RG_E_RANK);
-    uint32_t act, in_scale, out_scale, t_max, margin, bs = 0, blocks;
+    uint32_t act, in_scale, out_scale, t_max, margin, bs = 0, blocks, top_k;
     int32_t in_zp, out_zp;
     if (n_in < 1 || n_in > RG_MAX_DIM) return fail(m, L, "n_in", NO_INDEX, e + RG_E_N_IN, "[1, 65535]", n_in);
     if (n_out < 1 || n_out > RG_MAX_DIM) return fail(m, L, "n_out", NO_INDEX, e + RG_E_N_OUT, "[1, 65535]", n_out);
@@ -314,8 +321,14 @@ static rg_status model_init(rg_model *m, const uint8_t *rgm, size_t bytes, int c
       for (o = RG_E_RESERVED; version == 2 && o < entry; o += 4) {
         if (rg_u32(p + o) != 0) return fail(m, L, "reserved", NO_INDEX, e + o, "0", rg_u32(p + o));
       }
+      for (o = RG_E_RESERVED_V4; o < entry; o += 4) {
+        if (rg_u32(p + o) != 0) return fail(m, L, "reserved", NO_INDEX, e + o, "0", rg_u32(p + o));
+      }
     }
     blocks = bs > 0 ? (n_out + bs - 1) / bs : 0;
+    top_k = version >= 4 ? rg_u32(p + RG_E_TOP_K) : 0;
+    if (top_k != 0 && blocks == 0) return fail(m, L, "gate_top_k", NO_INDEX, e + RG_E_TOP_K, "0 for a layer without a block gate (block_size 0)", top_k);
+    if (top_k > blocks) return fail(m, L, "gate_top_k", NO_INDEX, e + RG_E_TOP_K, "[0, blocks]", top_k);
     if (l > 0) {
       if (n_in != prev_out) return fail(m, L, "n_in", NO_INDEX, e + RG_E_N_IN, "the previous layer's n_out", n_in);
       if (in_zp != prev_zp) return fail(m, L, "in_zero_point", NO_INDEX, e + RG_E_IN_ZP, "the previous layer's out_zero_point", rg_u32(p + RG_E_IN_ZP));
@@ -328,7 +341,7 @@ static rg_status model_init(rg_model *m, const uint8_t *rgm, size_t bytes, int c
       uint32_t offset, sec_bytes;
       if (!has_word(m, s)) continue;
       offset = rg_u32(b + at);
-      if ((SECTIONS[s].owner == O_EST && rank == 0) || (SECTIONS[s].owner == O_GATE && blocks == 0) || (SECTIONS[s].owner == O_INPUT && l > 0)) {
+      if ((SECTIONS[s].owner == O_EST && rank == 0) || (SECTIONS[s].owner == O_GATE && blocks == 0) || (SECTIONS[s].owner == O_INPUT && !has_input(m, l))) {
         if (offset != 0) return check_section_offset(m, l, s, at, offset, "0");
         continue;
       }
@@ -347,6 +360,7 @@ static rg_status model_init(rg_model *m, const uint8_t *rgm, size_t bytes, int c
     if (l + 1 < n && n_out > m->max_hidden_) m->max_hidden_ = n_out;
     if ((rank > 0 || blocks > 0) && n_out > m->max_gated_out_) m->max_gated_out_ = n_out;
     if (rank > m->max_rank_) m->max_rank_ = rank;
+    if (top_k > 0 && blocks > m->max_topk_blocks_) m->max_topk_blocks_ = blocks;
     m->n_out = n_out;
     m->out_zero_point = out_zp;
     m->out_scale_bits = out_scale;
@@ -394,13 +408,14 @@ static rg_status model_init(rg_model *m, const uint8_t *rgm, size_t bytes, int c
     if (stored != actual) return fail(m, -1, "crc32", NO_INDEX, 12, "the CRC-32 of bytes 16..file_bytes", stored);
   }
 
-  /* Arena: the int8 activations between layers, the widened input, the estimate t, the mask, the chunk list */
+  /* Arena: the int8 activations between layers, the widened input, the estimate t, the mask, the chunk list, top-k gate scores */
   {
     uint32_t a = rg_pad8(m->max_hidden_);
     a += 2u * rg_pad8(m->max_in_);
     a += 2u * rg_pad8(m->max_rank_);
     a += rg_pad8(4u * ((m->max_gated_out_ + 31u) / 32u));
     a += rg_pad8(2u * ((m->max_in_ + 7u) / 8u));
+    a += rg_pad8(4u * m->max_topk_blocks_);
     m->arena_bytes_ = a;
   }
   m->field[0] = 0;
@@ -426,6 +441,7 @@ void rg_layer_decode(const rg_model *m, uint32_t l, rg_layer *p) {
   p->t_max = rg_u32(e + RG_E_T_MAX);
   p->block_size = m->version == 1 ? 0 : rg_u32(e + RG_E_BLOCK_SIZE);
   p->blocks = p->block_size ? (p->n_out + p->block_size - 1) / p->block_size : 0;
+  p->top_k = m->version >= 4 ? rg_u32(e + RG_E_TOP_K) : 0;
   p->in_zp = rg_s32(rg_u32(e + RG_E_IN_ZP));
   p->out_zp = rg_s32(rg_u32(e + RG_E_OUT_ZP));
   p->act_min = act == 1 ? p->out_zp : -128;
