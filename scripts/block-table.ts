@@ -1,5 +1,5 @@
 // npx tsx scripts/block-table.ts (after npm run build): Bengio et al. (2015)'s MNIST block-policy rows beside
-// ours, at τ = 1/4 (models/condnet-mnist.rgm) and τ = 1/16 (models/condnet-16.rgm), with the dense 256-unit
+// ours, at τ = 1/4 (models/condnet-mnist.rgm) and τ = 1/16 (models/condnet-16.rgm, models/condnet-16-top1.rgm), with the dense 256-unit
 // net both start from. Each int8 model is evaluated on the 10,000 MNIST test digits (`rankgate eval`) and its
 // C runtime measured on Cortex-M4F under QEMU (bench/mcu.ts, 16 digits). Saves the run as docs/data/blocks.json and
 // writes the "blocks" section of docs/RESULTS.md rendered from it (scripts/render/blocks.ts); the other sections are kept. `--quick` prints the section and skips QEMU.
@@ -25,7 +25,8 @@ interface Row { name: string; tau: string; paper: number | null; rgm: string; fl
 const ROWS: Row[] = [
   { name: "dense 256 units (our shift-trained dense start)", tau: "–", paper: 1.9, rgm: `${OUT}/dense-256-shift.rgm`, float: DENSE, make: [["quantize", "--float", DENSE, "-o", `${OUT}/dense-256-shift.rgm`, "-q"]] },
   { name: "condnet 16 blocks × 16 units", tau: "1/4", paper: null, rgm: "models/condnet-mnist.rgm", float: "models/condnet-mnist-float.safetensors", make: [] },
-  { name: "condnet 16 blocks × 16 units", tau: "1/16", paper: 2.3, rgm: "models/condnet-16.rgm", float: "models/condnet-16-float.safetensors", make: [] },
+  { name: "condnet 16 blocks × 16 units, complementary pair (threshold gate)", tau: "1/16", paper: 2.3, rgm: "models/condnet-16.rgm", float: "models/condnet-16-float.safetensors", make: [] },
+  { name: "condnet 16 blocks × 16 units, top-1 routing gate", tau: "1/16", paper: 2.3, rgm: "models/condnet-16-top1.rgm", float: "models/condnet-16-top1-float.safetensors", make: [] },
 ];
 
 mkdirSync(OUT, { recursive: true });

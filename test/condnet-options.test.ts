@@ -6,7 +6,7 @@ import type { FloatModel } from "../runtime/src/model.ts";
 import { UserError } from "../runtime/src/errors.ts";
 import type { MnistSet } from "../toolchain/data/mnist.ts";
 import { Rng } from "../toolchain/model/random.ts";
-import { blockCosts, calibrateGateBias, evaluateConditional, initGates, oracleLogitGrad, trainPolicy } from "../toolchain/train/condnet.ts";
+import { blockCosts, calibrateGateBias, evaluateConditional, forwardConditional, initGates, kmeans, oracleLogitGrad, routeByCentroids, trainPolicy } from "../toolchain/train/condnet.ts";
 import { initTf } from "../toolchain/train/tfjs.ts";
 import { smallMnistSplit } from "./helpers/mnist-split.ts";
 import { initModel } from "../toolchain/train/trainer.ts";
@@ -66,6 +66,55 @@ describe("oracle targets", () => {
       const max = Math.max(...logits), lse = max + Math.log(logits.reduce((a, v) => a + Math.exp(v - max), 0));
       expect(got[i][k]).toBeCloseTo(lse - logits[labels[i]], 4);
     }
+  });
+});
+
+describe("routing gates (topK)", () => {
+  it("kmeans finds two separated clusters' means; routeByCentroids sends each point to its nearest centroid", () => {
+    const images = new Float32Array([0, 0, 0.1, 0, 0, 0.1, 1, 1, 0.9, 1, 1, 0.9]);
+    const data = { images, labels: new Uint8Array(6), count: 6 };
+    const c = kmeans(data, 2, 2, new Rng(1));
+    const means = [[0.1 / 3, 0.1 / 3], [2.9 / 3, 2.9 / 3]];
+    const low = c[0] < 0.5 ? 0 : 1;
+    [low, 1 - low].forEach((b, m) => { expect(c[2 * b]).toBeCloseTo(means[m][0], 6); expect(c[2 * b + 1]).toBeCloseTo(means[m][1], 6); });
+    const gate = { blockSize: 1, ...routeByCentroids(c, 2, 2), topK: 1 };
+    const model: FloatModel = { layers: [{ nIn: 2, nOut: 2, weight: new Float32Array([1, 0, 0, 1]), bias: new Float32Array(2), gate }, { nIn: 2, nOut: 1, weight: new Float32Array([1, 1]), bias: new Float32Array(1) }] };
+    for (let s = 0; s < 6; s++) {
+      const nearest = s < 3 ? low : 1 - low;
+      expect([...forwardConditional(model, images.subarray(2 * s, 2 * s + 2)).blocks[0]!]).toEqual([0, 1].map((b) => (b === nearest ? 1 : 0)));
+    }
+  });
+
+  it("trains with route targets through the top-1 mask: exactly one block per sample, topK kept, a frozen k-means policy", async () => {
+    const opts = { sizes: [784, 32, 10], blockSize: 8, epochs: 2, batchSize: 50, lrNet: 3e-3, train, val, seed: 3, topK: 1, policyLoss: "route", gateInit: "kmeans", lrPolicy: 0 } as const;
+    const r = await trainPolicy(opts);
+    const g = r.model.layers[0].gate!;
+    expect(g.topK).toBe(1);
+    expect(r.history.every((h) => h.val.blockDensity[0] === 0.25)).toBe(true);
+    const c = routeByCentroids(kmeans(train, 784, 4, new Rng(3 ^ 0x1b873593)), 784, 4);
+    expect(same(g.weight, c.weight) && same(g.bias, c.bias)).toBe(true);
+    expect(r.val.error).toBeLessThan(0.75); // chance is 0.9
+    const tested = await evaluateConditional(r.model, val);
+    expect(tested.error).toBe(r.val.error);
+    // The same routing one sample at a time (forwardConditional): exactly one block each
+    for (let s = 0; s < 20; s++) {
+      const x = Float32Array.from(val.images.subarray(s * 784, (s + 1) * 784), (v) => v / 255);
+      expect(forwardConditional(r.model, x).blocks[0]!.reduce((a, b) => a + b, 0)).toBe(1);
+    }
+    // The policy learns when its rate is not 0
+    const moved = await trainPolicy({ ...opts, epochs: 1, lrPolicy: 1e-3 });
+    expect(same(moved.model.layers[0].gate!.weight, c.weight)).toBe(false);
+  });
+
+  it("refuses combinations that do not route", async () => {
+    const base = { sizes: [784, 32, 10], blockSize: 8, epochs: 1, train, val } as const;
+    await expect(trainPolicy({ ...base, topK: 1 })).rejects.toThrow(/policyLoss route or oracle/);
+    await expect(trainPolicy({ ...base, topK: 5, policyLoss: "route" })).rejects.toThrow(/more than the 4 blocks/);
+    await expect(trainPolicy({ ...base, netMask: "top", policyLoss: "oracle" })).rejects.toThrow(/netMask top needs topK/);
+    await expect(trainPolicy({ ...base, policyLoss: "route" })).rejects.toThrow(/route needs topK/);
+    await expect(trainPolicy({ ...base, topK: 1, policyLoss: "route", calibrateBias: true })).rejects.toThrow(/does not change a routing gate/);
+    await expect(trainPolicy({ ...base, gateInit: "kmeans" })).rejects.toThrow(/kmeans needs topK/);
+    await expect(trainPolicy({ ...base, topK: 1, policyLoss: "route", lrPolicy: -1 })).rejects.toThrow(UserError);
   });
 });
 

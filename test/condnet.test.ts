@@ -195,8 +195,10 @@ describe("CLI flags", () => {
     [["train-policy", "-o", "x.safetensors", "--sizes", "784,20,10", "--block-size", "8"], "block size 8 does not fit hidden layer 0"],
     [["train-policy", "-o", "x.safetensors", "--reg-norm", "l1"], "--reg-norm must be abs or square"],
     [["train-policy", "-o", "x.safetensors", "--distill", "0.5"], "--distill needs --teacher"],
-    [["train-policy", "-o", "x.safetensors", "--policy-loss", "ppo"], "--policy-loss must be reinforce or oracle"],
-    [["train-policy", "-o", "x.safetensors", "--net-mask", "all"], "--net-mask must be sampled, threshold or oracle"],
+    [["train-policy", "-o", "x.safetensors", "--policy-loss", "ppo"], "--policy-loss must be reinforce, oracle or route"],
+    [["train-policy", "-o", "x.safetensors", "--gate-init", "pca"], "--gate-init must be random or kmeans"],
+    [["train-policy", "-o", "x.safetensors", "--top-k", "-1"], "--top-k"],
+    [["train-policy", "-o", "x.safetensors", "--net-mask", "all"], "--net-mask must be sampled, threshold, oracle or top"],
     [["learn-estimator", "--float", "models/paper-float.safetensors", "-o", "x.safetensors", "--ranks", "50,35"], "--ranks needs 3 values"],
     [["learn-estimator", "--float", "models/paper-float.safetensors", "-o", "x.safetensors", "--ranks", "50,35,25", "--match", "all"], "--match must be svd or none"],
   ])("%j: one line, exit 1", (args, message) => {

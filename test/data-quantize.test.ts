@@ -226,3 +226,22 @@ describe("per-feature input quantization (issue 21)", () => {
     }
   });
 });
+
+describe("int8 guard on a gated model", () => {
+  it("compares int8 dense with the float model without its block policy (like with like)", async () => {
+    const { int8Guard } = await import("../toolchain/evaluate/evaluate.ts");
+    const { loadCheckpoint } = await import("../toolchain/train/training-checkpoint.ts");
+    const { loadMnist } = await import("../toolchain/data/mnist.ts");
+    const bytes = new Uint8Array(readFileSync(fileURLToPath(new URL("../models/condnet-16.rgm", import.meta.url))));
+    const gated = loadCheckpoint(fileURLToPath(new URL("../models/condnet-16-float.safetensors", import.meta.url))).model;
+    const dense = { layers: gated.layers.map((l) => ({ ...l, gate: undefined })) };
+    const d = loadMnist("test", { limit: 500 });
+    const x = Float32Array.from(d.images, (v) => v / 255);
+    const a = await int8Guard(bytes, gated, x, d.labels, d.count);
+    const b = await int8Guard(bytes, dense, x, d.labels, d.count);
+    expect(a).toEqual(b);
+    // The gated float model is far better than its int8 dense model: compared with it, the guard would fire
+    expect(a.triggered).toBe(false);
+    expect(Math.abs(a.loss_pp!)).toBeLessThan(1);
+  });
+});

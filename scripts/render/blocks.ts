@@ -34,6 +34,13 @@ export function renderBlocks(run: BlocksRun): string {
     const sim = e.gating_pays_cycles ? int(i === 0 ? e.gating_pays_cycles.dense : e.gating_pays_cycles.gated) : "–";
     return `| ${r.name} | ${r.tau} | ${r.paper === null ? "– (not reported)" : r.paper.toFixed(1)} | ${pct(e.error.float)} | **${pct(i === 0 ? e.error.int8_dense : e.error.int8_gated)}** | ${open} | ${int(i === 0 ? e.macs_per_sample.dense : gated)} | ${((i === 0 ? denseMacs : gated) / denseMacs).toFixed(3)} | ${cyc === null ? "–" : int(cyc)} | ${cyc === null || denseCycles === null ? "–" : (cyc / denseCycles).toFixed(3)} | ${zs === null || i === 0 ? "–" : int(zs)} | ${sim} |`;
   });
+  // The τ = 1/16 rows: the complementary pair (threshold gate), then, in runs since format v4, the top-1 routing gate
+  const pair = run.rows[2], top1 = run.rows[3] as BlocksRow | undefined;
+  const sixteenth = () => {
+    const pairText = `The complementary pair is ${pct(pair.report.error.int8_gated)} % int8 with ${pct(pair.report.layers[0].computed)} % of blocks open: block 1 = block 0 negated, the other 14 blocks closed, so each digit opens one of two 16-unit experts; every threshold policy that spread the digits over more blocks left digits with no block open, and those are nearly all errors.`;
+    if (!top1) return pairText;
+    return `Our closest is the top-1 routing gate, ${pct(top1.report.error.int8_gated)} % int8 (${pct(top1.report.error.float)} % float): every digit opens exactly one of the 16 blocks, the one whose k-means centroid of the training digits is nearest, so no digit is left in a gap. ${pairText}`;
+  };
   const commands = [
     "# the condnet checkpoints' training commands: docs/TRAINING.md, \"Block policy\"",
     ...(run.denseSteps.length ? run.denseSteps.map((s) => stepLines([s])) : [`${run.denseCommand}   # the dense start (2 min; made by this tool when missing)`]),
@@ -51,11 +58,8 @@ condnet (784-[16×16 blocks]-10) at τ = 1/16 only.
 |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 ${table.join("\n")}
 
-- **The paper's 2.3 % at τ = 1/16 is not reproduced.** Our τ = 1/16 model is ${pct(run.rows[2].report.error.int8_gated)} % int8 with
-  ${pct(run.rows[2].report.layers[0].computed)} % of blocks open. Its policy is a complementary pair: block 1 = block 0 negated, the other 14 blocks closed.
-  Each digit therefore opens exactly one of two 16-unit experts. Every policy we trained that spread the digits over more blocks
-  left digits with no block open, and those digits are nearly all errors. docs/TRAINING.md ("τ = 1/16") has
-  every variant tried and the counts.
+- **The paper's 2.3 % at τ = 1/16 is not reproduced.** ${sixteenth()}
+  docs/TRAINING.md ("τ = 1/16") has every variant tried and the counts.
 - MACs count the policy (16 blocks × 784 inputs = 12,544 per digit) plus the open blocks' rows; the dense row
   is the same 784-256-10 layers with no policy.
 - "measured": the C runtime (\`kernels/c/\`, gated schedule; the dense row its dense schedule) on QEMU mps2-an386, instructions

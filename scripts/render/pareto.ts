@@ -72,8 +72,8 @@ policy) plus the rows computed; "zero skip" counts only non-zero inputs in every
 ${published.join("\n")}
 
 This row's condnet uses **τ = 1/4, not the paper's 1/16**: the published 2.3 % at 1/16 is not reproduced
-(our closest τ = 1/16 model, \`models/condnet-16.rgm\`, is 4.79 % int8: "Block policy: Bengio et al. (2015) at
-both τ" below, docs/TRAINING.md "τ = 1/16"). At τ = 1/4, 27.5 % of blocks are open on the test digits and the int8 model
+(our closest τ = 1/16 models and their errors: "Block policy: Bengio et al. (2015) at both τ" below,
+docs/TRAINING.md "τ = 1/16"). At τ = 1/4, 27.5 % of blocks are open on the test digits and the int8 model
 meets the 2.6 % bar at 0.35× the dense 256-unit net's MACs (0.065× with zero-input skipping), below the dense 32-unit net's error at
 2.8× its MACs.
 

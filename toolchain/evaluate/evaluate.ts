@@ -203,13 +203,17 @@ function oneLevelFeatures(x: Float32Array, model: QuantModel, max: number): numb
  * input features rounded to one level, clamped inputs, layers whose int8 outputs stop varying where float's vary.
  * `known`: the float and int8 dense top-1 of the `count` samples when the caller has them (eval), so they are not run again.
  */
-export async function int8Guard(bytes: Uint8Array, float: FloatModel, x: Float32Array, labels: ArrayLike<number> | null, count: number, known?: { float: ArrayLike<number>; dense: ArrayLike<number> }): Promise<GuardReport> {
+export async function int8Guard(bytes: Uint8Array, floatModel: FloatModel, x: Float32Array, labels: ArrayLike<number> | null, count: number, known?: { float: ArrayLike<number>; dense: ArrayLike<number> }): Promise<GuardReport> {
+  // Like with like: int8 dense against float dense. A block policy is part of a float model, so a gated float model
+  // is compared without its gates (the int8 side runs with gating off), and a caller's gated float top-1 is not used.
+  const gated = floatModel.layers.some((l) => l.gate);
+  const float: FloatModel = gated ? { layers: floatModel.layers.map((l) => ({ ...l, gate: undefined })) } : floatModel;
   const engine = await Engine.load(bytes, { trace: true });
   const model = engine.model, n = engine.inputSize, k = engine.outputSize;
   const m = Math.min(count, GUARD_SAMPLES);
   const outs = forwardFloat(float, x.subarray(0, m * n), m);
   const denseLabels = known?.dense ?? engine.inferBatch(x.subarray(0, count * n), { gating: false }).labels;
-  const floatLabels = known?.float ?? floatTop1s();
+  const floatLabels = (!gated && known?.float) || floatTop1s();
   function floatTop1s(): Int32Array {
     const top = new Int32Array(count);
     for (let s = 0; s < count; s += 500) {

@@ -7,6 +7,7 @@ import { performance } from "node:perf_hooks";
 import * as tf from "@tensorflow/tfjs-core";
 import { UserError, type FloatGate, type FloatModel } from "../../runtime/src/index.ts";
 import { loadMnist } from "../data/mnist.ts";
+import { openBlocks } from "../model/float.ts";
 import { Rng } from "../model/random.ts";
 import { checkShiftAugment, shiftBatch, type ShiftAugment } from "./augment.ts";
 import { initTf, type TfBackend } from "./tfjs.ts";
@@ -81,7 +82,9 @@ export interface PolicyOptions {
   /**
    * How the policy learns. "reinforce" (default): the paper's score function. "oracle" (one hidden layer
    * only): each sample's target is the one block whose units alone (the others zeroed) give the lowest
-   * cost, and the policy fits it by logistic regression (plus the same regularisers).
+   * cost, and the policy fits it by logistic regression (plus the same regularisers). "route" (one hidden
+   * layer, `topK`): the policy's softmax over the blocks fits soft targets softmax(−cost_k / T) by
+   * cross-entropy (`routeTemperature`; the paper's regularisers do not apply, top-k fixes the density).
    */
   policyLoss?: PolicyLoss;
   /**
@@ -107,8 +110,22 @@ export interface PolicyOptions {
   complementaryPair?: boolean;
   /** policyLoss "oracle": weight of the target block's term in the logistic loss (above 1 opens more blocks). Default 1. */
   oraclePosWeight?: number;
-  /** The mask the net trains through: "sampled" (Bernoulli(σ), default), "threshold" (inference's, Z·s + d > 0), "oracle" (the oracle target; policyLoss "oracle" only). */
+  /** The mask the net trains through: "sampled" (Bernoulli(σ), default), "threshold" (inference's, Z·s + d > 0), "oracle" (the oracle target; policyLoss "oracle" only), "top" (inference's with `topK`: the k highest logits; the default with `topK`). */
   netMask?: NetMask;
+  /**
+   * Routing gates: every sample opens the k blocks with the highest policy logits, in training (net mask
+   * "top") and at inference (`FloatGate.topK`, docs/FORMAT.md "Block gate"), so the block density is exactly
+   * k / blocks. 0 (default): threshold gates.
+   */
+  topK?: number;
+  /** policyLoss "route": temperature of the soft targets softmax(−cost / T) the policy's softmax fits. Default 0.5. */
+  routeTemperature?: number;
+  /**
+   * Initial policy: "random" (default, N(0, scale²/nIn)) or "kmeans" (one hidden layer, `topK`): Lloyd's
+   * k-means on the training inputs with one centroid c_b per block, Z_b = 2c_b, d_b = −|c_b|², so top-1
+   * routing sends each sample to its nearest centroid (balanced regions, no collapse onto a few blocks).
+   */
+  gateInit?: GateInit;
   /** An epoch is eligible as best only if its thresholded val block density is at most this in every gated layer. Default: no limit. */
   maxBlockDensity?: number;
   /**
@@ -170,8 +187,9 @@ export interface GatedEval {
   macFraction: number;
 }
 
-export type PolicyLoss = "reinforce" | "oracle";
-export type NetMask = "sampled" | "threshold" | "oracle";
+export type PolicyLoss = "reinforce" | "oracle" | "route";
+export type NetMask = "sampled" | "threshold" | "oracle" | "top";
+export type GateInit = "random" | "kmeans";
 
 /** How L_b and L_e measure a deviation d: "abs" = |d| (the paper's ‖d‖₂ of a scalar), "square" = d². */
 export type RegNorm = "abs" | "square";
@@ -246,15 +264,25 @@ export function blockCosts(h: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, y: tf
   });
 }
 
-/** Blocks of a gate: b is open ⇔ Σ_i s[i]·weight[b, i] + bias[b] > 0. */
+/**
+ * Blocks of a gate: b is open ⇔ Σ_i s[i]·weight[b, i] + bias[b] > 0, or, for a routing gate (topK = k > 0),
+ * ⇔ its logit is among the k highest (ties: the lower b; `openBlocks`, the float forward's rule).
+ */
 export function gateBlocks(gate: FloatGate, nIn: number, s: ArrayLike<number>): Uint8Array {
-  const nBlocks = gate.bias.length, out = new Uint8Array(nBlocks);
+  const nBlocks = gate.bias.length, logit = new Float64Array(nBlocks);
   for (let b = 0; b < nBlocks; b++) {
     let acc = 0;
     for (let i = 0; i < nIn; i++) acc += s[i] * gate.weight[b * nIn + i];
-    out[b] = acc + gate.bias[b] > 0 ? 1 : 0;
+    logit[b] = acc + gate.bias[b];
   }
-  return out;
+  return openBlocks(logit, 0, nBlocks, gate.topK ?? 0, new Uint8Array(nBlocks));
+}
+
+/** [n, blocks] 0/1: the k highest logits of each row (TF.js; ties: the lower index). */
+function topMask(logit: tf.Tensor2D, k: number): tf.Tensor2D {
+  const blocks = logit.shape[1];
+  if (k === 1) return tf.cast(tf.oneHot(tf.argMax(logit, 1), blocks), "float32") as tf.Tensor2D;
+  return tf.cast(tf.sum(tf.oneHot(tf.topk(logit, k).indices, blocks), 1), "float32") as tf.Tensor2D;
 }
 
 /**
@@ -317,6 +345,8 @@ interface Layer {
   d: tf.Variable<tf.Rank.R1> | null;
   expand: tf.Tensor2D | null;
   blockSize: number;
+  /** Routing gate: the k highest logits open (0: threshold). */
+  topK: number;
 }
 
 let variableCount = 0;
@@ -337,6 +367,7 @@ function toLayers(model: FloatModel, train: boolean, prefix: string): Layer[] {
       d: g ? variable(() => tf.tensor1d(g.bias.slice()), `d${i}`) : null,
       expand: g ? expansion(l.nOut, g.blockSize) : null,
       blockSize: g?.blockSize ?? 0,
+      topK: g?.topK ?? 0,
     };
   });
 }
@@ -351,7 +382,7 @@ function fromLayers(layers: Layer[]): FloatModel {
       };
       if (!l.zt || !l.d) return out;
       const nBlocks = l.d.shape[0];
-      return { ...out, gate: { blockSize: l.blockSize, weight: transpose32(l.zt.dataSync(), l.nIn, nBlocks), bias: Float32Array.from(l.d.dataSync()) } };
+      return { ...out, gate: { blockSize: l.blockSize, weight: transpose32(l.zt.dataSync(), l.nIn, nBlocks), bias: Float32Array.from(l.d.dataSync()), ...(l.topK > 0 && { topK: l.topK }) } };
     }),
   };
 }
@@ -427,7 +458,8 @@ export async function evaluateConditional(model: FloatModel, data: Samples, opts
           const pos = tf.step(z, 0);
           let mask: tf.Tensor2D | null = null, blocks: tf.Tensor | null = null;
           if (l.zt) {
-            const open = tf.step(tf.add(tf.matMul(a, l.zt), l.d!), 0) as tf.Tensor2D;
+            const logit = tf.add(tf.matMul(a, l.zt), l.d!) as tf.Tensor2D;
+            const open = l.topK > 0 ? topMask(logit, l.topK) : (tf.step(logit, 0) as tf.Tensor2D);
             blocks = tf.sum(open);
             mask = tf.matMul(open, l.expand!) as tf.Tensor2D;
           } else if (e) mask = tf.step(tf.add(tf.matMul(tf.matMul(a, e.at), e.bt), e.bias), 0) as tf.Tensor2D;
@@ -527,6 +559,53 @@ export async function calibrateGateBias(model: FloatModel, val: Samples, maxDens
 }
 
 /**
+ * Lloyd's k-means of the samples' inputs with `k` centroids (seeded by k distinct random samples, `rng`), until
+ * no assignment changes or `iterations` steps. A centroid that loses all its samples keeps its place.
+ * Returns the centroids, [k][nIn].
+ */
+export function kmeans(data: Samples, nIn: number, k: number, rng: Rng, iterations = 50): Float32Array {
+  if (data.count < k) throw new UserError(`k-means needs at least ${k} training samples (one per block), got ${data.count}`);
+  const x = new Float32Array(data.count * nIn), labels = new Uint8Array(data.count);
+  fillInputs(data, nIn, x, labels, 0, data.count);
+  const picks = new Set<number>();
+  while (picks.size < k) picks.add(Math.floor(rng.next() * data.count));
+  const centroids = new Float32Array(k * nIn);
+  [...picks].forEach((s, b) => centroids.set(x.subarray(s * nIn, (s + 1) * nIn), b * nIn));
+  const xs = tf.tensor2d(x, [data.count, nIn]);
+  let c = tf.tensor2d(centroids, [k, nIn]), assign = new Int32Array(0);
+  try {
+    for (let it = 0; it < iterations; it++) {
+      const [next, a] = tf.tidy(() => {
+        const score = tf.sub(tf.mul(tf.matMul(xs, c, false, true), 2), tf.sum(tf.square(c), 1));
+        const a = tf.argMax(score, 1);
+        const oh = tf.cast(tf.oneHot(a, k), "float32");
+        const count = tf.reshape(tf.sum(oh, 0), [k, 1]);
+        const mean = tf.div(tf.matMul(oh, xs, true, false), tf.maximum(count, 1));
+        return [tf.where(tf.greater(tf.tile(count, [1, nIn]), 0), mean, c) as tf.Tensor2D, a];
+      });
+      const a2 = a.dataSync() as Int32Array;
+      a.dispose();
+      c.dispose();
+      c = next;
+      const same = a2.length === assign.length && a2.every((v, i) => v === assign[i]);
+      assign = Int32Array.from(a2);
+      if (same) break;
+    }
+    return Float32Array.from(c.dataSync());
+  } finally {
+    xs.dispose();
+    c.dispose();
+  }
+}
+
+/** A routing policy from centroids: logit_b = 2c_b·s − |c_b|², so the top-1 block is the nearest centroid's. */
+export function routeByCentroids(c: Float32Array, nIn: number, k: number): { weight: Float32Array; bias: Float32Array } {
+  const weight = Float32Array.from(c, (v) => 2 * v), bias = new Float32Array(k);
+  for (let b = 0; b < k; b++) for (let i = 0; i < nIn; i++) bias[b] -= c[b * nIn + i] * c[b * nIn + i];
+  return { weight, bias };
+}
+
+/**
  * Trains a ReLU MLP with a block policy in front of every hidden layer and returns the best epoch on
  * thresholded-policy validation. Both networks use Adam; the policy reads its layer's input with the
  * gradient stopped, so the net learns only from the NLL (+ L2) and the policy only from REINFORCE and
@@ -551,7 +630,7 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
   check(Number.isInteger(epochs) && epochs > 0, `epochs must be a positive integer, got ${epochs}`);
   check(Number.isInteger(batchSize) && batchSize > 1, `batchSize must be an integer ≥ 2 (batch statistics), got ${batchSize}`);
   check(Number.isInteger(blockSize) && blockSize > 0, `blockSize must be a positive integer, got ${blockSize}`);
-  check(pos(lrNet0) && pos(lrPolicy0) && pos(lrDecay), `learning rates and lrDecay must be positive, got ${lrNet0}, ${lrPolicy0}, ${lrDecay}`);
+  check(pos(lrNet0) && (pos(lrPolicy0) || lrPolicy0 === 0) && pos(lrDecay), `lrNet and lrDecay must be positive and lrPolicy ≥ 0 (0: the policy stays as it starts), got ${lrNet0}, ${lrPolicy0}, ${lrDecay}`);
   check([lambdaS, lambdaV, l2Net, l2Policy].every((v) => Number.isFinite(v) && v >= 0), `λ values must be ≥ 0`);
   check(beta >= 0 && beta < 1, `baselineDecay must be in [0, 1), got ${beta}`);
   check(tau.length === hidden && tau.every((t) => t > 0 && t < 1), `tau must be one value or one per hidden layer (${hidden}), each in (0, 1), got ${tau.join(",")}`);
@@ -560,19 +639,31 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
   check(tauStart === undefined || (tauStart > 0 && tauStart < 1), `tauStart must be in (0, 1), got ${tauStart}`);
   check(Number.isInteger(tauEpochs) && tauEpochs >= 0, `tauEpochs must be an integer ≥ 0, got ${tauEpochs}`);
   const tauAt = (epoch: number) => tau.map((t) => (tauStart === undefined || tauEpochs === 0 ? t : tauStart * (t / tauStart) ** Math.min(1, (epoch - 1) / tauEpochs)));
-  const policyLoss = opts.policyLoss ?? "reinforce", netMask = opts.netMask ?? "sampled";
+  const topK = opts.topK ?? 0, routeTemperature = opts.routeTemperature ?? 0.5, gateInit = opts.gateInit ?? "random";
+  const policyLoss = opts.policyLoss ?? "reinforce", netMask = opts.netMask ?? (topK > 0 ? "top" : "sampled");
   const freezeNetEpochs = opts.freezeNetEpochs ?? 0, maxBlockDensity = opts.maxBlockDensity, oraclePosWeight = opts.oraclePosWeight ?? 1;
   check(pos(oraclePosWeight), `oraclePosWeight must be positive, got ${oraclePosWeight}`);
   const oracleCostWeight = opts.oracleCostWeight, oracleBalance = opts.oracleBalance ?? 0;
   check(Number.isFinite(oracleBalance) && oracleBalance >= 0, `oracleBalance must be ≥ 0, got ${oracleBalance}`);
   check(oracleCostWeight === undefined || (Number.isFinite(oracleCostWeight) && oracleCostWeight >= 0), `oracleCostWeight must be ≥ 0, got ${oracleCostWeight}`);
   const teacher = opts.teacher, alpha = teacher ? opts.teacherAlpha ?? 0.5 : 0, temperature = opts.teacherTemperature ?? 3;
-  check(policyLoss === "reinforce" || policyLoss === "oracle", `policyLoss must be reinforce or oracle, got ${policyLoss}`);
-  check(netMask === "sampled" || netMask === "threshold" || netMask === "oracle", `netMask must be sampled, threshold or oracle, got ${netMask}`);
+  check(policyLoss === "reinforce" || policyLoss === "oracle" || policyLoss === "route", `policyLoss must be reinforce, oracle or route, got ${policyLoss}`);
+  check(netMask === "sampled" || netMask === "threshold" || netMask === "oracle" || netMask === "top", `netMask must be sampled, threshold, oracle or top, got ${netMask}`);
+  check(Number.isInteger(topK) && topK >= 0, `topK must be an integer ≥ 0, got ${topK}`);
+  sizes.slice(1, -1).forEach((nOut, i) => check(topK <= Math.ceil(nOut / blockSize), `topK ${topK} is more than the ${Math.ceil(nOut / blockSize)} blocks of hidden layer ${i}`));
+  check(topK === 0 || policyLoss !== "reinforce", "topK (routing gates) needs policyLoss route or oracle: REINFORCE scores sampled masks, a routing gate samples none");
+  check(netMask !== "top" || topK > 0, "netMask top needs topK (routing gates)");
+  check(topK === 0 || netMask === "top" || netMask === "oracle", `routing gates (topK) train through netMask top or oracle, got ${netMask}`);
+  check(policyLoss !== "route" || topK > 0, "policyLoss route needs topK (routing gates)");
+  check(Number.isFinite(routeTemperature) && routeTemperature > 0, `routeTemperature must be positive, got ${routeTemperature}`);
+  check(gateInit === "random" || gateInit === "kmeans", `gateInit must be random or kmeans, got ${gateInit}`);
+  check(gateInit !== "kmeans" || (topK > 0 && hidden === 1), "gateInit kmeans needs topK (routing gates) and one hidden layer (its centroids are of the training inputs)");
+  check(topK === 0 || !opts.calibrateBias, "calibrateBias moves every gate bias by one offset, which does not change a routing gate's (topK) choice");
+  check(topK === 0 || !opts.complementaryPair, "complementaryPair is a threshold gate's routing; with topK every sample opens exactly k blocks already");
   check(netMask !== "oracle" || policyLoss === "oracle", "netMask oracle needs policyLoss oracle");
   check(netMask !== "threshold" || policyLoss === "oracle", "netMask threshold needs policyLoss oracle (REINFORCE scores the sampled masks the net ran)");
-  check(policyLoss !== "oracle" || hidden === 1, `policyLoss oracle scores blocks of the last hidden layer alone: it needs one hidden layer, got ${hidden}`);
-  check(policyLoss !== "oracle" || sizes[1] % blockSize === 0, `policyLoss oracle needs whole blocks: ${sizes[1]} units are not a multiple of ${blockSize}`);
+  check(policyLoss === "reinforce" || hidden === 1, `policyLoss ${policyLoss} scores blocks of the last hidden layer alone: it needs one hidden layer, got ${hidden}`);
+  check(policyLoss === "reinforce" || sizes[1] % blockSize === 0, `policyLoss ${policyLoss} needs whole blocks: ${sizes[1]} units are not a multiple of ${blockSize}`);
   check(Number.isInteger(freezeNetEpochs) && freezeNetEpochs >= 0, `freezeNetEpochs must be an integer ≥ 0, got ${freezeNetEpochs}`);
   check(maxBlockDensity === undefined || (maxBlockDensity > 0 && maxBlockDensity <= 1), `maxBlockDensity must be in (0, 1], got ${maxBlockDensity}`);
   check(opts.teacherAlpha === undefined || teacher !== undefined, "teacherAlpha needs a teacher model");
@@ -593,7 +684,14 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
   const batchSoft = new Float32Array(batchSize * nCls);
 
   await initTf(opts.backend ?? "wasm");
-  let start = net.layers.slice(0, -1).every((l) => l.gate) ? net : initGates(net, blockSize, tauAt(1), gateRng, opts.policyInitScale ?? 8);
+  const gated = net.layers.slice(0, -1).every((l) => l.gate);
+  check(gateInit !== "kmeans" || !gated, "gateInit kmeans starts fresh policies: give an initial net without gates");
+  const routeInit = (): FloatModel => {
+    const nb = Math.ceil(sizes[1] / blockSize), c = kmeans(train, nIn, nb, gateRng);
+    return { layers: net.layers.map((l, i) => (i === 0 ? { ...l, gate: { blockSize, ...routeByCentroids(c, nIn, nb) } } : { ...l, gate: undefined })) };
+  };
+  let start = gated ? net : gateInit === "kmeans" ? routeInit() : initGates(net, blockSize, tauAt(1), gateRng, opts.policyInitScale ?? 8);
+  if (topK > 0) start = { layers: start.layers.map((l) => (l.gate ? { ...l, gate: { ...l.gate, topK } } : l)) };
   const paired = opts.complementaryPair ?? false;
   if (paired) {
     check(start !== net, "complementaryPair starts fresh policies: give an initial net without gates");
@@ -668,7 +766,10 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
             const sigma = tf.sigmoid(logit) as tf.Tensor2D;
             const z = tf.add(tf.matMul(a, l.wt), l.b) as tf.Tensor2D;
             let mask: tf.Tensor2D;
-            if (policyLoss === "oracle") {
+            if (policyLoss === "route") {
+              const costs = blockCosts(tf.relu(z) as tf.Tensor2D, layers[last].wt, layers[last].b, y, l.blockSize, soft ? { p: soft, alpha, t: temperature } : undefined);
+              targets.push(tf.softmax(tf.div(tf.neg(costs), routeTemperature)) as tf.Tensor2D);
+            } else if (policyLoss === "oracle") {
               let costs = blockCosts(tf.relu(z) as tf.Tensor2D, layers[last].wt, layers[last].b, y, l.blockSize, soft ? { p: soft, alpha, t: temperature } : undefined);
               if (paired) costs = tf.add(costs, tf.mul(tf.sub(1, tf.abs(tf.slice(pairMask[li], [0, 0], [1, -1]))), 1e9)) as tf.Tensor2D;
               let pick: tf.Tensor;
@@ -679,12 +780,13 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
               }
               targets.push(tf.cast(tf.oneHot(pick, nBlocks[li]), "float32") as tf.Tensor2D);
             }
-            if (netMask === "threshold") mask = tf.step(logit, 0) as tf.Tensor2D;
+            if (netMask === "top") mask = topMask(logit, topK);
+            else if (netMask === "threshold") mask = tf.step(logit, 0) as tf.Tensor2D;
             else if (netMask === "oracle") mask = targets[li];
             else mask = tf.cast(tf.less(tf.tensor2d(uniforms[li], [n, nBlocks[li]]), sigma), "float32") as tf.Tensor2D;
             const unitMask = tf.matMul(mask, l.expand!) as tf.Tensor2D;
             const r = policyRegularisers(sigma, tauE[li], regNorm);
-            reg = tf.add(reg, tf.add(tf.mul(lambdaS, tf.add(r.lb, r.le)), tf.mul(lambdaV, r.lv)));
+            if (policyLoss !== "route") reg = tf.add(reg, tf.add(tf.mul(lambdaS, tf.add(r.lb, r.le)), tf.mul(lambdaV, r.lv)));
             sigmas.push(sigma);
             masks.push(mask);
             unitMasks.push(unitMask);
@@ -725,7 +827,9 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
           // Backward, policy: REINFORCE + regularisers at the logits, input constant
           for (let li = 0; li < last; li++) {
             const l = layers[li];
-            let gl = policyLoss === "oracle"
+            let gl = policyLoss === "route"
+              ? (tf.div(tf.sub(tf.softmax(tf.add(tf.matMul(ins[li], l.zt!), l.d!)), targets[li]), ins[li].shape[0]) as tf.Tensor2D)
+              : policyLoss === "oracle"
               ? oracleLogitGrad(sigmas[li], targets[li], tauE[li], lambdaS, lambdaV, regNorm, oraclePosWeight)
               : policyLogitGrad(sigmas[li], masks[li], adv, tauE[li], lambdaS, lambdaV, regNorm);
             if (paired) gl = tf.matMul(tf.sub(tf.slice(gl, [0, 0], [-1, 1]), tf.slice(gl, [0, 1], [-1, 1])), tf.slice(pairMask[li], [0, 0], [1, -1])) as tf.Tensor2D;

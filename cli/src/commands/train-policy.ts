@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { UserError } from "../../../runtime/src/index.ts";
 import { loadMnist } from "../../../toolchain/data/mnist.ts";
 import { loadCheckpoint, saveCheckpoint } from "../../../toolchain/train/training-checkpoint.ts";
-import { checkBlockSize, evaluateConditional, trainPolicy, type NetMask, type PolicyLoss, type RegNorm } from "../../../toolchain/train/condnet.ts";
+import { checkBlockSize, evaluateConditional, trainPolicy, type GateInit, type NetMask, type PolicyLoss, type RegNorm } from "../../../toolchain/train/condnet.ts";
 import { classCount } from "../../../toolchain/data/index.ts";
 import { addDataOptions, addShiftOptions, loadTrainVal, numberList, positiveInt, shiftAugment, VAL_EVERY, type TrainDataFlags } from "../data-options.ts";
 import { progress } from "../progress.ts";
@@ -41,12 +41,15 @@ interface PolicyFlags extends TrainDataFlags {
   freezeNetEpochs: number;
   normalizeAdvantage?: boolean;
   policyLoss: PolicyLoss;
-  netMask: NetMask;
+  netMask?: NetMask;
   maxBlockDensity?: number;
   oraclePosWeight: number;
   oracleCostWeight?: number;
   oracleBalance: number;
   complementaryPair?: boolean;
+  topK: number;
+  routeTemperature: number;
+  gateInit: GateInit;
   calibrateBias?: boolean;
   calibrateInLoop?: boolean;
   test?: boolean;
@@ -80,6 +83,7 @@ export async function trainPolicyCommand(f: PolicyFlags): Promise<void> {
   const augment = shiftAugment(f, width);
   const t0 = Date.now();
   const train = data.trainSamples;
+  const gating = f.topK > 0 ? `routed (top-${f.topK})` : "thresholded";
   log(`training ${sizes.join("-")} with block policies (blocks of ${f.blockSize}, τ ${tau.map((t) => +t.toFixed(4)).join(",")}) on ${train.count} samples of ${f.data} (validation: ${data.val.count})${f.init ? `, net from ${f.init}` : ""}, seed ${f.seed}`);
   let bar = progress(`epoch 1/${f.epochs}`, 1, true);
   const result = await trainPolicy({
@@ -88,6 +92,7 @@ export async function trainPolicyCommand(f: PolicyFlags): Promise<void> {
     baselineDecay: f.baselineDecay, seed: f.seed, patience: f.patience, train, val: data.valSamples,
     augment, teacher, teacherAlpha: f.distill, teacherTemperature: f.temperature, freezeNetEpochs: f.freezeNetEpochs, normalizeAdvantage: f.normalizeAdvantage,
     policyLoss: f.policyLoss, netMask: f.netMask, maxBlockDensity: f.maxBlockDensity, calibrateBias: f.calibrateBias, calibrateInLoop: f.calibrateInLoop, oraclePosWeight: f.oraclePosWeight, oracleCostWeight: f.oracleCostWeight, oracleBalance: f.oracleBalance, complementaryPair: f.complementaryPair,
+    topK: f.topK, routeTemperature: f.routeTemperature, gateInit: f.gateInit,
     onBatch: (b) => {
       if (b.batch === 1) bar = progress(`epoch ${b.epoch}/${f.epochs}`, b.batches, f.quiet);
       bar.update(b.batch, `nll ${b.nll.toFixed(4)}`);
@@ -95,7 +100,7 @@ export async function trainPolicyCommand(f: PolicyFlags): Promise<void> {
     onEpoch: (e) => {
       bar.stop();
       if (e.calibration) log(`epoch ${e.epoch}: uncalibrated val thresholded ${showGated(e.calibration.val)}; gate-bias offset ${e.calibration.offset}`);
-      log(`epoch ${e.epoch}: τ ${e.tau.map((t) => t.toFixed(3)).join("/")}, nll ${e.nll.toFixed(4)} (sampled masks, mean σ ${pct(e.sigmaMean)} %), val thresholded ${showGated(e.val)}, ${e.seconds.toFixed(1)} s`);
+      log(`epoch ${e.epoch}: τ ${e.tau.map((t) => t.toFixed(3)).join("/")}, nll ${e.nll.toFixed(4)} (${f.topK > 0 ? "top-k" : "sampled"} masks, mean σ ${pct(e.sigmaMean)} %), val ${gating} ${showGated(e.val)}, ${e.seconds.toFixed(1)} s`);
     },
   });
   const val = data.valSamples;
@@ -114,7 +119,8 @@ export async function trainPolicyCommand(f: PolicyFlags): Promise<void> {
     ...(f.freezeNetEpochs > 0 && { freezeNetEpochs: f.freezeNetEpochs }),
     ...(f.normalizeAdvantage && { normalizeAdvantage: true }),
     ...(f.policyLoss !== "reinforce" && { policyLoss: f.policyLoss }),
-    ...(f.netMask !== "sampled" && { netMask: f.netMask }),
+    ...(f.netMask !== undefined && f.netMask !== "sampled" && { netMask: f.netMask }),
+    ...(f.topK > 0 && { topK: f.topK, gateInit: f.gateInit, ...(f.policyLoss === "route" && { routeTemperature: f.routeTemperature }) }),
     ...(f.maxBlockDensity !== undefined && { maxBlockDensity: f.maxBlockDensity }),
     ...(f.oraclePosWeight !== 1 && { oraclePosWeight: f.oraclePosWeight }),
     ...(f.oracleCostWeight !== undefined && { oracleCostWeight: f.oracleCostWeight }),
@@ -130,10 +136,10 @@ export async function trainPolicyCommand(f: PolicyFlags): Promise<void> {
     policy, valError: valDense.error, valErrorGated: result.val.error, valBlockDensity: result.val.blockDensity, valMacFraction: result.val.macFraction,
   });
   console.log(`${f.output}: best epoch ${result.bestEpoch} of ${f.epochs}, ${seconds.toFixed(0)} s`);
-  console.log(`  val thresholded: ${showGated(result.val)}`);
+  console.log(`  val ${gating}: ${showGated(result.val)}`);
   console.log(`  val dense (no policy): error ${(100 * valDense.error).toFixed(2)} %`);
   if (testGated && testDense) {
-    console.log(`  test thresholded: ${showGated(testGated)}`);
+    console.log(`  test ${gating}: ${showGated(testGated)}`);
     console.log(`  test dense (no policy): error ${(100 * testDense.error).toFixed(2)} %`);
   }
   if (f.report) {
@@ -166,7 +172,7 @@ export function registerTrainPolicy(program: Command): void {
     .option("--epochs <n>", "epochs", positiveInt("--epochs"), 20)
     .option("--batch <n>", "minibatch size", positiveInt("--batch"), 64)
     .option("--lr-net <x>", "Adam learning rate of the net", num("--lr-net", 1e-9, 1), 1e-3)
-    .option("--lr-policy <x>", "Adam learning rate of the policy", num("--lr-policy", 1e-9, 1), 1e-2)
+    .option("--lr-policy <x>", "Adam learning rate of the policy (0: it stays as it starts, e.g. --gate-init kmeans)", (v) => (v === "0" ? 0 : num("--lr-policy", 1e-9, 1)(v)), 1e-2)
     .option("--lr-decay <x>", "learning-rate factor per epoch", num("--lr-decay", 1e-9, 1), 0.95)
     .option("--lambda-s <x>", "λ_s, weight of L_b + L_e", num("--lambda-s", 0), 200)
     .option("--lambda-v <x>", "λ_v, weight of L_v", num("--lambda-v", 0), 200)
@@ -185,14 +191,20 @@ export function registerTrainPolicy(program: Command): void {
     .option("--temperature <x>", "distillation temperature T", num("--temperature", 1e-3, 100), 3)
     .option("--freeze-net-epochs <n>", "the first n epochs train the policy only (the net frozen)", (v) => (v === "0" ? 0 : positiveInt("--freeze-net-epochs")(v)), 0)
     .option("--normalize-advantage", "REINFORCE: divide each batch's advantages (cost − baseline) by their standard deviation")
-    .option("--policy-loss <name>", "reinforce (the paper) or oracle (one hidden layer: fit each sample's best single block by logistic regression)", (v) => {
-      if (v !== "reinforce" && v !== "oracle") throw new UserError(`--policy-loss must be reinforce or oracle, got '${v}'`);
+    .option("--policy-loss <name>", "reinforce (the paper), oracle (one hidden layer: fit each sample's best single block by logistic regression) or route (one hidden layer, --top-k: the policy's softmax fits softmax(−cost / --route-temperature) over the blocks)", (v) => {
+      if (v !== "reinforce" && v !== "oracle" && v !== "route") throw new UserError(`--policy-loss must be reinforce, oracle or route, got '${v}'`);
       return v;
     }, "reinforce")
-    .option("--net-mask <name>", "the mask the net trains through: sampled (Bernoulli(σ)), threshold (inference's) or oracle (the oracle target; --policy-loss oracle)", (v) => {
-      if (v !== "sampled" && v !== "threshold" && v !== "oracle") throw new UserError(`--net-mask must be sampled, threshold or oracle, got '${v}'`);
+    .option("--net-mask <name>", "the mask the net trains through: sampled (Bernoulli(σ); default), threshold (inference's), oracle (the oracle target; --policy-loss oracle) or top (inference's with --top-k; its default)", (v) => {
+      if (v !== "sampled" && v !== "threshold" && v !== "oracle" && v !== "top") throw new UserError(`--net-mask must be sampled, threshold, oracle or top, got '${v}'`);
       return v;
-    }, "sampled")
+    })
+    .option("--top-k <k>", "routing gates: every sample opens the k blocks with the highest policy scores, in training and in the model (0: threshold gates)", (v) => (v === "0" ? 0 : positiveInt("--top-k")(v)), 0)
+    .option("--route-temperature <x>", "--policy-loss route: temperature T of the soft targets softmax(−cost / T)", num("--route-temperature", 1e-6, 1e6), 0.5)
+    .option("--gate-init <name>", "initial policy: random, or kmeans (--top-k, one hidden layer: one k-means centroid of the training inputs per block, each sample routed to its nearest)", (v) => {
+      if (v !== "random" && v !== "kmeans") throw new UserError(`--gate-init must be random or kmeans, got '${v}'`);
+      return v;
+    }, "random")
     .option("--oracle-pos-weight <x>", "--policy-loss oracle: weight of the target block in the logistic loss", num("--oracle-pos-weight", 1e-6, 1e6), 1)
     .option("--oracle-cost-weight <x>", "--policy-loss oracle: target = argmax(policy logit − x·cost) instead of the cheapest block (keeps the policy's regions separable)", num("--oracle-cost-weight", 0))
     .option("--oracle-balance <x>", "--policy-loss oracle: step η of the per-block routing bias that keeps the targets spread over the blocks (0: off)", num("--oracle-balance", 0), 0)
