@@ -201,6 +201,41 @@ function randomCases(count: number, seed: number) {
   });
 }
 
+
+/** `good` with each edit applied to its own copy, the checksum fixed so that the edit is what a reader sees. */
+function damaged(good: Uint8Array, edits: ((d: DataView) => void)[]): Uint8Array[] {
+  return edits.map((f) => {
+    const b = good.slice();
+    const d = new DataView(b.buffer);
+    f(d);
+    d.setUint32(12, crc32(b, 16), true);
+    return b;
+  });
+}
+
+/** Adds each file to the job; returns runtime/src/format.ts's verdict on it (null: loads; else the field and offset it names). */
+function tsVerdicts(job: Job, files: Uint8Array[]): ({ field: string; offset: number } | null)[] {
+  return files.map((b) => {
+    job.model(b);
+    try {
+      readModel(b);
+      return null;
+    } catch (e) {
+      if (!(e instanceof FormatError)) throw e;
+      return { field: e.field, offset: e.offset };
+    }
+  });
+}
+
+/** The files where the C reader's answer differs from format.ts's verdict, one line each. */
+function disagreements(answers: ModelAnswer[], want: ({ field: string; offset: number } | null)[]): string[] {
+  return answers.flatMap((m, i) => {
+    const w = want[i];
+    if (w === null) return m.status === 0 ? [] : [`file ${i}: C rejects ${m.field} at ${m.offset}`];
+    return m.status === -2 && m.field === w.field && m.offset === w.offset ? [] : [`file ${i}: C ${m.status} ${m.field} at ${m.offset}, ts ${w.field} at ${w.offset}`];
+  });
+}
+
 describeWithTools(["gcc"], "C runtime on the host", () => {
   beforeAll(async () => {
     mkdirSync(OUT, { recursive: true });
@@ -372,24 +407,9 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
         return (d: DataView) => d.setUint8(at, d.getUint8(at) ^ (1 << bit));
       }),
     ];
-    const files = [plain, withInput, ...[plain, withInput].flatMap((good) => edits.map((f) => {
-      const b = good.slice();
-      const d = new DataView(b.buffer);
-      f(d);
-      d.setUint32(12, crc32(b, 16), true);
-      return b;
-    }))];
+    const files = [plain, withInput, ...damaged(plain, edits), ...damaged(withInput, edits)];
     const job = new Job();
-    const want = files.map((b) => {
-      job.model(b);
-      try {
-        readModel(b);
-        return null;
-      } catch (e) {
-        if (!(e instanceof FormatError)) throw e;
-        return { field: e.field, offset: e.offset };
-      }
-    });
+    const want = tsVerdicts(job, files);
     expect(want.slice(0, 2)).toEqual([null, null]);
     expect(want.filter((w) => w !== null).length).toBeGreaterThan(200);
     for (const b of ["plain", "asan"] as const) {
@@ -397,12 +417,7 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
       // Scores: 4 bytes per block of the widest top-k gate (3 blocks, padded to 8) on top of the v2 file's arena; the TS twin agrees
       expect(answers[0].arena).toBe((execute(b, new Job().model(writeModel({ layers: model.layers.map((l) => (l.gate ? { ...l, gate: { ...l.gate, topK: 0 } } : l)) }))) as ModelAnswer[])[0].arena + 16);
       expect(answers[0].arena).toBe(rg_arena_bytes(model));
-      const bad = answers.flatMap((m, i) => {
-        const w = want[i];
-        if (w === null) return m.status === 0 ? [] : [`file ${i}: C rejects ${m.field} at ${m.offset}`];
-        return m.status === -2 && m.field === w.field && m.offset === w.offset ? [] : [`file ${i}: C ${m.status} ${m.field} at ${m.offset}, ts ${w.field} at ${w.offset}`];
-      });
-      expect(bad.slice(0, 8)).toEqual([]);
+      expect(disagreements(answers, want).slice(0, 8)).toEqual([]);
     }
   }, 60_000);
 
@@ -425,34 +440,14 @@ describeWithTools(["gcc"], "C runtime on the host", () => {
         return (d: DataView) => d.setUint8(at, d.getUint8(at) ^ (1 << bit));
       }),
     ];
-    const files = [good, ...edits.map((f) => {
-      const b = good.slice();
-      const d = new DataView(b.buffer);
-      f(d);
-      d.setUint32(12, crc32(b, 16), true);
-      return b;
-    })];
+    const files = [good, ...damaged(good, edits)];
     const job = new Job();
-    const want = files.map((b) => {
-      job.model(b);
-      try {
-        readModel(b);
-        return null;
-      } catch (e) {
-        if (!(e instanceof FormatError)) throw e;
-        return { field: e.field, offset: e.offset };
-      }
-    });
+    const want = tsVerdicts(job, files);
     expect(want[0]).toBeNull();
     expect(want.filter((w) => w !== null).length).toBeGreaterThan(100);
     for (const b of ["plain", "asan"] as const) {
       const answers = execute(b, job) as ModelAnswer[];
-      const bad = answers.flatMap((m, i) => {
-        const w = want[i];
-        if (w === null) return m.status === 0 ? [] : [`file ${i}: C rejects ${m.field} at ${m.offset}`];
-        return m.status === -2 && m.field === w.field && m.offset === w.offset ? [] : [`file ${i}: C ${m.status} ${m.field} at ${m.offset}, ts ${w.field} at ${w.offset}`];
-      });
-      expect(bad.slice(0, 8)).toEqual([]);
+      expect(disagreements(answers, want).slice(0, 8)).toEqual([]);
     }
   }, 60_000);
 

@@ -11,9 +11,9 @@ const { bytes: good, model } = buildSynthetic({ sizes: [6, 5, 4, 3], ranks: [2, 
 const entry = (l: number) => HEADER_BYTES + l * ENTRY_BYTES;
 const sectionOffset = (name: string) => SECTIONS.find((s) => s.name === name)!.entryOffset;
 
-/** A copy of the good file with `edit` applied and the CRC recomputed, so the targeted check fires. */
-function edited(edit: (dv: DataView, b: Uint8Array) => void, fixCrc = true): Uint8Array {
-  const b = good.slice();
+/** A copy of `from` (default: the good file) with `edit` applied and the CRC recomputed, so the targeted check fires. */
+function edited(edit: (dv: DataView, b: Uint8Array) => void, fixCrc = true, from: Uint8Array = good): Uint8Array {
+  const b = from.slice();
   const dv = new DataView(b.buffer);
   edit(dv, b);
   if (fixCrc && b.length >= 16) dv.setUint32(12, crc32(b, 16), true);
@@ -220,13 +220,7 @@ describe("block gates", () => {
   });
 
   it("name gate fields: block_size range, activation, gate offsets of an ungated layer", () => {
-    const edit = (f: (dv: DataView) => void) => {
-      const b = bytes.slice();
-      const dv = new DataView(b.buffer);
-      f(dv);
-      dv.setUint32(12, crc32(b, 16), true);
-      return b;
-    };
+    const edit = (f: (dv: DataView) => void) => edited(f, true, bytes);
     expectError(edit((dv) => dv.setUint32(e0 + 76, 6, true)), "layers[0].block_size", e0 + 76);
     // block_size 3 → 2 blocks: the section sizes no longer match the totals
     expect(formatError(edit((dv) => dv.setUint32(e0 + 76, 3, true))).field).toMatch(/section_(count|bytes)/);
@@ -246,13 +240,7 @@ describe("model format v3: per-feature input quantization", () => {
   const dv3 = new DataView(bytes.buffer);
   const e0 = HEADER_BYTES, e1 = HEADER_BYTES + ENTRY_BYTES;
   const scalesAt = dv3.getUint32(e0 + 88, true), offsetsAt = dv3.getUint32(e0 + 92, true);
-  const edit = (f: (dv: DataView) => void, fixCrc = true) => {
-    const b = bytes.slice();
-    const dv = new DataView(b.buffer);
-    f(dv);
-    if (fixCrc) dv.setUint32(12, crc32(b, 16), true);
-    return b;
-  };
+  const edit = (f: (dv: DataView) => void, fixCrc = true) => edited(f, fixCrc, bytes);
 
   it("is written only for a model with inputFeatures: version 3, two sections after layer 0's, round-trips", () => {
     expect(dv3.getUint16(4, true)).toBe(3);
@@ -308,13 +296,7 @@ describe("model format v4: top-k block gates", () => {
   });
   const bytes = writeModel(withK(2));
   const e0 = HEADER_BYTES, e1 = HEADER_BYTES + ENTRY_BYTES_V4;
-  const edit = (f: (dv: DataView) => void) => {
-    const b = bytes.slice();
-    const dv = new DataView(b.buffer);
-    f(dv);
-    dv.setUint32(12, crc32(b, 16), true);
-    return b;
-  };
+  const edit = (f: (dv: DataView) => void) => edited(f, true, bytes);
 
   it("is written only for a model with a top-k gate: version 4, 112-byte entries, gate_top_k at 96; round-trips", () => {
     const dv = new DataView(bytes.buffer);

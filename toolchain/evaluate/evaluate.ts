@@ -198,22 +198,24 @@ function oneLevelFeatures(x: Float32Array, model: QuantModel, max: number): numb
 }
 
 /**
- * The int8 guard on `count` samples: compares int8 dense (the engine, gating off) with the float model, and when it
+ * The int8 guard on `count` samples: compares int8 dense (the engine, gating off) with the float model (int8 gated with
+ * the gated float model when both carry block policies), and when it
  * loses more than GUARD_LOSS_PP (or, labels null, agrees on top-1 below GUARD_MIN_AGREEMENT) names what it finds:
  * input features rounded to one level, clamped inputs, layers whose int8 outputs stop varying where float's vary.
  * `known`: the float and int8 dense top-1 of the `count` samples when the caller has them (eval), so they are not run again.
  */
 export async function int8Guard(bytes: Uint8Array, floatModel: FloatModel, x: Float32Array, labels: ArrayLike<number> | null, count: number, known?: { float: ArrayLike<number>; dense: ArrayLike<number> }): Promise<GuardReport> {
-  // Like with like: int8 dense against float dense. A block policy is part of a float model, so a gated float model
-  // is compared without its gates (the int8 side runs with gating off), and a caller's gated float top-1 is not used.
-  const gated = floatModel.layers.some((l) => l.gate);
-  const float: FloatModel = gated ? { layers: floatModel.layers.map((l) => ({ ...l, gate: undefined })) } : floatModel;
+  // Like with like. A block policy is part of a float model: when the int8 file carries the gates too, int8 gated is
+  // compared with the gated float model (what is deployed; a routed model's dense path is not a model); when it does
+  // not (quantize checks the ungated file), the float model is compared without its gates.
   const engine = await Engine.load(bytes, { trace: true });
+  const policy = floatModel.layers.some((l) => l.gate), gatedBoth = policy && engine.model.layers.some((l) => l.gate);
+  const float: FloatModel = policy && !gatedBoth ? { layers: floatModel.layers.map((l) => ({ ...l, gate: undefined })) } : floatModel;
   const model = engine.model, n = engine.inputSize, k = engine.outputSize;
   const m = Math.min(count, GUARD_SAMPLES);
   const outs = forwardFloat(float, x.subarray(0, m * n), m);
-  const denseLabels = known?.dense ?? engine.inferBatch(x.subarray(0, count * n), { gating: false }).labels;
-  const floatLabels = (!gated && known?.float) || floatTop1s();
+  const denseLabels = (!gatedBoth && known?.dense) || engine.inferBatch(x.subarray(0, count * n), { gating: gatedBoth }).labels;
+  const floatLabels = (!(policy && !gatedBoth) && known?.float) || floatTop1s();
   function floatTop1s(): Int32Array {
     const top = new Int32Array(count);
     for (let s = 0; s < count; s += 500) {
@@ -243,7 +245,7 @@ export async function int8Guard(bytes: Uint8Array, floatModel: FloatModel, x: Fl
     const layers = model.layers;
     const lo = layers.map((l) => new Int8Array(l.nOut).fill(127)), hi = layers.map((l) => new Int8Array(l.nOut).fill(-128));
     for (let s = 0; s < m; s++) {
-      engine.infer(x.subarray(s * n, (s + 1) * n), { gating: false });
+      engine.infer(x.subarray(s * n, (s + 1) * n), { gating: gatedBoth });
       const t = engine.lastTrace();
       layers.forEach((_, l) => {
         const v = l + 1 < layers.length ? t.inputs[l + 1] : t.output;
@@ -271,8 +273,8 @@ export async function int8Guard(bytes: Uint8Array, floatModel: FloatModel, x: Fl
   }
   const pct = (v: number) => `${(v * 100).toFixed(2)} %`;
   const what = lossPp !== null
-    ? `int8 dense loses ${lossPp.toFixed(2)} pp against float (error ${pct(wrongQ / count)} vs ${pct(wrongF / count)} on ${count} samples)`
-    : `int8 dense agrees with float's top-1 on only ${pct(agreement)} of ${count} samples`;
+    ? `int8 ${gatedBoth ? "gated" : "dense"} loses ${lossPp.toFixed(2)} pp against float (error ${pct(wrongQ / count)} vs ${pct(wrongF / count)} on ${count} samples)`
+    : `int8 ${gatedBoth ? "gated" : "dense"} agrees with float's top-1 on only ${pct(agreement)} of ${count} samples`;
   const per = model.inputFeatures ? "per-feature" : "per-tensor";
   const say = (c: GuardCause): string => {
     if (c.kind === "inputs_one_level") {
