@@ -7,12 +7,17 @@ import { describe, expect, it } from "vitest";
 
 const root = join(import.meta.dirname, "..");
 
+/** `rankgate eval --json` of a committed model on the first 200 MNIST test digits; nothing on stderr. */
+function evalFirst200(model: string) {
+  const r = spawnSync(process.execPath, [join(root, "cli/bin/rankgate.js"), "eval", "--model", model, "--data", "mnist:test", "--samples", "200", "--cycle-samples", "20", "--json", "-q"], { cwd: root, encoding: "utf8" });
+  expect(r.stderr).toBe("");
+  expect(r.status).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
 describe("models/condnet-16.rgm (regression pin)", () => {
   it("makes 6 errors on the first 200 test digits, one 16-unit block each (3,200 units), 27,648 MACs per digit", () => {
-    const r = spawnSync(process.execPath, [join(root, "cli/bin/rankgate.js"), "eval", "--model", "models/condnet-16.rgm", "--data", "mnist:test", "--samples", "200", "--cycle-samples", "20", "--json", "-q"], { cwd: root, encoding: "utf8" });
-    expect(r.stderr).toBe("");
-    expect(r.status).toBe(0);
-    const e = JSON.parse(r.stdout);
+    const e = evalFirst200("models/condnet-16.rgm");
     expect(e.samples).toBe(200);
     expect(Math.round(e.error.int8_gated * 200)).toBe(6);
     expect(e.reference_agreement).toBe(1);
@@ -32,10 +37,7 @@ describe("models/condnet-16.rgm (regression pin)", () => {
 // models/condnet-16-top1.rgm: the top-1 routing gate at τ = 1/16 (format v4, docs/TRAINING.md "Routing gates").
 describe("models/condnet-16-top1.rgm (regression pin)", () => {
   it("makes 1 error on the first 200 test digits with exactly one 16-unit block per digit", () => {
-    const r = spawnSync(process.execPath, [join(root, "cli/bin/rankgate.js"), "eval", "--model", "models/condnet-16-top1.rgm", "--data", "mnist:test", "--samples", "200", "--cycle-samples", "20", "--json", "-q"], { cwd: root, encoding: "utf8" });
-    expect(r.stderr).toBe("");
-    expect(r.status).toBe(0);
-    const e = JSON.parse(r.stdout);
+    const e = evalFirst200("models/condnet-16-top1.rgm");
     expect(Math.round(e.error.int8_gated * 200)).toBe(1);
     expect(e.reference_agreement).toBe(1);
     const l = e.layers[0];
