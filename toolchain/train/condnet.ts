@@ -583,12 +583,12 @@ export function kmeans(data: Samples, nIn: number, k: number, rng: Rng, iteratio
         const mean = tf.div(tf.matMul(oh, xs, true, false), tf.maximum(count, 1));
         return [tf.where(tf.greater(tf.tile(count, [1, nIn]), 0), mean, c) as tf.Tensor2D, a];
       });
-      const a2 = a.dataSync() as Int32Array;
+      const a2 = Int32Array.from(a.dataSync() as Int32Array);
       a.dispose();
       c.dispose();
       c = next;
       const same = a2.length === assign.length && a2.every((v, i) => v === assign[i]);
-      assign = Int32Array.from(a2);
+      assign = a2;
       if (same) break;
     }
     return Float32Array.from(c.dataSync());
