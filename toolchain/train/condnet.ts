@@ -785,8 +785,10 @@ export async function trainPolicy(opts: PolicyOptions = {}): Promise<PolicyResul
             else if (netMask === "oracle") mask = targets[li];
             else mask = tf.cast(tf.less(tf.tensor2d(uniforms[li], [n, nBlocks[li]]), sigma), "float32") as tf.Tensor2D;
             const unitMask = tf.matMul(mask, l.expand!) as tf.Tensor2D;
-            const r = policyRegularisers(sigma, tauE[li], regNorm);
-            if (policyLoss !== "route") reg = tf.add(reg, tf.add(tf.mul(lambdaS, tf.add(r.lb, r.le)), tf.mul(lambdaV, r.lv)));
+            if (policyLoss !== "route") {
+              const r = policyRegularisers(sigma, tauE[li], regNorm);
+              reg = tf.add(reg, tf.add(tf.mul(lambdaS, tf.add(r.lb, r.le)), tf.mul(lambdaV, r.lv)));
+            }
             sigmas.push(sigma);
             masks.push(mask);
             unitMasks.push(unitMask);
