@@ -210,12 +210,13 @@ export async function int8Guard(bytes: Uint8Array, floatModel: FloatModel, x: Fl
   // not (quantize checks the ungated file), the float model is compared without its gates.
   const engine = await Engine.load(bytes, { trace: true });
   const policy = floatModel.layers.some((l) => l.gate), gatedBoth = policy && engine.model.layers.some((l) => l.gate);
-  const float: FloatModel = policy && !gatedBoth ? { layers: floatModel.layers.map((l) => ({ ...l, gate: undefined })) } : floatModel;
+  const stripped = policy && !gatedBoth;
+  const float: FloatModel = stripped ? { layers: floatModel.layers.map((l) => ({ ...l, gate: undefined })) } : floatModel;
   const model = engine.model, n = engine.inputSize, k = engine.outputSize;
   const m = Math.min(count, GUARD_SAMPLES);
   const outs = forwardFloat(float, x.subarray(0, m * n), m);
-  const denseLabels = (!gatedBoth && known?.dense) || engine.inferBatch(x.subarray(0, count * n), { gating: gatedBoth }).labels;
-  const floatLabels = (!(policy && !gatedBoth) && known?.float) || floatTop1s();
+  const int8Labels = (!gatedBoth && known?.dense) || engine.inferBatch(x.subarray(0, count * n), { gating: gatedBoth }).labels;
+  const floatLabels = (!stripped && known?.float) || floatTop1s();
   function floatTop1s(): Int32Array {
     const top = new Int32Array(count);
     for (let s = 0; s < count; s += 500) {
@@ -228,9 +229,9 @@ export async function int8Guard(bytes: Uint8Array, floatModel: FloatModel, x: Fl
   }
   let agree = 0, wrongF = 0, wrongQ = 0;
   for (let s = 0; s < count; s++) {
-    if (floatLabels[s] === denseLabels[s]) agree++;
+    if (floatLabels[s] === int8Labels[s]) agree++;
     if (labels && floatLabels[s] !== labels[s]) wrongF++;
-    if (labels && denseLabels[s] !== labels[s]) wrongQ++;
+    if (labels && int8Labels[s] !== labels[s]) wrongQ++;
   }
   const lossPp = labels ? ((wrongQ - wrongF) / count) * 100 : null;
   const agreement = agree / count;
