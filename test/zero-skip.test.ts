@@ -50,6 +50,28 @@ describe("quantize_f32", () => {
       { numRuns: 400 },
     );
   });
+  it("the SIMD per-tensor path (f32 y, 16 inputs per step) equals the definition next to half-integers, at extreme scales and past the clamp", () => {
+    // x = (k + 0.5 + δ) · scale: exactly at, just off and 1/256 off the half-integers the f32 path hands to the definition
+    const nearHalf = (scale: number) => fc.tuple(fc.integer({ min: -1100, max: 1100 }), fc.constantFrom(0, 1e-7, -1e-7, 1e-4, -1e-4, 1 / 256, -1 / 256, 0.0039, -0.0041, 0.3))
+      .map(([k, d]) => Math.fround((k + 0.5 + d) * scale)).map((v) => (Number.isFinite(v) ? v : 0));
+    const scaleArb = fc.oneof(fc.integer({ min: -35, max: 35 }).chain((e) => fc.double({ min: 1, max: 10, noNaN: true }).map((m) => m * 10 ** e)), fc.constantFrom(1 / 255, 1e-30, 1.01e-30, 1e30, 9.9e29));
+    fc.assert(
+      fc.property(scaleArb, zeroPoint(), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 15 }), (scale, zp, steps, extra) => {
+        const n = 16 * steps + extra;
+        return fc.assert(fc.property(fc.array(fc.oneof(nearHalf(scale), fc.constant(0), fc.float({ noNaN: true, noDefaultInfinity: true })), { minLength: n, maxLength: n }), (a) => {
+          const x = Float32Array.from(a), want = new Int8Array(n);
+          quantizeInput(x, scale, zp, want);
+          for (const simd of [1, 0]) {
+            h.reset();
+            const inp = h.put(bits(x)), out = h.reserve(n, 0x5a);
+            expect(h.k.quantize_f32(inp, n, scale, zp, out, simd)).toBe(0);
+            expect(Array.from(h.i8(out, n))).toEqual(Array.from(want));
+          }
+        }), { numRuns: 4 });
+      }),
+      { numRuns: 300 },
+    );
+  });
   it("ties go away from zero where Math.round and f64.nearest differ", () => {
     const x = Float32Array.from([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49999997, 126.5, -127.5, 1e30, -1e30]);
     for (const simd of [1, 0]) {

@@ -10,6 +10,14 @@ import { STATUS_OK, STATUS_BAD_ARG, STATUS_BAD_SIZE, STATUS_NOT_FINITE, MAX_DIM,
  */
 export function quantizeImpl(inPtr: usize, n: i32, scale: f64, zp: i32, outPtr: usize, simd: bool, scalesPtr: usize, offsetsPtr: usize): i32 {
   let i = 0;
+  if (ASC_FEATURE_SIMD && simd && scalesPtr == 0) {
+    const inv = 1.0 / scale;
+    // 1/scale must be a normal f32 with room to spare (f32 relative error 2^-24)
+    if (inv > 1e-30 && inv < 1e30) {
+      i = quantizePerTensor16(inPtr, n, <f32>inv, scale, zp, outPtr);
+      if (i < 0) return STATUS_NOT_FINITE;
+    }
+  }
   if (ASC_FEATURE_SIMD && simd) {
     const s = f64x2.splat(scale), z = f64x2.splat(<f64>zp), half = f64x2.splat(0.5), one = f64x2.splat(1.0), sign = f64x2.splat(-0.0);
     const lo = f64x2.splat(-128.0), hi = f64x2.splat(127.0);
@@ -37,6 +45,11 @@ export function quantizeImpl(inPtr: usize, n: i32, scale: f64, zp: i32, outPtr: 
       store<i8>(outPtr + i + 1, <i8>i32x4.extract_lane(q, 1));
     }
   }
+  return quantizeScalar(inPtr, i, n, scale, zp, outPtr, scalesPtr, offsetsPtr);
+}
+
+/** The scalar steps of {@link quantizeImpl} for inputs [i, n): the definition, one input at a time. */
+function quantizeScalar(inPtr: usize, i: i32, n: i32, scale: f64, zp: i32, outPtr: usize, scalesPtr: usize, offsetsPtr: usize): i32 {
   for (; i < n; i++) {
     const x32 = load<f32>(inPtr + (<usize>i << 2));
     const x = <f64>x32;
@@ -49,6 +62,46 @@ export function quantizeImpl(inPtr: usize, n: i32, scale: f64, zp: i32, outPtr: 
     store<i8>(outPtr + i, <i8>(<i32>min<f64>(max<f64>(r, -128.0), 127.0)));
   }
   return STATUS_OK;
+}
+
+/**
+ * Per tensor, SIMD, 16 inputs per step, for as many whole steps as fit; returns the inputs done (a multiple of 16), or
+ * −1 at a NaN / ±Inf input. y is computed in f32 as y' = fl32(x · fl32(1/scale)), within 3·2^-24·|y| of the definition's
+ * f64 quotient, and clamped to ±1024 (beyond ±512 every zero point clamps alike). Round half away from zero only
+ * changes its answer at the half-integers, so wherever y' is further than 1/256 from one it is y' rounded to the
+ * nearest integer: adding 1.5·2^23 does that rounding, and the integer is then the low bits of the sum. A step with a
+ * lane near a half-integer runs the definition (quantizeScalar) instead. Sixteen +0.0 inputs (all bits zero) are
+ * sixteen zero points. The int32 results are narrowed to int8 with saturation: the clamp to [−128, 127].
+ */
+function quantizePerTensor16(inPtr: usize, n: i32, inv: f32, scale: f64, zp: i32, outPtr: usize): i32 {
+  const s = f32x4.splat(inv), lo = f32x4.splat(-1024.0), hi = f32x4.splat(1024.0);
+  const magic = f32x4.splat(12582912.0), edge = f32x4.splat(0.5 - 1.0 / 256.0);
+  const z = i32x4.sub(i32x4.splat(zp), magic), zq = i8x16.splat(<i8>zp);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const p = inPtr + (<usize>i << 2);
+    const x0 = v128.load(p), x1 = v128.load(p, 16), x2 = v128.load(p, 32), x3 = v128.load(p, 48);
+    if (!v128.any_true(v128.or(v128.or(x0, x1), v128.or(x2, x3)))) {
+      v128.store(outPtr + i, zq);
+      continue;
+    }
+    // x − x is 0 for finite x, NaN otherwise
+    const d0 = f32x4.sub(x0, x0), d1 = f32x4.sub(x1, x1), d2 = f32x4.sub(x2, x2), d3 = f32x4.sub(x3, x3);
+    if (v128.any_true(v128.or(v128.or(f32x4.ne(d0, d0), f32x4.ne(d1, d1)), v128.or(f32x4.ne(d2, d2), f32x4.ne(d3, d3))))) return -1;
+    const y0 = f32x4.pmax(f32x4.pmin(f32x4.mul(x0, s), hi), lo), y1 = f32x4.pmax(f32x4.pmin(f32x4.mul(x1, s), hi), lo);
+    const y2 = f32x4.pmax(f32x4.pmin(f32x4.mul(x2, s), hi), lo), y3 = f32x4.pmax(f32x4.pmin(f32x4.mul(x3, s), hi), lo);
+    const r0 = f32x4.add(y0, magic), r1 = f32x4.add(y1, magic), r2 = f32x4.add(y2, magic), r3 = f32x4.add(y3, magic);
+    // |y − nearest(y)| ≤ 0.5; close to 0.5 is close to a half-integer
+    const e0 = f32x4.abs(f32x4.sub(y0, f32x4.sub(r0, magic))), e1 = f32x4.abs(f32x4.sub(y1, f32x4.sub(r1, magic)));
+    const e2 = f32x4.abs(f32x4.sub(y2, f32x4.sub(r2, magic))), e3 = f32x4.abs(f32x4.sub(y3, f32x4.sub(r3, magic)));
+    if (v128.any_true(v128.or(v128.or(f32x4.gt(e0, edge), f32x4.gt(e1, edge)), v128.or(f32x4.gt(e2, edge), f32x4.gt(e3, edge))))) {
+      quantizeScalar(inPtr, i, i + 16, scale, zp, outPtr, 0, 0);
+      continue;
+    }
+    const q0 = i32x4.add(r0, z), q1 = i32x4.add(r1, z), q2 = i32x4.add(r2, z), q3 = i32x4.add(r3, z);
+    v128.store(outPtr + i, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
+  }
+  return i;
 }
 
 /** Per-feature parameters: both or neither given, inside memory (their values are the reader's to check). */
