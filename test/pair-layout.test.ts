@@ -1,9 +1,10 @@
 // The estimator's second factor in the pair layout (runtime/src/reference.ts pairLayout_s8, read by
 // kernels/wasm/estimate.ts expandSignPairs): the layout's bytes, the engine's copy of it, and its plan field's check.
 // Masks and logits through it against the reference: test/zero-skip.test.ts and test/as/estimate.spec.ts.
+// Also the packed requantization parameters (requantLayout_s32, read by fully-connected.ts requantizePacked).
 import { describe, expect, it } from "vitest";
 import { EngineError } from "../runtime/src/errors.ts";
-import { estimateSign_s8, PAIR_UNITS, pairLayout_s8, pairLayoutA_s8, pairLayoutABytes, pairLayoutBytes, run_s8 } from "../runtime/src/reference.ts";
+import { estimateSign_s8, PAIR_UNITS, pairLayout_s8, pairLayoutA_s8, pairLayoutABytes, pairLayoutBytes, requantLayout_s32, RUN_DENSE, run_s8 } from "../runtime/src/reference.ts";
 import { quantizeInput } from "../runtime/src/quant.ts";
 import { Engine, F } from "../runtime/src/runtime.ts";
 import { PLAN_RECORD_BYTES } from "../runtime/src/arena.ts";
@@ -109,5 +110,64 @@ describe("the engine's pair layout", () => {
       plan[f] = keep;
       expect(Array.from(engine.infer(x.subarray(0, 40), { zeroSkip: true }).logits)).toEqual(want);
     }
+  });
+});
+
+describe("requantLayout_s32 (the engine's packed requantization parameters)", () => {
+  it("is [bias, multiplier, m, mask] per unit: m = 2^s for s ≥ 0 (mask 0), else 2^(31 + s) with mask 2^−s − 1", () => {
+    const got = requantLayout_s32(Int32Array.of(7, -3, 0, 5, 9), Int32Array.of(1 << 30, 0x7fffffff, 0, 1 << 30, 1 << 30), Int32Array.of(0, 30, -1, -31, -9));
+    expect(Array.from(got)).toEqual([
+      7, 1 << 30, 1, 0,
+      -3, 0x7fffffff, 2 ** 30, 0,
+      0, 0, 2 ** 30, 1,
+      5, 1 << 30, 1, 0x7fffffff,
+      9, 1 << 30, 2 ** 22, 511,
+    ]);
+  });
+
+  it("the engine holds it per layer on the SIMD build only; every shift in [−31, 30] gives the reference's bytes, scalar and SIMD", async () => {
+    // Units with every shift, every run mode: the SIMD rows requantize from the packed copy, the scalar ones from the file
+    const { model, rng } = buildSynthetic({ sizes: [24, 62, 62, 5], ranks: [6, 5], seed: 5, calibration: 16 });
+    model.layers.forEach((l, i) => {
+      if (i === model.layers.length - 1) return;
+      for (let j = 0; j < l.nOut; j++) {
+        l.shift[j] = j - 31;
+        l.multiplier[j] = j % 3 === 0 ? 0x7fffffff : (1 << 30) + j * 9973;
+      }
+    });
+    const simd = await Engine.fromModel(model, { module: "simd" }), mvp = await Engine.fromModel(model, { module: "mvp" });
+    expect(mvp.arena.requant).toBeUndefined();
+    const plan = new Int32Array(simd.internals.kernels.memory.buffer, simd.arena.plan.offset, (4 * PLAN_RECORD_BYTES) >> 2);
+    model.layers.forEach((l, i) => {
+      const at = simd.arena.requant![i];
+      expect(plan[i * (PLAN_RECORD_BYTES >> 2) + F.REQUANT]).toBe(at.offset);
+      expect(Array.from(new Int32Array(simd.internals.kernels.memory.buffer, at.offset, 4 * l.nOut))).toEqual(Array.from(requantLayout_s32(l.bias, l.multiplier, l.shift)));
+    });
+    const xs = syntheticInputs(rng, 40, 24);
+    let changed = 0;
+    for (let s = 0; s < 40; s++) {
+      const q = quantizeInput(xs.subarray(s * 24, (s + 1) * 24), model.layers[0].inScale, model.layers[0].inZeroPoint, new Int8Array(24));
+      for (const gating of [false, true]) {
+        const want = Array.from(run_s8(model, q, gating ? 0 : RUN_DENSE).output);
+        for (const e of [simd, mvp]) for (const zeroSkip of [false, true]) for (const s2 of [true, false]) {
+          expect(Array.from(e.infer(q, { gating, zeroSkip, simd: s2 }).logits)).toEqual(want);
+        }
+        changed += want.some((v) => v !== want[0]) ? 1 : 0;
+      }
+    }
+    expect(changed).toBeGreaterThan(10);
+  });
+
+  it("a requantization pointer past memory is STATUS_BAD_SIZE, before anything runs", async () => {
+    const { bytes } = buildSynthetic({ sizes: [40, 33, 17, 5], ranks: [7, 4], seed: 11, calibration: 16 });
+    const engine = await Engine.load(bytes, { module: "simd" });
+    const x = new Float32Array(40).fill(0.5);
+    const plan = new Int32Array(engine.internals.kernels.memory.buffer, engine.arena.plan.offset, (3 * PLAN_RECORD_BYTES) >> 2);
+    const want = Array.from(engine.infer(x).logits);
+    const f = PLAN_RECORD_BYTES / 4 + F.REQUANT, keep = plan[f];
+    plan[f] = engine.memoryBytes - 16;
+    expect(() => engine.infer(x)).toThrow(/status -4 \(STATUS_BAD_SIZE\)/);
+    plan[f] = keep;
+    expect(Array.from(engine.infer(x).logits)).toEqual(want);
   });
 });

@@ -66,12 +66,13 @@ export function requantizeListed(
 }
 
 /**
- * As {@link requantizeRows} for the count rows listed at rowsPtr (int32, ascending, count ≥ 1), four at a
+ * As {@link requantizeRows} for the count rows listed at rowsPtr (int32, ascending, count ≥ 1), whose sums are
+ * in list order at accPtr (SIMD chunkRows: the k-th listed row's at acc[k]; pad4(count) readable), four at a
  * time in v128 lanes, bit for bit the scalar requantize: 2^left by the f32 exponent trick (x << left as a
  * wrapping multiply), the doubling high multiply as i64x2 products shifted left once (bits 31..62), the
  * saturating case selected, the rounding right shift as an exact f64 floor(hi · 2^−right) plus the same
- * remainder test. A short last group repeats its last row (same value, stored again). Units not listed
- * are not written.
+ * remainder test. A short last group names its last row in the lanes past count, which are stored before
+ * that row's own lane. Units not listed are not written.
  */
 export function requantizeList(
   accPtr: usize, biasPtr: usize, multPtr: usize, shiftPtr: usize, rowsPtr: usize, count: i32, outZp: i32, actMin: i32, actMax: i32,
@@ -83,7 +84,7 @@ export function requantizeList(
     const q = rowsPtr + (<usize>k << 2);
     const o0 = <usize>load<i32>(q) << 2, o1 = <usize>load<i32>(min(q + 4, last)) << 2;
     const o2 = <usize>load<i32>(min(q + 8, last)) << 2, o3 = <usize>load<i32>(min(q + 12, last)) << 2;
-    const acc = i32x4.replace_lane(i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(load<i32>(accPtr + o0)), 1, load<i32>(accPtr + o1)), 2, load<i32>(accPtr + o2)), 3, load<i32>(accPtr + o3));
+    const acc = v128.load(accPtr + (<usize>k << 2));
     const bias = i32x4.replace_lane(i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(load<i32>(biasPtr + o0)), 1, load<i32>(biasPtr + o1)), 2, load<i32>(biasPtr + o2)), 3, load<i32>(biasPtr + o3));
     const m = i32x4.replace_lane(i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(load<i32>(multPtr + o0)), 1, load<i32>(multPtr + o1)), 2, load<i32>(multPtr + o2)), 3, load<i32>(multPtr + o3));
     const sh = i32x4.replace_lane(i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(load<i32>(shiftPtr + o0)), 1, load<i32>(shiftPtr + o1)), 2, load<i32>(shiftPtr + o2)), 3, load<i32>(shiftPtr + o3));
@@ -104,10 +105,49 @@ export function requantizeList(
     const threshold = i32x4.sub(i32x4.shr_s(mask, 1), i32x4.lt_s(hi, zero));
     const r = i32x4.sub(i32x4.shuffle(fl, fh, 0, 1, 4, 5), i32x4.gt_s(v128.and(hi, mask), threshold));
     const v = i32x4.min_s(i32x4.max_s(i32x4.add(r, i32x4.splat(outZp)), i32x4.splat(actMin)), i32x4.splat(actMax));
-    store<i8>(outPtr + (o0 >>> 2), <i8>i32x4.extract_lane(v, 0));
-    store<i8>(outPtr + (o1 >>> 2), <i8>i32x4.extract_lane(v, 1));
-    store<i8>(outPtr + (o2 >>> 2), <i8>i32x4.extract_lane(v, 2));
+    // Last lane first: in a short last group the lanes past count name the last row, whose own lane is stored last
     store<i8>(outPtr + (o3 >>> 2), <i8>i32x4.extract_lane(v, 3));
+    store<i8>(outPtr + (o2 >>> 2), <i8>i32x4.extract_lane(v, 2));
+    store<i8>(outPtr + (o1 >>> 2), <i8>i32x4.extract_lane(v, 1));
+    store<i8>(outPtr + (o0 >>> 2), <i8>i32x4.extract_lane(v, 0));
+  }
+}
+
+/**
+ * {@link requantizeList} over the engine's packed parameters (runtime/src/reference.ts requantLayout_s32: per unit
+ * [bias, multiplier, m, mask]): one 16-byte load per unit and a 4×4 transpose instead of three gathers. x·2^left is
+ * x·m (mask 0); the rounding divide by 2^right (mask ≠ 0) takes floor(hi / 2^right) as bits 31..62 of hi·m (m =
+ * 2^(31 − right) ≤ 2^30, so the int64 product is exact), then the same remainder test; mask 0 keeps hi. Bit for bit
+ * the scalar requantize. A short last group as requantizeList. Units not listed are not written.
+ */
+export function requantizePacked(accPtr: usize, rqPtr: usize, rowsPtr: usize, count: i32, outZp: i32, actMin: i32, actMax: i32, outPtr: usize): void {
+  const last = rowsPtr + (<usize>(count - 1) << 2);
+  const zero = i32x4.splat(0), one = i32x4.splat(1), minV = i32x4.splat(i32.MIN_VALUE), maxV = i32x4.splat(i32.MAX_VALUE);
+  const half = i64x2.splat(<i64>1 << 30), zp = i32x4.splat(outZp), lo = i32x4.splat(actMin), hi_ = i32x4.splat(actMax);
+  for (let k = 0; k < count; k += 4) {
+    const q = rowsPtr + (<usize>k << 2);
+    const j0 = <usize>load<i32>(q), j1 = <usize>load<i32>(min(q + 4, last)), j2 = <usize>load<i32>(min(q + 8, last)), j3 = <usize>load<i32>(min(q + 12, last));
+    const p0 = v128.load(rqPtr + (j0 << 4)), p1 = v128.load(rqPtr + (j1 << 4)), p2 = v128.load(rqPtr + (j2 << 4)), p3 = v128.load(rqPtr + (j3 << 4));
+    const t0 = i32x4.shuffle(p0, p1, 0, 4, 1, 5), t1 = i32x4.shuffle(p2, p3, 0, 4, 1, 5);
+    const t2 = i32x4.shuffle(p0, p1, 2, 6, 3, 7), t3 = i32x4.shuffle(p2, p3, 2, 6, 3, 7);
+    const bias = i32x4.shuffle(t0, t1, 0, 1, 4, 5), m = i32x4.shuffle(t0, t1, 2, 3, 6, 7);
+    const f = i32x4.shuffle(t2, t3, 0, 1, 4, 5), mask = i32x4.shuffle(t2, t3, 2, 3, 6, 7);
+    const keep = i32x4.eq(mask, zero);
+    const xs = i32x4.mul(i32x4.add(v128.load(accPtr + (<usize>k << 2)), bias), v128.bitselect(f, one, keep));
+    // Doubling high multiply: bits 31..62 of xs·m + 2^30
+    const pLo = i64x2.shl(i64x2.add(i64x2.extmul_low_i32x4_s(xs, m), half), 1);
+    const pHi = i64x2.shl(i64x2.add(i64x2.extmul_high_i32x4_s(xs, m), half), 1);
+    const hi = v128.bitselect(maxV, i32x4.shuffle(pLo, pHi, 1, 3, 5, 7), v128.and(i32x4.eq(xs, minV), i32x4.eq(m, minV)));
+    // floor(hi / 2^right): bits 31..62 of hi·2^(31 − right)
+    const fl = i32x4.shuffle(i64x2.shl(i64x2.extmul_low_i32x4_s(hi, f), 1), i64x2.shl(i64x2.extmul_high_i32x4_s(hi, f), 1), 1, 3, 5, 7);
+    const threshold = i32x4.sub(i32x4.shr_s(mask, 1), i32x4.lt_s(hi, zero));
+    const r = v128.bitselect(hi, i32x4.sub(fl, i32x4.gt_s(v128.and(hi, mask), threshold)), keep);
+    const v = i32x4.min_s(i32x4.max_s(i32x4.add(r, zp), lo), hi_);
+    // Last lane first, as requantizeList
+    store<i8>(outPtr + j3, <i8>i32x4.extract_lane(v, 3));
+    store<i8>(outPtr + j2, <i8>i32x4.extract_lane(v, 2));
+    store<i8>(outPtr + j1, <i8>i32x4.extract_lane(v, 1));
+    store<i8>(outPtr + j0, <i8>i32x4.extract_lane(v, 0));
   }
 }
 

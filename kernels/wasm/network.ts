@@ -1,5 +1,5 @@
 import { STATUS_OK, STATUS_BAD_SIZE, STATUS_BAD_ARG, MAX_DIM, inMemory, scratchVec16, scratchVec32, pad8 } from "./status";
-import { maskCount, checkRows, requantizeRows, requantizeListed } from "./fully-connected";
+import { maskCount, checkRows, requantizeRows, requantizeListed, requantizePacked } from "./fully-connected";
 import { signFromProjection, checkEstimate } from "./estimate";
 import { blockMask, checkGate } from "./gate";
 import { listInput, sparseInput_s8_scratchBytes, chunkRows, pairRows, S_CHUNK_ELEMS } from "./sparse";
@@ -25,6 +25,8 @@ const F_GATE_TOP_K = 35;
 const F_B_PAIRS = 60;
 // The first factor in the pair layout (sparse.ts pairRows) and its pair list (int32 [pad8(nIn) / 2]), written by the engine; 0: none
 const F_A_PAIRS = 61, F_PAIR_LIST = 62;
+// The layer's requantization parameters packed per unit (fully-connected.ts requantizePacked), written by the engine; 0: none
+const F_REQUANT = 63;
 // run_batch_s8: the seven counters above summed over the batch, int64 each (fields 40..53)
 const F_SUMS = 40;
 export const PLAN_RECORD_BYTES: i32 = 256;
@@ -90,6 +92,7 @@ function layerStatus(rec: usize, flags: i32, nIn: i32, nOut: i32, rank: i32, blo
       status = STATUS_BAD_SIZE;
     }
   }
+  if (ASC_FEATURE_SIMD && status == STATUS_OK && field(rec, F_REQUANT) != 0 && !inMemory(field(rec, F_REQUANT), <u64>nOut << 4)) status = STATUS_BAD_SIZE;
   if (status == STATUS_OK && blocks != 0) {
     status = checkGate(field(rec, F_IN), nIn, field(rec, F_IN_ZP), field(rec, F_GATE_W), field(rec, F_GATE_THR), blocks,
       field(rec, F_GATE_SIZE), nOut, field(rec, F_GATE_TOP_K), field(rec, F_MASK), scratch, bytes);
@@ -144,7 +147,12 @@ function runLayer(rec: usize, flags: i32): i32 {
   const mask = gated ? maskPtr : 0;
   const count = chunkRows(s, nIn, w, nOut, mask, acc, rowsPtr, simd);
   setField(rec, F_ROW_MACS, computed * chunkElems);
-  requantizeListed(acc, bias, mult, shift, nOut, outZp, actMin, actMax, mask, field(rec, F_OUT), rowsPtr, count, simd);
+  if (ASC_FEATURE_SIMD && simd && field(rec, F_REQUANT) != 0) {
+    if (mask != 0) memory.fill(field(rec, F_OUT), <u8>outZp, nOut);
+    requantizePacked(acc, field(rec, F_REQUANT), rowsPtr, count, outZp, actMin, actMax, field(rec, F_OUT));
+  } else {
+    requantizeListed(acc, bias, mult, shift, nOut, outZp, actMin, actMax, mask, field(rec, F_OUT), rowsPtr, count, simd);
+  }
   if ((flags & RUN_TRACE) != 0) {
     let exact = field(rec, F_OUT);
     if (gated) {

@@ -98,8 +98,10 @@ export function sparseInput_s8(inPtr: usize, nIn: i32, zp: i32, s: usize, simd: 
 }
 
 /**
- * acc[r] = Σ over the listed chunks of x·w[r] for row r of w [rows][nIn], for the rows whose mask
- * bit is set (every row when maskPtr is 0); their indices are gathered into rowsPtr (int32 [rows]).
+ * Σ over the listed chunks of x·w[r] for row r of w [rows][nIn], for the rows whose mask bit is set (every row when
+ * maskPtr is 0); their indices are gathered into rowsPtr (int32 [rows]). The sums land in acc (int32, room for
+ * pad8(rows)): scalar at acc[r], SIMD in list order, the k-th listed row's at acc[k] (the four-row groups store whole
+ * v128s, up to pad4(count)) — the same place when maskPtr is 0; requantizeListed reads each path's order.
  * SIMD with skipped chunks: eight rows at a time while eight remain, then four, one x load per chunk for them; with every chunk
  * listed: one row at a time in contiguous 16-input steps (measured faster there: no chunk offsets).
  * x is zero-padded, so a partial last step reads up to 7 bytes of w past a row (times 0).
@@ -129,7 +131,7 @@ export function chunkRows(s: usize, nIn: i32, wPtr: usize, rows: i32, maskPtr: u
     // Every chunk listed (no skipping): one row at a time, contiguous 16-input steps
     for (; k < count; k++) {
       const r = load<i32>(rowsPtr + (<usize>k << 2));
-      store<i32>(accPtr + (<usize>r << 2), dotContiguous(x, wPtr + <usize>r * nIn, pad8(nIn)));
+      store<i32>(accPtr + (<usize>k << 2), dotContiguous(x, wPtr + <usize>r * nIn, pad8(nIn)));
     }
   }
   if (ASC_FEATURE_SIMD && simd) {
@@ -153,17 +155,11 @@ export function chunkRows(s: usize, nIn: i32, wPtr: usize, rows: i32, maskPtr: u
         a6 = i32x4.add(a6, i32x4.dot_i16x8_s(v, v128.load8x8_s(p6 + i)));
         a7 = i32x4.add(a7, i32x4.dot_i16x8_s(v, v128.load8x8_s(p7 + i)));
       }
-      const u = sum4(a0, a1, a2, a3), t = sum4(a4, a5, a6, a7);
-      store<i32>(accPtr + (<usize>r0 << 2), i32x4.extract_lane(u, 0));
-      store<i32>(accPtr + (<usize>r1 << 2), i32x4.extract_lane(u, 1));
-      store<i32>(accPtr + (<usize>r2 << 2), i32x4.extract_lane(u, 2));
-      store<i32>(accPtr + (<usize>r3 << 2), i32x4.extract_lane(u, 3));
-      store<i32>(accPtr + (<usize>r4 << 2), i32x4.extract_lane(t, 0));
-      store<i32>(accPtr + (<usize>r5 << 2), i32x4.extract_lane(t, 1));
-      store<i32>(accPtr + (<usize>r6 << 2), i32x4.extract_lane(t, 2));
-      store<i32>(accPtr + (<usize>r7 << 2), i32x4.extract_lane(t, 3));
+      const o = accPtr + (<usize>k << 2);
+      v128.store(o, sum4(a0, a1, a2, a3));
+      v128.store(o, sum4(a4, a5, a6, a7), 16);
     }
-    // Then four at a time; a short last group repeats its last row (same value, stored again)
+    // Then four at a time; a short last group repeats its last row (its sum lands past count, below pad4(count))
     const last = rowsPtr + (<usize>(count - 1) << 2);
     for (; k < count; k += 4) {
       const q = rowsPtr + (<usize>k << 2);
@@ -178,11 +174,7 @@ export function chunkRows(s: usize, nIn: i32, wPtr: usize, rows: i32, maskPtr: u
         a2 = i32x4.add(a2, i32x4.dot_i16x8_s(v, v128.load8x8_s(p2 + i)));
         a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v, v128.load8x8_s(p3 + i)));
       }
-      const u = sum4(a0, a1, a2, a3);
-      store<i32>(accPtr + (<usize>r0 << 2), i32x4.extract_lane(u, 0));
-      store<i32>(accPtr + (<usize>r1 << 2), i32x4.extract_lane(u, 1));
-      store<i32>(accPtr + (<usize>r2 << 2), i32x4.extract_lane(u, 2));
-      store<i32>(accPtr + (<usize>r3 << 2), i32x4.extract_lane(u, 3));
+      v128.store(accPtr + (<usize>k << 2), sum4(a0, a1, a2, a3));
     }
   }
   // Scalar: one row at a time, the chunks' real inputs

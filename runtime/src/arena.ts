@@ -66,6 +66,8 @@ export interface ArenaPlan {
    * pair list (int32 [pad8(nIn) / 2]) at listOffset. Absent without the option.
    */
   pairs?: (ArenaRegion & { aOffset: number; listOffset: number } | null)[];
+  /** With the pairs option, each layer's requantization parameters (reference.ts requantLayout_s32: 16 bytes per unit). */
+  requant?: ArenaRegion[];
   /** Dense output of a gated layer, for trace counters (tracing only). */
   shadow: ArenaRegion | null;
   staging: StagingRegions | null;
@@ -79,7 +81,7 @@ export interface ArenaOptions {
   trace?: boolean;
   /** Staging buffers for run_batch_s8. */
   batch?: boolean;
-  /** Each estimator's factors in the pair layouts the SIMD kernels read, and its pair list (the engine on the SIMD build). */
+  /** Each estimator's factors in the pair layouts the SIMD kernels read, its pair list, and each layer's packed requantization parameters (the engine on the SIMD build). */
   pairs?: boolean;
 }
 
@@ -103,6 +105,7 @@ export function planArena(model: QuantModel, imageBytes: number, heapBase: numbe
     const r = take(`pairs[${i}]`, b + a + 2 * pad8(l.nIn));
     return { ...r, aOffset: r.offset + b, listOffset: r.offset + b + a };
   });
+  const requant = options.pairs && layers.map((l, i) => take(`requant[${i}]`, 16 * l.nOut));
   const input = take("input", layers[0].nIn);
   let outputs: ArenaRegion[], masks: ArenaRegion[], shadow: ArenaRegion | null = null;
   if (options.trace) {
@@ -126,7 +129,7 @@ export function planArena(model: QuantModel, imageBytes: number, heapBase: numbe
     }
     : null;
   return {
-    base, regions, model: model_, plan, input, outputs, masks, scratch, ...(pairs ? { pairs } : {}), shadow, staging,
+    base, regions, model: model_, plan, input, outputs, masks, scratch, ...(pairs ? { pairs } : {}), ...(requant ? { requant } : {}), shadow, staging,
     totalBytes: cursor, pages: Math.ceil(cursor / PAGE_BYTES),
   };
 }

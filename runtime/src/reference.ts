@@ -127,6 +127,22 @@ export function pairLayout_s8(b: Int8Array, rank: number, nOut: number): Int8Arr
   return out;
 }
 
+/**
+ * A layer's requantization parameters in the layout kernels/wasm/fully-connected.ts requantizePacked reads (the engine
+ * writes it into its arena at load; the file keeps bias, multiplier and shift apart): per unit j four int32,
+ * [bias[j], multiplier[j], m, mask] with, for shift s = shift[j], mask = 2^−s − 1 (0 when s ≥ 0) and m = 2^s when
+ * s ≥ 0 (the left shift as a factor), else 2^(31 + s) (the right shift as a factor: floor(hi / 2^−s) is bits 31..62 of
+ * hi · m). One 16-byte load per unit instead of three gathers and the shift's powers of two worked out per call.
+ */
+export function requantLayout_s32(bias: Int32Array, multiplier: Int32Array, shift: Int32Array): Int32Array {
+  const out = new Int32Array(4 * bias.length);
+  for (let j = 0; j < bias.length; j++) {
+    const s = shift[j];
+    out.set([bias[j], multiplier[j], s >= 0 ? 2 ** s : 2 ** (31 + s), s >= 0 ? 0 : (2 ** -s - 1) | 0], 4 * j);
+  }
+  return out;
+}
+
 /** Bytes of {@link pairLayoutA_s8}'s output: pad8(rank) · pad8(nIn). */
 export const pairLayoutABytes = (rank: number, nIn: number) => (Math.ceil(rank / 8) * 8) * (Math.ceil(nIn / 8) * 8);
 

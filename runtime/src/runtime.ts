@@ -9,7 +9,7 @@ import { EngineError, InputError } from "./errors.ts";
 import { showName } from "./show.ts";
 import { readModel, writeModel, type ParsedModel } from "./format.ts";
 import { activationRange, type InputFeatures, type QuantModel } from "./model.ts";
-import { pairLayout_s8, pairLayoutA_s8 } from "./reference.ts";
+import { pairLayout_s8, pairLayoutA_s8, requantLayout_s32 } from "./reference.ts";
 import { buildOf, checkChoice, instantiateKernels, type KernelExports, type WasmBuild, type WasmChoice } from "./wasm.ts";
 
 // Plan record fields, int32 index (mirrors kernels/wasm/network.ts)
@@ -26,6 +26,8 @@ export const F = {
   B_PAIRS: 60,
   /** The estimator's first factor in the pair layout and its pair list (arena.pairs; 0: chunked rows over A). */
   A_PAIRS: 61, PAIR_LIST: 62,
+  /** The layer's requantization parameters, packed (arena.requant; 0: the SIMD kernels gather bias, multiplier and shift). */
+  REQUANT: 63,
   /** run_batch_s8's int64 sums of EST_MACS … POSITIVE_COMPUTED, two int32 fields each. */
   SUMS: 40,
 } as const;
@@ -205,6 +207,8 @@ export class Engine {
     if (arena.pages > have) kernels.memory.grow(arena.pages - have);
     new Uint8Array(kernels.memory.buffer).set(parsed.image, arena.model.offset);
     parsed.model.layers.forEach((l, i) => {
+      const rq = arena.requant?.[i];
+      if (rq) new Int32Array(kernels.memory.buffer).set(requantLayout_s32(l.bias, l.multiplier, l.shift), rq.offset >> 2);
       const at = arena.pairs?.[i];
       if (!at || !l.estimator) return;
       const mem = new Int8Array(kernels.memory.buffer);
@@ -273,7 +277,11 @@ export class Engine {
 
   /** run_s8 flags for these options (RUN_TRACE on trace engines). */
   runFlags(options: RunOptions = {}): number {
-    options = optionsArg(options, RUN_KEYS, "options");
+    return this.flagsOf(optionsArg(options, RUN_KEYS, "options"));
+  }
+
+  /** runFlags for options optionsArg has already read. */
+  private flagsOf(options: RunOptions): number {
     const gating = options.gating ?? this.defaults.gating;
     const simd = options.simd ?? this.defaults.simd;
     const zeroSkip = options.zeroSkip ?? this.defaults.zeroSkip;
@@ -292,8 +300,7 @@ export class Engine {
    * Runs `count` samples staged at staging.input (float32 when f32, else int8) in one run_batch_s8
    * call; logits and labels land in staging. A non-finite input is an InputError naming it.
    */
-  private runStaged(count: number, f32: boolean, options: RunOptions, name: (s: number) => string, src: Float32Array, first: number): void {
-    const flags = this.runFlags(options);
+  private runStaged(count: number, f32: boolean, flags: number, batch: boolean, src: Float32Array, first: number): void {
     this.lastGating = (flags & RUN.DENSE) === 0;
     const st = this.arena.staging!;
     const n = this.inputSize;
@@ -304,7 +311,7 @@ export class Engine {
     if (status === STATUS_NOT_FINITE) {
       const at = src.subarray(first * n, (first + count) * n).findIndex((v) => !Number.isFinite(v));
       const s = Math.floor(at / n), v = src[first * n + at];
-      throw new InputError(`${name(first + s)}[${at - s * n}] is ${v}; inputs must be finite numbers`);
+      throw new InputError(`${batch ? `inputs[${first + s}]` : "input"}[${at - s * n}] is ${v}; inputs must be finite numbers`);
     }
     if (status !== 0) throw new EngineError(status, "run_batch_s8");
   }
@@ -356,9 +363,9 @@ export class Engine {
   /** One sample: Float32Array of real values (quantized in Wasm with the model's input scale, or per feature) or Int8Array (already quantized). */
   infer(input: Float32Array | Int8Array, options: RunOptions = {}): InferResult {
     input = this.checkInput(input, true, "infer: input");
-    options = optionsArg(options, RUN_KEYS, "infer: options");
+    const flags = this.flagsOf(optionsArg(options, RUN_KEYS, "infer: options"));
     const f32 = this.stage(input, 0, 1);
-    this.runStaged(1, f32, options, () => "input", input as Float32Array, 0);
+    this.runStaged(1, f32, flags, false, input as Float32Array, 0);
     const st = this.arena.staging!;
     const logits = this.i8.slice(st.logits.offset, st.logits.offset + this.outputSize);
     return { logits, label: this.i32[st.labels.offset >> 2], stats: this.readStats() };
@@ -370,7 +377,7 @@ export class Engine {
    */
   inferBatch(inputs: Float32Array | Int8Array, options: RunOptions = {}): BatchResult {
     inputs = this.checkInput(inputs, false, "inferBatch: inputs");
-    options = optionsArg(options, RUN_KEYS, "inferBatch: options");
+    const flags = this.flagsOf(optionsArg(options, RUN_KEYS, "inferBatch: options"));
     const n = this.inputSize, m = this.outputSize, count = inputs.length / n;
     const logits = new Int8Array(count * m);
     const labels = new Int32Array(count);
@@ -380,7 +387,7 @@ export class Engine {
     for (let first = 0; first < count; first += step) {
       const k = Math.min(step, count - first);
       const f32 = this.stage(inputs, first, k);
-      this.runStaged(k, f32, options, (s) => `inputs[${s}]`, inputs as Float32Array, first);
+      this.runStaged(k, f32, flags, true, inputs as Float32Array, first);
       logits.set(this.i8.subarray(st.logits.offset, st.logits.offset + k * m), first * m);
       labels.set(this.i32.subarray(st.labels.offset >> 2, (st.labels.offset >> 2) + k), first);
       stats = this.readStats(stats);
@@ -391,7 +398,8 @@ export class Engine {
   /** Copies samples [first, first + k) into the staging input; true when they are float32. */
   private stage(x: Float32Array | Int8Array, first: number, k: number): boolean {
     const n = this.inputSize, at = this.arena.staging!.input.offset;
-    const part = x.subarray(first * n, (first + k) * n);
+    // One whole sample (infer): no subarray
+    const part = k * n === x.length ? x : x.subarray(first * n, (first + k) * n);
     if (x instanceof Int8Array) {
       this.i8.set(part, at);
       return false;
@@ -428,6 +436,7 @@ export function planRecords(parsed: ParsedModel, arena: ArenaPlan): Int32Array {
       [F.GATE_W, at("gate_weights")], [F.GATE_THR, at("gate_threshold")],
       [F.IN_SCALES, at("in_scales")], [F.IN_OFFSETS, at("in_offsets")], [F.GATE_TOP_K, layer.gate?.topK ?? 0],
       [F.B_PAIRS, arena.pairs?.[l]?.offset ?? 0], [F.A_PAIRS, arena.pairs?.[l]?.aOffset ?? 0], [F.PAIR_LIST, arena.pairs?.[l]?.listOffset ?? 0],
+      [F.REQUANT, arena.requant?.[l]?.offset ?? 0],
     ];
     for (const [f, v] of fields) i32[r + f] = v;
   });

@@ -1,5 +1,5 @@
 import { Lcg } from "./util";
-import { requantizeList } from "../../kernels/wasm/fully-connected";
+import { requantizeList, requantizePacked } from "../../kernels/wasm/fully-connected";
 import { requantize_s32 } from "../../kernels/wasm/requantize";
 
 const MIN = i32.MIN_VALUE;
@@ -72,11 +72,16 @@ describe("requantize_s32", () => {
   });
 });
 
-describe("requantizeList (v128, four listed rows per step)", () => {
-  test("equals clamp(outZp + requantize) at every shift, near and at the int8 ends, halves, INT32_MIN / MAX operands", () => {
+describe("requantizeList and requantizePacked (v128, four listed rows per step)", () => {
+  test("equal clamp(outZp + requantize) at every shift, near and at the int8 ends, halves, INT32_MIN / MAX operands", () => {
+    for (let k = 0; k < 2; k++) listed(k == 1);
+  });
+});
+
+function listed(packed: bool): void {
     const rng = new Lcg(0x5eed0301);
     const n = 64;
-    const acc = heap.alloc(n << 2), bias = heap.alloc(n << 2), mult = heap.alloc(n << 2), shift = heap.alloc(n << 2);
+    const acc = heap.alloc(n << 2), bias = heap.alloc(n << 2), mult = heap.alloc(n << 2), shift = heap.alloc(n << 2), rq = heap.alloc(n << 4);
     const rows = heap.alloc(n << 2), out = heap.alloc(n);
     let inRange = 0;
     for (let s = -31; s <= 30; s++) {
@@ -98,18 +103,29 @@ describe("requantizeList (v128, four listed rows per step)", () => {
         const zp = rng.range(-20, 20);
         const count = round == 3 ? 61 : n;
         memory.fill(out, 0x55, n);
-        requantizeList(acc, bias, mult, shift, rows, count, zp, -128, 127, out);
+        if (packed) {
+          // runtime/src/reference.ts requantLayout_s32
+          for (let j = 0; j < n; j++) {
+            const sh = load<i32>(shift + (<usize>j << 2)), p = rq + (<usize>j << 4);
+            store<i32>(p, load<i32>(bias + (<usize>j << 2)));
+            store<i32>(p, load<i32>(mult + (<usize>j << 2)), 4);
+            store<i32>(p, sh >= 0 ? 1 << sh : 1 << (31 + sh), 8);
+            store<i32>(p, sh >= 0 ? 0 : <i32>((<u32>1 << <u32>(-sh)) - 1), 12);
+          }
+          requantizePacked(acc, rq, rows, count, zp, -128, 127, out);
+        } else {
+          requantizeList(acc, bias, mult, shift, rows, count, zp, -128, 127, out);
+        }
         for (let j = 0; j < count; j++) {
           const v = requantize_s32(load<i32>(acc + (<usize>j << 2)) + load<i32>(bias + (<usize>j << 2)), load<i32>(mult + (<usize>j << 2)), load<i32>(shift + (<usize>j << 2))) + zp;
           const want = <i8>min(max(v, -128), 127);
           if (v > -128 && v < 127) inRange++;
           if (load<i8>(out + j) != want) {
-            expect<i8>(load<i8>(out + j)).toBe(want, "shift " + load<i32>(shift + (<usize>j << 2)).toString() + " x " + (load<i32>(acc + (<usize>j << 2)) + load<i32>(bias + (<usize>j << 2))).toString() + " m " + load<i32>(mult + (<usize>j << 2)).toString());
+            expect<i8>(load<i8>(out + j)).toBe(want, (packed ? "packed " : "") + "shift " + load<i32>(shift + (<usize>j << 2)).toString() + " x " + (load<i32>(acc + (<usize>j << 2)) + load<i32>(bias + (<usize>j << 2))).toString() + " m " + load<i32>(mult + (<usize>j << 2)).toString());
           }
         }
         for (let j = count; j < n; j++) expect<u8>(load<u8>(out + j)).toBe(0x55, "past count");
       }
     }
     expect<i32>(inRange).toBeGreaterThan(62 * 40 * 30);
-  });
-});
+}
