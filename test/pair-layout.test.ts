@@ -125,23 +125,40 @@ describe("requantLayout_s32 (the engine's packed requantization parameters)", ()
     ]);
   });
 
-  it("the engine holds it per layer on the SIMD build only; every shift in [−31, 30] gives the reference's bytes, scalar and SIMD", async () => {
-    // Units with every shift, every run mode: the SIMD rows requantize from the packed copy, the scalar ones from the file
-    const { model, rng } = buildSynthetic({ sizes: [24, 62, 62, 5], ranks: [6, 5], seed: 5, calibration: 16 });
+  it("the engine holds it per layer (and per estimator, for t) on the SIMD build only; every shift in [−31, 30] gives the reference's bytes and masks", async () => {
+    // Units and ranks with every shift, every run mode: the SIMD rows and t requantize from the packed copies, the scalar ones from the file
+    const { model, rng } = buildSynthetic({ sizes: [24, 62, 62, 5], ranks: [21, 13], seed: 5, calibration: 16 });
     model.layers.forEach((l, i) => {
       if (i === model.layers.length - 1) return;
       for (let j = 0; j < l.nOut; j++) {
         l.shift[j] = j - 31;
         l.multiplier[j] = j % 3 === 0 ? 0x7fffffff : (1 << 30) + j * 9973;
       }
+      const e = l.estimator!;
+      // A small t_max: the clamp is hit, not only int16 saturation
+      e.tMax = 300;
+      for (let r = 0; r < e.rank; r++) {
+        // Mostly the small right shifts of real estimators, some far ends (t then clamps at ±tMax or is 0)
+        e.tShift[r] = r % 4 === 3 ? (r * 17) % 62 - 31 : -(r % 6);
+        e.tMultiplier[r] = r % 5 === 0 ? 0x7fffffff : (1 << 30) + r * 77777;
+      }
     });
-    const simd = await Engine.fromModel(model, { module: "simd" }), mvp = await Engine.fromModel(model, { module: "mvp" });
+    const simd = await Engine.fromModel(model, { module: "simd", trace: true }), mvp = await Engine.fromModel(model, { module: "mvp", trace: true });
     expect(mvp.arena.requant).toBeUndefined();
     const plan = new Int32Array(simd.internals.kernels.memory.buffer, simd.arena.plan.offset, (4 * PLAN_RECORD_BYTES) >> 2);
+    const i32 = new Int32Array(simd.internals.kernels.memory.buffer);
     model.layers.forEach((l, i) => {
-      const at = simd.arena.requant![i];
-      expect(plan[i * (PLAN_RECORD_BYTES >> 2) + F.REQUANT]).toBe(at.offset);
-      expect(Array.from(new Int32Array(simd.internals.kernels.memory.buffer, at.offset, 4 * l.nOut))).toEqual(Array.from(requantLayout_s32(l.bias, l.multiplier, l.shift)));
+      const at = simd.arena.requant![i], rec = i * (PLAN_RECORD_BYTES >> 2);
+      expect(plan[rec + F.REQUANT]).toBe(at.offset);
+      expect(Array.from(i32.subarray(at.offset >> 2, (at.offset >> 2) + 4 * l.nOut))).toEqual(Array.from(requantLayout_s32(l.bias, l.multiplier, l.shift)));
+      const e = l.estimator, p = simd.arena.pairs![i];
+      expect(plan[rec + F.T_REQUANT]).toBe(p?.tOffset ?? 0);
+      if (e && p) {
+        const want = new Int32Array(4 * Math.ceil(e.rank / 8) * 8);
+        want.set(requantLayout_s32(new Int32Array(e.rank), e.tMultiplier, e.tShift));
+        expect(Array.from(i32.subarray(p.tOffset >> 2, (p.tOffset >> 2) + want.length))).toEqual(Array.from(want));
+        expect(p.tOffset + 4 * want.length).toBeLessThanOrEqual(p.offset + p.bytes);
+      }
     });
     const xs = syntheticInputs(rng, 40, 24);
     let changed = 0;
@@ -151,6 +168,14 @@ describe("requantLayout_s32 (the engine's packed requantization parameters)", ()
         const want = Array.from(run_s8(model, q, gating ? 0 : RUN_DENSE).output);
         for (const e of [simd, mvp]) for (const zeroSkip of [false, true]) for (const s2 of [true, false]) {
           expect(Array.from(e.infer(q, { gating, zeroSkip, simd: s2 }).logits)).toEqual(want);
+          if (!gating) continue;
+          const trace = e.lastTrace();
+          model.layers.forEach((l, i) => {
+            if (!l.estimator) return;
+            const mask = new Uint32Array(Math.ceil(l.nOut / 32));
+            estimateSign_s8({ nIn: l.nIn, nOut: l.nOut, inZp: l.inZeroPoint, ...l.estimator }, trace.inputs[i], mask);
+            expect(Array.from(trace.masks[i]!)).toEqual(Array.from(mask));
+          });
         }
         changed += want.some((v) => v !== want[0]) ? 1 : 0;
       }
@@ -158,16 +183,18 @@ describe("requantLayout_s32 (the engine's packed requantization parameters)", ()
     expect(changed).toBeGreaterThan(10);
   });
 
-  it("a requantization pointer past memory is STATUS_BAD_SIZE, before anything runs", async () => {
+  it("a requantization or t requantization pointer past memory is STATUS_BAD_SIZE, before anything runs", async () => {
     const { bytes } = buildSynthetic({ sizes: [40, 33, 17, 5], ranks: [7, 4], seed: 11, calibration: 16 });
     const engine = await Engine.load(bytes, { module: "simd" });
     const x = new Float32Array(40).fill(0.5);
     const plan = new Int32Array(engine.internals.kernels.memory.buffer, engine.arena.plan.offset, (3 * PLAN_RECORD_BYTES) >> 2);
     const want = Array.from(engine.infer(x).logits);
-    const f = PLAN_RECORD_BYTES / 4 + F.REQUANT, keep = plan[f];
-    plan[f] = engine.memoryBytes - 16;
-    expect(() => engine.infer(x)).toThrow(/status -4 \(STATUS_BAD_SIZE\)/);
-    plan[f] = keep;
-    expect(Array.from(engine.infer(x).logits)).toEqual(want);
+    for (const field of [F.REQUANT, F.T_REQUANT]) {
+      const f = PLAN_RECORD_BYTES / 4 + field, keep = plan[f];
+      plan[f] = engine.memoryBytes - 16;
+      expect(() => engine.infer(x)).toThrow(/status -4 \(STATUS_BAD_SIZE\)/);
+      plan[f] = keep;
+      expect(Array.from(engine.infer(x).logits)).toEqual(want);
+    }
   });
 });

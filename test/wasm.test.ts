@@ -13,9 +13,10 @@ describe("build/rankgate.wasm", () => {
   // non-zero input pairs (pairRows, 860 bytes; paper.rgm's 8.20 → 7.45) and eight rows per pass (chunkRows, 936
   // bytes; batch 1 18.38 → 17.67 on paper.rgm, 15.25 → 14.77 on mnist-best.rgm, hidden units permuted); issue 26's
   // top-k gates add 110 bytes (11,811 B with both); then issue 25's f32 input quantization (quantizePerTensor16,
-  // 913 bytes) and packed requantization (requantizePacked; row sums in list order): 13,344 B
-  it("is at most 13.25 KiB (the MVP build stays at most 8 KiB: test/mvp.test.ts)", () => {
-    expect(bytes.length).toBeLessThanOrEqual(13568);
+  // 913 bytes), packed requantization of the rows (requantizePacked, row sums in list order: 13,344 B) and of the
+  // estimator's t (653 bytes): 13,997 B
+  it("is at most 14 KiB (the MVP build stays at most 8 KiB: test/mvp.test.ts)", () => {
+    expect(bytes.length).toBeLessThanOrEqual(14336);
   });
   it("exports the kernels, their sizing partners, the runner and its memory", () => {
     const names = WebAssembly.Module.exports(module).map((e) => `${e.name}:${e.kind}`);

@@ -1,5 +1,6 @@
 import { STATUS_OK, STATUS_BAD_ARG, STATUS_BAD_SIZE, MAX_DIM, inMemory, scratchVec16, scratchVec32, pad8 } from "./status";
 import { requantize } from "./requantize";
+import { requantizePacked4 } from "./fully-connected";
 import { sum4, dot_s16s8 } from "./dot";
 import { listInput, chunkRows, sparseInput_s8_scratchBytes } from "./sparse";
 
@@ -34,22 +35,34 @@ export function estimateSign_s8(
   const tPtr = acc + scratchVec32(pad8(rank));
   listInput(inPtr, nIn, inZp, scratchPtr, false, useSimd);
   chunkRows(scratchPtr, nIn, aPtr, rank, 0, acc, tPtr + scratchVec16(pad8(rank)), useSimd);
-  signFromProjection(acc, tMultPtr, tShiftPtr, rank, tMax, tPtr, bPtr, thrPtr, nOut, maskPtr, useSimd, 0);
+  signFromProjection(acc, tMultPtr, tShiftPtr, rank, tMax, tPtr, bPtr, thrPtr, nOut, maskPtr, useSimd, 0, 0);
   return STATUS_OK;
 }
 
 /**
- * From the int32 projection acc[rank]: t[r] = clamp(requantize(acc[r]), ±tMax) into tPtr (zero-padded to pad8(rank)), then
- * the mask, by {@link expandSignPairs} over pairsPtr when it is nonzero (SIMD only), else by {@link expandSign} over B.
+ * From the int32 projection acc[rank]: t[r] = clamp(requantize(acc[r]), ±tMax) into tPtr (zero-padded to pad8(rank)) —
+ * with SIMD and tRqPtr (the engine's packed t parameters, requantLayout_s32 with bias 0, zero past rank up to pad8(rank))
+ * four ranks per step by requantizePacked4 — then the mask, by {@link expandSignPairs} over pairsPtr when it is nonzero (SIMD only), else by {@link expandSign} over B.
  */
 export function signFromProjection(
   accPtr: usize, tMultPtr: usize, tShiftPtr: usize, rank: i32, tMax: i32, tPtr: usize, bPtr: usize, thrPtr: usize, nOut: i32,
-  maskPtr: usize, simd: bool, pairsPtr: usize,
+  maskPtr: usize, simd: bool, pairsPtr: usize, tRqPtr: usize,
 ): void {
-  for (let r = 0; r < pad8(rank); r++) {
-    const o = <usize>r << 2;
-    const t = r < rank ? min(max(requantize(load<i32>(accPtr + o), load<i32>(tMultPtr + o), load<i32>(tShiftPtr + o)), -tMax), tMax) : 0;
-    store<i16>(tPtr + (<usize>r << 1), <i16>t);
+  if (ASC_FEATURE_SIMD && simd && tRqPtr != 0) {
+    // Four ranks per step from the packed parameters (zero past rank: t = 0 there), clamped, narrowed to int16
+    const hi = i32x4.splat(tMax), lo = i32x4.neg(hi);
+    for (let r = 0; r < pad8(rank); r += 4) {
+      const p = tRqPtr + (<usize>r << 4);
+      const v = requantizePacked4(v128.load(accPtr + (<usize>r << 2)), v128.load(p), v128.load(p, 16), v128.load(p, 32), v128.load(p, 48));
+      const c = i32x4.min_s(i32x4.max_s(v, lo), hi);
+      v128.store64_lane(tPtr + (<usize>r << 1), i16x8.narrow_i32x4_s(c, c), 0);
+    }
+  } else {
+    for (let r = 0; r < pad8(rank); r++) {
+      const o = <usize>r << 2;
+      const t = r < rank ? min(max(requantize(load<i32>(accPtr + o), load<i32>(tMultPtr + o), load<i32>(tShiftPtr + o)), -tMax), tMax) : 0;
+      store<i16>(tPtr + (<usize>r << 1), <i16>t);
+    }
   }
   if (ASC_FEATURE_SIMD && simd && pairsPtr != 0) expandSignPairs(tPtr, rank, pairsPtr, thrPtr, nOut, maskPtr);
   else expandSign(tPtr, rank, bPtr, thrPtr, nOut, maskPtr, simd);

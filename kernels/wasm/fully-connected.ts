@@ -122,33 +122,44 @@ export function requantizeList(
  */
 export function requantizePacked(accPtr: usize, rqPtr: usize, rowsPtr: usize, count: i32, outZp: i32, actMin: i32, actMax: i32, outPtr: usize): void {
   const last = rowsPtr + (<usize>(count - 1) << 2);
-  const zero = i32x4.splat(0), one = i32x4.splat(1), minV = i32x4.splat(i32.MIN_VALUE), maxV = i32x4.splat(i32.MAX_VALUE);
-  const half = i64x2.splat(<i64>1 << 30), zp = i32x4.splat(outZp), lo = i32x4.splat(actMin), hi_ = i32x4.splat(actMax);
+  const zp = i32x4.splat(outZp), lo = i32x4.splat(actMin), hi = i32x4.splat(actMax);
   for (let k = 0; k < count; k += 4) {
     const q = rowsPtr + (<usize>k << 2);
     const j0 = <usize>load<i32>(q), j1 = <usize>load<i32>(min(q + 4, last)), j2 = <usize>load<i32>(min(q + 8, last)), j3 = <usize>load<i32>(min(q + 12, last));
-    const p0 = v128.load(rqPtr + (j0 << 4)), p1 = v128.load(rqPtr + (j1 << 4)), p2 = v128.load(rqPtr + (j2 << 4)), p3 = v128.load(rqPtr + (j3 << 4));
-    const t0 = i32x4.shuffle(p0, p1, 0, 4, 1, 5), t1 = i32x4.shuffle(p2, p3, 0, 4, 1, 5);
-    const t2 = i32x4.shuffle(p0, p1, 2, 6, 3, 7), t3 = i32x4.shuffle(p2, p3, 2, 6, 3, 7);
-    const bias = i32x4.shuffle(t0, t1, 0, 1, 4, 5), m = i32x4.shuffle(t0, t1, 2, 3, 6, 7);
-    const f = i32x4.shuffle(t2, t3, 0, 1, 4, 5), mask = i32x4.shuffle(t2, t3, 2, 3, 6, 7);
-    const keep = i32x4.eq(mask, zero);
-    const xs = i32x4.mul(i32x4.add(v128.load(accPtr + (<usize>k << 2)), bias), v128.bitselect(f, one, keep));
-    // Doubling high multiply: bits 31..62 of xs·m + 2^30
-    const pLo = i64x2.shl(i64x2.add(i64x2.extmul_low_i32x4_s(xs, m), half), 1);
-    const pHi = i64x2.shl(i64x2.add(i64x2.extmul_high_i32x4_s(xs, m), half), 1);
-    const hi = v128.bitselect(maxV, i32x4.shuffle(pLo, pHi, 1, 3, 5, 7), v128.and(i32x4.eq(xs, minV), i32x4.eq(m, minV)));
-    // floor(hi / 2^right): bits 31..62 of hi·2^(31 − right)
-    const fl = i32x4.shuffle(i64x2.shl(i64x2.extmul_low_i32x4_s(hi, f), 1), i64x2.shl(i64x2.extmul_high_i32x4_s(hi, f), 1), 1, 3, 5, 7);
-    const threshold = i32x4.sub(i32x4.shr_s(mask, 1), i32x4.lt_s(hi, zero));
-    const r = v128.bitselect(hi, i32x4.sub(fl, i32x4.gt_s(v128.and(hi, mask), threshold)), keep);
-    const v = i32x4.min_s(i32x4.max_s(i32x4.add(r, zp), lo), hi_);
+    const r = requantizePacked4(v128.load(accPtr + (<usize>k << 2)),
+      v128.load(rqPtr + (j0 << 4)), v128.load(rqPtr + (j1 << 4)), v128.load(rqPtr + (j2 << 4)), v128.load(rqPtr + (j3 << 4)));
+    const v = i32x4.min_s(i32x4.max_s(i32x4.add(r, zp), lo), hi);
     // Last lane first, as requantizeList
     store<i8>(outPtr + j3, <i8>i32x4.extract_lane(v, 3));
     store<i8>(outPtr + j2, <i8>i32x4.extract_lane(v, 2));
     store<i8>(outPtr + j1, <i8>i32x4.extract_lane(v, 1));
     store<i8>(outPtr + j0, <i8>i32x4.extract_lane(v, 0));
   }
+}
+
+/**
+ * requantize(acc + bias, multiplier, shift) in four lanes from four units' packed parameters p0..p3 ([bias,
+ * multiplier, m, mask], runtime/src/reference.ts requantLayout_s32), transposed in eight shuffles.
+ */
+// @ts-ignore: decorator
+@inline
+export function requantizePacked4(acc: v128, p0: v128, p1: v128, p2: v128, p3: v128): v128 {
+  const zero = i32x4.splat(0), minV = i32x4.splat(i32.MIN_VALUE);
+  const t0 = i32x4.shuffle(p0, p1, 0, 4, 1, 5), t1 = i32x4.shuffle(p2, p3, 0, 4, 1, 5);
+  const t2 = i32x4.shuffle(p0, p1, 2, 6, 3, 7), t3 = i32x4.shuffle(p2, p3, 2, 6, 3, 7);
+  const bias = i32x4.shuffle(t0, t1, 0, 1, 4, 5), m = i32x4.shuffle(t0, t1, 2, 3, 6, 7);
+  const f = i32x4.shuffle(t2, t3, 0, 1, 4, 5), mask = i32x4.shuffle(t2, t3, 2, 3, 6, 7);
+  const keep = i32x4.eq(mask, zero);
+  const xs = i32x4.mul(i32x4.add(acc, bias), v128.bitselect(f, i32x4.splat(1), keep));
+  // Doubling high multiply: bits 31..62 of xs·m + 2^30
+  const half = i64x2.splat(<i64>1 << 30);
+  const pLo = i64x2.shl(i64x2.add(i64x2.extmul_low_i32x4_s(xs, m), half), 1);
+  const pHi = i64x2.shl(i64x2.add(i64x2.extmul_high_i32x4_s(xs, m), half), 1);
+  const hi = v128.bitselect(i32x4.splat(i32.MAX_VALUE), i32x4.shuffle(pLo, pHi, 1, 3, 5, 7), v128.and(i32x4.eq(xs, minV), i32x4.eq(m, minV)));
+  // floor(hi / 2^right): bits 31..62 of hi·2^(31 − right)
+  const fl = i32x4.shuffle(i64x2.shl(i64x2.extmul_low_i32x4_s(hi, f), 1), i64x2.shl(i64x2.extmul_high_i32x4_s(hi, f), 1), 1, 3, 5, 7);
+  const threshold = i32x4.sub(i32x4.shr_s(mask, 1), i32x4.lt_s(hi, zero));
+  return v128.bitselect(hi, i32x4.sub(fl, i32x4.gt_s(v128.and(hi, mask), threshold)), keep);
 }
 
 /**

@@ -27,6 +27,8 @@ const F_B_PAIRS = 60;
 const F_A_PAIRS = 61, F_PAIR_LIST = 62;
 // The layer's requantization parameters packed per unit (fully-connected.ts requantizePacked), written by the engine; 0: none
 const F_REQUANT = 63;
+// The estimator's t requantization parameters packed per rank (requantLayout_s32, bias 0; pad8(rank) entries), written by the engine; 0: none
+const F_T_REQUANT = 59;
 // run_batch_s8: the seven counters above summed over the batch, int64 each (fields 40..53)
 const F_SUMS = 40;
 export const PLAN_RECORD_BYTES: i32 = 256;
@@ -93,6 +95,7 @@ function layerStatus(rec: usize, flags: i32, nIn: i32, nOut: i32, rank: i32, blo
     }
   }
   if (ASC_FEATURE_SIMD && status == STATUS_OK && field(rec, F_REQUANT) != 0 && !inMemory(field(rec, F_REQUANT), <u64>nOut << 4)) status = STATUS_BAD_SIZE;
+  if (ASC_FEATURE_SIMD && status == STATUS_OK && rank != 0 && field(rec, F_T_REQUANT) != 0 && !inMemory(field(rec, F_T_REQUANT), <u64>pad8(rank) << 4)) status = STATUS_BAD_SIZE;
   if (status == STATUS_OK && blocks != 0) {
     status = checkGate(field(rec, F_IN), nIn, field(rec, F_IN_ZP), field(rec, F_GATE_W), field(rec, F_GATE_THR), blocks,
       field(rec, F_GATE_SIZE), nOut, field(rec, F_GATE_TOP_K), field(rec, F_MASK), scratch, bytes);
@@ -130,7 +133,7 @@ function runLayer(rec: usize, flags: i32): i32 {
     est = chunkElems * width;
     if (rank > 0) {
       signFromProjection(acc, field(rec, F_T_MULT), field(rec, F_T_SHIFT), rank, field(rec, F_T_MAX), tPtr, field(rec, F_B), field(rec, F_THR),
-        nOut, maskPtr, simd, ASC_FEATURE_SIMD ? field(rec, F_B_PAIRS) : 0);
+        nOut, maskPtr, simd, ASC_FEATURE_SIMD ? field(rec, F_B_PAIRS) : 0, ASC_FEATURE_SIMD ? field(rec, F_T_REQUANT) : 0);
       est += rank * nOut;
     } else {
       blockMask(acc, field(rec, F_GATE_THR), blocks, field(rec, F_GATE_SIZE), nOut, field(rec, F_GATE_TOP_K), maskPtr);

@@ -63,9 +63,10 @@ export interface ArenaPlan {
   /**
    * With the pairs option (the engine on the SIMD build), each estimator layer's pair layouts (null: no estimator): its
    * second factor (reference.ts pairLayout_s8) at offset, then its first factor (pairLayoutA_s8) at aOffset and the
-   * pair list (int32 [pad8(nIn) / 2]) at listOffset. Absent without the option.
+   * pair list (int32 [pad8(nIn) / 2]) at listOffset, then its t requantization parameters (reference.ts requantLayout_s32
+   * with bias 0, 16 bytes per rank, zero up to pad8(rank)) at tOffset. Absent without the option.
    */
-  pairs?: (ArenaRegion & { aOffset: number; listOffset: number } | null)[];
+  pairs?: (ArenaRegion & { aOffset: number; listOffset: number; tOffset: number } | null)[];
   /** With the pairs option, each layer's requantization parameters (reference.ts requantLayout_s32: 16 bytes per unit). */
   requant?: ArenaRegion[];
   /** Dense output of a gated layer, for trace counters (tracing only). */
@@ -102,8 +103,9 @@ export function planArena(model: QuantModel, imageBytes: number, heapBase: numbe
   const pairs = options.pairs && layers.map((l, i) => {
     if (!l.estimator) return null;
     const b = align16(pairLayoutBytes(l.estimator.rank, l.nOut)), a = align16(pairLayoutABytes(l.estimator.rank, l.nIn));
-    const r = take(`pairs[${i}]`, b + a + 2 * pad8(l.nIn));
-    return { ...r, aOffset: r.offset + b, listOffset: r.offset + b + a };
+    const list = align16(2 * pad8(l.nIn));
+    const r = take(`pairs[${i}]`, b + a + list + 16 * pad8(l.estimator.rank));
+    return { ...r, aOffset: r.offset + b, listOffset: r.offset + b + a, tOffset: r.offset + b + a + list };
   });
   const requant = options.pairs && layers.map((l, i) => take(`requant[${i}]`, 16 * l.nOut));
   const input = take("input", layers[0].nIn);

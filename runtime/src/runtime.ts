@@ -28,6 +28,8 @@ export const F = {
   A_PAIRS: 61, PAIR_LIST: 62,
   /** The layer's requantization parameters, packed (arena.requant; 0: the SIMD kernels gather bias, multiplier and shift). */
   REQUANT: 63,
+  /** The estimator's t requantization parameters, packed (arena.pairs' tOffset; 0: the kernels read t_multiplier and t_shift). */
+  T_REQUANT: 59,
   /** run_batch_s8's int64 sums of EST_MACS … POSITIVE_COMPUTED, two int32 fields each. */
   SUMS: 40,
 } as const;
@@ -214,6 +216,8 @@ export class Engine {
       const mem = new Int8Array(kernels.memory.buffer);
       mem.set(pairLayout_s8(l.estimator.b, l.estimator.rank, l.nOut), at.offset);
       mem.set(pairLayoutA_s8(l.estimator.a, l.estimator.rank, l.nIn), at.aOffset);
+      const { rank, tMultiplier, tShift } = l.estimator;
+      new Int32Array(kernels.memory.buffer).set(requantLayout_s32(new Int32Array(rank), tMultiplier, tShift), at.tOffset >> 2);
     });
     const engine = new Engine(parsed, arena, kernels, options);
     engine.writePlan();
@@ -436,7 +440,7 @@ export function planRecords(parsed: ParsedModel, arena: ArenaPlan): Int32Array {
       [F.GATE_W, at("gate_weights")], [F.GATE_THR, at("gate_threshold")],
       [F.IN_SCALES, at("in_scales")], [F.IN_OFFSETS, at("in_offsets")], [F.GATE_TOP_K, layer.gate?.topK ?? 0],
       [F.B_PAIRS, arena.pairs?.[l]?.offset ?? 0], [F.A_PAIRS, arena.pairs?.[l]?.aOffset ?? 0], [F.PAIR_LIST, arena.pairs?.[l]?.listOffset ?? 0],
-      [F.REQUANT, arena.requant?.[l]?.offset ?? 0],
+      [F.REQUANT, arena.requant?.[l]?.offset ?? 0], [F.T_REQUANT, arena.pairs?.[l]?.tOffset ?? 0],
     ];
     for (const [f, v] of fields) i32[r + f] = v;
   });
