@@ -36,10 +36,10 @@ export function engineJob(engine: Engine, samples: Float32Array, options: RunOpt
   const { kernels, arena } = engine.internals;
   const st = arena.staging!;
   const n = engine.inputSize, m = engine.outputSize, layers = engine.model.layers.length;
-  // The persistent regions: the model image, the plan records, the pair layouts (SIMD build), in that order
-  const last = arena.pairs?.filter((p) => p !== null).at(-1) ?? arena.plan;
+  // The persistent regions: the model image, the plan records, the pair layouts and packed requantization parameters (SIMD build), in that order
+  const last = arena.requant?.at(-1) ?? arena.pairs?.filter((p) => p !== null).at(-1) ?? arena.plan;
   const planEnd = last.offset + last.bytes;
-  if (arena.model.offset >= arena.plan.offset || last.offset < arena.plan.offset) throw new Error("engineJob: expected the model image, the plan records, then the pair layouts");
+  if (arena.model.offset >= arena.plan.offset || last.offset < arena.plan.offset) throw new Error("engineJob: expected the model image, the plan records, then the pair layouts and requantization parameters");
   const image = new Uint8Array(kernels.memory.buffer, arena.model.offset, planEnd - arena.model.offset).slice();
   const count = samples.length / n;
   const calls: JobCall[] = [];

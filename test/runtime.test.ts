@@ -158,7 +158,7 @@ describe("Engine", () => {
     const engine = await Engine.load(bytes);
     const a = engine.arena;
     const regions = a.regions;
-    expect(regions.map((r) => r.name)).toEqual(["model", "plan", "pairs[0]", "pairs[1]", "input", "activations[0]", "activations[1]", "mask", "scratch",
+    expect(regions.map((r) => r.name)).toEqual(["model", "plan", "pairs[0]", "pairs[1]", "requant[0]", "requant[1]", "requant[2]", "input", "activations[0]", "activations[1]", "mask", "scratch",
       "staging.input", "staging.logits", "staging.labels", "staging.activations"]);
     regions.forEach((r, i) => {
       expect(r.offset % 16).toBe(0);
