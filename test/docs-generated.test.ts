@@ -41,7 +41,7 @@ describe("generated doc sections", () => {
     const found = docs.flatMap((d) => [...read(d).matchAll(/<!-- ([a-z0-9-]+):(?:start|begin)/g)].map((m) => `${d} ${m[1]}`)).sort();
     const known = [...GENERATED_SECTIONS, ...CHECKED_ELSEWHERE].map((s) => `${s.doc} ${s.section}`).sort();
     expect(found).toEqual(known);
-    expect(found.length).toBe(22);
+    expect(found.length).toBe(24);
   });
 
   it("every run JSON in docs/data renders a section, and says where its figures come from", () => {
