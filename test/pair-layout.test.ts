@@ -6,9 +6,23 @@ import { describe, expect, it } from "vitest";
 import { EngineError } from "../runtime/src/errors.ts";
 import { estimateSign_s8, PAIR_UNITS, pairLayout_s8, pairLayoutA_s8, pairLayoutABytes, pairLayoutBytes, requantLayout_s32, RUN_DENSE, run_s8 } from "../runtime/src/reference.ts";
 import { quantizeInput } from "../runtime/src/quant.ts";
-import { Engine, F } from "../runtime/src/runtime.ts";
+import { Engine, F, type Trace } from "../runtime/src/runtime.ts";
+import type { QuantModel } from "../runtime/src/model.ts";
 import { PLAN_RECORD_BYTES } from "../runtime/src/arena.ts";
 import { buildSynthetic, syntheticInputs } from "../toolchain/model/synthetic.ts";
+
+/** Each estimator layer's traced mask equals estimateSign_s8 on its traced input; returns the set bits. */
+function expectReferenceMasks(model: QuantModel, trace: Trace): number {
+  let set = 0;
+  model.layers.forEach((l, i) => {
+    if (!l.estimator) return;
+    const want = new Uint32Array(Math.ceil(l.nOut / 32));
+    estimateSign_s8({ nIn: l.nIn, nOut: l.nOut, inZp: l.inZeroPoint, ...l.estimator }, trace.inputs[i], want);
+    expect(Array.from(trace.masks[i]!)).toEqual(Array.from(want));
+    set += want.reduce((a, w) => a + (w.toString(2).match(/1/g)?.length ?? 0), 0);
+  });
+  return set;
+}
 
 describe("pairLayout_s8", () => {
   it("puts B[j][2p], B[j][2p+1] at group j/32, pair p, lane j%32; zero past rank and nOut", () => {
@@ -82,14 +96,7 @@ describe("the engine's pair layout", () => {
       for (const e of [simd, mvp]) {
         for (const zeroSkip of [false, true]) {
           expect(Array.from(e.infer(q, { zeroSkip }).logits)).toEqual(Array.from(ref.output));
-          const trace = e.lastTrace();
-          model.layers.forEach((l, i) => {
-            if (!l.estimator) return;
-            const want = new Uint32Array(Math.ceil(l.nOut / 32));
-            estimateSign_s8({ nIn: l.nIn, nOut: l.nOut, inZp: l.inZeroPoint, ...l.estimator }, trace.inputs[i], want);
-            expect(Array.from(trace.masks[i]!)).toEqual(Array.from(want));
-            set += want.reduce((a, w) => a + (w.toString(2).match(/1/g)?.length ?? 0), 0);
-          });
+          set += expectReferenceMasks(model, e.lastTrace());
         }
       }
     }
@@ -168,14 +175,7 @@ describe("requantLayout_s32 (the engine's packed requantization parameters)", ()
         const want = Array.from(run_s8(model, q, gating ? 0 : RUN_DENSE).output);
         for (const e of [simd, mvp]) for (const zeroSkip of [false, true]) for (const s2 of [true, false]) {
           expect(Array.from(e.infer(q, { gating, zeroSkip, simd: s2 }).logits)).toEqual(want);
-          if (!gating) continue;
-          const trace = e.lastTrace();
-          model.layers.forEach((l, i) => {
-            if (!l.estimator) return;
-            const mask = new Uint32Array(Math.ceil(l.nOut / 32));
-            estimateSign_s8({ nIn: l.nIn, nOut: l.nOut, inZp: l.inZeroPoint, ...l.estimator }, trace.inputs[i], mask);
-            expect(Array.from(trace.masks[i]!)).toEqual(Array.from(mask));
-          });
+          if (gating) expectReferenceMasks(model, e.lastTrace());
         }
         changed += want.some((v) => v !== want[0]) ? 1 : 0;
       }
