@@ -52,14 +52,18 @@ export function requantizeRows(
   }
 }
 
-/** requantizeRows, or with SIMD the same bytes by {@link requantizeList} over the rows chunkRows listed. */
+/**
+ * requantizeRows, or with SIMD the same bytes over the rows chunkRows listed: by {@link requantizePacked} from the
+ * engine's packed parameters when rqPtr is nonzero, else by {@link requantizeList}.
+ */
 export function requantizeListed(
   accPtr: usize, biasPtr: usize, multPtr: usize, shiftPtr: usize, nOut: i32, outZp: i32, actMin: i32, actMax: i32,
-  maskPtr: usize, outPtr: usize, rowsPtr: usize, count: i32, simd: bool,
+  maskPtr: usize, outPtr: usize, rowsPtr: usize, count: i32, simd: bool, rqPtr: usize,
 ): void {
   if (ASC_FEATURE_SIMD && simd) {
     if (maskPtr != 0) memory.fill(outPtr, <u8>outZp, nOut);
-    requantizeList(accPtr, biasPtr, multPtr, shiftPtr, rowsPtr, count, outZp, actMin, actMax, outPtr);
+    if (rqPtr != 0) requantizePacked(accPtr, rqPtr, rowsPtr, count, outZp, actMin, actMax, outPtr);
+    else requantizeList(accPtr, biasPtr, multPtr, shiftPtr, rowsPtr, count, outZp, actMin, actMax, outPtr);
   } else {
     requantizeRows(accPtr, biasPtr, multPtr, shiftPtr, nOut, outZp, actMin, actMax, maskPtr, outPtr);
   }
@@ -189,7 +193,7 @@ function rowsKernel(
   listInput(inPtr, nIn, inZp, scratchPtr, false, simd != 0);
   const rows = acc + scratchVec32(pad8(nOut));
   const count = chunkRows(scratchPtr, nIn, wPtr, nOut, maskPtr, acc, rows, simd != 0);
-  requantizeListed(acc, biasPtr, multPtr, shiftPtr, nOut, outZp, actMin, actMax, maskPtr, outPtr, rows, count, simd != 0);
+  requantizeListed(acc, biasPtr, multPtr, shiftPtr, nOut, outZp, actMin, actMax, maskPtr, outPtr, rows, count, simd != 0, 0);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { STATUS_OK, STATUS_BAD_SIZE, STATUS_BAD_ARG, MAX_DIM, inMemory, scratchVec16, scratchVec32, pad8 } from "./status";
-import { maskCount, checkRows, requantizeRows, requantizeListed, requantizePacked } from "./fully-connected";
+import { maskCount, checkRows, requantizeRows, requantizeListed } from "./fully-connected";
 import { signFromProjection, checkEstimate } from "./estimate";
 import { blockMask, checkGate } from "./gate";
 import { listInput, sparseInput_s8_scratchBytes, chunkRows, pairRows, S_CHUNK_ELEMS } from "./sparse";
@@ -150,12 +150,8 @@ function runLayer(rec: usize, flags: i32): i32 {
   const mask = gated ? maskPtr : 0;
   const count = chunkRows(s, nIn, w, nOut, mask, acc, rowsPtr, simd);
   setField(rec, F_ROW_MACS, computed * chunkElems);
-  if (ASC_FEATURE_SIMD && simd && field(rec, F_REQUANT) != 0) {
-    if (mask != 0) memory.fill(field(rec, F_OUT), <u8>outZp, nOut);
-    requantizePacked(acc, field(rec, F_REQUANT), rowsPtr, count, outZp, actMin, actMax, field(rec, F_OUT));
-  } else {
-    requantizeListed(acc, bias, mult, shift, nOut, outZp, actMin, actMax, mask, field(rec, F_OUT), rowsPtr, count, simd);
-  }
+  requantizeListed(acc, bias, mult, shift, nOut, outZp, actMin, actMax, mask, field(rec, F_OUT), rowsPtr, count, simd,
+    ASC_FEATURE_SIMD ? field(rec, F_REQUANT) : 0);
   if ((flags & RUN_TRACE) != 0) {
     let exact = field(rec, F_OUT);
     if (gated) {
